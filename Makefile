@@ -1,0 +1,93 @@
+# sat — Show, Attend and Tell as Unix tools.
+#
+#   make                 build every program into bin/ and the encoder model into models/
+#   make test            unit tests (cmocka) + shell tests of the tools
+#   make check-sanitize  the whole test suite built with ASan + UBSan
+#   make bench           speed benchmarks (medians, ratios to the anchors)
+#   make install PREFIX=/usr/local
+#
+# Every libcommon/*.c goes into build/libsat.a, every cmd/sat-*.c becomes a
+# program, every tests/unit/test_*.c a cmocka test; adding a file needs no edit here.
+
+SHELL      := /bin/bash
+VERSION    := $(shell cat VERSION)
+PREFIX     ?= /usr/local
+SAT_SHARED ?= $(abspath ../shared)
+
+BUILD  ?= build
+BINDIR ?= bin
+SAN    ?=
+
+PKGS      := libjpeg libpng msgpack openblas libcrypto
+TEST_PKGS := cmocka
+
+CC       ?= cc
+OPT      ?= -O2
+CFLAGS   ?= $(OPT) -g
+CPPFLAGS += -Ilibcommon -D_GNU_SOURCE -DSAT_VERSION='"$(VERSION)"' \
+            -DSAT_DATADIR='"$(PREFIX)/share/sat"'
+WARN     := -std=c11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
+ALL_CFLAGS = $(WARN) $(CFLAGS) -pthread $(shell pkg-config --cflags $(PKGS))
+LDLIBS   += $(shell pkg-config --libs $(PKGS)) -lm -pthread
+
+ifeq ($(SAN),1)
+ALL_CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+LDFLAGS    += -fsanitize=address,undefined
+endif
+
+LIB_SRC   := $(wildcard libcommon/*.c)
+LIB_OBJ   := $(LIB_SRC:libcommon/%.c=$(BUILD)/lib/%.o)
+LIB       := $(BUILD)/libsat.a
+CMD_SRC   := $(wildcard cmd/sat-*.c)
+PROGRAMS  := $(CMD_SRC:cmd/%.c=$(BINDIR)/%)
+TEST_SRC  := $(wildcard tests/unit/test_*.c)
+TESTS     := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+ENCODER   := models/mobilenet_v2_1.0_224_quant.satm
+
+.PHONY: all programs models test unit-tests cli-tests check-sanitize bench install clean fuzz
+all: programs models
+
+programs: $(PROGRAMS)
+
+$(BUILD)/lib/%.o: libcommon/%.c $(wildcard libcommon/*.h) | $(BUILD)/lib
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
+
+$(LIB): $(LIB_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+$(BINDIR)/%: cmd/%.c $(LIB) $(wildcard libcommon/*.h) | $(BINDIR)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIB) $(wildcard libcommon/*.h) | $(BUILD)/tests
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(shell pkg-config --cflags $(TEST_PKGS)) $(LDFLAGS) \
+	  -o $@ $< $(LIB) $(LDLIBS) $(shell pkg-config --libs $(TEST_PKGS))
+
+$(BUILD)/lib $(BUILD)/tests $(BINDIR):
+	mkdir -p $@
+
+# The encoder's weights are imported from the public TFLite file in ../shared
+# (see README: where to get it); the result is a build product, never committed.
+models: $(ENCODER)
+$(ENCODER): $(SAT_SHARED)/models/mobilenet_v2_1.0_224_quant.tflite $(BINDIR)/sat-import
+	$(BINDIR)/sat-import --labels $(SAT_SHARED)/models/imagenet_labels.txt -o $@ $<
+
+test: all $(TESTS)
+	SAT_SHARED=$(SAT_SHARED) SAT_BIN=$(abspath $(BINDIR)) SAT_MODEL_DIR=$(abspath models) \
+	  SAT_TEST_BIN=$(abspath $(BUILD)/tests) tests/run.sh
+
+# The same suite, every program and test built with AddressSanitizer and
+# UndefinedBehaviorSanitizer into a separate tree.
+check-sanitize:
+	$(MAKE) SAN=1 BUILD=build/san BINDIR=build/san/bin OPT=-O1 test
+
+bench: all
+	SAT_SHARED=$(SAT_SHARED) SAT_BIN=$(abspath $(BINDIR)) SAT_MODEL_DIR=$(abspath models) scripts/bench.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/sat
+	install -m 755 $(PROGRAMS) $(DESTDIR)$(PREFIX)/bin
+	install -m 644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 644 models/*.satm $(DESTDIR)$(PREFIX)/share/sat
+
+clean:
+	rm -rf build bin $(ENCODER)

@@ -1,0 +1,264 @@
+/* sat-dump — any sat stream to JSON lines, one object per record.
+ *
+ * Tensors (a features record's `data`, a caption record's `alpha`) are
+ * summarized as {shape, dtype, min, max, mean} unless --full; other binary
+ * values are shown as their length, or base64 with --full.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "half.h"
+#include "json.h"
+#include "stream.h"
+#include "util.h"
+
+static const char usage[] =
+    "Usage: sat-dump [OPTION]... [FILE]...\n"
+    "Write each record of sat streams (FILEs, or stdin) as one JSON object per line.\n"
+    "\n"
+    "  -t, --type TYPE      only records of this type (repeatable)\n"
+    "      --full           tensors as arrays of numbers, other binary values as base64\n"
+    "      --max-record N   refuse records larger than N bytes (default 268435456)\n"
+    "  -h, --help           show this help and exit\n"
+    "  -V, --version        show the version and exit\n"
+    "\n"
+    "Example: sat-encode photo.jpg | sat-dump | jq .h\n";
+
+typedef struct {
+    char **types;
+    int ntypes;
+    int full;
+    size_t max_record;
+} options;
+
+/* Where a bin holds a tensor, its element type and shape. */
+typedef struct {
+    int is_f16;
+    int ndim;
+    uint64_t shape[3];
+} tensor_view;
+
+static int wanted(const options *o, const char *type)
+{
+    if (o->ntypes == 0) return 1;
+    for (int i = 0; i < o->ntypes; i++)
+        if (strcmp(o->types[i], type) == 0) return 1;
+    return 0;
+}
+
+static float tensor_at(const unsigned char *p, int is_f16, size_t i)
+{
+    if (is_f16) return sat_f16_to_f32((uint16_t)(p[2 * i] | p[2 * i + 1] << 8));
+    float v;
+    memcpy(&v, p + 4 * i, 4);
+    return v;
+}
+
+/* Recognize the tensors the format defines: features.data and caption.alpha. */
+static int tensor_of(const msgpack_object *rec, const char *type, const char *key, size_t len,
+                     tensor_view *tv)
+{
+    uint64_t a = 0, b = 0, c = 0;
+    memset(tv, 0, sizeof *tv);
+    if (strcmp(type, "features") == 0 && strcmp(key, "data") == 0 && !sat_map_uint(rec, "h", &a) &&
+        !sat_map_uint(rec, "w", &b) && !sat_map_uint(rec, "c", &c)) {
+        char *dtype = sat_map_strdup(rec, "dtype");
+        tv->is_f16 = !dtype || strcmp(dtype, "f32") != 0;
+        free(dtype);
+    } else if (strcmp(type, "caption") == 0 && strcmp(key, "alpha") == 0 &&
+               !sat_map_uint(rec, "alpha_h", &b) && !sat_map_uint(rec, "alpha_w", &c) && b && c) {
+        a = len / 4 / (b * c);
+    } else {
+        return 0;
+    }
+    tv->ndim = 3;
+    tv->shape[0] = a, tv->shape[1] = b, tv->shape[2] = c;
+    if (a == 0 || b == 0 || c == 0) return 0;
+    size_t elem = tv->is_f16 ? 2 : 4;
+    return a * b * c * elem == len && len / elem / a / b == c;
+}
+
+static void dump_tensor(FILE *out, const unsigned char *p, const tensor_view *tv, int full)
+{
+    size_t n = tv->shape[0] * tv->shape[1] * tv->shape[2];
+    if (full) {
+        fputc('[', out);
+        for (size_t i = 0; i < n; i++) {
+            if (i) fputc(',', out);
+            sat_json_number(out, tensor_at(p, tv->is_f16, i));
+        }
+        fputc(']', out);
+        return;
+    }
+    double lo = INFINITY, hi = -INFINITY, sum = 0;
+    for (size_t i = 0; i < n; i++) {
+        double v = tensor_at(p, tv->is_f16, i);
+        lo = v < lo ? v : lo;
+        hi = v > hi ? v : hi;
+        sum += v;
+    }
+    fprintf(out, "{\"shape\":[%llu,%llu,%llu],\"dtype\":\"%s\",\"min\":",
+            (unsigned long long)tv->shape[0], (unsigned long long)tv->shape[1],
+            (unsigned long long)tv->shape[2], tv->is_f16 ? "f16" : "f32");
+    sat_json_number(out, lo);
+    fputs(",\"max\":", out);
+    sat_json_number(out, hi);
+    fputs(",\"mean\":", out);
+    sat_json_number(out, sum / (double)n);
+    fputc('}', out);
+}
+
+static void dump_base64(FILE *out, const unsigned char *p, size_t n)
+{
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    fputc('"', out);
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? p[i + 1] << 8 : 0) | (i + 2 < n ? p[i + 2] : 0);
+        fputc(tab[v >> 18 & 63], out);
+        fputc(tab[v >> 12 & 63], out);
+        fputc(i + 1 < n ? tab[v >> 6 & 63] : '=', out);
+        fputc(i + 2 < n ? tab[v & 63] : '=', out);
+    }
+    fputc('"', out);
+}
+
+static void dump_value(FILE *out, const msgpack_object *o, const options *opt);
+
+static void dump_bin(FILE *out, const msgpack_object *o, const options *opt)
+{
+    if (opt->full) dump_base64(out, (const unsigned char *)o->via.bin.ptr, o->via.bin.size);
+    else fprintf(out, "{\"bytes\":%u}", o->via.bin.size);
+}
+
+static void dump_key(FILE *out, const msgpack_object *k, const options *opt)
+{
+    if (k->type == MSGPACK_OBJECT_STR) {
+        sat_json_string(out, k->via.str.ptr, k->via.str.size);
+        return;
+    }
+    /* JSON keys are strings: write a non-string key as the JSON text of it, quoted. */
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    if (!mem) sat_die("out of memory");
+    dump_value(mem, k, opt);
+    fclose(mem);
+    sat_json_string(out, text, len);
+    free(text);
+}
+
+static void dump_value(FILE *out, const msgpack_object *o, const options *opt)
+{
+    switch (o->type) {
+    case MSGPACK_OBJECT_NIL: fputs("null", out); break;
+    case MSGPACK_OBJECT_BOOLEAN: fputs(o->via.boolean ? "true" : "false", out); break;
+    case MSGPACK_OBJECT_POSITIVE_INTEGER: fprintf(out, "%llu", (unsigned long long)o->via.u64); break;
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER: fprintf(out, "%lld", (long long)o->via.i64); break;
+    case MSGPACK_OBJECT_FLOAT32:
+    case MSGPACK_OBJECT_FLOAT64: sat_json_number(out, o->via.f64); break;
+    case MSGPACK_OBJECT_STR: sat_json_string(out, o->via.str.ptr, o->via.str.size); break;
+    case MSGPACK_OBJECT_BIN: dump_bin(out, o, opt); break;
+    case MSGPACK_OBJECT_EXT: fprintf(out, "{\"ext\":%d,\"bytes\":%u}", o->via.ext.type, o->via.ext.size); break;
+    case MSGPACK_OBJECT_ARRAY:
+        fputc('[', out);
+        for (uint32_t i = 0; i < o->via.array.size; i++) {
+            if (i) fputc(',', out);
+            dump_value(out, &o->via.array.ptr[i], opt);
+        }
+        fputc(']', out);
+        break;
+    case MSGPACK_OBJECT_MAP:
+        fputc('{', out);
+        for (uint32_t i = 0; i < o->via.map.size; i++) {
+            if (i) fputc(',', out);
+            dump_key(out, &o->via.map.ptr[i].key, opt);
+            fputc(':', out);
+            dump_value(out, &o->via.map.ptr[i].val, opt);
+        }
+        fputc('}', out);
+        break;
+    }
+}
+
+static void dump_record(FILE *out, const sat_record *rec, const options *opt)
+{
+    const msgpack_object *m = &rec->obj;
+    fputc('{', out);
+    for (uint32_t i = 0; i < m->via.map.size; i++) {
+        const msgpack_object_kv *kv = &m->via.map.ptr[i];
+        if (i) fputc(',', out);
+        dump_key(out, &kv->key, opt);
+        fputc(':', out);
+        tensor_view tv;
+        if (kv->val.type == MSGPACK_OBJECT_BIN && kv->key.type == MSGPACK_OBJECT_STR) {
+            char key[32] = "";
+            if (kv->key.via.str.size < sizeof key) memcpy(key, kv->key.via.str.ptr, kv->key.via.str.size);
+            if (tensor_of(m, rec->type, key, kv->val.via.bin.size, &tv)) {
+                dump_tensor(out, (const unsigned char *)kv->val.via.bin.ptr, &tv, opt->full);
+                continue;
+            }
+        }
+        dump_value(out, &kv->val, opt);
+    }
+    fputs("}\n", out);
+}
+
+static void dump_stream(FILE *in, const char *name, FILE *out, const options *opt)
+{
+    sat_reader *r = sat_reader_open(in, name, opt->max_record);
+    sat_record rec;
+    int st;
+    while ((st = sat_reader_next(r, &rec)) != SAT_READ_END) {
+        if (st == SAT_READ_OK) {
+            if (wanted(opt, rec.type)) dump_record(out, &rec, opt);
+            continue;
+        }
+        sat_warn("%s", sat_reader_error(r));
+        if (st == SAT_READ_FATAL) break;
+    }
+    sat_reader_close(r);
+}
+
+int main(int argc, char **argv)
+{
+    sat_init(argv[0]);
+    options opt = {0};
+    static const struct option longopts[] = {
+        {"type", required_argument, 0, 't'}, {"full", no_argument, 0, 'F'},
+        {"max-record", required_argument, 0, 'M'}, {"help", no_argument, 0, 'h'},
+        {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
+    int c;
+    opt.types = sat_xcalloc((size_t)argc, sizeof *opt.types);
+    while ((c = getopt_long(argc, argv, "t:hV", longopts, NULL)) != -1) {
+        switch (c) {
+        case 't': opt.types[opt.ntypes++] = optarg; break;
+        case 'F': opt.full = 1; break;
+        case 'M': opt.max_record = (size_t)sat_parse_long("--max-record", optarg, 16, 1L << 40); break;
+        case 'h': sat_print_usage(usage);
+        case 'V': sat_print_version();
+        default: sat_usage_error("unknown option");
+        }
+    }
+    if (optind == argc) {
+        dump_stream(stdin, "stdin", stdout, &opt);
+    }
+    for (int i = optind; i < argc; i++) {
+        if (strcmp(argv[i], "-") == 0) {
+            dump_stream(stdin, "stdin", stdout, &opt);
+            continue;
+        }
+        FILE *f = fopen(argv[i], "rb");
+        if (!f) {
+            sat_warn("%s: %s", argv[i], strerror(errno));
+            continue;
+        }
+        dump_stream(f, argv[i], stdout, &opt);
+        fclose(f);
+    }
+    sat_fclose_check(stdout, "stdout");
+    free(opt.types);
+    return sat_exit_status();
+}

@@ -1,0 +1,396 @@
+/* sat-encode — images to `features` records: the annotation vectors of
+ * Show, Attend and Tell, from MobileNetV2 at output stride 16 (14x14x1280).
+ *
+ * parse options → open the model → a pool of workers, each taking the next
+ * image, decoding, resizing and running the CNN → records written in input
+ * order by the main thread as soon as each is done.  Memory is constant: at
+ * most 2 records per worker wait for the writer.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cblas.h>
+
+#include "cnn.h"
+#include "image.h"
+#include "model.h"
+#include "stream.h"
+#include "util.h"
+
+#define DEFAULT_MODEL "mobilenet_v2_1.0_224_quant.satm"
+#define MAX_FILE_BYTES ((size_t)1 << 30)
+
+static const char usage[] =
+    "Usage: sat-encode [OPTION]... [IMAGE]...\n"
+    "Encode JPEG/PNG images into sat `features` records (14x14x1280 MobileNetV2\n"
+    "annotation vectors by default), written to stdout in input order.\n"
+    "IMAGE '-' reads one image from stdin.\n"
+    "\n"
+    "  -m, --model FILE       encoder model (default: the installed " DEFAULT_MODEL ")\n"
+    "  -T, --files-from FILE  read image paths from FILE ('-' = stdin), one per line\n"
+    "  -o, --output FILE      write the stream to FILE (atomically) instead of stdout\n"
+    "      --stride N         output stride, 16 (default: 14x14 at 224) or 32 (7x7)\n"
+    "      --size N           input side in pixels (default 224; a multiple of the stride)\n"
+    "      --dtype T          f16 (default) or f32\n"
+    "      --id NAME          id of the image read from stdin (default '-')\n"
+    "      --classify         print the top ImageNet labels (label<TAB>probability) instead\n"
+    "  -k, --top N            with --classify, how many labels (default 5)\n"
+    "  -j, --jobs N           images encoded in parallel (default: the number of CPUs)\n"
+    "      --max-pixels N     refuse larger images (default 100000000)\n"
+    "  -q, --quiet            no progress on stderr\n"
+    "  -h, --help             show this help and exit\n"
+    "  -V, --version          show the version and exit\n"
+    "\n"
+    "Examples:\n"
+    "  sat-encode photo.jpg | sat-decode\n"
+    "  sat-encode --classify photo.jpg\n"
+    "  find imgs -name '*.jpg' | sat-encode -T - -o feats.sat\n";
+
+typedef struct {
+    const char *model_path;
+    const char *files_from;
+    const char *output;
+    const char *stdin_id;
+    int stride, size, jobs, classify, top, quiet;
+    sat_dtype dtype;
+    uint64_t max_pixels;
+} options;
+
+/* Where the image paths come from: the command line or a list file. */
+typedef struct {
+    char **argv;
+    int argc, next_arg;
+    FILE *list;
+    const char *list_name;
+    char *line;
+    size_t line_cap;
+    size_t lineno;
+} input_source;
+
+/* One finished image waiting for the writer. */
+typedef struct {
+    int ready;
+    char *bytes;     /* what to write to the output (a record or text) */
+    size_t len;
+    char *error;     /* or the one-line error for this image */
+} slot;
+
+typedef struct {
+    const options *opt;
+    const sat_model *model;
+    const sat_cnn *cnn;
+    int fh, fw, fc, nclasses;
+    input_source src;
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    slot *slots;
+    size_t nslots;
+    size_t next_in, next_out; /* image indices */
+    int inputs_done;
+    size_t total;             /* known number of inputs, 0 if streaming */
+} encoder;
+
+/* Next image path, or NULL at the end.  Caller holds the lock. */
+static char *next_path(encoder *e)
+{
+    input_source *s = &e->src;
+    if (s->list) {
+        for (;;) {
+            ssize_t n = getline(&s->line, &s->line_cap, s->list);
+            if (n < 0) {
+                if (ferror(s->list)) sat_warn("%s: read error: %s", s->list_name, strerror(errno));
+                return NULL;
+            }
+            s->lineno++;
+            while (n > 0 && (s->line[n - 1] == '\n' || s->line[n - 1] == '\r')) s->line[--n] = 0;
+            if (n > 0) return sat_xstrdup(s->line);
+        }
+    }
+    if (s->next_arg < s->argc) return sat_xstrdup(s->argv[s->next_arg++]);
+    return NULL;
+}
+
+static char *format_error(const char *path, const char *what)
+{
+    char *msg;
+    if (asprintf(&msg, "%s: %s", path, what) < 0) sat_die("out of memory");
+    return msg;
+}
+
+/* Top-k labels as text lines. */
+static char *classify_text(const encoder *e, const char *id, const float *probs, size_t *len)
+{
+    char *text = NULL;
+    FILE *mem = open_memstream(&text, len);
+    if (!mem) sat_die("out of memory");
+    if (e->total != 1) fprintf(mem, "==> %s <==\n", id);
+    int k = e->opt->top < e->nclasses ? e->opt->top : e->nclasses;
+    char *used = sat_xcalloc((size_t)e->nclasses, 1);
+    for (int r = 0; r < k; r++) {
+        int best = -1;
+        for (int i = 0; i < e->nclasses; i++)
+            if (!used[i] && (best < 0 || probs[i] > probs[best])) best = i;
+        used[best] = 1;
+        const char *label = best < e->model->nlabels ? e->model->labels[best] : NULL;
+        if (label) fprintf(mem, "%s\t%.4f\n", label, probs[best]);
+        else fprintf(mem, "class %d\t%.4f\n", best, probs[best]);
+    }
+    free(used);
+    fclose(mem);
+    return text;
+}
+
+static char *features_bytes(const encoder *e, const char *id, const sat_image *img,
+                            const float *feats, size_t *len)
+{
+    sat_features f = {
+        .id = (char *)id, .h = (uint32_t)e->fh, .w = (uint32_t)e->fw, .c = (uint32_t)e->fc,
+        .dtype = e->opt->dtype, .image_width = (uint32_t)img->width,
+        .image_height = (uint32_t)img->height, .encoder_name = e->model->name,
+        .encoder_sha256 = (char *)e->model->weights_sha256,
+        .encoder_size = (uint32_t)e->opt->size, .encoder_stride = (uint32_t)e->opt->stride,
+    };
+    sat_writer w;
+    sat_writer_init(&w, NULL, "features");
+    sat_features_pack(&w, &f, feats);
+    *len = w.buf.size;
+    return msgpack_sbuffer_release(&w.buf);
+}
+
+typedef struct {
+    sat_cnn_work *ws;
+    float *input, *feats, *probs;
+} worker_buffers;
+
+/* Encode one image; fills the slot's bytes or error. */
+static void encode_one(const encoder *e, worker_buffers *b, const char *path, slot *out)
+{
+    const options *o = e->opt;
+    int from_stdin = strcmp(path, "-") == 0;
+    const char *id = from_stdin ? o->stdin_id : path;
+    const char *shown = from_stdin ? "stdin" : path;
+    char err[256];
+    unsigned char *data;
+    size_t len;
+    if (sat_read_file(path, MAX_FILE_BYTES, &data, &len, err, sizeof err)) {
+        out->error = format_error(shown, err);
+        return;
+    }
+    if (len == 0) {
+        free(data);
+        out->error = format_error(shown, "empty file");
+        return;
+    }
+    sat_image img;
+    int bad = sat_image_decode(data, len, o->max_pixels, &img, err, sizeof err);
+    free(data);
+    if (bad) {
+        out->error = format_error(shown, err);
+        return;
+    }
+    sat_image_to_input(&img, o->size, o->size, b->input);
+    sat_cnn_forward(e->cnn, b->ws, b->input, b->feats, o->classify ? b->probs : NULL);
+    out->bytes = o->classify ? classify_text(e, id, b->probs, &out->len)
+                             : features_bytes(e, id, &img, b->feats, &out->len);
+    sat_image_free(&img);
+}
+
+static void *worker(void *arg)
+{
+    encoder *e = arg;
+    worker_buffers b;
+    b.ws = sat_cnn_work_new(e->cnn);
+    b.input = sat_xmalloc((size_t)e->opt->size * e->opt->size * 3 * sizeof(float));
+    b.feats = sat_xmalloc((size_t)e->fh * e->fw * e->fc * sizeof(float));
+    b.probs = sat_xmalloc((size_t)(e->nclasses ? e->nclasses : 1) * sizeof(float));
+    pthread_mutex_lock(&e->lock);
+    for (;;) {
+        /* Wait for room: never more than nslots images ahead of the writer. */
+        while (!e->inputs_done && e->next_in >= e->next_out + e->nslots)
+            pthread_cond_wait(&e->changed, &e->lock);
+        char *path = e->inputs_done ? NULL : next_path(e);
+        if (!path) {
+            e->inputs_done = 1;
+            pthread_cond_broadcast(&e->changed);
+            break;
+        }
+        size_t index = e->next_in++;
+        pthread_mutex_unlock(&e->lock);
+
+        slot done = {0};
+        encode_one(e, &b, path, &done);
+        free(path);
+
+        pthread_mutex_lock(&e->lock);
+        done.ready = 1;
+        e->slots[index % e->nslots] = done;
+        pthread_cond_broadcast(&e->changed);
+    }
+    pthread_mutex_unlock(&e->lock);
+    sat_cnn_work_free(b.ws);
+    free(b.input);
+    free(b.feats);
+    free(b.probs);
+    return NULL;
+}
+
+static void show_progress(size_t done, size_t total, double t0)
+{
+    double rate = done / (sat_now() - t0 + 1e-9);
+    if (total) fprintf(stderr, "\rsat-encode: %zu/%zu images, %.1f/s ", done, total, rate);
+    else fprintf(stderr, "\rsat-encode: %zu images, %.1f/s ", done, rate);
+}
+
+/* Main thread: write finished slots in input order until all are written. */
+static void write_in_order(encoder *e, sat_writer *w)
+{
+    int progress = !e->opt->quiet && isatty(STDERR_FILENO);
+    double t0 = sat_now(), last = 0;
+    pthread_mutex_lock(&e->lock);
+    for (;;) {
+        slot *s = &e->slots[e->next_out % e->nslots];
+        while (!s->ready && !(e->inputs_done && e->next_out == e->next_in))
+            pthread_cond_wait(&e->changed, &e->lock);
+        if (!s->ready) break;
+        slot done = *s;
+        memset(s, 0, sizeof *s);
+        e->next_out++;
+        pthread_cond_broadcast(&e->changed);
+        pthread_mutex_unlock(&e->lock);
+        if (done.error) sat_warn("%s", done.error);
+        else sat_writer_write(w, done.bytes, done.len);
+        free(done.error);
+        free(done.bytes);
+        if (progress && sat_now() - last > 0.5) {
+            show_progress(e->next_out, e->total, t0);
+            last = sat_now();
+        }
+        pthread_mutex_lock(&e->lock);
+    }
+    pthread_mutex_unlock(&e->lock);
+    if (progress && e->next_out > 1) {
+        show_progress(e->next_out, e->total, t0);
+        fputc('\n', stderr);
+    }
+}
+
+static void parse_options(int argc, char **argv, options *o)
+{
+    static const struct option longopts[] = {
+        {"model", required_argument, 0, 'm'},     {"files-from", required_argument, 0, 'T'},
+        {"output", required_argument, 0, 'o'},    {"stride", required_argument, 0, 'S'},
+        {"size", required_argument, 0, 'Z'},      {"dtype", required_argument, 0, 'D'},
+        {"id", required_argument, 0, 'I'},        {"classify", no_argument, 0, 'C'},
+        {"top", required_argument, 0, 'k'},       {"jobs", required_argument, 0, 'j'},
+        {"max-pixels", required_argument, 0, 'P'}, {"quiet", no_argument, 0, 'q'},
+        {"help", no_argument, 0, 'h'},            {"version", no_argument, 0, 'V'},
+        {0, 0, 0, 0}};
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    *o = (options){.stride = 16, .size = 224, .top = 5, .jobs = ncpu > 0 ? (int)ncpu : 1,
+                   .dtype = SAT_F16, .stdin_id = "-", .max_pixels = SAT_IMAGE_DEFAULT_MAX_PIXELS};
+    int c;
+    while ((c = getopt_long(argc, argv, "m:T:o:k:j:qhV", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'm': o->model_path = optarg; break;
+        case 'T': o->files_from = optarg; break;
+        case 'o': o->output = optarg; break;
+        case 'S': o->stride = (int)sat_parse_long("--stride", optarg, 8, 32); break;
+        case 'Z': o->size = (int)sat_parse_long("--size", optarg, 32, 2048); break;
+        case 'D':
+            if (strcmp(optarg, "f16") && strcmp(optarg, "f32"))
+                sat_usage_error("--dtype: '%s' is not f16 or f32", optarg);
+            o->dtype = strcmp(optarg, "f32") == 0 ? SAT_F32 : SAT_F16;
+            break;
+        case 'I': o->stdin_id = optarg; break;
+        case 'C': o->classify = 1; break;
+        case 'k': o->top = (int)sat_parse_long("--top", optarg, 1, 1000000); break;
+        case 'j': o->jobs = (int)sat_parse_long("--jobs", optarg, 1, 256); break;
+        case 'P': o->max_pixels = (uint64_t)sat_parse_long("--max-pixels", optarg, 1, 1L << 40); break;
+        case 'q': o->quiet = 1; break;
+        case 'h': sat_print_usage(usage);
+        case 'V': sat_print_version();
+        default: sat_usage_error("unknown option");
+        }
+    }
+    if (o->stride != 8 && o->stride != 16 && o->stride != 32)
+        sat_usage_error("--stride must be 8, 16 or 32");
+    if (o->size % o->stride)
+        sat_usage_error("--size %d is not a multiple of the stride %d", o->size, o->stride);
+    if (optind == argc && !o->files_from)
+        sat_usage_error("no images (give IMAGE arguments or --files-from)");
+    if (o->classify && o->output) sat_usage_error("--classify writes text to stdout; drop -o");
+}
+
+static sat_model *open_model(const options *o)
+{
+    char *path = o->model_path ? sat_xstrdup(o->model_path) : sat_find_model(DEFAULT_MODEL);
+    if (!path)
+        sat_die("no encoder model: %s not found (run 'make models', set SAT_MODEL_DIR, or give -m)",
+                DEFAULT_MODEL);
+    char err[512];
+    sat_model *m = sat_model_load(path, err, sizeof err);
+    if (!m) sat_die("%s", err);
+    free(path);
+    return m;
+}
+
+int main(int argc, char **argv)
+{
+    sat_init(argv[0]);
+    options o;
+    parse_options(argc, argv, &o);
+    if (!o.classify && !o.output && isatty(STDOUT_FILENO))
+        sat_die("refusing to write a binary stream to a terminal (pipe it into sat-dump, or use -o FILE)");
+
+    sat_model *model = open_model(&o);
+    char err[512];
+    sat_cnn *cnn = sat_cnn_new(model, o.size, o.stride, err, sizeof err);
+    if (!cnn) sat_die("%s", err);
+
+    encoder e = {.opt = &o, .model = model, .cnn = cnn};
+    sat_cnn_feature_shape(cnn, &e.fh, &e.fw, &e.fc);
+    e.nclasses = sat_cnn_num_classes(cnn);
+    if (o.classify && e.nclasses == 0) sat_die("%s has no classifier head", model->name);
+    e.src.argv = argv + optind;
+    e.src.argc = argc - optind;
+    if (o.files_from) {
+        e.src.list = sat_fopen_check(o.files_from, "r");
+        e.src.list_name = strcmp(o.files_from, "-") == 0 ? "stdin" : o.files_from;
+    } else {
+        e.total = (size_t)e.src.argc;
+    }
+
+    /* One image: all cores inside the CNN (GEMMs).  Many: one image per core. */
+    int jobs = e.total == 1 ? 1 : o.jobs;
+    openblas_set_num_threads(jobs == 1 ? o.jobs : 1);
+    e.nslots = 2 * (size_t)jobs;
+    e.slots = sat_xcalloc(e.nslots, sizeof *e.slots);
+    pthread_mutex_init(&e.lock, NULL);
+    pthread_cond_init(&e.changed, NULL);
+
+    sat_atomic out_file = {0};
+    if (o.output) sat_atomic_open(&out_file, o.output);
+    sat_writer w;
+    sat_writer_init(&w, o.output ? out_file.f : stdout, o.output ? o.output : "stdout");
+
+    pthread_t *threads = sat_xcalloc((size_t)jobs, sizeof *threads);
+    for (int i = 0; i < jobs; i++)
+        if (pthread_create(&threads[i], NULL, worker, &e)) sat_die("cannot start a thread");
+    write_in_order(&e, &w);
+    for (int i = 0; i < jobs; i++) pthread_join(threads[i], NULL);
+
+    msgpack_sbuffer_destroy(&w.buf);
+    if (o.output) sat_atomic_commit(&out_file);
+    else sat_fclose_check(stdout, "stdout");
+    if (e.src.list && e.src.list != stdin) fclose(e.src.list);
+    free(e.src.line);
+    free(threads);
+    free(e.slots);
+    sat_cnn_free(cnn);
+    sat_model_free(model);
+    return sat_exit_status();
+}

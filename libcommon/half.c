@@ -1,0 +1,88 @@
+/* half.c — see half.h.  Bit manipulation on the IEEE layouts:
+ *   binary32: sign 1 | exponent 8 (bias 127) | mantissa 23
+ *   binary16: sign 1 | exponent 5 (bias 15)  | mantissa 10
+ */
+#include "half.h"
+
+#include <string.h>
+
+static uint32_t f32_bits(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u;
+}
+
+static float bits_f32(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+/* Shift `mant` right by `shift` bits, rounding to nearest even. */
+static uint32_t shift_round_even(uint32_t mant, int shift)
+{
+    if (shift >= 32) return 0;
+    uint32_t kept = mant >> shift;
+    uint32_t rest = mant & ((1u << shift) - 1);
+    uint32_t half = 1u << (shift - 1);
+    if (rest > half || (rest == half && (kept & 1))) kept++;
+    return kept;
+}
+
+uint16_t sat_f32_to_f16(float f)
+{
+    uint32_t u = f32_bits(f);
+    uint16_t sign = (uint16_t)((u >> 16) & 0x8000);
+    int exp = (int)((u >> 23) & 0xff);
+    uint32_t mant = u & 0x7fffff;
+
+    if (exp == 0xff) /* inf stays inf; NaN stays a (quiet) NaN */
+        return sign | 0x7c00 | (mant ? 0x200 | (mant >> 13) : 0);
+    int e16 = exp - 127 + 15;
+    if (e16 >= 0x1f) return sign | 0x7c00; /* overflow */
+    if (e16 <= 0) {
+        /* Subnormal half (or zero): value = mant16 * 2^-24.  With the implicit
+         * bit, the f32 value is (mant|2^23) * 2^(exp-150), so shift by 126-exp.
+         * A carry out of the mantissa lands on the smallest normal, correctly. */
+        if (exp == 0) return sign; /* f32 zero/subnormal: far below 2^-25 */
+        return sign | (uint16_t)shift_round_even(mant | 0x800000, 126 - exp);
+    }
+    /* Normal: round 23 mantissa bits to 10; a carry bumps the exponent,
+     * which may become infinity — the right answer. */
+    uint32_t r = shift_round_even(((uint32_t)e16 << 23) | mant, 13);
+    return sign | (uint16_t)r;
+}
+
+float sat_f16_to_f32(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16;
+    int exp = (h >> 10) & 0x1f;
+    uint32_t mant = h & 0x3ff;
+
+    if (exp == 0x1f) /* inf, or NaN made quiet (as F16C hardware does) */
+        return bits_f32(sign | 0x7f800000 | (mant ? 0x400000 | mant << 13 : 0));
+    if (exp == 0) {
+        if (mant == 0) return bits_f32(sign);
+        /* Subnormal: normalize; value = mant * 2^-24. */
+        int e = -1;
+        do {
+            mant <<= 1;
+            e++;
+        } while (!(mant & 0x400));
+        mant &= 0x3ff;
+        return bits_f32(sign | (uint32_t)(127 - 15 - e) << 23 | (mant << 13));
+    }
+    return bits_f32(sign | (uint32_t)(exp - 15 + 127) << 23 | (mant << 13));
+}
+
+void sat_f16_to_f32_array(const uint16_t *src, float *dst, size_t n)
+{
+    for (size_t i = 0; i < n; i++) dst[i] = sat_f16_to_f32(src[i]);
+}
+
+void sat_f32_to_f16_array(const float *src, uint16_t *dst, size_t n)
+{
+    for (size_t i = 0; i < n; i++) dst[i] = sat_f32_to_f16(src[i]);
+}

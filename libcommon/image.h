@@ -1,0 +1,38 @@
+/* image.h — decode JPEG (libjpeg-turbo) and PNG (libpng) into 8-bit RGB, and
+ * resize to the network input.
+ *
+ * JPEG: baseline, progressive, grayscale, CMYK/YCCK (Adobe inverted), with
+ * the EXIF orientation applied.  PNG: 1/2/4/8/16-bit, gray, gray+alpha,
+ * palette (+tRNS), RGB, RGBA; alpha is composited over white.  The format is
+ * found from the magic bytes, not the file name.
+ *
+ * Every decoder error is returned as a one-line reason (no exit, no longjmp
+ * escaping), so one bad image in a batch does not stop the others.  Images
+ * over `max_pixels` are refused from the header, before any pixel buffer is
+ * allocated.
+ */
+#ifndef SAT_IMAGE_H
+#define SAT_IMAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SAT_IMAGE_DEFAULT_MAX_PIXELS (100u * 1000u * 1000u)
+
+typedef struct {
+    int width, height;
+    uint8_t *rgb; /* height * width * 3, row-major */
+} sat_image;
+
+/* Decode an in-memory JPEG or PNG file.  0 on success; -1 with err set. */
+int sat_image_decode(const unsigned char *data, size_t len, uint64_t max_pixels,
+                     sat_image *out, char *err, size_t errlen);
+void sat_image_free(sat_image *img);
+
+/* Resize to out_w x out_h (aspect ratio not kept) with a bilinear (triangle)
+ * filter whose support widens when downscaling (antialiased, as PIL does);
+ * at equal size it is the identity.  Writes float RGB HWC values mapped as
+ * (p - 128) / 128, the MobileNetV2 input. */
+void sat_image_to_input(const sat_image *img, int out_w, int out_h, float *out);
+
+#endif

@@ -1,0 +1,102 @@
+/* model.h — the in-memory form of a sat model file (spec: formats/model.md).
+ *
+ * A model is a set of named parameter tensors stored in ONE float allocation
+ * (`params`, read with one copy, llm.c style), plus, for a CNN, a graph of
+ * ops over activation "values", plus string lists (ImageNet labels, the
+ * decoder's vocabulary) and numeric config entries (decoder sizes).
+ *
+ * Layouts are TFLite's, NHWC throughout:
+ *   CONV_2D weights            [O][KH][KW][I]
+ *   DEPTHWISE_CONV_2D weights  [1][KH][KW][C*depth_multiplier]
+ *   biases                     [O]
+ */
+#ifndef SAT_MODEL_H
+#define SAT_MODEL_H
+
+#include <stddef.h>
+
+typedef enum {
+    SAT_OP_CONV_2D = 1,
+    SAT_OP_DEPTHWISE_CONV_2D,
+    SAT_OP_ADD,
+    SAT_OP_AVERAGE_POOL_2D,
+    SAT_OP_RESHAPE,
+    SAT_OP_SOFTMAX,
+} sat_op_kind;
+
+typedef enum { SAT_ACT_NONE = 0, SAT_ACT_RELU, SAT_ACT_RELU6 } sat_activation;
+typedef enum { SAT_PAD_SAME = 0, SAT_PAD_VALID } sat_padding;
+
+typedef struct {
+    char *name;
+    int ndim;
+    int shape[4];
+    size_t offset; /* in floats, into sat_model.params */
+    size_t count;  /* product of shape */
+} sat_tensor;
+
+typedef struct {
+    int ndim;
+    int shape[4]; /* at the nominal input size, NHWC with N = 1 */
+} sat_value;
+
+typedef struct {
+    sat_op_kind kind;
+    sat_activation act;
+    sat_padding pad;
+    int stride_h, stride_w;
+    int dilation_h, dilation_w;
+    int filter_h, filter_w;   /* conv/depthwise: from the weights; pool: the window */
+    int depth_multiplier;     /* depthwise only */
+    int ninputs;
+    int inputs[2];            /* value indices */
+    int output;               /* value index */
+    int weights, bias;        /* tensor indices, or -1 */
+    float softmax_beta;       /* SOFTMAX only */
+} sat_op;
+
+typedef struct {
+    char *name;
+    double value;
+} sat_config_entry;
+
+typedef struct {
+    char *kind;               /* "cnn" or "decoder" */
+    char *name;
+    char *source_file;        /* basename of what it was imported/trained from */
+    char source_sha256[65];   /* hex sha256 of that file, "" if none */
+    char weights_sha256[65];  /* hex sha256 of the params as stored in the file */
+
+    float *params;
+    size_t nparams;
+    sat_tensor *tensors;
+    int ntensors;
+
+    sat_value *values;
+    int nvalues;
+    sat_op *ops;
+    int nops;
+    int input, output;        /* value indices; -1 when there is no graph */
+
+    char **labels;            /* ImageNet labels (cnn), may be NULL */
+    int nlabels;
+    char **vocab;             /* decoder vocabulary, may be NULL */
+    int nvocab;
+    sat_config_entry *config;
+    int nconfig;
+} sat_model;
+
+/* Load a model file.  NULL with a one-line reason in err on any problem
+ * (unreadable, not a sat model, truncated, inconsistent shapes/offsets). */
+sat_model *sat_model_load(const char *path, char *err, size_t errlen);
+/* Write atomically (temp file + rename).  params_f16: store params as f16.
+ * Sets m->weights_sha256.  Dies on I/O error. */
+void sat_model_save(sat_model *m, const char *path, int params_f16);
+void sat_model_free(sat_model *m);
+
+/* Index of the tensor with that name, or -1. */
+int sat_model_find_tensor(const sat_model *m, const char *name);
+/* Config lookup: the value, or `dflt` when absent. */
+double sat_model_config(const sat_model *m, const char *name, double dflt);
+
+#endif

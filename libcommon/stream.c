@@ -1,0 +1,491 @@
+/* stream.c — see stream.h and formats/stream.md. */
+#include "stream.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "half.h"
+#include "util.h"
+
+#define MAX_DEPTH 32
+
+struct sat_reader {
+    FILE *f;
+    char *name;
+    size_t max_record;
+    unsigned char *buf;      /* buf[start, end) holds unread bytes */
+    size_t cap, start, end;
+    int eof;
+    uint64_t offset;         /* stream offset of buf[start] */
+    size_t index;            /* index of the next record */
+    msgpack_zone zone;
+    char type[64];
+    char err[512];
+};
+
+sat_reader *sat_reader_open(FILE *f, const char *name, size_t max_record)
+{
+    sat_reader *r = sat_xcalloc(1, sizeof *r);
+    r->f = f;
+    r->name = sat_xstrdup(name);
+    r->max_record = max_record ? max_record : SAT_DEFAULT_MAX_RECORD;
+    r->cap = 1 << 16;
+    r->buf = sat_xmalloc(r->cap);
+    msgpack_zone_init(&r->zone, 1 << 16);
+    return r;
+}
+
+void sat_reader_close(sat_reader *r)
+{
+    if (!r) return;
+    msgpack_zone_destroy(&r->zone);
+    free(r->buf);
+    free(r->name);
+    free(r);
+}
+
+const char *sat_reader_error(const sat_reader *r) { return r->err; }
+
+static int fail(sat_reader *r, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int fail(sat_reader *r, int status, const char *fmt, ...)
+{
+    int n = snprintf(r->err, sizeof r->err, "%s: record %zu at byte %llu: ", r->name, r->index,
+                     (unsigned long long)r->offset);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->err + n, sizeof r->err - (size_t)n, fmt, ap);
+    va_end(ap);
+    return status;
+}
+
+/* Make at least `want` unread bytes available unless the input ends first.
+ * Returns the number available. */
+static size_t fill(sat_reader *r, size_t want)
+{
+    while (r->end - r->start < want && !r->eof) {
+        if (r->start > 0) {
+            memmove(r->buf, r->buf + r->start, r->end - r->start);
+            r->end -= r->start;
+            r->start = 0;
+        }
+        if (r->end == r->cap) {
+            r->cap *= 2;
+            r->buf = sat_xrealloc(r->buf, r->cap);
+        }
+        size_t got = fread(r->buf + r->end, 1, r->cap - r->end, r->f);
+        r->end += got;
+        if (got == 0) r->eof = 1;
+    }
+    return r->end - r->start;
+}
+
+/* Size of the msgpack value header at p (1..9 bytes) and what follows it:
+ * *skip bytes of payload, *children values nested inside.
+ * Returns the header size, or 0 for an invalid lead byte. */
+static size_t header_size(unsigned char lead)
+{
+    if (lead <= 0x7f || lead >= 0xe0) return 1;                 /* fixint */
+    if (lead >= 0x80 && lead <= 0xbf) return 1;                 /* fixmap, fixarray, fixstr */
+    switch (lead) {
+    case 0xc0: case 0xc2: case 0xc3: return 1;                  /* nil, false, true */
+    case 0xc4: case 0xd9: case 0xcc: case 0xd0: return 2;       /* bin8, str8, uint8, int8 */
+    case 0xc5: case 0xda: case 0xcd: case 0xd1: return 3;       /* bin16, str16, uint16, int16 */
+    case 0xdc: case 0xde: return 3;                             /* array16, map16 */
+    case 0xc6: case 0xdb: case 0xce: case 0xd2: case 0xca: return 5;
+    case 0xdd: case 0xdf: return 5;                             /* array32, map32 */
+    case 0xcf: case 0xd3: case 0xcb: return 9;                  /* uint64, int64, float64 */
+    case 0xd4: return 3; case 0xd5: return 4; case 0xd6: return 6;  /* fixext 1/2/4 */
+    case 0xd7: return 10; case 0xd8: return 18;                 /* fixext 8/16 */
+    case 0xc7: return 3; case 0xc8: return 4; case 0xc9: return 6;  /* ext8/16/32 */
+    default: return 0;                                          /* 0xc1: never used */
+    }
+}
+
+static uint64_t be(const unsigned char *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++) v = v << 8 | p[i];
+    return v;
+}
+
+/* Payload bytes and child values implied by a header. */
+static void header_contents(const unsigned char *h, uint64_t *payload, uint64_t *children)
+{
+    unsigned char lead = h[0];
+    *payload = 0;
+    *children = 0;
+    if (lead >= 0x80 && lead <= 0x8f) *children = 2u * (lead & 0x0f);
+    else if (lead >= 0x90 && lead <= 0x9f) *children = lead & 0x0f;
+    else if (lead >= 0xa0 && lead <= 0xbf) *payload = lead & 0x1f;
+    else switch (lead) {
+    case 0xc4: case 0xd9: *payload = h[1]; break;
+    case 0xc5: case 0xda: *payload = be(h + 1, 2); break;
+    case 0xc6: case 0xdb: *payload = be(h + 1, 4); break;
+    case 0xdc: *children = be(h + 1, 2); break;
+    case 0xdd: *children = be(h + 1, 4); break;
+    case 0xde: *children = 2 * be(h + 1, 2); break;
+    case 0xdf: *children = 2 * be(h + 1, 4); break;
+    case 0xc7: *payload = h[1]; break;                        /* ext: type byte is in the header */
+    case 0xc8: *payload = be(h + 1, 2); break;
+    case 0xc9: *payload = be(h + 1, 4); break;
+    default: break;                                           /* fixed-size scalars and fixext */
+    }
+}
+
+/* Find the length of the record starting at buf[start], reading more input as
+ * needed.  Every nested value consumes at least one byte, so a container
+ * count larger than the bytes left before max_record is refused without
+ * building anything. */
+static int scan_record(sat_reader *r, size_t *len)
+{
+    uint64_t pending[MAX_DEPTH + 1]; /* values still to read at each depth */
+    int depth = 0;
+    size_t pos = 0;
+    pending[0] = 1;
+    while (depth >= 0) {
+        if (pending[depth] == 0) {
+            depth--;
+            continue;
+        }
+        pending[depth]--;
+        if (fill(r, pos + 1) < pos + 1)
+            return fail(r, SAT_READ_FATAL, "truncated (stream ends inside the record)");
+        unsigned char lead = r->buf[r->start + pos];
+        size_t hs = header_size(lead);
+        if (hs == 0)
+            return fail(r, SAT_READ_FATAL, "not msgpack (invalid byte 0x%02x at record byte %zu)",
+                        lead, pos);
+        if (fill(r, pos + hs) < pos + hs)
+            return fail(r, SAT_READ_FATAL, "truncated (stream ends inside the record)");
+        uint64_t payload, children;
+        header_contents(r->buf + r->start + pos, &payload, &children);
+        pos += hs;
+        uint64_t room = r->max_record > pos ? r->max_record - pos : 0;
+        if (payload > room || children > room)
+            return fail(r, SAT_READ_FATAL, "record larger than the limit of %zu bytes",
+                        r->max_record);
+        if (payload) {
+            if (fill(r, pos + payload) < pos + payload)
+                return fail(r, SAT_READ_FATAL, "truncated (stream ends inside the record)");
+            pos += payload;
+        }
+        if (children) {
+            if (depth == MAX_DEPTH)
+                return fail(r, SAT_READ_FATAL, "nested deeper than %d levels", MAX_DEPTH);
+            pending[++depth] = children;
+        }
+    }
+    *len = pos;
+    return SAT_READ_OK;
+}
+
+int sat_reader_next(sat_reader *r, sat_record *rec)
+{
+    if (fill(r, 1) == 0) {
+        if (ferror(r->f)) {
+            return fail(r, SAT_READ_FATAL, "read error: %s", strerror(errno ? errno : EIO));
+        }
+        return SAT_READ_END;
+    }
+    size_t len;
+    int st = scan_record(r, &len);
+    if (st != SAT_READ_OK) return st;
+
+    memset(rec, 0, sizeof *rec);
+    rec->raw = r->buf + r->start;
+    rec->raw_len = len;
+    rec->index = r->index;
+    rec->offset = r->offset;
+
+    msgpack_zone_clear(&r->zone);
+    size_t off = 0;
+    msgpack_unpack_return ret = msgpack_unpack((const char *)rec->raw, len, &off, &r->zone, &rec->obj);
+    const msgpack_object *t = NULL;
+    if (ret != MSGPACK_UNPACK_SUCCESS || off != len)
+        st = fail(r, SAT_READ_FATAL, "not msgpack (msgpack-c error %d)", (int)ret);
+    else if (rec->obj.type != MSGPACK_OBJECT_MAP)
+        st = fail(r, SAT_READ_BAD, "not a map (a record must be a msgpack map with a 'type')");
+    else if (!(t = sat_map_get(&rec->obj, "type")) || t->type != MSGPACK_OBJECT_STR ||
+             t->via.str.size == 0 || t->via.str.size >= sizeof r->type ||
+             memchr(t->via.str.ptr, 0, t->via.str.size))
+        st = fail(r, SAT_READ_BAD, "map has no string 'type'");
+    /* Consume the record whatever its fate: after a BAD one the next call goes on. */
+    r->start += len;
+    r->offset += len;
+    r->index++;
+    if (st != SAT_READ_OK) return st;
+    memcpy(r->type, t->via.str.ptr, t->via.str.size);
+    r->type[t->via.str.size] = 0;
+    rec->type = r->type;
+    return SAT_READ_OK;
+}
+
+int sat_record_is(const sat_record *rec, const char *type)
+{
+    return rec->type && strcmp(rec->type, type) == 0;
+}
+
+const msgpack_object *sat_map_get(const msgpack_object *map, const char *key)
+{
+    if (!map || map->type != MSGPACK_OBJECT_MAP) return NULL;
+    size_t klen = strlen(key);
+    for (uint32_t i = 0; i < map->via.map.size; i++) {
+        const msgpack_object_kv *kv = &map->via.map.ptr[i];
+        if (kv->key.type == MSGPACK_OBJECT_STR && kv->key.via.str.size == klen &&
+            memcmp(kv->key.via.str.ptr, key, klen) == 0)
+            return &kv->val;
+    }
+    return NULL;
+}
+
+char *sat_map_strdup(const msgpack_object *map, const char *key)
+{
+    const msgpack_object *o = sat_map_get(map, key);
+    if (!o || o->type != MSGPACK_OBJECT_STR || memchr(o->via.str.ptr, 0, o->via.str.size))
+        return NULL;
+    char *s = sat_xmalloc(o->via.str.size + 1);
+    memcpy(s, o->via.str.ptr, o->via.str.size);
+    s[o->via.str.size] = 0;
+    return s;
+}
+
+int sat_map_uint(const msgpack_object *map, const char *key, uint64_t *out)
+{
+    const msgpack_object *o = sat_map_get(map, key);
+    if (!o || o->type != MSGPACK_OBJECT_POSITIVE_INTEGER) return -1;
+    *out = o->via.u64;
+    return 0;
+}
+
+int sat_map_float(const msgpack_object *map, const char *key, double *out)
+{
+    const msgpack_object *o = sat_map_get(map, key);
+    if (!o) return -1;
+    switch (o->type) {
+    case MSGPACK_OBJECT_FLOAT32:
+    case MSGPACK_OBJECT_FLOAT64: *out = o->via.f64; return 0;
+    case MSGPACK_OBJECT_POSITIVE_INTEGER: *out = (double)o->via.u64; return 0;
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER: *out = (double)o->via.i64; return 0;
+    default: return -1;
+    }
+}
+
+int sat_map_bin(const msgpack_object *map, const char *key, const void **data, size_t *len)
+{
+    const msgpack_object *o = sat_map_get(map, key);
+    if (!o || o->type != MSGPACK_OBJECT_BIN) return -1;
+    *data = o->via.bin.ptr;
+    *len = o->via.bin.size;
+    return 0;
+}
+
+/* ---- writing ---- */
+
+void sat_writer_init(sat_writer *w, FILE *f, const char *name)
+{
+    w->f = f;
+    w->name = name;
+    msgpack_sbuffer_init(&w->buf);
+    msgpack_packer_init(&w->pk, &w->buf, msgpack_sbuffer_write);
+}
+
+void sat_writer_begin(sat_writer *w, const char *type, uint32_t n)
+{
+    msgpack_sbuffer_clear(&w->buf);
+    msgpack_pack_map(&w->pk, n);
+    sat_pack_kv_str(&w->pk, "type", type);
+    sat_pack_kv_uint(&w->pk, "v", SAT_STREAM_VERSION);
+}
+
+void sat_writer_write(sat_writer *w, const void *p, size_t n)
+{
+    if (fwrite(p, 1, n, w->f) != n)
+        sat_die("%s: write error: %s", w->name, strerror(errno ? errno : EIO));
+}
+
+void sat_writer_end(sat_writer *w) { sat_writer_write(w, w->buf.data, w->buf.size); }
+
+void sat_write_raw(sat_writer *w, const sat_record *rec) { sat_writer_write(w, rec->raw, rec->raw_len); }
+
+void sat_writer_close(sat_writer *w)
+{
+    msgpack_sbuffer_destroy(&w->buf);
+    if (w->f) sat_fclose_check(w->f, w->name);
+}
+
+void sat_pack_str(msgpack_packer *pk, const char *s)
+{
+    size_t n = strlen(s);
+    msgpack_pack_str(pk, n);
+    msgpack_pack_str_body(pk, s, n);
+}
+
+void sat_pack_kv_str(msgpack_packer *pk, const char *key, const char *val)
+{
+    sat_pack_str(pk, key);
+    sat_pack_str(pk, val);
+}
+
+void sat_pack_kv_uint(msgpack_packer *pk, const char *key, uint64_t val)
+{
+    sat_pack_str(pk, key);
+    msgpack_pack_uint64(pk, val);
+}
+
+void sat_pack_kv_float(msgpack_packer *pk, const char *key, double val)
+{
+    sat_pack_str(pk, key);
+    msgpack_pack_double(pk, val);
+}
+
+void sat_pack_kv_bin(msgpack_packer *pk, const char *key, const void *data, size_t len)
+{
+    sat_pack_str(pk, key);
+    msgpack_pack_bin(pk, len);
+    msgpack_pack_bin_body(pk, data, len);
+}
+
+/* ---- features ---- */
+
+static int features_fail(char *err, size_t errlen, const sat_record *rec, const char *id,
+                         const char *what)
+{
+    snprintf(err, errlen, "record %zu%s%s%s: %s", rec->index, id ? " (id " : "", id ? id : "",
+             id ? ")" : "", what);
+    return -1;
+}
+
+static int features_check_values(const sat_features *f)
+{
+    size_t n = (size_t)f->h * f->w * f->c;
+    const unsigned char *p = f->data;
+    for (size_t i = 0; i < n; i++) {
+        if (f->dtype == SAT_F16) {
+            uint16_t v = (uint16_t)(p[2 * i] | p[2 * i + 1] << 8);
+            if ((v & 0x7c00) == 0x7c00) return -1;
+        } else {
+            float v;
+            memcpy(&v, p + 4 * i, 4);
+            if (!isfinite(v)) return -1;
+        }
+    }
+    return 0;
+}
+
+int sat_features_parse(const sat_record *rec, sat_features *f, char *err, size_t errlen)
+{
+    memset(f, 0, sizeof *f);
+    const msgpack_object *m = &rec->obj;
+    f->id = sat_map_strdup(m, "id");
+    char what[160];
+    uint64_t h, w, c, iw = 0, ih = 0, v;
+    if (!f->id) return features_fail(err, errlen, rec, NULL, "features record has no string 'id'");
+    if (sat_map_uint(m, "v", &v) || v != SAT_STREAM_VERSION) {
+        features_fail(err, errlen, rec, f->id, "features record without 'v' or of an unknown version");
+        sat_features_free(f);
+        return -1;
+    }
+    if (sat_map_uint(m, "h", &h) || sat_map_uint(m, "w", &w) || sat_map_uint(m, "c", &c) ||
+        h == 0 || w == 0 || c == 0 || h > 4096 || w > 4096 || c > 65536) {
+        features_fail(err, errlen, rec, f->id, "missing or invalid h/w/c");
+        sat_features_free(f);
+        return -1;
+    }
+    f->h = (uint32_t)h, f->w = (uint32_t)w, f->c = (uint32_t)c;
+    char *dtype = sat_map_strdup(m, "dtype");
+    int dtype_ok = dtype && (strcmp(dtype, "f16") == 0 || strcmp(dtype, "f32") == 0);
+    f->dtype = dtype_ok && strcmp(dtype, "f32") == 0 ? SAT_F32 : SAT_F16;
+    free(dtype);
+    if (!dtype_ok) {
+        features_fail(err, errlen, rec, f->id, "dtype must be \"f16\" or \"f32\"");
+        sat_features_free(f);
+        return -1;
+    }
+    size_t expect = (size_t)h * w * c * (f->dtype == SAT_F16 ? 2 : 4);
+    if (sat_map_bin(m, "data", &f->data, &f->data_len) || f->data_len != expect) {
+        snprintf(what, sizeof what, "data has %zu bytes, expected %zu (%llux%llux%llu %s)",
+                 f->data ? f->data_len : 0, expect, (unsigned long long)h, (unsigned long long)w,
+                 (unsigned long long)c, f->dtype == SAT_F16 ? "f16" : "f32");
+        features_fail(err, errlen, rec, f->id, what);
+        sat_features_free(f);
+        return -1;
+    }
+    if (features_check_values(f)) {
+        features_fail(err, errlen, rec, f->id, "data contains NaN or Inf");
+        sat_features_free(f);
+        return -1;
+    }
+    sat_map_uint(m, "image_width", &iw);
+    sat_map_uint(m, "image_height", &ih);
+    f->image_width = (uint32_t)iw, f->image_height = (uint32_t)ih;
+    const msgpack_object *enc = sat_map_get(m, "encoder");
+    if (enc) {
+        uint64_t size = 0, stride = 0;
+        f->encoder_name = sat_map_strdup(enc, "name");
+        f->encoder_sha256 = sat_map_strdup(enc, "sha256");
+        sat_map_uint(enc, "size", &size);
+        sat_map_uint(enc, "stride", &stride);
+        f->encoder_size = (uint32_t)size, f->encoder_stride = (uint32_t)stride;
+    }
+    if (sat_map_bin(m, "thumbnail", &f->thumbnail, &f->thumbnail_len)) f->thumbnail = NULL;
+    return 0;
+}
+
+void sat_features_free(sat_features *f)
+{
+    free(f->id);
+    free(f->encoder_name);
+    free(f->encoder_sha256);
+    f->id = f->encoder_name = f->encoder_sha256 = NULL;
+}
+
+void sat_features_to_f32(const sat_features *f, float *out)
+{
+    size_t n = (size_t)f->h * f->w * f->c;
+    const unsigned char *p = f->data;
+    if (f->dtype == SAT_F32) {
+        memcpy(out, p, n * 4); /* little-endian hosts only (checked at build time below) */
+        return;
+    }
+    for (size_t i = 0; i < n; i++) out[i] = sat_f16_to_f32((uint16_t)(p[2 * i] | p[2 * i + 1] << 8));
+}
+
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "sat streams store tensors little-endian; this code assumes a little-endian host"
+#endif
+
+void sat_features_pack(sat_writer *w, const sat_features *f, const float *values)
+{
+    size_t n = (size_t)f->h * f->w * f->c;
+    int has_thumb = f->thumbnail != NULL;
+    sat_writer_begin(w, "features", 11 + has_thumb);
+    msgpack_packer *pk = &w->pk;
+    sat_pack_kv_str(pk, "id", f->id);
+    sat_pack_kv_uint(pk, "h", f->h);
+    sat_pack_kv_uint(pk, "w", f->w);
+    sat_pack_kv_uint(pk, "c", f->c);
+    sat_pack_kv_str(pk, "dtype", f->dtype == SAT_F16 ? "f16" : "f32");
+    sat_pack_str(pk, "data");
+    if (f->dtype == SAT_F32) {
+        msgpack_pack_bin(pk, n * 4);
+        msgpack_pack_bin_body(pk, values, n * 4);
+    } else {
+        uint16_t *half = sat_xmalloc(n * 2);
+        for (size_t i = 0; i < n; i++) half[i] = sat_f32_to_f16(values[i]);
+        msgpack_pack_bin(pk, n * 2);
+        msgpack_pack_bin_body(pk, half, n * 2);
+        free(half);
+    }
+    sat_pack_kv_uint(pk, "image_width", f->image_width);
+    sat_pack_kv_uint(pk, "image_height", f->image_height);
+    sat_pack_str(pk, "encoder");
+    msgpack_pack_map(pk, 4);
+    sat_pack_kv_str(pk, "name", f->encoder_name ? f->encoder_name : "");
+    sat_pack_kv_str(pk, "sha256", f->encoder_sha256 ? f->encoder_sha256 : "");
+    sat_pack_kv_uint(pk, "size", f->encoder_size);
+    sat_pack_kv_uint(pk, "stride", f->encoder_stride);
+    if (has_thumb) sat_pack_kv_bin(pk, "thumbnail", f->thumbnail, f->thumbnail_len);
+}

@@ -1,0 +1,125 @@
+/* stream.h — reading and writing sat streams (spec: formats/stream.md).
+ *
+ * A stream is a sequence of msgpack maps ("records"), each with a string
+ * `type`.  The reader pulls one record at a time from a FILE with memory
+ * bounded by the largest record; it finds each record's extent with a small
+ * scanner of its own (so it can refuse absurd container sizes and report
+ * truncation with the record index and byte offset) and then lets msgpack-c
+ * build the object tree.  The raw bytes of every record are available, so a
+ * stage passes through what it does not consume byte for byte.
+ *
+ *     sat_reader *r = sat_reader_open(stdin, "stdin", 0);
+ *     sat_record rec;
+ *     int st;
+ *     while ((st = sat_reader_next(r, &rec)) != SAT_READ_END) {
+ *         if (st == SAT_READ_BAD) { sat_warn("%s", sat_reader_error(r)); continue; }
+ *         if (st == SAT_READ_FATAL) { sat_warn("%s", sat_reader_error(r)); break; }
+ *         if (sat_record_is(&rec, "features")) ... else sat_write_raw(out, &rec);
+ *     }
+ *     sat_reader_close(r);
+ */
+#ifndef SAT_STREAM_H
+#define SAT_STREAM_H
+
+#include <msgpack.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define SAT_STREAM_VERSION 1
+#define SAT_DEFAULT_MAX_RECORD ((size_t)256 << 20)
+
+typedef struct sat_reader sat_reader;
+
+typedef struct {
+    msgpack_object obj;      /* the record, a map (valid until the next call) */
+    const char *type;        /* its `type`, NUL-terminated copy */
+    const void *raw;         /* the record's bytes exactly as read */
+    size_t raw_len;
+    size_t index;            /* 0-based record index in the stream */
+    uint64_t offset;         /* byte offset of the record's first byte */
+} sat_record;
+
+enum {
+    SAT_READ_OK = 1,         /* a record */
+    SAT_READ_END = 0,        /* clean end of stream */
+    SAT_READ_BAD = -1,       /* this record is unusable (not a map, no type); the next call goes on */
+    SAT_READ_FATAL = -2,     /* truncated, oversized or not msgpack: the stream cannot go on */
+};
+
+/* `name` is used in messages ("stdin", a path).  max_record 0 = default. */
+sat_reader *sat_reader_open(FILE *f, const char *name, size_t max_record);
+int sat_reader_next(sat_reader *r, sat_record *rec);
+/* The last error as "NAME: record I at byte B: problem". */
+const char *sat_reader_error(const sat_reader *r);
+void sat_reader_close(sat_reader *r);
+
+int sat_record_is(const sat_record *rec, const char *type);
+
+/* Map access (NULL / -1 when the key is missing or of another type). */
+const msgpack_object *sat_map_get(const msgpack_object *map, const char *key);
+/* Copy a str field into a new malloc'd NUL-terminated string; NULL if absent,
+ * not a str, or containing NUL. */
+char *sat_map_strdup(const msgpack_object *map, const char *key);
+int sat_map_uint(const msgpack_object *map, const char *key, uint64_t *out);
+int sat_map_float(const msgpack_object *map, const char *key, double *out);
+int sat_map_bin(const msgpack_object *map, const char *key, const void **data, size_t *len);
+
+/* Writing: records are packed into a buffer, then written with one fwrite.
+ * A write error (ENOSPC, /dev/full, EIO) is fatal with a one-line message;
+ * EPIPE ends the program quietly with status 0 is NOT done here — SIGPIPE's
+ * default action ends it (quietly, as netpbm and coreutils do). */
+typedef struct {
+    FILE *f;
+    const char *name;
+    msgpack_sbuffer buf;
+    msgpack_packer pk;
+} sat_writer;
+
+/* f may be NULL for a writer that only packs into w->buf. */
+void sat_writer_init(sat_writer *w, FILE *f, const char *name);
+/* Start a record: clears the buffer and packs a map header of n entries
+ * (n counts `type` and `v`, which this packs). */
+void sat_writer_begin(sat_writer *w, const char *type, uint32_t n);
+/* Write the buffered record. */
+void sat_writer_end(sat_writer *w);
+void sat_write_raw(sat_writer *w, const sat_record *rec);
+/* Write n bytes as they are (a record packed elsewhere). */
+void sat_writer_write(sat_writer *w, const void *p, size_t n);
+/* Flush; dies on a write error.  Frees the buffer. */
+void sat_writer_close(sat_writer *w);
+
+/* Pack helpers for use between begin/end. */
+void sat_pack_str(msgpack_packer *pk, const char *s);
+void sat_pack_kv_str(msgpack_packer *pk, const char *key, const char *val);
+void sat_pack_kv_uint(msgpack_packer *pk, const char *key, uint64_t val);
+void sat_pack_kv_float(msgpack_packer *pk, const char *key, double val);
+void sat_pack_kv_bin(msgpack_packer *pk, const char *key, const void *data, size_t len);
+
+/* ---- features records ---- */
+typedef enum { SAT_F16 = 0, SAT_F32 = 1 } sat_dtype;
+
+typedef struct {
+    char *id;
+    uint32_t h, w, c;
+    sat_dtype dtype;
+    const void *data;        /* points into the record (f16/f32 LE) */
+    size_t data_len;
+    uint32_t image_width, image_height;
+    char *encoder_name, *encoder_sha256;
+    uint32_t encoder_size, encoder_stride;
+    const void *thumbnail;   /* PNG bytes inside the record, or NULL */
+    size_t thumbnail_len;
+} sat_features;
+
+/* Parse a features record.  0, or -1 with err ("record 3 (id x.jpg): data has 1000 bytes, expected 501760").
+ * Checks sizes and that every value is finite. free with sat_features_free. */
+int sat_features_parse(const sat_record *rec, sat_features *f, char *err, size_t errlen);
+void sat_features_free(sat_features *f);
+/* Convert the tensor to h*w*c floats. */
+void sat_features_to_f32(const sat_features *f, float *out);
+/* Pack a features record into w's buffer (sat_writer_begin included; the
+ * caller calls sat_writer_end, or takes w->buf); values are h*w*c floats,
+ * stored as f->dtype. */
+void sat_features_pack(sat_writer *w, const sat_features *f, const float *values);
+
+#endif

@@ -1,0 +1,83 @@
+/* util.h — errors, checked allocation and file helpers shared by every sat program.
+ *
+ * Errors follow netpbm's pm_error: one line on stderr, "PROG: message", then
+ * exit(1).  sat_warn() prints the same line and returns, for errors that
+ * concern one input of many (the others go on; the program exits non-zero
+ * at the end through sat_exit_status()).
+ *
+ * Outputs that matter (models, checkpoints, caches, -o files) go through
+ * sat_atomic_open()/sat_atomic_commit(): written to a temp file in the same
+ * directory and renamed over the target, so a kill never leaves a torn file.
+ */
+#ifndef SAT_UTIL_H
+#define SAT_UTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifndef SAT_VERSION
+#define SAT_VERSION "unknown"
+#endif
+
+extern const char *sat_progname;
+
+/* Record the program name (basename of argv[0]) for messages. */
+void sat_init(const char *argv0);
+
+_Noreturn void sat_die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void sat_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* 0 if no sat_warn() was issued, 1 otherwise. */
+int sat_exit_status(void);
+
+void *sat_xmalloc(size_t n);
+void *sat_xcalloc(size_t n, size_t size);
+void *sat_xrealloc(void *p, size_t n);
+char *sat_xstrdup(const char *s);
+
+/* Print "PROG VERSION" and exit 0; print usage text to stdout and exit 0. */
+_Noreturn void sat_print_version(void);
+_Noreturn void sat_print_usage(const char *usage);
+/* "PROG: MSG\nTry 'PROG --help'." on stderr, exit 2 (bad command line). */
+_Noreturn void sat_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Parse a whole decimal integer in [lo, hi] or die naming the option. */
+long sat_parse_long(const char *opt, const char *s, long lo, long hi);
+double sat_parse_double(const char *opt, const char *s, double lo, double hi);
+
+/* fopen that dies with "PROG: PATH: strerror" on failure. "-" is stdin/stdout. */
+FILE *sat_fopen_check(const char *path, const char *mode);
+/* fclose/fflush with error check; dies naming `what` (e.g. "stdout"). */
+void sat_fclose_check(FILE *f, const char *what);
+
+/* Read a whole file (at most max bytes) into a malloc'd buffer.
+ * Returns 0, or -1 with a message in err (no exit). */
+int sat_read_file(const char *path, size_t max, unsigned char **data, size_t *len,
+                  char *err, size_t errlen);
+
+/* Atomic output file: temp file beside `path`, renamed on commit. */
+typedef struct {
+    FILE *f;
+    char *path;
+    char *tmp;
+} sat_atomic;
+void sat_atomic_open(sat_atomic *a, const char *path);
+/* Flush, fsync, close and rename; dies (after removing the temp file) on error. */
+void sat_atomic_commit(sat_atomic *a);
+/* Remove the temp file (on error paths). */
+void sat_atomic_abort(sat_atomic *a);
+
+/* Directory of the running executable (from /proc/self/exe), malloc'd. */
+char *sat_exe_dir(void);
+/* Locate a model file by name: $SAT_MODEL_DIR, EXE_DIR/../models,
+ * EXE_DIR/../share/sat, SAT_DATADIR.  Returns a malloc'd path or NULL. */
+char *sat_find_model(const char *name);
+
+/* Hex SHA-256 (65 bytes with NUL) of a buffer, via OpenSSL's libcrypto. */
+void sat_sha256_hex(const void *data, size_t len, char out[65]);
+
+/* Wall-clock seconds (monotonic). */
+double sat_now(void);
+
+#endif

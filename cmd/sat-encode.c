@@ -92,6 +92,7 @@ typedef struct {
     size_t next_in, next_out; /* image indices */
     int inputs_done;
     size_t total;             /* known number of inputs, 0 if streaming */
+    size_t written;           /* images encoded and written */
 } encoder;
 
 /* Next image path, or NULL at the end.  Caller holds the lock. */
@@ -261,8 +262,12 @@ static void write_in_order(encoder *e, sat_writer *w)
         e->next_out++;
         pthread_cond_broadcast(&e->changed);
         pthread_mutex_unlock(&e->lock);
-        if (done.error) sat_warn("%s", done.error);
-        else sat_writer_write(w, done.bytes, done.len);
+        if (done.error) {
+            sat_warn("%s", done.error);
+        } else {
+            sat_writer_write(w, done.bytes, done.len);
+            e->written++;
+        }
         free(done.error);
         free(done.bytes);
         if (progress && sat_now() - last > 0.5) {
@@ -384,7 +389,9 @@ int main(int argc, char **argv)
     for (int i = 0; i < jobs; i++) pthread_join(threads[i], NULL);
 
     msgpack_sbuffer_destroy(&w.buf);
-    if (o.output) sat_atomic_commit(&out_file);
+    /* An -o file is made only when at least one image was encoded. */
+    if (o.output && e.written == 0) sat_atomic_abort(&out_file);
+    else if (o.output) sat_atomic_commit(&out_file);
     else sat_fclose_check(stdout, "stdout");
     if (e.src.list && e.src.list != stdin) fclose(e.src.list);
     free(e.src.line);

@@ -1,0 +1,200 @@
+#!/bin/bash
+# sat-encode and sat-dump: the ImageNet facts of ../shared/README.md, the
+# stream they write, and every kind of bad input the encoder issue lists.
+. "$(dirname "$0")/lib.sh"
+
+# --- the five top-1 facts (float inference of the dequantized weights) ---
+# top1 IMAGE LABEL PROB [ENCODE OPTIONS]: the first line names LABEL with a
+# probability within 0.08 of the measured PROB.
+top1() {
+    local img=$1 label=$2 prob=$3
+    shift 3
+    local line
+    line=$(sat-encode --classify -k 3 "$@" "$IMAGES/$img" | head -1) || return 1
+    awk -F'\t' -v l="$label" -v p="$prob" -v line="$line" \
+        'BEGIN { if ($1 != l || ($2 - p) > 0.08 || (p - $2) > 0.08) { print "got: " line; exit 1 } }' \
+        <<<"$line"
+}
+for stride in 16 32; do
+    check "top-1 grace_hopper.png, stride $stride" top1 grace_hopper.png "military uniform" 0.93 --stride $stride
+    check "top-1 cat.png, stride $stride" top1 cat.png "Egyptian cat" 0.80 --stride $stride
+    check "top-1 bird.png, stride $stride" top1 bird.png "chickadee" 0.99 --stride $stride
+    check "top-1 parrot.jpg, stride $stride" top1 parrot.jpg "macaw" 1.00 --stride $stride
+    check "top-1 hot_dog.jpg, stride $stride" top1 hot_dog.jpg "hotdog, hot dog, red hot" 0.91 --stride $stride
+done
+
+classify_lines() {
+    local n
+    n=$(sat-encode --classify -k 7 "$IMAGES/cat.png" | awk -F'\t' 'NF == 2 && $2 >= 0 && $2 <= 1' | wc -l)
+    is_equal "$n" 7
+}
+check "--classify -k 7 prints 7 label<TAB>probability lines" classify_lines
+
+best_first() {
+    sat-encode --classify -k 10 "$IMAGES/dog.jpg" | awk -F'\t' 'NR > 1 && $2 > prev { exit 1 } { prev = $2 }'
+}
+check "--classify lists best first" best_first
+
+# --- the stream ---
+sat-encode -q "$IMAGES"/*.jpg > "$T/jpgs.sat" 2> "$T/jpgs.err"
+records_are_14x14() {
+    local n shapes
+    n=$(ls "$IMAGES"/*.jpg | wc -l)
+    shapes=$(sat-dump "$T/jpgs.sat" | jq -r '[.type, .h, .w, .c, .dtype, .data.shape[2]] | @tsv' | sort -u)
+    is_equal "$shapes" "$(printf 'features\t14\t14\t1280\tf16\t1280')" || return 1
+    is_equal "$(sat-dump "$T/jpgs.sat" | wc -l)" "$n"
+}
+check "every jpg gives a 14x14x1280 f16 features record" records_are_14x14
+
+ids_in_order() {
+    is_equal "$(sat-dump "$T/jpgs.sat" | jq -r .id | tr '\n' ' ')" "$(ls "$IMAGES"/*.jpg | tr '\n' ' ')"
+}
+check "records come in input order with the path as id" ids_in_order
+
+record_fields() {
+    sat-dump "$T/jpgs.sat" | jq -e 'select(.id | endswith("dog.jpg"))
+        | .v == 1 and .image_width == 768 and .image_height == 576
+          and .encoder.stride == 16 and .encoder.size == 224
+          and (.encoder.sha256 | length) == 64
+          and .data.min >= 0 and .data.max <= 6 and .data.mean > 0' >/dev/null
+}
+check "features record fields (size, encoder, ReLU6 range)" record_fields
+
+stride32() {
+    is_equal "$(sat-encode --stride 32 "$IMAGES/dog.jpg" | sat-dump | jq -r '"\(.h)x\(.w)x\(.c)"')" 7x7x1280
+}
+check "--stride 32 gives 7x7x1280" stride32
+
+size_option() {
+    is_equal "$(sat-encode --size 320 "$IMAGES/dog.jpg" | sat-dump | jq -r '"\(.h)x\(.w)"')" 20x20
+}
+check "--size 320 gives 20x20" size_option
+
+f32_matches_f16() {
+    sat-encode --dtype f32 "$IMAGES/dog.jpg" | sat-dump --full | jq -c '.data' > "$T/f32.json"
+    sat-encode "$IMAGES/dog.jpg" | sat-dump --full | jq -c '.data' > "$T/f16.json"
+    jq -n --slurpfile a "$T/f32.json" --slurpfile b "$T/f16.json" \
+        '[$a[0], $b[0]] | transpose | map(.[0] - .[1] | fabs) | max < 0.01' | grep -qx true
+}
+check "--dtype f32 agrees with f16 to f16 precision" f32_matches_f16
+
+jobs_agree() {
+    sat-encode -j 1 "$IMAGES"/*.jpg | cmp - "$T/jpgs.sat"
+}
+check "-j 1 and -j 2 write identical streams" jobs_agree
+
+stdin_image() {
+    sat-encode --id mine < "$IMAGES/dog.jpg" - > "$T/stdin.sat" &&
+    is_equal "$(sat-dump "$T/stdin.sat" | jq -r .id)" mine &&
+    sat-encode "$IMAGES/dog.jpg" | sat-dump | jq .data > "$T/a" &&
+    sat-dump "$T/stdin.sat" | jq .data > "$T/b" && cmp "$T/a" "$T/b"
+}
+check "'-' reads one image from stdin" stdin_image
+
+files_from() {
+    ls "$IMAGES"/*.jpg | sat-encode -T - -o "$T/list.sat" && cmp "$T/list.sat" "$T/jpgs.sat"
+}
+check "--files-from - and -o give the same stream" files_from
+
+pass_through_cat() {
+    cat "$T/jpgs.sat" "$T/jpgs.sat" | sat-dump | wc -l | grep -qx $((2 * $(ls "$IMAGES"/*.jpg | wc -l)))
+}
+check "concatenated streams are a stream" pass_through_cat
+
+sigpipe_quiet() {
+    local err
+    err=$( { sat-encode "$IMAGES"/*.jpg | head -c 10 >/dev/null; } 2>&1 )
+    [ -z "$err" ] || { echo "stderr: $err"; return 1; }
+}
+check "SIGPIPE: sat-encode ... | head -c 10 is quiet" sigpipe_quiet
+
+check "sat-encode --help" sat-encode --help
+check "sat-encode --version" sat-encode --version
+check "sat-dump --help" sat-dump --help
+check "sat-dump --version" sat-dump --version
+check_bad "no arguments is a usage error" "no images" sat-encode
+check_bad "binary to a terminal is refused" "terminal" script -qec "sat-encode $IMAGES/dog.jpg" /dev/null
+
+# --- bad input: each a one-line error naming the input; the others still encoded ---
+python3 - "$T" "$IMAGES" <<'PY'
+import struct, sys, zlib
+out, images = sys.argv[1], sys.argv[2]
+def chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+def png(w, h, rows=None, color=2):
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, color, 0, 0, 0)
+    body = chunk(b"IHDR", ihdr)
+    if rows is not None:
+        body += chunk(b"IDAT", zlib.compress(rows))
+    return b"\x89PNG\r\n\x1a\n" + body + chunk(b"IEND", b"")
+open(f"{out}/huge.png", "wb").write(png(100000, 100000, b"\0" * 16))
+open(f"{out}/one.png", "wb").write(png(1, 1, b"\0\xff\x80\x00"))
+cat = open(f"{images}/cat.png", "rb").read()
+bad = bytearray(cat); bad[29] ^= 0xff           # the IHDR CRC
+open(f"{out}/badcrc.png", "wb").write(bad)
+open(f"{out}/trunc.png", "wb").write(cat[: len(cat) // 2])
+dog = open(f"{images}/dog.jpg", "rb").read()
+open(f"{out}/trunc.jpg", "wb").write(dog[: len(dog) // 3])
+open(f"{out}/text.jpg", "w").write("this is not a JPEG\n")
+open(f"{out}/empty.jpg", "wb").close()
+PY
+mkdir "$T/adir.jpg"
+
+bad_image() {
+    local name=$1 file=$2 pattern=$3
+    check_bad "bad input: $name" "$file: .*$pattern" sat-encode -q "$IMAGES/dog.jpg" "$file" "$IMAGES/cat.png" -o "$T/batch.sat"
+    local n
+    n=$(sat-dump "$T/batch.sat" 2>/dev/null | wc -l)
+    if [ "$n" = 2 ] && [ "$(wc -l < "$T/err")" = 1 ]; then ok "bad input: $name: the other two images encoded, one error line"
+    else not_ok "bad input: $name: the other two images encoded, one error line" "records: $n; stderr: $(cat "$T/err")"; fi
+}
+bad_image "nonexistent path" "$T/nope.jpg" "No such file"
+bad_image "a directory" "$T/adir.jpg" "directory"
+bad_image "zero-byte file" "$T/empty.jpg" "empty"
+bad_image "text file named .jpg" "$T/text.jpg" "not a JPEG or PNG"
+bad_image "truncated JPEG" "$T/trunc.jpg" "truncat|premature"
+bad_image "truncated PNG" "$T/trunc.png" "truncat|premature|end of"
+bad_image "PNG with a bad CRC" "$T/badcrc.png" "CRC"
+bad_image "100000x100000 image" "$T/huge.png" "limit"
+
+tiny_image() {
+    sat-encode "$T/one.png" | sat-dump | jq -e '.image_width == 1 and .image_height == 1 and .h == 14' >/dev/null
+}
+check "a 1x1 image is encoded" tiny_image
+
+pixel_limit_option() {
+    sat-encode --max-pixels 1000 "$IMAGES/dog.jpg" > /dev/null 2> "$T/err" && return 1
+    grep -q "limit of 1000 pixels" "$T/err"
+}
+check "--max-pixels is honoured" pixel_limit_option
+
+no_partial_output() {
+    sat-encode -o "$T/none.sat" "$T/nope.jpg" 2>/dev/null && return 1
+    is_equal "$(ls "$T" | grep -c none.sat)" 0
+}
+check "-o with every image bad leaves no file, not even a temp file" no_partial_output
+
+full_disk() {
+    sat-encode "$IMAGES/dog.jpg" > /dev/full 2> "$T/err" && return 1
+    grep -q "write error" "$T/err"
+}
+check "writing to a full disk is an error" full_disk
+
+check_bad "an unreadable model is refused" "model|\.satm" sat-encode -m "$T/text.jpg" "$IMAGES/dog.jpg"
+
+# --- sat-dump on bad streams ---
+printf '\x82\xa4type\xa3foo\xa1v\x01\xc1\xc1' > "$T/garbage.sat"
+check_bad "sat-dump: garbage after a record" "record 1 at byte 13: not msgpack" sat-dump "$T/garbage.sat"
+head -c 300000 "$T/jpgs.sat" > "$T/cut.sat"
+check_bad "sat-dump: a stream cut inside a record" "record 0 at byte 0: truncated" sat-dump "$T/cut.sat"
+head -c 1000000 "$T/jpgs.sat" > "$T/cut2.sat"
+check_bad "sat-dump: cut inside the second record" "record 1 at byte [0-9]+: truncated" sat-dump "$T/cut2.sat"
+printf '\x81\xa1v\x01\x82\xa4type\xa3foo\xa1v\x01' > "$T/notype.sat"
+check_bad "sat-dump: a map without type" "record 0 at byte 0: map has no string 'type'" sat-dump "$T/notype.sat"
+notype_goes_on() { sat-dump "$T/notype.sat" 2>/dev/null | jq -e '.type == "foo"' >/dev/null; }
+check "sat-dump: goes on after a map without type" notype_goes_on
+check_bad "sat-dump: nonexistent file" "nope.sat: No such file" sat-dump "$T/nope.sat"
+type_filter() {
+    is_equal "$( (cat "$T/jpgs.sat"; printf '\x81\xa4type\xa3foo') | sat-dump -t foo | jq -r .type)" foo
+}
+check "sat-dump --type filters" type_filter

@@ -1,0 +1,47 @@
+# lib.sh — sourced by every tests/cli/*.sh.  Each check prints "ok - NAME" or
+# "FAIL - NAME" with the output indented below; the counts go to
+# $SAT_RESULT_FILE for tests/run.sh.  Needs SAT_BIN (the programs) and
+# SAT_SHARED (the data of ../shared).
+set -u
+: "${SAT_BIN:?SAT_BIN must name the directory of the sat programs}"
+: "${SAT_SHARED:?SAT_SHARED must name the shared data directory}"
+export PATH="$SAT_BIN:$PATH"
+IMAGES=$SAT_SHARED/images
+T=$(mktemp -d "${TMPDIR:-/tmp}/sat-test.XXXXXX")
+trap 'rm -rf "$T"; echo "$pass $fail" > "${SAT_RESULT_FILE:-/dev/null}"' EXIT
+pass=0
+fail=0
+
+ok() { pass=$((pass + 1)); echo "ok - $1"; }
+not_ok() {
+    fail=$((fail + 1))
+    echo "FAIL - $1"
+    [ -n "${2:-}" ] && printf '%s\n' "$2" | head -20 | sed 's/^/    /'
+    return 0
+}
+
+# check NAME CMD...: CMD exits 0.
+check() {
+    local name=$1 out
+    shift
+    if out=$("$@" 2>&1); then ok "$name"; else not_ok "$name" "$out"; fi
+}
+
+# check_bad NAME PATTERN CMD...: CMD must fail cleanly — exit status 1..125
+# (not a signal, not a sanitizer abort), and stderr must have a line matching
+# PATTERN (an extended regex) that starts with the program's name.
+check_bad() {
+    local name=$1 pattern=$2 rc
+    shift 2
+    "$@" >"$T/out" 2>"$T/err"
+    rc=$?
+    if [ $rc -eq 0 ]; then not_ok "$name" "exit status 0; stderr: $(cat "$T/err")"
+    elif [ $rc -ge 126 ]; then not_ok "$name" "exit status $rc (crash or signal): $(cat "$T/err")"
+    elif ! grep -Eq "^sat-[a-z]+: .*$pattern" "$T/err"; then
+        not_ok "$name" "no error line matching '$pattern': $(cat "$T/err")"
+    else ok "$name"
+    fi
+}
+
+# Helpers for the assertions inside checks.
+is_equal() { [ "$1" = "$2" ] || { echo "expected '$2', got '$1'"; return 1; }; }

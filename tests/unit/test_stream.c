@@ -1,0 +1,314 @@
+/* test_stream.c — the stream reader and writer (formats/stream.md). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "half.h"
+#include "json.h"
+#include "stream.h"
+#include "util.h"
+
+/* A FILE reading from a copy of the bytes. */
+static FILE *bytes_file(const void *p, size_t n)
+{
+    FILE *f = tmpfile();
+    assert_non_null(f);
+    assert_int_equal(fwrite(p, 1, n, f), n);
+    rewind(f);
+    return f;
+}
+
+static sat_features sample_features(uint32_t h, uint32_t w, uint32_t c, sat_dtype dtype)
+{
+    sat_features f = {.id = "dir/img.jpg", .h = h, .w = w, .c = c, .dtype = dtype,
+                      .image_width = 640, .image_height = 480, .encoder_name = "mnv2",
+                      .encoder_sha256 = "ab12", .encoder_size = 224, .encoder_stride = 16};
+    return f;
+}
+
+static char *pack_features(const sat_features *f, const float *values, size_t *len)
+{
+    sat_writer w;
+    sat_writer_init(&w, NULL, "test");
+    sat_features_pack(&w, f, values);
+    *len = w.buf.size;
+    return msgpack_sbuffer_release(&w.buf);
+}
+
+static void test_features_round_trip(void **state)
+{
+    (void)state;
+    for (int dt = 0; dt < 2; dt++) {
+        sat_features f = sample_features(3, 2, 5, dt ? SAT_F32 : SAT_F16);
+        float values[30];
+        for (int i = 0; i < 30; i++) values[i] = (float)(i * 0.37 - 4.0);
+        size_t len;
+        char *bytes = pack_features(&f, values, &len);
+        FILE *in = bytes_file(bytes, len);
+        sat_reader *r = sat_reader_open(in, "mem", 0);
+        sat_record rec;
+        assert_int_equal(sat_reader_next(r, &rec), SAT_READ_OK);
+        assert_true(sat_record_is(&rec, "features"));
+        assert_int_equal(rec.raw_len, len);
+        assert_memory_equal(rec.raw, bytes, len);
+        sat_features g;
+        char err[256];
+        assert_int_equal(sat_features_parse(&rec, &g, err, sizeof err), 0);
+        assert_string_equal(g.id, "dir/img.jpg");
+        assert_int_equal(g.h, 3);
+        assert_int_equal(g.w, 2);
+        assert_int_equal(g.c, 5);
+        assert_int_equal(g.dtype, f.dtype);
+        assert_int_equal(g.image_width, 640);
+        assert_int_equal(g.image_height, 480);
+        assert_string_equal(g.encoder_name, "mnv2");
+        assert_int_equal(g.encoder_stride, 16);
+        float back[30];
+        sat_features_to_f32(&g, back);
+        for (int i = 0; i < 30; i++) {
+            float expect = dt ? values[i] : sat_f16_to_f32(sat_f32_to_f16(values[i]));
+            assert_true(back[i] == expect);
+        }
+        sat_features_free(&g);
+        assert_int_equal(sat_reader_next(r, &rec), SAT_READ_END);
+        sat_reader_close(r);
+        fclose(in);
+        free(bytes);
+    }
+}
+
+/* A caption record as sat-decode writes it (the fields of formats/stream.md). */
+static char *pack_caption(size_t *len)
+{
+    sat_writer w;
+    sat_writer_init(&w, NULL, "test");
+    sat_writer_begin(&w, "caption", 10);
+    msgpack_packer *pk = &w.pk;
+    sat_pack_kv_str(pk, "id", "a.jpg");
+    sat_pack_kv_str(pk, "text", "a dog");
+    sat_pack_str(pk, "words");
+    msgpack_pack_array(pk, 2);
+    sat_pack_str(pk, "a");
+    sat_pack_str(pk, "dog");
+    sat_pack_str(pk, "tokens");
+    msgpack_pack_array(pk, 2);
+    msgpack_pack_uint32(pk, 4);
+    msgpack_pack_uint32(pk, 17);
+    sat_pack_kv_float(pk, "logprob", -3.5);
+    sat_pack_kv_str(pk, "method", "greedy");
+    float alpha[2 * 4] = {0.25f, 0.25f, 0.25f, 0.25f, 1, 0, 0, 0};
+    sat_pack_kv_bin(pk, "alpha", alpha, sizeof alpha);
+    sat_pack_kv_uint(pk, "alpha_h", 2);
+    *len = w.buf.size;
+    return msgpack_sbuffer_release(&w.buf);
+}
+
+static void test_caption_round_trip(void **state)
+{
+    (void)state;
+    size_t len;
+    char *bytes = pack_caption(&len);
+    FILE *in = bytes_file(bytes, len);
+    sat_reader *r = sat_reader_open(in, "mem", 0);
+    sat_record rec;
+    assert_int_equal(sat_reader_next(r, &rec), SAT_READ_OK);
+    assert_true(sat_record_is(&rec, "caption"));
+    char *text = sat_map_strdup(&rec.obj, "text");
+    assert_string_equal(text, "a dog");
+    free(text);
+    double lp;
+    assert_int_equal(sat_map_float(&rec.obj, "logprob", &lp), 0);
+    assert_true(lp == -3.5);
+    uint64_t v, ah;
+    assert_int_equal(sat_map_uint(&rec.obj, "v", &v), 0);
+    assert_int_equal(v, 1);
+    assert_int_equal(sat_map_uint(&rec.obj, "alpha_h", &ah), 0);
+    const void *alpha;
+    size_t alen;
+    assert_int_equal(sat_map_bin(&rec.obj, "alpha", &alpha, &alen), 0);
+    assert_int_equal(alen, 8 * sizeof(float));
+    assert_true(((const float *)alpha)[4] == 1.0f);
+    const msgpack_object *tokens = sat_map_get(&rec.obj, "tokens");
+    assert_non_null(tokens);
+    assert_int_equal(tokens->type, MSGPACK_OBJECT_ARRAY);
+    assert_int_equal(tokens->via.array.ptr[1].via.u64, 17);
+    assert_null(sat_map_get(&rec.obj, "nope"));
+    assert_int_equal(sat_map_uint(&rec.obj, "text", &v), -1); /* wrong type */
+    sat_reader_close(r);
+    fclose(in);
+    free(bytes);
+}
+
+/* Every proper prefix of a two-record stream is reported as truncated at the
+ * right record, and the complete records before the cut are still read. */
+static void test_truncation_everywhere(void **state)
+{
+    (void)state;
+    size_t l1, l2;
+    sat_features f = sample_features(2, 2, 3, SAT_F16);
+    float values[12] = {0};
+    char *a = pack_features(&f, values, &l1);
+    char *b = pack_caption(&l2);
+    char *both = malloc(l1 + l2);
+    memcpy(both, a, l1);
+    memcpy(both + l1, b, l2);
+    for (size_t cut = 1; cut < l1 + l2; cut++) {
+        if (cut == l1) continue;
+        FILE *in = bytes_file(both, cut);
+        sat_reader *r = sat_reader_open(in, "cut", 0);
+        sat_record rec;
+        size_t want_index = cut < l1 ? 0 : 1;
+        if (want_index == 1) assert_int_equal(sat_reader_next(r, &rec), SAT_READ_OK);
+        assert_int_equal(sat_reader_next(r, &rec), SAT_READ_FATAL);
+        char expect[128];
+        snprintf(expect, sizeof expect, "cut: record %zu at byte %zu: truncated", want_index,
+                 want_index ? l1 : 0);
+        assert_non_null(strstr(sat_reader_error(r), expect));
+        sat_reader_close(r);
+        fclose(in);
+    }
+    free(both);
+    free(a);
+    free(b);
+}
+
+static int read_status(const void *bytes, size_t n, size_t max_record, char *err, size_t errlen)
+{
+    FILE *in = bytes_file(bytes, n);
+    sat_reader *r = sat_reader_open(in, "x", max_record);
+    sat_record rec;
+    int st = sat_reader_next(r, &rec);
+    snprintf(err, errlen, "%s", sat_reader_error(r));
+    sat_reader_close(r);
+    fclose(in);
+    return st;
+}
+
+static void test_hostile_headers(void **state)
+{
+    (void)state;
+    char err[512];
+    /* array32 / map32 / bin32 / str32 declaring 4 billion entries or bytes */
+    const unsigned char huge[][5] = {{0xdd, 0xff, 0xff, 0xff, 0xff}, {0xdf, 0xff, 0xff, 0xff, 0xff},
+                                     {0xc6, 0xff, 0xff, 0xff, 0xff}, {0xdb, 0xff, 0xff, 0xff, 0xff}};
+    for (size_t i = 0; i < 4; i++) {
+        assert_int_equal(read_status(huge[i], 5, 1 << 20, err, sizeof err), SAT_READ_FATAL);
+        assert_non_null(strstr(err, "larger than the limit"));
+    }
+    /* the never-used byte 0xc1 */
+    assert_int_equal(read_status("\xc1", 1, 0, err, sizeof err), SAT_READ_FATAL);
+    assert_non_null(strstr(err, "not msgpack"));
+    /* 40 nested arrays */
+    unsigned char deep[41];
+    memset(deep, 0x91, 40);
+    deep[40] = 0x01;
+    assert_int_equal(read_status(deep, sizeof deep, 0, err, sizeof err), SAT_READ_FATAL);
+    assert_non_null(strstr(err, "nested deeper"));
+    /* not a map, then a map without type */
+    assert_int_equal(read_status("\x92\x01\x02", 3, 0, err, sizeof err), SAT_READ_BAD);
+    assert_non_null(strstr(err, "not a map"));
+    assert_int_equal(read_status("\x81\xa1x\x01", 4, 0, err, sizeof err), SAT_READ_BAD);
+    assert_non_null(strstr(err, "no string 'type'"));
+    /* type present but not a string */
+    assert_int_equal(read_status("\x81\xa4type\x07", 7, 0, err, sizeof err), SAT_READ_BAD);
+}
+
+/* Non-canonical encodings pass through byte for byte: a uint64-encoded 1 and
+ * a str16-encoded key are kept as they came. */
+static void test_raw_pass_through(void **state)
+{
+    (void)state;
+    const unsigned char rec[] = {0x82, 0xda, 0x00, 0x04, 't', 'y', 'p', 'e', 0xa1, 'z', 0xa1, 'v',
+                                 0xcf, 0, 0, 0, 0, 0, 0, 0, 1};
+    FILE *in = bytes_file(rec, sizeof rec);
+    sat_reader *r = sat_reader_open(in, "x", 0);
+    sat_record rr;
+    assert_int_equal(sat_reader_next(r, &rr), SAT_READ_OK);
+    assert_string_equal(rr.type, "z");
+    char *out = NULL;
+    size_t outlen = 0;
+    FILE *mem = open_memstream(&out, &outlen);
+    sat_writer w;
+    sat_writer_init(&w, mem, "mem");
+    sat_write_raw(&w, &rr);
+    sat_writer_close(&w); /* closes mem */
+    assert_int_equal(outlen, sizeof rec);
+    assert_memory_equal(out, rec, sizeof rec);
+    free(out);
+    sat_reader_close(r);
+    fclose(in);
+}
+
+static void test_features_validation(void **state)
+{
+    (void)state;
+    sat_features f = sample_features(2, 2, 2, SAT_F32);
+    float values[8] = {1, 2, 3, 4, 5, 6, 7, NAN};
+    size_t len;
+    char *bytes = pack_features(&f, values, &len);
+    FILE *in = bytes_file(bytes, len);
+    sat_reader *r = sat_reader_open(in, "x", 0);
+    sat_record rec;
+    assert_int_equal(sat_reader_next(r, &rec), SAT_READ_OK);
+    sat_features g;
+    char err[256];
+    assert_int_equal(sat_features_parse(&rec, &g, err, sizeof err), -1);
+    assert_non_null(strstr(err, "NaN or Inf"));
+    assert_non_null(strstr(err, "dir/img.jpg"));
+    sat_reader_close(r);
+    fclose(in);
+    free(bytes);
+
+    /* data of the wrong size: claim c = 3 for 8 values */
+    sat_writer w;
+    sat_writer_init(&w, NULL, "t");
+    sat_writer_begin(&w, "features", 7);
+    sat_pack_kv_str(&w.pk, "id", "q");
+    sat_pack_kv_uint(&w.pk, "h", 2);
+    sat_pack_kv_uint(&w.pk, "w", 2);
+    sat_pack_kv_uint(&w.pk, "c", 3);
+    sat_pack_kv_str(&w.pk, "dtype", "f32");
+    float ok[8] = {0};
+    sat_pack_kv_bin(&w.pk, "data", ok, sizeof ok);
+    in = bytes_file(w.buf.data, w.buf.size);
+    r = sat_reader_open(in, "x", 0);
+    assert_int_equal(sat_reader_next(r, &rec), SAT_READ_OK);
+    assert_int_equal(sat_features_parse(&rec, &g, err, sizeof err), -1);
+    assert_non_null(strstr(err, "expected 48"));
+    sat_reader_close(r);
+    fclose(in);
+    msgpack_sbuffer_destroy(&w.buf);
+}
+
+static void test_json_strings(void **state)
+{
+    (void)state;
+    char *out = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&out, &len);
+    sat_json_string(mem, "a\"b\\c\n\x01\xc3\xa9\xff", 10);
+    fputc(' ', mem);
+    sat_json_number(mem, NAN);
+    fputc(' ', mem);
+    sat_json_number(mem, 0.5);
+    fclose(mem);
+    assert_string_equal(out, "\"a\\\"b\\\\c\\n\\u0001\xc3\xa9\\ufffd\" null 0.5");
+    free(out);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_features_round_trip), cmocka_unit_test(test_caption_round_trip),
+        cmocka_unit_test(test_truncation_everywhere), cmocka_unit_test(test_hostile_headers),
+        cmocka_unit_test(test_raw_pass_through), cmocka_unit_test(test_features_validation),
+        cmocka_unit_test(test_json_strings),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -42,6 +42,8 @@ CMD_SRC   := $(wildcard cmd/sat-*.c)
 PROGRAMS  := $(CMD_SRC:cmd/%.c=$(BINDIR)/%)
 TEST_SRC  := $(wildcard tests/unit/test_*.c)
 TESTS     := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+BENCH_SRC := $(wildcard tests/bench/bench_*.c)
+BENCHES   := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
 ENCODER   := models/mobilenet_v2_1.0_224_quant.satm
 
 .PHONY: all programs models test unit-tests cli-tests check-sanitize bench install clean fuzz
@@ -62,7 +64,10 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB) $(wildcard libcommon/*.h) | $(BUILD)/tes
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(shell pkg-config --cflags $(TEST_PKGS)) $(LDFLAGS) \
 	  -o $@ $< $(LIB) $(LDLIBS) $(shell pkg-config --libs $(TEST_PKGS))
 
-$(BUILD)/lib $(BUILD)/tests $(BINDIR):
+$(BUILD)/bench/%: tests/bench/%.c $(LIB) $(wildcard libcommon/*.h) | $(BUILD)/bench
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+$(BUILD)/lib $(BUILD)/tests $(BUILD)/bench $(BINDIR):
 	mkdir -p $@
 
 # The encoder's weights are imported from the public TFLite file in ../shared
@@ -80,8 +85,9 @@ test: all $(TESTS)
 check-sanitize:
 	$(MAKE) SAN=1 BUILD=build/san BINDIR=build/san/bin OPT=-O1 test
 
-bench: all
-	SAT_SHARED=$(SAT_SHARED) SAT_BIN=$(abspath $(BINDIR)) SAT_MODEL_DIR=$(abspath models) scripts/bench.sh
+bench: all $(BENCHES)
+	SAT_SHARED=$(SAT_SHARED) SAT_BIN=$(abspath $(BINDIR)) SAT_MODEL_DIR=$(abspath models) \
+	  SAT_BENCH_BIN=$(abspath $(BUILD)/bench) scripts/bench.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/sat

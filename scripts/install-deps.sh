@@ -1,0 +1,19 @@
+#!/bin/bash
+# Install the Debian packages sat needs to build and test (run as root, or
+# with sudo available).  Safe to run again: it installs only what is missing.
+set -euo pipefail
+packages=(
+    build-essential pkg-config
+    libjpeg62-turbo-dev libpng-dev libopenblas-dev libmsgpack-dev libssl-dev   # build
+    libcmocka-dev jq python3 bsdutils                                          # tests
+)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+sudo=
+[ "$(id -u)" -eq 0 ] || sudo=sudo
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

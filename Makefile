@@ -30,6 +30,9 @@ WARN     := -std=c11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
 ALL_CFLAGS = $(WARN) $(CFLAGS) -pthread $(shell pkg-config --cflags $(PKGS))
 LDLIBS   += $(shell pkg-config --libs $(PKGS)) -lm -pthread
 
+ifeq ($(FUZZ),1)
+ALL_CFLAGS += -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+endif
 ifeq ($(SAN),1)
 ALL_CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 LDFLAGS    += -fsanitize=address,undefined
@@ -42,11 +45,13 @@ CMD_SRC   := $(wildcard cmd/sat-*.c)
 PROGRAMS  := $(CMD_SRC:cmd/%.c=$(BINDIR)/%)
 TEST_SRC  := $(wildcard tests/unit/test_*.c)
 TESTS     := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZERS   := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 BENCH_SRC := $(wildcard tests/bench/bench_*.c)
 BENCHES   := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
 ENCODER   := models/mobilenet_v2_1.0_224_quant.satm
 
-.PHONY: all programs models test unit-tests cli-tests check-sanitize bench install clean fuzz
+.PHONY: all programs models test check-sanitize bench install clean fuzz fuzzers
 all: programs models
 
 programs: $(PROGRAMS)
@@ -67,7 +72,10 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB) $(wildcard libcommon/*.h) | $(BUILD)/tes
 $(BUILD)/bench/%: tests/bench/%.c $(LIB) $(wildcard libcommon/*.h) | $(BUILD)/bench
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
-$(BUILD)/lib $(BUILD)/tests $(BUILD)/bench $(BINDIR):
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB) $(wildcard libcommon/*.h) | $(BUILD)/fuzz
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -fsanitize=fuzzer -o $@ $< $(LIB) $(LDLIBS)
+
+$(BUILD)/lib $(BUILD)/tests $(BUILD)/bench $(BUILD)/fuzz $(BINDIR):
 	mkdir -p $@
 
 # The encoder's weights are imported from the public TFLite file in ../shared
@@ -88,6 +96,15 @@ check-sanitize:
 bench: all $(BENCHES)
 	SAT_SHARED=$(SAT_SHARED) SAT_BIN=$(abspath $(BINDIR)) SAT_MODEL_DIR=$(abspath models) \
 	  SAT_BENCH_BIN=$(abspath $(BUILD)/bench) scripts/bench.sh
+
+# libFuzzer targets (clang), each run FUZZ_SECONDS on its corpus in
+# tests/fuzz/corpus/NAME plus seeds made from ../shared; crashes are kept in
+# build/fuzz/crashes/ to be turned into regression tests.
+FUZZ_SECONDS ?= 60
+fuzzers: $(FUZZERS)
+fuzz:
+	$(MAKE) CC=clang FUZZ=1 BUILD=build/fuzz BINDIR=build/fuzz/bin OPT=-O1 fuzzers
+	SAT_SHARED=$(SAT_SHARED) FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh build/fuzz/fuzz
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/sat

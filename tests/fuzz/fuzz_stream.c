@@ -1,0 +1,31 @@
+/* fuzz_stream — libFuzzer target: the stream reader and the features parser
+ * on arbitrary bytes (records limited to 1 MiB). */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "stream.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size == 0) return 0;
+    FILE *f = fmemopen((void *)data, size, "rb");
+    if (!f) return 0;
+    sat_reader *r = sat_reader_open(f, "fuzz", 1 << 20);
+    sat_record rec;
+    int st;
+    while ((st = sat_reader_next(r, &rec)) != SAT_READ_END && st != SAT_READ_FATAL) {
+        if (st != SAT_READ_OK || !sat_record_is(&rec, "features")) continue;
+        sat_features feat;
+        char err[256];
+        if (sat_features_parse(&rec, &feat, err, sizeof err) == 0) {
+            float *values = malloc((size_t)feat.h * feat.w * feat.c * sizeof(float));
+            if (values) sat_features_to_f32(&feat, values);
+            free(values);
+            sat_features_free(&feat);
+        }
+    }
+    sat_reader_close(r);
+    fclose(f);
+    return 0;
+}

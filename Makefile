@@ -3,6 +3,8 @@
 #   make                 build every program into bin/ and the encoder model into models/
 #   make test            unit tests (cmocka) + shell tests of the tools
 #   make check-sanitize  the whole test suite built with ASan + UBSan
+#   make check-valgrind  the shell tests with every program under valgrind memcheck
+#   make fuzz            libFuzzer targets, FUZZ_SECONDS each
 #   make bench           speed benchmarks (medians, ratios to the anchors)
 #   make install PREFIX=/usr/local
 #
@@ -51,7 +53,7 @@ BENCH_SRC := $(wildcard tests/bench/bench_*.c)
 BENCHES   := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
 ENCODER   := models/mobilenet_v2_1.0_224_quant.satm
 
-.PHONY: all programs models test check-sanitize bench install clean fuzz fuzzers
+.PHONY: all programs models test check-sanitize check-valgrind bench install clean fuzz fuzzers
 all: programs models
 
 programs: $(PROGRAMS)
@@ -92,6 +94,12 @@ test: all $(TESTS)
 # UndefinedBehaviorSanitizer into a separate tree.
 check-sanitize:
 	$(MAKE) SAN=1 BUILD=build/san BINDIR=build/san/bin OPT=-O1 test
+
+# The shell tests once more, every program run under valgrind's memcheck.
+check-valgrind: all
+	scripts/valgrind-bin.sh $(BINDIR) build/valgrind
+	SAT_SHARED=$(SAT_SHARED) SAT_BIN=$(abspath build/valgrind) SAT_MODEL_DIR=$(abspath models) \
+	  SAT_TEST_BIN=/nonexistent SAT_VALGRIND=1 tests/run.sh
 
 bench: all $(BENCHES)
 	SAT_SHARED=$(SAT_SHARED) SAT_BIN=$(abspath $(BINDIR)) SAT_MODEL_DIR=$(abspath models) \

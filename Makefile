@@ -20,7 +20,7 @@ BUILD  ?= build
 BINDIR ?= bin
 SAN    ?=
 
-PKGS      := libjpeg libpng msgpack openblas libcrypto
+PKGS      := libjpeg libpng msgpack openblas libcrypto freetype2
 TEST_PKGS := cmocka
 
 CC       ?= cc

@@ -5,6 +5,7 @@ set -euo pipefail
 packages=(
     build-essential pkg-config
     libjpeg62-turbo-dev libpng-dev libopenblas-dev libmsgpack-dev libssl-dev   # build
+    libfreetype-dev fonts-dejavu-core                                          # sat-heatmap
     libcmocka-dev jq python3 bsdutils                                          # tests
 )
 missing=()

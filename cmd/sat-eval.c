@@ -1,0 +1,305 @@
+/* sat-eval — score captions with BLEU-1..4, ROUGE-L and CIDEr-D as the
+ * coco-caption toolkit computes them (libcommon/metrics.h).
+ *
+ * Hypotheses are "ID<TAB>caption" lines or a sat stream of `caption` records
+ * (told apart by the first byte: a msgpack map starts with 0x80..0x8f, 0xde or
+ * 0xdf).  An ID may be a path; its basename names the image.  Problems with
+ * single hypotheses (no references, duplicates, empty, malformed) are counted,
+ * warned about once per kind, and do not stop the evaluation.
+ */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "captions.h"
+#include "json.h"
+#include "metrics.h"
+#include "stream.h"
+#include "util.h"
+
+static const char usage[] =
+    "Usage: sat-eval --refs FILE [OPTION]... [FILE]\n"
+    "Score captions (FILE, or stdin) against reference captions with BLEU-1..4,\n"
+    "ROUGE-L and CIDEr-D, computed as the coco-caption toolkit does.  The captions\n"
+    "are lines \"ID<TAB>caption\" or a sat stream of caption records; an ID may be a\n"
+    "path, whose basename names the image.\n"
+    "\n"
+    "  -r, --refs FILE       reference captions, lines \"NAME.jpg#N<TAB>caption\"\n"
+    "  -s, --split FILE      score the images of this split list (one name per line);\n"
+    "                        each should have a hypothesis\n"
+    "      --json            print one JSON object instead of text\n"
+    "      --max-record N    refuse stream records larger than N bytes (default 268435456)\n"
+    "  -h, --help            show this help and exit\n"
+    "  -V, --version         show the version and exit\n"
+    "\n"
+    "Example: sat-eval -r Flickr8k.token.txt -s Flickr_8k.testImages.txt captions.sat\n";
+
+typedef struct {
+    const char *refs, *split, *input;
+    int json;
+    size_t max_record;
+} options;
+
+static void parse_args(int argc, char **argv, options *o)
+{
+    enum { OPT_JSON = 256, OPT_MAX_RECORD };
+    static const struct option longopts[] = {
+        {"refs", required_argument, 0, 'r'}, {"split", required_argument, 0, 's'},
+        {"json", no_argument, 0, OPT_JSON},   {"max-record", required_argument, 0, OPT_MAX_RECORD},
+        {"help", no_argument, 0, 'h'},        {"version", no_argument, 0, 'V'},
+        {0, 0, 0, 0},
+    };
+    memset(o, 0, sizeof *o);
+    o->input = "-";
+    int c;
+    while ((c = getopt_long(argc, argv, "r:s:hV", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'r': o->refs = optarg; break;
+        case 's': o->split = optarg; break;
+        case OPT_JSON: o->json = 1; break;
+        case OPT_MAX_RECORD: o->max_record = (size_t)sat_parse_long("--max-record", optarg, 1, 1L << 40); break;
+        case 'h': sat_print_usage(usage);
+        case 'V': sat_print_version();
+        default: sat_usage_error("unknown option");
+        }
+    }
+    if (optind < argc) o->input = argv[optind++];
+    if (optind < argc) sat_usage_error("unexpected argument '%s'", argv[optind]);
+    if (!o->refs) sat_usage_error("--refs FILE is required");
+}
+
+/* ---- hypotheses ---- */
+
+enum { H_MALFORMED, H_TOO_LONG, H_NO_REFS, H_NOT_IN_SPLIT, H_DUPLICATE, H_EMPTY, H_NKINDS };
+
+static const char *const issue_names[H_NKINDS] = {
+    [H_MALFORMED] = "malformed hypotheses (skipped)",
+    [H_TOO_LONG] = "hypotheses longer than 65536 bytes (skipped)",
+    [H_NO_REFS] = "hypotheses for images without references (skipped)",
+    [H_NOT_IN_SPLIT] = "hypotheses for images not in the split (skipped)",
+    [H_DUPLICATE] = "duplicate hypotheses for an image (all but the first skipped)",
+    [H_EMPTY] = "empty hypotheses (scored)",
+};
+
+typedef struct {
+    const sat_caption_db *refs;
+    const sat_strtab *split;   /* NULL: every image with references */
+    sat_strtab images;         /* images with a hypothesis; hyp_text[id] */
+    char **hyp_text;
+    size_t cap;                /* of hyp_text */
+    long read;                 /* hypotheses read */
+    long issues[H_NKINDS];
+    char first[H_NKINDS][160]; /* where the first of each kind was */
+} hyp_set;
+
+static void note(hyp_set *h, int kind, const char *where)
+{
+    if (!h->issues[kind]++) snprintf(h->first[kind], sizeof h->first[kind], "%s", where);
+}
+
+/* Keep a hypothesis, or say why not (an issue kind); -1 when kept. */
+static int keep_hypothesis(hyp_set *h, const char *image, const char *text)
+{
+    if (strlen(text) > SAT_CAPTION_MAX_LINE) return H_TOO_LONG;
+    if (h->split && sat_strtab_find(h->split, image) < 0) return H_NOT_IN_SPLIT;
+    if (sat_caption_db_find(h->refs, image) < 0) return H_NO_REFS;
+    int added;
+    long i = sat_strtab_add(&h->images, image, &added);
+    if (!added) return H_DUPLICATE;
+    if (h->images.n > h->cap) {
+        h->cap = h->cap ? 2 * h->cap : 1024;
+        h->hyp_text = sat_xrealloc(h->hyp_text, h->cap * sizeof *h->hyp_text);
+    }
+    h->hyp_text[i] = sat_xstrdup(text);
+    return -1;
+}
+
+/* One hypothesis; `where` ("line 7", "record 3") for messages. */
+static void add_hypothesis(hyp_set *h, const char *id, const char *text, const char *where)
+{
+    char at[160];
+    snprintf(at, sizeof at, "%s, id %.100s", where, id);
+    h->read++;
+    int kind = keep_hypothesis(h, sat_path_basename(id), text);
+    if (kind >= 0) {
+        note(h, kind, at);
+        return;
+    }
+    sat_words w;
+    if (sat_tokenize_ptb(text, &w) == 0) note(h, H_EMPTY, at);
+    sat_words_free(&w);
+}
+
+static void read_text_hypotheses(FILE *f, hyp_set *h)
+{
+    char *line = sat_xmalloc(SAT_CAPTION_MAX_LINE + 1), where[32];
+    size_t len;
+    int st;
+    for (long lineno = 1; (st = sat_read_line(f, line, SAT_CAPTION_MAX_LINE + 1, &len)) != SAT_LINE_EOF; lineno++) {
+        snprintf(where, sizeof where, "line %ld", lineno);
+        char *tab = strchr(line, '\t');
+        if (st == SAT_LINE_TOO_LONG) {
+            h->read++;
+            note(h, H_TOO_LONG, where);
+        } else if (len == strspn(line, " \t\r")) {
+            continue; /* blank */
+        } else if (!sat_utf8_valid(line, len) || !tab || tab == line) {
+            h->read++;
+            note(h, H_MALFORMED, where);
+        } else {
+            *tab = 0;
+            add_hypothesis(h, line, tab + 1, where);
+        }
+    }
+    free(line);
+}
+
+static void read_stream_hypotheses(FILE *f, const char *name, size_t max_record, hyp_set *h)
+{
+    sat_reader *r = sat_reader_open(f, name, max_record);
+    sat_record rec;
+    int st;
+    char where[32];
+    while ((st = sat_reader_next(r, &rec)) != SAT_READ_END) {
+        if (st == SAT_READ_FATAL || st == SAT_READ_BAD) sat_warn("%s", sat_reader_error(r));
+        if (st == SAT_READ_FATAL) break;
+        if (st == SAT_READ_BAD || !sat_record_is(&rec, "caption")) continue;
+        uint64_t rank = 0;
+        if (sat_map_uint(&rec.obj, "rank", &rank) == 0 && rank > 0) continue; /* n-best: the best only */
+        snprintf(where, sizeof where, "record %zu", rec.index);
+        char *id = sat_map_strdup(&rec.obj, "id"), *text = sat_map_strdup(&rec.obj, "text");
+        if (!id || !text || !*id || !sat_utf8_valid(text, strlen(text))) {
+            h->read++;
+            note(h, H_MALFORMED, where);
+        } else {
+            add_hypothesis(h, id, text, where);
+        }
+        free(id);
+        free(text);
+    }
+    sat_reader_close(r);
+}
+
+static int is_stream(FILE *f)
+{
+    int c = getc(f);
+    if (c == EOF) return 0;
+    ungetc(c, f);
+    return (c >= 0x80 && c <= 0x8f) || c == 0xde || c == 0xdf;
+}
+
+/* One line per kind; all are warnings but hypotheses outside the split:
+ * scoring the split's part of a larger set is an ordinary use. */
+static void report_issues(const hyp_set *h, const char *name)
+{
+    for (int k = 0; k < H_NKINDS; k++) {
+        if (!h->issues[k]) continue;
+        if (k == H_NOT_IN_SPLIT)
+            fprintf(stderr, "%s: %s: %s: %ld (first at %s)\n", sat_progname, name, issue_names[k],
+                    h->issues[k], h->first[k]);
+        else
+            sat_warn("%s: %s: %ld (first at %s)", name, issue_names[k], h->issues[k], h->first[k]);
+    }
+}
+
+/* ---- scoring ---- */
+
+/* Add the scored images to m: the split's images in split order, or every
+ * image with a hypothesis.  Warns about split images left out. */
+static void collect(const hyp_set *h, const sat_strtab *split, const char *split_name, sat_metrics *m)
+{
+    const sat_strtab *order = split ? split : &h->images;
+    long missing = 0;
+    const char *first_missing = NULL;
+    for (size_t i = 0; i < order->n; i++) {
+        const char *image = order->keys[i];
+        long hi = sat_strtab_find(&h->images, image), ri = sat_caption_db_find(h->refs, image);
+        if (hi < 0 || ri < 0) {
+            if (!missing++) first_missing = image;
+            continue;
+        }
+        sat_metrics_add(m, h->hyp_text[hi], (const char *const *)h->refs->captions[ri], h->refs->ncaptions[ri]);
+    }
+    if (missing)
+        sat_warn("%s: %ld of %zu images have no hypothesis or no references (first: %s)", split_name, missing,
+                 order->n, first_missing);
+}
+
+static void print_text(const sat_metric_scores *s)
+{
+    printf("images       %zu\nreflen       %ld\ntestlen      %ld\n", s->images, s->bleu_stats.reflen,
+           s->bleu_stats.testlen);
+    for (int n = 0; n < SAT_BLEU_N; n++) printf("BLEU-%d       %.6f\n", n + 1, s->bleu[n]);
+    for (int n = 0; n < SAT_BLEU_N; n++) printf("BLEU-%d-nobp  %.6f\n", n + 1, s->bleu_nobp[n]);
+    printf("ROUGE-L      %.6f\nCIDEr-D      %.6f\n", s->rouge_l, s->cider_d);
+}
+
+static void json_array(const char *key, const double *v, int n)
+{
+    printf(",\"%s\":[", key);
+    for (int i = 0; i < n; i++) {
+        if (i) putchar(',');
+        sat_json_number(stdout, v[i]);
+    }
+    putchar(']');
+}
+
+static void print_json(const sat_metric_scores *s, const hyp_set *h)
+{
+    static const char *const keys[H_NKINDS] = {"malformed", "too_long", "no_refs", "not_in_split",
+                                               "duplicate", "empty"};
+    printf("{\"images\":%zu,\"reflen\":%ld,\"testlen\":%ld", s->images, s->bleu_stats.reflen,
+           s->bleu_stats.testlen);
+    json_array("bleu", s->bleu, SAT_BLEU_N);
+    json_array("bleu_nobp", s->bleu_nobp, SAT_BLEU_N);
+    printf(",\"rouge_l\":");
+    sat_json_number(stdout, s->rouge_l);
+    printf(",\"cider_d\":");
+    sat_json_number(stdout, s->cider_d);
+    printf(",\"hypotheses\":{\"read\":%ld", h->read);
+    for (int k = 0; k < H_NKINDS; k++) printf(",\"%s\":%ld", keys[k], h->issues[k]);
+    printf("}}\n");
+}
+
+int main(int argc, char **argv)
+{
+    sat_init(argv[0]);
+    options o;
+    parse_args(argc, argv, &o);
+    char err[512];
+
+    sat_strtab split;
+    sat_strtab_init(&split);
+    if (o.split && sat_split_load(o.split, &split, err, sizeof err) < 0) sat_die("%s", err);
+    sat_caption_db refs;
+    if (sat_caption_db_load(&refs, o.refs, NULL, err, sizeof err) < 0) sat_die("%s", err);
+    /* Bad lines of the reference file (Flickr8k has one) are reported, not errors. */
+    sat_caption_problems_print(&refs.problems, o.refs, stderr);
+
+    hyp_set h = {.refs = &refs, .split = o.split ? &split : NULL};
+    sat_strtab_init(&h.images);
+    const char *name = strcmp(o.input, "-") == 0 ? "stdin" : o.input;
+    FILE *f = sat_fopen_check(o.input, "rb");
+    if (is_stream(f)) read_stream_hypotheses(f, name, o.max_record, &h);
+    else read_text_hypotheses(f, &h);
+    if (ferror(f)) sat_die("%s: read error", name);
+    if (f != stdin) fclose(f);
+    report_issues(&h, name);
+
+    sat_metrics *m = sat_metrics_new();
+    collect(&h, o.split ? &split : NULL, o.split, m);
+    if (!sat_metrics_count(m)) sat_die("%s: no hypothesis to score (%ld read)", name, h.read);
+    sat_metric_scores s;
+    sat_metrics_score(m, &s);
+    if (o.json) print_json(&s, &h);
+    else print_text(&s);
+    sat_fclose_check(stdout, "stdout");
+
+    sat_metrics_free(m);
+    for (size_t i = 0; i < h.images.n; i++) free(h.hyp_text[i]);
+    free(h.hyp_text);
+    sat_strtab_free(&h.images);
+    sat_caption_db_free(&refs);
+    sat_strtab_free(&split);
+    return sat_exit_status();
+}

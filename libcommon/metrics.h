@@ -1,0 +1,72 @@
+/* metrics.h — caption metrics as the coco-caption toolkit (pycocoevalcap)
+ * computes them: BLEU-1..4, ROUGE-L, CIDEr-D (spec: formats/captions.md).
+ *
+ * Each image has one hypothesis and one or more references; all are
+ * tokenized with sat_tokenize_ptb() (coco's PTBTokenizer + punctuation
+ * removal), then:
+ *
+ *   BLEU    corpus level (bleu_scorer.py, option "closest"): clipped n-gram
+ *           matches and n-gram counts summed over the corpus; each image's
+ *           reference length is the one closest to its hypothesis length
+ *           (ties: the shorter); BLEU-n = (prod_{k<=n} (correct_k + 1e-15) /
+ *           (guess_k + 1e-9))^(1/n), times exp(1 - reflen/testlen) when
+ *           testlen < reflen (brevity penalty).
+ *   ROUGE-L (rouge.py): per image, the longest common subsequence with each
+ *           reference; P = max LCS/|hyp|, R = max LCS/|ref| over references;
+ *           score = (1+b^2) P R / (R + b^2 P), b = 1.2; mean over images.
+ *   CIDEr-D (cider_scorer.py, the clipped, length-penalized CIDEr that coco
+ *           reports as "CIDEr"): see metrics.c.
+ *
+ *     sat_metrics *m = sat_metrics_new();
+ *     const char *refs[] = {"a dog runs .", "a brown dog runs on grass ."};
+ *     sat_metrics_add(m, "a dog runs on grass", refs, 2);
+ *     sat_metric_scores s;
+ *     sat_metrics_score(m, &s);
+ */
+#ifndef SAT_METRICS_H
+#define SAT_METRICS_H
+
+#include <stddef.h>
+
+#define SAT_BLEU_N 4
+#define SAT_ROUGE_BETA 1.2
+#define SAT_CIDER_SIGMA 6.0
+
+/* BLEU's sufficient statistics (per image or summed over a corpus). */
+typedef struct {
+    long reflen, testlen;
+    long guess[SAT_BLEU_N];    /* n-grams in the hypothesis, n = 1..4 */
+    long correct[SAT_BLEU_N];  /* of those, matched (clipped by the max count in one reference) */
+} sat_bleu_stats;
+
+void sat_bleu_stats_add(sat_bleu_stats *sum, const sat_bleu_stats *s);
+/* BLEU-1..4 from statistics, with or without the brevity penalty. */
+void sat_bleu_scores(const sat_bleu_stats *s, int brevity_penalty, double bleu[SAT_BLEU_N]);
+
+typedef struct {
+    sat_bleu_stats bleu;
+    double rouge_l, cider_d;
+} sat_image_scores;
+
+typedef struct {
+    size_t images;
+    sat_bleu_stats bleu_stats;   /* summed over the images */
+    double bleu[SAT_BLEU_N];
+    double bleu_nobp[SAT_BLEU_N];
+    double rouge_l, cider_d;     /* means over the images */
+} sat_metric_scores;
+
+typedef struct sat_metrics sat_metrics;
+
+sat_metrics *sat_metrics_new(void);
+/* One image: its hypothesis and nrefs >= 1 references, as raw text. */
+void sat_metrics_add(sat_metrics *m, const char *hyp, const char *const *refs, int nrefs);
+size_t sat_metrics_count(const sat_metrics *m);
+/* Score every image added so far (CIDEr-D's document frequencies come from
+ * all of their references, so adding an image changes the others' CIDEr-D). */
+void sat_metrics_score(sat_metrics *m, sat_metric_scores *out);
+/* Scores of image i (in order of sat_metrics_add) after sat_metrics_score. */
+void sat_metrics_image(const sat_metrics *m, size_t i, sat_image_scores *out);
+void sat_metrics_free(sat_metrics *m);
+
+#endif

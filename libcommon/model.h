@@ -92,6 +92,13 @@ sat_model *sat_model_load(const char *path, char *err, size_t errlen);
 /* Write atomically (temp file + rename).  params_f16: store params as f16.
  * Sets m->weights_sha256.  Dies on I/O error. */
 void sat_model_save(sat_model *m, const char *path, int params_f16);
+/* sat_model_load on bytes in memory (`name` is used in messages); for fuzzing. */
+sat_model *sat_model_load_mem(const void *data, size_t len, const char *name, char *err, size_t errlen);
+/* Check the rules of formats/model.md (shapes, offsets, op fields, data flow):
+ * 0, or -1 with a one-line reason in err.  Load and save both call it. */
+int sat_model_validate(const sat_model *m, char *err, size_t errlen);
+/* "CONV_2D", "DEPTHWISE_CONV_2D", ...; "?" for an unknown kind. */
+const char *sat_op_name(sat_op_kind kind);
 void sat_model_free(sat_model *m);
 
 /* Index of the tensor with that name, or -1. */

@@ -1,0 +1,11 @@
+/* fuzz_model — libFuzzer target: the sat model file loader on arbitrary bytes. */
+#include <stdint.h>
+#include <stdlib.h>
+#include "model.h"
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    char err[512];
+    sat_model *m = sat_model_load_mem(data, size, "fuzz.satm", err, sizeof err);
+    sat_model_free(m);
+    return 0;
+}

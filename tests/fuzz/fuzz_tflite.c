@@ -1,0 +1,10 @@
+#include <stdint.h>
+#include <stdlib.h>
+#include "tflite.h"
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    char err[512];
+    sat_model *m = sat_tflite_import(data, size, "fuzz.tflite", err, sizeof err);
+    sat_model_free(m);
+    return 0;
+}

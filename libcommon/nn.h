@@ -4,17 +4,79 @@
  * `nn_<op>_backward`); shapes are given in the comments.  Padding is TFLite
  * SAME: out = ceil(in / stride); total pad = max((out-1)*stride + (k-1)*dil + 1 - in, 0),
  * with pad_before = total / 2 (the extra row/column goes at the bottom/right).
+ *
+ * The convolutions take a bias (NULL = none) and a fused activation applied
+ * in the same pass.  Dense products go through OpenBLAS (cblas_sgemm), whose
+ * thread count is the caller's business; the depthwise kernel has an AVX2/FMA
+ * path chosen at run time and a portable C path.
  */
 #ifndef SAT_NN_H
 #define SAT_NN_H
 
+#include <stddef.h>
+
 #include "model.h"
 
-/* Output size and leading padding of one spatial dimension. */
+/* Output size and leading padding of one spatial dimension.
+ * nn_out_size is 0 when a VALID window does not fit in the input. */
 int nn_out_size(int in, int k, int stride, int dilation, sat_padding pad);
 int nn_pad_before(int in, int k, int stride, int dilation, sat_padding pad);
 
 /* Clamp in place: RELU -> max(x,0), RELU6 -> min(max(x,0),6). */
 void nn_activate(float *x, size_t n, sat_activation act);
+
+/* Geometry of one convolution (regular or depthwise) on one NHWC image. */
+typedef struct {
+    int in_h, in_w, in_c;    /* input  [in_h][in_w][in_c] */
+    int out_h, out_w, out_c; /* output [out_h][out_w][out_c] */
+    int k_h, k_w;
+    int stride_h, stride_w;
+    int dil_h, dil_w;
+    int pad_top, pad_left;   /* leading zero padding; the rest is implied */
+} nn_conv_geom;
+
+/* Fill *g for a k_h x k_w window over an in_h x in_w x in_c input giving
+ * out_c channels.  Returns 0, or -1 if the output would be empty (VALID
+ * window larger than the input) or an argument is not positive. */
+int nn_conv_geom_init(nn_conv_geom *g, int in_h, int in_w, int in_c, int out_c,
+                      int k_h, int k_w, int stride_h, int stride_w,
+                      int dil_h, int dil_w, sat_padding pad);
+
+/* Any convolution, by im2col over chunks of output pixels and sgemm.
+ * in [in_h][in_w][in_c], w [out_c][k_h][k_w][in_c], bias [out_c]
+ * -> out [out_h][out_w][out_c].  scratch: nn_conv2d_scratch_floats(g) floats. */
+size_t nn_conv2d_scratch_floats(const nn_conv_geom *g);
+void nn_conv2d_forward(const nn_conv_geom *g, const float *in, const float *w,
+                       const float *bias, sat_activation act, float *out, float *scratch);
+
+/* 1x1 convolution (k_h = k_w = 1, any stride) as a GEMM:
+ * out[p][o] = sum_i in[p'][i] * w[o][i] + bias[o], p' the input pixel under p.
+ * in [in_h][in_w][in_c], w [out_c][in_c] -> out [out_h][out_w][out_c].
+ * accumulate != 0: out already holds a tensor of the output's shape that is
+ * added to the product (a residual ADD folded into the GEMM, beta = 1);
+ * the activation is applied after that sum.  out must not overlap in. */
+void nn_pointwise_forward(const nn_conv_geom *g, const float *in, const float *w,
+                          const float *bias, sat_activation act, float *out, int accumulate);
+
+/* Depthwise convolution, any window, depth multiplier m = out_c / in_c:
+ * out[y][x][c*m+j] = sum_{ky,kx} in[y'][x'][c] * w[ky][kx][c*m+j] + bias[c*m+j].
+ * in [in_h][in_w][in_c], w [k_h][k_w][out_c] -> out [out_h][out_w][out_c]. */
+void nn_depthwise_forward(const nn_conv_geom *g, const float *in, const float *w,
+                          const float *bias, sat_activation act, float *out);
+
+/* out[i] = act(a[i] + b[i]) for n floats; out may be a or b. */
+void nn_add_forward(const float *a, const float *b, size_t n, sat_activation act, float *out);
+
+/* The AVX2/FMA kernels are used when the CPU has them; nn_use_simd(0) forces
+ * the portable C ones (tests compare the two).  Returns the previous setting.
+ * Not thread-safe: call it before starting threads. */
+int nn_use_simd(int on);
+
+/* Global average: in [hw][c] -> out [c]. */
+void nn_mean_pool_forward(const float *in, int hw, int c, float *out);
+
+/* Softmax of beta*x over each of `rows` rows of n: in [rows][n] -> out [rows][n]
+ * (out may be in). */
+void nn_softmax_forward(const float *in, int rows, int n, float beta, float *out);
 
 #endif

@@ -1,3 +1,4 @@
+/* fuzz_tflite — libFuzzer target: the TFLite flatbuffer importer on arbitrary bytes. */
 #include <stdint.h>
 #include <stdlib.h>
 #include "tflite.h"

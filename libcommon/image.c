@@ -8,6 +8,7 @@
 #include "image.h"
 #include "util.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <setjmp.h>
@@ -563,9 +564,9 @@ static void combine_rows(resizer *rz, int oy, float *dst, int out_w)
     }
 }
 
-void sat_image_to_input(const sat_image *img, int out_w, int out_h, float *out)
+/* The resized image as float RGB HWC in 0..255 (not rounded). */
+static void resize_rgb(const sat_image *img, int out_w, int out_h, float *out)
 {
-    if (img->width <= 0 || img->height <= 0 || out_w <= 0 || out_h <= 0) return;
     resizer rz = {.img = img, .vertical_first = img->height >= out_h};
     axis_init(&rz.ax, img->width, out_w);
     axis_init(&rz.ay, img->height, out_h);
@@ -585,10 +586,133 @@ void sat_image_to_input(const sat_image *img, int out_w, int out_h, float *out)
         } else {
             combine_rows(&rz, oy, dst, out_w);
         }
-        for (size_t i = 0; i < out_len; i++) dst[i] = (dst[i] - 128.0f) / 128.0f;
     }
     axis_free(&rz.ax);
     axis_free(&rz.ay);
     free(rz.ring);
     free(rz.line);
+}
+
+void sat_image_to_input(const sat_image *img, int out_w, int out_h, float *out)
+{
+    if (img->width <= 0 || img->height <= 0 || out_w <= 0 || out_h <= 0) return;
+    resize_rgb(img, out_w, out_h, out);
+    size_t n = (size_t)out_w * (size_t)out_h * 3;
+    for (size_t i = 0; i < n; i++) out[i] = (out[i] - 128.0f) / 128.0f;
+}
+
+void sat_image_resize(const sat_image *img, int out_w, int out_h, sat_image *out)
+{
+    size_t n = (size_t)out_w * (size_t)out_h * 3;
+    float *values = sat_xmalloc(n * sizeof *values);
+    resize_rgb(img, out_w, out_h, values);
+    out->width = out_w, out->height = out_h;
+    out->rgb = sat_xmalloc(n);
+    for (size_t i = 0; i < n; i++) out->rgb[i] = (uint8_t)fminf(fmaxf(values[i] + 0.5f, 0), 255);
+    free(values);
+}
+
+/* ---- PNG encoding -------------------------------------------------------- */
+
+/* Where the encoder's bytes go: a growing memory buffer or a FILE. */
+typedef struct {
+    unsigned char *data;
+    size_t len, cap;
+    FILE *file;
+    char *err;
+    size_t errlen;
+} png_sink;
+
+static void png_write_error(png_structp png, png_const_charp msg)
+{
+    png_sink *sink = png_get_error_ptr(png);
+    set_error(sink->err, sink->errlen, "cannot write PNG: %s", msg);
+    png_longjmp(png, 1);
+}
+
+static void png_write_bytes(png_structp png, png_bytep src, size_t n)
+{
+    png_sink *sink = png_get_io_ptr(png);
+    if (sink->file) {
+        if (fwrite(src, 1, n, sink->file) != n) png_error(png, strerror(errno));
+        return;
+    }
+    if (n > sink->cap - sink->len) {
+        sink->cap = sink->cap * 2 > sink->len + n ? sink->cap * 2 : sink->len + n;
+        sink->data = sat_xrealloc(sink->data, sink->cap);
+    }
+    memcpy(sink->data + sink->len, src, n);
+    sink->len += n;
+}
+
+static void png_flush_nothing(png_structp png) { (void)png; }
+
+/* The part that may longjmp.  No tIME, text or gamma chunk and fixed zlib
+ * settings: the same pixels always give the same bytes. */
+static int png_write_run(png_structp png, png_infop info, const sat_image *img)
+{
+    if (setjmp(png_jmpbuf(png))) return -1;
+    png_set_IHDR(png, info, (png_uint_32)img->width, (png_uint_32)img->height, 8,
+                 PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
+                 PNG_FILTER_TYPE_DEFAULT);
+    png_set_compression_level(png, 6);
+    png_write_info(png, info);
+    size_t stride = (size_t)img->width * 3;
+    for (int y = 0; y < img->height; y++) png_write_row(png, img->rgb + (size_t)y * stride);
+    png_write_end(png, NULL);
+    return 0;
+}
+
+static int png_encode(const sat_image *img, png_sink *sink)
+{
+    if (img->width <= 0 || img->height <= 0 || !img->rgb) {
+        set_error(sink->err, sink->errlen, "cannot write PNG: empty image");
+        return -1;
+    }
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, sink, png_write_error,
+                                              png_on_warning);
+    png_infop info = png ? png_create_info_struct(png) : NULL;
+    int rc = -1;
+    if (!info) {
+        set_error(sink->err, sink->errlen, "out of memory for the PNG encoder");
+    } else {
+        png_set_write_fn(png, sink, png_write_bytes, png_flush_nothing);
+        rc = png_write_run(png, info, img);
+    }
+    png_destroy_write_struct(&png, &info);
+    return rc;
+}
+
+int sat_image_encode_png(const sat_image *img, unsigned char **png, size_t *len, char *err,
+                         size_t errlen)
+{
+    png_sink sink = {.err = err, .errlen = errlen};
+    if (png_encode(img, &sink)) {
+        free(sink.data);
+        return -1;
+    }
+    *png = sink.data;
+    *len = sink.len;
+    return 0;
+}
+
+int sat_image_write_png(const sat_image *img, FILE *f, char *err, size_t errlen)
+{
+    png_sink sink = {.file = f, .err = err, .errlen = errlen};
+    return png_encode(img, &sink);
+}
+
+int sat_image_thumbnail_png(const sat_image *img, int max_side, unsigned char **png, size_t *len)
+{
+    if (max_side <= 0 || img->width <= 0 || img->height <= 0) return -1;
+    int longer = img->width > img->height ? img->width : img->height;
+    if (longer <= max_side) return sat_image_encode_png(img, png, len, NULL, 0);
+    /* Aspect ratio kept, rounded, at least one pixel on the shorter side. */
+    int w = (int)fmax(1, round((double)img->width * max_side / longer));
+    int h = (int)fmax(1, round((double)img->height * max_side / longer));
+    sat_image small;
+    sat_image_resize(img, w, h, &small);
+    int rc = sat_image_encode_png(&small, png, len, NULL, 0);
+    sat_image_free(&small);
+    return rc;
 }

@@ -1,0 +1,162 @@
+/* sat-decode — `features` records in, `caption` records out: the soft
+ * attention LSTM decoder, greedy or sampled, one caption per image with the
+ * attention map of every word.
+ *
+ * parse options → load the decoder → for each record of the stream: a
+ * features record is captioned (and dropped, unless --keep-features), any
+ * other record passes through unchanged.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "captioner.h"
+#include "util.h"
+
+static const char usage[] =
+    "Usage: sat-decode [OPTION]... [FILE]...\n"
+    "Caption the features records of sat streams (FILEs, or stdin) with the soft\n"
+    "attention decoder; write caption records (msgpack) or, on a terminal, text.\n"
+    "\n"
+    "  -m, --model FILE       decoder model (default: the installed " SAT_DEFAULT_DECODER ")\n"
+    "      --sample           sample words instead of taking the most probable\n"
+    "  -t, --temperature T    sampling temperature (default 1; implies --sample)\n"
+    "      --seed N           random seed for --sample (default 1)\n"
+    "      --max-len N        at most N words (default 30)\n"
+    "  -f, --format F         text (id<TAB>caption) or msgpack; default: text on a\n"
+    "                         terminal, msgpack otherwise\n"
+    "      --keep-features    pass the features records through as well\n"
+    "      --max-record N     refuse input records larger than N bytes\n"
+    "  -h, --help             show this help and exit\n"
+    "  -V, --version          show the version and exit\n"
+    "\n"
+    "Example: sat-encode photo.jpg | sat-decode\n";
+
+typedef struct {
+    const char *model;
+    int sample, max_len, text, keep_features;
+    float temperature;
+    unsigned long seed;
+    size_t max_record;
+} options;
+
+typedef struct {
+    const options *opt;
+    sat_captioner *cap;
+    sat_writer out;
+    sat_rng rng;
+    float *feats;
+} decoder_run;
+
+static void caption_record(decoder_run *run, const sat_record *rec)
+{
+    sat_features f;
+    char err[512];
+    if (sat_features_parse(rec, &f, err, sizeof err) ||
+        sat_captioner_check(run->cap, &f, err, sizeof err)) {
+        sat_warn("%s", err);
+        sat_features_free(&f);
+        return;
+    }
+    sat_features_to_f32(&f, run->feats);
+    sat_caption c;
+    sat_caption_decode(run->cap->dec, run->feats, run->opt->max_len,
+                       run->opt->sample ? run->opt->temperature : 0, &run->rng, &c);
+    if (run->opt->text) {
+        char *text = sat_caption_text(run->cap, &c);
+        printf("%s\t%s\n", f.id, text);
+        free(text);
+    } else {
+        sat_caption_meta meta = {.id = f.id, .method = run->opt->sample ? "sample" : "greedy",
+                                 .attention = "soft", .alpha_h = (int)f.h, .alpha_w = (int)f.w,
+                                 .rank = -1};
+        sat_caption_pack(&run->out, run->cap, &c, &meta);
+        sat_writer_end(&run->out);
+    }
+    sat_caption_free(&c);
+    sat_features_free(&f);
+}
+
+static void decode_stream(decoder_run *run, FILE *in, const char *name)
+{
+    sat_reader *r = sat_reader_open(in, name, run->opt->max_record);
+    sat_record rec;
+    int st;
+    while ((st = sat_reader_next(r, &rec)) != SAT_READ_END) {
+        if (st != SAT_READ_OK) {
+            sat_warn("%s", sat_reader_error(r));
+            if (st == SAT_READ_FATAL) break;
+            continue;
+        }
+        int is_features = sat_record_is(&rec, "features");
+        if (is_features) caption_record(run, &rec);
+        if ((!is_features || run->opt->keep_features) && !run->opt->text) sat_write_raw(&run->out, &rec);
+    }
+    sat_reader_close(r);
+}
+
+static void parse_options(int argc, char **argv, options *o)
+{
+    static const struct option longopts[] = {
+        {"model", required_argument, 0, 'm'},   {"sample", no_argument, 0, 'S'},
+        {"temperature", required_argument, 0, 't'}, {"seed", required_argument, 0, 's'},
+        {"max-len", required_argument, 0, 'L'}, {"format", required_argument, 0, 'f'},
+        {"keep-features", no_argument, 0, 'K'}, {"max-record", required_argument, 0, 'M'},
+        {"help", no_argument, 0, 'h'},          {"version", no_argument, 0, 'V'},
+        {0, 0, 0, 0}};
+    *o = (options){.max_len = 30, .temperature = 1, .seed = 1, .text = -1};
+    int c;
+    while ((c = getopt_long(argc, argv, "m:t:f:hV", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'm': o->model = optarg; break;
+        case 'S': o->sample = 1; break;
+        case 't':
+            o->temperature = (float)sat_parse_double("--temperature", optarg, 1e-3, 100);
+            o->sample = 1;
+            break;
+        case 's': o->seed = (unsigned long)sat_parse_long("--seed", optarg, 0, 1L << 62); break;
+        case 'L': o->max_len = (int)sat_parse_long("--max-len", optarg, 1, 1000); break;
+        case 'f':
+            if (strcmp(optarg, "text") && strcmp(optarg, "msgpack"))
+                sat_usage_error("--format: '%s' is not text or msgpack", optarg);
+            o->text = strcmp(optarg, "text") == 0;
+            break;
+        case 'K': o->keep_features = 1; break;
+        case 'M': o->max_record = (size_t)sat_parse_long("--max-record", optarg, 16, 1L << 40); break;
+        case 'h': sat_print_usage(usage);
+        case 'V': sat_print_version();
+        default: sat_usage_error("unknown option");
+        }
+    }
+    if (o->text < 0) o->text = isatty(STDOUT_FILENO);
+}
+
+int main(int argc, char **argv)
+{
+    sat_init(argv[0]);
+    options opt;
+    parse_options(argc, argv, &opt);
+    decoder_run run = {.opt = &opt};
+    char err[512];
+    run.cap = sat_captioner_load(opt.model, err, sizeof err);
+    if (!run.cap) sat_die("%s", err);
+    sat_rng_seed(&run.rng, opt.seed);
+    run.feats = sat_xmalloc((size_t)run.cap->dec->cfg.L * run.cap->dec->cfg.D * sizeof(float));
+    sat_writer_init(&run.out, stdout, "stdout");
+    if (optind == argc) decode_stream(&run, stdin, "stdin");
+    for (int i = optind; i < argc; i++) {
+        FILE *f = strcmp(argv[i], "-") == 0 ? stdin : fopen(argv[i], "rb");
+        if (!f) {
+            sat_warn("%s: %s", argv[i], strerror(errno));
+            continue;
+        }
+        decode_stream(&run, f, f == stdin ? "stdin" : argv[i]);
+        if (f != stdin) fclose(f);
+    }
+    sat_writer_close(&run.out);
+    free(run.feats);
+    sat_captioner_free(run.cap);
+    return sat_exit_status();
+}

@@ -1,0 +1,794 @@
+/* sat-train — train the soft-attention decoder of Show, Attend and Tell on
+ * cached features and a caption file.
+ *
+ * parse options → captions and splits → vocabulary (train split, words seen
+ * >= --min-count times) → the features of the train and dev images, kept in
+ * memory as f16 → batches of captions of equal length (an image's captions
+ * share its attention projection) → Adam or RMSProp with gradient clipping →
+ * after each epoch: greedy captions of the dev images, corpus BLEU-1..4, the
+ * best model kept (-o), a checkpoint (--checkpoint DIR), early stop after
+ * --patience epochs without gain.
+ *
+ * Runs are repeatable: an epoch's batch order comes from (seed, epoch), the
+ * dropout masks from a generator whose state is in the checkpoint, so
+ * `--resume` after a kill reaches the same weights as a run never stopped.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cblas.h>
+
+#include "captioner.h"
+#include "captions.h"
+#include "half.h"
+#include "metrics.h"
+#include "optim.h"
+#include "util.h"
+
+static const char usage[] =
+    "Usage: sat-train --captions FILE --features FILE... --train LIST --dev LIST -o MODEL [OPTION]...\n"
+    "Train the soft-attention LSTM decoder on cached features (sat-encode -o).\n"
+    "\n"
+    "Data:\n"
+    "      --captions FILE      caption file, NAME.jpg#N<TAB>caption (Flickr8k.token.txt)\n"
+    "      --features FILE      a features stream (repeatable: train and dev caches)\n"
+    "      --train LIST         image names of the training split, one per line\n"
+    "      --dev LIST           image names of the dev split (BLEU each epoch)\n"
+    "      --min-count N        vocabulary: words seen at least N times in train (5)\n"
+    "      --max-len N          skip training captions longer than N words (30)\n"
+    "Model:\n"
+    "      --embed N            word embedding size E (256)\n"
+    "      --hidden N           LSTM size H (512)\n"
+    "      --attention N        attention size A (256)\n"
+    "Training:\n"
+    "      --epochs N           at most N epochs (20)\n"
+    "      --batch N            captions per batch (64)\n"
+    "      --optim NAME         adam (default) or rmsprop\n"
+    "      --lr X               learning rate (4e-4)\n"
+    "      --clip X             clip the gradient's global norm to X (5; 0 = off)\n"
+    "      --lambda X           doubly stochastic attention penalty (1)\n"
+    "      --dropout X          dropout rate (0.5)\n"
+    "      --seed N             random seed (1)\n"
+    "      --patience N         stop after N epochs without a better dev BLEU-4 (4)\n"
+    "      --threads N          BLAS threads (default: the number of CPUs)\n"
+    "Output:\n"
+    "  -o, --output FILE        the best model (by dev BLEU-4), written atomically\n"
+    "      --checkpoint DIR     keep DIR/checkpoint.satm up to date (each epoch and\n"
+    "                           every --checkpoint-every batches)\n"
+    "      --checkpoint-every N batches between checkpoints (0 = epochs only)\n"
+    "      --resume             continue from DIR/checkpoint.satm\n"
+    "      --log FILE           one tab-separated line per epoch (default DIR/train.log)\n"
+    "      --name NAME          the model's name (default: sat-decoder)\n"
+    "  -q, --quiet              no progress bar\n"
+    "  -h, --help               show this help and exit\n"
+    "  -V, --version            show the version and exit\n";
+
+typedef struct {
+    const char *captions, *train_list, *dev_list, *output, *checkpoint_dir, *log_path, *name;
+    const char **features;
+    int nfeatures;
+    int min_count, max_len, embed, hidden, attention, epochs, batch, patience, threads, quiet;
+    int resume, rmsprop;
+    long checkpoint_every;
+    float lr, clip, lambda, dropout;
+    unsigned long seed;
+} options;
+
+/* One image's annotation vectors, f16 as in the cache. */
+typedef struct {
+    char *name;              /* basename of the features id */
+    uint16_t *feats;         /* L × D */
+} image_feats;
+
+typedef struct {
+    int image;               /* index into data.images */
+    int len;                 /* words + 1 (<end>): the number of targets */
+    int *tokens;             /* len + 1: <start> w_1 … w_n <end> */
+} train_caption;
+
+typedef struct {
+    sat_vocab *vocab;
+    image_feats *images;
+    int nimages, L, D;
+    sat_strtab image_index;  /* name -> index into images */
+    train_caption *train;
+    int ntrain;
+    int *dev;                /* indices of dev images */
+    int ndev;
+    sat_caption_db captions;
+    char encoder[300];       /* name and weights sha of the encoder, from the features */
+} dataset;
+
+/* What a checkpoint restores besides the weights and optimizer moments. */
+typedef struct {
+    int epoch;               /* epoch in progress (0-based) */
+    long batch;              /* batches of that epoch already done */
+    long step;               /* optimizer updates */
+    double best_bleu4;
+    int best_epoch, bad_epochs;
+    sat_rng rng;             /* dropout masks */
+} train_state;
+
+/* ---- data ---------------------------------------------------------------- */
+
+static void load_split(const char *path, sat_strtab *set)
+{
+    char err[512];
+    sat_strtab_init(set);
+    if (sat_split_load(path, set, err, sizeof err) < 0) sat_die("%s", err);
+}
+
+static void load_features(dataset *d, const char *path, const sat_strtab *wanted)
+{
+    FILE *f = sat_fopen_check(path, "rb");
+    sat_reader *r = sat_reader_open(f, path, 0);
+    sat_record rec;
+    int st;
+    while ((st = sat_reader_next(r, &rec)) != SAT_READ_END) {
+        if (st != SAT_READ_OK) {
+            if (st == SAT_READ_FATAL) sat_die("%s", sat_reader_error(r));
+            sat_warn("%s", sat_reader_error(r));
+            continue;
+        }
+        if (!sat_record_is(&rec, "features")) continue;
+        sat_features feat;
+        char err[512];
+        if (sat_features_parse(&rec, &feat, err, sizeof err)) {
+            sat_warn("%s: %s", path, err);
+            continue;
+        }
+        const char *name = sat_path_basename(feat.id);
+        int L = (int)(feat.h * feat.w), D = (int)feat.c;
+        if (sat_strtab_find(wanted, name) >= 0 && sat_strtab_find(&d->image_index, name) < 0) {
+            if (d->nimages == 0) {
+                d->L = L, d->D = D;
+                snprintf(d->encoder, sizeof d->encoder, "%s %s",
+                         feat.encoder_name ? feat.encoder_name : "?",
+                         feat.encoder_sha256 ? feat.encoder_sha256 : "?");
+            }
+            if (L != d->L || D != d->D)
+                sat_die("%s: record %zu (%s): %dx%d features, but earlier ones are %dx%d", path,
+                        rec.index, feat.id, L, D, d->L, d->D);
+            d->images = sat_xrealloc(d->images, (size_t)(d->nimages + 1) * sizeof *d->images);
+            image_feats *im = &d->images[d->nimages];
+            im->name = sat_xstrdup(name);
+            im->feats = sat_xmalloc((size_t)L * D * sizeof(uint16_t));
+            if (feat.dtype == SAT_F16) {
+                memcpy(im->feats, feat.data, (size_t)L * D * sizeof(uint16_t));
+            } else {
+                float *tmp = sat_xmalloc((size_t)L * D * sizeof(float));
+                sat_features_to_f32(&feat, tmp);
+                sat_f32_to_f16_array(tmp, im->feats, (size_t)L * D);
+                free(tmp);
+            }
+            sat_strtab_add(&d->image_index, name, NULL);
+            d->nimages++;
+        }
+        sat_features_free(&feat);
+    }
+    sat_reader_close(r);
+    fclose(f);
+}
+
+/* The vocabulary from the train split's captions. */
+static void build_vocab(dataset *d, const sat_strtab *train, int min_count)
+{
+    sat_word_counts wc;
+    sat_word_counts_init(&wc);
+    for (size_t i = 0; i < d->captions.images.n; i++) {
+        if (sat_strtab_find(train, d->captions.images.keys[i]) < 0) continue;
+        for (int j = 0; j < d->captions.ncaptions[i]; j++)
+            sat_word_counts_add(&wc, d->captions.captions[i][j]);
+    }
+    d->vocab = sat_vocab_build(&wc, min_count, SAT_VOCAB_MAX_SIZE);
+    sat_word_counts_free(&wc);
+}
+
+static void collect_captions(dataset *d, const sat_strtab *train, const sat_strtab *dev,
+                             int max_len)
+{
+    int *ids = sat_xmalloc((size_t)(max_len + 2) * sizeof *ids);
+    long skipped = 0, missing_train = 0, missing_dev = 0;
+    for (size_t s = 0; s < train->n; s++) {
+        long im = sat_strtab_find(&d->image_index, train->keys[s]);
+        long ci = sat_caption_db_find(&d->captions, train->keys[s]);
+        if (im < 0 || ci < 0) {
+            missing_train++;
+            continue;
+        }
+        for (int j = 0; j < d->captions.ncaptions[ci]; j++) {
+            int n = sat_vocab_encode(d->vocab, d->captions.captions[ci][j], ids + 1, max_len + 1);
+            if (n > max_len || n == 0) {
+                skipped++;
+                continue;
+            }
+            train_caption *tc;
+            d->train = sat_xrealloc(d->train, (size_t)(d->ntrain + 1) * sizeof *d->train);
+            tc = &d->train[d->ntrain++];
+            tc->image = (int)im;
+            tc->len = n + 1;
+            tc->tokens = sat_xmalloc((size_t)(n + 2) * sizeof *tc->tokens);
+            tc->tokens[0] = SAT_VOCAB_START;
+            memcpy(tc->tokens + 1, ids + 1, (size_t)n * sizeof *ids);
+            tc->tokens[n + 1] = SAT_VOCAB_END;
+        }
+    }
+    d->dev = sat_xmalloc((dev->n ? dev->n : 1) * sizeof *d->dev);
+    for (size_t s = 0; s < dev->n; s++) {
+        long im = sat_strtab_find(&d->image_index, dev->keys[s]);
+        if (im < 0 || sat_caption_db_find(&d->captions, dev->keys[s]) < 0) missing_dev++;
+        else d->dev[d->ndev++] = (int)im;
+    }
+    free(ids);
+    if (missing_train || missing_dev)
+        fprintf(stderr, "sat-train: %ld train and %ld dev images have no features or no captions (skipped)\n",
+                missing_train, missing_dev);
+    if (skipped)
+        fprintf(stderr, "sat-train: %ld training captions longer than %d words (or empty) skipped\n",
+                skipped, max_len);
+}
+
+static void load_dataset(dataset *d, const options *o)
+{
+    memset(d, 0, sizeof *d);
+    sat_strtab train, dev, both;
+    load_split(o->train_list, &train);
+    load_split(o->dev_list, &dev);
+    sat_strtab_init(&both);
+    for (size_t i = 0; i < train.n; i++) sat_strtab_add(&both, train.keys[i], NULL);
+    for (size_t i = 0; i < dev.n; i++) sat_strtab_add(&both, dev.keys[i], NULL);
+
+    char err[512];
+    sat_caption_options copt = {&both, NULL};
+    if (sat_caption_db_load(&d->captions, o->captions, &copt, err, sizeof err)) sat_die("%s", err);
+    sat_caption_problems_print(&d->captions.problems, o->captions, stderr);
+    build_vocab(d, &train, o->min_count);
+
+    sat_strtab_init(&d->image_index);
+    for (int i = 0; i < o->nfeatures; i++) load_features(d, o->features[i], &both);
+    if (d->nimages == 0) sat_die("no features of train or dev images in the --features streams");
+    collect_captions(d, &train, &dev, o->max_len);
+    if (d->ntrain == 0) sat_die("no training captions with features");
+    if (d->ndev == 0) sat_die("no dev images with features and captions");
+    fprintf(stderr, "sat-train: %d images (L=%d, D=%d), %d training captions, %d dev images, vocabulary %d\n",
+            d->nimages, d->L, d->D, d->ntrain, d->ndev, d->vocab->n);
+    sat_strtab_free(&train);
+    sat_strtab_free(&dev);
+    sat_strtab_free(&both);
+}
+
+static void free_dataset(dataset *d)
+{
+    for (int i = 0; i < d->nimages; i++) {
+        free(d->images[i].name);
+        free(d->images[i].feats);
+    }
+    for (int i = 0; i < d->ntrain; i++) free(d->train[i].tokens);
+    free(d->images);
+    free(d->train);
+    free(d->dev);
+    sat_strtab_free(&d->image_index);
+    sat_caption_db_free(&d->captions);
+    sat_vocab_free(d->vocab);
+}
+
+/* ---- batches ------------------------------------------------------------- */
+
+/* An epoch's batches: captions sorted by length, so a batch holds captions of
+ * one length (little padding); the order within a length and the order of
+ * the batches are shuffled by (seed, epoch). */
+typedef struct {
+    int *order;              /* caption indices, batch after batch */
+    long *start;             /* batch b is order[start[b] .. start[b+1]) */
+    long nbatches;
+} epoch_plan;
+
+static int by_length_then_image(const void *a, const void *b, void *arg)
+{
+    const train_caption *t = arg;
+    int x = *(const int *)a, y = *(const int *)b;
+    if (t[x].len != t[y].len) return t[x].len - t[y].len;
+    return x - y;
+}
+
+static void plan_epoch(epoch_plan *p, const dataset *d, int batch, unsigned long seed, int epoch)
+{
+    sat_rng rng;
+    sat_rng_seed(&rng, seed * 1000003u + (unsigned long)epoch);
+    int n = d->ntrain;
+    int *sorted = sat_xmalloc((size_t)n * sizeof *sorted);
+    for (int i = 0; i < n; i++) sorted[i] = i;
+    qsort_r(sorted, (size_t)n, sizeof *sorted, by_length_then_image, d->train);
+    /* shuffle within each run of equal length, cut each run into batches */
+    long *first = sat_xmalloc(((size_t)n + 1) * sizeof *first), nb = 0;
+    for (int i = 0; i < n;) {
+        int j = i;
+        while (j < n && d->train[sorted[j]].len == d->train[sorted[i]].len) j++;
+        sat_rng_shuffle(&rng, sorted + i, j - i);
+        for (int k = i; k < j; k += batch) first[nb++] = k;
+        i = j;
+    }
+    long *last = sat_xmalloc(((size_t)nb + 1) * sizeof *last);
+    for (long b = 0; b < nb; b++) {
+        long end = first[b] + batch;
+        int len = d->train[sorted[first[b]]].len;
+        if (end > n) end = n;
+        for (long k = first[b]; k < end; k++)
+            if (d->train[sorted[k]].len != len) { end = k; break; }
+        last[b] = end;
+    }
+    /* the batches in a shuffled order */
+    int *perm = sat_xmalloc(((size_t)nb + 1) * sizeof *perm);
+    for (long b = 0; b < nb; b++) perm[b] = (int)b;
+    sat_rng_shuffle(&rng, perm, (int)nb);
+    p->order = sat_xmalloc(((size_t)n + 1) * sizeof *p->order);
+    p->start = sat_xmalloc(((size_t)nb + 1) * sizeof *p->start);
+    long pos = 0;
+    for (long b = 0; b < nb; b++) {
+        p->start[b] = pos;
+        for (long k = first[perm[b]]; k < last[perm[b]]; k++) p->order[pos++] = sorted[k];
+    }
+    p->start[nb] = pos;
+    p->nbatches = nb;
+    free(sorted);
+    free(first);
+    free(last);
+    free(perm);
+}
+
+static void free_plan(epoch_plan *p)
+{
+    free(p->order);
+    free(p->start);
+}
+
+/* Scratch for one batch: its images' features as f32 and the token matrix. */
+typedef struct {
+    float *feats;
+    int *image, *tokens, *local;
+    int cap_images, cap_rows, cap_tokens;
+} batch_buffers;
+
+static void fill_batch(batch_buffers *bb, const dataset *d, const int *captions, int B,
+                       sat_decoder_batch *out)
+{
+    int T = d->train[captions[0]].len;
+    for (int i = 1; i < B; i++)
+        if (d->train[captions[i]].len > T) T = d->train[captions[i]].len;
+    size_t LD = (size_t)d->L * d->D;
+    if (bb->cap_rows < B) {
+        bb->cap_rows = B;
+        bb->image = sat_xrealloc(bb->image, (size_t)B * sizeof *bb->image);
+        bb->feats = sat_xrealloc(bb->feats, (size_t)B * LD * sizeof *bb->feats);
+    }
+    if (bb->cap_tokens < B * (T + 1)) {
+        bb->cap_tokens = B * (T + 1);
+        bb->tokens = sat_xrealloc(bb->tokens, (size_t)bb->cap_tokens * sizeof *bb->tokens);
+    }
+    if (!bb->local) bb->local = sat_xmalloc((size_t)d->nimages * sizeof *bb->local);
+    /* captions of one image are grouped so they share its attention projection */
+    int nimg = 0;
+    for (int i = 0; i < B; i++) bb->local[d->train[captions[i]].image] = -1;
+    for (int i = 0; i < B; i++) {
+        int im = d->train[captions[i]].image;
+        if (bb->local[im] < 0) {
+            bb->local[im] = nimg;
+            sat_f16_to_f32_array(d->images[im].feats, bb->feats + (size_t)nimg * LD, LD);
+            nimg++;
+        }
+        bb->image[i] = bb->local[im];
+        const train_caption *tc = &d->train[captions[i]];
+        int *row = bb->tokens + (size_t)i * (T + 1);
+        for (int t = 0; t <= T; t++) row[t] = t <= tc->len ? tc->tokens[t] : -1;
+    }
+    *out = (sat_decoder_batch){.feats = bb->feats, .n_images = nimg, .image = bb->image,
+                               .tokens = bb->tokens, .B = B, .T = T};
+}
+
+/* ---- evaluation ---------------------------------------------------------- */
+
+static void dev_bleu(const sat_decoder *dec, const dataset *d, double bleu[SAT_BLEU_N])
+{
+    sat_captioner cap = {.dec = (sat_decoder *)dec, .vocab = d->vocab};
+    size_t LD = (size_t)d->L * d->D;
+    float *feats = sat_xmalloc(LD * sizeof *feats);
+    sat_metrics *m = sat_metrics_new();
+    for (int i = 0; i < d->ndev; i++) {
+        const image_feats *im = &d->images[d->dev[i]];
+        sat_f16_to_f32_array(im->feats, feats, LD);
+        sat_caption c;
+        sat_caption_decode(dec, feats, 30, 0, NULL, &c);
+        char *text = sat_caption_text(&cap, &c);
+        long ci = sat_caption_db_find(&d->captions, im->name);
+        sat_metrics_add(m, text, (const char *const *)d->captions.captions[ci],
+                        d->captions.ncaptions[ci]);
+        free(text);
+        sat_caption_free(&c);
+    }
+    sat_metric_scores s;
+    sat_metrics_score(m, &s);
+    memcpy(bleu, s.bleu, sizeof s.bleu);
+    sat_metrics_free(m);
+    free(feats);
+}
+
+/* ---- model files and checkpoints ----------------------------------------- */
+
+static void add_config(sat_model *m, const char *name, double value)
+{
+    m->config = sat_xrealloc(m->config, (size_t)(m->nconfig + 1) * sizeof *m->config);
+    m->config[m->nconfig++] = (sat_config_entry){sat_xstrdup(name), value};
+}
+
+static sat_model *decoder_model(const sat_decoder *dec, const dataset *d, const options *o)
+{
+    sat_model *m = sat_decoder_to_model(dec);
+    free(m->name);
+    m->name = sat_xstrdup(o->name);
+    m->nvocab = d->vocab->n;
+    m->vocab = sat_xmalloc((size_t)m->nvocab * sizeof *m->vocab);
+    for (int i = 0; i < m->nvocab; i++) m->vocab[i] = sat_xstrdup(d->vocab->words[i]);
+    free(m->source_file);
+    m->source_file = sat_xstrdup(d->encoder); /* the features it was trained on */
+    return m;
+}
+
+static void save_best(const sat_decoder *dec, const dataset *d, const options *o)
+{
+    sat_model *m = decoder_model(dec, d, o);
+    sat_model_save(m, o->output, 0);
+    sat_model_free(m);
+}
+
+static char *checkpoint_path(const options *o)
+{
+    char *p;
+    if (asprintf(&p, "%s/checkpoint.satm", o->checkpoint_dir) < 0) sat_die("out of memory");
+    return p;
+}
+
+/* The optimizer's moments as extra tensors, the state as config entries
+ * (a 64-bit generator word as two exact 32-bit halves). */
+static void save_checkpoint(const sat_decoder *dec, const float *m1, const float *m2, size_t nmom,
+                            const train_state *ts, const dataset *d, const options *o)
+{
+    sat_model *m = decoder_model(dec, d, o);
+    size_t n = m->nparams;
+    m->params = sat_xrealloc(m->params, (n + 2 * nmom) * sizeof(float));
+    memcpy(m->params + n, m1, nmom * sizeof(float));
+    if (m2) memcpy(m->params + n + nmom, m2, nmom * sizeof(float));
+    else memset(m->params + n + nmom, 0, nmom * sizeof(float));
+    m->nparams = n + 2 * nmom;
+    m->tensors = sat_xrealloc(m->tensors, (size_t)(m->ntensors + 2) * sizeof *m->tensors);
+    const char *names[2] = {"optimizer.m", "optimizer.v"};
+    for (int i = 0; i < 2; i++)
+        m->tensors[m->ntensors++] = (sat_tensor){.name = sat_xstrdup(names[i]), .ndim = 1,
+                                                 .shape = {(int)nmom}, .offset = n + i * nmom,
+                                                 .count = nmom};
+    add_config(m, "train.epoch", ts->epoch);
+    add_config(m, "train.batch", (double)ts->batch);
+    add_config(m, "train.step", (double)ts->step);
+    add_config(m, "train.best_bleu4", ts->best_bleu4);
+    add_config(m, "train.best_epoch", ts->best_epoch);
+    add_config(m, "train.bad_epochs", ts->bad_epochs);
+    add_config(m, "train.seed", (double)o->seed);
+    add_config(m, "train.rmsprop", o->rmsprop);
+    for (int i = 0; i < 4; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "train.rng%d.lo", i);
+        add_config(m, key, (double)(ts->rng.s[i] & 0xffffffffu));
+        snprintf(key, sizeof key, "train.rng%d.hi", i);
+        add_config(m, key, (double)(ts->rng.s[i] >> 32));
+    }
+    char *path = checkpoint_path(o);
+    sat_model_save(m, path, 0);
+    free(path);
+    sat_model_free(m);
+}
+
+/* Restore a checkpoint into dec, the moments and the state; dies if it was
+ * made for another architecture, vocabulary or optimizer. */
+static void load_checkpoint(sat_decoder *dec, float *m1, float *m2, size_t nmom, train_state *ts,
+                            const dataset *d, const options *o)
+{
+    char *path = checkpoint_path(o);
+    char err[512];
+    sat_model *m = sat_model_load(path, err, sizeof err);
+    if (!m) sat_die("--resume: %s", err);
+    sat_decoder *saved = sat_decoder_from_model(m, err, sizeof err);
+    if (!saved) sat_die("--resume: %s: %s", path, err);
+    const sat_decoder_config *a = &saved->cfg, *b = &dec->cfg;
+    if (a->L != b->L || a->D != b->D || a->E != b->E || a->H != b->H || a->A != b->A || a->V != b->V)
+        sat_die("--resume: %s is of another architecture (L=%d D=%d E=%d H=%d A=%d V=%d; this run: "
+                "L=%d D=%d E=%d H=%d A=%d V=%d)", path, a->L, a->D, a->E, a->H, a->A, a->V,
+                b->L, b->D, b->E, b->H, b->A, b->V);
+    for (int i = 0; i < m->nvocab; i++)
+        if (strcmp(m->vocab[i], d->vocab->words[i]) != 0)
+            sat_die("--resume: %s has another vocabulary (word %d: '%s' vs '%s')", path, i,
+                    m->vocab[i], d->vocab->words[i]);
+    if ((int)sat_model_config(m, "train.rmsprop", -1) != o->rmsprop)
+        sat_die("--resume: %s was made with another optimizer", path);
+    int im = sat_model_find_tensor(m, "optimizer.m"), iv = sat_model_find_tensor(m, "optimizer.v");
+    if (im < 0 || iv < 0 || m->tensors[im].count != nmom || m->tensors[iv].count != nmom)
+        sat_die("--resume: %s has no optimizer state of the right size", path);
+    memcpy(dec->params, saved->params, dec->nparams * sizeof(float));
+    memcpy(m1, m->params + m->tensors[im].offset, nmom * sizeof(float));
+    if (m2) memcpy(m2, m->params + m->tensors[iv].offset, nmom * sizeof(float));
+    ts->epoch = (int)sat_model_config(m, "train.epoch", 0);
+    ts->batch = (long)sat_model_config(m, "train.batch", 0);
+    ts->step = (long)sat_model_config(m, "train.step", 0);
+    ts->best_bleu4 = sat_model_config(m, "train.best_bleu4", -1);
+    ts->best_epoch = (int)sat_model_config(m, "train.best_epoch", -1);
+    ts->bad_epochs = (int)sat_model_config(m, "train.bad_epochs", 0);
+    for (int i = 0; i < 4; i++) {
+        char lo[32], hi[32];
+        snprintf(lo, sizeof lo, "train.rng%d.lo", i);
+        snprintf(hi, sizeof hi, "train.rng%d.hi", i);
+        ts->rng.s[i] = (uint64_t)sat_model_config(m, lo, 0) |
+                       (uint64_t)sat_model_config(m, hi, 0) << 32;
+    }
+    fprintf(stderr, "sat-train: resuming from %s: epoch %d, batch %ld\n", path, ts->epoch + 1,
+            ts->batch);
+    sat_decoder_free(saved);
+    sat_model_free(m);
+    free(path);
+}
+
+/* ---- the loop ------------------------------------------------------------ */
+
+typedef struct {
+    const options *o;
+    dataset *d;
+    sat_decoder *dec;
+    sat_adam adam;
+    sat_rmsprop rms;
+    train_state ts;
+    FILE *log;
+} trainer;
+
+static void optimizer_step(trainer *tr)
+{
+    if (tr->o->clip > 0) sat_clip_grad_norm(tr->dec->grads, tr->dec->nparams, tr->o->clip);
+    if (tr->o->rmsprop) sat_rmsprop_update(&tr->rms, tr->dec->params, tr->dec->grads);
+    else sat_adam_update(&tr->adam, tr->dec->params, tr->dec->grads);
+    tr->ts.step++;
+}
+
+static void checkpoint(trainer *tr)
+{
+    if (!tr->o->checkpoint_dir) return;
+    if (tr->o->rmsprop)
+        save_checkpoint(tr->dec, tr->rms.ms, NULL, tr->rms.n, &tr->ts, tr->d, tr->o);
+    else {
+        tr->adam.step = tr->ts.step;
+        save_checkpoint(tr->dec, tr->adam.m, tr->adam.v, tr->adam.n, &tr->ts, tr->d, tr->o);
+    }
+}
+
+static void progress(long b, long nb, double loss, double t0)
+{
+    int width = 30, done = (int)(width * (b + 1) / nb);
+    fprintf(stderr, "\r[%.*s%*s] %ld/%ld batches  loss %.3f  %.0f s ", done,
+            "==============================", width - done, "", b + 1, nb, loss, sat_now() - t0);
+}
+
+/* One epoch; returns the mean per-caption loss and fills xent per token. */
+static double run_epoch(trainer *tr, double *xent_per_token)
+{
+    const options *o = tr->o;
+    epoch_plan plan;
+    plan_epoch(&plan, tr->d, o->batch, o->seed, tr->ts.epoch);
+    batch_buffers bb = {0};
+    double loss = 0, xent = 0;
+    long ntok = 0, ncap = 0;
+    int show = !o->quiet && isatty(STDERR_FILENO);
+    double t0 = sat_now();
+    for (long b = tr->ts.batch; b < plan.nbatches; b++) {
+        sat_decoder_batch batch;
+        int B = (int)(plan.start[b + 1] - plan.start[b]);
+        fill_batch(&bb, tr->d, plan.order + plan.start[b], B, &batch);
+        sat_decoder_zero_grad(tr->dec);
+        sat_decoder_loss l = sat_decoder_forward_backward(tr->dec, &batch, o->lambda, o->dropout,
+                                                          &tr->ts.rng, 1);
+        if (!isfinite(l.loss)) sat_die("epoch %d, batch %ld: the loss is not finite (lower --lr?)",
+                                       tr->ts.epoch + 1, b);
+        optimizer_step(tr);
+        loss += l.loss * B;
+        ncap += B;
+        xent += l.xent;
+        ntok += l.ntokens;
+        tr->ts.batch = b + 1;
+        if (show) progress(b, plan.nbatches, loss / ncap, t0);
+        if (o->checkpoint_every > 0 && (b + 1) % o->checkpoint_every == 0 && b + 1 < plan.nbatches)
+            checkpoint(tr);
+    }
+    if (show) fputc('\n', stderr);
+    free(bb.feats);
+    free(bb.image);
+    free(bb.tokens);
+    free(bb.local);
+    free_plan(&plan);
+    *xent_per_token = ntok ? xent / ntok : 0;
+    return ncap ? loss / ncap : 0;
+}
+
+static void train(trainer *tr)
+{
+    const options *o = tr->o;
+    struct stat st;
+    if (tr->log && fstat(fileno(tr->log), &st) == 0 && st.st_size == 0)
+        fprintf(tr->log, "epoch\tloss\txent_per_token\tbleu1\tbleu2\tbleu3\tbleu4\tseconds\n");
+    while (tr->ts.epoch < o->epochs) {
+        double t0 = sat_now(), xent;
+        double loss = run_epoch(tr, &xent);
+        double bleu[SAT_BLEU_N];
+        dev_bleu(tr->dec, tr->d, bleu);
+        double secs = sat_now() - t0;
+        int better = bleu[3] > tr->ts.best_bleu4;
+        fprintf(stderr, "sat-train: epoch %d  loss %.4f  xent/token %.4f  dev BLEU-1..4 %.2f %.2f %.2f %.2f  %.0f s%s\n",
+                tr->ts.epoch + 1, loss, xent, 100 * bleu[0], 100 * bleu[1], 100 * bleu[2],
+                100 * bleu[3], secs, better ? "  (best)" : "");
+        if (tr->log) {
+            fprintf(tr->log, "%d\t%.6f\t%.6f\t%.6f\t%.6f\t%.6f\t%.6f\t%.1f\n", tr->ts.epoch + 1,
+                    loss, xent, bleu[0], bleu[1], bleu[2], bleu[3], secs);
+            fflush(tr->log);
+        }
+        if (better) {
+            tr->ts.best_bleu4 = bleu[3];
+            tr->ts.best_epoch = tr->ts.epoch;
+            tr->ts.bad_epochs = 0;
+            save_best(tr->dec, tr->d, o);
+        } else {
+            tr->ts.bad_epochs++;
+        }
+        tr->ts.epoch++;
+        tr->ts.batch = 0;
+        checkpoint(tr);
+        if (tr->ts.bad_epochs >= o->patience) {
+            fprintf(stderr, "sat-train: no better dev BLEU-4 for %d epochs: stopping\n", o->patience);
+            break;
+        }
+    }
+    fprintf(stderr, "sat-train: best dev BLEU-4 %.2f at epoch %d, model in %s\n",
+            100 * tr->ts.best_bleu4, tr->ts.best_epoch + 1, o->output);
+}
+
+/* ---- options and main ---------------------------------------------------- */
+
+static void parse_options(int argc, char **argv, options *o)
+{
+    enum { CAPTIONS = 256, FEATURES, TRAIN, DEV, MIN_COUNT, MAX_LEN, EMBED, HIDDEN, ATTENTION,
+           EPOCHS, BATCH, OPTIM, LR, CLIP, LAMBDA, DROPOUT, SEED, PATIENCE, THREADS, CHECKPOINT,
+           CHECKPOINT_EVERY, RESUME, LOG, NAME };
+    static const struct option longopts[] = {
+        {"captions", required_argument, 0, CAPTIONS}, {"features", required_argument, 0, FEATURES},
+        {"train", required_argument, 0, TRAIN},       {"dev", required_argument, 0, DEV},
+        {"min-count", required_argument, 0, MIN_COUNT}, {"max-len", required_argument, 0, MAX_LEN},
+        {"embed", required_argument, 0, EMBED},       {"hidden", required_argument, 0, HIDDEN},
+        {"attention", required_argument, 0, ATTENTION}, {"epochs", required_argument, 0, EPOCHS},
+        {"batch", required_argument, 0, BATCH},       {"optim", required_argument, 0, OPTIM},
+        {"lr", required_argument, 0, LR},             {"clip", required_argument, 0, CLIP},
+        {"lambda", required_argument, 0, LAMBDA},     {"dropout", required_argument, 0, DROPOUT},
+        {"seed", required_argument, 0, SEED},         {"patience", required_argument, 0, PATIENCE},
+        {"threads", required_argument, 0, THREADS},   {"output", required_argument, 0, 'o'},
+        {"checkpoint", required_argument, 0, CHECKPOINT},
+        {"checkpoint-every", required_argument, 0, CHECKPOINT_EVERY},
+        {"resume", no_argument, 0, RESUME},           {"log", required_argument, 0, LOG},
+        {"name", required_argument, 0, NAME},         {"quiet", no_argument, 0, 'q'},
+        {"help", no_argument, 0, 'h'},                {"version", no_argument, 0, 'V'},
+        {0, 0, 0, 0}};
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    *o = (options){.min_count = 5, .max_len = 30, .embed = 256, .hidden = 512, .attention = 256,
+                   .epochs = 20, .batch = 64, .patience = 4, .lr = 4e-4f, .clip = 5,
+                   .lambda = 1, .dropout = 0.5f, .seed = 1, .name = "sat-decoder",
+                   .threads = ncpu > 0 ? (int)ncpu : 1};
+    o->features = sat_xcalloc((size_t)argc, sizeof *o->features);
+    int c;
+    while ((c = getopt_long(argc, argv, "o:qhV", longopts, NULL)) != -1) {
+        switch (c) {
+        case CAPTIONS: o->captions = optarg; break;
+        case FEATURES: o->features[o->nfeatures++] = optarg; break;
+        case TRAIN: o->train_list = optarg; break;
+        case DEV: o->dev_list = optarg; break;
+        case MIN_COUNT: o->min_count = (int)sat_parse_long("--min-count", optarg, 1, 1000000); break;
+        case MAX_LEN: o->max_len = (int)sat_parse_long("--max-len", optarg, 1, 1000); break;
+        case EMBED: o->embed = (int)sat_parse_long("--embed", optarg, 1, 8192); break;
+        case HIDDEN: o->hidden = (int)sat_parse_long("--hidden", optarg, 1, 8192); break;
+        case ATTENTION: o->attention = (int)sat_parse_long("--attention", optarg, 1, 8192); break;
+        case EPOCHS: o->epochs = (int)sat_parse_long("--epochs", optarg, 1, 100000); break;
+        case BATCH: o->batch = (int)sat_parse_long("--batch", optarg, 1, 100000); break;
+        case OPTIM:
+            if (strcmp(optarg, "adam") && strcmp(optarg, "rmsprop"))
+                sat_usage_error("--optim: '%s' is not adam or rmsprop", optarg);
+            o->rmsprop = strcmp(optarg, "rmsprop") == 0;
+            break;
+        case LR: o->lr = (float)sat_parse_double("--lr", optarg, 1e-9, 10); break;
+        case CLIP: o->clip = (float)sat_parse_double("--clip", optarg, 0, 1e9); break;
+        case LAMBDA: o->lambda = (float)sat_parse_double("--lambda", optarg, 0, 1e6); break;
+        case DROPOUT: o->dropout = (float)sat_parse_double("--dropout", optarg, 0, 0.99); break;
+        case SEED: o->seed = (unsigned long)sat_parse_long("--seed", optarg, 0, 1L << 52); break;
+        case PATIENCE: o->patience = (int)sat_parse_long("--patience", optarg, 1, 100000); break;
+        case THREADS: o->threads = (int)sat_parse_long("--threads", optarg, 1, 256); break;
+        case 'o': o->output = optarg; break;
+        case CHECKPOINT: o->checkpoint_dir = optarg; break;
+        case CHECKPOINT_EVERY:
+            o->checkpoint_every = sat_parse_long("--checkpoint-every", optarg, 0, 1L << 40);
+            break;
+        case RESUME: o->resume = 1; break;
+        case LOG: o->log_path = optarg; break;
+        case NAME: o->name = optarg; break;
+        case 'q': o->quiet = 1; break;
+        case 'h': sat_print_usage(usage);
+        case 'V': sat_print_version();
+        default: sat_usage_error("unknown option");
+        }
+    }
+    if (optind < argc) sat_usage_error("unexpected argument '%s'", argv[optind]);
+    if (!o->captions || !o->nfeatures || !o->train_list || !o->dev_list || !o->output)
+        sat_usage_error("--captions, --features, --train, --dev and -o are required");
+    if (o->resume && !o->checkpoint_dir) sat_usage_error("--resume needs --checkpoint DIR");
+}
+
+static FILE *open_log(const options *o)
+{
+    char *path = NULL;
+    if (o->log_path) path = sat_xstrdup(o->log_path);
+    else if (o->checkpoint_dir && asprintf(&path, "%s/train.log", o->checkpoint_dir) < 0)
+        sat_die("out of memory");
+    if (!path) return NULL;
+    /* a resumed run appends; a new run starts the log afresh */
+    FILE *f = fopen(path, o->resume ? "a" : "w");
+    if (!f) sat_die("%s: %s", path, strerror(errno));
+    free(path);
+    return f;
+}
+
+int main(int argc, char **argv)
+{
+    sat_init(argv[0]);
+    options o;
+    parse_options(argc, argv, &o);
+    openblas_set_num_threads(o.threads);
+    if (o.checkpoint_dir && mkdir(o.checkpoint_dir, 0777) && errno != EEXIST)
+        sat_die("%s: %s", o.checkpoint_dir, strerror(errno));
+
+    dataset d;
+    load_dataset(&d, &o);
+    sat_decoder_config cfg = {.L = d.L, .D = d.D, .E = o.embed, .H = o.hidden, .A = o.attention,
+                              .V = d.vocab->n};
+    char err[512];
+    trainer tr = {.o = &o, .d = &d};
+    tr.dec = sat_decoder_new(cfg, err, sizeof err);
+    if (!tr.dec) sat_die("%s", err);
+    sat_rng init;
+    sat_rng_seed(&init, o.seed);
+    sat_decoder_init_params(tr.dec, &init);
+    sat_rng_seed(&tr.ts.rng, o.seed ^ 0x5eed5eedu);
+    tr.ts.best_bleu4 = -1;
+    tr.ts.best_epoch = -1;
+    if (o.rmsprop) sat_rmsprop_init(&tr.rms, tr.dec->nparams, o.lr);
+    else sat_adam_init(&tr.adam, tr.dec->nparams, o.lr);
+    if (o.resume) {
+        if (o.rmsprop) load_checkpoint(tr.dec, tr.rms.ms, NULL, tr.rms.n, &tr.ts, &d, &o);
+        else load_checkpoint(tr.dec, tr.adam.m, tr.adam.v, tr.adam.n, &tr.ts, &d, &o);
+        tr.adam.step = tr.ts.step;
+    }
+    tr.log = open_log(&o);
+    fprintf(stderr, "sat-train: %zu parameters (E=%d H=%d A=%d), %s lr %g, batch %d, lambda %g, dropout %g\n",
+            tr.dec->nparams, cfg.E, cfg.H, cfg.A, o.rmsprop ? "RMSProp" : "Adam", o.lr, o.batch,
+            o.lambda, o.dropout);
+    train(&tr);
+
+    if (tr.log) fclose(tr.log);
+    if (o.rmsprop) sat_rmsprop_free(&tr.rms);
+    else sat_adam_free(&tr.adam);
+    sat_decoder_free(tr.dec);
+    free_dataset(&d);
+    free(o.features);
+    return sat_exit_status();
+}

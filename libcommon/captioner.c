@@ -1,0 +1,159 @@
+/* captioner.c — see captioner.h. */
+#include "captioner.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+sat_captioner *sat_captioner_load(const char *path, char *err, size_t errlen)
+{
+    char *found = path ? sat_xstrdup(path) : sat_find_model(SAT_DEFAULT_DECODER);
+    if (!found) {
+        snprintf(err, errlen, "no decoder model: %s not found (set SAT_MODEL_DIR or give -m)",
+                 SAT_DEFAULT_DECODER);
+        return NULL;
+    }
+    sat_captioner *cap = sat_xcalloc(1, sizeof *cap);
+    char why[400];
+    cap->model = sat_model_load(found, why, sizeof why);
+    if (!cap->model) {
+        snprintf(err, errlen, "%s", why);
+        goto fail;
+    }
+    if (strcmp(cap->model->kind, "decoder") != 0) {
+        snprintf(err, errlen, "%s: a %s model, not a decoder", found, cap->model->kind);
+        goto fail;
+    }
+    cap->dec = sat_decoder_from_model(cap->model, why, sizeof why);
+    if (!cap->dec) {
+        snprintf(err, errlen, "%s: %s", found, why);
+        goto fail;
+    }
+    cap->vocab = sat_vocab_from_words(cap->model->vocab, cap->model->nvocab, why, sizeof why);
+    if (!cap->vocab || cap->vocab->n != cap->dec->cfg.V) {
+        snprintf(err, errlen, "%s: vocabulary: %s", found,
+                 cap->vocab ? "its size differs from the decoder's V" : why);
+        goto fail;
+    }
+    free(found);
+    return cap;
+fail:
+    free(found);
+    sat_captioner_free(cap);
+    return NULL;
+}
+
+void sat_captioner_free(sat_captioner *cap)
+{
+    if (!cap) return;
+    sat_vocab_free(cap->vocab);
+    sat_decoder_free(cap->dec);
+    sat_model_free(cap->model);
+    free(cap);
+}
+
+int sat_captioner_check(const sat_captioner *cap, const sat_features *f, char *err, size_t errlen)
+{
+    const sat_decoder_config *c = &cap->dec->cfg;
+    if ((long)f->h * f->w == c->L && (long)f->c == c->D) return 0;
+    snprintf(err, errlen, "%s: features are %ux%ux%u but the decoder takes L=%d locations of D=%d",
+             f->id, f->h, f->w, f->c, c->L, c->D);
+    return -1;
+}
+
+void sat_caption_free(sat_caption *c)
+{
+    free(c->tokens);
+    free(c->alpha);
+    memset(c, 0, sizeof *c);
+}
+
+/* Index drawn from p^(1/T) given log-probabilities (T > 0). */
+static int sample_word(const float *logprobs, int V, float temperature, sat_rng *rng)
+{
+    double max = -INFINITY, total = 0;
+    for (int v = SAT_VOCAB_START + 1; v < V; v++)
+        if (logprobs[v] > max) max = logprobs[v];
+    if (logprobs[SAT_VOCAB_END] > max) max = logprobs[SAT_VOCAB_END];
+    for (int v = 0; v < V; v++)
+        if (v != SAT_VOCAB_START) total += exp((logprobs[v] - max) / temperature);
+    double u = sat_rng_uniform(rng) * total;
+    int last = SAT_VOCAB_END;
+    for (int v = 0; v < V; v++) {
+        if (v == SAT_VOCAB_START) continue;
+        u -= exp((logprobs[v] - max) / temperature);
+        last = v;
+        if (u <= 0) return v;
+    }
+    return last;
+}
+
+static int best_word(const float *logprobs, int V)
+{
+    int best = SAT_VOCAB_END;
+    for (int v = 0; v < V; v++)
+        if (v != SAT_VOCAB_START && logprobs[v] > logprobs[best]) best = v;
+    return best;
+}
+
+void sat_caption_decode(const sat_decoder *dec, const float *feats, int max_len,
+                        float temperature, sat_rng *rng, sat_caption *out)
+{
+    int V = dec->cfg.V, L = dec->cfg.L;
+    sat_decoder_state *st = sat_decoder_state_new(dec, feats, 1);
+    float *logprobs = sat_xmalloc((size_t)V * sizeof *logprobs);
+    out->tokens = sat_xmalloc((size_t)(max_len + 1) * sizeof *out->tokens);
+    out->alpha = sat_xmalloc((size_t)(max_len + 1) * L * sizeof *out->alpha);
+    out->n = 0;
+    out->logprob = 0;
+    int prev = SAT_VOCAB_START;
+    for (int t = 0; t <= max_len; t++) {
+        sat_decoder_step(dec, st, &prev, logprobs, out->alpha + (size_t)t * L, NULL);
+        /* After max_len words only <end> may follow. */
+        int word = t == max_len ? SAT_VOCAB_END
+                   : temperature > 0 ? sample_word(logprobs, V, temperature, rng)
+                                     : best_word(logprobs, V);
+        out->logprob += logprobs[word];
+        if (word == SAT_VOCAB_END) break;
+        out->tokens[out->n++] = word;
+        prev = word;
+    }
+    free(logprobs);
+    sat_decoder_state_free(st);
+}
+
+char *sat_caption_text(const sat_captioner *cap, const sat_caption *c)
+{
+    return sat_vocab_decode(cap->vocab, c->tokens, c->n);
+}
+
+void sat_caption_pack(sat_writer *w, const sat_captioner *cap, const sat_caption *c,
+                      const sat_caption_meta *meta)
+{
+    int L = meta->alpha_h * meta->alpha_w;
+    sat_writer_begin(w, "caption", 13 + (meta->rank >= 0));
+    msgpack_packer *pk = &w->pk;
+    sat_pack_kv_str(pk, "id", meta->id);
+    char *text = sat_caption_text(cap, c);
+    sat_pack_kv_str(pk, "text", text);
+    free(text);
+    sat_pack_str(pk, "words");
+    msgpack_pack_array(pk, (size_t)c->n);
+    for (int i = 0; i < c->n; i++) sat_pack_str(pk, cap->vocab->words[c->tokens[i]]);
+    sat_pack_str(pk, "tokens");
+    msgpack_pack_array(pk, (size_t)c->n);
+    for (int i = 0; i < c->n; i++) msgpack_pack_uint32(pk, (uint32_t)c->tokens[i]);
+    sat_pack_kv_float(pk, "logprob", c->logprob);
+    sat_pack_kv_str(pk, "method", meta->method);
+    sat_pack_kv_str(pk, "attention", meta->attention);
+    sat_pack_kv_bin(pk, "alpha", c->alpha, (size_t)c->n * L * sizeof(float));
+    sat_pack_kv_uint(pk, "alpha_h", (uint64_t)meta->alpha_h);
+    sat_pack_kv_uint(pk, "alpha_w", (uint64_t)meta->alpha_w);
+    sat_pack_str(pk, "model");
+    msgpack_pack_map(pk, 2);
+    sat_pack_kv_str(pk, "name", cap->model->name);
+    sat_pack_kv_str(pk, "sha256", cap->model->weights_sha256);
+    if (meta->rank >= 0) sat_pack_kv_uint(pk, "rank", (uint64_t)meta->rank);
+}

@@ -1,0 +1,1173 @@
+/* decoder.c — see decoder.h.
+ *
+ * Rows of the training activations are time-major: row t·B + r is caption r
+ * (in image-sorted order) at step t, so one step is a contiguous block of B
+ * rows (one GEMM) and the layers that do not feed the recurrence — the deep
+ * output and the V-way softmax, and the weight gradients of the LSTM and of
+ * U_a — run once over all T·B rows.
+ */
+#include "decoder.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+#include "nn.h"
+#include "util.h"
+
+enum {
+    MAX_SIZE = 1 << 16,               /* any of D E H A V */
+    MAX_LOCATIONS = 1 << 12,          /* L */
+    MAX_BATCH = 1 << 16,              /* captions or images in a batch */
+    MAX_STEPS = 1 << 12,
+};
+#define MAX_PARAMS ((size_t)1 << 30)  /* 4 GiB of floats */
+#define MAX_WORK ((size_t)1 << 31)    /* training arrays: 8 GiB of floats */
+
+/* ---- small math ---------------------------------------------------------- */
+
+static float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+/* C (M×N) = A·B + beta·C with A M×K (or K×M when ta), B K×N (or N×K when tb). */
+static void gemm(int ta, int tb, int M, int N, int K, const float *A, int lda,
+                 const float *B, int ldb, float beta, float *C, int ldc)
+{
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
+}
+
+/* ---- vector kernels: tanh arrays, and the attention scores (the hot spot:
+ * B·L·A tanh per step, twice).  AVX2 tanh is the [13/6] rational
+ * approximation used by Eigen, XLA and MLAS (error ~1e-7 on [-7.9, 7.9],
+ * ±1 beyond); the scalar tails and other CPUs use tanhf. */
+
+#if defined(__x86_64__)
+#define HAVE_AVX2_PATH 1
+#define AVX2 __attribute__((target("avx2,fma")))
+
+AVX2 static inline __m256 tanh8(__m256 x)
+{
+    const __m256 clamp = _mm256_set1_ps(7.90531110763549805f);
+    x = _mm256_max_ps(_mm256_min_ps(x, clamp), _mm256_sub_ps(_mm256_setzero_ps(), clamp));
+    __m256 x2 = _mm256_mul_ps(x, x);
+    __m256 p = _mm256_set1_ps(-2.76076847742355e-16f);
+    p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(2.00018790482477e-13f));
+    p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(-8.60467152213735e-11f));
+    p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(5.12229709037114e-08f));
+    p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(1.48572235717979e-05f));
+    p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(6.37261928875436e-04f));
+    p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(4.89352455891786e-03f));
+    p = _mm256_mul_ps(p, x);
+    __m256 q = _mm256_set1_ps(1.19825839466702e-06f);
+    q = _mm256_fmadd_ps(q, x2, _mm256_set1_ps(1.18534705686654e-04f));
+    q = _mm256_fmadd_ps(q, x2, _mm256_set1_ps(2.26843463243900e-03f));
+    q = _mm256_fmadd_ps(q, x2, _mm256_set1_ps(4.89352518554385e-03f));
+    return _mm256_div_ps(p, q);
+}
+
+AVX2 static float hsum8(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* Σ_k v[k] tanh(p[k] + q[k]) over the multiple-of-8 prefix; *done = its length. */
+AVX2 static float score_avx2(const float *p, const float *q, const float *v, int A, int *done)
+{
+    __m256 acc = _mm256_setzero_ps();
+    int k = 0;
+    for (; k + 8 <= A; k += 8) {
+        __m256 s = tanh8(_mm256_add_ps(_mm256_loadu_ps(p + k), _mm256_loadu_ps(q + k)));
+        acc = _mm256_fmadd_ps(_mm256_loadu_ps(v + k), s, acc);
+    }
+    *done = k;
+    return hsum8(acc);
+}
+
+AVX2 static int score_backward_avx2(float de, const float *p, const float *q, const float *v,
+                                    float *dp, float *dq, float *dv, int A)
+{
+    const __m256 vde = _mm256_set1_ps(de), one = _mm256_set1_ps(1.0f);
+    int k = 0;
+    for (; k + 8 <= A; k += 8) {
+        __m256 s = tanh8(_mm256_add_ps(_mm256_loadu_ps(p + k), _mm256_loadu_ps(q + k)));
+        _mm256_storeu_ps(dv + k, _mm256_fmadd_ps(vde, s, _mm256_loadu_ps(dv + k)));
+        __m256 g = _mm256_mul_ps(_mm256_mul_ps(vde, _mm256_loadu_ps(v + k)),
+                                 _mm256_fnmadd_ps(s, s, one));
+        if (dp) _mm256_storeu_ps(dp + k, _mm256_add_ps(_mm256_loadu_ps(dp + k), g));
+        if (dq) _mm256_storeu_ps(dq + k, _mm256_add_ps(_mm256_loadu_ps(dq + k), g));
+    }
+    return k;
+}
+
+/* y = tanh(x) over the multiple-of-8 prefix of n; returns its length. */
+AVX2 static size_t tanh_array_avx2(float *y, const float *x, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, tanh8(_mm256_loadu_ps(x + i)));
+    return i;
+}
+
+static int have_avx2(void)
+{
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+#endif
+
+/* y = tanh(x) elementwise (y may be x). */
+static void tanh_array(float *y, const float *x, size_t n)
+{
+    size_t i = 0;
+#ifdef HAVE_AVX2_PATH
+    if (have_avx2()) i = tanh_array_avx2(y, x, n);
+#endif
+    for (; i < n; i++) y[i] = tanhf(x[i]);
+}
+
+/* y = σ(x) = (1 + tanh(x/2)) / 2 elementwise (y may be x): accurate to ~1e-7
+ * absolutely, which is what gates need, and vectorized through tanh. */
+static void sigmoid_array(float *y, const float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++) y[i] = 0.5f * x[i];
+    tanh_array(y, y, n);
+    for (size_t i = 0; i < n; i++) y[i] = 0.5f + 0.5f * y[i];
+}
+
+/* e = v · tanh(p + q) over A. */
+static float attention_score(const float *p, const float *q, const float *v, int A)
+{
+    float sum = 0;
+    int k = 0;
+#ifdef HAVE_AVX2_PATH
+    if (have_avx2()) sum = score_avx2(p, q, v, A, &k);
+#endif
+    for (; k < A; k++) sum += v[k] * tanhf(p[k] + q[k]);
+    return sum;
+}
+
+/* Gradient of e = v · tanh(p + q) scaled by de, added into dp, dq, dv. */
+static void attention_score_backward(float de, const float *p, const float *q, const float *v,
+                                     float *dp, float *dq, float *dv, int A)
+{
+    int k = 0;
+#ifdef HAVE_AVX2_PATH
+    if (have_avx2()) k = score_backward_avx2(de, p, q, v, dp, dq, dv, A);
+#endif
+    for (; k < A; k++) {
+        float s = tanhf(p[k] + q[k]);
+        float g = de * v[k] * (1.0f - s * s);
+        dv[k] += de * s;
+        if (dp) dp[k] += g;
+        if (dq) dq[k] += g;
+    }
+}
+
+/* ---- layers ---------------------------------------------------------------- */
+
+void nn_linear_forward(float *y, int ldy, const float *x, int ldx, const float *W,
+                       const float *b, int n, int in, int out)
+{
+    if (b)
+        for (int r = 0; r < n; r++) memcpy(y + (size_t)r * ldy, b, (size_t)out * sizeof(float));
+    gemm(0, 0, n, out, in, x, ldx, W, out, b ? 1.0f : 0.0f, y, ldy);
+}
+
+void nn_linear_backward(float *dx, int lddx, float *dW, float *db, const float *dy, int ldy,
+                        const float *x, int ldx, const float *W, int n, int in, int out)
+{
+    if (dx) gemm(0, 1, n, in, out, dy, ldy, W, out, 1.0f, dx, lddx);
+    if (dW) gemm(1, 0, in, out, n, x, ldx, dy, ldy, 1.0f, dW, out);
+    if (db)
+        for (int r = 0; r < n; r++)
+            for (int j = 0; j < out; j++) db[j] += dy[(size_t)r * ldy + j];
+}
+
+void nn_attention_forward(float *e, const float *proj, const int *img, const float *q,
+                          const float *v, int n, int L, int A)
+{
+    for (int r = 0; r < n; r++) {
+        const float *p = proj + (size_t)img[r] * L * A;
+        for (int i = 0; i < L; i++)
+            e[(size_t)r * L + i] = attention_score(p + (size_t)i * A, q + (size_t)r * A, v, A);
+    }
+}
+
+void nn_attention_backward(float *dproj, float *dq, float *dv, const float *de,
+                           const float *proj, const int *img, const float *q,
+                           const float *v, int n, int L, int A)
+{
+    for (int r = 0; r < n; r++) {
+        size_t base = (size_t)img[r] * L * A;
+        for (int i = 0; i < L; i++) {
+            float g = de[(size_t)r * L + i];
+            if (g == 0.0f) continue; /* padded steps: nothing flows */
+            attention_score_backward(g, proj + base + (size_t)i * A, q + (size_t)r * A, v,
+                                     dproj ? dproj + base + (size_t)i * A : NULL,
+                                     dq ? dq + (size_t)r * A : NULL, dv, A);
+        }
+    }
+}
+
+void nn_softmax_backward(float *dx, const float *dy, const float *y, int n, int m)
+{
+    for (size_t r = 0; r < (size_t)n; r++) {
+        const float *dyr = dy + r * m, *yr = y + r * m;
+        float dot = 0;
+        for (int i = 0; i < m; i++) dot += yr[i] * dyr[i];
+        for (int i = 0; i < m; i++) dx[r * m + i] = yr[i] * (dyr[i] - dot);
+    }
+}
+
+void nn_context_forward(float *z, const float *alpha, const float *feats, const int *img,
+                        int n, int L, int D)
+{
+    for (int r0 = 0, r1; r0 < n; r0 = r1) {
+        for (r1 = r0 + 1; r1 < n && img[r1] == img[r0]; r1++) {}
+        gemm(0, 0, r1 - r0, D, L, alpha + (size_t)r0 * L, L,
+             feats + (size_t)img[r0] * L * D, D, 0.0f, z + (size_t)r0 * D, D);
+    }
+}
+
+void nn_context_backward(float *dalpha, const float *dz, const float *feats, const int *img,
+                         int n, int L, int D)
+{
+    for (int r0 = 0, r1; r0 < n; r0 = r1) {
+        for (r1 = r0 + 1; r1 < n && img[r1] == img[r0]; r1++) {}
+        gemm(0, 1, r1 - r0, L, D, dz + (size_t)r0 * D, D,
+             feats + (size_t)img[r0] * L * D, D, 1.0f, dalpha + (size_t)r0 * L, L);
+    }
+}
+
+void nn_gate_forward(float *beta, float *zhat, int ldz, const float *h, const float *w,
+                     const float *b, const float *z, int n, int H, int D)
+{
+    for (size_t r = 0; r < (size_t)n; r++) {
+        float s = b[0];
+        for (int j = 0; j < H; j++) s += h[r * H + j] * w[j];
+        beta[r] = sigmoidf(s);
+        for (int d = 0; d < D; d++) zhat[r * ldz + d] = beta[r] * z[r * D + d];
+    }
+}
+
+void nn_gate_backward(float *dh, float *dw, float *db, float *dz, const float *dzhat, int ldz,
+                      const float *beta, const float *h, const float *w, const float *z,
+                      int n, int H, int D)
+{
+    for (size_t r = 0; r < (size_t)n; r++) {
+        float dbeta = 0;
+        for (int d = 0; d < D; d++) dbeta += dzhat[r * ldz + d] * z[r * D + d];
+        float ds = dbeta * beta[r] * (1.0f - beta[r]);
+        for (int j = 0; j < H; j++) {
+            if (dh) dh[r * H + j] += ds * w[j];
+            if (dw) dw[j] += ds * h[r * H + j];
+        }
+        if (db) db[0] += ds;
+        if (dz)
+            for (int d = 0; d < D; d++) dz[r * D + d] += beta[r] * dzhat[r * ldz + d];
+    }
+}
+
+void nn_lstm_forward(float *gates, float *c, float *h, const float *c_prev, int n, int H)
+{
+    for (size_t r = 0; r < (size_t)n; r++) {
+        float *g = gates + r * 4 * H, *cr = c + r * H, *hr = h + r * H;
+        sigmoid_array(g, g, 3 * (size_t)H);
+        tanh_array(g + 3 * H, g + 3 * H, (size_t)H);
+        for (int j = 0; j < H; j++) cr[j] = g[H + j] * c_prev[r * H + j] + g[j] * g[3 * H + j];
+        tanh_array(hr, cr, (size_t)H);
+        for (int j = 0; j < H; j++) hr[j] *= g[2 * H + j];
+    }
+}
+
+void nn_lstm_backward(float *dgates, float *dc_prev, const float *dh, const float *dc,
+                      const float *gates, const float *c, const float *c_prev, int n, int H)
+{
+    for (size_t r = 0; r < (size_t)n; r++) {
+        const float *g = gates + r * 4 * H;
+        float *dg = dgates + r * 4 * H;
+        for (int j = 0; j < H; j++) {
+            size_t k = r * H + j;
+            float i = g[j], f = g[H + j], o = g[2 * H + j], u = g[3 * H + j];
+            float tc = tanhf(c[k]);
+            float dct = dc[k] + dh[k] * o * (1.0f - tc * tc);
+            dg[j] = dct * u * i * (1.0f - i);
+            dg[H + j] = dct * c_prev[k] * f * (1.0f - f);
+            dg[2 * H + j] = dh[k] * tc * o * (1.0f - o);
+            dg[3 * H + j] = dct * i * (1.0f - u * u);
+            dc_prev[k] = dct * f;
+        }
+    }
+}
+
+static float row_max(const float *x, int V)
+{
+    float m = x[0];
+    for (int i = 1; i < V; i++) m = x[i] > m ? x[i] : m;
+    return m;
+}
+
+double nn_softmax_xent_forward(float *logits, const int *target, int n, int V)
+{
+    double loss = 0;
+    for (int r = 0; r < n; r++) {
+        if (target[r] < 0) continue;
+        float *x = logits + (size_t)r * V, mx = row_max(x, V);
+        double xt = x[target[r]] - mx, sum = 0;
+        for (int i = 0; i < V; i++) sum += x[i] = expf(x[i] - mx);
+        loss += log(sum) - xt;
+        float inv = (float)(1.0 / sum);
+        for (int i = 0; i < V; i++) x[i] *= inv;
+    }
+    return loss;
+}
+
+void nn_softmax_xent_backward(float *dlogits, const float *probs, const int *target,
+                              float scale, int n, int V)
+{
+    for (int r = 0; r < n; r++) {
+        float *d = dlogits + (size_t)r * V;
+        const float *p = probs + (size_t)r * V;
+        if (target[r] < 0) {
+            memset(d, 0, (size_t)V * sizeof(float));
+            continue;
+        }
+        for (int i = 0; i < V; i++) d[i] = scale * p[i];
+        d[target[r]] -= scale;
+    }
+}
+
+static void log_softmax_rows(float *x, int n, int V)
+{
+    for (int r = 0; r < n; r++) {
+        float *xr = x + (size_t)r * V, mx = row_max(xr, V);
+        double sum = 0;
+        for (int i = 0; i < V; i++) sum += expf(xr[i] - mx);
+        float lse = (float)log(sum);
+        for (int i = 0; i < V; i++) xr[i] = xr[i] - mx - lse;
+    }
+}
+
+/* ---- parameters ---------------------------------------------------------- */
+
+static int check_config(const sat_decoder_config *c, char *err, size_t errlen)
+{
+    const int v[] = { c->L, c->D, c->E, c->H, c->A, c->V };
+    const char *names = "LDEHAV";
+    for (int i = 0; i < 6; i++) {
+        int max = i == 0 ? MAX_LOCATIONS : MAX_SIZE;
+        if (v[i] < 1 || v[i] > max) {
+            snprintf(err, errlen, "decoder size %c = %d is outside [1, %d]", names[i], v[i], max);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Names and shapes of the tensors, in the order of sat_decoder_weights. */
+static size_t tensor_table(const sat_decoder_config *c, sat_decoder_tensor *t)
+{
+    const int K = c->E + c->D + c->H;
+    const struct { const char *name; int rows, cols; } spec[SAT_DECODER_NTENSORS] = {
+        { "init_h.W", c->D, c->H }, { "init_h.b", 0, c->H },
+        { "init_c.W", c->D, c->H }, { "init_c.b", 0, c->H },
+        { "att.W", c->D, c->A },    { "att.b", 0, c->A },
+        { "att.U", c->H, c->A },    { "att.v", 0, c->A },
+        { "gate.w", 0, c->H },      { "gate.b", 0, 1 },
+        { "embed", c->V, c->E },
+        { "lstm.W", K, 4 * c->H },  { "lstm.b", 0, 4 * c->H },
+        { "out.Lh", c->H, c->E },   { "out.bh", 0, c->E },
+        { "out.Lz", c->D, c->E },
+        { "out.Lo", c->E, c->V },   { "out.bo", 0, c->V },
+    };
+    size_t offset = 0;
+    for (int i = 0; i < SAT_DECODER_NTENSORS; i++) {
+        int rows = spec[i].rows;
+        t[i] = (sat_decoder_tensor){
+            .name = spec[i].name,
+            .ndim = rows ? 2 : 1,
+            .shape = { rows ? rows : spec[i].cols, rows ? spec[i].cols : 0 },
+            .offset = offset,
+            .count = (size_t)(rows ? rows : 1) * (size_t)spec[i].cols,
+        };
+        offset += t[i].count;
+    }
+    return offset;
+}
+
+static void point_views(sat_decoder_weights *w, float *base, const sat_decoder_tensor *t)
+{
+    float **slot[SAT_DECODER_NTENSORS] = {
+        &w->init_h_w, &w->init_h_b, &w->init_c_w, &w->init_c_b, &w->att_w, &w->att_b,
+        &w->att_u, &w->att_v, &w->gate_w, &w->gate_b, &w->embed, &w->lstm_w, &w->lstm_b,
+        &w->out_h_w, &w->out_h_b, &w->out_z_w, &w->out_w, &w->out_b,
+    };
+    for (int i = 0; i < SAT_DECODER_NTENSORS; i++) *slot[i] = base + t[i].offset;
+}
+
+sat_decoder *sat_decoder_new(sat_decoder_config cfg, char *err, size_t errlen)
+{
+    if (check_config(&cfg, err, errlen)) return NULL;
+    sat_decoder *dec = sat_xcalloc(1, sizeof *dec);
+    dec->cfg = cfg;
+    dec->nparams = tensor_table(&cfg, dec->tensors);
+    if (dec->nparams > MAX_PARAMS) {
+        snprintf(err, errlen, "decoder sizes give %zu parameters, more than %zu",
+                 dec->nparams, MAX_PARAMS);
+        free(dec);
+        return NULL;
+    }
+    dec->params = sat_xcalloc(dec->nparams, sizeof(float));
+    dec->grads = sat_xcalloc(dec->nparams, sizeof(float));
+    point_views(&dec->w, dec->params, dec->tensors);
+    point_views(&dec->g, dec->grads, dec->tensors);
+    return dec;
+}
+
+static void work_free(sat_decoder_work *w);
+
+void sat_decoder_free(sat_decoder *dec)
+{
+    if (!dec) return;
+    work_free(dec->work);
+    free(dec->params);
+    free(dec->grads);
+    free(dec);
+}
+
+void sat_decoder_zero_grad(sat_decoder *dec)
+{
+    memset(dec->grads, 0, dec->nparams * sizeof(float));
+}
+
+/* W (rows×cols, row stride ld) uniform in ±limit. */
+static void fill_uniform(float *W, int rows, int cols, int ld, float limit, sat_rng *rng)
+{
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < cols; j++)
+            W[(size_t)i * ld + j] = limit * (2.0f * sat_rng_uniform(rng) - 1.0f);
+}
+
+static void fill_glorot(float *W, int rows, int cols, int ld, sat_rng *rng)
+{
+    fill_uniform(W, rows, cols, ld, sqrtf(6.0f / (float)(rows + cols)), rng);
+}
+
+/* W (n×n, row stride ld) = the rows of a Gaussian matrix made orthonormal by
+ * modified Gram–Schmidt (in double). */
+static void fill_orthogonal(float *W, int n, int ld, sat_rng *rng)
+{
+    double *q = sat_xmalloc((size_t)n * n * sizeof(double));
+    for (size_t i = 0; i < (size_t)n * n; i++) q[i] = sat_rng_normal(rng);
+    for (int i = 0; i < n; i++) {
+        double *qi = q + (size_t)i * n, norm = 0;
+        for (int j = 0; j < i; j++) {
+            const double *qj = q + (size_t)j * n;
+            double dot = 0;
+            for (int k = 0; k < n; k++) dot += qi[k] * qj[k];
+            for (int k = 0; k < n; k++) qi[k] -= dot * qj[k];
+        }
+        for (int k = 0; k < n; k++) norm += qi[k] * qi[k];
+        for (int k = 0; k < n; k++) W[(size_t)i * ld + k] = (float)(qi[k] /= sqrt(norm));
+    }
+    free(q);
+}
+
+void sat_decoder_init_params(sat_decoder *dec, sat_rng *rng)
+{
+    const sat_decoder_config *c = &dec->cfg;
+    const sat_decoder_weights *w = &dec->w;
+    const int H4 = 4 * c->H;
+    memset(dec->params, 0, dec->nparams * sizeof(float));
+    fill_glorot(w->init_h_w, c->D, c->H, c->H, rng);
+    fill_glorot(w->init_c_w, c->D, c->H, c->H, rng);
+    fill_glorot(w->att_w, c->D, c->A, c->A, rng);
+    fill_glorot(w->att_u, c->H, c->A, c->A, rng);
+    fill_glorot(w->att_v, c->A, 1, 1, rng);
+    fill_glorot(w->gate_w, c->H, 1, 1, rng);
+    fill_uniform(w->embed, c->V, c->E, c->E, 0.1f, rng);
+    fill_glorot(w->lstm_w, c->E + c->D, H4, H4, rng);
+    for (int gate = 0; gate < 4; gate++)
+        fill_orthogonal(w->lstm_w + (size_t)(c->E + c->D) * H4 + gate * c->H, c->H, H4, rng);
+    for (int j = 0; j < c->H; j++) w->lstm_b[c->H + j] = 1.0f; /* forget gate */
+    fill_glorot(w->out_h_w, c->H, c->E, c->E, rng);
+    fill_glorot(w->out_z_w, c->D, c->E, c->E, rng);
+    fill_glorot(w->out_w, c->E, c->V, c->V, rng);
+}
+
+/* ---- model files ------------------------------------------------------------ */
+
+static int config_int(const sat_model *m, const char *name, int *out, char *err, size_t errlen)
+{
+    double v = sat_model_config(m, name, NAN);
+    if (!(v >= 1 && v <= MAX_SIZE && v == floor(v))) {
+        snprintf(err, errlen, "decoder model: config entry %s is %s", name,
+                 isnan(v) ? "missing" : "not an integer in range");
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+sat_decoder *sat_decoder_from_model(const sat_model *m, char *err, size_t errlen)
+{
+    if (m->kind && strcmp(m->kind, "decoder") != 0) {
+        snprintf(err, errlen, "model is a \"%s\", not a decoder", m->kind);
+        return NULL;
+    }
+    sat_decoder_config c;
+    if (config_int(m, "L", &c.L, err, errlen) || config_int(m, "D", &c.D, err, errlen) ||
+        config_int(m, "E", &c.E, err, errlen) || config_int(m, "H", &c.H, err, errlen) ||
+        config_int(m, "A", &c.A, err, errlen) || config_int(m, "V", &c.V, err, errlen))
+        return NULL;
+    sat_decoder *dec = sat_decoder_new(c, err, errlen);
+    if (!dec) return NULL;
+    for (int i = 0; i < SAT_DECODER_NTENSORS; i++) {
+        const sat_decoder_tensor *t = &dec->tensors[i];
+        int k = sat_model_find_tensor(m, t->name);
+        const sat_tensor *mt = k >= 0 ? &m->tensors[k] : NULL;
+        int same = mt && mt->ndim == t->ndim && mt->count == t->count &&
+                   mt->shape[0] == t->shape[0] && (t->ndim == 1 || mt->shape[1] == t->shape[1]) &&
+                   mt->offset <= m->nparams && mt->count <= m->nparams - mt->offset;
+        if (!same) {
+            snprintf(err, errlen, "decoder model: tensor %s is %s", t->name,
+                     mt ? "mis-shaped for the config" : "missing");
+            sat_decoder_free(dec);
+            return NULL;
+        }
+        memcpy(dec->params + t->offset, m->params + mt->offset, t->count * sizeof(float));
+    }
+    return dec;
+}
+
+sat_model *sat_decoder_to_model(const sat_decoder *dec)
+{
+    const sat_decoder_config *c = &dec->cfg;
+    sat_model *m = sat_xcalloc(1, sizeof *m);
+    m->kind = sat_xstrdup("decoder");
+    m->name = sat_xstrdup("decoder");
+    m->input = m->output = -1;
+    m->nparams = dec->nparams;
+    m->params = sat_xmalloc(dec->nparams * sizeof(float));
+    memcpy(m->params, dec->params, dec->nparams * sizeof(float));
+    m->ntensors = SAT_DECODER_NTENSORS;
+    m->tensors = sat_xcalloc(SAT_DECODER_NTENSORS, sizeof *m->tensors);
+    for (int i = 0; i < SAT_DECODER_NTENSORS; i++) {
+        const sat_decoder_tensor *t = &dec->tensors[i];
+        m->tensors[i] = (sat_tensor){ .name = sat_xstrdup(t->name), .ndim = t->ndim,
+                                      .shape = { t->shape[0], t->shape[1] },
+                                      .offset = t->offset, .count = t->count };
+    }
+    const struct { const char *name; int v; } entries[] = {
+        { "L", c->L }, { "D", c->D }, { "E", c->E }, { "H", c->H }, { "A", c->A }, { "V", c->V },
+    };
+    m->nconfig = 6;
+    m->config = sat_xcalloc(6, sizeof *m->config);
+    for (int i = 0; i < 6; i++)
+        m->config[i] = (sat_config_entry){ sat_xstrdup(entries[i].name), entries[i].v };
+    return m;
+}
+
+/* ---- one recurrent step, shared by training and inference ----------------- */
+
+typedef struct {
+    int n;                          /* rows (captions or hypotheses) */
+    const int *img;                 /* [n] image of each row */
+    const int *perm, *perm_img;     /* [n] the rows grouped by image and their images,
+                                     * or NULL when img is already grouped */
+    float *ctx_a, *ctx_z;           /* n×L, n×D scratch for the grouped rows (with perm) */
+    const float *h_prev, *c_prev;   /* n×H */
+    float *x;                       /* n×K LSTM input [E y; ẑ; h_prev]; E y filled by the caller */
+    float *q;                       /* n×A  h_prev·U_a */
+    float *alpha;                   /* n×L */
+    float *zraw;                    /* n×D  Σ_i α_i a_i */
+    float *beta;                    /* n */
+    float *gates;                   /* n×4H activations */
+    float *c, *h;                   /* n×H */
+} step_io;
+
+/* zraw = Σ_i α_i a_i with one GEMM per image: rows of one image are gathered
+ * first when they are not adjacent. */
+static void step_context_forward(const sat_decoder_config *c, const float *feats, const step_io *s)
+{
+    if (!s->perm) {
+        nn_context_forward(s->zraw, s->alpha, feats, s->img, s->n, c->L, c->D);
+        return;
+    }
+    const size_t L = (size_t)c->L, D = (size_t)c->D;
+    for (size_t j = 0; j < (size_t)s->n; j++)
+        memcpy(s->ctx_a + j * L, s->alpha + (size_t)s->perm[j] * L, L * sizeof(float));
+    nn_context_forward(s->ctx_z, s->ctx_a, feats, s->perm_img, s->n, c->L, c->D);
+    for (size_t j = 0; j < (size_t)s->n; j++)
+        memcpy(s->zraw + (size_t)s->perm[j] * D, s->ctx_z + j * D, D * sizeof(float));
+}
+
+/* dalpha += the context's gradient from dzraw (n×D). */
+static void step_context_backward(const sat_decoder_config *c, const float *feats,
+                                  const step_io *s, const float *dzraw, float *dalpha)
+{
+    if (!s->perm) {
+        nn_context_backward(dalpha, dzraw, feats, s->img, s->n, c->L, c->D);
+        return;
+    }
+    const size_t L = (size_t)c->L, D = (size_t)c->D;
+    for (size_t j = 0; j < (size_t)s->n; j++)
+        memcpy(s->ctx_z + j * D, dzraw + (size_t)s->perm[j] * D, D * sizeof(float));
+    memset(s->ctx_a, 0, (size_t)s->n * L * sizeof(float));
+    nn_context_backward(s->ctx_a, s->ctx_z, feats, s->perm_img, s->n, c->L, c->D);
+    for (size_t j = 0; j < (size_t)s->n; j++)
+        for (size_t i = 0; i < L; i++) dalpha[(size_t)s->perm[j] * L + i] += s->ctx_a[j * L + i];
+}
+
+/* feats: images × L × D; proj: images × L × A (a·W_a + b_a). */
+static void step_forward(const sat_decoder *dec, const float *feats, const float *proj,
+                         const step_io *s)
+{
+    const sat_decoder_config *c = &dec->cfg;
+    const sat_decoder_weights *w = &dec->w;
+    const int K = c->E + c->D + c->H;
+    nn_linear_forward(s->q, c->A, s->h_prev, c->H, w->att_u, NULL, s->n, c->H, c->A);
+    nn_attention_forward(s->alpha, proj, s->img, s->q, w->att_v, s->n, c->L, c->A);
+    nn_softmax_forward(s->alpha, s->n, c->L, 1.0f, s->alpha); /* in place */
+    step_context_forward(c, feats, s);
+    nn_gate_forward(s->beta, s->x + c->E, K, s->h_prev, w->gate_w, w->gate_b, s->zraw, s->n,
+                    c->H, c->D);
+    for (size_t r = 0; r < (size_t)s->n; r++)
+        memcpy(s->x + r * K + c->E + c->D, s->h_prev + r * c->H, (size_t)c->H * sizeof(float));
+    nn_linear_forward(s->gates, 4 * c->H, s->x, K, w->lstm_w, w->lstm_b, s->n, K, 4 * c->H);
+    nn_lstm_forward(s->gates, s->c, s->h, s->c_prev, s->n, c->H);
+}
+
+/* Deep output for n rows: act = tanh(E y + hd·L_h + b_h + ẑ·L_z) (x holds E y
+ * and ẑ, hd the possibly dropped-out h); logits = (act ⊙ mask_o)·L_o + b_o,
+ * through actd when mask_o is given. */
+static void output_forward(const sat_decoder *dec, int n, const float *x, const float *hd,
+                           float *act, const float *mask_o, float *actd, float *logits)
+{
+    const sat_decoder_config *c = &dec->cfg;
+    const sat_decoder_weights *w = &dec->w;
+    const int K = c->E + c->D + c->H, E = c->E;
+    nn_linear_forward(act, E, hd, c->H, w->out_h_w, w->out_h_b, n, c->H, E);
+    gemm(0, 0, n, E, c->D, x + E, K, w->out_z_w, E, 1.0f, act, E);
+    for (size_t r = 0; r < (size_t)n; r++)
+        for (int j = 0; j < E; j++) act[r * E + j] += x[r * K + j];
+    tanh_array(act, act, (size_t)n * E);
+    const float *in = act;
+    if (mask_o) {
+        for (size_t i = 0; i < (size_t)n * E; i++) actd[i] = act[i] * mask_o[i];
+        in = actd;
+    }
+    nn_linear_forward(logits, c->V, in, E, w->out_w, w->out_b, n, E, c->V);
+}
+
+/* Per-image mean annotation (images×D) and attention projection (images×L×A). */
+static void encode_images(const sat_decoder *dec, const float *feats, int n_images, float *mean,
+                          float *proj)
+{
+    const sat_decoder_config *c = &dec->cfg;
+    for (size_t m = 0; m < (size_t)n_images; m++) {
+        float *mu = mean + m * c->D;
+        memset(mu, 0, (size_t)c->D * sizeof(float));
+        for (size_t i = 0; i < (size_t)c->L; i++)
+            for (int d = 0; d < c->D; d++) mu[d] += feats[(m * c->L + i) * c->D + d];
+        for (int d = 0; d < c->D; d++) mu[d] /= (float)c->L;
+    }
+    nn_linear_forward(proj, c->A, feats, c->D, dec->w.att_w, dec->w.att_b, n_images * c->L, c->D,
+                      c->A);
+}
+
+/* h0 = tanh(mean·W_h0 + b_h0), c0 likewise, for n rows of means (n×D). */
+static void init_state(const sat_decoder *dec, const float *mean, int n, float *h, float *c)
+{
+    const sat_decoder_config *cf = &dec->cfg;
+    nn_linear_forward(h, cf->H, mean, cf->D, dec->w.init_h_w, dec->w.init_h_b, n, cf->D, cf->H);
+    nn_linear_forward(c, cf->H, mean, cf->D, dec->w.init_c_w, dec->w.init_c_b, n, cf->D, cf->H);
+    tanh_array(h, h, (size_t)n * cf->H);
+    tanh_array(c, c, (size_t)n * cf->H);
+}
+
+static void embed_rows(const sat_decoder *dec, const int *tokens, int n, float *x)
+{
+    const int E = dec->cfg.E, K = E + dec->cfg.D + dec->cfg.H;
+    for (size_t r = 0; r < (size_t)n; r++) {
+        if (tokens[r] >= 0)
+            memcpy(x + r * K, dec->w.embed + (size_t)tokens[r] * E, (size_t)E * sizeof(float));
+        else
+            memset(x + r * K, 0, (size_t)E * sizeof(float));
+    }
+}
+
+/* ---- training ----------------------------------------------------------------
+ * Captions are sorted by length, longest first, so the n_t captions still
+ * running at step t are rows 0..n_t−1, and the per-step arrays are packed
+ * (as PyTorch's PackedSequence): step t owns rows off[t] .. off[t]+n_t−1.
+ * Padded steps cost nothing; T·B bounds the packed row count. */
+
+struct sat_decoder_work {
+    int B, T, n_images;             /* capacity */
+    float *arena;
+    int *ints;
+    /* captions sorted by length (rows r): */
+    int *order, *img, *len;         /* [B] batch index, image, number of targets */
+    int *steps, *off;               /* [T] n_t, [T+1] first packed row of step t */
+    int *by_image;                  /* [B] rows sorted by image */
+    int *perm, *perm_img;           /* [B] one step's rows grouped by image, their images */
+    int *input, *target;            /* [packed rows] */
+    /* forward, packed rows */
+    float *mean, *meanb, *proj;     /* images×D, B×D, images×L×A */
+    float *hs, *cs;                 /* B + rows, ×H: h0 (B rows), then h_t of each step */
+    float *x, *q, *alpha, *zraw, *beta, *gates; /* rows × K, A, L, D, 1, 4H */
+    float *mask_h, *hd;             /* rows×H */
+    float *mask_o, *act, *actd;     /* rows×E */
+    float *probs;                   /* rows×V */
+    float *asum;                    /* B×L  Σ_t α */
+    float *ctx_a, *ctx_z;           /* B×L, B×D */
+    /* backward */
+    float *dproj;                   /* images×L×A */
+    float *dact, *demb;             /* rows×E */
+    float *dh_out;                  /* rows×H */
+    float *dz_out;                  /* rows×D */
+    float *dgates;                  /* rows×4H */
+    float *dq;                      /* rows×A */
+    float *dx;                      /* B×K */
+    float *dh, *dc, *dzraw, *dalpha;/* B×H, B×H, B×D, B×L */
+};
+
+static void work_free(sat_decoder_work *w)
+{
+    if (!w) return;
+    free(w->arena);
+    free(w->ints);
+    free(w);
+}
+
+/* Arrays carved from one allocation: where each pointer goes, how many floats. */
+typedef struct {
+    float **p;
+    size_t n;
+} carve_entry;
+
+static size_t carve_total(const carve_entry *e, int count)
+{
+    size_t total = 0;
+    for (int i = 0; i < count; i++) total += e[i].n;
+    return total;
+}
+
+static float *carve(const carve_entry *e, int count)
+{
+    float *arena = sat_xmalloc(carve_total(e, count) * sizeof(float));
+    size_t at = 0;
+    for (int i = 0; i < count; i++) {
+        *e[i].p = arena + at;
+        at += e[i].n;
+    }
+    return arena;
+}
+
+enum { WORK_ARRAYS = 32 };
+
+/* The training arrays for B captions, T steps, n images; returns their number. */
+static int work_table(sat_decoder_work *w, const sat_decoder_config *c, int B, int T,
+                      int n_images, carve_entry *e)
+{
+    const size_t K = (size_t)c->E + c->D + c->H, N = (size_t)T * B, NI = (size_t)n_images;
+    const carve_entry f[WORK_ARRAYS] = {
+        { &w->mean, NI * c->D }, { &w->meanb, (size_t)B * c->D }, { &w->proj, NI * c->L * c->A },
+        { &w->hs, (N + B) * c->H }, { &w->cs, (N + B) * c->H },
+        { &w->x, N * K }, { &w->q, N * c->A }, { &w->alpha, N * c->L }, { &w->zraw, N * c->D },
+        { &w->beta, N }, { &w->gates, N * 4 * c->H },
+        { &w->mask_h, N * c->H }, { &w->hd, N * c->H },
+        { &w->mask_o, N * c->E }, { &w->act, N * c->E }, { &w->actd, N * c->E },
+        { &w->probs, N * c->V }, { &w->asum, (size_t)B * c->L },
+        { &w->ctx_a, (size_t)B * c->L }, { &w->ctx_z, (size_t)B * c->D },
+        { &w->dproj, NI * c->L * c->A }, { &w->dact, N * c->E }, { &w->demb, N * c->E },
+        { &w->dh_out, N * c->H }, { &w->dz_out, N * c->D }, { &w->dgates, N * 4 * c->H },
+        { &w->dq, N * c->A }, { &w->dx, (size_t)B * K }, { &w->dh, (size_t)B * c->H },
+        { &w->dc, (size_t)B * c->H }, { &w->dzraw, (size_t)B * c->D },
+        { &w->dalpha, (size_t)B * c->L },
+    };
+    memcpy(e, f, sizeof f);
+    return WORK_ARRAYS;
+}
+
+static size_t work_floats(const sat_decoder_config *c, int B, int T, int n_images)
+{
+    sat_decoder_work dummy;
+    carve_entry e[WORK_ARRAYS];
+    return carve_total(e, work_table(&dummy, c, B, T, n_images, e));
+}
+
+static sat_decoder_work *work_new(const sat_decoder_config *c, int B, int T, int n_images)
+{
+    sat_decoder_work *w = sat_xcalloc(1, sizeof *w);
+    carve_entry e[WORK_ARRAYS];
+    w->B = B, w->T = T, w->n_images = n_images;
+    w->arena = carve(e, work_table(w, c, B, T, n_images, e));
+    const size_t N = (size_t)T * B;
+    int *p = w->ints = sat_xmalloc((6 * (size_t)B + 2 * (size_t)T + 1 + 2 * N) * sizeof(int));
+    w->order = p, w->img = p += B, w->len = p += B, w->by_image = p += B;
+    w->perm = p += B, w->perm_img = p += B, w->steps = p += B, w->off = p += T;
+    w->input = p += T + 1, w->target = p + N;
+    return w;
+}
+
+/* Keeps the arrays when they are big enough; grows them to the largest
+ * batch seen so far (or to this batch alone if that would pass the limit). */
+static sat_decoder_work *work_reserve(sat_decoder *dec, int B, int T, int n_images)
+{
+    sat_decoder_work *w = dec->work;
+    if (w && B <= w->B && T <= w->T && n_images <= w->n_images) return w;
+    int nb = w && w->B > B ? w->B : B, nt = w && w->T > T ? w->T : T;
+    int ni = w && w->n_images > n_images ? w->n_images : n_images;
+    if (work_floats(&dec->cfg, nb, nt, ni) > MAX_WORK) nb = B, nt = T, ni = n_images;
+    work_free(w);
+    return dec->work = work_new(&dec->cfg, nb, nt, ni);
+}
+
+static int caption_length(const int *tokens, int T)
+{
+    int n = 0;
+    while (n < T && tokens[n + 1] >= 0) n++;
+    return n;
+}
+
+int sat_decoder_check_batch(const sat_decoder *dec, const sat_decoder_batch *b, char *err,
+                            size_t errlen)
+{
+    const int V = dec->cfg.V;
+    if (b->B < 1 || b->B > MAX_BATCH || b->T < 1 || b->T > MAX_STEPS || b->n_images < 1 ||
+        b->n_images > MAX_BATCH) {
+        snprintf(err, errlen, "batch of %d captions, %d steps, %d images is out of range",
+                 b->B, b->T, b->n_images);
+        return -1;
+    }
+    if (work_floats(&dec->cfg, b->B, b->T, b->n_images) > MAX_WORK) {
+        snprintf(err, errlen, "batch of %d captions, %d steps, %d images needs more than %zu GiB",
+                 b->B, b->T, b->n_images, MAX_WORK * sizeof(float) >> 30);
+        return -1;
+    }
+    for (int r = 0; r < b->B; r++) {
+        const int *tok = b->tokens + (size_t)r * (b->T + 1);
+        if (b->image[r] < 0 || b->image[r] >= b->n_images) {
+            snprintf(err, errlen, "caption %d: image %d is not in [0, %d)", r, b->image[r],
+                     b->n_images);
+            return -1;
+        }
+        int len = caption_length(tok, b->T);
+        for (int t = 0; t <= b->T; t++) {
+            int want_word = t <= len;
+            if (want_word ? (tok[t] < 0 || tok[t] >= V) : tok[t] != -1) {
+                snprintf(err, errlen, "caption %d: token %d at position %d is %s", r, tok[t], t,
+                         want_word ? "not a word of the vocabulary" : "not padding (-1)");
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+typedef struct {
+    int len, image, index;
+} caption_key;
+
+/* Longest first; then by image, so captions of one image tend to be adjacent. */
+static int compare_captions(const void *pa, const void *pb)
+{
+    const caption_key *a = pa, *b = pb;
+    if (a->len != b->len) return b->len - a->len;
+    if (a->image != b->image) return a->image - b->image;
+    return a->index - b->index;
+}
+
+/* Sorts the captions, counts the running captions of each step and lays out
+ * the packed inputs and targets. */
+static void prepare_batch(sat_decoder_work *w, const sat_decoder_batch *b)
+{
+    const int B = b->B, T = b->T;
+    caption_key *key = sat_xmalloc((size_t)B * sizeof *key);
+    for (int r = 0; r < B; r++)
+        key[r] = (caption_key){ caption_length(b->tokens + (size_t)r * (T + 1), T), b->image[r], r };
+    qsort(key, (size_t)B, sizeof *key, compare_captions);
+    for (int r = 0; r < B; r++) w->order[r] = key[r].index, w->img[r] = key[r].image, w->len[r] = key[r].len;
+    free(key);
+    w->off[0] = 0;
+    for (int t = 0, n = B; t < T; t++) {
+        while (n > 0 && w->len[n - 1] <= t) n--;
+        w->steps[t] = n;
+        w->off[t + 1] = w->off[t] + n;
+        for (int r = 0; r < n; r++) {
+            const int *tok = b->tokens + (size_t)w->order[r] * (T + 1);
+            w->input[w->off[t] + r] = tok[t];
+            w->target[w->off[t] + r] = tok[t + 1];
+        }
+    }
+    /* rows by image: counting sort, stable */
+    int *start = sat_xcalloc((size_t)b->n_images + 1, sizeof(int));
+    for (int r = 0; r < B; r++) start[w->img[r] + 1]++;
+    for (int m = 0; m < b->n_images; m++) start[m + 1] += start[m];
+    for (int r = 0; r < B; r++) w->by_image[start[w->img[r]]++] = r;
+    free(start);
+}
+
+/* The arrays of step t, with its rows' image grouping in w->perm. */
+static step_io step_view(const sat_decoder *dec, sat_decoder_work *w, int B, int t)
+{
+    const sat_decoder_config *c = &dec->cfg;
+    const int n = w->steps[t];
+    const size_t r0 = (size_t)w->off[t], K = (size_t)c->E + c->D + c->H;
+    const size_t prev = t == 0 ? 0 : (size_t)B + w->off[t - 1]; /* its first n rows */
+    for (int j = 0, k = 0; j < B; j++)
+        if (w->by_image[j] < n) w->perm[k] = w->by_image[j], w->perm_img[k++] = w->img[w->by_image[j]];
+    return (step_io){
+        .n = n, .img = w->img, .perm = w->perm, .perm_img = w->perm_img,
+        .ctx_a = w->ctx_a, .ctx_z = w->ctx_z,
+        .h_prev = w->hs + prev * c->H, .c_prev = w->cs + prev * c->H,
+        .x = w->x + r0 * K, .q = w->q + r0 * c->A, .alpha = w->alpha + r0 * c->L,
+        .zraw = w->zraw + r0 * c->D, .beta = w->beta + r0, .gates = w->gates + r0 * 4 * c->H,
+        .c = w->cs + (B + r0) * c->H, .h = w->hs + (B + r0) * c->H,
+    };
+}
+
+/* Inverted dropout mask: 0 with probability p, else 1/(1−p); all 1 when p = 0. */
+static void dropout_mask(float *mask, size_t n, float p, sat_rng *rng)
+{
+    float keep = 1.0f - p;
+    for (size_t i = 0; i < n; i++) mask[i] = p > 0 && sat_rng_uniform(rng) >= keep ? 0.0f : 1.0f / keep;
+}
+
+/* The doubly stochastic penalty Σ_r Σ_i (1 − Σ_t α_tri)², keeping the sums. */
+static double attention_penalty(sat_decoder_work *w, int B, int T, int L)
+{
+    memset(w->asum, 0, (size_t)B * L * sizeof(float));
+    for (int t = 0; t < T; t++)
+        for (size_t r = 0; r < (size_t)w->steps[t]; r++)
+            for (int i = 0; i < L; i++) w->asum[r * L + i] += w->alpha[(w->off[t] + r) * L + i];
+    double pen = 0;
+    for (size_t i = 0; i < (size_t)B * L; i++) pen += (1.0 - w->asum[i]) * (1.0 - w->asum[i]);
+    return pen;
+}
+
+static sat_decoder_loss forward(sat_decoder *dec, const sat_decoder_batch *b, float lambda,
+                                float dropout, sat_rng *rng)
+{
+    const sat_decoder_config *c = &dec->cfg;
+    sat_decoder_work *w = dec->work;
+    const int B = b->B, T = b->T, N = w->off[T];
+    encode_images(dec, b->feats, b->n_images, w->mean, w->proj);
+    for (int r = 0; r < B; r++)
+        memcpy(w->meanb + (size_t)r * c->D, w->mean + (size_t)w->img[r] * c->D,
+               (size_t)c->D * sizeof(float));
+    init_state(dec, w->meanb, B, w->hs, w->cs);
+    embed_rows(dec, w->input, N, w->x);
+    for (int t = 0; t < T && w->steps[t] > 0; t++) {
+        step_io s = step_view(dec, w, B, t);
+        step_forward(dec, b->feats, w->proj, &s);
+    }
+    dropout_mask(w->mask_h, (size_t)N * c->H, dropout, rng);
+    dropout_mask(w->mask_o, (size_t)N * c->E, dropout, rng);
+    for (size_t i = 0; i < (size_t)N * c->H; i++) w->hd[i] = w->hs[(size_t)B * c->H + i] * w->mask_h[i];
+    output_forward(dec, N, w->x, w->hd, w->act, w->mask_o, w->actd, w->probs);
+    sat_decoder_loss loss = { .ntokens = N };
+    loss.xent = nn_softmax_xent_forward(w->probs, w->target, N, c->V);
+    loss.penalty = attention_penalty(w, B, T, c->L);
+    loss.loss = (loss.xent + lambda * loss.penalty) / B;
+    return loss;
+}
+
+/* Deep output backward over all N rows: parameter gradients, and the
+ * gradients reaching E y (demb), h (dh_out) and ẑ (dz_out). */
+static void output_backward(sat_decoder *dec, int N, float scale)
+{
+    const sat_decoder_config *c = &dec->cfg;
+    sat_decoder_work *w = dec->work;
+    const int E = c->E, K = E + c->D + c->H;
+    float *dlogits = w->probs;
+    nn_softmax_xent_backward(dlogits, w->probs, w->target, scale, N, c->V);
+    memset(w->dact, 0, (size_t)N * E * sizeof(float));
+    nn_linear_backward(w->dact, E, dec->g.out_w, dec->g.out_b, dlogits, c->V, w->actd, E,
+                       dec->w.out_w, N, E, c->V);
+    for (size_t i = 0; i < (size_t)N * E; i++)
+        w->demb[i] = w->dact[i] *= w->mask_o[i] * (1.0f - w->act[i] * w->act[i]);
+    memset(w->dh_out, 0, (size_t)N * c->H * sizeof(float));
+    nn_linear_backward(w->dh_out, c->H, dec->g.out_h_w, dec->g.out_h_b, w->dact, E, w->hd, c->H,
+                       dec->w.out_h_w, N, c->H, E);
+    for (size_t i = 0; i < (size_t)N * c->H; i++) w->dh_out[i] *= w->mask_h[i];
+    memset(w->dz_out, 0, (size_t)N * c->D * sizeof(float));
+    nn_linear_backward(w->dz_out, c->D, dec->g.out_z_w, NULL, w->dact, E, w->x + E, K,
+                       dec->w.out_z_w, N, c->D, E);
+}
+
+/* Backward through step t: on entry rows 0..n_t−1 of w->dh, w->dc hold
+ * dL/dh_t, dL/dc_t from the later steps (0 for captions ending at t); on
+ * return dL/dh_{t−1}, dL/dc_{t−1}. */
+static void step_backward(sat_decoder *dec, const sat_decoder_batch *b, int t, float lambda)
+{
+    const sat_decoder_config *c = &dec->cfg;
+    sat_decoder_work *w = dec->work;
+    const int B = b->B, E = c->E, D = c->D, H = c->H, K = E + D + H, L = c->L;
+    step_io s = step_view(dec, w, B, t);
+    const int n = s.n;
+    const size_t r0 = (size_t)w->off[t];
+    float *dgates = w->dgates + r0 * 4 * H, *dq = w->dq + r0 * c->A;
+    for (size_t i = 0; i < (size_t)n * H; i++) w->dh[i] += w->dh_out[r0 * H + i];
+    nn_lstm_backward(dgates, w->dc, w->dh, w->dc, s.gates, s.c, s.c_prev, n, H);
+    memset(w->dx, 0, (size_t)n * K * sizeof(float));
+    nn_linear_backward(w->dx, K, NULL, NULL, dgates, 4 * H, NULL, K, dec->w.lstm_w, n, K, 4 * H);
+    for (size_t r = 0; r < (size_t)n; r++) {
+        float *dxr = w->dx + r * K;
+        for (int j = 0; j < E; j++) w->demb[(r0 + r) * E + j] += dxr[j];
+        for (int d = 0; d < D; d++) dxr[E + d] += w->dz_out[(r0 + r) * D + d];
+        memcpy(w->dh + r * H, dxr + E + D, (size_t)H * sizeof(float));
+    }
+    memset(w->dzraw, 0, (size_t)n * D * sizeof(float));
+    nn_gate_backward(w->dh, dec->g.gate_w, dec->g.gate_b, w->dzraw, w->dx + E, K, s.beta,
+                     s.h_prev, dec->w.gate_w, s.zraw, n, H, D);
+    /* the penalty's −2λ/B (1 − Σ_t α), then the context's share */
+    for (size_t i = 0; i < (size_t)n * L; i++) w->dalpha[i] = -2.0f * lambda / B * (1.0f - w->asum[i]);
+    step_context_backward(c, b->feats, &s, w->dzraw, w->dalpha);
+    nn_softmax_backward(w->dalpha, w->dalpha, s.alpha, n, L);
+    memset(dq, 0, (size_t)n * c->A * sizeof(float));
+    nn_attention_backward(w->dproj, dq, dec->g.att_v, w->dalpha, w->proj, w->img, s.q,
+                          dec->w.att_v, n, L, c->A);
+    nn_linear_backward(w->dh, H, NULL, NULL, dq, c->A, NULL, H, dec->w.att_u, n, H, c->A);
+}
+
+/* h0 = tanh(mean·W + b): gradient of the init MLP from dL/dh0 (overwritten). */
+static void init_backward(sat_decoder *dec, float *dstate, const float *state, float *dW,
+                          float *db, int B)
+{
+    const sat_decoder_config *c = &dec->cfg;
+    for (size_t i = 0; i < (size_t)B * c->H; i++) dstate[i] *= 1.0f - state[i] * state[i];
+    nn_linear_backward(NULL, 0, dW, db, dstate, c->H, dec->work->meanb, c->D, NULL, B, c->D,
+                       c->H);
+}
+
+static void backward(sat_decoder *dec, const sat_decoder_batch *b, float lambda)
+{
+    const sat_decoder_config *c = &dec->cfg;
+    sat_decoder_work *w = dec->work;
+    sat_decoder_weights *g = &dec->g;
+    const int B = b->B, T = b->T, N = w->off[T], E = c->E, K = E + c->D + c->H;
+    output_backward(dec, N, 1.0f / B);
+    memset(w->dproj, 0, (size_t)b->n_images * c->L * c->A * sizeof(float));
+    memset(w->dh, 0, (size_t)B * c->H * sizeof(float));
+    memset(w->dc, 0, (size_t)B * c->H * sizeof(float));
+    for (int t = T - 1; t >= 0; t--)
+        if (w->steps[t] > 0) step_backward(dec, b, t, lambda);
+    /* Weight gradients of the per-step GEMMs, once over all rows (x holds h_{t−1}). */
+    nn_linear_backward(NULL, 0, g->lstm_w, g->lstm_b, w->dgates, 4 * c->H, w->x, K, NULL, N, K,
+                       4 * c->H);
+    nn_linear_backward(NULL, 0, g->att_u, NULL, w->dq, c->A, w->x + E + c->D, K, NULL, N, c->H,
+                       c->A);
+    nn_linear_backward(NULL, 0, g->att_w, g->att_b, w->dproj, c->A, b->feats, c->D, NULL,
+                       b->n_images * c->L, c->D, c->A);
+    init_backward(dec, w->dh, w->hs, g->init_h_w, g->init_h_b, B);
+    init_backward(dec, w->dc, w->cs, g->init_c_w, g->init_c_b, B);
+    for (size_t r = 0; r < (size_t)N; r++)
+        for (int j = 0; j < E; j++) g->embed[(size_t)w->input[r] * E + j] += w->demb[r * E + j];
+}
+
+sat_decoder_loss sat_decoder_forward_backward(sat_decoder *dec, const sat_decoder_batch *batch,
+                                              float lambda, float dropout, sat_rng *rng,
+                                              int do_backward)
+{
+    char err[256];
+    if (sat_decoder_check_batch(dec, batch, err, sizeof err)) sat_die("decoder: %s", err);
+    if (!(dropout >= 0 && dropout < 1)) sat_die("decoder: dropout %g is not in [0, 1)", dropout);
+    if (dropout > 0 && !rng) sat_die("decoder: dropout without a random generator");
+    prepare_batch(work_reserve(dec, batch->B, batch->T, batch->n_images), batch);
+    sat_decoder_loss loss = forward(dec, batch, lambda, dropout, rng);
+    if (do_backward) backward(dec, batch, lambda);
+    return loss;
+}
+
+/* ---- inference -------------------------------------------------------------- */
+
+struct sat_decoder_state {
+    int k, k_max, H;
+    int *img;                       /* k_max zeros: every hypothesis reads image 0 */
+    float *arena;
+    float *feats, *proj, *mean;     /* L×D, L×A, D */
+    float *h, *c, *h_next, *c_next; /* k_max×H */
+    float *x, *q, *alpha, *zraw, *beta, *gates, *act; /* k_max × K, A, L, D, 1, 4H, E */
+};
+
+sat_decoder_state *sat_decoder_state_new(const sat_decoder *dec, const float *feats, int k_max)
+{
+    const sat_decoder_config *c = &dec->cfg;
+    if (k_max < 1 || k_max > MAX_BATCH) sat_die("decoder: %d hypotheses is out of range", k_max);
+    sat_decoder_state *st = sat_xcalloc(1, sizeof *st);
+    const size_t k = (size_t)k_max, K = (size_t)c->E + c->D + c->H;
+    const carve_entry f[] = {
+        { &st->feats, (size_t)c->L * c->D }, { &st->proj, (size_t)c->L * c->A },
+        { &st->mean, (size_t)c->D }, { &st->h, k * c->H }, { &st->c, k * c->H },
+        { &st->h_next, k * c->H }, { &st->c_next, k * c->H }, { &st->x, k * K },
+        { &st->q, k * c->A }, { &st->alpha, k * c->L }, { &st->zraw, k * c->D },
+        { &st->beta, k }, { &st->gates, k * 4 * c->H }, { &st->act, k * c->E },
+    };
+    st->arena = carve(f, (int)(sizeof f / sizeof f[0]));
+    st->img = sat_xcalloc(k, sizeof(int));
+    st->k = 1, st->k_max = k_max, st->H = c->H;
+    memcpy(st->feats, feats, (size_t)c->L * c->D * sizeof(float));
+    encode_images(dec, st->feats, 1, st->mean, st->proj);
+    init_state(dec, st->mean, 1, st->h, st->c);
+    return st;
+}
+
+void sat_decoder_state_free(sat_decoder_state *st)
+{
+    if (!st) return;
+    free(st->arena);
+    free(st->img);
+    free(st);
+}
+
+int sat_decoder_state_k(const sat_decoder_state *st) { return st->k; }
+
+static void swap_ptr(float **a, float **b)
+{
+    float *t = *a;
+    *a = *b;
+    *b = t;
+}
+
+void sat_decoder_state_select(sat_decoder_state *st, const int *parent, int k)
+{
+    if (k < 1 || k > st->k_max) sat_die("decoder: %d hypotheses, the state holds %d", k, st->k_max);
+    const size_t H = (size_t)st->H;
+    for (int j = 0; j < k; j++) {
+        if (parent[j] < 0 || parent[j] >= st->k)
+            sat_die("decoder: parent %d of hypothesis %d is not in [0, %d)", parent[j], j, st->k);
+        memcpy(st->h_next + j * H, st->h + parent[j] * H, H * sizeof(float));
+        memcpy(st->c_next + j * H, st->c + parent[j] * H, H * sizeof(float));
+    }
+    swap_ptr(&st->h, &st->h_next);
+    swap_ptr(&st->c, &st->c_next);
+    st->k = k;
+}
+
+void sat_decoder_step(const sat_decoder *dec, sat_decoder_state *st, const int *prev,
+                      float *logprobs, float *alpha, float *beta)
+{
+    const sat_decoder_config *c = &dec->cfg;
+    for (int j = 0; j < st->k; j++)
+        if (prev[j] < 0 || prev[j] >= c->V)
+            sat_die("decoder: word %d of hypothesis %d is not in [0, %d)", prev[j], j, c->V);
+    embed_rows(dec, prev, st->k, st->x);
+    step_io s = { .n = st->k, .img = st->img, .h_prev = st->h, .c_prev = st->c, .x = st->x,
+                  .q = st->q, .alpha = st->alpha, .zraw = st->zraw, .beta = st->beta,
+                  .gates = st->gates, .c = st->c_next, .h = st->h_next };
+    step_forward(dec, st->feats, st->proj, &s);
+    output_forward(dec, st->k, st->x, st->h_next, st->act, NULL, NULL, logprobs);
+    log_softmax_rows(logprobs, st->k, c->V);
+    if (alpha) memcpy(alpha, st->alpha, (size_t)st->k * c->L * sizeof(float));
+    if (beta) memcpy(beta, st->beta, (size_t)st->k * sizeof(float));
+    swap_ptr(&st->h, &st->h_next);
+    swap_ptr(&st->c, &st->c_next);
+}

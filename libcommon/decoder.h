@@ -1,0 +1,218 @@
+/* decoder.h — the soft-attention LSTM decoder of "Show, Attend and Tell"
+ * (Xu et al. 2015, §3.1.2 and §4.2; the authors' arctic-captions code).
+ *
+ * Sizes (sat_decoder_config): L annotation locations, D feature size,
+ * E word embedding, H LSTM state, A attention size, V vocabulary.
+ * Per caption, with annotations a_i (L×D) of its image and ā their mean:
+ *
+ *   h0 = tanh(ā·W_h0 + b_h0)            c0 = tanh(ā·W_c0 + b_c0)
+ *   e_ti = w_att · tanh(a_i·W_a + b_a + h_{t-1}·U_a)     α_t = softmax_i(e_t)
+ *   β_t = σ(h_{t-1}·w_β + b_β)          ẑ_t = β_t Σ_i α_ti a_i
+ *   [i f o g] = [E y_{t-1}; ẑ_t; h_{t-1}]·W + b    (σ σ σ tanh, one GEMM)
+ *   c_t = f⊙c_{t-1} + i⊙g               h_t = o⊙tanh(c_t)
+ *   p(y_t) = softmax(drop(tanh(E y_{t-1} + drop(h_t)·L_h + b_h + ẑ_t·L_z))·L_o + b_o)
+ *
+ * Choices (each as in arctic-captions unless said):
+ * - The deep output takes tanh of the sum (arctic-captions), not the linear
+ *   sum of the paper's eq. 7.
+ * - Dropout is inverted dropout at rate p, training only, in two places:
+ *   on h_t before L_h and on the tanh activation before L_o (arctic-captions
+ *   drops the same two; it scales at test time instead).
+ * - Loss = (Σ over real target tokens of −log p(y_t)
+ *           + λ Σ_captions Σ_i (1 − Σ_{t<len} α_ti)²) / B:
+ *   the cross-entropy per caption as arctic-captions (cost.mean()), the
+ *   penalty the paper's λ Σ_i per caption, over the caption's real steps.
+ *   (arctic-captions' alpha_reg = λ·((1 − alphas.sum(0))²).sum(0).mean()
+ *   with alphas T×B×L sums over the batch and averages over locations,
+ *   padded steps included: its λ is about B/L times this one's.)
+ * - Weight matrices are stored [in][out], row-major (y = x·W).
+ * - Backward through time stores per-step activations (h, c, gates, α, β,
+ *   Σα a, LSTM input, U_a h) but NOT the B×T×L×A tanh of the attention: it
+ *   is recomputed per step in the backward pass (2 tanh per score instead of
+ *   1; memory at B=64, T=16, L=196, A=256 would be 205 MB).
+ * - a_i·W_a + b_a is computed once per image per batch and shared by the
+ *   image's captions (and by the k hypotheses of a beam), and Σ_i α_i a_i is
+ *   one GEMM per image per step: a batch of 5 captions per image trains
+ *   about 1.7× faster than one of 64 different images.
+ * - Captions are sorted by length inside and the steps packed, so padding
+ *   costs nothing; T only bounds the lengths.
+ * - Threads: OpenBLAS's, inside the GEMMs.  forward_backward uses dec->work
+ *   (one call at a time per decoder); sat_decoder_step only reads dec, so
+ *   several states may be stepped at once.
+ *
+ * Initialisation (sat_decoder_init_params): Glorot-uniform for every matrix,
+ * orthogonal for the four H×H recurrent blocks of the LSTM (as arctic-captions'
+ * ortho_weight), embeddings uniform ±0.1, biases 0 except the forget gate's 1.
+ */
+#ifndef SAT_DECODER_H
+#define SAT_DECODER_H
+
+#include <stddef.h>
+
+#include "model.h"
+#include "rng.h"
+
+typedef struct {
+    int L, D, E, H, A, V;
+} sat_decoder_config;
+
+/* Parameter tensors in storage order; K = E+D+H is the LSTM input size. */
+typedef struct {
+    float *init_h_w;  /* W_h0 [D][H] */
+    float *init_h_b;  /* b_h0 [H] */
+    float *init_c_w;  /* W_c0 [D][H] */
+    float *init_c_b;  /* b_c0 [H] */
+    float *att_w;     /* W_a [D][A] */
+    float *att_b;     /* b_a [A] */
+    float *att_u;     /* U_a [H][A] */
+    float *att_v;     /* w_att [A] */
+    float *gate_w;    /* w_β [H] */
+    float *gate_b;    /* b_β [1] */
+    float *embed;     /* E [V][E], one row per word */
+    float *lstm_w;    /* W [K][4H], output blocks i f o g */
+    float *lstm_b;    /* b [4H] */
+    float *out_h_w;   /* L_h [H][E] */
+    float *out_h_b;   /* b_h [E] */
+    float *out_z_w;   /* L_z [D][E] */
+    float *out_w;     /* L_o [E][V] */
+    float *out_b;     /* b_o [V] */
+} sat_decoder_weights;
+
+#define SAT_DECODER_NTENSORS 18
+
+typedef struct {
+    const char *name; /* the tensor's name in a model file, e.g. "lstm.W" */
+    int ndim;
+    int shape[2];
+    size_t offset;    /* in floats, into params (and grads) */
+    size_t count;
+} sat_decoder_tensor;
+
+typedef struct sat_decoder_work sat_decoder_work;
+
+typedef struct {
+    sat_decoder_config cfg;
+    size_t nparams;
+    float *params, *grads;       /* one allocation each, same layout */
+    sat_decoder_weights w, g;    /* named views into params and grads */
+    sat_decoder_tensor tensors[SAT_DECODER_NTENSORS];
+    sat_decoder_work *work;      /* training activations, grown on demand */
+} sat_decoder;
+
+/* NULL with a reason in err when a size is < 1 or too large. */
+sat_decoder *sat_decoder_new(sat_decoder_config cfg, char *err, size_t errlen);
+void sat_decoder_free(sat_decoder *dec);
+void sat_decoder_init_params(sat_decoder *dec, sat_rng *rng);
+void sat_decoder_zero_grad(sat_decoder *dec);
+
+/* A model file holds the config as entries "L" "D" "E" "H" "A" "V" and the
+ * tensors by name (kind "decoder").  from_model copies the parameters; NULL
+ * with a reason in err if a config entry or tensor is missing or mis-shaped.
+ * to_model returns a new model (params copied, kind and name "decoder", no
+ * vocab: the caller sets it and may rename) to be released with sat_model_free. */
+sat_decoder *sat_decoder_from_model(const sat_model *m, char *err, size_t errlen);
+sat_model *sat_decoder_to_model(const sat_decoder *dec);
+
+/* ---- training ---------------------------------------------------------- */
+
+typedef struct {
+    const float *feats;  /* n_images × L × D annotation vectors */
+    int n_images;
+    const int *image;    /* [B] image index of each caption */
+    const int *tokens;   /* [B][T+1]: <start> w_1 … <end>, then -1 padding.
+                          * Step t reads tokens[t] and predicts tokens[t+1];
+                          * a caption's length is its number of targets. */
+    int B, T;
+} sat_decoder_batch;
+
+typedef struct {
+    double loss;         /* (xent + λ·penalty) / B: what the gradients are of */
+    double xent;         /* Σ −log p(y_t) over real targets */
+    double penalty;      /* Σ_captions Σ_i (1 − Σ_t α_ti)² */
+    long ntokens;        /* real targets (xent / ntokens is per-token) */
+} sat_decoder_loss;
+
+/* 0, or -1 with a reason naming the caption and token in err. */
+int sat_decoder_check_batch(const sat_decoder *dec, const sat_decoder_batch *batch,
+                            char *err, size_t errlen);
+/* Teacher-forced forward pass of a batch; with do_backward, gradients are
+ * ADDED to dec->grads (zero them first).  dropout in [0, 1): rate; masks come
+ * from rng (which may be NULL when dropout is 0).  Dies on an invalid batch. */
+sat_decoder_loss sat_decoder_forward_backward(sat_decoder *dec, const sat_decoder_batch *batch,
+                                              float lambda, float dropout, sat_rng *rng,
+                                              int do_backward);
+
+/* ---- inference: k hypotheses of one image, one GEMM per layer per step -- */
+
+typedef struct sat_decoder_state sat_decoder_state;
+
+/* State for up to k_max hypotheses of the image feats (L×D, copied); it
+ * starts with one hypothesis at (h0, c0). */
+sat_decoder_state *sat_decoder_state_new(const sat_decoder *dec, const float *feats, int k_max);
+void sat_decoder_state_free(sat_decoder_state *st);
+int sat_decoder_state_k(const sat_decoder_state *st);
+/* Beam bookkeeping: hypothesis j continues hypothesis parent[j] of the
+ * current set, j < k (1 <= k <= k_max; parents may repeat). */
+void sat_decoder_state_select(sat_decoder_state *st, const int *parent, int k);
+/* One step for the current k hypotheses: prev[j] is the word each read
+ * (<start> first), logprobs (k×V) receives log p(y_t | …), alpha (k×L) and
+ * beta (k) the attention, when not NULL.  No dropout.  dec is the decoder
+ * the state was made with. */
+void sat_decoder_step(const sat_decoder *dec, sat_decoder_state *st, const int *prev,
+                      float *logprobs, float *alpha, float *beta);
+
+/* ---- layers (forward and backward; exported for the gradient tests) ----
+ * Backward functions ADD into their d-outputs unless said otherwise; a
+ * d-output may be NULL when it is not wanted. */
+
+/* y (n×out, row stride ldy) = x (n×in, row stride ldx)·W (in×out) + b (b may be NULL). */
+void nn_linear_forward(float *y, int ldy, const float *x, int ldx, const float *W,
+                       const float *b, int n, int in, int out);
+/* dx (row stride lddx) += dy·Wᵀ, dW += xᵀ·dy, db += Σ_rows dy. */
+void nn_linear_backward(float *dx, int lddx, float *dW, float *db, const float *dy, int ldy,
+                        const float *x, int ldx, const float *W, int n, int in, int out);
+
+/* Attention scores: e[r][i] = v · tanh(proj[img[r]][i] + q[r]); proj is
+ * n_img×L×A, q n×A, v A, e n×L.  The backward recomputes the tanh. */
+void nn_attention_forward(float *e, const float *proj, const int *img, const float *q,
+                          const float *v, int n, int L, int A);
+void nn_attention_backward(float *dproj, float *dq, float *dv, const float *de,
+                           const float *proj, const int *img, const float *q,
+                           const float *v, int n, int L, int A);
+
+/* Backward of the row softmax y = nn_softmax_forward(x) (nn.h), n×m: it
+ * OVERWRITES dx (which may be dy) with the gradient from dy and y. */
+void nn_softmax_backward(float *dx, const float *dy, const float *y, int n, int m);
+
+/* Context z[r] = Σ_i alpha[r][i] feats[img[r]][i]  (alpha n×L, z n×D):
+ * one GEMM per run of rows with the same image.  Backward gives dalpha only
+ * (the annotations are inputs, not trained). */
+void nn_context_forward(float *z, const float *alpha, const float *feats, const int *img,
+                        int n, int L, int D);
+void nn_context_backward(float *dalpha, const float *dz, const float *feats, const int *img,
+                         int n, int L, int D);
+
+/* Gate: beta[r] = σ(h[r]·w + b), zhat[r] (row stride ldz) = beta[r]·z[r]
+ * (h n×H, z n×D). */
+void nn_gate_forward(float *beta, float *zhat, int ldz, const float *h, const float *w,
+                     const float *b, const float *z, int n, int H, int D);
+void nn_gate_backward(float *dh, float *dw, float *db, float *dz, const float *dzhat, int ldz,
+                      const float *beta, const float *h, const float *w, const float *z,
+                      int n, int H, int D);
+
+/* LSTM pointwise part: gates (n×4H, blocks i f o g) hold the pre-activations
+ * on entry and the activations on return; c = f⊙c_prev + i⊙g, h = o⊙tanh(c).
+ * The backward OVERWRITES dgates (pre-activation gradients) and dc_prev
+ * (which may be dc) from dh and dc, the gradients at h and c. */
+void nn_lstm_forward(float *gates, float *c, float *h, const float *c_prev, int n, int H);
+void nn_lstm_backward(float *dgates, float *dc_prev, const float *dh, const float *dc,
+                      const float *gates, const float *c, const float *c_prev, int n, int H);
+
+/* Softmax cross-entropy over rows of logits (n×V), replaced by the
+ * probabilities; rows with target < 0 are skipped.  Returns Σ −log p(target).
+ * Backward: dlogits = scale·(p − onehot), 0 on skipped rows (overwrites). */
+double nn_softmax_xent_forward(float *logits, const int *target, int n, int V);
+void nn_softmax_xent_backward(float *dlogits, const float *probs, const int *target,
+                              float scale, int n, int V);
+
+#endif

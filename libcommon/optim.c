@@ -1,0 +1,74 @@
+/* optim.c — see optim.h. */
+#include "optim.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+#include "util.h"
+
+void sat_adam_init(sat_adam *opt, size_t n, float lr)
+{
+    *opt = (sat_adam){ .lr = lr, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .n = n };
+    opt->m = sat_xcalloc(n, sizeof(float));
+    opt->v = sat_xcalloc(n, sizeof(float));
+}
+
+void sat_adam_update(sat_adam *opt, float *params, const float *grads)
+{
+    opt->step++;
+    float b1 = opt->beta1, b2 = opt->beta2;
+    float c1 = 1.0f / (float)(1.0 - pow(b1, (double)opt->step));
+    float c2 = 1.0f / (float)(1.0 - pow(b2, (double)opt->step));
+    for (size_t i = 0; i < opt->n; i++) {
+        float g = grads[i];
+        float m = opt->m[i] = b1 * opt->m[i] + (1.0f - b1) * g;
+        float v = opt->v[i] = b2 * opt->v[i] + (1.0f - b2) * g * g;
+        params[i] -= opt->lr * (m * c1 / (sqrtf(v * c2) + opt->eps) + opt->weight_decay * params[i]);
+    }
+}
+
+void sat_adam_free(sat_adam *opt)
+{
+    free(opt->m);
+    free(opt->v);
+    opt->m = opt->v = NULL;
+}
+
+void sat_rmsprop_init(sat_rmsprop *opt, size_t n, float lr)
+{
+    *opt = (sat_rmsprop){ .lr = lr, .decay = 0.9f, .eps = 1e-8f, .n = n };
+    opt->ms = sat_xcalloc(n, sizeof(float));
+}
+
+void sat_rmsprop_update(sat_rmsprop *opt, float *params, const float *grads)
+{
+    float rho = opt->decay;
+    for (size_t i = 0; i < opt->n; i++) {
+        float g = grads[i];
+        float ms = opt->ms[i] = rho * opt->ms[i] + (1.0f - rho) * g * g;
+        params[i] -= opt->lr * g / (sqrtf(ms) + opt->eps);
+    }
+}
+
+void sat_rmsprop_free(sat_rmsprop *opt)
+{
+    free(opt->ms);
+    opt->ms = NULL;
+}
+
+double sat_grad_norm(const float *grads, size_t n)
+{
+    double sum = 0;
+    for (size_t i = 0; i < n; i++) sum += (double)grads[i] * grads[i];
+    return sqrt(sum);
+}
+
+double sat_clip_grad_norm(float *grads, size_t n, double max_norm)
+{
+    double norm = sat_grad_norm(grads, n);
+    if (max_norm > 0 && norm > max_norm) {
+        float scale = (float)(max_norm / norm);
+        for (size_t i = 0; i < n; i++) grads[i] *= scale;
+    }
+    return norm;
+}

@@ -1,0 +1,139 @@
+#!/bin/bash
+# sat-train and sat-decode on a tiny real data set: 40 Flickr8k training
+# images and 10 dev images at output stride 32 (7x7), a tiny decoder.
+# Repeatability, kill -9 and --resume, and the bad inputs of the decoder issue.
+. "$(dirname "$0")/lib.sh"
+F=$SAT_SHARED/data/flickr8k
+head -40 "$F/Flickr_8k.trainImages.txt" > "$T/train.txt"
+head -10 "$F/Flickr_8k.devImages.txt" > "$T/dev.txt"
+cat "$T/train.txt" "$T/dev.txt" | sed "s|^|$F/images/|" | sat-encode -q --stride 32 -T - -o "$T/feats.sat"
+args=(--captions "$F/Flickr8k.token.txt" --features "$T/feats.sat" --train "$T/train.txt"
+      --dev "$T/dev.txt" --embed 16 --hidden 32 --attention 16 --batch 16 --min-count 2
+      --patience 1000 -q)
+sha() { sat-dump "$1" | jq -r .weights_sha256; }
+
+sat-train "${args[@]}" --epochs 12 -o "$T/a.satm" --checkpoint "$T/runA" 2> "$T/a.err"
+check "sat-train writes a model and a checkpoint" test -s "$T/a.satm" -a -s "$T/runA/checkpoint.satm"
+
+log_lines() {
+    is_equal "$(wc -l < "$T/runA/train.log")" 13 &&
+    awk -F'\t' 'NR > 1 && (NF != 8 || $4 < 0 || $4 > 1) { exit 1 }' "$T/runA/train.log"
+}
+check "one tab-separated log line per epoch" log_lines
+
+loss_falls() {
+    awk -F'\t' 'NR == 2 { first = $3 } END { if (!($3 < first)) { print "xent/token " first " -> " $3; exit 1 } }' \
+        "$T/runA/train.log"
+}
+check "the training loss falls" loss_falls
+
+repeatable() {
+    sat-train "${args[@]}" --epochs 12 -o "$T/b.satm" 2>/dev/null &&
+    is_equal "$(sha "$T/b.satm")" "$(sha "$T/a.satm")"
+}
+check "the same seed gives the same weights" repeatable
+
+other_seed() {
+    sat-train "${args[@]}" --epochs 2 --seed 7 -o "$T/c.satm" 2>/dev/null &&
+    sat-train "${args[@]}" --epochs 2 -o "$T/d.satm" 2>/dev/null &&
+    [ "$(sha "$T/c.satm")" != "$(sha "$T/d.satm")" ]
+}
+check "another seed gives other weights" other_seed
+
+# kill -9 in the middle of the run (checkpoints after every batch), then --resume
+kill_and_resume() {
+    rm -rf "$T/runK"
+    sat-train "${args[@]}" --epochs 12 -o "$T/k.satm" --checkpoint "$T/runK" --checkpoint-every 1 2>/dev/null &
+    local pid=$! i
+    for i in $(seq 1 400); do
+        [ -s "$T/runK/checkpoint.satm" ] && break
+        sleep 0.01
+    done
+    sleep 0.3
+    kill -9 $pid 2>/dev/null
+    wait $pid 2>/dev/null
+    [ -s "$T/runK/checkpoint.satm" ] || { echo "no checkpoint before the kill"; return 1; }
+    sat-train "${args[@]}" --epochs 12 -o "$T/k.satm" --checkpoint "$T/runK" --resume 2>/dev/null &&
+    is_equal "$(sha "$T/runK/checkpoint.satm")" "$(sha "$T/runA/checkpoint.satm")" &&
+    is_equal "$(sha "$T/k.satm")" "$(sha "$T/a.satm")"
+}
+check "kill -9 then --resume reaches the same weights as an uninterrupted run" kill_and_resume
+
+check_bad "--resume with a checkpoint of another architecture is refused" "another architecture" \
+    sat-train "${args[@]}" --hidden 24 --epochs 13 -o "$T/x.satm" --checkpoint "$T/runA" --resume
+
+# --- sat-decode ---
+decode_text() {
+    local n
+    n=$(sat-decode -m "$T/a.satm" -f text "$T/feats.sat" | awk -F'\t' 'NF == 2 && $2 != ""' | wc -l)
+    is_equal "$n" 50
+}
+check "sat-decode -f text: one id<TAB>caption line per image" decode_text
+
+decode_records() {
+    sat-decode -m "$T/a.satm" "$T/feats.sat" | sat-dump | jq -se '
+        length == 50 and all(.[]; .type == "caption" and .alpha.shape[1] == 7 and .alpha.shape[2] == 7
+            and .alpha.shape[0] == (.words | length) and (.tokens | length) == (.words | length)
+            and .logprob < 0 and .method == "greedy" and .model.sha256 != null)' >/dev/null
+}
+check "sat-decode writes caption records with a 7x7 alpha per word" decode_records
+
+alpha_sums_to_one() {
+    sat-decode -m "$T/a.satm" "$T/feats.sat" | head -c 100000 | sat-dump --full 2>/dev/null |
+        jq -e 'select(.words | length > 0) | .alpha as $a | [range(0; (.words | length))] |
+               map($a[. * 49:(. + 1) * 49] | add) | all(. > 0.999 and . < 1.001)' >/dev/null
+}
+check "each word's attention sums to 1" alpha_sums_to_one
+
+sampling_seeded() {
+    local a b c
+    a=$(sat-decode -m "$T/a.satm" -f text --sample --seed 3 "$T/feats.sat" | md5sum)
+    b=$(sat-decode -m "$T/a.satm" -f text --sample --seed 3 "$T/feats.sat" | md5sum)
+    c=$(sat-decode -m "$T/a.satm" -f text --sample --seed 4 "$T/feats.sat" | md5sum)
+    [ "$a" = "$b" ] && [ "$a" != "$c" ]
+}
+check "sampling is repeatable by seed" sampling_seeded
+
+pass_through() {
+    printf '\x82\xa4type\xa4note\xa1v\x01' > "$T/note.sat"
+    cat "$T/note.sat" "$T/feats.sat" | sat-decode -m "$T/a.satm" | sat-dump | head -1 | jq -e '.type == "note"' >/dev/null
+}
+check "sat-decode passes other records through" pass_through
+
+keep_features() {
+    is_equal "$(sat-decode -m "$T/a.satm" --keep-features "$T/feats.sat" | sat-dump |
+        jq -sc 'group_by(.type) | map([.[0].type, length])')" '[["caption",50],["features",50]]'
+}
+check "--keep-features passes the features through too" keep_features
+
+sat-encode -q "$IMAGES/dog.jpg" > "$T/dog16.sat"
+check_bad "features of another grid are refused" "14x14x1280 but the decoder takes L=49" \
+    sat-decode -m "$T/a.satm" "$T/dog16.sat"
+
+nan_record() {
+    # f32 features with a NaN in the middle, then a good record: one error, one caption
+    python3 - "$T/nan.sat" <<'PY'
+import struct, sys
+def s(x): b = x.encode(); return bytes([0xa0 | len(b)]) + b
+def rec(values):
+    data = struct.pack("<%df" % len(values), *values)
+    m = [("type", s("features")), ("v", b"\x01"), ("id", s("nan.jpg")), ("h", b"\x07"), ("w", b"\x07"),
+         ("c", b"\xcd\x05\x00"), ("dtype", s("f32")), ("data", b"\xc6" + struct.pack(">I", len(data)) + data)]
+    return bytes([0x80 | len(m)]) + b"".join(s(k) + v for k, v in m)
+v = [0.5] * (49 * 1280)
+bad = list(v); bad[1000] = float("nan")
+open(sys.argv[1], "wb").write(rec(bad) + rec(v))
+PY
+    sat-decode -m "$T/a.satm" -f text "$T/nan.sat" > "$T/nan.out" 2> "$T/nan.err" && return 1
+    grep -q "NaN or Inf" "$T/nan.err" && is_equal "$(wc -l < "$T/nan.out")" 1
+}
+check "a features record with NaN is an error for that record; the next is captioned" nan_record
+
+check_bad "a missing model is refused before any work" "nope.satm" sat-decode -m "$T/nope.satm" "$T/feats.sat"
+check_bad "an encoder model is not a decoder" "not a decoder" \
+    sat-decode -m "$SAT_MODEL_DIR/mobilenet_v2_1.0_224_quant.satm" "$T/feats.sat"
+check_bad "sat-train without data is a usage error" "required" sat-train -o "$T/y.satm"
+check "sat-train --help" sat-train --help
+check "sat-train --version" sat-train --version
+check "sat-decode --help" sat-decode --help
+check "sat-decode --version" sat-decode --version

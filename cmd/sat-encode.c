@@ -37,6 +37,8 @@ static const char usage[] =
     "      --size N           input side in pixels (default 224; a multiple of the stride)\n"
     "      --dtype T          f16 (default) or f32\n"
     "      --id NAME          id of the image read from stdin (default '-')\n"
+    "      --thumbnail[=N]    embed a PNG of the image, longer side N pixels (default\n"
+    "                         224), for sat-heatmap when the image file is gone\n"
     "      --classify         print the top ImageNet labels (label<TAB>probability) instead\n"
     "  -k, --top N            with --classify, how many labels (default 5)\n"
     "  -j, --jobs N           images encoded in parallel (default: the number of CPUs)\n"
@@ -55,7 +57,7 @@ typedef struct {
     const char *files_from;
     const char *output;
     const char *stdin_id;
-    int stride, size, jobs, classify, top, quiet;
+    int stride, size, jobs, classify, top, quiet, thumbnail;
     sat_dtype dtype;
     uint64_t max_pixels;
 } options;
@@ -148,16 +150,22 @@ static char *classify_text(const encoder *e, const char *id, const float *probs,
 static char *features_bytes(const encoder *e, const char *id, const sat_image *img,
                             const float *feats, size_t *len)
 {
+    unsigned char *thumb = NULL;
+    size_t thumb_len = 0;
+    if (e->opt->thumbnail && sat_image_thumbnail_png(img, e->opt->thumbnail, &thumb, &thumb_len))
+        sat_die("%s: cannot make a thumbnail", id);
     sat_features f = {
         .id = (char *)id, .h = (uint32_t)e->fh, .w = (uint32_t)e->fw, .c = (uint32_t)e->fc,
         .dtype = e->opt->dtype, .image_width = (uint32_t)img->width,
         .image_height = (uint32_t)img->height, .encoder_name = e->model->name,
         .encoder_sha256 = (char *)e->model->weights_sha256,
         .encoder_size = (uint32_t)e->opt->size, .encoder_stride = (uint32_t)e->opt->stride,
+        .thumbnail = thumb, .thumbnail_len = thumb_len,
     };
     sat_writer w;
     sat_writer_init(&w, NULL, "features");
     sat_features_pack(&w, &f, feats);
+    free(thumb);
     *len = w.buf.size;
     return msgpack_sbuffer_release(&w.buf);
 }
@@ -292,6 +300,7 @@ static void parse_options(int argc, char **argv, options *o)
         {"id", required_argument, 0, 'I'},        {"classify", no_argument, 0, 'C'},
         {"top", required_argument, 0, 'k'},       {"jobs", required_argument, 0, 'j'},
         {"max-pixels", required_argument, 0, 'P'}, {"quiet", no_argument, 0, 'q'},
+        {"thumbnail", optional_argument, 0, 'H'},
         {"help", no_argument, 0, 'h'},            {"version", no_argument, 0, 'V'},
         {0, 0, 0, 0}};
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -316,6 +325,9 @@ static void parse_options(int argc, char **argv, options *o)
         case 'j': o->jobs = (int)sat_parse_long("--jobs", optarg, 1, 256); break;
         case 'P': o->max_pixels = (uint64_t)sat_parse_long("--max-pixels", optarg, 1, 1L << 40); break;
         case 'q': o->quiet = 1; break;
+        case 'H':
+            o->thumbnail = optarg ? (int)sat_parse_long("--thumbnail", optarg, 8, 4096) : 224;
+            break;
         case 'h': sat_print_usage(usage);
         case 'V': sat_print_version();
         default: sat_usage_error("unknown option");

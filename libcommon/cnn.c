@@ -39,10 +39,8 @@ typedef struct {
 typedef struct {
     const sat_op *op;
     cnn_part part;
-    nn_conv_geom geom;  /* CONV_2D, DEPTHWISE_CONV_2D */
-    const float *w, *bias;
-    int pointwise;      /* CONV_2D 1x1: one GEMM */
-    int accumulate;     /* 1x1 conv adding into its output buffer (holds the residual) */
+    nn_conv conv;       /* CONV_2D, DEPTHWISE_CONV_2D: geometry, kernel, weights */
+    int accumulate;     /* conv adding into its output buffer (holds the residual) */
     int folded;         /* ADD done by the previous conv: nothing to run */
 } cnn_step;
 
@@ -202,14 +200,16 @@ static int plan_conv(sat_cnn *cnn, int i, atrous_state *as, char *err, size_t er
     if (as->rate_h > MAX_SIZE || as->rate_w > MAX_SIZE)
         return fail(err, errlen, "op %d (%s): too many strides to remove for output stride %d",
                     i, sat_op_name(op->kind), as->output_stride);
-    if (nn_conv_geom_init(&st->geom, in.h, in.w, in.c, out_c, w->shape[1], w->shape[2],
-                          sh, sw, dh, dw, op->pad) < 0)
+    nn_conv_geom g;
+    if (nn_conv_geom_init(&g, in.h, in.w, in.c, out_c, w->shape[1], w->shape[2], sh, sw, dh, dw,
+                          op->pad) < 0)
         return fail(err, errlen, "op %d (%s): %dx%d window does not fit a %dx%d input", i,
                     sat_op_name(op->kind), w->shape[1], w->shape[2], in.h, in.w);
-    st->w = m->params + w->offset;
-    st->bias = op->bias >= 0 ? m->params + m->tensors[op->bias].offset : NULL;
-    st->pointwise = !depthwise && w->shape[1] == 1 && w->shape[2] == 1;
-    cnn->shape[op->output] = (cnn_shape){st->geom.out_h, st->geom.out_w, out_c};
+    const float *bias = op->bias >= 0 ? m->params + m->tensors[op->bias].offset : NULL;
+    if (nn_conv_init(&st->conv, &g, depthwise, m->params + w->offset, bias, op->act,
+                     NN_KERNEL_AUTO) < 0)
+        return fail(err, errlen, "op %d (%s): no kernel for it", i, sat_op_name(op->kind));
+    cnn->shape[op->output] = (cnn_shape){g.out_h, g.out_w, out_c};
     return 0;
 }
 
@@ -323,7 +323,9 @@ static int fusable_residual(const sat_cnn *cnn, int i, const int *last, const in
 {
     const sat_model *m = cnn->m;
     const cnn_step *st = &cnn->steps[i];
-    if (i + 1 >= m->nops || !st->pointwise || st->op->act != SAT_ACT_NONE) return -1;
+    if (i + 1 >= m->nops || st->op->kind != SAT_OP_CONV_2D || !nn_conv_can_accumulate(&st->conv) ||
+        st->op->act != SAT_ACT_NONE)
+        return -1;
     const sat_op *add = &m->ops[i + 1];
     int v = st->op->output;
     if (add->kind != SAT_OP_ADD || cnn->steps[i + 1].part != st->part || readers[v] != 1 ||
@@ -373,7 +375,7 @@ static void plan_buffers(sat_cnn *cnn)
         cnn_step *st = &cnn->steps[i];
         const sat_op *op = st->op;
         if (st->part == PART_DEAD) continue;
-        int r = op->kind == SAT_OP_CONV_2D ? fusable_residual(cnn, i, last, readers) : -1;
+        int r = fusable_residual(cnn, i, last, readers);
         if (r >= 0) {
             /* The conv writes into r's buffer, which becomes the ADD's output. */
             st->accumulate = cnn->steps[i + 1].folded = 1;
@@ -385,10 +387,8 @@ static void plan_buffers(sat_cnn *cnn)
             int v = op->inputs[j];
             if (last[v] == i && buf[v] >= 0) bp.busy[buf[v]] = 0;
         }
-        if (op->kind == SAT_OP_CONV_2D && !st->pointwise) {
-            size_t s = nn_conv2d_scratch_floats(&st->geom);
-            if (s > cnn->scratch_floats) cnn->scratch_floats = s;
-        }
+        size_t scratch = op->kind == SAT_OP_CONV_2D ? nn_conv_scratch_floats(&st->conv) : 0;
+        if (scratch > cnn->scratch_floats) cnn->scratch_floats = scratch;
     }
 
     size_t *start = sat_xmalloc(((size_t)bp.n + 1) * sizeof *start);
@@ -407,7 +407,7 @@ static void plan_buffers(sat_cnn *cnn)
 
 static double step_macs(const cnn_step *st)
 {
-    const nn_conv_geom *g = &st->geom;
+    const nn_conv_geom *g = &st->conv.g;
     double per_output = (double)g->k_h * g->k_w;
     if (st->op->kind == SAT_OP_CONV_2D) per_output *= g->in_c;
     else if (st->op->kind != SAT_OP_DEPTHWISE_CONV_2D) return 0;
@@ -453,6 +453,7 @@ sat_cnn *sat_cnn_new(const sat_model *m, int size, int output_stride, char *err,
 void sat_cnn_free(sat_cnn *cnn)
 {
     if (!cnn) return;
+    for (int i = 0; i < cnn->m->nops; i++) nn_conv_free(&cnn->steps[i].conv);
     free(cnn->shape);
     free(cnn->offset);
     free(cnn->steps);
@@ -504,13 +505,8 @@ static void run_step(const sat_cnn *cnn, sat_cnn_work *ws, const float *image, c
     cnn_shape s = cnn->shape[op->inputs[0]];
     switch (op->kind) {
     case SAT_OP_CONV_2D:
-        if (st->pointwise)
-            nn_pointwise_forward(&st->geom, a, st->w, st->bias, op->act, out, st->accumulate);
-        else
-            nn_conv2d_forward(&st->geom, a, st->w, st->bias, op->act, out, ws->scratch);
-        break;
     case SAT_OP_DEPTHWISE_CONV_2D:
-        nn_depthwise_forward(&st->geom, a, st->w, st->bias, op->act, out);
+        nn_conv_forward(&st->conv, a, out, st->accumulate, ws->scratch);
         break;
     case SAT_OP_ADD:
         nn_add_forward(a, value_in(cnn, ws, image, op->inputs[1]), shape_count(s), op->act, out);

@@ -6,9 +6,12 @@
  * with pad_before = total / 2 (the extra row/column goes at the bottom/right).
  *
  * The convolutions take a bias (NULL = none) and a fused activation applied
- * in the same pass.  Dense products go through OpenBLAS (cblas_sgemm), whose
- * thread count is the caller's business; the depthwise kernel has an AVX2/FMA
- * path chosen at run time and a portable C path.
+ * in the same pass.  Wide dense products go through OpenBLAS (cblas_sgemm),
+ * whose thread count is the caller's business; small ones (few input
+ * channels) and the depthwise convolution have their own kernels, with an
+ * AVX2/FMA path chosen at run time and a portable C path.  nn_conv picks the
+ * kernel for a convolution once; the nn_*_forward functions below it are
+ * the kernels themselves.
  */
 #ifndef SAT_NN_H
 #define SAT_NN_H
@@ -63,6 +66,39 @@ void nn_pointwise_forward(const nn_conv_geom *g, const float *in, const float *w
  * in [in_h][in_w][in_c], w [k_h][k_w][out_c] -> out [out_h][out_w][out_c]. */
 void nn_depthwise_forward(const nn_conv_geom *g, const float *in, const float *w,
                           const float *bias, sat_activation act, float *out);
+
+/* A convolution ready to run: its geometry, weights and the kernel chosen
+ * for them, with the weights repacked when that kernel needs it. */
+typedef enum {
+    NN_KERNEL_AUTO = 0,  /* nn_conv_init chooses */
+    NN_KERNEL_GEMM,      /* 1x1: nn_pointwise_forward (OpenBLAS) */
+    NN_KERNEL_DIRECT,    /* 1x1, or <= 25 taps of <= 64 input channels: tiles of
+                          * pixels x channels in registers, packed weights */
+    NN_KERNEL_IM2COL,    /* any: nn_conv2d_forward */
+    NN_KERNEL_DEPTHWISE, /* nn_depthwise_forward */
+} nn_kernel;
+
+typedef struct {
+    nn_conv_geom g;
+    nn_kernel kernel;
+    sat_activation act;
+    const float *w, *bias; /* the caller's, TFLite layout */
+    float *packed;         /* owned: weights and bias repacked, or NULL */
+} nn_conv;
+
+/* depthwise: w is [k_h][k_w][out_c], else [out_c][k_h][k_w][in_c].  kernel:
+ * NN_KERNEL_AUTO, or one to force (tests).  -1 if that kernel cannot run
+ * this convolution.  w and bias must outlive cv. */
+int nn_conv_init(nn_conv *cv, const nn_conv_geom *g, int depthwise, const float *w,
+                 const float *bias, sat_activation act, nn_kernel kernel);
+void nn_conv_free(nn_conv *cv);
+/* Whether nn_conv_forward may be asked to accumulate (GEMM and DIRECT). */
+int nn_conv_can_accumulate(const nn_conv *cv);
+size_t nn_conv_scratch_floats(const nn_conv *cv);
+/* in, out as for the kernel; accumulate: as nn_pointwise_forward (only
+ * where nn_conv_can_accumulate); scratch: nn_conv_scratch_floats floats. */
+void nn_conv_forward(const nn_conv *cv, const float *in, float *out, int accumulate,
+                     float *scratch);
 
 /* out[i] = act(a[i] + b[i]) for n floats; out may be a or b. */
 void nn_add_forward(const float *a, const float *b, size_t n, sat_activation act, float *out);

@@ -28,6 +28,10 @@ static void vmessage(const char *fmt, va_list ap)
     char line[2048];
     int n = snprintf(line, sizeof line, "%s: ", sat_progname);
     vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
+    /* Names from outside (paths, record ids) may hold control characters:
+     * keep the message on one line and the terminal sane. */
+    for (char *p = line; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
     fprintf(stderr, "%s\n", line);
 }
 

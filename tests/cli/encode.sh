@@ -78,6 +78,13 @@ f32_matches_f16() {
 }
 check "--dtype f32 agrees with f16 to f16 precision" f32_matches_f16
 
+thumbnail() {
+    sat-encode --thumbnail=64 "$IMAGES/dog.jpg" | sat-dump --full | jq -r .thumbnail | base64 -d > "$T/thumb.png" &&
+    python3 -c 'import struct, sys; d = open(sys.argv[1], "rb").read(); assert d[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"; print("%dx%d" % struct.unpack(">II", d[16:24]))' "$T/thumb.png" > "$T/thumb.size" &&
+    is_equal "$(cat "$T/thumb.size")" 64x48
+}
+check "--thumbnail=64 embeds a 64x48 PNG of the 768x576 image" thumbnail
+
 jobs_agree() {
     sat-encode -j 1 "$IMAGES"/*.jpg | cmp - "$T/jpgs.sat"
 }

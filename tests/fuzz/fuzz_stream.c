@@ -1,9 +1,11 @@
-/* fuzz_stream — libFuzzer target: the stream reader and the features parser
- * on arbitrary bytes (records limited to 1 MiB). */
+/* fuzz_stream — libFuzzer target: the stream reader and the record parsers
+ * (features, and captions as sat-heatmap reads them) on arbitrary bytes
+ * (records limited to 1 MiB). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "heatmap.h"
 #include "stream.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -15,9 +17,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     sat_record rec;
     int st;
     while ((st = sat_reader_next(r, &rec)) != SAT_READ_END && st != SAT_READ_FATAL) {
-        if (st != SAT_READ_OK || !sat_record_is(&rec, "features")) continue;
-        sat_features feat;
+        if (st != SAT_READ_OK) continue;
         char err[256];
+        if (sat_record_is(&rec, "caption")) {
+            sat_heatmap_caption cap;
+            if (sat_heatmap_caption_parse(&rec, &cap, err, sizeof err) == 0)
+                sat_heatmap_caption_free(&cap);
+            continue;
+        }
+        if (!sat_record_is(&rec, "features")) continue;
+        sat_features feat;
         if (sat_features_parse(&rec, &feat, err, sizeof err) == 0) {
             float *values = malloc((size_t)feat.h * feat.w * feat.c * sizeof(float));
             if (values) sat_features_to_f32(&feat, values);

@@ -15,18 +15,19 @@
 
 #define TOL 1e-4
 
-enum { RUN_CONV2D, RUN_POINTWISE, RUN_DEPTHWISE };
-
-static void describe(const ref_conv_spec *p, const char *what, double err)
+static void describe(const ref_conv_spec *p, nn_kernel kernel, double err)
 {
-    print_message("%s: %dx%dx%d -> %d, k %dx%d, stride %dx%d, dilation %dx%d, %s, act %d: "
-                  "error %g\n", what, p->h, p->w, p->c, p->oc, p->kh, p->kw, p->sh, p->sw,
+    print_message("kernel %d: %dx%dx%d -> %d, k %dx%d, stride %dx%d, dilation %dx%d, %s, act %d: "
+                  "error %g\n", (int)kernel, p->h, p->w, p->c, p->oc, p->kh, p->kw, p->sh, p->sw,
                   p->dh, p->dw, p->pad == SAT_PAD_SAME ? "SAME" : "VALID", (int)p->act, err);
 }
 
-/* Run one kernel on random data and compare with ref_conv.  Inputs are
- * scaled by 3 so that RELU6 clamps some outputs. */
-static void check_conv(const ref_conv_spec *p, int kernel, int with_bias, uint64_t *rng)
+/* Run one kernel through nn_conv on random data and compare with ref_conv.
+ * Inputs are scaled by 3 so that RELU6 clamps some outputs.  accumulate:
+ * out starts with random values that the kernel must add (before the
+ * activation). */
+static void check_conv_acc(const ref_conv_spec *p, nn_kernel kernel, int with_bias,
+                           int accumulate, uint64_t *rng)
 {
     size_t nin = (size_t)p->h * p->w * p->c;
     size_t nw = p->depthwise ? (size_t)p->kh * p->kw * p->oc : (size_t)p->oc * p->kh * p->kw * p->c;
@@ -50,27 +51,38 @@ static void check_conv(const ref_conv_spec *p, int kernel, int with_bias, uint64
         assert_int_equal(g.pad_left, pl);
         size_t nout = (size_t)oh * ow * p->oc;
         float *want = malloc(nout * sizeof *want), *got = malloc(nout * sizeof *got);
-        ref_conv(p, in, w, bias, want, &oh, &ow);
-        memset(got, 0xff, nout * sizeof *got); /* NaNs: every output must be written */
-        float *scratch = NULL;
-        if (kernel == RUN_DEPTHWISE) {
-            nn_depthwise_forward(&g, in, w, bias, p->act, got);
-        } else if (kernel == RUN_POINTWISE) {
-            nn_pointwise_forward(&g, in, w, bias, p->act, got, 0);
-        } else {
-            scratch = malloc(nn_conv2d_scratch_floats(&g) * sizeof *scratch);
-            nn_conv2d_forward(&g, in, w, bias, p->act, got, scratch);
-        }
+        float *start = ref_random_array(rng, nout);
+        ref_conv_spec plain = *p;
+        plain.act = SAT_ACT_NONE;
+        ref_conv(&plain, in, w, bias, want, &oh, &ow);
+        for (size_t i = 0; i < nout; i++)
+            want[i] = (float)ref_act((double)want[i] + (accumulate ? start[i] : 0), p->act);
+        if (accumulate)
+            memcpy(got, start, nout * sizeof *got);
+        else
+            memset(got, 0xff, nout * sizeof *got); /* NaNs: every output must be written */
+        nn_conv cv;
+        assert_int_equal(nn_conv_init(&cv, &g, p->depthwise, w, bias, p->act, kernel), 0);
+        assert_int_equal(cv.kernel, kernel);
+        float *scratch = malloc(nn_conv_scratch_floats(&cv) * sizeof *scratch + 1);
+        nn_conv_forward(&cv, in, got, accumulate, scratch);
         double err = ref_max_rel_err(got, want, nout);
-        if (err > TOL) describe(p, kernel == RUN_DEPTHWISE ? "depthwise" : "conv", err);
+        if (err > TOL) describe(p, kernel, err);
         assert_true(err <= TOL);
+        nn_conv_free(&cv);
         free(scratch);
+        free(start);
         free(want);
         free(got);
     }
     free(in);
     free(w);
     free(bias);
+}
+
+static void check_conv(const ref_conv_spec *p, nn_kernel kernel, int with_bias, uint64_t *rng)
+{
+    check_conv_acc(p, kernel, with_bias, 0, rng);
 }
 
 static const sat_activation acts[] = {SAT_ACT_NONE, SAT_ACT_RELU, SAT_ACT_RELU6};
@@ -100,103 +112,109 @@ static void test_conv2d_random(void **state)
     (void)state;
     uint64_t rng = 1;
     static const int ks[] = {1, 2, 3, 5};
-    for (int t = 0; t < 300; t++) {
-        ref_conv_spec p = {
-            .h = ref_rand_int(&rng, 1, 12), .w = ref_rand_int(&rng, 1, 12),
-            .c = ref_rand_int(&rng, 1, 6), .oc = ref_rand_int(&rng, 1, 10),
-            .kh = ks[ref_rand_int(&rng, 0, 3)], .kw = ks[ref_rand_int(&rng, 0, 3)],
-            .sh = ref_rand_int(&rng, 1, 3), .sw = ref_rand_int(&rng, 1, 3),
-            .dh = ref_rand_int(&rng, 1, 2), .dw = ref_rand_int(&rng, 1, 2),
-            .pad = t % 3 ? SAT_PAD_SAME : SAT_PAD_VALID, .act = acts[t % 3],
-        };
-        check_conv(&p, RUN_CONV2D, t % 4 != 0, &rng);
+    for (int simd = 0; simd < 2; simd++) {
+        nn_use_simd(simd);
+        for (int t = 0; t < 300; t++) {
+            ref_conv_spec p = {
+                .h = ref_rand_int(&rng, 1, 12), .w = ref_rand_int(&rng, 1, 12),
+                .c = ref_rand_int(&rng, 1, 6), .oc = ref_rand_int(&rng, 1, 40),
+                .kh = ks[ref_rand_int(&rng, 0, 3)], .kw = ks[ref_rand_int(&rng, 0, 3)],
+                .sh = ref_rand_int(&rng, 1, 3), .sw = ref_rand_int(&rng, 1, 3),
+                .dh = ref_rand_int(&rng, 1, 2), .dw = ref_rand_int(&rng, 1, 2),
+                .pad = t % 3 ? SAT_PAD_SAME : SAT_PAD_VALID, .act = acts[t % 3],
+            };
+            check_conv(&p, t % 2 ? NN_KERNEL_IM2COL : NN_KERNEL_DIRECT, t % 4 != 0, &rng);
+        }
     }
+    nn_use_simd(1);
 }
 
 /* The MobileNetV2 stem (3x3 stride 2, 3 -> 32) on even and odd sizes, large
- * enough to take several im2col chunks. */
+ * enough to take several im2col chunks, with both kernels that can run it. */
 static void test_conv2d_stem(void **state)
 {
     (void)state;
     uint64_t rng = 2;
     static const int sizes[] = {64, 57};
-    for (int i = 0; i < 2; i++) {
-        ref_conv_spec p = {.h = sizes[i], .w = sizes[i], .c = 3, .oc = 32, .kh = 3, .kw = 3,
-                           .sh = 2, .sw = 2, .dh = 1, .dw = 1, .pad = SAT_PAD_SAME,
+    for (int i = 0; i < 4; i++) {
+        ref_conv_spec p = {.h = sizes[i % 2], .w = sizes[i % 2], .c = 3, .oc = 32, .kh = 3,
+                           .kw = 3, .sh = 2, .sw = 2, .dh = 1, .dw = 1, .pad = SAT_PAD_SAME,
                            .act = SAT_ACT_RELU6};
-        check_conv(&p, RUN_CONV2D, 1, &rng);
+        nn_kernel kernel = i < 2 ? NN_KERNEL_IM2COL : NN_KERNEL_DIRECT;
+        check_conv(&p, kernel, 1, &rng);
         p.sh = p.sw = 1;
         p.dh = p.dw = 2;
-        check_conv(&p, RUN_CONV2D, 1, &rng);
+        check_conv(&p, kernel, 1, &rng);
     }
 }
 
+/* 1x1 convs through OpenBLAS and through the direct kernel (which takes up
+ * to 64 input channels), strided too, with and without accumulation (a
+ * residual ADD folded into the conv: out holds the addend). */
 static void test_pointwise_random(void **state)
 {
     (void)state;
     uint64_t rng = 3;
     for (int simd = 0; simd < 2; simd++) {
         nn_use_simd(simd);
-        for (int t = 0; t < 120; t++) {
+        for (int t = 0; t < 240; t++) {
             ref_conv_spec p = {
                 .h = ref_rand_int(&rng, 1, 20), .w = ref_rand_int(&rng, 1, 20),
-                .c = ref_rand_int(&rng, 1, 40), .oc = ref_rand_int(&rng, 1, 40),
+                .c = ref_rand_int(&rng, 1, 64), .oc = ref_rand_int(&rng, 1, 40),
                 .kh = 1, .kw = 1, .sh = ref_rand_int(&rng, 1, 3), .sw = ref_rand_int(&rng, 1, 3),
                 .dh = 1, .dw = 1, .pad = t % 2 ? SAT_PAD_SAME : SAT_PAD_VALID, .act = acts[t % 3],
             };
-            check_conv(&p, RUN_POINTWISE, t % 5 != 0, &rng);
+            check_conv_acc(&p, t % 4 < 2 ? NN_KERNEL_GEMM : NN_KERNEL_DIRECT, t % 5 != 0,
+                           t % 3 == 0, &rng);
         }
     }
     nn_use_simd(1);
 }
 
-/* Many pixels: the GEMM runs in several row chunks. */
-static void test_pointwise_chunks(void **state)
+/* Many pixels, MobileNet widths, the classifier's matrix-vector product. */
+static void test_pointwise_large(void **state)
 {
     (void)state;
     uint64_t rng = 4;
-    ref_conv_spec p = {.h = 71, .w = 69, .c = 16, .oc = 5, .kh = 1, .kw = 1, .sh = 1, .sw = 1,
-                       .dh = 1, .dw = 1, .pad = SAT_PAD_SAME, .act = SAT_ACT_RELU6};
-    check_conv(&p, RUN_POINTWISE, 1, &rng);
-    p.sh = p.sw = 2;
-    check_conv(&p, RUN_POINTWISE, 1, &rng);
+    static const int shapes[][3] = {{71, 16, 96}, {56, 24, 144}, {28, 32, 192},
+                                    {14, 320, 1280}, {14, 960, 160}, {1, 1280, 1001}};
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+        for (int stride = 1; stride <= 2; stride++) {
+            ref_conv_spec p = {.h = shapes[i][0], .w = shapes[i][0], .c = shapes[i][1],
+                               .oc = shapes[i][2], .kh = 1, .kw = 1, .sh = stride,
+                               .sw = stride, .dh = 1, .dw = 1, .pad = SAT_PAD_SAME,
+                               .act = acts[i % 3]};
+            check_conv_acc(&p, NN_KERNEL_GEMM, 1, stride == 1, &rng);
+            if (p.c <= 64) check_conv_acc(&p, NN_KERNEL_DIRECT, 1, stride == 1, &rng);
+        }
 }
 
-/* accumulate: the GEMM adds into what out holds (a folded residual ADD),
- * then bias, then the activation. */
-static void test_pointwise_accumulate(void **state)
+/* NN_KERNEL_AUTO picks a kernel that can run the conv; forcing one that
+ * cannot is refused. */
+static void test_kernel_choice(void **state)
 {
     (void)state;
-    uint64_t rng = 5;
-    for (int t = 0; t < 30; t++) {
-        ref_conv_spec p = {.h = ref_rand_int(&rng, 1, 60), .w = ref_rand_int(&rng, 1, 60),
-                           .c = ref_rand_int(&rng, 1, 24), .oc = ref_rand_int(&rng, 1, 24),
-                           .kh = 1, .kw = 1, .sh = 1 + t % 2, .sw = 1 + t % 2, .dh = 1, .dw = 1,
-                           .pad = SAT_PAD_SAME, .act = acts[t % 3]};
-        nn_conv_geom g;
-        assert_int_equal(nn_conv_geom_init(&g, p.h, p.w, p.c, p.oc, 1, 1, p.sh, p.sw, 1, 1,
-                                           p.pad), 0);
-        size_t nin = (size_t)p.h * p.w * p.c, nout = (size_t)g.out_h * g.out_w * p.oc;
-        float *in = ref_random_array(&rng, nin), *w = ref_random_array(&rng, (size_t)p.oc * p.c);
-        float *bias = ref_random_array(&rng, (size_t)p.oc), *res = ref_random_array(&rng, nout);
-        float *want = malloc(nout * sizeof *want), *got = malloc(nout * sizeof *got);
-        int oh, ow;
-        sat_activation act = p.act;
-        p.act = SAT_ACT_NONE;
-        ref_conv(&p, in, w, bias, want, &oh, &ow);
-        for (size_t i = 0; i < nout; i++) {
-            want[i] = (float)ref_act((double)want[i] + res[i], act);
-            got[i] = res[i];
-        }
-        nn_pointwise_forward(&g, in, w, bias, act, got, 1);
-        assert_true(ref_max_rel_err(got, want, nout) <= TOL);
-        free(in);
-        free(w);
-        free(bias);
-        free(res);
-        free(want);
-        free(got);
-    }
+    static const float w[4] = {0};
+    nn_conv_geom g3, g1, gwide;
+    nn_conv cv;
+    assert_int_equal(nn_conv_geom_init(&g3, 8, 8, 3, 4, 3, 3, 2, 2, 1, 1, SAT_PAD_SAME), 0);
+    assert_int_equal(nn_conv_geom_init(&g1, 8, 8, 320, 4, 1, 1, 1, 1, 1, 1, SAT_PAD_SAME), 0);
+    assert_int_equal(nn_conv_geom_init(&gwide, 8, 8, 65, 65, 3, 3, 1, 1, 1, 1, SAT_PAD_SAME), 0);
+    assert_int_equal(nn_conv_init(&cv, &g3, 0, w, NULL, SAT_ACT_NONE, NN_KERNEL_GEMM), -1);
+    assert_int_equal(nn_conv_init(&cv, &g3, 0, w, NULL, SAT_ACT_NONE, NN_KERNEL_DEPTHWISE), -1);
+    assert_int_equal(nn_conv_init(&cv, &gwide, 0, w, NULL, SAT_ACT_NONE, NN_KERNEL_DIRECT), -1);
+    assert_int_equal(nn_conv_init(&cv, &gwide, 1, w, NULL, SAT_ACT_NONE, NN_KERNEL_IM2COL), -1);
+    assert_int_equal(nn_conv_init(&cv, &g1, 0, w, NULL, SAT_ACT_NONE, NN_KERNEL_AUTO), 0);
+    assert_int_equal(cv.kernel, NN_KERNEL_GEMM); /* 320 input channels: OpenBLAS */
+    assert_true(nn_conv_can_accumulate(&cv));
+    nn_conv_free(&cv);
+    assert_int_equal(nn_conv_init(&cv, &gwide, 1, w, NULL, SAT_ACT_NONE, NN_KERNEL_AUTO), 0);
+    assert_int_equal(cv.kernel, NN_KERNEL_DEPTHWISE);
+    assert_false(nn_conv_can_accumulate(&cv));
+    nn_conv_free(&cv);
+    assert_int_equal(nn_conv_init(&cv, &g3, 0, w, NULL, SAT_ACT_NONE, NN_KERNEL_AUTO), 0);
+    assert_true(cv.kernel == NN_KERNEL_DIRECT || cv.kernel == NN_KERNEL_IM2COL);
+    nn_conv_free(&cv);
 }
 
 static void test_depthwise_random(void **state)
@@ -216,7 +234,7 @@ static void test_depthwise_random(void **state)
                 .pad = t % 5 ? SAT_PAD_SAME : SAT_PAD_VALID, .act = acts[t % 3], .depthwise = 1,
             };
             p.kw = t % 7 ? p.kh : ks[ref_rand_int(&rng, 0, 5)];
-            check_conv(&p, RUN_DEPTHWISE, t % 6 != 0, &rng);
+            check_conv(&p, NN_KERNEL_DEPTHWISE, t % 6 != 0, &rng);
         }
     }
     nn_use_simd(1);
@@ -239,7 +257,7 @@ static void test_depthwise_mobilenet_shapes(void **state)
                                .oc = shapes[i][1], .kh = 3, .kw = 3, .sh = shapes[i][2],
                                .sw = shapes[i][2], .dh = shapes[i][3], .dw = shapes[i][3],
                                .pad = SAT_PAD_SAME, .act = acts[i % 3], .depthwise = 1};
-            check_conv(&p, RUN_DEPTHWISE, 1, &rng);
+            check_conv(&p, NN_KERNEL_DEPTHWISE, 1, &rng);
         }
     }
     nn_use_simd(1);
@@ -338,8 +356,8 @@ int main(void)
         cmocka_unit_test(test_conv2d_random),
         cmocka_unit_test(test_conv2d_stem),
         cmocka_unit_test(test_pointwise_random),
-        cmocka_unit_test(test_pointwise_chunks),
-        cmocka_unit_test(test_pointwise_accumulate),
+        cmocka_unit_test(test_pointwise_large),
+        cmocka_unit_test(test_kernel_choice),
         cmocka_unit_test(test_depthwise_random),
         cmocka_unit_test(test_depthwise_mobilenet_shapes),
         cmocka_unit_test(test_add),

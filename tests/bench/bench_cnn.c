@@ -1,0 +1,82 @@
+/* bench_cnn.c — speed of the CNN forward pass on one thread.
+ *
+ *   bench_cnn MODEL.satm [RUNS]
+ *
+ * Runs MobileNetV2 on a fixed random 224x224 image at output stride 16, then
+ * 32, with OpenBLAS on one thread (as sat-encode runs each image), and prints
+ * per stride the median and fastest time over RUNS runs (default 50) after
+ * warm-up runs, and GFLOP/s = 2 * multiply-adds / median time.
+ */
+#include <cblas.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cnn.h"
+#include "util.h"
+
+#define SIZE 224
+#define WARMUP 5
+
+static int compare_doubles(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static void bench(const sat_model *m, int output_stride, int runs, const float *image)
+{
+    char err[256];
+    sat_cnn *cnn = sat_cnn_new(m, SIZE, output_stride, err, sizeof err);
+    if (!cnn) sat_die("%s", err);
+    int h, w, c;
+    sat_cnn_feature_shape(cnn, &h, &w, &c);
+    float *features = sat_xmalloc((size_t)h * w * c * sizeof *features);
+    float *probs = sat_xmalloc(((size_t)sat_cnn_num_classes(cnn) + 1) * sizeof *probs);
+    double *ms = sat_xmalloc((size_t)runs * sizeof *ms);
+    sat_cnn_work *ws = sat_cnn_work_new(cnn);
+    for (int i = 0; i < WARMUP + runs; i++) {
+        double t = sat_now();
+        sat_cnn_forward(cnn, ws, image, features, probs);
+        if (i >= WARMUP) ms[i - WARMUP] = (sat_now() - t) * 1e3;
+    }
+    qsort(ms, (size_t)runs, sizeof *ms, compare_doubles);
+    double median = runs % 2 ? ms[runs / 2] : (ms[runs / 2 - 1] + ms[runs / 2]) / 2;
+    double macs = sat_cnn_macs(cnn);
+    printf("size %d output stride %2d: %dx%dx%d features, %.0f M multiply-adds: "
+           "median %.2f ms (min %.2f) over %d runs, %.1f GFLOP/s, 1 thread\n",
+           SIZE, output_stride, h, w, c, macs / 1e6, median, ms[0], runs,
+           2 * macs / (median * 1e-3) / 1e9);
+    sat_cnn_work_free(ws);
+    sat_cnn_free(cnn);
+    free(ms);
+    free(probs);
+    free(features);
+}
+
+int main(int argc, char **argv)
+{
+    sat_init(argv[0]);
+    if (argc < 2 || argc > 3) {
+        fprintf(stderr, "usage: %s MODEL.satm [RUNS]\n", sat_progname);
+        return 2;
+    }
+    int runs = argc > 2 ? (int)sat_parse_long("RUNS", argv[2], 1, 100000) : 50;
+    char err[512];
+    sat_model *m = sat_model_load(argv[1], err, sizeof err);
+    if (!m) sat_die("%s", err);
+    openblas_set_num_threads(1);
+
+    /* A fixed pseudo-random image in [-1, 1) (the network's input range). */
+    float *image = sat_xmalloc((size_t)SIZE * SIZE * 3 * sizeof *image);
+    uint64_t s = 42;
+    for (size_t i = 0; i < (size_t)SIZE * SIZE * 3; i++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        image[i] = (float)(s >> 40) / (float)(1 << 23) - 1.0f;
+    }
+    bench(m, 16, runs, image);
+    bench(m, 32, runs, image);
+    free(image);
+    sat_model_free(m);
+    return 0;
+}

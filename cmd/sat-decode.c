@@ -6,13 +6,13 @@
  * features record is captioned (and dropped, unless --keep-features), any
  * other record passes through unchanged.
  */
-#include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "captioner.h"
+#include "pipeline.h"
 #include "util.h"
 
 static const char usage[] =
@@ -47,54 +47,26 @@ typedef struct {
     sat_captioner *cap;
     sat_writer out;
     sat_rng rng;
-    float *feats;
 } decoder_run;
 
-static void caption_record(decoder_run *run, const sat_record *rec)
+static void caption_features(void *ctx, const sat_features *f, const float *feats)
 {
-    sat_features f;
-    char err[512];
-    if (sat_features_parse(rec, &f, err, sizeof err) ||
-        sat_captioner_check(run->cap, &f, err, sizeof err)) {
-        sat_warn("%s", err);
-        sat_features_free(&f);
-        return;
-    }
-    sat_features_to_f32(&f, run->feats);
+    decoder_run *run = ctx;
     sat_caption c;
-    sat_caption_decode(run->cap->dec, run->feats, run->opt->max_len,
+    sat_caption_decode(run->cap->dec, feats, run->opt->max_len,
                        run->opt->sample ? run->opt->temperature : 0, &run->rng, &c);
     if (run->opt->text) {
         char *text = sat_caption_text(run->cap, &c);
-        printf("%s\t%s\n", f.id, text);
+        printf("%s\t%s\n", f->id, text);
         free(text);
     } else {
-        sat_caption_meta meta = {.id = f.id, .method = run->opt->sample ? "sample" : "greedy",
-                                 .attention = "soft", .alpha_h = (int)f.h, .alpha_w = (int)f.w,
+        sat_caption_meta meta = {.id = f->id, .method = run->opt->sample ? "sample" : "greedy",
+                                 .attention = "soft", .alpha_h = (int)f->h, .alpha_w = (int)f->w,
                                  .rank = -1};
         sat_caption_pack(&run->out, run->cap, &c, &meta);
         sat_writer_end(&run->out);
     }
     sat_caption_free(&c);
-    sat_features_free(&f);
-}
-
-static void decode_stream(decoder_run *run, FILE *in, const char *name)
-{
-    sat_reader *r = sat_reader_open(in, name, run->opt->max_record);
-    sat_record rec;
-    int st;
-    while ((st = sat_reader_next(r, &rec)) != SAT_READ_END) {
-        if (st != SAT_READ_OK) {
-            sat_warn("%s", sat_reader_error(r));
-            if (st == SAT_READ_FATAL) break;
-            continue;
-        }
-        int is_features = sat_record_is(&rec, "features");
-        if (is_features) caption_record(run, &rec);
-        if ((!is_features || run->opt->keep_features) && !run->opt->text) sat_write_raw(&run->out, &rec);
-    }
-    sat_reader_close(r);
 }
 
 static void parse_options(int argc, char **argv, options *o)
@@ -143,20 +115,12 @@ int main(int argc, char **argv)
     run.cap = sat_captioner_load(opt.model, err, sizeof err);
     if (!run.cap) sat_die("%s", err);
     sat_rng_seed(&run.rng, opt.seed);
-    run.feats = sat_xmalloc((size_t)run.cap->dec->cfg.L * run.cap->dec->cfg.D * sizeof(float));
     sat_writer_init(&run.out, stdout, "stdout");
-    if (optind == argc) decode_stream(&run, stdin, "stdin");
-    for (int i = optind; i < argc; i++) {
-        FILE *f = strcmp(argv[i], "-") == 0 ? stdin : fopen(argv[i], "rb");
-        if (!f) {
-            sat_warn("%s: %s", argv[i], strerror(errno));
-            continue;
-        }
-        decode_stream(&run, f, f == stdin ? "stdin" : argv[i]);
-        if (f != stdin) fclose(f);
-    }
+    sat_pipeline p = {.cap = run.cap, .out = opt.text ? NULL : &run.out,
+                      .keep_features = opt.keep_features, .max_record = opt.max_record,
+                      .fn = caption_features, .ctx = &run};
+    sat_pipeline_run(&p, argv + optind, argc - optind);
     sat_writer_close(&run.out);
-    free(run.feats);
     sat_captioner_free(run.cap);
     return sat_exit_status();
 }

@@ -7,8 +7,9 @@
  *   2. shapes at `size`, with DeepLab's atrous rule (atrous_axis);
  *   3. what is needed: the steps up to the features, the classifier head
  *      (run only when probs are asked for), and dead ops (never run);
- *   4. fusion: a 1x1 conv whose only reader is the next op, a residual ADD,
- *      accumulates straight into the other addend's buffer (GEMM beta = 1);
+ *   4. fusion: a conv whose only reader is the next op, a residual ADD,
+ *      accumulates straight into the other addend's buffer (GEMM beta = 1)
+ *      when its kernel can (1x1 and direct kernels: nn_conv_can_accumulate);
  *   5. buffers by liveness: each value takes a free buffer when produced and
  *      returns it after its last reader, so memory does not grow with depth.
  */
@@ -316,9 +317,9 @@ static int *plan_last_use(const sat_cnn *cnn)
     return last;
 }
 
-/* The addend a 1x1 conv (step i) can accumulate into, or -1: the next step
- * must be an ADD of the conv's output (read by nothing else) and of a
- * buffer that nothing reads afterwards, so the GEMM may overwrite it. */
+/* The addend a conv (step i) can accumulate into, or -1: the next step must
+ * be an ADD of the conv's output (read by nothing else) and of a buffer that
+ * nothing reads afterwards, so the conv may overwrite it. */
 static int fusable_residual(const sat_cnn *cnn, int i, const int *last, const int *readers)
 {
     const sat_model *m = cnn->m;

@@ -26,6 +26,10 @@
 #define IM2COL_CHUNK_FLOATS 16384
 #define IM2COL_MIN_ROWS 64
 
+/* What kernels read in place of taps in the padding (channels up to this). */
+#define ZEROS_FLOATS 4096
+static const float zeros[ZEROS_FLOATS];
+
 static int simd_wanted = 1;
 
 int nn_use_simd(int on)
@@ -231,7 +235,7 @@ void nn_conv2d_forward(const nn_conv_geom *g, const float *in, const float *w,
  * within noise of it above (MobileNetV2's next width is 96). */
 #define DIRECT_MAX_GEMM_K 64
 
-/* 1x1 convs never read padding; wider windows read direct_zeros there. */
+/* 1x1 convs never read padding; wider windows read `zeros` there. */
 static int direct_fits(const nn_conv_geom *g)
 {
     int pointwise = g->k_h == 1 && g->k_w == 1;
@@ -258,9 +262,12 @@ static float *direct_pack(const nn_conv_geom *g, const float *w, const float *bi
 
 /* Tap pointers of output pixel (y, x): taps[t] is the input pixel under tap
  * t, or `zeros` for a tap in the padding. */
-static void direct_taps(const nn_conv_geom *g, const float *in, const float *zeros, int y, int x,
-                        const float **taps)
+static void direct_taps(const nn_conv_geom *g, const float *in, int y, int x, const float **taps)
 {
+    if (g->k_h == 1 && g->k_w == 1) { /* never in the padding */
+        taps[0] = in + ((size_t)y * g->stride_h * g->in_w + (size_t)x * g->stride_w) * g->in_c;
+        return;
+    }
     for (int ky = 0; ky < g->k_h; ky++) {
         int iy = y * g->stride_h - g->pad_top + ky * g->dil_h;
         for (int kx = 0; kx < g->k_w; kx++) {
@@ -333,19 +340,27 @@ AVX2 static inline __attribute__((always_inline)) void direct_tile_avx2(
     }
 }
 
-/* Output channel blocks [b0, b1) of `mr` output pixels. */
+/* Channel block b of the packed weights: its weights, bias, valid channels. */
+static int direct_block(const nn_conv_geom *g, const float *packed, int b, const float **wb,
+                        const float **bias)
+{
+    size_t block = (size_t)g->k_h * g->k_w * g->in_c * DIRECT_NR;
+    *wb = packed + b * block;
+    *bias = packed + direct_blocks(g) * block + b * DIRECT_NR;
+    return g->out_c - b * DIRECT_NR < DIRECT_NR ? g->out_c - b * DIRECT_NR : DIRECT_NR;
+}
+
+/* Output channel blocks [b0, b1) of `mr` output pixels (DIRECT_MR or 1). */
 AVX2 static void direct_pixels_avx2(const nn_conv_geom *g, const float *packed, int b0, int b1,
                                     const float *(*taps)[DIRECT_MAX_TAPS], int mr,
                                     sat_activation act, float *const *out, int accumulate)
 {
     int ntaps = g->k_h * g->k_w, k = g->in_c;
-    size_t block = (size_t)ntaps * k * DIRECT_NR;
-    const float *packed_bias = packed + direct_blocks(g) * block;
     for (int b = b0; b < b1; b++) {
-        int nv = g->out_c - b * DIRECT_NR < DIRECT_NR ? g->out_c - b * DIRECT_NR : DIRECT_NR;
+        const float *wb, *bias;
+        int nv = direct_block(g, packed, b, &wb, &bias);
         float *o[DIRECT_MR];
         for (int r = 0; r < mr; r++) o[r] = out[r] + b * DIRECT_NR;
-        const float *wb = packed + b * block, *bias = packed_bias + b * DIRECT_NR;
         if (mr == DIRECT_MR && nv > 8)
             direct_tile_avx2(taps, DIRECT_MR, 2, ntaps, k, wb, bias, nv, act, o, accumulate);
         else if (mr == DIRECT_MR)
@@ -356,21 +371,17 @@ AVX2 static void direct_pixels_avx2(const nn_conv_geom *g, const float *packed, 
 }
 
 static void direct_pixels_c(const nn_conv_geom *g, const float *packed, int b0, int b1,
-                            const float *(*taps)[DIRECT_MAX_TAPS], int mr,
-                            sat_activation act, float *const *out, int accumulate)
+                            const float *(*taps)[DIRECT_MAX_TAPS], int mr, sat_activation act,
+                            float *const *out, int accumulate)
 {
-    int ntaps = g->k_h * g->k_w, k = g->in_c, nb = direct_blocks(g);
-    size_t block = (size_t)ntaps * k * DIRECT_NR;
     for (int b = b0; b < b1; b++) {
-        int nv = g->out_c - b * DIRECT_NR < DIRECT_NR ? g->out_c - b * DIRECT_NR : DIRECT_NR;
+        const float *wb, *bias;
+        int nv = direct_block(g, packed, b, &wb, &bias);
         float *o[DIRECT_MR];
         for (int r = 0; r < mr; r++) o[r] = out[r] + b * DIRECT_NR;
-        direct_tile_c(taps, mr, ntaps, k, packed + b * block, packed + nb * block + b * DIRECT_NR,
-                      nv, act, o, accumulate);
+        direct_tile_c(taps, mr, g->k_h * g->k_w, g->in_c, wb, bias, nv, act, o, accumulate);
     }
 }
-
-static const float direct_zeros[DIRECT_MAX_IN_C];
 
 /* Output pixels [p0, p1), channel blocks [b0, b1): DIRECT_MR pixels at a
  * time (along rows, wrapping), the last few one by one. */
@@ -378,23 +389,24 @@ static void direct_sweep(const nn_conv_geom *g, const float *in, const float *pa
                          int b1, size_t p0, size_t p1, sat_activation act, float *out,
                          int accumulate)
 {
-    void (*run)(const nn_conv_geom *, const float *, int, int, const float *(*)[DIRECT_MAX_TAPS],
-                int, sat_activation, float *const *, int) =
-        have_avx2() ? direct_pixels_avx2 : direct_pixels_c;
+    int simd = have_avx2();
     int y = (int)(p0 / g->out_w), x = (int)(p0 % g->out_w);
     for (size_t p = p0; p < p1;) {
         int mr = p1 - p >= DIRECT_MR ? DIRECT_MR : 1;
         const float *taps[DIRECT_MR][DIRECT_MAX_TAPS];
         float *o[DIRECT_MR];
         for (int r = 0; r < mr; r++, p++) {
-            direct_taps(g, in, direct_zeros, y, x, taps[r]);
+            direct_taps(g, in, y, x, taps[r]);
             o[r] = out + p * g->out_c;
             if (++x == g->out_w) {
                 x = 0;
                 y++;
             }
         }
-        run(g, packed, b0, b1, taps, mr, act, o, accumulate);
+        if (simd)
+            direct_pixels_avx2(g, packed, b0, b1, taps, mr, act, o, accumulate);
+        else
+            direct_pixels_c(g, packed, b0, b1, taps, mr, act, o, accumulate);
     }
 }
 
@@ -463,8 +475,8 @@ static void dw_pixel_c(const nn_conv_geom *g, const float *in, const float *w,
     for (int c = c0; c < c1; c++) o[c] = activate1(o[c], act);
 }
 
-/* AVX2 kernel for one output pixel near a border (any window), channels
- * [0, c8), c8 a multiple of 8, multiplier 1. */
+/* AVX2 kernel for one output pixel of any window, channels [0, c8), c8 a
+ * multiple of 8, multiplier 1. */
 AVX2 static void dw_pixel_avx2(const nn_conv_geom *g, const float *in, const float *w,
                                const float *bias, sat_activation act, float *out,
                                int y, int x, int c8)
@@ -503,14 +515,11 @@ AVX2 static inline __m256 dw3x3_sum(const float *const p[9], const __m256 k[9], 
     return _mm256_add_ps(acc, e);
 }
 
-/* Zeros read by the 3x3 border kernel in place of taps in the padding. */
-#define DW3X3_MAX_CHANNELS 4096
-static const float dw_zeros[DW3X3_MAX_CHANNELS];
 /* Border outputs handled per pass of the channel blocks. */
 #define DW3X3_SEGMENT 16
 
 /* 3x3 outputs [x0, x1) of row y (at most DW3X3_SEGMENT) with some taps in the
- * padding: each output's 9 tap pointers are found once (dw_zeros for taps in
+ * padding: each output's 9 tap pointers are found once (zeros for taps in
  * the padding), then each channel block sweeps the outputs with its 9 weight
  * vectors in registers.  Channels [0, c8). */
 AVX2 static void dw3x3_border_avx2(const nn_conv_geom *g, const float *in, const float *w,
@@ -524,7 +533,7 @@ AVX2 static void dw3x3_border_avx2(const nn_conv_geom *g, const float *in, const
             int iy = y * g->stride_h - g->pad_top + t / 3 * g->dil_h;
             int ix = x * g->stride_w - g->pad_left + t % 3 * g->dil_w;
             int inside = iy >= 0 && iy < g->in_h && ix >= 0 && ix < g->in_w;
-            taps[x - x0][t] = inside ? in + ((size_t)iy * g->in_w + ix) * c : dw_zeros;
+            taps[x - x0][t] = inside ? in + ((size_t)iy * g->in_w + ix) * c : zeros;
         }
     float *o = out + ((size_t)y * g->out_w + x0) * c;
     for (int ch = 0; ch < c8; ch += 8) {
@@ -583,7 +592,7 @@ AVX2 static void dw3x3_border_span_avx2(const nn_conv_geom *g, const float *in, 
 AVX2 static void dw_avx2(const nn_conv_geom *g, const float *in, const float *w,
                          const float *bias, sat_activation act, float *out, int c8)
 {
-    if (g->k_h != 3 || g->k_w != 3 || c8 > DW3X3_MAX_CHANNELS) {
+    if (g->k_h != 3 || g->k_w != 3 || c8 > ZEROS_FLOATS) {
         for (int y = 0; y < g->out_h; y++)
             for (int x = 0; x < g->out_w; x++) dw_pixel_avx2(g, in, w, bias, act, out, y, x, c8);
         return;

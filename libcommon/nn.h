@@ -70,7 +70,9 @@ void nn_depthwise_forward(const nn_conv_geom *g, const float *in, const float *w
 /* A convolution ready to run: its geometry, weights and the kernel chosen
  * for them, with the weights repacked when that kernel needs it. */
 typedef enum {
-    NN_KERNEL_AUTO = 0,  /* nn_conv_init chooses */
+    NN_KERNEL_AUTO = 0,  /* nn_conv_init chooses: DEPTHWISE for a depthwise conv; with
+                          * AVX2, DIRECT where it fits (1x1: up to 64 input
+                          * channels); else GEMM for 1x1, IM2COL for the rest */
     NN_KERNEL_GEMM,      /* 1x1: nn_pointwise_forward (OpenBLAS) */
     NN_KERNEL_DIRECT,    /* 1x1, or <= 25 taps of <= 64 input channels: tiles of
                           * pixels x channels in registers, packed weights */

@@ -5,7 +5,12 @@
  * Runs MobileNetV2 on a fixed random 224x224 image at output stride 16, then
  * 32, with OpenBLAS on one thread (as sat-encode runs each image), and prints
  * per stride the median and fastest time over RUNS runs (default 50) after
- * warm-up runs, and GFLOP/s = 2 * multiply-adds / median time.
+ * warm-up runs, and GFLOP/s = 2 * multiply-adds / median time, as
+ *
+ *   stride 16: MEDIAN ms median (min MIN) over RUNS runs, ...
+ *
+ * (scripts/bench.sh reads the third field).  The forward includes the
+ * classifier head (probs), as sat-encode --classify runs it.
  */
 #include <cblas.h>
 #include <stdint.h>
@@ -43,10 +48,10 @@ static void bench(const sat_model *m, int output_stride, int runs, const float *
     qsort(ms, (size_t)runs, sizeof *ms, compare_doubles);
     double median = runs % 2 ? ms[runs / 2] : (ms[runs / 2 - 1] + ms[runs / 2]) / 2;
     double macs = sat_cnn_macs(cnn);
-    printf("size %d output stride %2d: %dx%dx%d features, %.0f M multiply-adds: "
-           "median %.2f ms (min %.2f) over %d runs, %.1f GFLOP/s, 1 thread\n",
-           SIZE, output_stride, h, w, c, macs / 1e6, median, ms[0], runs,
-           2 * macs / (median * 1e-3) / 1e9);
+    printf("stride %d: %.2f ms median (min %.2f) over %d runs, %.1f GFLOP/s, "
+           "%dx%dx%d features, %.0f M multiply-adds, size %d, 1 thread\n",
+           output_stride, median, ms[0], runs, 2 * macs / (median * 1e-3) / 1e9, h, w, c,
+           macs / 1e6, SIZE);
     sat_cnn_work_free(ws);
     sat_cnn_free(cnn);
     free(ms);

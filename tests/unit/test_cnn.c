@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "cnn.h"
+#include "nn.h"
 #include "nn_reference.h"
 
 /* The tiny graph, one op per row; op i writes value i + 1, value 0 is the
@@ -229,6 +230,17 @@ static void check_against_naive(int size, int os, uint64_t seed)
     free_model(m);
 }
 
+/* The same graph planned without the AVX2 kernels: the runner then picks
+ * OpenBLAS and im2col for the convs the direct kernel took. */
+static void test_portable_kernels(void **state)
+{
+    (void)state;
+    int old = nn_use_simd(0);
+    check_against_naive(64, 16, 7);
+    check_against_naive(48, 8, 8);
+    nn_use_simd(old);
+}
+
 static void test_output_stride_32(void **state)
 {
     (void)state;
@@ -389,6 +401,7 @@ int main(void)
         cmocka_unit_test(test_output_stride_32),
         cmocka_unit_test(test_output_stride_16),
         cmocka_unit_test(test_output_stride_8),
+        cmocka_unit_test(test_portable_kernels),
         cmocka_unit_test(test_wrong_surgery_differs),
         cmocka_unit_test(test_refuses_bad_input),
         cmocka_unit_test(test_real_model),

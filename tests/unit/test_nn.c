@@ -194,7 +194,7 @@ static void test_pointwise_large(void **state)
 static void test_kernel_choice(void **state)
 {
     (void)state;
-    static const float w[4] = {0};
+    static const float w[2048]; /* zeros, enough for each conv below */
     nn_conv_geom g3, g1, gwide;
     nn_conv cv;
     assert_int_equal(nn_conv_geom_init(&g3, 8, 8, 3, 4, 3, 3, 2, 2, 1, 1, SAT_PAD_SAME), 0);

@@ -1,0 +1,262 @@
+/* sat-beam — beam search captions: `features` records in, `caption`
+ * records out (the n best per image), with the attention of every word.
+ *
+ * All live hypotheses of an image advance together, one GEMM per layer per
+ * step (sat_decoder_step over k rows).  A hypothesis that emits <end> leaves
+ * the beam, which then shrinks, until k captions are complete or max-len is
+ * reached.  Scores are log-probabilities, optionally divided by length^α
+ * (--length-norm α) when the finished captions are ranked.
+ */
+#include <getopt.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "captioner.h"
+#include "pipeline.h"
+#include "util.h"
+
+static const char usage[] =
+    "Usage: sat-beam [OPTION]... [FILE]...\n"
+    "Caption the features records of sat streams (FILEs, or stdin) by beam search;\n"
+    "write caption records (msgpack) or, on a terminal, text.\n"
+    "\n"
+    "  -k, --beam K           beam width (default 3)\n"
+    "  -n, --nbest N          write the N best captions of each image (default 1, <= K)\n"
+    "      --length-norm A    rank finished captions by logprob / length^A (default 0: off)\n"
+    "  -m, --model FILE       decoder model (default: the installed " SAT_DEFAULT_DECODER ")\n"
+    "      --min-len N        at least N words (default 1: no empty caption)\n"
+    "      --max-len N        at most N words (default 30)\n"
+    "  -f, --format F         text or msgpack; default: text on a terminal, msgpack otherwise\n"
+    "      --keep-features    pass the features records through as well\n"
+    "      --max-record N     refuse input records larger than N bytes\n"
+    "  -h, --help             show this help and exit\n"
+    "  -V, --version          show the version and exit\n"
+    "\n"
+    "Example: sat-encode photo.jpg | sat-beam -k 5\n";
+
+typedef struct {
+    const char *model;
+    int k, nbest, min_len, max_len, text, keep_features;
+    double length_norm;
+    size_t max_record;
+} options;
+
+/* A hypothesis: its words and the attention of each step so far. */
+typedef struct {
+    int *tokens;
+    float *alpha;            /* (n + 1) × L once finished: the last row is <end>'s */
+    int n;
+    double logprob;
+} hypothesis;
+
+typedef struct {
+    double score;
+    int parent, word;
+} candidate;
+
+typedef struct {
+    const options *opt;
+    sat_captioner *cap;
+    sat_writer out;
+    int V, L;
+    float *logprobs, *alpha;  /* k × V, k × L */
+    hypothesis *live, *next, *done;
+    int ndone;
+    candidate *cand;
+} beam_run;
+
+static int by_score_desc(const void *a, const void *b)
+{
+    double x = ((const candidate *)a)->score, y = ((const candidate *)b)->score;
+    return (x < y) - (x > y);
+}
+
+static double ranked_score(const hypothesis *h, double alpha)
+{
+    return alpha > 0 ? h->logprob / pow(h->n + 1, alpha) : h->logprob;
+}
+
+static int by_ranked_desc(const void *a, const void *b, void *arg)
+{
+    double alpha = *(const double *)arg;
+    double x = ranked_score(a, alpha), y = ranked_score(b, alpha);
+    return (x < y) - (x > y);
+}
+
+/* The extension of live hypothesis `parent` by `word` into h. */
+static void extend(beam_run *b, const hypothesis *parent, int row, int word, hypothesis *h)
+{
+    h->n = parent->n + (word != SAT_VOCAB_END);
+    memcpy(h->tokens, parent->tokens, (size_t)parent->n * sizeof *h->tokens);
+    if (word != SAT_VOCAB_END) h->tokens[parent->n] = word;
+    memcpy(h->alpha, parent->alpha, (size_t)parent->n * b->L * sizeof *h->alpha);
+    memcpy(h->alpha + (size_t)parent->n * b->L, b->alpha + (size_t)row * b->L,
+           (size_t)b->L * sizeof *h->alpha);
+    h->logprob = parent->logprob + b->logprobs[(size_t)row * b->V + word];
+}
+
+/* One step: the best k_live extensions of the live hypotheses; those that
+ * end go to `done`.  Returns the new number of live hypotheses. */
+static int advance(beam_run *b, sat_decoder_state *st, int nlive, int t, int *parents)
+{
+    int last_step = t == b->opt->max_len, may_end = t >= b->opt->min_len;
+    int k = b->opt->k, nc = 0;
+    for (int j = 0; j < nlive; j++) {
+        const float *lp = b->logprobs + (size_t)j * b->V;
+        for (int v = 0; v < b->V; v++) {
+            if (v == SAT_VOCAB_START || (last_step && v != SAT_VOCAB_END) ||
+                (!may_end && v == SAT_VOCAB_END))
+                continue;
+            b->cand[nc++] = (candidate){b->live[j].logprob + lp[v], j, v};
+        }
+    }
+    qsort(b->cand, (size_t)nc, sizeof *b->cand, by_score_desc);
+    int want = k - b->ndone, nnext = 0;
+    for (int c = 0; c < nc && nnext < want && b->ndone < k; c++) {
+        const candidate *cd = &b->cand[c];
+        if (cd->word == SAT_VOCAB_END) {
+            extend(b, &b->live[cd->parent], cd->parent, cd->word, &b->done[b->ndone++]);
+            want--;
+        } else {
+            extend(b, &b->live[cd->parent], cd->parent, cd->word, &b->next[nnext]);
+            parents[nnext++] = cd->parent;
+        }
+    }
+    hypothesis *tmp = b->live;
+    b->live = b->next;
+    b->next = tmp;
+    if (nnext > 0) sat_decoder_state_select(st, parents, nnext);
+    return nnext;
+}
+
+static void write_caption(beam_run *b, const sat_features *f, const hypothesis *h, int rank)
+{
+    sat_caption c = {.tokens = h->tokens, .n = h->n, .alpha = h->alpha, .logprob = h->logprob};
+    if (b->opt->text) {
+        char *text = sat_caption_text(b->cap, &c);
+        if (b->opt->nbest > 1) printf("%s\t%d\t%.4f\t%s\n", f->id, rank, h->logprob, text);
+        else printf("%s\t%s\n", f->id, text);
+        free(text);
+        return;
+    }
+    sat_caption_meta meta = {.id = f->id, .method = "beam", .attention = "soft",
+                             .alpha_h = (int)f->h, .alpha_w = (int)f->w,
+                             .rank = b->opt->nbest > 1 ? rank : -1};
+    sat_caption_pack(&b->out, b->cap, &c, &meta);
+    sat_writer_end(&b->out);
+}
+
+static void beam_search(void *ctx, const sat_features *f, const float *feats)
+{
+    beam_run *b = ctx;
+    const options *o = b->opt;
+    sat_decoder_state *st = sat_decoder_state_new(b->cap->dec, feats, o->k);
+    int prev[256], parents[256];
+    int nlive = 1;
+    b->live[0].n = 0;
+    b->live[0].logprob = 0;
+    b->ndone = 0;
+    for (int t = 0; t <= o->max_len && nlive > 0 && b->ndone < o->k; t++) {
+        for (int j = 0; j < nlive; j++)
+            prev[j] = b->live[j].n ? b->live[j].tokens[b->live[j].n - 1] : SAT_VOCAB_START;
+        sat_decoder_step(b->cap->dec, st, prev, b->logprobs, b->alpha, NULL);
+        nlive = advance(b, st, nlive, t, parents);
+    }
+    qsort_r(b->done, (size_t)b->ndone, sizeof *b->done, by_ranked_desc, (void *)&o->length_norm);
+    for (int r = 0; r < o->nbest && r < b->ndone; r++) write_caption(b, f, &b->done[r], r);
+    sat_decoder_state_free(st);
+}
+
+static void alloc_hypotheses(hypothesis *h, int n, int max_len, int L)
+{
+    for (int i = 0; i < n; i++) {
+        h[i].tokens = sat_xmalloc((size_t)(max_len + 1) * sizeof *h[i].tokens);
+        h[i].alpha = sat_xmalloc((size_t)(max_len + 2) * L * sizeof *h[i].alpha);
+    }
+}
+
+static void free_hypotheses(hypothesis *h, int n)
+{
+    for (int i = 0; i < n; i++) {
+        free(h[i].tokens);
+        free(h[i].alpha);
+    }
+    free(h);
+}
+
+static void parse_options(int argc, char **argv, options *o)
+{
+    static const struct option longopts[] = {
+        {"beam", required_argument, 0, 'k'},      {"nbest", required_argument, 0, 'n'},
+        {"length-norm", required_argument, 0, 'N'}, {"model", required_argument, 0, 'm'},
+        {"max-len", required_argument, 0, 'L'},   {"format", required_argument, 0, 'f'},
+        {"min-len", required_argument, 0, 'l'},
+        {"keep-features", no_argument, 0, 'K'},   {"max-record", required_argument, 0, 'M'},
+        {"help", no_argument, 0, 'h'},            {"version", no_argument, 0, 'V'},
+        {0, 0, 0, 0}};
+    *o = (options){.k = 3, .nbest = 1, .min_len = 1, .max_len = 30, .text = -1};
+    int c;
+    while ((c = getopt_long(argc, argv, "k:n:m:f:hV", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'k': o->k = (int)sat_parse_long("--beam", optarg, 1, 256); break;
+        case 'n': o->nbest = (int)sat_parse_long("--nbest", optarg, 1, 256); break;
+        case 'N': o->length_norm = sat_parse_double("--length-norm", optarg, 0, 10); break;
+        case 'm': o->model = optarg; break;
+        case 'L': o->max_len = (int)sat_parse_long("--max-len", optarg, 1, 1000); break;
+        case 'l': o->min_len = (int)sat_parse_long("--min-len", optarg, 0, 1000); break;
+        case 'f':
+            if (strcmp(optarg, "text") && strcmp(optarg, "msgpack"))
+                sat_usage_error("--format: '%s' is not text or msgpack", optarg);
+            o->text = strcmp(optarg, "text") == 0;
+            break;
+        case 'K': o->keep_features = 1; break;
+        case 'M': o->max_record = (size_t)sat_parse_long("--max-record", optarg, 16, 1L << 40); break;
+        case 'h': sat_print_usage(usage);
+        case 'V': sat_print_version();
+        default: sat_usage_error("unknown option");
+        }
+    }
+    if (o->nbest > o->k) sat_usage_error("--nbest %d is more than the beam width %d", o->nbest, o->k);
+    if (o->min_len > o->max_len) sat_usage_error("--min-len is more than --max-len");
+    if (o->text < 0) o->text = isatty(STDOUT_FILENO);
+}
+
+int main(int argc, char **argv)
+{
+    sat_init(argv[0]);
+    options opt;
+    parse_options(argc, argv, &opt);
+    beam_run b = {.opt = &opt};
+    char err[512];
+    b.cap = sat_captioner_load(opt.model, err, sizeof err);
+    if (!b.cap) sat_die("%s", err);
+    b.V = b.cap->dec->cfg.V;
+    b.L = b.cap->dec->cfg.L;
+    b.logprobs = sat_xmalloc((size_t)opt.k * b.V * sizeof *b.logprobs);
+    b.alpha = sat_xmalloc((size_t)opt.k * b.L * sizeof *b.alpha);
+    b.cand = sat_xmalloc((size_t)opt.k * b.V * sizeof *b.cand);
+    b.live = sat_xcalloc((size_t)opt.k, sizeof *b.live);
+    b.next = sat_xcalloc((size_t)opt.k, sizeof *b.next);
+    b.done = sat_xcalloc((size_t)opt.k, sizeof *b.done);
+    alloc_hypotheses(b.live, opt.k, opt.max_len, b.L);
+    alloc_hypotheses(b.next, opt.k, opt.max_len, b.L);
+    alloc_hypotheses(b.done, opt.k, opt.max_len, b.L);
+
+    sat_writer_init(&b.out, stdout, "stdout");
+    sat_pipeline p = {.cap = b.cap, .out = opt.text ? NULL : &b.out,
+                      .keep_features = opt.keep_features, .max_record = opt.max_record,
+                      .fn = beam_search, .ctx = &b};
+    sat_pipeline_run(&p, argv + optind, argc - optind);
+    sat_writer_close(&b.out);
+
+    free_hypotheses(b.live, opt.k);
+    free_hypotheses(b.next, opt.k);
+    free_hypotheses(b.done, opt.k);
+    free(b.logprobs);
+    free(b.alpha);
+    free(b.cand);
+    sat_captioner_free(b.cap);
+    return sat_exit_status();
+}

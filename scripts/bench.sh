@@ -36,8 +36,26 @@ for run in 1 2 3; do
     awk -v a="$t0" -v b="$t1" 'BEGIN { print 200 / (b - a) }'
 done | median | awk '{ printf "end to end, 2 cores: %.1f images/s (median of 3 runs)\n", $1 }'
 
-for b in "$SAT_BENCH_BIN"/bench_*; do
-    case "$(basename "$b")" in bench_cnn) continue ;; esac
-    echo "== $(basename "$b")"
-    "$b"
-done
+echo "== decoder training step (forward + backward), 2 threads"
+"$SAT_BENCH_BIN/bench_decoder" 7
+
+decoder=$SAT_MODEL_DIR/sat-decoder.satm
+if [ -f "$decoder" ]; then
+    echo "== captioning time per image after encoding (200 Flickr8k images, one thread)"
+    ls "$flickr"/*.jpg | head -200 | sat-encode -q -T - -o "$tmp/feats.sat"
+    for how in "sat-decode" "sat-beam -k 3"; do
+        for run in 1 2 3; do
+            t0=$(date +%s.%N)
+            OPENBLAS_NUM_THREADS=1 $how -f text "$tmp/feats.sat" > /dev/null
+            t1=$(date +%s.%N)
+            awk -v a="$t0" -v b="$t1" 'BEGIN { print (b - a) * 1000 / 200 }'
+        done | median | awk -v how="$how" '{ printf "%s: %.1f ms per image (median of 3 runs)\n", how, $1 }'
+    done
+    echo "== end to end: photo -> caption (sat-encode dog.jpg | sat-beam -k 3), 2 cores"
+    for run in 1 2 3 4 5; do
+        t0=$(date +%s.%N)
+        sat-encode "$SAT_SHARED/images/dog.jpg" | sat-beam -k 3 -f text > /dev/null
+        t1=$(date +%s.%N)
+        awk -v a="$t0" -v b="$t1" 'BEGIN { print (b - a) * 1000 }'
+    done | median | awk '{ printf "end to end: %.0f ms per photo, model loading included (median of 5)\n", $1 }'
+fi

@@ -1,10 +1,7 @@
 /* bench_decoder.c — forward+backward speed of the decoder at a Flickr8k size.
  *
- *   make build/libsat.a
- *   cc -std=c11 -O2 -D_GNU_SOURCE -Ilibcommon $(pkg-config --cflags openblas) \
- *      -o build/bench_decoder tests/bench/bench_decoder.c build/libsat.a \
- *      $(pkg-config --libs msgpack openblas libcrypto) -lm -pthread
- *   build/bench_decoder [ITERS [IMAGES]]
+ *   make build/bench/bench_decoder && build/bench/bench_decoder [ITERS [IMAGES]]
+ *   (make bench runs it)
  *
  * B = 64 captions of T = 16 steps (lengths 10–16) over IMAGES images (default
  * 13: the five captions of each image together), L = 196, D = 1280,

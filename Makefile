@@ -84,6 +84,7 @@ $(BUILD)/lib $(BUILD)/tests $(BUILD)/bench $(BUILD)/fuzz $(BINDIR):
 # (see README: where to get it); the result is a build product, never committed.
 models: $(ENCODER)
 $(ENCODER): $(SAT_SHARED)/models/mobilenet_v2_1.0_224_quant.tflite $(BINDIR)/sat-import
+	@mkdir -p $(dir $@)
 	$(BINDIR)/sat-import --labels $(SAT_SHARED)/models/imagenet_labels.txt -o $@ $<
 
 test: all $(TESTS)

@@ -1,6 +1,6 @@
-/* sat-decode — `features` records in, `caption` records out: the soft
- * attention LSTM decoder, greedy or sampled, one caption per image with the
- * attention map of every word.
+/* sat-decode — `features` records in, `caption` records out: the attention
+ * LSTM decoder, greedy or sampled, one caption per image with the attention
+ * map of every word (soft, or hard: one location per word, drawn or argmax).
  *
  * parse options → load the decoder → for each record of the stream: a
  * features record is captioned (and dropped, unless --keep-features), any
@@ -17,14 +17,16 @@
 
 static const char usage[] =
     "Usage: sat-decode [OPTION]... [FILE]...\n"
-    "Caption the features records of sat streams (FILEs, or stdin) with the soft\n"
-    "attention decoder; write caption records (msgpack) or, on a terminal, text.\n"
+    "Caption the features records of sat streams (FILEs, or stdin) with the attention\n"
+    "decoder; write caption records (msgpack) or, on a terminal, text.\n"
     "\n"
     "  -m, --model FILE       decoder model (default: the installed " SAT_DEFAULT_DECODER ")\n"
     "      --sample           sample words instead of taking the most probable\n"
     "  -t, --temperature T    sampling temperature (default 1; implies --sample)\n"
     "      --seed N           random seed for --sample (default 1)\n"
     "      --max-len N        at most N words (default 30)\n"
+    "      --attention MODE   soft (expected context, default), hard-sample (a location\n"
+    "                         per word drawn from the attention, --seed) or hard-argmax\n"
     "  -f, --format F         text (id<TAB>caption) or msgpack; default: text on a\n"
     "                         terminal, msgpack otherwise\n"
     "      --keep-features    pass the features records through as well\n"
@@ -37,6 +39,7 @@ static const char usage[] =
 typedef struct {
     const char *model;
     int sample, max_len, text, keep_features;
+    sat_attend_mode attention;
     float temperature;
     unsigned long seed;
     size_t max_record;
@@ -53,15 +56,16 @@ static void caption_features(void *ctx, const sat_features *f, const float *feat
 {
     decoder_run *run = ctx;
     sat_caption c;
-    sat_caption_decode(run->cap->dec, feats, run->opt->max_len,
-                       run->opt->sample ? run->opt->temperature : 0, &run->rng, &c);
+    sat_caption_decode_attend(run->cap->dec, feats, run->opt->max_len,
+                              run->opt->sample ? run->opt->temperature : 0, run->opt->attention,
+                              &run->rng, &c);
     if (run->opt->text) {
         char *text = sat_caption_text(run->cap, &c);
         printf("%s\t%s\n", f->id, text);
         free(text);
     } else {
         sat_caption_meta meta = {.id = f->id, .method = run->opt->sample ? "sample" : "greedy",
-                                 .attention = "soft", .alpha_h = (int)f->h, .alpha_w = (int)f->w,
+                                 .attention = sat_attend_name(run->opt->attention), .alpha_h = (int)f->h, .alpha_w = (int)f->w,
                                  .rank = -1};
         sat_caption_pack(&run->out, run->cap, &c, &meta);
         sat_writer_end(&run->out);
@@ -76,9 +80,11 @@ static void parse_options(int argc, char **argv, options *o)
         {"temperature", required_argument, 0, 't'}, {"seed", required_argument, 0, 's'},
         {"max-len", required_argument, 0, 'L'}, {"format", required_argument, 0, 'f'},
         {"keep-features", no_argument, 0, 'K'}, {"max-record", required_argument, 0, 'M'},
+        {"attention", required_argument, 0, 'A'},
         {"help", no_argument, 0, 'h'},          {"version", no_argument, 0, 'V'},
         {0, 0, 0, 0}};
-    *o = (options){.max_len = 30, .temperature = 1, .seed = 1, .text = -1};
+    *o = (options){.max_len = 30, .temperature = 1, .seed = 1, .text = -1,
+                   .attention = SAT_ATTEND_SOFT};
     int c;
     while ((c = getopt_long(argc, argv, "m:t:f:hV", longopts, NULL)) != -1) {
         switch (c) {
@@ -96,6 +102,10 @@ static void parse_options(int argc, char **argv, options *o)
             o->text = strcmp(optarg, "text") == 0;
             break;
         case 'K': o->keep_features = 1; break;
+        case 'A':
+            if (sat_attend_parse(optarg, &o->attention))
+                sat_usage_error("--attention: '%s' is not soft, hard-sample or hard-argmax", optarg);
+            break;
         case 'M': o->max_record = (size_t)sat_parse_long("--max-record", optarg, 16, 1L << 40); break;
         case 'h': sat_print_usage(usage);
         case 'V': sat_print_version();

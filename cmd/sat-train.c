@@ -1,5 +1,6 @@
-/* sat-train — train the soft-attention decoder of Show, Attend and Tell on
- * cached features and a caption file.
+/* sat-train — train the attention decoder of Show, Attend and Tell on
+ * cached features and a caption file, with soft or (--attention hard)
+ * stochastic hard attention.
  *
  * parse options → captions and splits → vocabulary (train split, words seen
  * >= --min-count times) → the features of the train and dev images, kept in
@@ -32,7 +33,7 @@
 
 static const char usage[] =
     "Usage: sat-train --captions FILE --features FILE... --train LIST --dev LIST -o MODEL [OPTION]...\n"
-    "Train the soft-attention LSTM decoder on cached features (sat-encode -o).\n"
+    "Train the attention LSTM decoder on cached features (sat-encode -o).\n"
     "\n"
     "Data:\n"
     "      --captions FILE      caption file, NAME.jpg#N<TAB>caption (Flickr8k.token.txt)\n"
@@ -44,7 +45,8 @@ static const char usage[] =
     "Model:\n"
     "      --embed N            word embedding size E (256)\n"
     "      --hidden N           LSTM size H (512)\n"
-    "      --attention N        attention size A (256)\n"
+    "      --att-size N         attention size A (256)\n"
+    "      --att-temperature T  attention softmax temperature, kept in the model (1)\n"
     "Training:\n"
     "      --epochs N           at most N epochs (20)\n"
     "      --batch N            captions per batch, at least (64; whole images)\n"
@@ -56,6 +58,14 @@ static const char usage[] =
     "      --seed N             random seed (1)\n"
     "      --patience N         stop after N epochs without a better dev BLEU-4 (4)\n"
     "      --threads N          BLAS threads (default: the number of CPUs)\n"
+    "Hard attention (Xu et al. 2015, 4.1):\n"
+    "      --attention KIND     soft (default) or hard: a location drawn per word,\n"
+    "                           REINFORCE with a moving-average baseline\n"
+    "      --hard-samples N     location sequences drawn per caption (1)\n"
+    "      --hard-expected P    probability per image of the expected context\n"
+    "                           instead of a drawn location (0.5)\n"
+    "      --reinforce X        weight of the REINFORCE term (1)\n"
+    "      --entropy X          weight of the attention entropy term (0.002)\n"
     "Output:\n"
     "  -o, --output FILE        the best model (by dev BLEU-4), written atomically\n"
     "      --checkpoint DIR     keep DIR/checkpoint.satm up to date (each epoch and\n"
@@ -76,6 +86,8 @@ typedef struct {
     int resume, rmsprop;
     long checkpoint_every;
     float lr, clip, lambda, dropout;
+    int hard, hard_samples;                            /* hard attention */
+    float hard_expected, reinforce, entropy, att_temperature;
     unsigned long seed;
 } options;
 
@@ -111,7 +123,8 @@ typedef struct {
     long step;               /* optimizer updates */
     double best_bleu4;
     int best_epoch, bad_epochs;
-    sat_rng rng;             /* dropout masks */
+    sat_rng rng;             /* dropout masks (and hard attention's locations) */
+    double baseline;         /* hard attention's REINFORCE baseline b */
 } train_state;
 
 /* ---- data ---------------------------------------------------------------- */
@@ -461,6 +474,10 @@ static void save_checkpoint(const sat_decoder *dec, const float *m1, const float
     add_config(m, "train.bad_epochs", ts->bad_epochs);
     add_config(m, "train.seed", (double)o->seed);
     add_config(m, "train.rmsprop", o->rmsprop);
+    if (o->hard) {
+        add_config(m, "train.hard", 1);
+        add_config(m, "train.baseline", ts->baseline);
+    }
     for (int i = 0; i < 4; i++) {
         char key[32];
         snprintf(key, sizeof key, "train.rng%d.lo", i);
@@ -496,6 +513,9 @@ static void load_checkpoint(sat_decoder *dec, float *m1, float *m2, size_t nmom,
                     m->vocab[i], d->vocab->words[i]);
     if ((int)sat_model_config(m, "train.rmsprop", -1) != o->rmsprop)
         sat_die("--resume: %s was made with another optimizer", path);
+    if ((int)sat_model_config(m, "train.hard", 0) != o->hard || saved->temperature != dec->temperature)
+        sat_die("--resume: %s was made with another attention (kind or temperature)", path);
+    ts->baseline = sat_model_config(m, "train.baseline", 0);
     int im = sat_model_find_tensor(m, "optimizer.m"), iv = sat_model_find_tensor(m, "optimizer.v");
     if (im < 0 || iv < 0 || m->tensors[im].count != nmom || m->tensors[iv].count != nmom)
         sat_die("--resume: %s has no optimizer state of the right size", path);
@@ -553,6 +573,19 @@ static void checkpoint(trainer *tr)
     }
 }
 
+/* Loss and gradients of a batch with hard attention; the baseline moves on. */
+static sat_decoder_loss hard_step(trainer *tr, const sat_decoder_batch *batch)
+{
+    const options *o = tr->o;
+    sat_hard_attention h = {.samples = o->hard_samples, .p_soft = o->hard_expected,
+                            .lambda_r = o->reinforce, .lambda_e = o->entropy,
+                            .baseline = tr->ts.baseline};
+    sat_decoder_loss l = sat_decoder_forward_backward_hard(tr->dec, batch, &h, o->lambda,
+                                                           o->dropout, &tr->ts.rng, 1);
+    tr->ts.baseline = h.baseline;
+    return l;
+}
+
 static void progress(long b, long nb, double loss, double t0)
 {
     int width = 30, done = (int)(width * (b + 1) / nb);
@@ -576,8 +609,9 @@ static double run_epoch(trainer *tr, double *xent_per_token)
         int B = (int)(plan.start[b + 1] - plan.start[b]);
         fill_batch(&bb, tr->d, plan.order + plan.start[b], B, &batch);
         sat_decoder_zero_grad(tr->dec);
-        sat_decoder_loss l = sat_decoder_forward_backward(tr->dec, &batch, o->lambda, o->dropout,
-                                                          &tr->ts.rng, 1);
+        sat_decoder_loss l = o->hard ? hard_step(tr, &batch)
+                                     : sat_decoder_forward_backward(tr->dec, &batch, o->lambda,
+                                                                    o->dropout, &tr->ts.rng, 1);
         if (!isfinite(l.loss)) sat_die("epoch %d, batch %ld: the loss is not finite (lower --lr?)",
                                        tr->ts.epoch + 1, b);
         optimizer_step(tr);
@@ -613,9 +647,11 @@ static void train(trainer *tr)
         dev_bleu(tr->dec, tr->d, bleu);
         double secs = sat_now() - t0;
         int better = bleu[3] > tr->ts.best_bleu4;
-        fprintf(stderr, "sat-train: epoch %d  loss %.4f  xent/token %.4f  dev BLEU-1..4 %.2f %.2f %.2f %.2f  %.0f s%s\n",
+        fprintf(stderr, "sat-train: epoch %d  loss %.4f  xent/token %.4f  dev BLEU-1..4 %.2f %.2f %.2f %.2f  %.0f s%s",
                 tr->ts.epoch + 1, loss, xent, 100 * bleu[0], 100 * bleu[1], 100 * bleu[2],
                 100 * bleu[3], secs, better ? "  (best)" : "");
+        if (o->hard) fprintf(stderr, "  baseline %.3f", tr->ts.baseline);
+        fputc('\n', stderr);
         if (tr->log) {
             fprintf(tr->log, "%d\t%.6f\t%.6f\t%.6f\t%.6f\t%.6f\t%.6f\t%.1f\n", tr->ts.epoch + 1,
                     loss, xent, bleu[0], bleu[1], bleu[2], bleu[3], secs);
@@ -643,11 +679,20 @@ static void train(trainer *tr)
 
 /* ---- options and main ---------------------------------------------------- */
 
+/* --attention soft|hard */
+static void parse_attention(options *o, const char *arg)
+{
+    if (strcmp(arg, "soft") != 0 && strcmp(arg, "hard") != 0)
+        sat_die("--attention: '%s' is not soft or hard", arg);
+    o->hard = strcmp(arg, "hard") == 0;
+}
+
 static void parse_options(int argc, char **argv, options *o)
 {
     enum { CAPTIONS = 256, FEATURES, TRAIN, DEV, MIN_COUNT, MAX_LEN, EMBED, HIDDEN, ATTENTION,
            EPOCHS, BATCH, OPTIM, LR, CLIP, LAMBDA, DROPOUT, SEED, PATIENCE, THREADS, CHECKPOINT,
-           CHECKPOINT_EVERY, RESUME, LOG, NAME };
+           CHECKPOINT_EVERY, RESUME, LOG, NAME, ATT_SIZE, ATT_TEMPERATURE, HARD_SAMPLES,
+           HARD_EXPECTED, REINFORCE, ENTROPY };
     static const struct option longopts[] = {
         {"captions", required_argument, 0, CAPTIONS}, {"features", required_argument, 0, FEATURES},
         {"train", required_argument, 0, TRAIN},       {"dev", required_argument, 0, DEV},
@@ -664,11 +709,18 @@ static void parse_options(int argc, char **argv, options *o)
         {"resume", no_argument, 0, RESUME},           {"log", required_argument, 0, LOG},
         {"name", required_argument, 0, NAME},         {"quiet", no_argument, 0, 'q'},
         {"help", no_argument, 0, 'h'},                {"version", no_argument, 0, 'V'},
+        {"att-size", required_argument, 0, ATT_SIZE},
+        {"att-temperature", required_argument, 0, ATT_TEMPERATURE},
+        {"hard-samples", required_argument, 0, HARD_SAMPLES},
+        {"hard-expected", required_argument, 0, HARD_EXPECTED},
+        {"reinforce", required_argument, 0, REINFORCE}, {"entropy", required_argument, 0, ENTROPY},
         {0, 0, 0, 0}};
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     *o = (options){.min_count = 5, .max_len = 30, .embed = 256, .hidden = 512, .attention = 256,
                    .epochs = 20, .batch = 64, .patience = 4, .lr = 4e-4f, .clip = 5,
                    .lambda = 1, .dropout = 0.5f, .seed = 1, .name = "sat-decoder",
+                   .hard_samples = 1, .hard_expected = 0.5f, .reinforce = 1, .entropy = 0.002f,
+                   .att_temperature = 1,
                    .threads = ncpu > 0 ? (int)ncpu : 1};
     o->features = sat_xcalloc((size_t)argc, sizeof *o->features);
     int c;
@@ -682,7 +734,19 @@ static void parse_options(int argc, char **argv, options *o)
         case MAX_LEN: o->max_len = (int)sat_parse_long("--max-len", optarg, 1, 1000); break;
         case EMBED: o->embed = (int)sat_parse_long("--embed", optarg, 1, 8192); break;
         case HIDDEN: o->hidden = (int)sat_parse_long("--hidden", optarg, 1, 8192); break;
-        case ATTENTION: o->attention = (int)sat_parse_long("--attention", optarg, 1, 8192); break;
+        case ATTENTION: parse_attention(o, optarg); break;
+        case ATT_SIZE: o->attention = (int)sat_parse_long("--att-size", optarg, 1, 8192); break;
+        case ATT_TEMPERATURE:
+            o->att_temperature = (float)sat_parse_double("--att-temperature", optarg,
+                                                         SAT_DECODER_MIN_TEMPERATURE,
+                                                         SAT_DECODER_MAX_TEMPERATURE);
+            break;
+        case HARD_SAMPLES: o->hard_samples = (int)sat_parse_long("--hard-samples", optarg, 1, 64); break;
+        case HARD_EXPECTED:
+            o->hard_expected = (float)sat_parse_double("--hard-expected", optarg, 0, 1);
+            break;
+        case REINFORCE: o->reinforce = (float)sat_parse_double("--reinforce", optarg, 0, 1e6); break;
+        case ENTROPY: o->entropy = (float)sat_parse_double("--entropy", optarg, 0, 1e6); break;
         case EPOCHS: o->epochs = (int)sat_parse_long("--epochs", optarg, 1, 100000); break;
         case BATCH: o->batch = (int)sat_parse_long("--batch", optarg, 1, 100000); break;
         case OPTIM:
@@ -751,6 +815,7 @@ int main(int argc, char **argv)
     sat_rng init;
     sat_rng_seed(&init, o.seed);
     sat_decoder_init_params(tr.dec, &init);
+    tr.dec->temperature = o.att_temperature;
     sat_rng_seed(&tr.ts.rng, o.seed ^ 0x5eed5eedu);
     tr.ts.best_bleu4 = -1;
     tr.ts.best_epoch = -1;
@@ -765,6 +830,10 @@ int main(int argc, char **argv)
     fprintf(stderr, "sat-train: %zu parameters (E=%d H=%d A=%d), %s lr %g, batch %d, lambda %g, dropout %g\n",
             tr.dec->nparams, cfg.E, cfg.H, cfg.A, o.rmsprop ? "RMSProp" : "Adam", o.lr, o.batch,
             o.lambda, o.dropout);
+    if (o.hard)
+        fprintf(stderr, "sat-train: hard attention: %d sample(s) per caption, expected context "
+                "with p %g, REINFORCE weight %g, entropy %g, temperature %g\n", o.hard_samples,
+                o.hard_expected, o.reinforce, o.entropy, o.att_temperature);
     train(&tr);
 
     if (tr.log) fclose(tr.log);

@@ -67,7 +67,57 @@ void sat_caption_free(sat_caption *c)
 {
     free(c->tokens);
     free(c->alpha);
+    free(c->locations);
+    free(c->word_logprobs);
     memset(c, 0, sizeof *c);
+}
+
+static const char *const attend_names[] = {
+    [SAT_ATTEND_SOFT] = "soft", [SAT_ATTEND_SAMPLE] = "hard-sample",
+    [SAT_ATTEND_ARGMAX] = "hard-argmax",
+};
+
+const char *sat_attend_name(sat_attend_mode mode)
+{
+    unsigned m = (unsigned)mode;
+    return m < sizeof attend_names / sizeof *attend_names ? attend_names[m] : NULL;
+}
+
+int sat_attend_parse(const char *name, sat_attend_mode *mode)
+{
+    for (int m = 0; m < (int)(sizeof attend_names / sizeof *attend_names); m++)
+        if (attend_names[m] && strcmp(name, attend_names[m]) == 0) {
+            *mode = (sat_attend_mode)m;
+            return 0;
+        }
+    return -1;
+}
+
+/* Room for up to `steps` steps (words and <end>). */
+static void caption_alloc(sat_caption *c, int steps, int L, int hard, int teacher)
+{
+    *c = (sat_caption){
+        .tokens = sat_xmalloc((size_t)steps * sizeof *c->tokens),
+        .alpha = sat_xmalloc((size_t)steps * L * sizeof *c->alpha),
+        .locations = hard ? sat_xmalloc((size_t)steps * sizeof *c->locations) : NULL,
+        .word_logprobs = teacher ? sat_xmalloc((size_t)steps * sizeof *c->word_logprobs) : NULL,
+    };
+}
+
+/* One step of the caption at step t: the decoder reads prev; for hard
+ * attention the location is kept and alpha's row made one-hot. */
+static void caption_step(const sat_decoder *dec, sat_decoder_state *st, int prev,
+                         sat_attend_mode attend, sat_rng *rng, sat_caption *c, int t,
+                         float *logprobs)
+{
+    const int L = dec->cfg.L;
+    float *alpha = c->alpha + (size_t)t * L;
+    int loc = -1;
+    sat_decoder_step_attend(dec, st, &prev, attend, rng, &loc, logprobs, alpha, NULL);
+    if (!c->locations) return;
+    c->locations[t] = loc;
+    memset(alpha, 0, (size_t)L * sizeof *alpha);
+    alpha[loc] = 1.0f;
 }
 
 /* Index drawn from p^(1/T) given log-probabilities (T > 0). */
@@ -101,16 +151,20 @@ static int best_word(const float *logprobs, int V)
 void sat_caption_decode(const sat_decoder *dec, const float *feats, int max_len,
                         float temperature, sat_rng *rng, sat_caption *out)
 {
-    int V = dec->cfg.V, L = dec->cfg.L;
+    sat_caption_decode_attend(dec, feats, max_len, temperature, SAT_ATTEND_SOFT, rng, out);
+}
+
+void sat_caption_decode_attend(const sat_decoder *dec, const float *feats, int max_len,
+                               float temperature, sat_attend_mode attend, sat_rng *rng,
+                               sat_caption *out)
+{
+    int V = dec->cfg.V;
     sat_decoder_state *st = sat_decoder_state_new(dec, feats, 1);
     float *logprobs = sat_xmalloc((size_t)V * sizeof *logprobs);
-    out->tokens = sat_xmalloc((size_t)(max_len + 1) * sizeof *out->tokens);
-    out->alpha = sat_xmalloc((size_t)(max_len + 1) * L * sizeof *out->alpha);
-    out->n = 0;
-    out->logprob = 0;
+    caption_alloc(out, max_len + 1, dec->cfg.L, attend != SAT_ATTEND_SOFT, 0);
     int prev = SAT_VOCAB_START;
     for (int t = 0; t <= max_len; t++) {
-        sat_decoder_step(dec, st, &prev, logprobs, out->alpha + (size_t)t * L, NULL);
+        caption_step(dec, st, prev, attend, rng, out, t, logprobs);
         /* After max_len words only <end> may follow. */
         int word = t == max_len ? SAT_VOCAB_END
                    : temperature > 0 ? sample_word(logprobs, V, temperature, rng)
@@ -124,6 +178,31 @@ void sat_caption_decode(const sat_decoder *dec, const float *feats, int max_len,
     sat_decoder_state_free(st);
 }
 
+void sat_caption_teacher(const sat_decoder *dec, const float *feats, const int *tokens, int n,
+                         sat_attend_mode attend, sat_rng *rng, sat_caption *out)
+{
+    sat_decoder_state *st = sat_decoder_state_new(dec, feats, 1);
+    float *logprobs = sat_xmalloc((size_t)dec->cfg.V * sizeof *logprobs);
+    caption_alloc(out, n + 1, dec->cfg.L, attend != SAT_ATTEND_SOFT, 1);
+    memcpy(out->tokens, tokens, (size_t)n * sizeof *tokens);
+    out->n = n;
+    int prev = SAT_VOCAB_START;
+    for (int t = 0; t <= n; t++) {
+        caption_step(dec, st, prev, attend, rng, out, t, logprobs);
+        int word = t < n ? tokens[t] : SAT_VOCAB_END;
+        out->word_logprobs[t] = logprobs[word];
+        out->logprob += logprobs[word];
+        prev = word;
+    }
+    free(logprobs);
+    sat_decoder_state_free(st);
+}
+
+double sat_caption_perplexity(const sat_caption *c)
+{
+    return exp(-c->logprob / (c->n + 1));
+}
+
 char *sat_caption_text(const sat_captioner *cap, const sat_caption *c)
 {
     return sat_vocab_decode(cap->vocab, c->tokens, c->n);
@@ -133,7 +212,8 @@ void sat_caption_pack(sat_writer *w, const sat_captioner *cap, const sat_caption
                       const sat_caption_meta *meta)
 {
     int L = meta->alpha_h * meta->alpha_w;
-    sat_writer_begin(w, "caption", 13 + (meta->rank >= 0));
+    sat_writer_begin(w, "caption", 13 + (meta->rank >= 0) + (c->locations != NULL) +
+                                       2 * (c->word_logprobs != NULL));
     msgpack_packer *pk = &w->pk;
     sat_pack_kv_str(pk, "id", meta->id);
     char *text = sat_caption_text(cap, c);
@@ -155,5 +235,16 @@ void sat_caption_pack(sat_writer *w, const sat_captioner *cap, const sat_caption
     msgpack_pack_map(pk, 2);
     sat_pack_kv_str(pk, "name", cap->model->name);
     sat_pack_kv_str(pk, "sha256", cap->model->weights_sha256);
+    if (c->locations) {
+        sat_pack_str(pk, "locations");
+        msgpack_pack_array(pk, (size_t)c->n);
+        for (int i = 0; i < c->n; i++) msgpack_pack_uint32(pk, (uint32_t)c->locations[i]);
+    }
+    if (c->word_logprobs) {
+        sat_pack_str(pk, "word_logprobs");
+        msgpack_pack_array(pk, (size_t)c->n + 1);
+        for (int i = 0; i <= c->n; i++) msgpack_pack_double(pk, c->word_logprobs[i]);
+        sat_pack_kv_float(pk, "perplexity", sat_caption_perplexity(c));
+    }
     if (meta->rank >= 0) sat_pack_kv_uint(pk, "rank", (uint64_t)meta->rank);
 }

@@ -31,13 +31,15 @@ void sat_captioner_free(sat_captioner *cap);
 int sat_captioner_check(const sat_captioner *cap, const sat_features *f, char *err, size_t errlen);
 
 /* A caption: n words (without <start>/<end>), the attention used for each
- * word and for the final <end> (alpha: (n+1) × L), and log p of the words and
- * the <end>. */
+ * word and for the final <end> (alpha: (n+1) × L; for hard attention one-hot
+ * rows at the chosen locations), and log p of the words and the <end>. */
 typedef struct {
     int *tokens;
     int n;
     float *alpha;
     double logprob;
+    int *locations;       /* hard attention: the location of each word and of <end> (n+1); else NULL */
+    float *word_logprobs; /* teacher forcing: log p of each word and of <end> (n+1); else NULL */
 } sat_caption;
 
 void sat_caption_free(sat_caption *c);
@@ -47,10 +49,35 @@ void sat_caption_free(sat_caption *c);
 void sat_caption_decode(const sat_decoder *dec, const float *feats, int max_len,
                         float temperature, sat_rng *rng, sat_caption *out);
 
+/* Attention mode names as in caption records and options: "soft",
+ * "hard-sample", "hard-argmax" (SAT_ATTEND_GIVEN has none: NULL). */
+const char *sat_attend_name(sat_attend_mode mode);
+/* 0 with *mode for one of those names, -1 for any other string. */
+int sat_attend_parse(const char *name, sat_attend_mode *mode);
+
+/* sat_caption_decode with the attention taken as `attend` says (SOFT,
+ * SAMPLE or ARGMAX; rng is needed for SAMPLE as for word sampling).  The
+ * hard modes fill locations and make alpha's rows one-hot. */
+void sat_caption_decode_attend(const sat_decoder *dec, const float *feats, int max_len,
+                               float temperature, sat_attend_mode attend, sat_rng *rng,
+                               sat_caption *out);
+
+/* Teacher forcing: the decoder reads the caption tokens[0..n) (vocabulary
+ * ids, no <start>/<end>) on feats (L × D); out gets the tokens, the attention
+ * (hard modes as above), word_logprobs (n+1: the words and <end>) and their
+ * sum as logprob. */
+void sat_caption_teacher(const sat_decoder *dec, const float *feats, const int *tokens, int n,
+                         sat_attend_mode attend, sat_rng *rng, sat_caption *out);
+
+/* exp(−logprob / (n+1)): the perplexity per predicted token, <end> included. */
+double sat_caption_perplexity(const sat_caption *c);
+
 /* The caption's words joined by spaces (malloc'd). */
 char *sat_caption_text(const sat_captioner *cap, const sat_caption *c);
 
-/* Pack a caption record into w (sat_writer_begin included); rank < 0: none. */
+/* Pack a caption record into w (sat_writer_begin included); rank < 0: none.
+ * `locations` (one per word) when c has them; `word_logprobs` (words and
+ * <end>) and `perplexity` when c has word_logprobs. */
 typedef struct {
     const char *id;
     const char *method;     /* greedy, sample, beam, teacher */

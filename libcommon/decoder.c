@@ -312,19 +312,29 @@ static float row_max(const float *x, int V)
     return m;
 }
 
-double nn_softmax_xent_forward(float *logits, const int *target, int n, int V)
+/* nn_softmax_xent_forward, with each row's −log p(target) in row_loss (0 on
+ * skipped rows) when it is not NULL. */
+static double softmax_xent_rows(float *logits, const int *target, int n, int V, double *row_loss)
 {
     double loss = 0;
     for (int r = 0; r < n; r++) {
+        if (row_loss) row_loss[r] = 0;
         if (target[r] < 0) continue;
         float *x = logits + (size_t)r * V, mx = row_max(x, V);
         double xt = x[target[r]] - mx, sum = 0;
         for (int i = 0; i < V; i++) sum += x[i] = expf(x[i] - mx);
-        loss += log(sum) - xt;
+        double term = log(sum) - xt;
+        loss += term;
+        if (row_loss) row_loss[r] = term;
         float inv = (float)(1.0 / sum);
         for (int i = 0; i < V; i++) x[i] *= inv;
     }
     return loss;
+}
+
+double nn_softmax_xent_forward(float *logits, const int *target, int n, int V)
+{
+    return softmax_xent_rows(logits, target, n, V, NULL);
 }
 
 void nn_softmax_xent_backward(float *dlogits, const float *probs, const int *target,
@@ -422,6 +432,7 @@ sat_decoder *sat_decoder_new(sat_decoder_config cfg, char *err, size_t errlen)
         free(dec);
         return NULL;
     }
+    dec->temperature = 1.0f;
     dec->params = sat_xcalloc(dec->nparams, sizeof(float));
     dec->grads = sat_xcalloc(dec->nparams, sizeof(float));
     point_views(&dec->w, dec->params, dec->tensors);
@@ -525,8 +536,15 @@ sat_decoder *sat_decoder_from_model(const sat_model *m, char *err, size_t errlen
         config_int(m, "E", &c.E, err, errlen) || config_int(m, "H", &c.H, err, errlen) ||
         config_int(m, "A", &c.A, err, errlen) || config_int(m, "V", &c.V, err, errlen))
         return NULL;
+    double tau = sat_model_config(m, "att.temperature", 1.0);
+    if (!(tau >= SAT_DECODER_MIN_TEMPERATURE && tau <= SAT_DECODER_MAX_TEMPERATURE)) {
+        snprintf(err, errlen, "decoder model: config entry att.temperature is not in [%g, %g]",
+                 SAT_DECODER_MIN_TEMPERATURE, SAT_DECODER_MAX_TEMPERATURE);
+        return NULL;
+    }
     sat_decoder *dec = sat_decoder_new(c, err, errlen);
     if (!dec) return NULL;
+    dec->temperature = (float)tau;
     for (int i = 0; i < SAT_DECODER_NTENSORS; i++) {
         const sat_decoder_tensor *t = &dec->tensors[i];
         int k = sat_model_find_tensor(m, t->name);
@@ -566,10 +584,13 @@ sat_model *sat_decoder_to_model(const sat_decoder *dec)
     const struct { const char *name; int v; } entries[] = {
         { "L", c->L }, { "D", c->D }, { "E", c->E }, { "H", c->H }, { "A", c->A }, { "V", c->V },
     };
-    m->nconfig = 6;
-    m->config = sat_xcalloc(6, sizeof *m->config);
+    /* att.temperature only when it is not 1, so soft models are as before */
+    m->nconfig = 6 + (dec->temperature != 1.0f);
+    m->config = sat_xcalloc((size_t)m->nconfig, sizeof *m->config);
     for (int i = 0; i < 6; i++)
         m->config[i] = (sat_config_entry){ sat_xstrdup(entries[i].name), entries[i].v };
+    if (m->nconfig > 6)
+        m->config[6] = (sat_config_entry){ sat_xstrdup("att.temperature"), dec->temperature };
     return m;
 }
 
@@ -585,23 +606,25 @@ typedef struct {
     float *x;                       /* n×K LSTM input [E y; ẑ; h_prev]; E y filled by the caller */
     float *q;                       /* n×A  h_prev·U_a */
     float *alpha;                   /* n×L */
-    float *zraw;                    /* n×D  Σ_i α_i a_i */
+    const float *zw;                /* n×L  weights of the context: alpha, or for hard
+                                     * attention one-hot rows (filled after alpha) */
+    float *zraw;                    /* n×D  Σ_i zw_i a_i */
     float *beta;                    /* n */
     float *gates;                   /* n×4H activations */
     float *c, *h;                   /* n×H */
 } step_io;
 
-/* zraw = Σ_i α_i a_i with one GEMM per image: rows of one image are gathered
+/* zraw = Σ_i zw_i a_i with one GEMM per image: rows of one image are gathered
  * first when they are not adjacent. */
 static void step_context_forward(const sat_decoder_config *c, const float *feats, const step_io *s)
 {
     if (!s->perm) {
-        nn_context_forward(s->zraw, s->alpha, feats, s->img, s->n, c->L, c->D);
+        nn_context_forward(s->zraw, s->zw, feats, s->img, s->n, c->L, c->D);
         return;
     }
     const size_t L = (size_t)c->L, D = (size_t)c->D;
     for (size_t j = 0; j < (size_t)s->n; j++)
-        memcpy(s->ctx_a + j * L, s->alpha + (size_t)s->perm[j] * L, L * sizeof(float));
+        memcpy(s->ctx_a + j * L, s->zw + (size_t)s->perm[j] * L, L * sizeof(float));
     nn_context_forward(s->ctx_z, s->ctx_a, feats, s->perm_img, s->n, c->L, c->D);
     for (size_t j = 0; j < (size_t)s->n; j++)
         memcpy(s->zraw + (size_t)s->perm[j] * D, s->ctx_z + j * D, D * sizeof(float));
@@ -624,16 +647,23 @@ static void step_context_backward(const sat_decoder_config *c, const float *feat
         for (size_t i = 0; i < L; i++) dalpha[(size_t)s->perm[j] * L + i] += s->ctx_a[j * L + i];
 }
 
-/* feats: images × L × D; proj: images × L × A (a·W_a + b_a). */
-static void step_forward(const sat_decoder *dec, const float *feats, const float *proj,
-                         const step_io *s)
+/* The attention of a step: q = h_prev·U_a, alpha = softmax(e/τ).
+ * proj: images × L × A (a·W_a + b_a). */
+static void step_attend(const sat_decoder *dec, const float *proj, const step_io *s)
+{
+    const sat_decoder_config *c = &dec->cfg;
+    nn_linear_forward(s->q, c->A, s->h_prev, c->H, dec->w.att_u, NULL, s->n, c->H, c->A);
+    nn_attention_forward(s->alpha, proj, s->img, s->q, dec->w.att_v, s->n, c->L, c->A);
+    nn_softmax_forward(s->alpha, s->n, c->L, 1.0f / dec->temperature, s->alpha); /* in place */
+}
+
+/* The rest of the step, from the context weights s->zw on: context, gate,
+ * LSTM.  feats: images × L × D. */
+static void step_update(const sat_decoder *dec, const float *feats, const step_io *s)
 {
     const sat_decoder_config *c = &dec->cfg;
     const sat_decoder_weights *w = &dec->w;
     const int K = c->E + c->D + c->H;
-    nn_linear_forward(s->q, c->A, s->h_prev, c->H, w->att_u, NULL, s->n, c->H, c->A);
-    nn_attention_forward(s->alpha, proj, s->img, s->q, w->att_v, s->n, c->L, c->A);
-    nn_softmax_forward(s->alpha, s->n, c->L, 1.0f, s->alpha); /* in place */
     step_context_forward(c, feats, s);
     nn_gate_forward(s->beta, s->x + c->E, K, s->h_prev, w->gate_w, w->gate_b, s->zraw, s->n,
                     c->H, c->D);
@@ -641,6 +671,56 @@ static void step_forward(const sat_decoder *dec, const float *feats, const float
         memcpy(s->x + r * K + c->E + c->D, s->h_prev + r * c->H, (size_t)c->H * sizeof(float));
     nn_linear_forward(s->gates, 4 * c->H, s->x, K, w->lstm_w, w->lstm_b, s->n, K, 4 * c->H);
     nn_lstm_forward(s->gates, s->c, s->h, s->c_prev, s->n, c->H);
+}
+
+/* ---- hard attention: one location per row ------------------------------------ */
+
+/* A location drawn from alpha (L probabilities summing to 1 up to rounding). */
+static int sample_location(const float *alpha, int L, sat_rng *rng)
+{
+    double u = sat_rng_uniform(rng), acc = 0;
+    int last = 0;
+    for (int i = 0; i < L; i++) {
+        if (alpha[i] <= 0) continue;
+        acc += alpha[i];
+        last = i;
+        if (u < acc) return i;
+    }
+    return last; /* u beyond the rounded sum */
+}
+
+static int argmax_location(const float *alpha, int L)
+{
+    int best = 0;
+    for (int i = 1; i < L; i++)
+        if (alpha[i] > alpha[best]) best = i;
+    return best;
+}
+
+/* One row's context weights zw (L) by mode: alpha itself (SOFT, *loc = −1),
+ * or one-hot at a location drawn from alpha, at its argmax, or at *loc (GIVEN);
+ * *loc receives the location. */
+static void attend_row(const float *alpha, int L, sat_attend_mode mode, sat_rng *rng, int *loc,
+                       float *zw)
+{
+    if (mode == SAT_ATTEND_SOFT) {
+        memcpy(zw, alpha, (size_t)L * sizeof(float));
+        *loc = -1;
+        return;
+    }
+    if (mode == SAT_ATTEND_SAMPLE) *loc = sample_location(alpha, L, rng);
+    else if (mode == SAT_ATTEND_ARGMAX) *loc = argmax_location(alpha, L);
+    memset(zw, 0, (size_t)L * sizeof(float));
+    zw[*loc] = 1.0f;
+}
+
+/* Σ_i α_i log α_i of one row (minus its entropy). */
+static double neg_entropy(const float *alpha, int L)
+{
+    double s = 0;
+    for (int i = 0; i < L; i++)
+        if (alpha[i] > 0) s += alpha[i] * log(alpha[i]);
+    return s;
 }
 
 /* Deep output for n rows: act = tanh(E y + hd·L_h + b_h + ẑ·L_z) (x holds E y
@@ -929,6 +1009,7 @@ static step_io step_view(const sat_decoder *dec, sat_decoder_work *w, int B, int
         .ctx_a = w->ctx_a, .ctx_z = w->ctx_z,
         .h_prev = w->hs + prev * c->H, .c_prev = w->cs + prev * c->H,
         .x = w->x + r0 * K, .q = w->q + r0 * c->A, .alpha = w->alpha + r0 * c->L,
+        .zw = w->alpha + r0 * c->L,
         .zraw = w->zraw + r0 * c->D, .beta = w->beta + r0, .gates = w->gates + r0 * 4 * c->H,
         .c = w->cs + (B + r0) * c->H, .h = w->hs + (B + r0) * c->H,
     };
@@ -953,8 +1034,73 @@ static double attention_penalty(sat_decoder_work *w, int B, int T, int L)
     return pen;
 }
 
+/* One hard-attention forward/backward (NULL in the soft one).  Arrays over
+ * packed rows p = off[t] + r, or over the sorted captions r. */
+typedef struct {
+    const sat_hard_attention *opt;
+    sat_rng *rng;
+    unsigned char *sampled;  /* [images] 1: the image's rows draw locations */
+    float *zw;               /* [rows][L] context weights: one-hot, or α on expected rows */
+    int *loc;                /* [rows] the location, −1 on expected-context rows */
+    double *row_loss;        /* [rows] −log p(y_t) */
+    float *advantage;        /* [B] λ_r (log p(y|s̃) − b) / B on sampled captions, else 0 */
+} hard_run;
+
+/* Draws each image's kind: expected context with probability p_soft. */
+static hard_run hard_run_new(const sat_hard_attention *opt, sat_rng *rng, int n_images,
+                             size_t rows, int B, int L)
+{
+    hard_run hr = {
+        .opt = opt, .rng = rng, .sampled = sat_xmalloc((size_t)n_images),
+        .zw = sat_xmalloc(rows * L * sizeof(float)), .loc = sat_xmalloc(rows * sizeof(int)),
+        .row_loss = sat_xmalloc(rows * sizeof(double)),
+        .advantage = sat_xcalloc((size_t)B, sizeof(float)),
+    };
+    for (int m = 0; m < n_images; m++) hr.sampled[m] = sat_rng_uniform(rng) >= opt->p_soft;
+    return hr;
+}
+
+static void hard_run_free(hard_run *hr)
+{
+    free(hr->sampled);
+    free(hr->zw);
+    free(hr->loc);
+    free(hr->row_loss);
+    free(hr->advantage);
+}
+
+/* Step t's context weights: a location drawn per row of a sampled image,
+ * the expected context (α) on the others. */
+static void hard_attend(hard_run *hr, const sat_decoder_work *w, const step_io *s, int t, int L)
+{
+    for (int r = 0; r < s->n; r++) {
+        size_t p = (size_t)w->off[t] + r;
+        attend_row(s->alpha + (size_t)r * L, L,
+                   hr->sampled[w->img[r]] ? SAT_ATTEND_SAMPLE : SAT_ATTEND_SOFT, hr->rng,
+                   hr->loc + p, hr->zw + p * L);
+    }
+}
+
+/* After the forward pass: the entropy term of the loss, log p(y|s̃) of each
+ * sampled caption and its REINFORCE weight (with the baseline before this batch). */
+static void hard_loss(hard_run *hr, const sat_decoder_work *w, int B, int T, int L,
+                      sat_decoder_loss *loss)
+{
+    const sat_hard_attention *o = hr->opt;
+    for (size_t p = 0; p < (size_t)w->off[T]; p++) loss->entropy -= neg_entropy(w->alpha + p * L, L);
+    loss->loss -= o->lambda_e * loss->entropy / B;
+    for (int r = 0; r < B; r++) {
+        if (!hr->sampled[w->img[r]] || w->len[r] == 0) continue;
+        double logp = 0;
+        for (int t = 0; t < w->len[r]; t++) logp -= hr->row_loss[w->off[t] + r];
+        hr->advantage[r] = (float)(o->lambda_r * (logp - o->baseline) / B);
+        loss->logp_sampled += logp;
+        loss->nsampled++;
+    }
+}
+
 static sat_decoder_loss forward(sat_decoder *dec, const sat_decoder_batch *b, float lambda,
-                                float dropout, sat_rng *rng)
+                                float dropout, sat_rng *rng, hard_run *hr)
 {
     const sat_decoder_config *c = &dec->cfg;
     sat_decoder_work *w = dec->work;
@@ -967,16 +1113,20 @@ static sat_decoder_loss forward(sat_decoder *dec, const sat_decoder_batch *b, fl
     embed_rows(dec, w->input, N, w->x);
     for (int t = 0; t < T && w->steps[t] > 0; t++) {
         step_io s = step_view(dec, w, B, t);
-        step_forward(dec, b->feats, w->proj, &s);
+        if (hr) s.zw = hr->zw + (size_t)w->off[t] * c->L;
+        step_attend(dec, w->proj, &s);
+        if (hr) hard_attend(hr, w, &s, t, c->L);
+        step_update(dec, b->feats, &s);
     }
     dropout_mask(w->mask_h, (size_t)N * c->H, dropout, rng);
     dropout_mask(w->mask_o, (size_t)N * c->E, dropout, rng);
     for (size_t i = 0; i < (size_t)N * c->H; i++) w->hd[i] = w->hs[(size_t)B * c->H + i] * w->mask_h[i];
     output_forward(dec, N, w->x, w->hd, w->act, w->mask_o, w->actd, w->probs);
     sat_decoder_loss loss = { .ntokens = N };
-    loss.xent = nn_softmax_xent_forward(w->probs, w->target, N, c->V);
+    loss.xent = softmax_xent_rows(w->probs, w->target, N, c->V, hr ? hr->row_loss : NULL);
     loss.penalty = attention_penalty(w, B, T, c->L);
     loss.loss = (loss.xent + lambda * loss.penalty) / B;
+    if (hr) hard_loss(hr, w, B, T, c->L, &loss);
     return loss;
 }
 
@@ -1003,10 +1153,34 @@ static void output_backward(sat_decoder *dec, int N, float scale)
                        dec->w.out_z_w, N, c->D, E);
 }
 
+/* Hard attention's part of dL/dx at x = e/τ (n rows of step t, alpha = softmax(x)),
+ * added to dx: on a sampled row, the REINFORCE term −A ∂log α_s/∂x = A (α − onehot(s));
+ * on every row, the entropy term −(λ_e/B) ∂H(α)/∂x = (λ_e/B) α ⊙ (log α − Σ α log α). */
+static void hard_score_backward(const hard_run *hr, const sat_decoder_work *w, float *dx,
+                                const float *alpha, int t, int n, int L, int B)
+{
+    const float ke = hr->opt->lambda_e / B;
+    for (size_t r = 0; r < (size_t)n; r++) {
+        float *d = dx + r * L;
+        const float *a = alpha + r * L;
+        int loc = hr->loc[w->off[t] + r];
+        if (loc >= 0) {
+            float g = hr->advantage[r];
+            for (int i = 0; i < L; i++) d[i] += g * a[i];
+            d[loc] -= g;
+        }
+        if (ke == 0) continue;
+        float nh = (float)neg_entropy(a, L);
+        for (int i = 0; i < L; i++)
+            if (a[i] > 0) d[i] += ke * a[i] * (logf(a[i]) - nh);
+    }
+}
+
 /* Backward through step t: on entry rows 0..n_t−1 of w->dh, w->dc hold
  * dL/dh_t, dL/dc_t from the later steps (0 for captions ending at t); on
  * return dL/dh_{t−1}, dL/dc_{t−1}. */
-static void step_backward(sat_decoder *dec, const sat_decoder_batch *b, int t, float lambda)
+static void step_backward(sat_decoder *dec, const sat_decoder_batch *b, int t, float lambda,
+                          const hard_run *hr)
 {
     const sat_decoder_config *c = &dec->cfg;
     sat_decoder_work *w = dec->work;
@@ -1028,10 +1202,16 @@ static void step_backward(sat_decoder *dec, const sat_decoder_batch *b, int t, f
     memset(w->dzraw, 0, (size_t)n * D * sizeof(float));
     nn_gate_backward(w->dh, dec->g.gate_w, dec->g.gate_b, w->dzraw, w->dx + E, K, s.beta,
                      s.h_prev, dec->w.gate_w, s.zraw, n, H, D);
+    /* A drawn location's context a_s does not depend on α: nothing flows back. */
+    for (size_t r = 0; hr && r < (size_t)n; r++)
+        if (hr->loc[r0 + r] >= 0) memset(w->dzraw + r * D, 0, (size_t)D * sizeof(float));
     /* the penalty's −2λ/B (1 − Σ_t α), then the context's share */
     for (size_t i = 0; i < (size_t)n * L; i++) w->dalpha[i] = -2.0f * lambda / B * (1.0f - w->asum[i]);
     step_context_backward(c, b->feats, &s, w->dzraw, w->dalpha);
     nn_softmax_backward(w->dalpha, w->dalpha, s.alpha, n, L);
+    if (hr) hard_score_backward(hr, w, w->dalpha, s.alpha, t, n, L, B);
+    if (dec->temperature != 1.0f) /* x = e/τ */
+        for (size_t i = 0; i < (size_t)n * L; i++) w->dalpha[i] /= dec->temperature;
     memset(dq, 0, (size_t)n * c->A * sizeof(float));
     nn_attention_backward(w->dproj, dq, dec->g.att_v, w->dalpha, w->proj, w->img, s.q,
                           dec->w.att_v, n, L, c->A);
@@ -1048,7 +1228,8 @@ static void init_backward(sat_decoder *dec, float *dstate, const float *state, f
                        c->H);
 }
 
-static void backward(sat_decoder *dec, const sat_decoder_batch *b, float lambda)
+static void backward(sat_decoder *dec, const sat_decoder_batch *b, float lambda,
+                     const hard_run *hr)
 {
     const sat_decoder_config *c = &dec->cfg;
     sat_decoder_work *w = dec->work;
@@ -1059,7 +1240,7 @@ static void backward(sat_decoder *dec, const sat_decoder_batch *b, float lambda)
     memset(w->dh, 0, (size_t)B * c->H * sizeof(float));
     memset(w->dc, 0, (size_t)B * c->H * sizeof(float));
     for (int t = T - 1; t >= 0; t--)
-        if (w->steps[t] > 0) step_backward(dec, b, t, lambda);
+        if (w->steps[t] > 0) step_backward(dec, b, t, lambda, hr);
     /* Weight gradients of the per-step GEMMs, once over all rows (x holds h_{t−1}). */
     nn_linear_backward(NULL, 0, g->lstm_w, g->lstm_b, w->dgates, 4 * c->H, w->x, K, NULL, N, K,
                        4 * c->H);
@@ -1082,8 +1263,67 @@ sat_decoder_loss sat_decoder_forward_backward(sat_decoder *dec, const sat_decode
     if (!(dropout >= 0 && dropout < 1)) sat_die("decoder: dropout %g is not in [0, 1)", dropout);
     if (dropout > 0 && !rng) sat_die("decoder: dropout without a random generator");
     prepare_batch(work_reserve(dec, batch->B, batch->T, batch->n_images), batch);
-    sat_decoder_loss loss = forward(dec, batch, lambda, dropout, rng);
-    if (do_backward) backward(dec, batch, lambda);
+    sat_decoder_loss loss = forward(dec, batch, lambda, dropout, rng, NULL);
+    if (do_backward) backward(dec, batch, lambda, NULL);
+    return loss;
+}
+
+static void check_hard_options(const sat_hard_attention *h)
+{
+    if (h->samples < 1 || h->samples > MAX_BATCH)
+        sat_die("decoder: %d location samples per caption is not in [1, %d]", h->samples, MAX_BATCH);
+    if (!(h->p_soft >= 0 && h->p_soft <= 1))
+        sat_die("decoder: expected-context probability %g is not in [0, 1]", h->p_soft);
+    if (!(h->lambda_r >= 0 && h->lambda_r < INFINITY && h->lambda_e >= 0 && h->lambda_e < INFINITY))
+        sat_die("decoder: REINFORCE weight %g or entropy weight %g is not finite and >= 0",
+                h->lambda_r, h->lambda_e);
+    if (!isfinite(h->baseline)) sat_die("decoder: the REINFORCE baseline is not finite");
+}
+
+/* The batch with every caption repeated S times (caption r is rows r·S .. r·S+S−1). */
+static sat_decoder_batch repeat_captions(const sat_decoder_batch *b, int S, int **tokens,
+                                         int **image)
+{
+    const size_t row = (size_t)b->T + 1;
+    if ((long)b->B * S > MAX_BATCH)
+        sat_die("decoder: %d captions × %d location samples is more than %d rows", b->B, S,
+                MAX_BATCH);
+    *tokens = sat_xmalloc((size_t)b->B * S * row * sizeof(int));
+    *image = sat_xmalloc((size_t)b->B * S * sizeof(int));
+    for (size_t r = 0; r < (size_t)b->B; r++)
+        for (size_t k = 0; k < (size_t)S; k++) {
+            memcpy(*tokens + (r * S + k) * row, b->tokens + r * row, row * sizeof(int));
+            (*image)[r * S + k] = b->image[r];
+        }
+    return (sat_decoder_batch){ .feats = b->feats, .n_images = b->n_images, .image = *image,
+                                .tokens = *tokens, .B = b->B * S, .T = b->T };
+}
+
+sat_decoder_loss sat_decoder_forward_backward_hard(sat_decoder *dec,
+                                                   const sat_decoder_batch *batch,
+                                                   sat_hard_attention *hard, float lambda,
+                                                   float dropout, sat_rng *rng, int do_backward)
+{
+    char err[256];
+    if (sat_decoder_check_batch(dec, batch, err, sizeof err)) sat_die("decoder: %s", err);
+    if (!(dropout >= 0 && dropout < 1)) sat_die("decoder: dropout %g is not in [0, 1)", dropout);
+    if (!rng) sat_die("decoder: hard attention without a random generator");
+    check_hard_options(hard);
+    int *tokens, *image;
+    sat_decoder_batch rep = repeat_captions(batch, hard->samples, &tokens, &image);
+    if (sat_decoder_check_batch(dec, &rep, err, sizeof err)) sat_die("decoder: %s", err);
+    sat_decoder_work *w = work_reserve(dec, rep.B, rep.T, rep.n_images);
+    prepare_batch(w, &rep);
+    hard_run hr = hard_run_new(hard, rng, rep.n_images, (size_t)w->off[rep.T], rep.B, dec->cfg.L);
+    sat_decoder_loss loss = forward(dec, &rep, lambda, dropout, rng, &hr);
+    if (do_backward) {
+        backward(dec, &rep, lambda, &hr);
+        if (loss.nsampled > 0)
+            hard->baseline = 0.9 * hard->baseline + 0.1 * loss.logp_sampled / loss.nsampled;
+    }
+    hard_run_free(&hr);
+    free(tokens);
+    free(image);
     return loss;
 }
 
@@ -1096,6 +1336,7 @@ struct sat_decoder_state {
     float *feats, *proj, *mean;     /* L×D, L×A, D */
     float *h, *c, *h_next, *c_next; /* k_max×H */
     float *x, *q, *alpha, *zraw, *beta, *gates, *act; /* k_max × K, A, L, D, 1, 4H, E */
+    float *zw;                      /* k_max×L one-hot context weights (hard attention) */
 };
 
 sat_decoder_state *sat_decoder_state_new(const sat_decoder *dec, const float *feats, int k_max)
@@ -1110,6 +1351,7 @@ sat_decoder_state *sat_decoder_state_new(const sat_decoder *dec, const float *fe
         { &st->h_next, k * c->H }, { &st->c_next, k * c->H }, { &st->x, k * K },
         { &st->q, k * c->A }, { &st->alpha, k * c->L }, { &st->zraw, k * c->D },
         { &st->beta, k }, { &st->gates, k * 4 * c->H }, { &st->act, k * c->E },
+        { &st->zw, k * c->L },
     };
     st->arena = carve(f, (int)(sizeof f / sizeof f[0]));
     st->img = sat_xcalloc(k, sizeof(int));
@@ -1155,15 +1397,41 @@ void sat_decoder_state_select(sat_decoder_state *st, const int *parent, int k)
 void sat_decoder_step(const sat_decoder *dec, sat_decoder_state *st, const int *prev,
                       float *logprobs, float *alpha, float *beta)
 {
+    sat_decoder_step_attend(dec, st, prev, SAT_ATTEND_SOFT, NULL, NULL, logprobs, alpha, beta);
+}
+
+static void check_step(const sat_decoder *dec, const sat_decoder_state *st, const int *prev,
+                       sat_attend_mode mode, const sat_rng *rng, const int *loc)
+{
     const sat_decoder_config *c = &dec->cfg;
     for (int j = 0; j < st->k; j++)
         if (prev[j] < 0 || prev[j] >= c->V)
             sat_die("decoder: word %d of hypothesis %d is not in [0, %d)", prev[j], j, c->V);
+    if (mode != SAT_ATTEND_SOFT && !loc) sat_die("decoder: hard attention without locations");
+    if (mode == SAT_ATTEND_SAMPLE && !rng) sat_die("decoder: sampled attention without a random generator");
+    for (int j = 0; mode == SAT_ATTEND_GIVEN && j < st->k; j++)
+        if (loc[j] < 0 || loc[j] >= c->L)
+            sat_die("decoder: location %d of hypothesis %d is not in [0, %d)", loc[j], j, c->L);
+}
+
+void sat_decoder_step_attend(const sat_decoder *dec, sat_decoder_state *st, const int *prev,
+                             sat_attend_mode mode, sat_rng *rng, int *loc, float *logprobs,
+                             float *alpha, float *beta)
+{
+    const sat_decoder_config *c = &dec->cfg;
+    check_step(dec, st, prev, mode, rng, loc);
     embed_rows(dec, prev, st->k, st->x);
     step_io s = { .n = st->k, .img = st->img, .h_prev = st->h, .c_prev = st->c, .x = st->x,
-                  .q = st->q, .alpha = st->alpha, .zraw = st->zraw, .beta = st->beta,
-                  .gates = st->gates, .c = st->c_next, .h = st->h_next };
-    step_forward(dec, st->feats, st->proj, &s);
+                  .q = st->q, .alpha = st->alpha, .zw = st->alpha, .zraw = st->zraw,
+                  .beta = st->beta, .gates = st->gates, .c = st->c_next, .h = st->h_next };
+    step_attend(dec, st->proj, &s);
+    if (mode != SAT_ATTEND_SOFT) {
+        for (int j = 0; j < st->k; j++)
+            attend_row(st->alpha + (size_t)j * c->L, c->L, mode, rng, loc + j,
+                       st->zw + (size_t)j * c->L);
+        s.zw = st->zw;
+    }
+    step_update(dec, st->feats, &s);
     output_forward(dec, st->k, st->x, st->h_next, st->act, NULL, NULL, logprobs);
     log_softmax_rows(logprobs, st->k, c->V);
     if (alpha) memcpy(alpha, st->alpha, (size_t)st->k * c->L * sizeof(float));

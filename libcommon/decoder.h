@@ -1,12 +1,13 @@
-/* decoder.h — the soft-attention LSTM decoder of "Show, Attend and Tell"
- * (Xu et al. 2015, §3.1.2 and §4.2; the authors' arctic-captions code).
+/* decoder.h — the attention LSTM decoder of "Show, Attend and Tell"
+ * (Xu et al. 2015, §3.1.2, §4.1 and §4.2; the authors' arctic-captions code):
+ * soft (deterministic) attention, and hard (stochastic) attention below.
  *
  * Sizes (sat_decoder_config): L annotation locations, D feature size,
  * E word embedding, H LSTM state, A attention size, V vocabulary.
  * Per caption, with annotations a_i (L×D) of its image and ā their mean:
  *
  *   h0 = tanh(ā·W_h0 + b_h0)            c0 = tanh(ā·W_c0 + b_c0)
- *   e_ti = w_att · tanh(a_i·W_a + b_a + h_{t-1}·U_a)     α_t = softmax_i(e_t)
+ *   e_ti = w_att · tanh(a_i·W_a + b_a + h_{t-1}·U_a)     α_t = softmax_i(e_t / τ)
  *   β_t = σ(h_{t-1}·w_β + b_β)          ẑ_t = β_t Σ_i α_ti a_i
  *   [i f o g] = [E y_{t-1}; ẑ_t; h_{t-1}]·W + b    (σ σ σ tanh, one GEMM)
  *   c_t = f⊙c_{t-1} + i⊙g               h_t = o⊙tanh(c_t)
@@ -39,6 +40,49 @@
  * - Threads: OpenBLAS's, inside the GEMMs.  forward_backward uses dec->work
  *   (one call at a time per decoder); sat_decoder_step only reads dec, so
  *   several states may be stepped at once.
+ *
+ * τ, the attention temperature, is 1 unless the model says otherwise (its
+ * config entry "att.temperature", written only when τ != 1).
+ *
+ * Hard attention (§4.1; sat_decoder_forward_backward_hard, and at inference
+ * sat_decoder_step_attend): a location s_t ~ Multinoulli(α_t) per step and
+ * ẑ_t = β_t a_{s_t} in place of the expected context β_t Σ_i α_ti a_i; the
+ * rest of the model is the same, so one model can be read either way.
+ * Training maximises the variational lower bound L_s = Σ_s p(s|a) log p(y|s,a)
+ * of log p(y|a).  Per batch, each caption is repeated S times (S location
+ * sequences s̃ⁿ, n = 1..S, drawn independently); each image draws once
+ * whether its rows use sampled locations (probability 1 − p_soft) or the
+ * expected context (p_soft; the paper's 0.5).  The gradient computed is
+ * that of the surrogate loss, over the B·S rows r:
+ *
+ *   (1/(B·S)) Σ_r [ −log p(y|s̃_r,a) + λ Σ_i (1 − Σ_t α_ti)²
+ *                   − λ_r ⟦(log p(y|s̃_r,a) − b)⟧ log p(s̃_r|a)    (sampled rows only)
+ *                   − λ_e Σ_t H(α_t) ]
+ *
+ * where ⟦·⟧ is a constant (no gradient), log p(s̃|a) = Σ_t log α_t[s_t], and
+ * H(α) = −Σ_i α_i log α_i along the row's own trajectory.  So the update
+ * direction is the paper's eq. 12 with its baseline and entropy terms,
+ * averaged over the samples:
+ *   ∂log p(y|s̃,a)/∂W + λ_r (log p(y|s̃,a) − b) ∂log p(s̃|a)/∂W + λ_e ∂H[s̃]/∂W
+ * (the doubly stochastic penalty λ kept as in soft training; λ = 0 turns it
+ * off).  On an expected-context row the first term is the soft attention's
+ * exact gradient and the REINFORCE term is absent.  A drawn location passes
+ * no gradient through a_{s_t} to α (the context does not depend on it); α is
+ * trained by the REINFORCE, entropy and penalty terms alone on those rows.
+ * b is the moving average of log p(y|s̃,a) per caption: after each batch
+ * with sampled rows, b ← 0.9 b + 0.1 · mean over the sampled captions (rows
+ * with at least one target), the batch's gradient using the b before it;
+ * it starts at 0 (the paper's), and its state is the caller's
+ * (sat_hard_attention.baseline: sat-train keeps it in checkpoints).
+ * The locations are drawn from the generator given (repeatable), after the
+ * images' kinds and before the dropout masks.
+ * Where arctic-captions departs from the paper this follows the paper:
+ * arctic-captions draws the expected-context switch once per batch, not per
+ * image; it
+ * weights ∂log α_t[s_t] by step t's own cost / 10 without a baseline (or, with
+ * RL_sumCost, by its baseline minus the caption's mean step cost, / 10), not
+ * by the caption's log-likelihood minus b; its entropy gradient is not
+ * divided by the batch size.
  *
  * Initialisation (sat_decoder_init_params): Glorot-uniform for every matrix,
  * orthogonal for the four H×H recurrent blocks of the LSTM (as arctic-captions'
@@ -79,6 +123,8 @@ typedef struct {
 } sat_decoder_weights;
 
 #define SAT_DECODER_NTENSORS 18
+#define SAT_DECODER_MIN_TEMPERATURE 1e-2
+#define SAT_DECODER_MAX_TEMPERATURE 1e2
 
 typedef struct {
     const char *name; /* the tensor's name in a model file, e.g. "lstm.W" */
@@ -92,6 +138,7 @@ typedef struct sat_decoder_work sat_decoder_work;
 
 typedef struct {
     sat_decoder_config cfg;
+    float temperature;           /* τ of the attention softmax (1) */
     size_t nparams;
     float *params, *grads;       /* one allocation each, same layout */
     sat_decoder_weights w, g;    /* named views into params and grads */
@@ -130,6 +177,12 @@ typedef struct {
     double xent;         /* Σ −log p(y_t) over real targets */
     double penalty;      /* Σ_captions Σ_i (1 − Σ_t α_ti)² */
     long ntokens;        /* real targets (xent / ntokens is per-token) */
+    /* hard attention only (B, xent, penalty, ntokens then count the B·S rows,
+     * and loss = (xent + λ·penalty − λ_e·entropy) / (B·S), the surrogate
+     * without its REINFORCE term, which has no value of its own): */
+    double entropy;      /* Σ over rows and steps of H(α_t) */
+    double logp_sampled; /* Σ log p(y|s̃,a) over the captions with sampled locations */
+    long nsampled;       /* those captions (rows) */
 } sat_decoder_loss;
 
 /* 0, or -1 with a reason naming the caption and token in err. */
@@ -141,6 +194,25 @@ int sat_decoder_check_batch(const sat_decoder *dec, const sat_decoder_batch *bat
 sat_decoder_loss sat_decoder_forward_backward(sat_decoder *dec, const sat_decoder_batch *batch,
                                               float lambda, float dropout, sat_rng *rng,
                                               int do_backward);
+
+/* Hard attention's training settings and state (see the top of this file). */
+typedef struct {
+    int samples;         /* S >= 1: location sequences drawn per caption (1) */
+    float p_soft;        /* probability, per image, of the expected context instead (0.5) */
+    float lambda_r;      /* REINFORCE weight λ_r (1) */
+    float lambda_e;      /* entropy weight λ_e (0.002, the authors') */
+    double baseline;     /* b: read, and updated by each call with do_backward */
+} sat_hard_attention;
+
+#define SAT_HARD_ATTENTION_DEFAULTS \
+    ((sat_hard_attention){ .samples = 1, .p_soft = 0.5f, .lambda_r = 1.0f, .lambda_e = 0.002f })
+
+/* sat_decoder_forward_backward with hard attention: the loss and gradients
+ * of the estimator above, the locations drawn from rng (required). */
+sat_decoder_loss sat_decoder_forward_backward_hard(sat_decoder *dec,
+                                                   const sat_decoder_batch *batch,
+                                                   sat_hard_attention *hard, float lambda,
+                                                   float dropout, sat_rng *rng, int do_backward);
 
 /* ---- inference: k hypotheses of one image, one GEMM per layer per step -- */
 
@@ -160,6 +232,18 @@ void sat_decoder_state_select(sat_decoder_state *st, const int *parent, int k);
  * the state was made with. */
 void sat_decoder_step(const sat_decoder *dec, sat_decoder_state *st, const int *prev,
                       float *logprobs, float *alpha, float *beta);
+
+/* How a step takes its context: the expected one (soft), or the annotation
+ * at one location per hypothesis, drawn from α, α's argmax, or given. */
+typedef enum { SAT_ATTEND_SOFT, SAT_ATTEND_SAMPLE, SAT_ATTEND_ARGMAX, SAT_ATTEND_GIVEN } sat_attend_mode;
+
+/* sat_decoder_step with the context chosen by mode.  loc (k; may be NULL for
+ * SOFT) receives each hypothesis's location, or holds them for GIVEN (each
+ * in [0, L)); rng is needed for SAMPLE.  alpha receives α itself, the
+ * distribution the locations come from.  sat_decoder_step is SOFT. */
+void sat_decoder_step_attend(const sat_decoder *dec, sat_decoder_state *st, const int *prev,
+                             sat_attend_mode mode, sat_rng *rng, int *loc, float *logprobs,
+                             float *alpha, float *beta);
 
 /* ---- layers (forward and backward; exported for the gradient tests) ----
  * Backward functions ADD into their d-outputs unless said otherwise; a

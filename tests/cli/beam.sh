@@ -6,7 +6,7 @@ head -40 "$F/Flickr_8k.trainImages.txt" > "$T/train.txt"
 head -10 "$F/Flickr_8k.devImages.txt" > "$T/dev.txt"
 cat "$T/train.txt" "$T/dev.txt" | sed "s|^|$F/images/|" | sat-encode -q --stride 32 -T - -o "$T/feats.sat"
 sat-train --captions "$F/Flickr8k.token.txt" --features "$T/feats.sat" --train "$T/train.txt" \
-    --dev "$T/dev.txt" --embed 16 --hidden 32 --attention 16 --batch 16 --min-count 2 \
+    --dev "$T/dev.txt" --embed 16 --hidden 32 --att-size 16 --batch 16 --min-count 2 \
     --epochs 30 --patience 1000 -q -o "$T/m.satm" 2>/dev/null
 M=(-m "$T/m.satm")
 

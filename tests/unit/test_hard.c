@@ -1,0 +1,586 @@
+/* test_hard.c — hard (stochastic) attention: the estimator's gradient
+ * against the exact gradient of the lower bound (all location sequences
+ * enumerated), the entropy and temperature terms against finite differences,
+ * expected-context rows = soft attention, the baseline, the inference modes,
+ * and a toy task where only the right location tells the word. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "captioner.h"
+#include "decoder.h"
+#include "optim.h"
+#include "rng.h"
+#include "util.h"
+
+static int verbose(void) { return getenv("SAT_TEST_VERBOSE") != NULL; }
+
+static void fill_random(float *x, size_t n, float lo, float hi, sat_rng *rng)
+{
+    for (size_t i = 0; i < n; i++) x[i] = lo + (hi - lo) * sat_rng_uniform(rng);
+}
+
+/* A decoder with weights twice the initial ones: α far from uniform. */
+static sat_decoder *new_decoder(sat_decoder_config cfg, uint64_t seed)
+{
+    char err[200];
+    sat_decoder *dec = sat_decoder_new(cfg, err, sizeof err);
+    assert_non_null(dec);
+    sat_rng rng;
+    sat_rng_seed(&rng, seed);
+    sat_decoder_init_params(dec, &rng);
+    for (size_t i = 0; i < dec->nparams; i++) dec->params[i] *= 2.0f;
+    return dec;
+}
+
+/* ---- the exact lower bound by enumeration ----------------------------------- */
+
+enum { XL = 3, XT = 3 }; /* 3 locations, 3 targets: 27 location sequences */
+static const sat_decoder_config exact_cfg = { .L = XL, .D = 4, .E = 3, .H = 4, .A = 3, .V = 6 };
+static const int exact_tokens[XT + 1] = { 1, 4, 3, 0 }; /* <start> w w <end> */
+
+typedef struct {
+    sat_decoder *dec;
+    float feats[XL * 4];
+} exact_case;
+
+/* log p(y | s, a) of exact_tokens with the locations s, and log p(s | a). */
+static double logp_at(const exact_case *x, const int *s, double *logp_s)
+{
+    sat_decoder_state *st = sat_decoder_state_new(x->dec, x->feats, 1);
+    float logp[6], alpha[XL];
+    double lp = 0;
+    *logp_s = 0;
+    for (int t = 0; t < XT; t++) {
+        int loc = s[t];
+        sat_decoder_step_attend(x->dec, st, exact_tokens + t, SAT_ATTEND_GIVEN, NULL, &loc, logp,
+                                alpha, NULL);
+        lp += logp[exact_tokens[t + 1]];
+        *logp_s += log(alpha[s[t]]);
+    }
+    sat_decoder_state_free(st);
+    return lp;
+}
+
+/* F = E_{s~p(s|a)} log p(y|s,a) = Σ_s p(s|a) log p(y|s,a), over all XL^XT sequences. */
+static double exact_bound(const exact_case *x)
+{
+    double F = 0, total = 0;
+    for (int code = 0; code < XL * XL * XL; code++) {
+        int s[XT] = { code % XL, code / XL % XL, code / (XL * XL) };
+        double ls, lp = logp_at(x, s, &ls);
+        F += exp(ls) * lp;
+        total += exp(ls);
+    }
+    assert_true(fabs(total - 1) < 1e-5); /* the sequences' probabilities sum to 1 */
+    return F;
+}
+
+/* Central difference of F in double, step 5e-3 (F is smooth; float noise
+ * of F ~1e-6 gives ~1e-4 here). */
+static double exact_partial(exact_case *x, float *p)
+{
+    const float h = 5e-3f, old = *p;
+    *p = old + h;
+    double up = exact_bound(x);
+    *p = old - h;
+    double down = exact_bound(x);
+    *p = old;
+    return (up - down) / ((double)(old + h) - (double)(old - h));
+}
+
+/* Mean and standard error over K calls of S samples each of the
+ * estimator's gradient (of the loss: −∇F in expectation). */
+static void estimate(exact_case *x, sat_hard_attention h, int K, double *mean, double *se)
+{
+    sat_decoder *dec = x->dec;
+    const size_t n = dec->nparams;
+    int image = 0;
+    sat_decoder_batch batch = { x->feats, 1, &image, exact_tokens, 1, XT };
+    double *sum2 = sat_xcalloc(n, sizeof(double));
+    memset(mean, 0, n * sizeof(double));
+    sat_rng rng;
+    sat_rng_seed(&rng, 1234);
+    const double b0 = h.baseline;
+    for (int k = 0; k < K; k++) {
+        h.baseline = b0; /* a fixed baseline: any constant leaves the mean alone */
+        sat_decoder_zero_grad(dec);
+        sat_decoder_forward_backward_hard(dec, &batch, &h, 0, 0, &rng, 1);
+        for (size_t i = 0; i < n; i++) {
+            mean[i] += dec->grads[i];
+            sum2[i] += (double)dec->grads[i] * dec->grads[i];
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        mean[i] /= K;
+        double var = (sum2[i] / K - mean[i] * mean[i]) * K / (K - 1);
+        se[i] = sqrt(fmax(var, 0) / K);
+    }
+    free(sum2);
+}
+
+/* Entries where |estimate − exact| > 4.5 standard errors + the finite
+ * difference's own error (~1e-4: F is computed in float); *chi2 = Σ z² over
+ * the *nz entries whose standard error is above that error. */
+static int count_disagreements(const double *est, const double *se, const double *exact,
+                               size_t n, double *chi2, int *nz)
+{
+    int bad = 0;
+    *chi2 = 0, *nz = 0;
+    for (size_t i = 0; i < n; i++) {
+        double diff = fabs(est[i] - exact[i]), fd_err = 2e-4 + 1e-3 * fabs(exact[i]);
+        if (diff > 4.5 * se[i] + fd_err) bad++;
+        if (se[i] > 2e-4) {
+            double z = diff / se[i];
+            *chi2 += z * z;
+            (*nz)++;
+        }
+    }
+    return bad;
+}
+
+/* (a) 20000 location sequences: the average REINFORCE estimate is the exact
+ * gradient of the lower bound, entry by entry within its standard error;
+ * and without the REINFORCE term it is not (the check has the power to fail). */
+static void test_estimator_matches_exact_gradient(void **state)
+{
+    (void)state;
+    exact_case x = { .dec = new_decoder(exact_cfg, 3) };
+    sat_rng rng;
+    sat_rng_seed(&rng, 4);
+    fill_random(x.feats, XL * 4, -1.5f, 1.5f, &rng);
+    const size_t n = x.dec->nparams;
+    double *exact = sat_xmalloc(n * sizeof(double)), *est = sat_xmalloc(n * sizeof(double));
+    double *se = sat_xmalloc(n * sizeof(double));
+    for (size_t i = 0; i < n; i++) exact[i] = -exact_partial(&x, x.dec->params + i); /* of −F */
+
+    sat_hard_attention h = { .samples = 100, .p_soft = 0, .lambda_r = 1, .lambda_e = 0 };
+    double chi2;
+    int nz, bad;
+    for (double b = -2; b >= -7; b -= 4.5) { /* F is about −6.7: b far from it, and near */
+        h.baseline = b;
+        estimate(&x, h, 200, est, se);
+        bad = count_disagreements(est, se, exact, n, &chi2, &nz);
+        if (verbose()) {
+            printf("  %zu parameters, F = %.4f, baseline %.1f: %d outside 4.5 SE, chi2 %.1f over %d\n",
+                   n, exact_bound(&x), b, bad, chi2, nz);
+            const sat_decoder_tensor *t = &x.dec->tensors[7]; /* att.v: through α only */
+            for (size_t i = 0; i < t->count; i++)
+                printf("    att.v[%zu]: exact %.5f, estimate %.5f ± %.5f\n", i,
+                       exact[t->offset + i], est[t->offset + i], se[t->offset + i]);
+        }
+        assert_int_equal(bad, 0);
+        assert_true(nz >= 20);
+        assert_true(chi2 < 1.5 * nz + 10); /* z² averages 1 when unbiased */
+    }
+
+    h.lambda_r = 0; /* the path-wise part alone misses α's share */
+    estimate(&x, h, 200, est, se);
+    bad = count_disagreements(est, se, exact, n, &chi2, &nz);
+    if (verbose()) printf("  without REINFORCE: %d entries outside 4.5 SE\n", bad);
+    assert_true(bad >= 10);
+    free(exact);
+    free(est);
+    free(se);
+    sat_decoder_free(x.dec);
+}
+
+/* ---- finite differences of the deterministic terms ---------------------------- */
+
+enum { TB = 3, TT = 4, TIMG = 2 };
+
+typedef struct {
+    sat_decoder *dec;
+    sat_decoder_batch batch;
+    float *feats;
+    int tokens[TB * (TT + 1)];
+    int image[TB];
+    sat_hard_attention hard;
+} model_case;
+
+static void model_case_init(model_case *m, sat_decoder_config cfg, uint64_t seed)
+{
+    sat_rng rng;
+    sat_rng_seed(&rng, seed);
+    m->dec = new_decoder(cfg, seed);
+    m->feats = sat_xmalloc((size_t)TIMG * cfg.L * cfg.D * sizeof(float));
+    fill_random(m->feats, (size_t)TIMG * cfg.L * cfg.D, 0, 2, &rng);
+    const int lens[TB] = { TT, 2, TT };
+    for (int b = 0; b < TB; b++)
+        for (int t = 0; t <= TT; t++)
+            m->tokens[b * (TT + 1) + t] = t <= lens[b] ? (int)sat_rng_below(&rng, (uint32_t)cfg.V) : -1;
+    m->image[0] = 1, m->image[1] = 0, m->image[2] = 1;
+    m->batch = (sat_decoder_batch){ .feats = m->feats, .n_images = TIMG, .image = m->image,
+                                    .tokens = m->tokens, .B = TB, .T = TT };
+    m->hard = SAT_HARD_ATTENTION_DEFAULTS;
+}
+
+static void model_case_free(model_case *m)
+{
+    sat_decoder_free(m->dec);
+    free(m->feats);
+}
+
+static double hard_loss(model_case *m, int do_backward)
+{
+    sat_rng rng;
+    sat_rng_seed(&rng, 5);
+    return sat_decoder_forward_backward_hard(m->dec, &m->batch, &m->hard, 0.7f, 0, &rng,
+                                             do_backward).loss;
+}
+
+/* Every entry of every tensor against central differences at two steps. */
+static void check_all_gradients(model_case *m)
+{
+    sat_decoder *dec = m->dec;
+    double b = m->hard.baseline;
+    sat_decoder_zero_grad(dec);
+    hard_loss(m, 1);
+    m->hard.baseline = b;
+    int checked = 0;
+    for (size_t i = 0; i < dec->nparams; i++) {
+        float old = dec->params[i];
+        for (float eps = 2e-3f; eps <= 4e-3f; eps *= 2) {
+            dec->params[i] = old + eps;
+            double up = hard_loss(m, 0);
+            dec->params[i] = old - eps;
+            double down = hard_loss(m, 0);
+            dec->params[i] = old;
+            double num = (up - down) / ((double)(old + eps) - (double)(old - eps));
+            double a = dec->grads[i], tol = 5e-4 + 1e-2 * fmax(fabs(a), fabs(num));
+            if (fabs(a - num) > tol) fail_msg("param %zu: analytic %.6g, numeric %.6g", i, a, num);
+        }
+        checked++;
+    }
+    assert_int_equal(checked, (int)dec->nparams);
+}
+
+/* With every image on the expected context (p_soft = 1) the surrogate has no
+ * REINFORCE term: its gradient, entropy and temperature included, is the
+ * exact gradient of the reported loss. */
+static void test_entropy_and_temperature_gradients(void **state)
+{
+    (void)state;
+    const sat_decoder_config cfg = { .L = 5, .D = 7, .E = 4, .H = 6, .A = 9, .V = 11 };
+    model_case m;
+    model_case_init(&m, cfg, 6);
+    m.hard.p_soft = 1;
+    m.hard.lambda_e = 0.5f;
+    m.dec->temperature = 0.7f;
+    sat_rng rng;
+    sat_rng_seed(&rng, 5);
+    sat_decoder_loss l = sat_decoder_forward_backward_hard(m.dec, &m.batch, &m.hard, 0.7f, 0,
+                                                           &rng, 0);
+    assert_true(l.entropy > 0 && l.entropy < (TT + 2 + TT) * log(cfg.L) + 1e-6);
+    assert_int_equal(l.nsampled, 0);
+    check_all_gradients(&m);
+    model_case_free(&m);
+}
+
+/* Expected-context rows are soft attention: the same loss and gradients as
+ * sat_decoder_forward_backward, bit for bit. */
+static void test_expected_rows_are_soft(void **state)
+{
+    (void)state;
+    const sat_decoder_config cfg = { .L = 6, .D = 10, .E = 5, .H = 8, .A = 9, .V = 13 };
+    model_case m;
+    model_case_init(&m, cfg, 7);
+    m.hard.p_soft = 1;
+    m.hard.lambda_e = 0;
+    sat_decoder_zero_grad(m.dec);
+    sat_decoder_loss soft = sat_decoder_forward_backward(m.dec, &m.batch, 0.7f, 0, NULL, 1);
+    float *g = sat_xmalloc(m.dec->nparams * sizeof(float));
+    memcpy(g, m.dec->grads, m.dec->nparams * sizeof(float));
+    sat_decoder_zero_grad(m.dec);
+    double loss = hard_loss(&m, 1);
+    assert_true(loss == soft.loss);
+    assert_memory_equal(g, m.dec->grads, m.dec->nparams * sizeof(float));
+    /* S samples of an expected-context caption: S equal rows, the same mean */
+    m.hard.samples = 3;
+    sat_decoder_zero_grad(m.dec);
+    assert_true(fabs(hard_loss(&m, 1) - soft.loss) < 1e-6 * fabs(soft.loss));
+    for (size_t i = 0; i < m.dec->nparams; i++)
+        assert_true(fabsf(m.dec->grads[i] - g[i]) <= 1e-5f * (1 + fabsf(g[i])));
+    free(g);
+    model_case_free(&m);
+}
+
+/* The baseline moves to 0.9 b + 0.1 mean log p(y|s̃) after a backward pass,
+ * not after a forward-only one; draws are repeatable by seed. */
+static void test_baseline_and_repeatability(void **state)
+{
+    (void)state;
+    const sat_decoder_config cfg = { .L = 6, .D = 10, .E = 5, .H = 8, .A = 9, .V = 13 };
+    model_case m;
+    model_case_init(&m, cfg, 8);
+    m.hard.p_soft = 0;
+    m.hard.samples = 4;
+    m.hard.baseline = -5;
+    sat_rng rng;
+    sat_rng_seed(&rng, 9);
+    sat_decoder_loss l = sat_decoder_forward_backward_hard(m.dec, &m.batch, &m.hard, 0, 0, &rng, 0);
+    assert_true(m.hard.baseline == -5);
+    assert_int_equal(l.nsampled, TB * 4);
+    assert_true(fabs(-l.logp_sampled - l.xent) < 1e-6 * l.xent); /* every row sampled */
+    sat_rng_seed(&rng, 9);
+    sat_decoder_zero_grad(m.dec);
+    l = sat_decoder_forward_backward_hard(m.dec, &m.batch, &m.hard, 0, 0, &rng, 1);
+    assert_true(fabs(m.hard.baseline - (0.9 * -5 + 0.1 * l.logp_sampled / l.nsampled)) < 1e-9);
+    float *g = sat_xmalloc(m.dec->nparams * sizeof(float));
+    memcpy(g, m.dec->grads, m.dec->nparams * sizeof(float));
+    m.hard.baseline = -5;
+    sat_rng_seed(&rng, 9);
+    sat_decoder_zero_grad(m.dec);
+    sat_decoder_forward_backward_hard(m.dec, &m.batch, &m.hard, 0, 0, &rng, 1);
+    assert_memory_equal(g, m.dec->grads, m.dec->nparams * sizeof(float));
+    m.hard.baseline = -5;
+    sat_rng_seed(&rng, 10); /* other draws, other gradient */
+    sat_decoder_zero_grad(m.dec);
+    sat_decoder_forward_backward_hard(m.dec, &m.batch, &m.hard, 0, 0, &rng, 1);
+    assert_memory_not_equal(g, m.dec->grads, m.dec->nparams * sizeof(float));
+    /* about half the images on the expected context at p_soft = 0.5 */
+    m.hard.p_soft = 0.5f;
+    long sampled = 0, rows = 0;
+    for (int k = 0; k < 400; k++) {
+        l = sat_decoder_forward_backward_hard(m.dec, &m.batch, &m.hard, 0, 0, &rng, 0);
+        sampled += l.nsampled, rows += TB * 4;
+    }
+    assert_true(fabs((double)sampled / rows - 0.5) < 0.06);
+    free(g);
+    model_case_free(&m);
+}
+
+/* ---- inference ------------------------------------------------------------------ */
+
+/* Sampled locations follow α, argmax takes its mode, given ones are used as
+ * given, and SOFT is sat_decoder_step exactly. */
+static void test_step_modes(void **state)
+{
+    (void)state;
+    const sat_decoder_config cfg = { .L = 6, .D = 10, .E = 5, .H = 8, .A = 9, .V = 13 };
+    enum { K = 3000 };
+    sat_decoder *dec = new_decoder(cfg, 11);
+    sat_rng rng;
+    sat_rng_seed(&rng, 12);
+    float feats[6 * 10], alpha[6], logp_a[13], logp_b[13];
+    fill_random(feats, 60, 0, 2, &rng);
+    int *parent = sat_xcalloc(K, sizeof(int)), *prev = sat_xmalloc(K * sizeof(int));
+    int *loc = sat_xmalloc(K * sizeof(int));
+    float *logp = sat_xmalloc((size_t)K * 13 * sizeof(float));
+    float *alphas = sat_xmalloc((size_t)K * 6 * sizeof(float));
+    for (int j = 0; j < K; j++) prev[j] = 1;
+
+    sat_decoder_state *st = sat_decoder_state_new(dec, feats, K);
+    sat_decoder_state_select(st, parent, K);
+    sat_decoder_step_attend(dec, st, prev, SAT_ATTEND_SAMPLE, &rng, loc, logp, alphas, NULL);
+    memcpy(alpha, alphas, sizeof alpha);
+    int count[6] = { 0 };
+    for (int j = 0; j < K; j++) {
+        assert_true(loc[j] >= 0 && loc[j] < 6);
+        count[loc[j]]++;
+    }
+    for (int i = 0; i < 6; i++) {
+        double want = K * alpha[i], sd = sqrt(K * alpha[i] * (1 - alpha[i]));
+        if (verbose()) printf("  location %d: alpha %.3f, drawn %d of %d\n", i, alpha[i], count[i], K);
+        assert_true(fabs(count[i] - want) <= 4.5 * sd + 1);
+    }
+    sat_decoder_state_free(st);
+
+    int best = 0;
+    for (int i = 1; i < 6; i++) best = alpha[i] > alpha[best] ? i : best;
+    sat_decoder_state *a = sat_decoder_state_new(dec, feats, 1);
+    sat_decoder_state *b = sat_decoder_state_new(dec, feats, 1);
+    int la, lb = best;
+    sat_decoder_step_attend(dec, a, prev, SAT_ATTEND_ARGMAX, NULL, &la, logp_a, NULL, NULL);
+    sat_decoder_step_attend(dec, b, prev, SAT_ATTEND_GIVEN, NULL, &lb, logp_b, NULL, NULL);
+    assert_int_equal(la, best);
+    assert_memory_equal(logp_a, logp_b, sizeof logp_a);
+    lb = (best + 1) % 6; /* another location, another next-word distribution */
+    sat_decoder_state_free(b);
+    b = sat_decoder_state_new(dec, feats, 1);
+    sat_decoder_step_attend(dec, b, prev, SAT_ATTEND_GIVEN, NULL, &lb, logp_b, NULL, NULL);
+    assert_memory_not_equal(logp_a, logp_b, sizeof logp_a);
+    sat_decoder_state_free(a);
+    sat_decoder_state_free(b);
+
+    a = sat_decoder_state_new(dec, feats, 1);
+    b = sat_decoder_state_new(dec, feats, 1);
+    for (int t = 0; t < 3; t++) {
+        sat_decoder_step(dec, a, prev, logp_a, NULL, NULL);
+        sat_decoder_step_attend(dec, b, prev, SAT_ATTEND_SOFT, NULL, NULL, logp_b, NULL, NULL);
+        assert_memory_equal(logp_a, logp_b, sizeof logp_a);
+    }
+    sat_decoder_state_free(a);
+    sat_decoder_state_free(b);
+    free(parent);
+    free(prev);
+    free(loc);
+    free(logp);
+    free(alphas);
+    sat_decoder_free(dec);
+}
+
+/* Teacher forcing (sat_caption_teacher) scores a caption as the training
+ * pass does; hard-argmax decoding carries one-hot attention at its locations. */
+static void test_teacher_and_hard_decoding(void **state)
+{
+    (void)state;
+    const sat_decoder_config cfg = { .L = 6, .D = 10, .E = 5, .H = 8, .A = 9, .V = 13 };
+    sat_decoder *dec = new_decoder(cfg, 14);
+    sat_rng rng;
+    sat_rng_seed(&rng, 15);
+    float feats[6 * 10];
+    fill_random(feats, 60, 0, 2, &rng);
+    const int words[3] = { 5, 7, 2 }, tokens[5] = { 1, 5, 7, 2, 0 }, image = 0;
+    sat_decoder_batch batch = { feats, 1, &image, tokens, 1, 4 };
+    double xent = sat_decoder_forward_backward(dec, &batch, 0, 0, NULL, 0).xent;
+    sat_caption c;
+    sat_caption_teacher(dec, feats, words, 3, SAT_ATTEND_SOFT, NULL, &c);
+    double sum = 0;
+    for (int t = 0; t <= 3; t++) sum += c.word_logprobs[t];
+    assert_true(fabs(c.logprob + xent) < 1e-5 * xent);
+    assert_true(fabs(sum - c.logprob) < 1e-9);
+    assert_true(fabs(sat_caption_perplexity(&c) - exp(xent / 4)) < 1e-4 * exp(xent / 4));
+    assert_null(c.locations);
+    sat_caption_free(&c);
+
+    sat_caption_decode_attend(dec, feats, 5, 0, SAT_ATTEND_ARGMAX, NULL, &c);
+    assert_non_null(c.locations);
+    for (int t = 0; t <= c.n; t++) {
+        assert_true(c.locations[t] >= 0 && c.locations[t] < 6);
+        for (int i = 0; i < 6; i++) assert_true(c.alpha[t * 6 + i] == (i == c.locations[t]));
+    }
+    sat_caption_free(&c);
+    sat_attend_mode m;
+    assert_int_equal(sat_attend_parse("hard-argmax", &m), 0);
+    assert_int_equal(m, SAT_ATTEND_ARGMAX);
+    assert_string_equal(sat_attend_name(SAT_ATTEND_SAMPLE), "hard-sample");
+    assert_int_equal(sat_attend_parse("hard", &m), -1);
+    sat_decoder_free(dec);
+}
+
+/* τ travels with the model; a model without the entry has τ = 1; an absurd τ is refused. */
+static void test_temperature_in_model(void **state)
+{
+    (void)state;
+    const sat_decoder_config cfg = { .L = 5, .D = 7, .E = 4, .H = 6, .A = 3, .V = 11 };
+    sat_decoder *dec = new_decoder(cfg, 13);
+    char err[200];
+    sat_model *m = sat_decoder_to_model(dec);
+    assert_int_equal(m->nconfig, 6);
+    sat_model_free(m);
+    dec->temperature = 0.5f;
+    m = sat_decoder_to_model(dec);
+    sat_decoder *back = sat_decoder_from_model(m, err, sizeof err);
+    assert_non_null(back);
+    assert_true(back->temperature == 0.5f);
+    sat_decoder_free(back);
+    m->config[6].value = 1e9;
+    assert_null(sat_decoder_from_model(m, err, sizeof err));
+    assert_non_null(strstr(err, "att.temperature"));
+    sat_model_free(m);
+    sat_decoder_free(dec);
+}
+
+/* ---- (b) a toy task: the word is told by one of L locations, flagged ----------
+ * Each location holds [flag, one-hot word of NW]; one location is flagged
+ * and the caption is its word.  The other locations hold random words, so
+ * the mean annotation (the LSTM's start) does not say which is meant. */
+
+enum { TL = 6, NW = 5, TD = 1 + NW, TV = 3 + NW, NB = 32 };
+
+static void toy_example(sat_rng *rng, float *feats, int *word, int *where)
+{
+    memset(feats, 0, TL * TD * sizeof(float));
+    *where = (int)sat_rng_below(rng, TL);
+    for (int i = 0; i < TL; i++) {
+        int w = (int)sat_rng_below(rng, NW);
+        feats[i * TD] = i == *where;
+        feats[i * TD + 1 + w] = 1;
+        if (i == *where) *word = w;
+    }
+}
+
+/* Trains with hard attention; returns the accuracy of the argmax location's
+ * word and of the location itself on fresh examples. */
+static void train_toy(sat_hard_attention h, int steps, double *word_acc, double *loc_acc)
+{
+    const sat_decoder_config cfg = { .L = TL, .D = TD, .E = 8, .H = 16, .A = 8, .V = TV };
+    char err[200];
+    sat_decoder *dec = sat_decoder_new(cfg, err, sizeof err);
+    sat_rng rng;
+    sat_rng_seed(&rng, 21);
+    sat_decoder_init_params(dec, &rng);
+    float feats[NB * TL * TD];
+    int tokens[NB * 3], image[NB], where[NB], word;
+    sat_adam adam;
+    sat_adam_init(&adam, dec->nparams, 0.01f);
+    for (int step = 0; step < steps; step++) {
+        for (int b = 0; b < NB; b++) {
+            toy_example(&rng, feats + b * TL * TD, &word, &where[b]);
+            tokens[b * 3] = 1, tokens[b * 3 + 1] = 3 + word, tokens[b * 3 + 2] = 0;
+            image[b] = b;
+        }
+        sat_decoder_batch batch = { feats, NB, image, tokens, NB, 2 };
+        sat_decoder_zero_grad(dec);
+        sat_decoder_forward_backward_hard(dec, &batch, &h, 0, 0, &rng, 1);
+        sat_clip_grad_norm(dec->grads, dec->nparams, 5.0);
+        sat_adam_update(&adam, dec->params, dec->grads);
+    }
+    int right = 0, found = 0, n = 500;
+    for (int k = 0; k < n; k++) {
+        int w;
+        toy_example(&rng, feats, &w, &where[0]);
+        sat_decoder_state *st = sat_decoder_state_new(dec, feats, 1);
+        float logp[TV];
+        int loc, start = 1, best = 3;
+        sat_decoder_step_attend(dec, st, &start, SAT_ATTEND_ARGMAX, NULL, &loc, logp, NULL, NULL);
+        for (int v = 3; v < TV; v++) best = logp[v] > logp[best] ? v : best;
+        right += best == 3 + w;
+        found += loc == where[0];
+        sat_decoder_state_free(st);
+    }
+    *word_acc = (double)right / n;
+    *loc_acc = (double)found / n;
+    sat_adam_free(&adam);
+    sat_decoder_free(dec);
+}
+
+static void test_learns_to_find_the_location(void **state)
+{
+    (void)state;
+    double word, loc, word0, loc0;
+    sat_hard_attention h = SAT_HARD_ATTENTION_DEFAULTS;
+    train_toy(h, 300, &word, &loc);
+    /* control: always sampled, no REINFORCE: nothing teaches α where to look */
+    h.p_soft = 0, h.lambda_r = 0, h.lambda_e = 0;
+    train_toy(h, 300, &word0, &loc0);
+    if (verbose())
+        printf("  toy task (chance %.2f words, %.2f locations): hard attention %.3f / %.3f, "
+               "without REINFORCE %.3f / %.3f\n", 1.0 / NW, 1.0 / TL, word, loc, word0, loc0);
+    assert_true(word > 0.9 && loc > 0.9);
+    assert_true(loc0 < 0.6 && word0 < 0.75);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_estimator_matches_exact_gradient),
+        cmocka_unit_test(test_entropy_and_temperature_gradients),
+        cmocka_unit_test(test_expected_rows_are_soft),
+        cmocka_unit_test(test_baseline_and_repeatability),
+        cmocka_unit_test(test_step_modes),
+        cmocka_unit_test(test_teacher_and_hard_decoding),
+        cmocka_unit_test(test_temperature_in_model),
+        cmocka_unit_test(test_learns_to_find_the_location),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

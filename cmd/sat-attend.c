@@ -443,10 +443,7 @@ static void parse_options(int argc, char **argv, options *o)
         case CAPTIONS: o->captions_file = optarg; break;
         case BUFFER: o->buffer = (int)sat_parse_long("--buffer", optarg, 1, 100000); break;
         case 'm': o->model = optarg; break;
-        case ATTENTION:
-            if (sat_attend_parse(optarg, &o->attention))
-                sat_usage_error("--attention: '%s' is not soft, hard-sample or hard-argmax", optarg);
-            break;
+        case ATTENTION: o->attention = sat_attend_option(optarg); break;
         case SEED: o->seed = (unsigned long)sat_parse_long("--seed", optarg, 0, 1L << 62); break;
         case RANK: o->rank = 1; break;
         case MAX_LEN: o->max_len = (int)sat_parse_long("--max-len", optarg, 1, 1000); break;

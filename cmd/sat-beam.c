@@ -2,7 +2,11 @@
  * records out (the n best per image), with the attention of every word.
  *
  * All live hypotheses of an image advance together, one GEMM per layer per
- * step (sat_decoder_step over k rows).  A hypothesis that emits <end> leaves
+ * step (sat_decoder_step_attend over k rows).  With hard attention
+ * (--attention hard-sample|hard-argmax) each hypothesis takes the annotation
+ * at one location per step, drawn from its α or α's argmax; the location is
+ * part of the hypothesis (every extension of it read that context), and its
+ * alpha rows are one-hot there.  A hypothesis that emits <end> leaves
  * the beam, which then shrinks, until k captions are complete or max-len is
  * reached.  Scores are log-probabilities, optionally divided by length^α
  * (--length-norm α) when the finished captions are ranked.
@@ -28,6 +32,10 @@ static const char usage[] =
     "  -m, --model FILE       decoder model (default: the installed " SAT_DEFAULT_DECODER ")\n"
     "      --min-len N        at least N words (default 1: no empty caption)\n"
     "      --max-len N        at most N words (default 30)\n"
+    "      --attention MODE   soft (expected context, default), hard-sample (a location\n"
+    "                         per hypothesis and word drawn from the attention, --seed)\n"
+    "                         or hard-argmax\n"
+    "      --seed N           random seed for hard-sample (default 1)\n"
     "  -f, --format F         text or msgpack; default: text on a terminal, msgpack otherwise\n"
     "      --keep-features    pass the features records through as well\n"
     "      --max-record N     refuse input records larger than N bytes\n"
@@ -39,6 +47,8 @@ static const char usage[] =
 typedef struct {
     const char *model;
     int k, nbest, min_len, max_len, text, keep_features;
+    sat_attend_mode attention;
+    unsigned long seed;
     double length_norm;
     size_t max_record;
 } options;
@@ -47,6 +57,7 @@ typedef struct {
 typedef struct {
     int *tokens;
     float *alpha;            /* (n + 1) × L once finished: the last row is <end>'s */
+    int *locations;          /* hard attention: n + 1 like alpha's rows; else NULL */
     int n;
     double logprob;
 } hypothesis;
@@ -62,6 +73,8 @@ typedef struct {
     sat_writer out;
     int V, L;
     float *logprobs, *alpha;  /* k × V, k × L */
+    int *loc;                 /* k: each live hypothesis's location (hard attention) */
+    sat_rng rng;              /* hard-sample's draws */
     hypothesis *live, *next, *done;
     int ndone;
     candidate *cand;
@@ -94,6 +107,10 @@ static void extend(beam_run *b, const hypothesis *parent, int row, int word, hyp
     memcpy(h->alpha, parent->alpha, (size_t)parent->n * b->L * sizeof *h->alpha);
     memcpy(h->alpha + (size_t)parent->n * b->L, b->alpha + (size_t)row * b->L,
            (size_t)b->L * sizeof *h->alpha);
+    if (h->locations) {
+        memcpy(h->locations, parent->locations, (size_t)parent->n * sizeof *h->locations);
+        h->locations[parent->n] = b->loc[row];
+    }
     h->logprob = parent->logprob + b->logprobs[(size_t)row * b->V + word];
 }
 
@@ -133,7 +150,8 @@ static int advance(beam_run *b, sat_decoder_state *st, int nlive, int t, int *pa
 
 static void write_caption(beam_run *b, const sat_features *f, const hypothesis *h, int rank)
 {
-    sat_caption c = {.tokens = h->tokens, .n = h->n, .alpha = h->alpha, .logprob = h->logprob};
+    sat_caption c = {.tokens = h->tokens, .n = h->n, .alpha = h->alpha, .logprob = h->logprob,
+                     .locations = h->locations};
     if (b->opt->text) {
         char *text = sat_caption_text(b->cap, &c);
         if (b->opt->nbest > 1) printf("%s\t%d\t%.4f\t%s\n", f->id, rank, h->logprob, text);
@@ -141,7 +159,8 @@ static void write_caption(beam_run *b, const sat_features *f, const hypothesis *
         free(text);
         return;
     }
-    sat_caption_meta meta = {.id = f->id, .method = "beam", .attention = "soft",
+    sat_caption_meta meta = {.id = f->id, .method = "beam",
+                             .attention = sat_attend_name(b->opt->attention),
                              .alpha_h = (int)f->h, .alpha_w = (int)f->w,
                              .rank = b->opt->nbest > 1 ? rank : -1};
     sat_caption_pack(&b->out, b->cap, &c, &meta);
@@ -161,7 +180,8 @@ static void beam_search(void *ctx, const sat_features *f, const float *feats)
     for (int t = 0; t <= o->max_len && nlive > 0 && b->ndone < o->k; t++) {
         for (int j = 0; j < nlive; j++)
             prev[j] = b->live[j].n ? b->live[j].tokens[b->live[j].n - 1] : SAT_VOCAB_START;
-        sat_decoder_step(b->cap->dec, st, prev, b->logprobs, b->alpha, NULL);
+        sat_caption_step(b->cap->dec, st, prev, o->attention, &b->rng, b->loc, b->logprobs,
+                         b->alpha);
         nlive = advance(b, st, nlive, t, parents);
     }
     qsort_r(b->done, (size_t)b->ndone, sizeof *b->done, by_ranked_desc, (void *)&o->length_norm);
@@ -169,11 +189,12 @@ static void beam_search(void *ctx, const sat_features *f, const float *feats)
     sat_decoder_state_free(st);
 }
 
-static void alloc_hypotheses(hypothesis *h, int n, int max_len, int L)
+static void alloc_hypotheses(hypothesis *h, int n, int max_len, int L, int hard)
 {
     for (int i = 0; i < n; i++) {
         h[i].tokens = sat_xmalloc((size_t)(max_len + 1) * sizeof *h[i].tokens);
         h[i].alpha = sat_xmalloc((size_t)(max_len + 2) * L * sizeof *h[i].alpha);
+        h[i].locations = hard ? sat_xmalloc((size_t)(max_len + 2) * sizeof *h[i].locations) : NULL;
     }
 }
 
@@ -182,6 +203,7 @@ static void free_hypotheses(hypothesis *h, int n)
     for (int i = 0; i < n; i++) {
         free(h[i].tokens);
         free(h[i].alpha);
+        free(h[i].locations);
     }
     free(h);
 }
@@ -192,11 +214,13 @@ static void parse_options(int argc, char **argv, options *o)
         {"beam", required_argument, 0, 'k'},      {"nbest", required_argument, 0, 'n'},
         {"length-norm", required_argument, 0, 'N'}, {"model", required_argument, 0, 'm'},
         {"max-len", required_argument, 0, 'L'},   {"format", required_argument, 0, 'f'},
-        {"min-len", required_argument, 0, 'l'},
+        {"min-len", required_argument, 0, 'l'},   {"attention", required_argument, 0, 'A'},
+        {"seed", required_argument, 0, 's'},
         {"keep-features", no_argument, 0, 'K'},   {"max-record", required_argument, 0, 'M'},
         {"help", no_argument, 0, 'h'},            {"version", no_argument, 0, 'V'},
         {0, 0, 0, 0}};
-    *o = (options){.k = 3, .nbest = 1, .min_len = 1, .max_len = 30, .text = -1};
+    *o = (options){.k = 3, .nbest = 1, .min_len = 1, .max_len = 30, .text = -1, .seed = 1,
+                   .attention = SAT_ATTEND_SOFT};
     int c;
     while ((c = getopt_long(argc, argv, "k:n:m:f:hV", longopts, NULL)) != -1) {
         switch (c) {
@@ -206,6 +230,8 @@ static void parse_options(int argc, char **argv, options *o)
         case 'm': o->model = optarg; break;
         case 'L': o->max_len = (int)sat_parse_long("--max-len", optarg, 1, 1000); break;
         case 'l': o->min_len = (int)sat_parse_long("--min-len", optarg, 0, 1000); break;
+        case 'A': o->attention = sat_attend_option(optarg); break;
+        case 's': o->seed = (unsigned long)sat_parse_long("--seed", optarg, 0, 1L << 62); break;
         case 'f':
             if (strcmp(optarg, "text") && strcmp(optarg, "msgpack"))
                 sat_usage_error("--format: '%s' is not text or msgpack", optarg);
@@ -236,13 +262,16 @@ int main(int argc, char **argv)
     b.L = b.cap->dec->cfg.L;
     b.logprobs = sat_xmalloc((size_t)opt.k * b.V * sizeof *b.logprobs);
     b.alpha = sat_xmalloc((size_t)opt.k * b.L * sizeof *b.alpha);
+    b.loc = sat_xmalloc((size_t)opt.k * sizeof *b.loc);
+    sat_rng_seed(&b.rng, opt.seed);
     b.cand = sat_xmalloc((size_t)opt.k * b.V * sizeof *b.cand);
     b.live = sat_xcalloc((size_t)opt.k, sizeof *b.live);
     b.next = sat_xcalloc((size_t)opt.k, sizeof *b.next);
     b.done = sat_xcalloc((size_t)opt.k, sizeof *b.done);
-    alloc_hypotheses(b.live, opt.k, opt.max_len, b.L);
-    alloc_hypotheses(b.next, opt.k, opt.max_len, b.L);
-    alloc_hypotheses(b.done, opt.k, opt.max_len, b.L);
+    int hard = opt.attention != SAT_ATTEND_SOFT;
+    alloc_hypotheses(b.live, opt.k, opt.max_len, b.L, hard);
+    alloc_hypotheses(b.next, opt.k, opt.max_len, b.L, hard);
+    alloc_hypotheses(b.done, opt.k, opt.max_len, b.L, hard);
 
     sat_writer_init(&b.out, stdout, "stdout");
     sat_pipeline p = {.cap = b.cap, .out = opt.text ? NULL : &b.out,
@@ -256,6 +285,7 @@ int main(int argc, char **argv)
     free_hypotheses(b.done, opt.k);
     free(b.logprobs);
     free(b.alpha);
+    free(b.loc);
     free(b.cand);
     sat_captioner_free(b.cap);
     return sat_exit_status();

@@ -102,10 +102,7 @@ static void parse_options(int argc, char **argv, options *o)
             o->text = strcmp(optarg, "text") == 0;
             break;
         case 'K': o->keep_features = 1; break;
-        case 'A':
-            if (sat_attend_parse(optarg, &o->attention))
-                sat_usage_error("--attention: '%s' is not soft, hard-sample or hard-argmax", optarg);
-            break;
+        case 'A': o->attention = sat_attend_option(optarg); break;
         case 'M': o->max_record = (size_t)sat_parse_long("--max-record", optarg, 16, 1L << 40); break;
         case 'h': sat_print_usage(usage);
         case 'V': sat_print_version();

@@ -640,7 +640,8 @@ static void train(trainer *tr)
     struct stat st;
     if (tr->log && fstat(fileno(tr->log), &st) == 0 && st.st_size == 0)
         fprintf(tr->log, "epoch\tloss\txent_per_token\tbleu1\tbleu2\tbleu3\tbleu4\tseconds\n");
-    while (tr->ts.epoch < o->epochs) {
+    /* a resumed run that had already stopped for want of patience stays stopped */
+    while (tr->ts.epoch < o->epochs && tr->ts.bad_epochs < o->patience) {
         double t0 = sat_now(), xent;
         double loss = run_epoch(tr, &xent);
         double bleu[SAT_BLEU_N];
@@ -683,7 +684,7 @@ static void train(trainer *tr)
 static void parse_attention(options *o, const char *arg)
 {
     if (strcmp(arg, "soft") != 0 && strcmp(arg, "hard") != 0)
-        sat_die("--attention: '%s' is not soft or hard", arg);
+        sat_usage_error("--attention: '%s' is not soft or hard", arg);
     o->hard = strcmp(arg, "hard") == 0;
 }
 

@@ -93,6 +93,25 @@ int sat_attend_parse(const char *name, sat_attend_mode *mode)
     return -1;
 }
 
+sat_attend_mode sat_attend_option(const char *arg)
+{
+    sat_attend_mode mode;
+    if (sat_attend_parse(arg, &mode))
+        sat_usage_error("--attention: '%s' is not soft, hard-sample or hard-argmax", arg);
+    return mode;
+}
+
+void sat_caption_step(const sat_decoder *dec, sat_decoder_state *st, const int *prev,
+                      sat_attend_mode attend, sat_rng *rng, int *loc, float *logprobs,
+                      float *alpha)
+{
+    const int L = dec->cfg.L, k = sat_decoder_state_k(st);
+    sat_decoder_step_attend(dec, st, prev, attend, rng, loc, logprobs, alpha, NULL);
+    if (attend == SAT_ATTEND_SOFT) return;
+    memset(alpha, 0, (size_t)k * L * sizeof *alpha);
+    for (int j = 0; j < k; j++) alpha[(size_t)j * L + loc[j]] = 1.0f;
+}
+
 /* Room for up to `steps` steps (words and <end>). */
 static void caption_alloc(sat_caption *c, int steps, int L, int hard, int teacher)
 {
@@ -110,14 +129,10 @@ static void caption_step(const sat_decoder *dec, sat_decoder_state *st, int prev
                          sat_attend_mode attend, sat_rng *rng, sat_caption *c, int t,
                          float *logprobs)
 {
-    const int L = dec->cfg.L;
-    float *alpha = c->alpha + (size_t)t * L;
     int loc = -1;
-    sat_decoder_step_attend(dec, st, &prev, attend, rng, &loc, logprobs, alpha, NULL);
-    if (!c->locations) return;
-    c->locations[t] = loc;
-    memset(alpha, 0, (size_t)L * sizeof *alpha);
-    alpha[loc] = 1.0f;
+    float *alpha = c->alpha + (size_t)t * dec->cfg.L;
+    sat_caption_step(dec, st, &prev, attend, rng, &loc, logprobs, alpha);
+    if (c->locations) c->locations[t] = loc;
 }
 
 /* Index drawn from p^(1/T) given log-probabilities (T > 0). */

@@ -54,6 +54,15 @@ void sat_caption_decode(const sat_decoder *dec, const float *feats, int max_len,
 const char *sat_attend_name(sat_attend_mode mode);
 /* 0 with *mode for one of those names, -1 for any other string. */
 int sat_attend_parse(const char *name, sat_attend_mode *mode);
+/* The mode an --attention argument names; a usage error (exit 2) otherwise. */
+sat_attend_mode sat_attend_option(const char *arg);
+
+/* sat_decoder_step_attend as a caption records it: for a hard mode, the rows
+ * of alpha (k × L, k the state's hypotheses) are made one-hot at the
+ * locations the step chose (or was given), which loc (k) holds. */
+void sat_caption_step(const sat_decoder *dec, sat_decoder_state *st, const int *prev,
+                      sat_attend_mode attend, sat_rng *rng, int *loc, float *logprobs,
+                      float *alpha);
 
 /* sat_caption_decode with the attention taken as `attend` says (SOFT,
  * SAMPLE or ARGMAX; rng is needed for SAMPLE as for word sampling).  The

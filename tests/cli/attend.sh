@@ -191,6 +191,13 @@ hard_resume() {
 check "hard attention: --resume reaches the weights and baseline of an uninterrupted run" hard_resume
 check_bad "--resume of a soft checkpoint with --attention hard is refused" "another attention" \
     sat-train "${args[@]}" --attention hard --epochs 21 -o "$T/x.satm" --checkpoint "$T/soft" --resume
+train_bad_attention() {
+    sat-train "${args[@]}" --attention hardest -o "$T/x.satm" 2> "$T/ba.err"
+    local rc=$?
+    [ $rc -eq 2 ] || { echo "exit status $rc"; return 1; }
+    grep -q "^sat-train: --attention: 'hardest' is not soft or hard" "$T/ba.err" || { cat "$T/ba.err"; return 1; }
+}
+check "sat-train: an --attention other than soft or hard is a usage error (exit 2)" train_bad_attention
 
 check "sat-attend --help" sat-attend --help
 check "sat-attend --version" sat-attend --version

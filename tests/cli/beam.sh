@@ -36,6 +36,46 @@ alpha_per_word() {
 }
 check "every beam caption has a 7x7 alpha per word" alpha_per_word
 
+soft_default() {
+    sat-beam "${M[@]}" -k 3 "$T/feats.sat" | sat-dump | jq -se '
+        length == 50 and all(.[]; .attention == "soft" and .locations == null)' >/dev/null
+}
+check "the default attention is soft: no locations" soft_default
+
+# --- hard attention ---
+hard_argmax() {
+    # -n 3: the locations of every ranked caption, through the beam's reordering
+    sat-beam "${M[@]}" -k 4 -n 3 --attention hard-argmax "$T/feats.sat" | sat-dump --full | jq -se '
+        length == 150 and all(.[]; .method == "beam" and .attention == "hard-argmax"
+            and (.locations | length) == (.words | length) and (.alpha | length) == 49 * (.words | length)
+            and .alpha as $a | ([.locations | to_entries[] | .key as $t | .value as $l |
+                ($l >= 0 and $l < 49 and $a[$t * 49 + $l] == 1 and ($a[$t * 49:($t + 1) * 49] | add) == 1)] | all))' >/dev/null
+}
+check "--attention hard-argmax: a location per word, one-hot alpha (-n 3)" hard_argmax
+
+# the captions and locations of a hard-sample beam with --seed $1
+sampled() {
+    sat-beam "${M[@]}" -k 3 --attention hard-sample --seed "$1" "$T/feats.sat" | sat-dump |
+        jq -c '[.text, .attention, (.locations | length) == (.words | length), .locations]'
+}
+hard_sample() {
+    sampled 3 > "$T/s3a" && sampled 3 > "$T/s3b" && sampled 4 > "$T/s4" &&
+    is_equal "$(grep -c '"hard-sample",true' "$T/s3a")" 50 &&
+    cmp "$T/s3a" "$T/s3b" && ! cmp -s "$T/s3a" "$T/s4"
+}
+check "--attention hard-sample is repeatable by --seed, another seed draws other locations" hard_sample
+
+beam1_hard_is_greedy() {
+    # the same words, locations and log-probability as sat-decode's greedy hard-argmax caption
+    # (--min-len 0: greedy decoding may end at once, and this model read hard does, on some images)
+    local fields='[.id, .text, .locations, .logprob]'
+    cmp <(sat-decode "${M[@]}" --attention hard-argmax "$T/feats.sat" | sat-dump | jq -c "$fields") \
+        <(sat-beam "${M[@]}" -k 1 --min-len 0 --attention hard-argmax "$T/feats.sat" | sat-dump | jq -c "$fields")
+}
+check "a beam of 1 with hard-argmax is sat-decode --attention hard-argmax" beam1_hard_is_greedy
+check_bad "a bad --attention is a usage error" "--attention: 'hard' is not soft, hard-sample or hard-argmax" \
+    sat-beam "${M[@]}" --attention hard "$T/feats.sat"
+
 min_len() {
     sat-beam "${M[@]}" -k 3 --min-len 4 -f text "$T/feats.sat" | awk -F'\t' 'split($2, w, " ") < 4 { exit 1 }'
 }

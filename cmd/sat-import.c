@@ -1,10 +1,14 @@
-/* sat-import — import a TensorFlow Lite CNN (MobileNetV2) as a sat model file.
+/* sat-import — import a TensorFlow Lite CNN (MobileNetV2) as a sat model file,
+ * or rewrite a sat model file (e.g. a trained decoder with its parameters as f16).
  *
- *   sat-import [--labels FILE] [--name NAME] [--f16] [-v] -o OUT.satm MODEL.tflite
+ *   sat-import [--labels FILE] [--name NAME] [--f16] [-v] -o OUT.satm MODEL.tflite|MODEL.satm
  *
- * Weights are dequantized to float (stored as f32, or f16 with --f16); the
- * op graph, shapes, labels and the source's sha256 go into the model file
- * (formats/model.md), written atomically.
+ * The input's kind is told by its content: a msgpack map is a sat model file,
+ * anything with the "TFL3" identifier a TFLite flatbuffer.  TFLite weights are
+ * dequantized to float; the op graph, shapes, labels and the source's sha256
+ * go into the model file (formats/model.md).  A sat model keeps everything
+ * (config, vocabulary, tensors, provenance) but the element type of its
+ * parameters: f32, or f16 with --f16.  The output is written atomically.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -12,23 +16,28 @@
 #include <string.h>
 
 #include "model.h"
+#include "stream.h"
 #include "tflite.h"
 #include "util.h"
 
-#define MAX_TFLITE_BYTES ((size_t)1 << 30)
+#define MAX_INPUT_BYTES ((size_t)2 << 30)
 #define MAX_LABELS_BYTES ((size_t)16 << 20)
 
 static const char usage[] =
-    "Usage: sat-import [OPTION]... -o OUT.satm MODEL.tflite\n"
-    "Import a TensorFlow Lite CNN (MobileNetV2, uint8 quantized) as a sat model file.\n"
+    "Usage: sat-import [OPTION]... -o OUT.satm MODEL\n"
+    "Import a TensorFlow Lite CNN (MobileNetV2, uint8 quantized) as a sat model file,\n"
+    "or rewrite a sat model file (MODEL is told apart by its content).\n"
     "\n"
     "  -o, --output FILE   the model file to write (required; written atomically)\n"
     "  -l, --labels FILE   class labels, one per line (line k = class k)\n"
-    "  -n, --name NAME     model name (default: MODEL's basename without extension)\n"
+    "  -n, --name NAME     model name (default: a .tflite's basename without\n"
+    "                      extension; a sat model's own name)\n"
     "      --f16           store the parameters as IEEE half floats (half the size)\n"
-    "  -v, --verbose       list the imported ops on stderr\n"
+    "  -v, --verbose       list the model's ops on stderr\n"
     "  -h, --help          show this help and exit\n"
-    "  -V, --version       show the version and exit\n";
+    "  -V, --version       show the version and exit\n"
+    "\n"
+    "Example: sat-import --f16 -o models/sat-decoder.satm build/soft/best.satm\n";
 
 /* Labels file -> m->labels, one per line (a final newline is optional, "\r\n" is accepted). */
 static void read_labels(sat_model *m, const char *path)
@@ -38,6 +47,8 @@ static void read_labels(sat_model *m, const char *path)
     char err[256];
     if (sat_read_file(path, MAX_LABELS_BYTES, &data, &len, err, sizeof err) < 0) sat_die("%s: %s", path, err);
     if (memchr(data, 0, len)) sat_die("%s: not a text file (contains a NUL byte)", path);
+    for (int k = 0; k < m->nlabels; k++) free(m->labels[k]); /* a sat model's own labels */
+    free(m->labels);
     int n = 0;
     for (size_t i = 0; i < len; i++) n += data[i] == '\n' || i + 1 == len;
     m->labels = sat_xcalloc((size_t)n, sizeof *m->labels);
@@ -78,65 +89,108 @@ static void list_ops(const sat_model *m)
     }
 }
 
-static void print_summary(const sat_model *m, const char *out, int f16)
+/* "66 ops (CONV_2D 35, ...)" for a graph, else the model's kind. */
+static void describe(const sat_model *m, char *buf, size_t size)
 {
+    if (!m->nops) {
+        snprintf(buf, size, "%s", m->kind);
+        return;
+    }
     int count[SAT_OP_SOFTMAX + 1] = {0};
     for (int i = 0; i < m->nops; i++) count[m->ops[i].kind]++;
-    char kinds[256] = "";
-    size_t n = 0;
-    for (int k = SAT_OP_CONV_2D; k <= SAT_OP_SOFTMAX; k++)
-        if (count[k])
-            n += (size_t)snprintf(kinds + n, sizeof kinds - n, "%s%s %d", n ? ", " : "", sat_op_name((sat_op_kind)k), count[k]);
-    fprintf(stderr, "%s: %s: %d ops (%s), %zu params (%s), %d labels, weights sha256 %.16s -> %s\n",
-            sat_progname, m->name, m->nops, kinds, m->nparams, f16 ? "f16" : "f32", m->nlabels,
-            m->weights_sha256, out);
+    size_t n = (size_t)snprintf(buf, size, "%d ops (", m->nops);
+    const char *sep = "";
+    for (int k = SAT_OP_CONV_2D; k <= SAT_OP_SOFTMAX && n < size; k++)
+        if (count[k]) {
+            n += (size_t)snprintf(buf + n, size - n, "%s%s %d", sep, sat_op_name((sat_op_kind)k), count[k]);
+            sep = ", ";
+        }
+    if (n < size) snprintf(buf + n, size - n, ")");
 }
 
-int main(int argc, char **argv)
+static void print_summary(const sat_model *m, const char *out, int f16)
 {
-    sat_init(argv[0]);
+    char what[256];
+    describe(m, what, sizeof what);
+    fprintf(stderr, "%s: %s: %s, %zu params (%s), ", sat_progname, m->name, what, m->nparams,
+            f16 ? "f16" : "f32");
+    if (m->nvocab) fprintf(stderr, "%d words", m->nvocab);
+    else fprintf(stderr, "%d labels", m->nlabels);
+    fprintf(stderr, ", weights sha256 %.16s -> %s\n", m->weights_sha256, out);
+}
+
+/* MODEL by its content: a sat model file (a msgpack map) or a TFLite flatbuffer. */
+static sat_model *read_model(const char *path)
+{
+    unsigned char *data;
+    size_t len;
+    char err[600];
+    if (sat_read_file(path, MAX_INPUT_BYTES, &data, &len, err, sizeof err) < 0) sat_die("%s: %s", path, err);
+    sat_model *m = NULL;
+    if (len && sat_is_map_lead(data[0])) {
+        m = sat_model_load_mem(data, len, path, err, sizeof err);
+        if (!m) sat_die("%s", err); /* "model file PATH: problem" */
+    } else if (len >= 8 && memcmp(data + 4, "TFL3", 4) == 0) {
+        m = sat_tflite_import(data, len, path, err, sizeof err);
+        if (!m) sat_die("%s: %s", path, err);
+    } else {
+        sat_die("%s: neither a TensorFlow Lite file (no TFL3 identifier) nor a sat model file", path);
+    }
+    free(data);
+    return m;
+}
+
+typedef struct {
+    const char *out, *labels, *name, *path;
+    int f16, verbose;
+} options;
+
+static void parse_args(int argc, char **argv, options *o)
+{
     static const struct option longopts[] = {
         {"output", required_argument, 0, 'o'}, {"labels", required_argument, 0, 'l'},
         {"name", required_argument, 0, 'n'},   {"f16", no_argument, 0, 'F'},
         {"verbose", no_argument, 0, 'v'},      {"help", no_argument, 0, 'h'},
         {"version", no_argument, 0, 'V'},      {0, 0, 0, 0},
     };
-    const char *out = NULL, *labels = NULL, *name = NULL;
-    int f16 = 0, verbose = 0, c;
+    memset(o, 0, sizeof *o);
+    int c;
     opterr = 0; /* our own one-line messages */
     while ((c = getopt_long(argc, argv, ":o:l:n:vhV", longopts, NULL)) != -1) {
         switch (c) {
-        case 'o': out = optarg; break;
-        case 'l': labels = optarg; break;
-        case 'n': name = optarg; break;
-        case 'F': f16 = 1; break;
-        case 'v': verbose = 1; break;
+        case 'o': o->out = optarg; break;
+        case 'l': o->labels = optarg; break;
+        case 'n': o->name = optarg; break;
+        case 'F': o->f16 = 1; break;
+        case 'v': o->verbose = 1; break;
         case 'h': sat_print_usage(usage);
         case 'V': sat_print_version();
         case ':': sat_usage_error("option '%s' needs an argument", argv[optind - 1]);
         default: sat_usage_error("unrecognized option '%s'", argv[optind - 1]);
         }
     }
-    if (!out) sat_usage_error("an output file (-o) is required");
-    if (optind + 1 != argc) sat_usage_error("expected exactly one MODEL.tflite");
-    if (name && !*name) sat_usage_error("--name: empty name");
-    const char *path = argv[optind];
+    if (!o->out) sat_usage_error("an output file (-o) is required");
+    if (optind + 1 != argc) sat_usage_error("expected exactly one MODEL (.tflite or .satm)");
+    if (o->name && !*o->name) sat_usage_error("--name: empty name");
+    o->path = argv[optind];
+}
 
-    unsigned char *data;
-    size_t len;
-    char err[512];
-    if (sat_read_file(path, MAX_TFLITE_BYTES, &data, &len, err, sizeof err) < 0) sat_die("%s: %s", path, err);
-    sat_model *m = sat_tflite_import(data, len, path, err, sizeof err);
-    free(data);
-    if (!m) sat_die("%s: %s", path, err);
-    if (name) {
+int main(int argc, char **argv)
+{
+    sat_init(argv[0]);
+    options o;
+    parse_args(argc, argv, &o);
+    sat_model *m = read_model(o.path);
+    if (o.labels && m->output < 0)
+        sat_die("%s: --labels: a %s model has no classes to label", o.path, m->kind);
+    if (o.name) {
         free(m->name);
-        m->name = sat_xstrdup(name);
+        m->name = sat_xstrdup(o.name);
     }
-    if (labels) read_labels(m, labels);
-    if (verbose) list_ops(m);
-    sat_model_save(m, out, f16);
-    print_summary(m, out, f16);
+    if (o.labels) read_labels(m, o.labels);
+    if (o.verbose) list_ops(m);
+    sat_model_save(m, o.out, o.f16);
+    print_summary(m, o.out, o.f16);
     sat_model_free(m);
     return 0;
 }

@@ -82,6 +82,11 @@ static size_t fill(sat_reader *r, size_t want)
     return r->end - r->start;
 }
 
+int sat_is_map_lead(int byte)
+{
+    return (byte >= 0x80 && byte <= 0x8f) || byte == 0xde || byte == 0xdf;
+}
+
 /* Size of the msgpack value header at p (1..9 bytes) and what follows it:
  * *skip bytes of payload, *children values nested inside.
  * Returns the header size, or 0 for an invalid lead byte. */

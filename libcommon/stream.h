@@ -54,6 +54,9 @@ const char *sat_reader_error(const sat_reader *r);
 void sat_reader_close(sat_reader *r);
 
 int sat_record_is(const sat_record *rec, const char *type);
+/* Whether a byte can start a msgpack map (0x80..0x8f, 0xde, 0xdf), i.e. what
+ * a sat stream or model file starts with. */
+int sat_is_map_lead(int byte);
 
 /* Map access (NULL / -1 when the key is missing or of another type). */
 const msgpack_object *sat_map_get(const msgpack_object *map, const char *key);

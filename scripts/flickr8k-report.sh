@@ -1,0 +1,119 @@
+#!/bin/bash
+# flickr8k-report.sh — a Markdown report of sat-eval scores, laid out like
+# Table 1 of Xu et al. (2015): Model | BLEU-1..4 | METEOR, plus ROUGE-L and
+# CIDEr-D, every score ×100.  Used by scripts/flickr8k.mk (results, tune-beam).
+#
+#   flickr8k-report.sh [OPTION]... LABEL=EVAL...
+#
+#   LABEL=EVAL          a table row: EVAL is sat-eval's text output
+#   --title TEXT        the heading
+#   --paper             the paper's Flickr8k rows first (the only numbers written here)
+#   --best PREFIX       under the table, the rows starting with PREFIX that score
+#                       best by BLEU-4 and by CIDEr-D (repeatable)
+#   --log NAME=LOG      a training run: its sat-train log (train.log) summarized (repeatable)
+#   --curve PNG         link the training-curve picture
+#   --command CMD       the command that reproduces the report
+#
+# Markdown on stdout; a missing or malformed file is a one-line error naming it.
+set -euo pipefail
+prog=flickr8k-report.sh
+die() { echo "$prog: $*" >&2; exit 1; }
+
+title="Flickr8k" paper=0 curve="" command=""
+rows=() bests=() logs=()
+while [ $# -gt 0 ]; do
+    case $1 in
+    --title) title=${2:?}; shift ;;
+    --paper) paper=1 ;;
+    --best) bests+=("${2:?}"); shift ;;
+    --log) logs+=("${2:?}"); shift ;;
+    --curve) curve=${2:?}; shift ;;
+    --command) command=${2:?}; shift ;;
+    -*) die "unknown option '$1'" ;;
+    *=*) rows+=("$1") ;;
+    *) die "'$1' is not LABEL=EVAL" ;;
+    esac
+    shift
+done
+[ ${#rows[@]} -gt 0 ] || die "no LABEL=EVAL rows"
+
+# scores FILE: "images b1 b2 b3 b4 rouge cider" (×100, one decimal), or a one-line error.
+scores() {
+    [ -r "$1" ] || die "$1: cannot read"
+    awk -v f="$prog: $1" '
+        { v[$1] = $2 }
+        END {
+            n = split("images BLEU-1 BLEU-2 BLEU-3 BLEU-4 ROUGE-L CIDEr-D", k, " ")
+            for (i = 1; i <= n; i++)
+                if (!(k[i] in v) || v[k[i]] !~ /^[0-9.]+$/) { print f ": no number for " k[i] > "/dev/stderr"; exit 1 }
+            if (v["images"] < 1) { print f ": no images scored" > "/dev/stderr"; exit 1 }
+            printf "%d", v["images"]
+            for (i = 2; i <= n; i++) printf " %.1f", 100 * v[k[i]]
+            print ""
+        }' "$1" || exit 1
+}
+
+# all rows as "label<TAB>images b1 b2 b3 b4 rouge cider"
+table=""
+for r in "${rows[@]}"; do
+    s=$(scores "${r#*=}")
+    table+="${r%%=*}"$'\t'"$s"$'\n'
+done
+table=${table%$'\n'}
+images=$(cut -f2 <<<"$table" | cut -d' ' -f1 | sort -u | paste -sd/)
+
+echo "# $title"
+echo
+echo "Scores ×100 on $images images, by \`sat-eval\` (BLEU with the brevity penalty, ROUGE-L and"
+echo "CIDEr-D as the coco-caption toolkit computes them); sat-eval has no METEOR (—)."
+echo
+echo "| Model | BLEU-1 | BLEU-2 | BLEU-3 | BLEU-4 | METEOR | ROUGE-L | CIDEr-D |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+if [ $paper = 1 ]; then
+    echo "| Soft-Attention (Xu et al. 2015) | 67 | 44.8 | 29.9 | 19.5 | 18.93 | — | — |"
+    echo "| Hard-Attention (Xu et al. 2015) | 67 | 45.7 | 31.4 | 21.3 | 20.30 | — | — |"
+fi
+awk -F'\t' '{ split($2, s, " "); printf "| %s | %s | %s | %s | %s | — | %s | %s |\n", $1, s[2], s[3], s[4], s[5], s[6], s[7] }' <<<"$table"
+
+for p in "${bests[@]}"; do
+    awk -F'\t' -v p="$p" '
+        index($1, p) == 1 { split($2, s, " "); sub("^" p ",? *", "", $1)
+            if (!b4 || s[5] + 0 > b4v) { b4 = $1; b4v = s[5] + 0 }
+            if (!cd || s[7] + 0 > cdv) { cd = $1; cdv = s[7] + 0 } }
+        END { if (b4) printf "\n%s: best BLEU-4 %.1f with %s; best CIDEr-D %.1f with %s.\n", p, b4v, b4, cdv, cd }' <<<"$table"
+done
+
+if [ ${#logs[@]} -gt 0 ]; then
+    echo
+    echo "## Training"
+    echo
+    echo "| Run | epochs | best dev BLEU-4 | at epoch | last loss | last xent/word | hours |"
+    echo "|---|---:|---:|---:|---:|---:|---:|"
+    for l in "${logs[@]}"; do
+        f=${l#*=}
+        [ -r "$f" ] || die "$f: cannot read"
+        # epoch loss xent_per_token bleu1..4 seconds, under a header line
+        awk -F'\t' -v name="${l%%=*}" -v f="$prog: $f" '
+            NR == 1 { next }
+            NF != 8 { print f ": line " NR " is not 8 tab-separated fields" > "/dev/stderr"; bad = 1; exit 1 }
+            { n++; secs += $8; loss = $2; xent = $3; if (n == 1 || $7 > best) { best = $7; at = $1 } }
+            END { if (bad) exit 1
+                  if (!n) { print f ": no epochs" > "/dev/stderr"; exit 1 }
+                  printf "| %s | %d | %.2f | %d | %.3f | %.3f | %.1f |\n", name, n, 100 * best, at, loss, xent, secs / 3600 }' "$f"
+    done
+fi
+if [ -n "$curve" ]; then
+    echo
+    echo "![Training loss and dev BLEU-4 per epoch]($curve)"
+fi
+if [ -n "$command" ]; then
+    echo
+    echo "## Reproduce"
+    echo
+    echo '```'
+    echo "$command"
+    echo '```'
+    rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+    echo
+    echo "sat $(cat VERSION 2>/dev/null || echo '?'), commit $rev."
+fi

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "captioner.h"
+#include "pipeline.h"
 #include "util.h"
 
 static const char usage[] =
@@ -355,21 +356,13 @@ static void on_caption(attender *a, const sat_record *rec, const char *stream)
 
 /* ---- the streams ----------------------------------------------------------------- */
 
-static void on_features(attender *a, const sat_record *rec)
+static void on_features(void *ctx, const sat_features *f, const float *feats)
 {
-    sat_features f;
-    char err[512];
-    if (sat_features_parse(rec, &f, err, sizeof err) ||
-        sat_captioner_check(a->cap, &f, err, sizeof err)) {
-        sat_warn("%s", err);
-        sat_features_free(&f);
-        return;
-    }
+    attender *a = ctx;
     const sat_decoder_config *c = &a->cap->dec->cfg;
-    image_slot im = { .id = sat_xstrdup(f.id), .h = (int)f.h, .w = (int)f.w,
-                      .feats = sat_xmalloc((size_t)c->L * c->D * sizeof(float)) };
-    sat_features_to_f32(&f, im.feats);
-    sat_features_free(&f);
+    size_t bytes = (size_t)c->L * c->D * sizeof(float);
+    image_slot im = { .id = sat_xstrdup(f->id), .h = (int)f->h, .w = (int)f->w,
+                      .feats = memcpy(sat_xmalloc(bytes), feats, bytes) };
     if (a->ncli) {
         for (int i = 0; i < a->ncli; i++) score(a, &im, &a->cli[i]);
         finish_image(a, &im);
@@ -381,26 +374,13 @@ static void on_features(attender *a, const sat_record *rec)
     }
 }
 
-static void run_stream(attender *a, FILE *in, const char *name)
+/* Caption records are this stage's input when no caption is given otherwise. */
+static int on_other(void *ctx, const sat_record *rec, const char *stream)
 {
-    const int from_stream = !a->ncli && !a->opt->captions_file;
-    sat_reader *r = sat_reader_open(in, name, a->opt->max_record);
-    sat_record rec;
-    int st;
-    while ((st = sat_reader_next(r, &rec)) != SAT_READ_END) {
-        if (st != SAT_READ_OK) {
-            sat_warn("%s", sat_reader_error(r));
-            if (st == SAT_READ_FATAL) break;
-            continue;
-        }
-        int is_features = sat_record_is(&rec, "features");
-        int consumed = (is_features && !a->opt->keep_features) ||
-                       (from_stream && sat_record_is(&rec, "caption"));
-        if (!consumed && !a->opt->text) sat_write_raw(&a->out, &rec);
-        if (is_features) on_features(a, &rec);
-        else if (from_stream && sat_record_is(&rec, "caption")) on_caption(a, &rec, name);
-    }
-    sat_reader_close(r);
+    attender *a = ctx;
+    if (a->ncli || a->opt->captions_file || !sat_record_is(rec, "caption")) return 0;
+    on_caption(a, rec, stream);
+    return 1;
 }
 
 /* End of the streams: the buffered images' ranked captions, and an error for
@@ -480,19 +460,10 @@ int main(int argc, char **argv)
     a.buffer = sat_xmalloc((size_t)opt.buffer * sizeof *a.buffer);
     sat_writer_init(&a.out, stdout, "stdout");
 
-    char **files = argv + optind;
-    int nfiles = argc - optind;
-    if (nfiles == 0) run_stream(&a, stdin, "stdin");
-    for (int i = 0; i < nfiles; i++) {
-        int is_stdin = strcmp(files[i], "-") == 0;
-        FILE *f = is_stdin ? stdin : fopen(files[i], "rb");
-        if (!f) {
-            sat_warn("%s: %s", files[i], strerror(errno));
-            continue;
-        }
-        run_stream(&a, f, is_stdin ? "stdin" : files[i]);
-        if (!is_stdin) fclose(f);
-    }
+    sat_pipeline p = {.cap = a.cap, .out = opt.text ? NULL : &a.out,
+                      .keep_features = opt.keep_features, .max_record = opt.max_record,
+                      .fn = on_features, .other = on_other, .ctx = &a};
+    sat_pipeline_run(&p, argv + optind, argc - optind);
     finish(&a);
     sat_writer_close(&a.out);
     if (opt.text && fflush(stdout)) sat_die("stdout: %s", strerror(errno));

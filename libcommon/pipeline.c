@@ -33,9 +33,12 @@ static void run_stream(const sat_pipeline *p, FILE *in, const char *name, float 
             if (st == SAT_READ_FATAL) break;
             continue;
         }
-        int is_features = sat_record_is(&rec, "features");
-        if (is_features) on_features(p, &rec, feats);
-        if (p->out && (!is_features || p->keep_features)) sat_write_raw(p->out, &rec);
+        if (sat_record_is(&rec, "features")) {
+            if (p->out && p->keep_features) sat_write_raw(p->out, &rec);
+            on_features(p, &rec, feats);
+        } else if (!(p->other && p->other(p->ctx, &rec, name)) && p->out) {
+            sat_write_raw(p->out, &rec);
+        }
     }
     sat_reader_close(r);
 }

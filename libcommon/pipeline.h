@@ -1,7 +1,10 @@
 /* pipeline.h — the loop every captioning stage runs: read sat streams (files
  * or stdin), hand each `features` record that fits the decoder to a callback
- * as floats, pass every other record through unchanged (when there is a
- * record output), report bad records and go on.
+ * as floats, offer every other record to a second callback, pass the records
+ * not consumed through unchanged (when there is a record output), report bad
+ * records and go on.  A kept features record is written before its callback
+ * runs, so what a stage makes of an image follows the image's record (a sink
+ * such as sat-heatmap meets a thumbnail before the captions that need it).
  */
 #ifndef SAT_PIPELINE_H
 #define SAT_PIPELINE_H
@@ -9,6 +12,9 @@
 #include "captioner.h"
 
 typedef void (*sat_features_fn)(void *ctx, const sat_features *f, const float *feats);
+/* A record other than `features` from the stream named `stream`: 1 if the
+ * stage consumed it (it is not passed through), else 0. */
+typedef int (*sat_record_fn)(void *ctx, const sat_record *rec, const char *stream);
 
 typedef struct {
     const sat_captioner *cap;
@@ -16,6 +22,7 @@ typedef struct {
     int keep_features;       /* pass the features records through as well */
     size_t max_record;       /* 0: the default */
     sat_features_fn fn;
+    sat_record_fn other;     /* NULL: every other record passes through */
     void *ctx;
 } sat_pipeline;
 

@@ -199,5 +199,18 @@ train_bad_attention() {
 }
 check "sat-train: an --attention other than soft or hard is a usage error (exit 2)" train_bad_attention
 
+# --- a kept features record comes before what the stage made of it, so a
+# sink meets the thumbnail first: the whole pipeline works on a vanished file ---
+thumbnail_pipeline() {
+    local img=$T/gone.jpg stage
+    cp "$F/images/$(head -1 "$T/train.txt")" "$img"
+    sat-encode -q --stride 32 --thumbnail "$img" > "$T/thumb.sat" && rm "$img" || return 1
+    for stage in "sat-decode -m $M" "sat-beam -m $M -k 2" "sat-attend -m $M -c dogs"; do
+        sat-dump <($stage --keep-features -f msgpack "$T/thumb.sat") | jq -se 'map(.type) == ["features", "caption"]' >/dev/null || return 1
+        is_equal "$($stage --keep-features -f msgpack "$T/thumb.sat" | sat-heatmap -o "$T/thumb/")" "$T/thumb/gone.png" || return 1
+    done
+}
+check "decode, beam and attend --keep-features | sat-heatmap use the thumbnail of a vanished image" thumbnail_pipeline
+
 check "sat-attend --help" sat-attend --help
 check "sat-attend --version" sat-attend --version

@@ -30,7 +30,8 @@ CPPFLAGS += -Ilibcommon -D_GNU_SOURCE -DSAT_VERSION='"$(VERSION)"' \
             -DSAT_DATADIR='"$(PREFIX)/share/sat"'
 WARN     := -std=c11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
 ALL_CFLAGS = $(WARN) $(CFLAGS) -pthread $(shell pkg-config --cflags $(PKGS))
-LDLIBS   += $(shell pkg-config --libs $(PKGS)) -lm -pthread
+# libstemmer and libwordnet (METEOR, libcommon/meteor.c) ship no pkg-config files.
+LDLIBS   += $(shell pkg-config --libs $(PKGS)) -lstemmer -lwordnet -lm -pthread
 
 ifeq ($(FUZZ),1)
 ALL_CFLAGS += -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer

@@ -1,5 +1,6 @@
-/* sat-eval — score captions with BLEU-1..4, ROUGE-L and CIDEr-D as the
- * coco-caption toolkit computes them (libcommon/metrics.h).
+/* sat-eval — score captions with BLEU-1..4, METEOR (no paraphrase), ROUGE-L
+ * and CIDEr-D as the coco-caption toolkit computes them (libcommon/metrics.h,
+ * libcommon/meteor.h).
  *
  * Hypotheses are "ID<TAB>caption" lines or a sat stream of `caption` records
  * (told apart by the first byte: a msgpack map starts with 0x80..0x8f, 0xde or
@@ -20,7 +21,8 @@
 static const char usage[] =
     "Usage: sat-eval --refs FILE [OPTION]... [FILE]\n"
     "Score captions (FILE, or stdin) against reference captions with BLEU-1..4,\n"
-    "ROUGE-L and CIDEr-D, computed as the coco-caption toolkit does.  The captions\n"
+    "METEOR (no paraphrase), ROUGE-L and CIDEr-D, computed as the coco-caption\n"
+    "toolkit does (METEOR without Java: WordNet and Snowball).  The captions\n"
     "are lines \"ID<TAB>caption\" or a sat stream of caption records; an ID may be a\n"
     "path, whose basename names the image.\n"
     "\n"
@@ -28,6 +30,7 @@ static const char usage[] =
     "  -s, --split FILE      score the images of this split list (one name per line);\n"
     "                        each should have a hypothesis\n"
     "      --json            print one JSON object instead of text\n"
+    "      --no-meteor       skip METEOR (it needs WordNet's data, wordnet-base)\n"
     "      --max-record N    refuse stream records larger than N bytes (default 268435456)\n"
     "  -h, --help            show this help and exit\n"
     "  -V, --version         show the version and exit\n"
@@ -36,18 +39,18 @@ static const char usage[] =
 
 typedef struct {
     const char *refs, *split, *input;
-    int json;
+    int json, no_meteor;
     size_t max_record;
 } options;
 
 static void parse_args(int argc, char **argv, options *o)
 {
-    enum { OPT_JSON = 256, OPT_MAX_RECORD };
+    enum { OPT_JSON = 256, OPT_MAX_RECORD, OPT_NO_METEOR };
     static const struct option longopts[] = {
         {"refs", required_argument, 0, 'r'}, {"split", required_argument, 0, 's'},
         {"json", no_argument, 0, OPT_JSON},   {"max-record", required_argument, 0, OPT_MAX_RECORD},
-        {"help", no_argument, 0, 'h'},        {"version", no_argument, 0, 'V'},
-        {0, 0, 0, 0},
+        {"no-meteor", no_argument, 0, OPT_NO_METEOR}, {"help", no_argument, 0, 'h'},
+        {"version", no_argument, 0, 'V'},     {0, 0, 0, 0},
     };
     memset(o, 0, sizeof *o);
     o->input = "-";
@@ -57,6 +60,7 @@ static void parse_args(int argc, char **argv, options *o)
         case 'r': o->refs = optarg; break;
         case 's': o->split = optarg; break;
         case OPT_JSON: o->json = 1; break;
+        case OPT_NO_METEOR: o->no_meteor = 1; break;
         case OPT_MAX_RECORD: o->max_record = (size_t)sat_parse_long("--max-record", optarg, 1, 1L << 40); break;
         case 'h': sat_print_usage(usage);
         case 'V': sat_print_version();
@@ -185,7 +189,7 @@ static int is_stream(FILE *f)
     int c = getc(f);
     if (c == EOF) return 0;
     ungetc(c, f);
-    return (c >= 0x80 && c <= 0x8f) || c == 0xde || c == 0xdf;
+    return sat_is_map_lead(c);
 }
 
 /* One line per kind; all are warnings but hypotheses outside the split:
@@ -231,6 +235,7 @@ static void print_text(const sat_metric_scores *s)
            s->bleu_stats.testlen);
     for (int n = 0; n < SAT_BLEU_N; n++) printf("BLEU-%d       %.6f\n", n + 1, s->bleu[n]);
     for (int n = 0; n < SAT_BLEU_N; n++) printf("BLEU-%d-nobp  %.6f\n", n + 1, s->bleu_nobp[n]);
+    if (s->has_meteor) printf("METEOR       %.6f\n", s->meteor);
     printf("ROUGE-L      %.6f\nCIDEr-D      %.6f\n", s->rouge_l, s->cider_d);
 }
 
@@ -252,6 +257,10 @@ static void print_json(const sat_metric_scores *s, const hyp_set *h)
            s->bleu_stats.testlen);
     json_array("bleu", s->bleu, SAT_BLEU_N);
     json_array("bleu_nobp", s->bleu_nobp, SAT_BLEU_N);
+    if (s->has_meteor) {
+        printf(",\"meteor\":");
+        sat_json_number(stdout, s->meteor);
+    }
     printf(",\"rouge_l\":");
     sat_json_number(stdout, s->rouge_l);
     printf(",\"cider_d\":");
@@ -287,6 +296,9 @@ int main(int argc, char **argv)
     report_issues(&h, name);
 
     sat_metrics *m = sat_metrics_new();
+    sat_meteor *meteor = o.no_meteor ? NULL : sat_meteor_new(err, sizeof err);
+    if (!o.no_meteor && !meteor) sat_die("%s (or use --no-meteor)", err);
+    sat_metrics_set_meteor(m, meteor);
     collect(&h, o.split ? &split : NULL, o.split, m);
     if (!sat_metrics_count(m)) sat_die("%s: no hypothesis to score (%ld read)", name, h.read);
     sat_metric_scores s;
@@ -296,6 +308,7 @@ int main(int argc, char **argv)
     sat_fclose_check(stdout, "stdout");
 
     sat_metrics_free(m);
+    sat_meteor_free(meteor);
     for (size_t i = 0; i < h.images.n; i++) free(h.hyp_text[i]);
     free(h.hyp_text);
     sat_strtab_free(&h.images);

@@ -41,6 +41,7 @@ static const char usage[] =
     "      --train LIST         image names of the training split, one per line\n"
     "      --dev LIST           image names of the dev split (BLEU each epoch)\n"
     "      --min-count N        vocabulary: words seen at least N times in train (5)\n"
+    "      --max-vocab N        vocabulary: at most N words, the most frequent (50000)\n"
     "      --max-len N          skip training captions longer than N words (30)\n"
     "Model:\n"
     "      --embed N            word embedding size E (256)\n"
@@ -82,7 +83,7 @@ typedef struct {
     const char *captions, *train_list, *dev_list, *output, *checkpoint_dir, *log_path, *name;
     const char **features;
     int nfeatures;
-    int min_count, max_len, embed, hidden, attention, epochs, batch, patience, threads, quiet;
+    int min_count, max_vocab, max_len, embed, hidden, attention, epochs, batch, patience, threads, quiet;
     int resume, rmsprop;
     long checkpoint_every;
     float lr, clip, lambda, dropout;
@@ -189,7 +190,7 @@ static void load_features(dataset *d, const char *path, const sat_strtab *wanted
 }
 
 /* The vocabulary from the train split's captions. */
-static void build_vocab(dataset *d, const sat_strtab *train, int min_count)
+static void build_vocab(dataset *d, const sat_strtab *train, int min_count, int max_vocab)
 {
     sat_word_counts wc;
     sat_word_counts_init(&wc);
@@ -198,7 +199,7 @@ static void build_vocab(dataset *d, const sat_strtab *train, int min_count)
         for (int j = 0; j < d->captions.ncaptions[i]; j++)
             sat_word_counts_add(&wc, d->captions.captions[i][j]);
     }
-    d->vocab = sat_vocab_build(&wc, min_count, SAT_VOCAB_MAX_SIZE);
+    d->vocab = sat_vocab_build(&wc, min_count, max_vocab);
     sat_word_counts_free(&wc);
 }
 
@@ -260,7 +261,7 @@ static void load_dataset(dataset *d, const options *o)
     sat_caption_options copt = {&both, NULL};
     if (sat_caption_db_load(&d->captions, o->captions, &copt, err, sizeof err)) sat_die("%s", err);
     sat_caption_problems_print(&d->captions.problems, o->captions, stderr);
-    build_vocab(d, &train, o->min_count);
+    build_vocab(d, &train, o->min_count, o->max_vocab);
 
     sat_strtab_init(&d->image_index);
     for (int i = 0; i < o->nfeatures; i++) load_features(d, o->features[i], &both);
@@ -690,14 +691,14 @@ static void parse_attention(options *o, const char *arg)
 
 static void parse_options(int argc, char **argv, options *o)
 {
-    enum { CAPTIONS = 256, FEATURES, TRAIN, DEV, MIN_COUNT, MAX_LEN, EMBED, HIDDEN, ATTENTION,
+    enum { CAPTIONS = 256, FEATURES, TRAIN, DEV, MIN_COUNT, MAX_VOCAB, MAX_LEN, EMBED, HIDDEN, ATTENTION,
            EPOCHS, BATCH, OPTIM, LR, CLIP, LAMBDA, DROPOUT, SEED, PATIENCE, THREADS, CHECKPOINT,
            CHECKPOINT_EVERY, RESUME, LOG, NAME, ATT_SIZE, ATT_TEMPERATURE, HARD_SAMPLES,
            HARD_EXPECTED, REINFORCE, ENTROPY };
     static const struct option longopts[] = {
         {"captions", required_argument, 0, CAPTIONS}, {"features", required_argument, 0, FEATURES},
         {"train", required_argument, 0, TRAIN},       {"dev", required_argument, 0, DEV},
-        {"min-count", required_argument, 0, MIN_COUNT}, {"max-len", required_argument, 0, MAX_LEN},
+        {"min-count", required_argument, 0, MIN_COUNT}, {"max-vocab", required_argument, 0, MAX_VOCAB}, {"max-len", required_argument, 0, MAX_LEN},
         {"embed", required_argument, 0, EMBED},       {"hidden", required_argument, 0, HIDDEN},
         {"attention", required_argument, 0, ATTENTION}, {"epochs", required_argument, 0, EPOCHS},
         {"batch", required_argument, 0, BATCH},       {"optim", required_argument, 0, OPTIM},
@@ -717,7 +718,7 @@ static void parse_options(int argc, char **argv, options *o)
         {"reinforce", required_argument, 0, REINFORCE}, {"entropy", required_argument, 0, ENTROPY},
         {0, 0, 0, 0}};
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    *o = (options){.min_count = 5, .max_len = 30, .embed = 256, .hidden = 512, .attention = 256,
+    *o = (options){.min_count = 5, .max_vocab = 50000, .max_len = 30, .embed = 256, .hidden = 512, .attention = 256,
                    .epochs = 20, .batch = 64, .patience = 4, .lr = 4e-4f, .clip = 5,
                    .lambda = 1, .dropout = 0.5f, .seed = 1, .name = "sat-decoder",
                    .hard_samples = 1, .hard_expected = 0.5f, .reinforce = 1, .entropy = 0.002f,
@@ -732,6 +733,9 @@ static void parse_options(int argc, char **argv, options *o)
         case TRAIN: o->train_list = optarg; break;
         case DEV: o->dev_list = optarg; break;
         case MIN_COUNT: o->min_count = (int)sat_parse_long("--min-count", optarg, 1, 1000000); break;
+        case MAX_VOCAB:
+            o->max_vocab = (int)sat_parse_long("--max-vocab", optarg, SAT_VOCAB_NSPECIAL + 1, SAT_VOCAB_MAX_SIZE);
+            break;
         case MAX_LEN: o->max_len = (int)sat_parse_long("--max-len", optarg, 1, 1000); break;
         case EMBED: o->embed = (int)sat_parse_long("--embed", optarg, 1, 8192); break;
         case HIDDEN: o->hidden = (int)sat_parse_long("--hidden", optarg, 1, 8192); break;

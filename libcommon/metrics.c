@@ -59,6 +59,7 @@ struct sat_metrics {
     size_t ngrams, gram_cap;
     image *images;
     size_t n, cap;
+    sat_meteor *meteor;    /* borrowed; NULL: no METEOR */
 };
 
 sat_metrics *sat_metrics_new(void)
@@ -174,7 +175,13 @@ void sat_metrics_add(sat_metrics *m, const char *hyp, const char *const *refs, i
     im->refs = sat_xmalloc((size_t)nrefs * sizeof *im->refs);
     im->nrefs = nrefs;
     for (int r = 0; r < nrefs; r++) sentence_init(m, &im->refs[r], refs[r]);
+    if (m->meteor) {
+        im->scores.meteor = sat_meteor_segment(m->meteor, hyp, refs, nrefs, &im->scores.meteor_stats);
+        im->scores.has_meteor = 1;
+    }
 }
+
+void sat_metrics_set_meteor(sat_metrics *m, sat_meteor *meteor) { m->meteor = meteor; }
 
 size_t sat_metrics_count(const sat_metrics *m) { return m->n; }
 
@@ -361,6 +368,19 @@ static void cider_d_all(sat_metrics *m)
     free(df);
 }
 
+/* ---- METEOR: the statistics summed over the images, then scored ---- */
+
+static void meteor_all(const sat_metrics *m, sat_metric_scores *out)
+{
+    out->has_meteor = 1;
+    for (size_t i = 0; i < m->n && out->has_meteor; i++) {
+        out->has_meteor = m->images[i].scores.has_meteor;
+        sat_meteor_stats_add(&out->meteor_stats, &m->images[i].scores.meteor_stats);
+    }
+    if (out->has_meteor) out->meteor = sat_meteor_score(&out->meteor_stats, NULL);
+    else memset(&out->meteor_stats, 0, sizeof out->meteor_stats);
+}
+
 /* ---- all ---- */
 
 void sat_metrics_score(sat_metrics *m, sat_metric_scores *out)
@@ -379,6 +399,7 @@ void sat_metrics_score(sat_metrics *m, sat_metric_scores *out)
     }
     out->rouge_l /= (double)m->n;
     out->cider_d /= (double)m->n;
+    meteor_all(m, out);
     sat_bleu_scores(&out->bleu_stats, 1, out->bleu);
     sat_bleu_scores(&out->bleu_stats, 0, out->bleu_nobp);
 }

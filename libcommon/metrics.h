@@ -16,6 +16,9 @@
  *           score = (1+b^2) P R / (R + b^2 P), b = 1.2; mean over images.
  *   CIDEr-D (cider_scorer.py, the clipped, length-penalized CIDEr that coco
  *           reports as "CIDEr"): see metrics.c.
+ *   METEOR  (no paraphrase; meteor.h) when sat_metrics_set_meteor() gave a
+ *           sat_meteor: statistics of each image's best reference, summed
+ *           over the images, then scored.
  *
  *     sat_metrics *m = sat_metrics_new();
  *     const char *refs[] = {"a dog runs .", "a brown dog runs on grass ."};
@@ -27,6 +30,8 @@
 #define SAT_METRICS_H
 
 #include <stddef.h>
+
+#include "meteor.h"
 
 #define SAT_BLEU_N 4
 #define SAT_ROUGE_BETA 1.2
@@ -46,6 +51,9 @@ void sat_bleu_scores(const sat_bleu_stats *s, int brevity_penalty, double bleu[S
 typedef struct {
     sat_bleu_stats bleu;
     double rouge_l, cider_d;
+    double meteor;               /* when has_meteor */
+    sat_meteor_stats meteor_stats;
+    int has_meteor;
 } sat_image_scores;
 
 typedef struct {
@@ -54,11 +62,17 @@ typedef struct {
     double bleu[SAT_BLEU_N];
     double bleu_nobp[SAT_BLEU_N];
     double rouge_l, cider_d;     /* means over the images */
+    int has_meteor;              /* every image was added with METEOR on */
+    sat_meteor_stats meteor_stats;  /* summed over the images */
+    double meteor;               /* the score of meteor_stats */
 } sat_metric_scores;
 
 typedef struct sat_metrics sat_metrics;
 
 sat_metrics *sat_metrics_new(void);
+/* Score METEOR too for the images added from now on (NULL: stop).  The
+ * sat_meteor is borrowed; it must outlive its use in sat_metrics_add. */
+void sat_metrics_set_meteor(sat_metrics *m, sat_meteor *meteor);
 /* One image: its hypothesis and nrefs >= 1 references, as raw text. */
 void sat_metrics_add(sat_metrics *m, const char *hyp, const char *const *refs, int nrefs);
 size_t sat_metrics_count(const sat_metrics *m);

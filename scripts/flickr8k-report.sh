@@ -37,23 +37,24 @@ while [ $# -gt 0 ]; do
 done
 [ ${#rows[@]} -gt 0 ] || die "no LABEL=EVAL rows"
 
-# scores FILE: "images b1 b2 b3 b4 rouge cider" (×100, one decimal), or a one-line error.
+# scores FILE: "images b1 b2 b3 b4 meteor rouge cider" (×100; one decimal, METEOR
+# two as in the paper), or a one-line error.
 scores() {
     [ -r "$1" ] || die "$1: cannot read"
     awk -v f="$prog: $1" '
         { v[$1] = $2 }
         END {
-            n = split("images BLEU-1 BLEU-2 BLEU-3 BLEU-4 ROUGE-L CIDEr-D", k, " ")
+            n = split("images BLEU-1 BLEU-2 BLEU-3 BLEU-4 METEOR ROUGE-L CIDEr-D", k, " ")
             for (i = 1; i <= n; i++)
                 if (!(k[i] in v) || v[k[i]] !~ /^[0-9.]+$/) { print f ": no number for " k[i] > "/dev/stderr"; exit 1 }
             if (v["images"] < 1) { print f ": no images scored" > "/dev/stderr"; exit 1 }
             printf "%d", v["images"]
-            for (i = 2; i <= n; i++) printf " %.1f", 100 * v[k[i]]
+            for (i = 2; i <= n; i++) printf(k[i] == "METEOR" ? " %.2f" : " %.1f", 100 * v[k[i]])
             print ""
         }' "$1" || exit 1
 }
 
-# all rows as "label<TAB>images b1 b2 b3 b4 rouge cider"
+# all rows as "label<TAB>images b1 b2 b3 b4 meteor rouge cider"
 table=""
 for r in "${rows[@]}"; do
     s=$(scores "${r#*=}")
@@ -65,7 +66,8 @@ images=$(cut -f2 <<<"$table" | cut -d' ' -f1 | sort -u | paste -sd/)
 echo "# $title"
 echo
 echo "Scores ×100 on $images images, by \`sat-eval\` (BLEU with the brevity penalty, ROUGE-L and"
-echo "CIDEr-D as the coco-caption toolkit computes them); sat-eval has no METEOR (—)."
+echo "CIDEr-D as the coco-caption toolkit computes them; METEOR 1.5's scoring without its"
+echo "paraphrase table, with WordNet synonyms and Snowball stems, see man/sat-eval.1)."
 echo
 echo "| Model | BLEU-1 | BLEU-2 | BLEU-3 | BLEU-4 | METEOR | ROUGE-L | CIDEr-D |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|"
@@ -73,13 +75,13 @@ if [ $paper = 1 ]; then
     echo "| Soft-Attention (Xu et al. 2015) | 67 | 44.8 | 29.9 | 19.5 | 18.93 | — | — |"
     echo "| Hard-Attention (Xu et al. 2015) | 67 | 45.7 | 31.4 | 21.3 | 20.30 | — | — |"
 fi
-awk -F'\t' '{ split($2, s, " "); printf "| %s | %s | %s | %s | %s | — | %s | %s |\n", $1, s[2], s[3], s[4], s[5], s[6], s[7] }' <<<"$table"
+awk -F'\t' '{ split($2, s, " "); printf "| %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, s[2], s[3], s[4], s[5], s[6], s[7], s[8] }' <<<"$table"
 
 for p in "${bests[@]}"; do
     awk -F'\t' -v p="$p" '
         index($1, p) == 1 { split($2, s, " "); sub("^" p ",? *", "", $1)
             if (!b4 || s[5] + 0 > b4v) { b4 = $1; b4v = s[5] + 0 }
-            if (!cd || s[7] + 0 > cdv) { cd = $1; cdv = s[7] + 0 } }
+            if (!cd || s[8] + 0 > cdv) { cd = $1; cdv = s[8] + 0 } }
         END { if (b4) printf "\n%s: best BLEU-4 %.1f with %s; best CIDEr-D %.1f with %s.\n", p, b4v, b4, cdv, cd }' <<<"$table"
 done
 

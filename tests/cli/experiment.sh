@@ -14,7 +14,7 @@ MD=$T/results/flickr8k.md
 check "make train-soft train-hard decode results tune-beam" \
     "${mk[@]}" train-soft train-hard decode results tune-beam
 
-# table rows "| label | b1 | b2 | b3 | b4 | — | rouge | cider |"
+# table rows "| label | b1 | b2 | b3 | b4 | meteor | rouge | cider |"
 rows() { grep -E "^\| $1 \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \| [—0-9.]+ \| [—0-9.]+ \| [—0-9.]+ \|$" "$2"; }
 table() {
     is_equal "$(rows 'Soft-Attention \(Xu et al. 2015\)' "$MD" | cut -d'|' -f3-7)" " 67 | 44.8 | 29.9 | 19.5 | 18.93 " &&
@@ -23,12 +23,13 @@ table() {
 }
 check "results: the paper's rows and six of ours, on 12 test images" table
 
-# the row shows sat-eval's scores x100: BLEU-4 and CIDEr-D of the hard model, beam 3
+# the row shows sat-eval's scores x100: BLEU-4, METEOR and CIDEr-D of the hard model, beam 3
 transcribed() {
     local e=$T/out/captions/hard-beam3.eval row
     row=$(rows 'Hard-Attention \(ours\), beam 3' "$MD")
-    is_equal "$(cut -d'|' -f6,9 <<<"$row" | tr -d ' ')" \
-        "$(awk '$1 == "BLEU-4" { b = $2 } $1 == "CIDEr-D" { c = $2 } END { printf "%.1f|%.1f", 100 * b, 100 * c }' "$e")"
+    is_equal "$(cut -d'|' -f6,7,9 <<<"$row" | tr -d ' ')" \
+        "$(awk '$1 == "BLEU-4" { b = $2 } $1 == "METEOR" { m = $2 } $1 == "CIDEr-D" { c = $2 }
+                END { printf "%.1f|%.2f|%.1f", 100 * b, 100 * m, 100 * c }' "$e")"
 }
 check "results: the scores are sat-eval's, x100" transcribed
 

@@ -84,7 +84,9 @@ eval_self() {
     is_equal "$(value images "$T/self.out")" 1000 || return 1
     for k in BLEU-1 BLEU-4 ROUGE-L; do is_equal "$(value $k "$T/self.out")" 1.000000 || return 1; done
     is_equal "$(value reflen "$T/self.out")" "$(value testlen "$T/self.out")" || return 1
-    within "$(value CIDEr-D "$T/self.out")" 1 10
+    within "$(value CIDEr-D "$T/self.out")" 1 10 || return 1
+    # every segment scores 1, but the summed statistics have one chunk per image
+    within "$(value METEOR "$T/self.out")" 0.5 0.8
 }
 check "sat-eval: a reference against all five scores 1" eval_self
 
@@ -96,6 +98,7 @@ eval_leave_one_out() {
     within "$(value BLEU-4 "$T/loo.out")" 0.05 0.5 || return 1
     within "$(value ROUGE-L "$T/loo.out")" 0.3 0.8 || return 1
     within "$(value CIDEr-D "$T/loo.out")" 0.3 2 || return 1
+    within "$(value METEOR "$T/loo.out")" 0.15 0.35 || return 1
     # BLEU-n decreases with n
     within "$(value BLEU-2 "$T/loo.out")" "$(value BLEU-3 "$T/loo.out")" "$(value BLEU-1 "$T/loo.out")"
 }
@@ -108,9 +111,15 @@ eval_stream() {
 }
 check "sat-eval: a stream of caption records scores as the text form" eval_stream
 
+eval_no_meteor() {
+    sat-eval -r "$T/test_refs4.txt" --no-meteor "$T/hyp.txt" > "$T/nometeor.out" || return 1
+    diff <(grep -v '^METEOR ' "$T/loo.out") "$T/nometeor.out"
+}
+check "sat-eval --no-meteor: the same scores without METEOR" eval_no_meteor
+
 eval_json() {
     sat-eval -r "$T/test_refs4.txt" --json "$T/hyp.txt" > "$T/loo.json" || return 1
-    grep -q '^{"images":1000,.*"bleu":\[.*"cider_d":' "$T/loo.json" || { cat "$T/loo.json"; return 1; }
+    grep -q '^{"images":1000,.*"bleu":\[.*"meteor":0\.2.*"cider_d":' "$T/loo.json" || { cat "$T/loo.json"; return 1; }
 }
 check "sat-eval --json" eval_json
 
@@ -152,6 +161,8 @@ head -c 50 "$T/hyp.sat" > "$T/truncated.sat"
 check_bad "sat-eval: truncated stream" "truncated" sat-eval -r "$TOKENS" "$T/truncated.sat"
 check_bad "sat-eval: empty input" "no hypothesis to score" sat-eval -r "$TOKENS" /dev/null
 check_bad "sat-eval without --refs" "refs" sat-eval "$T/hyp.txt"
+check_bad "sat-eval without WordNet's data" "cannot open WordNet.*--no-meteor" \
+    env WNSEARCHDIR=/nonexistent sat-eval -r "$T/test_refs4.txt" "$T/hyp.txt"
 check_bad "sat-eval: missing reference file" "no-such-file" sat-eval -r "$T/no-such-file" "$T/hyp.txt"
 
 [ "$fail" -eq 0 ]

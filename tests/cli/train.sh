@@ -33,6 +33,14 @@ repeatable() {
 }
 check "the same seed gives the same weights" repeatable
 
+max_vocab() {
+    sat-train "${args[@]}" --epochs 1 --max-vocab 20 -o "$T/v.satm" 2> "$T/v.err" &&
+    grep -q "vocabulary 20\$" "$T/v.err" &&
+    is_equal "$(sat-train "${args[@]}" --epochs 1 --max-vocab 3 -o "$T/v3.satm" 2>&1 >/dev/null | head -1 | cut -c1-22)" \
+        "sat-train: --max-vocab" && [ ! -e "$T/v3.satm" ]
+}
+check "--max-vocab bounds the vocabulary; below the special words it is refused" max_vocab
+
 other_seed() {
     sat-train "${args[@]}" --epochs 2 --seed 7 -o "$T/c.satm" 2>/dev/null &&
     sat-train "${args[@]}" --epochs 2 -o "$T/d.satm" 2>/dev/null &&

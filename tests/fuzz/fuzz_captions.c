@@ -1,13 +1,36 @@
 /* fuzz_captions — libFuzzer target: the caption-file reader, both tokenizers,
- * the vocabulary and the metrics on arbitrary bytes. */
+ * the vocabulary and the metrics on arbitrary bytes.
+ *
+ * METEOR (when WordNet's data is installed) runs on the first METEOR_LINES
+ * entries of at most METEOR_BYTES bytes: its cost is per distinct word
+ * (WordNet lookups) and per pair (candidates up to SAT_METEOR_MAX_WORDS^2,
+ * search up to SAT_METEOR_MAX_NODES steps), bounded but too slow for
+ * megabytes of fresh words within libFuzzer's timeout. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "captions.h"
+#include "meteor.h"
 #include "metrics.h"
 #include "vocab.h"
+
+enum { METEOR_LINES = 16, METEOR_BYTES = 2048, METEOR_REUSE = 256 };
+
+/* One sat_meteor for METEOR_REUSE inputs: its word cache (pure memoization)
+ * saves WordNet lookups, and renewing it bounds its growth. */
+static sat_meteor *meteor_for_input(void)
+{
+    static sat_meteor *mt;
+    static unsigned uses;
+    if (uses++ % METEOR_REUSE == 0) {
+        char err[256];
+        sat_meteor_free(mt);
+        mt = sat_meteor_new(err, sizeof err);
+    }
+    return mt;
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -23,8 +46,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     sat_word_counts wc;
     sat_word_counts_init(&wc);
     sat_metrics *m = sat_metrics_new();
+    sat_meteor *mt = meteor_for_input();
     char *prev = NULL;
+    int lines = 0;
     while (sat_caption_reader_next(r, &e) == 1) {
+        int short_pair = strlen(e.text) <= METEOR_BYTES && (!prev || strlen(prev) <= METEOR_BYTES);
+        sat_metrics_set_meteor(m, lines++ < METEOR_LINES && short_pair ? mt : NULL);
         sat_words w;
         sat_tokenize_ptb(e.text, &w);
         sat_words_free(&w);

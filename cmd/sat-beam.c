@@ -32,6 +32,7 @@ static const char usage[] =
     "  -m, --model FILE       decoder model (default: the installed " SAT_DEFAULT_DECODER ")\n"
     "      --min-len N        at least N words (default 1: no empty caption)\n"
     "      --max-len N        at most N words (default 30)\n"
+    "      --allow-unk        let captions have <unk> (by default never written)\n"
     "      --attention MODE   soft (expected context, default), hard-sample (a location\n"
     "                         per hypothesis and word drawn from the attention, --seed)\n"
     "                         or hard-argmax\n"
@@ -46,7 +47,7 @@ static const char usage[] =
 
 typedef struct {
     const char *model;
-    int k, nbest, min_len, max_len, text, keep_features;
+    int k, nbest, min_len, max_len, text, keep_features, allow_unk;
     sat_attend_mode attention;
     unsigned long seed;
     double length_norm;
@@ -123,7 +124,7 @@ static int advance(beam_run *b, sat_decoder_state *st, int nlive, int t, int *pa
     for (int j = 0; j < nlive; j++) {
         const float *lp = b->logprobs + (size_t)j * b->V;
         for (int v = 0; v < b->V; v++) {
-            if (v == SAT_VOCAB_START || (last_step && v != SAT_VOCAB_END) ||
+            if (!sat_caption_may_emit(v, b->opt->allow_unk) || (last_step && v != SAT_VOCAB_END) ||
                 (!may_end && v == SAT_VOCAB_END))
                 continue;
             b->cand[nc++] = (candidate){b->live[j].logprob + lp[v], j, v};
@@ -215,7 +216,7 @@ static void parse_options(int argc, char **argv, options *o)
         {"length-norm", required_argument, 0, 'N'}, {"model", required_argument, 0, 'm'},
         {"max-len", required_argument, 0, 'L'},   {"format", required_argument, 0, 'f'},
         {"min-len", required_argument, 0, 'l'},   {"attention", required_argument, 0, 'A'},
-        {"seed", required_argument, 0, 's'},
+        {"seed", required_argument, 0, 's'},      {"allow-unk", no_argument, 0, 'U'},
         {"keep-features", no_argument, 0, 'K'},   {"max-record", required_argument, 0, 'M'},
         {"help", no_argument, 0, 'h'},            {"version", no_argument, 0, 'V'},
         {0, 0, 0, 0}};
@@ -232,6 +233,7 @@ static void parse_options(int argc, char **argv, options *o)
         case 'l': o->min_len = (int)sat_parse_long("--min-len", optarg, 0, 1000); break;
         case 'A': o->attention = sat_attend_option(optarg); break;
         case 's': o->seed = (unsigned long)sat_parse_long("--seed", optarg, 0, 1L << 62); break;
+        case 'U': o->allow_unk = 1; break;
         case 'f':
             if (strcmp(optarg, "text") && strcmp(optarg, "msgpack"))
                 sat_usage_error("--format: '%s' is not text or msgpack", optarg);

@@ -25,6 +25,7 @@ static const char usage[] =
     "  -t, --temperature T    sampling temperature (default 1; implies --sample)\n"
     "      --seed N           random seed for --sample (default 1)\n"
     "      --max-len N        at most N words (default 30)\n"
+    "      --allow-unk        let captions have <unk> (by default the next best word)\n"
     "      --attention MODE   soft (expected context, default), hard-sample (a location\n"
     "                         per word drawn from the attention, --seed) or hard-argmax\n"
     "  -f, --format F         text (id<TAB>caption) or msgpack; default: text on a\n"
@@ -38,7 +39,7 @@ static const char usage[] =
 
 typedef struct {
     const char *model;
-    int sample, max_len, text, keep_features;
+    int sample, max_len, text, keep_features, allow_unk;
     sat_attend_mode attention;
     float temperature;
     unsigned long seed;
@@ -58,7 +59,7 @@ static void caption_features(void *ctx, const sat_features *f, const float *feat
     sat_caption c;
     sat_caption_decode_attend(run->cap->dec, feats, run->opt->max_len,
                               run->opt->sample ? run->opt->temperature : 0, run->opt->attention,
-                              &run->rng, &c);
+                              run->opt->allow_unk, &run->rng, &c);
     if (run->opt->text) {
         char *text = sat_caption_text(run->cap, &c);
         printf("%s\t%s\n", f->id, text);
@@ -80,7 +81,7 @@ static void parse_options(int argc, char **argv, options *o)
         {"temperature", required_argument, 0, 't'}, {"seed", required_argument, 0, 's'},
         {"max-len", required_argument, 0, 'L'}, {"format", required_argument, 0, 'f'},
         {"keep-features", no_argument, 0, 'K'}, {"max-record", required_argument, 0, 'M'},
-        {"attention", required_argument, 0, 'A'},
+        {"attention", required_argument, 0, 'A'}, {"allow-unk", no_argument, 0, 'U'},
         {"help", no_argument, 0, 'h'},          {"version", no_argument, 0, 'V'},
         {0, 0, 0, 0}};
     *o = (options){.max_len = 30, .temperature = 1, .seed = 1, .text = -1,
@@ -90,6 +91,7 @@ static void parse_options(int argc, char **argv, options *o)
         switch (c) {
         case 'm': o->model = optarg; break;
         case 'S': o->sample = 1; break;
+        case 'U': o->allow_unk = 1; break;
         case 't':
             o->temperature = (float)sat_parse_double("--temperature", optarg, 1e-3, 100);
             o->sample = 1;

@@ -135,19 +135,25 @@ static void caption_step(const sat_decoder *dec, sat_decoder_state *st, int prev
     if (c->locations) c->locations[t] = loc;
 }
 
-/* Index drawn from p^(1/T) given log-probabilities (T > 0). */
-static int sample_word(const float *logprobs, int V, float temperature, sat_rng *rng)
+int sat_caption_may_emit(int word, int allow_unk)
+{
+    return word != SAT_VOCAB_START && (allow_unk || word != SAT_VOCAB_UNK);
+}
+
+/* Index drawn from p^(1/T) given log-probabilities (T > 0), among the words
+ * that may be emitted. */
+static int sample_word(const float *logprobs, int V, float temperature, int allow_unk,
+                       sat_rng *rng)
 {
     double max = -INFINITY, total = 0;
-    for (int v = SAT_VOCAB_START + 1; v < V; v++)
-        if (logprobs[v] > max) max = logprobs[v];
-    if (logprobs[SAT_VOCAB_END] > max) max = logprobs[SAT_VOCAB_END];
     for (int v = 0; v < V; v++)
-        if (v != SAT_VOCAB_START) total += exp((logprobs[v] - max) / temperature);
+        if (sat_caption_may_emit(v, allow_unk) && logprobs[v] > max) max = logprobs[v];
+    for (int v = 0; v < V; v++)
+        if (sat_caption_may_emit(v, allow_unk)) total += exp((logprobs[v] - max) / temperature);
     double u = sat_rng_uniform(rng) * total;
     int last = SAT_VOCAB_END;
     for (int v = 0; v < V; v++) {
-        if (v == SAT_VOCAB_START) continue;
+        if (!sat_caption_may_emit(v, allow_unk)) continue;
         u -= exp((logprobs[v] - max) / temperature);
         last = v;
         if (u <= 0) return v;
@@ -155,23 +161,23 @@ static int sample_word(const float *logprobs, int V, float temperature, sat_rng 
     return last;
 }
 
-static int best_word(const float *logprobs, int V)
+static int best_word(const float *logprobs, int V, int allow_unk)
 {
     int best = SAT_VOCAB_END;
     for (int v = 0; v < V; v++)
-        if (v != SAT_VOCAB_START && logprobs[v] > logprobs[best]) best = v;
+        if (sat_caption_may_emit(v, allow_unk) && logprobs[v] > logprobs[best]) best = v;
     return best;
 }
 
 void sat_caption_decode(const sat_decoder *dec, const float *feats, int max_len,
                         float temperature, sat_rng *rng, sat_caption *out)
 {
-    sat_caption_decode_attend(dec, feats, max_len, temperature, SAT_ATTEND_SOFT, rng, out);
+    sat_caption_decode_attend(dec, feats, max_len, temperature, SAT_ATTEND_SOFT, 0, rng, out);
 }
 
 void sat_caption_decode_attend(const sat_decoder *dec, const float *feats, int max_len,
-                               float temperature, sat_attend_mode attend, sat_rng *rng,
-                               sat_caption *out)
+                               float temperature, sat_attend_mode attend, int allow_unk,
+                               sat_rng *rng, sat_caption *out)
 {
     int V = dec->cfg.V;
     sat_decoder_state *st = sat_decoder_state_new(dec, feats, 1);
@@ -182,8 +188,8 @@ void sat_caption_decode_attend(const sat_decoder *dec, const float *feats, int m
         caption_step(dec, st, prev, attend, rng, out, t, logprobs);
         /* After max_len words only <end> may follow. */
         int word = t == max_len ? SAT_VOCAB_END
-                   : temperature > 0 ? sample_word(logprobs, V, temperature, rng)
-                                     : best_word(logprobs, V);
+                   : temperature > 0 ? sample_word(logprobs, V, temperature, allow_unk, rng)
+                                     : best_word(logprobs, V, allow_unk);
         out->logprob += logprobs[word];
         if (word == SAT_VOCAB_END) break;
         out->tokens[out->n++] = word;

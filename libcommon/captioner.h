@@ -44,8 +44,13 @@ typedef struct {
 
 void sat_caption_free(sat_caption *c);
 
+/* Whether a decoder may write `word`: never <start>, and <unk> only when
+ * allowed (the programs do not write it by default: it tells the reader
+ * nothing, and the next most probable word usually does). */
+int sat_caption_may_emit(int word, int allow_unk);
+
 /* Greedy decoding (temperature 0) or sampling from p^(1/T) (temperature > 0,
- * rng required), at most max_len words.  feats: L × D. */
+ * rng required), at most max_len words, never <unk>.  feats: L × D. */
 void sat_caption_decode(const sat_decoder *dec, const float *feats, int max_len,
                         float temperature, sat_rng *rng, sat_caption *out);
 
@@ -65,11 +70,12 @@ void sat_caption_step(const sat_decoder *dec, sat_decoder_state *st, const int *
                       float *alpha);
 
 /* sat_caption_decode with the attention taken as `attend` says (SOFT,
- * SAMPLE or ARGMAX; rng is needed for SAMPLE as for word sampling).  The
- * hard modes fill locations and make alpha's rows one-hot. */
+ * SAMPLE or ARGMAX; rng is needed for SAMPLE as for word sampling), <unk>
+ * among the words when allow_unk.  The hard modes fill locations and make
+ * alpha's rows one-hot. */
 void sat_caption_decode_attend(const sat_decoder *dec, const float *feats, int max_len,
-                               float temperature, sat_attend_mode attend, sat_rng *rng,
-                               sat_caption *out);
+                               float temperature, sat_attend_mode attend, int allow_unk,
+                               sat_rng *rng, sat_caption *out);
 
 /* Teacher forcing: the decoder reads the caption tokens[0..n) (vocabulary
  * ids, no <start>/<end>) on feats (L × D); out gets the tokens, the attention

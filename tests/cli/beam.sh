@@ -23,6 +23,19 @@ beam_not_worse() {
 }
 check "beam 5 finds captions at least as probable as greedy" beam_not_worse
 
+no_unk() {
+    # the tiny model's vocabulary (min count 2) leaves many words <unk>: it is
+    # written only with --allow-unk, and the captions are otherwise complete
+    local prog n
+    for prog in "sat-decode" "sat-beam -k 3"; do
+        n=$($prog "${M[@]}" --allow-unk -f text "$T/feats.sat" | grep -c '<unk>')
+        [ "$n" -gt 0 ] || { echo "$prog --allow-unk: no <unk> to suppress"; return 1; }
+        is_equal "$($prog "${M[@]}" -f text "$T/feats.sat" | grep -c '<unk>')" 0 || return 1
+        is_equal "$($prog "${M[@]}" -f text "$T/feats.sat" | awk -F'\t' 'NF == 2 && $2 != ""' | wc -l)" 50 || return 1
+    done
+}
+check "<unk> is never written unless --allow-unk" no_unk
+
 nbest() {
     sat-beam "${M[@]}" -k 4 -n 3 "$T/feats.sat" | sat-dump | jq -se '
         length == 150 and (group_by(.id) | all(length == 3 and (map(.rank) == [0, 1, 2])

@@ -452,7 +452,7 @@ static void test_teacher_and_hard_decoding(void **state)
     assert_null(c.locations);
     sat_caption_free(&c);
 
-    sat_caption_decode_attend(dec, feats, 5, 0, SAT_ATTEND_ARGMAX, NULL, &c);
+    sat_caption_decode_attend(dec, feats, 5, 0, SAT_ATTEND_ARGMAX, 1, NULL, &c);
     assert_non_null(c.locations);
     for (int t = 0; t <= c.n; t++) {
         assert_true(c.locations[t] >= 0 && c.locations[t] < 6);

@@ -194,6 +194,7 @@ static uint32_t settle_synsets(sat_meteor *m, size_t from)
 {
     uint64_t *s = m->synsets + from;
     size_t n = m->nsynsets - from, kept = 0;
+    if (n == 0) return 0; /* s may be NULL: no synsets stored yet */
     qsort(s, n, sizeof *s, cmp_u64);
     for (size_t i = 0; i < n; i++)
         if (!kept || s[kept - 1] != s[i]) s[kept++] = s[i];

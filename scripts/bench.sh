@@ -1,6 +1,7 @@
 #!/bin/bash
 # scripts/bench.sh — `make bench`: speed figures as medians, with the ratio to
 # the anchor named by the issue, measured in the same run.
+# (sed -n, not head: with pipefail a reader that stops early fails the writer.)
 # Environment (set by the Makefile): SAT_BIN, SAT_BENCH_BIN, SAT_SHARED, SAT_MODEL_DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,7 +29,7 @@ else
 fi
 
 echo "== end to end: decode + resize + CNN + write, 200 Flickr8k images, -j 2"
-ls "$flickr"/*.jpg | head -200 > "$tmp/list"
+ls "$flickr"/*.jpg | sed -n 1,200p > "$tmp/list"
 for run in 1 2 3; do
     t0=$(date +%s.%N)
     sat-encode -q -j 2 -T "$tmp/list" > /dev/null
@@ -42,7 +43,7 @@ echo "== decoder training step (forward + backward), 2 threads"
 decoder=$SAT_MODEL_DIR/sat-decoder.satm
 if [ -f "$decoder" ]; then
     echo "== captioning time per image after encoding (200 Flickr8k images, one thread)"
-    ls "$flickr"/*.jpg | head -200 | sat-encode -q -T - -o "$tmp/feats.sat"
+    ls "$flickr"/*.jpg | sed -n 1,200p | sat-encode -q -T - -o "$tmp/feats.sat"
     for how in "sat-decode" "sat-beam -k 3"; do
         for run in 1 2 3; do
             t0=$(date +%s.%N)

@@ -68,7 +68,7 @@ $(LIB): $(LIB_OBJ)
 $(BINDIR)/%: cmd/%.c $(LIB) $(wildcard libcommon/*.h) | $(BINDIR)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(LIB) $(wildcard libcommon/*.h) | $(BUILD)/tests
+$(BUILD)/tests/%: tests/unit/%.c $(LIB) $(wildcard libcommon/*.h tests/unit/*.h) | $(BUILD)/tests
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(shell pkg-config --cflags $(TEST_PKGS)) $(LDFLAGS) \
 	  -o $@ $< $(LIB) $(LDLIBS) $(shell pkg-config --libs $(TEST_PKGS))
 

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "decoder.h"
+#include "decoder_case.h"
 #include "nn.h"
 #include "optim.h"
 #include "rng.h"
@@ -61,11 +62,6 @@ static void check_gradient(const char *what, scalar_fn f, void *ctx, float *x, c
         }
     }
     if (getenv("SAT_TEST_VERBOSE")) printf("  %-10s %4d entries, worst error/tolerance %.3f\n", what, count, worst);
-}
-
-static void fill_random(float *x, size_t n, float lo, float hi, sat_rng *rng)
-{
-    for (size_t i = 0; i < n; i++) x[i] = lo + (hi - lo) * sat_rng_uniform(rng);
 }
 
 /* Σ r·y in double: the scalar every layer test differentiates. */
@@ -345,8 +341,6 @@ static const sat_decoder_config tiny = { .L = 5, .D = 7, .E = 4, .H = 6, .A = 3,
 /* A = 9: the attention's vector path inside the whole model too. */
 static const sat_decoder_config small = { .L = 6, .D = 10, .E = 5, .H = 8, .A = 9, .V = 13 };
 
-enum { TB = 3, TT = 4, TIMG = 2 };
-
 typedef struct {
     sat_decoder *dec;
     sat_decoder_batch batch;
@@ -364,34 +358,9 @@ static double model_loss(void *p)
     return sat_decoder_forward_backward(m->dec, &m->batch, m->lambda, m->dropout, &rng, 0).loss;
 }
 
-static sat_decoder *new_decoder(sat_decoder_config cfg, uint64_t seed)
-{
-    char err[200];
-    sat_decoder *dec = sat_decoder_new(cfg, err, sizeof err);
-    assert_non_null(dec);
-    sat_rng rng;
-    sat_rng_seed(&rng, seed);
-    sat_decoder_init_params(dec, &rng);
-    /* Larger-than-init weights: gradients of every part well above float noise. */
-    for (size_t i = 0; i < dec->nparams; i++) dec->params[i] *= 2.0f;
-    return dec;
-}
-
-/* Three captions of two images, the second caption ending early (padded). */
 static void model_case_init(model_case *m, sat_decoder_config cfg, uint64_t seed)
 {
-    sat_rng rng;
-    sat_rng_seed(&rng, seed);
-    m->dec = new_decoder(cfg, seed);
-    m->feats = sat_xmalloc((size_t)TIMG * cfg.L * cfg.D * sizeof(float));
-    fill_random(m->feats, (size_t)TIMG * cfg.L * cfg.D, 0, 2, &rng);
-    const int lens[TB] = { TT, 2, TT };
-    for (int b = 0; b < TB; b++)
-        for (int t = 0; t <= TT; t++)
-            m->tokens[b * (TT + 1) + t] = t <= lens[b] ? (int)sat_rng_below(&rng, (uint32_t)cfg.V) : -1;
-    m->image[0] = 1, m->image[1] = 0, m->image[2] = 1; /* unsorted on purpose */
-    m->batch = (sat_decoder_batch){ .feats = m->feats, .n_images = TIMG, .image = m->image,
-                                    .tokens = m->tokens, .B = TB, .T = TT };
+    decoder_case_fill(cfg, seed, &m->dec, &m->feats, m->tokens, m->image, &m->batch);
     m->lambda = 0.7f;
     m->dropout = 0;
 }

@@ -17,29 +17,12 @@
 
 #include "captioner.h"
 #include "decoder.h"
+#include "decoder_case.h"
 #include "optim.h"
 #include "rng.h"
 #include "util.h"
 
 static int verbose(void) { return getenv("SAT_TEST_VERBOSE") != NULL; }
-
-static void fill_random(float *x, size_t n, float lo, float hi, sat_rng *rng)
-{
-    for (size_t i = 0; i < n; i++) x[i] = lo + (hi - lo) * sat_rng_uniform(rng);
-}
-
-/* A decoder with weights twice the initial ones: α far from uniform. */
-static sat_decoder *new_decoder(sat_decoder_config cfg, uint64_t seed)
-{
-    char err[200];
-    sat_decoder *dec = sat_decoder_new(cfg, err, sizeof err);
-    assert_non_null(dec);
-    sat_rng rng;
-    sat_rng_seed(&rng, seed);
-    sat_decoder_init_params(dec, &rng);
-    for (size_t i = 0; i < dec->nparams; i++) dec->params[i] *= 2.0f;
-    return dec;
-}
 
 /* ---- the exact lower bound by enumeration ----------------------------------- */
 
@@ -195,8 +178,6 @@ static void test_estimator_matches_exact_gradient(void **state)
 
 /* ---- finite differences of the deterministic terms ---------------------------- */
 
-enum { TB = 3, TT = 4, TIMG = 2 };
-
 typedef struct {
     sat_decoder *dec;
     sat_decoder_batch batch;
@@ -208,18 +189,7 @@ typedef struct {
 
 static void model_case_init(model_case *m, sat_decoder_config cfg, uint64_t seed)
 {
-    sat_rng rng;
-    sat_rng_seed(&rng, seed);
-    m->dec = new_decoder(cfg, seed);
-    m->feats = sat_xmalloc((size_t)TIMG * cfg.L * cfg.D * sizeof(float));
-    fill_random(m->feats, (size_t)TIMG * cfg.L * cfg.D, 0, 2, &rng);
-    const int lens[TB] = { TT, 2, TT };
-    for (int b = 0; b < TB; b++)
-        for (int t = 0; t <= TT; t++)
-            m->tokens[b * (TT + 1) + t] = t <= lens[b] ? (int)sat_rng_below(&rng, (uint32_t)cfg.V) : -1;
-    m->image[0] = 1, m->image[1] = 0, m->image[2] = 1;
-    m->batch = (sat_decoder_batch){ .feats = m->feats, .n_images = TIMG, .image = m->image,
-                                    .tokens = m->tokens, .B = TB, .T = TT };
+    decoder_case_fill(cfg, seed, &m->dec, &m->feats, m->tokens, m->image, &m->batch);
     m->hard = SAT_HARD_ATTENTION_DEFAULTS;
 }
 

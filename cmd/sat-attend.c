@@ -451,9 +451,7 @@ int main(int argc, char **argv)
     options opt;
     parse_options(argc, argv, &opt);
     attender a = { .opt = &opt };
-    char err[512];
-    a.cap = sat_captioner_load(opt.model, err, sizeof err);
-    if (!a.cap) sat_die("%s", err);
+    a.cap = sat_captioner_open(opt.model);
     sat_rng_seed(&a.rng, opt.seed);
     if (opt.ntexts) load_cli_captions(&a);
     if (opt.captions_file) load_caption_file(&a.file, opt.captions_file);

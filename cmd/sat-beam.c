@@ -257,9 +257,7 @@ int main(int argc, char **argv)
     options opt;
     parse_options(argc, argv, &opt);
     beam_run b = {.opt = &opt};
-    char err[512];
-    b.cap = sat_captioner_load(opt.model, err, sizeof err);
-    if (!b.cap) sat_die("%s", err);
+    b.cap = sat_captioner_open(opt.model);
     b.V = b.cap->dec->cfg.V;
     b.L = b.cap->dec->cfg.L;
     b.logprobs = sat_xmalloc((size_t)opt.k * b.V * sizeof *b.logprobs);

@@ -120,9 +120,7 @@ int main(int argc, char **argv)
     options opt;
     parse_options(argc, argv, &opt);
     decoder_run run = {.opt = &opt};
-    char err[512];
-    run.cap = sat_captioner_load(opt.model, err, sizeof err);
-    if (!run.cap) sat_die("%s", err);
+    run.cap = sat_captioner_open(opt.model);
     sat_rng_seed(&run.rng, opt.seed);
     sat_writer_init(&run.out, stdout, "stdout");
     sat_pipeline p = {.cap = run.cap, .out = opt.text ? NULL : &run.out,

@@ -45,6 +45,14 @@ fail:
     return NULL;
 }
 
+sat_captioner *sat_captioner_open(const char *path)
+{
+    char err[512];
+    sat_captioner *cap = sat_captioner_load(path, err, sizeof err);
+    if (!cap) sat_die("%s", err);
+    return cap;
+}
+
 void sat_captioner_free(sat_captioner *cap)
 {
     if (!cap) return;

@@ -24,6 +24,8 @@ typedef struct {
 /* Load a decoder model file; path NULL = the installed default.  NULL with a
  * one-line reason in err. */
 sat_captioner *sat_captioner_load(const char *path, char *err, size_t errlen);
+/* sat_captioner_load for a program: the reason is its fatal error. */
+sat_captioner *sat_captioner_open(const char *path);
 void sat_captioner_free(sat_captioner *cap);
 
 /* 0 if the features record fits the decoder (grid h*w == L, c == D), else -1

@@ -48,6 +48,8 @@ static const char usage[] =
     "      --hidden N           LSTM size H (512)\n"
     "      --att-size N         attention size A (256)\n"
     "      --att-temperature T  attention softmax temperature, kept in the model (1)\n"
+    "      --init MODEL         start from MODEL's weights (its sizes and temperature;\n"
+    "                           same features and vocabulary), e.g. hard from soft\n"
     "Training:\n"
     "      --epochs N           at most N epochs (20)\n"
     "      --batch N            captions per batch, at least (64; whole images)\n"
@@ -58,10 +60,15 @@ static const char usage[] =
     "      --dropout X          dropout rate (0.5)\n"
     "      --seed N             random seed (1)\n"
     "      --patience N         stop after N epochs without a better dev BLEU-4 (4)\n"
+    "      --lr-decay X         multiply the learning rate by X after each epoch\n"
+    "                           without a better dev BLEU-4 (1: constant)\n"
     "      --threads N          BLAS threads (default: the number of CPUs)\n"
     "Hard attention (Xu et al. 2015, 4.1):\n"
     "      --attention KIND     soft (default) or hard: a location drawn per word,\n"
-    "                           REINFORCE with a moving-average baseline\n"
+    "                           REINFORCE with a baseline (--baseline)\n"
+    "      --baseline KIND      expected (default): per caption, its log p with the\n"
+    "                           expected context, plus a moving average; moving:\n"
+    "                           one moving average of log p (the paper's 4.1)\n"
     "      --hard-samples N     location sequences drawn per caption (1)\n"
     "      --hard-expected P    probability per image of the expected context\n"
     "                           instead of a drawn location (0.5)\n"
@@ -85,9 +92,11 @@ typedef struct {
     int nfeatures;
     int min_count, max_vocab, max_len, embed, hidden, attention, epochs, batch, patience, threads, quiet;
     int resume, rmsprop;
+    const char *init;                                  /* --init MODEL */
+    float lr_decay;
     long checkpoint_every;
     float lr, clip, lambda, dropout;
-    int hard, hard_samples;                            /* hard attention */
+    int hard, hard_samples, expected_baseline;         /* hard attention */
     float hard_expected, reinforce, entropy, att_temperature;
     unsigned long seed;
 } options;
@@ -126,6 +135,7 @@ typedef struct {
     int best_epoch, bad_epochs;
     sat_rng rng;             /* dropout masks (and hard attention's locations) */
     double baseline;         /* hard attention's REINFORCE baseline b */
+    double lr;               /* the learning rate now (--lr-decay lowers it) */
 } train_state;
 
 /* ---- data ---------------------------------------------------------------- */
@@ -475,6 +485,7 @@ static void save_checkpoint(const sat_decoder *dec, const float *m1, const float
     add_config(m, "train.bad_epochs", ts->bad_epochs);
     add_config(m, "train.seed", (double)o->seed);
     add_config(m, "train.rmsprop", o->rmsprop);
+    add_config(m, "train.lr", ts->lr);
     if (o->hard) {
         add_config(m, "train.hard", 1);
         add_config(m, "train.baseline", ts->baseline);
@@ -492,31 +503,73 @@ static void save_checkpoint(const sat_decoder *dec, const float *m1, const float
     sat_model_free(m);
 }
 
+/* The decoder of the model file at path (for option opt), loaded whole in
+ * *model; dies unless its sizes are cfg's and its vocabulary this run's. */
+static sat_decoder *load_compatible(const char *opt, const char *path, sat_decoder_config cfg,
+                                    const dataset *d, sat_model **model)
+{
+    char err[512];
+    sat_model *m = sat_model_load(path, err, sizeof err);
+    if (!m) sat_die("%s: %s", opt, err);
+    sat_decoder *saved = sat_decoder_from_model(m, err, sizeof err);
+    if (!saved) sat_die("%s: %s: %s", opt, path, err);
+    const sat_decoder_config *a = &saved->cfg, *b = &cfg;
+    if (a->L != b->L || a->D != b->D || a->E != b->E || a->H != b->H || a->A != b->A || a->V != b->V)
+        sat_die("%s: %s is of another architecture (L=%d D=%d E=%d H=%d A=%d V=%d; this run: "
+                "L=%d D=%d E=%d H=%d A=%d V=%d)", opt, path, a->L, a->D, a->E, a->H, a->A, a->V,
+                b->L, b->D, b->E, b->H, b->A, b->V);
+    if (m->nvocab != d->vocab->n) sat_die("%s: %s has no vocabulary of %d words", opt, path, d->vocab->n);
+    for (int i = 0; i < m->nvocab; i++)
+        if (strcmp(m->vocab[i], d->vocab->words[i]) != 0)
+            sat_die("%s: %s has another vocabulary (word %d: '%s' vs '%s')", opt, path, i,
+                    m->vocab[i], d->vocab->words[i]);
+    *model = m;
+    return saved;
+}
+
+/* --init: dec's weights and temperature from the model at path; dies if it
+ * was made for other features or another vocabulary. */
+static void load_init(sat_decoder *dec, const char *path, const dataset *d)
+{
+    sat_model *m;
+    sat_decoder *saved = load_compatible("--init", path, dec->cfg, d, &m);
+    memcpy(dec->params, saved->params, dec->nparams * sizeof(float));
+    dec->temperature = saved->temperature;
+    sat_decoder_free(saved);
+    sat_model_free(m);
+}
+
+/* The sizes of a run: the options', or with --init the initial model's. */
+static sat_decoder_config run_config(const options *o, const dataset *d)
+{
+    sat_decoder_config cfg = {.L = d->L, .D = d->D, .E = o->embed, .H = o->hidden,
+                              .A = o->attention, .V = d->vocab->n};
+    if (!o->init) return cfg;
+    char err[512];
+    sat_model *m = sat_model_load(o->init, err, sizeof err);
+    if (!m) sat_die("--init: %s", err);
+    sat_decoder *dec = sat_decoder_from_model(m, err, sizeof err);
+    if (!dec) sat_die("--init: %s: %s", o->init, err);
+    cfg.E = dec->cfg.E, cfg.H = dec->cfg.H, cfg.A = dec->cfg.A;
+    sat_decoder_free(dec);
+    sat_model_free(m);
+    return cfg;
+}
+
 /* Restore a checkpoint into dec, the moments and the state; dies if it was
  * made for another architecture, vocabulary or optimizer. */
 static void load_checkpoint(sat_decoder *dec, float *m1, float *m2, size_t nmom, train_state *ts,
                             const dataset *d, const options *o)
 {
     char *path = checkpoint_path(o);
-    char err[512];
-    sat_model *m = sat_model_load(path, err, sizeof err);
-    if (!m) sat_die("--resume: %s", err);
-    sat_decoder *saved = sat_decoder_from_model(m, err, sizeof err);
-    if (!saved) sat_die("--resume: %s: %s", path, err);
-    const sat_decoder_config *a = &saved->cfg, *b = &dec->cfg;
-    if (a->L != b->L || a->D != b->D || a->E != b->E || a->H != b->H || a->A != b->A || a->V != b->V)
-        sat_die("--resume: %s is of another architecture (L=%d D=%d E=%d H=%d A=%d V=%d; this run: "
-                "L=%d D=%d E=%d H=%d A=%d V=%d)", path, a->L, a->D, a->E, a->H, a->A, a->V,
-                b->L, b->D, b->E, b->H, b->A, b->V);
-    for (int i = 0; i < m->nvocab; i++)
-        if (strcmp(m->vocab[i], d->vocab->words[i]) != 0)
-            sat_die("--resume: %s has another vocabulary (word %d: '%s' vs '%s')", path, i,
-                    m->vocab[i], d->vocab->words[i]);
+    sat_model *m;
+    sat_decoder *saved = load_compatible("--resume", path, dec->cfg, d, &m);
     if ((int)sat_model_config(m, "train.rmsprop", -1) != o->rmsprop)
         sat_die("--resume: %s was made with another optimizer", path);
     if ((int)sat_model_config(m, "train.hard", 0) != o->hard || saved->temperature != dec->temperature)
         sat_die("--resume: %s was made with another attention (kind or temperature)", path);
     ts->baseline = sat_model_config(m, "train.baseline", 0);
+    ts->lr = sat_model_config(m, "train.lr", o->lr);
     int im = sat_model_find_tensor(m, "optimizer.m"), iv = sat_model_find_tensor(m, "optimizer.v");
     if (im < 0 || iv < 0 || m->tensors[im].count != nmom || m->tensors[iv].count != nmom)
         sat_die("--resume: %s has no optimizer state of the right size", path);
@@ -557,6 +610,7 @@ typedef struct {
 
 static void optimizer_step(trainer *tr)
 {
+    tr->adam.lr = tr->rms.lr = (float)tr->ts.lr;
     if (tr->o->clip > 0) sat_clip_grad_norm(tr->dec->grads, tr->dec->nparams, tr->o->clip);
     if (tr->o->rmsprop) sat_rmsprop_update(&tr->rms, tr->dec->params, tr->dec->grads);
     else sat_adam_update(&tr->adam, tr->dec->params, tr->dec->grads);
@@ -580,7 +634,9 @@ static sat_decoder_loss hard_step(trainer *tr, const sat_decoder_batch *batch)
     const options *o = tr->o;
     sat_hard_attention h = {.samples = o->hard_samples, .p_soft = o->hard_expected,
                             .lambda_r = o->reinforce, .lambda_e = o->entropy,
-                            .baseline = tr->ts.baseline};
+                            .baseline = tr->ts.baseline,
+                            .baseline_kind = o->expected_baseline ? SAT_BASELINE_EXPECTED
+                                                                  : SAT_BASELINE_MOVING};
     sat_decoder_loss l = sat_decoder_forward_backward_hard(tr->dec, batch, &h, o->lambda,
                                                            o->dropout, &tr->ts.rng, 1);
     tr->ts.baseline = h.baseline;
@@ -653,6 +709,7 @@ static void train(trainer *tr)
                 tr->ts.epoch + 1, loss, xent, 100 * bleu[0], 100 * bleu[1], 100 * bleu[2],
                 100 * bleu[3], secs, better ? "  (best)" : "");
         if (o->hard) fprintf(stderr, "  baseline %.3f", tr->ts.baseline);
+        if (o->lr_decay != 1) fprintf(stderr, "  lr %g", tr->ts.lr);
         fputc('\n', stderr);
         if (tr->log) {
             fprintf(tr->log, "%d\t%.6f\t%.6f\t%.6f\t%.6f\t%.6f\t%.6f\t%.1f\n", tr->ts.epoch + 1,
@@ -666,6 +723,10 @@ static void train(trainer *tr)
             save_best(tr->dec, tr->d, o);
         } else {
             tr->ts.bad_epochs++;
+            if (o->lr_decay != 1) {
+                tr->ts.lr *= o->lr_decay;
+                fprintf(stderr, "sat-train: learning rate now %g\n", tr->ts.lr);
+            }
         }
         tr->ts.epoch++;
         tr->ts.batch = 0;
@@ -694,7 +755,7 @@ static void parse_options(int argc, char **argv, options *o)
     enum { CAPTIONS = 256, FEATURES, TRAIN, DEV, MIN_COUNT, MAX_VOCAB, MAX_LEN, EMBED, HIDDEN, ATTENTION,
            EPOCHS, BATCH, OPTIM, LR, CLIP, LAMBDA, DROPOUT, SEED, PATIENCE, THREADS, CHECKPOINT,
            CHECKPOINT_EVERY, RESUME, LOG, NAME, ATT_SIZE, ATT_TEMPERATURE, HARD_SAMPLES,
-           HARD_EXPECTED, REINFORCE, ENTROPY };
+           HARD_EXPECTED, REINFORCE, ENTROPY, BASELINE, INIT, LR_DECAY };
     static const struct option longopts[] = {
         {"captions", required_argument, 0, CAPTIONS}, {"features", required_argument, 0, FEATURES},
         {"train", required_argument, 0, TRAIN},       {"dev", required_argument, 0, DEV},
@@ -716,13 +777,15 @@ static void parse_options(int argc, char **argv, options *o)
         {"hard-samples", required_argument, 0, HARD_SAMPLES},
         {"hard-expected", required_argument, 0, HARD_EXPECTED},
         {"reinforce", required_argument, 0, REINFORCE}, {"entropy", required_argument, 0, ENTROPY},
+        {"baseline", required_argument, 0, BASELINE}, {"init", required_argument, 0, INIT},
+        {"lr-decay", required_argument, 0, LR_DECAY},
         {0, 0, 0, 0}};
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     *o = (options){.min_count = 5, .max_vocab = 50000, .max_len = 30, .embed = 256, .hidden = 512, .attention = 256,
                    .epochs = 20, .batch = 64, .patience = 4, .lr = 4e-4f, .clip = 5,
                    .lambda = 1, .dropout = 0.5f, .seed = 1, .name = "sat-decoder",
                    .hard_samples = 1, .hard_expected = 0.5f, .reinforce = 1, .entropy = 0.002f,
-                   .att_temperature = 1,
+                   .att_temperature = 1, .expected_baseline = 1, .lr_decay = 1,
                    .threads = ncpu > 0 ? (int)ncpu : 1};
     o->features = sat_xcalloc((size_t)argc, sizeof *o->features);
     int c;
@@ -752,6 +815,13 @@ static void parse_options(int argc, char **argv, options *o)
             break;
         case REINFORCE: o->reinforce = (float)sat_parse_double("--reinforce", optarg, 0, 1e6); break;
         case ENTROPY: o->entropy = (float)sat_parse_double("--entropy", optarg, 0, 1e6); break;
+        case BASELINE:
+            if (strcmp(optarg, "expected") && strcmp(optarg, "moving"))
+                sat_usage_error("--baseline: '%s' is not expected or moving", optarg);
+            o->expected_baseline = strcmp(optarg, "expected") == 0;
+            break;
+        case INIT: o->init = optarg; break;
+        case LR_DECAY: o->lr_decay = (float)sat_parse_double("--lr-decay", optarg, 1e-3, 1); break;
         case EPOCHS: o->epochs = (int)sat_parse_long("--epochs", optarg, 1, 100000); break;
         case BATCH: o->batch = (int)sat_parse_long("--batch", optarg, 1, 100000); break;
         case OPTIM:
@@ -811,8 +881,7 @@ int main(int argc, char **argv)
 
     dataset d;
     load_dataset(&d, &o);
-    sat_decoder_config cfg = {.L = d.L, .D = d.D, .E = o.embed, .H = o.hidden, .A = o.attention,
-                              .V = d.vocab->n};
+    sat_decoder_config cfg = run_config(&o, &d);
     char err[512];
     trainer tr = {.o = &o, .d = &d};
     tr.dec = sat_decoder_new(cfg, err, sizeof err);
@@ -821,6 +890,8 @@ int main(int argc, char **argv)
     sat_rng_seed(&init, o.seed);
     sat_decoder_init_params(tr.dec, &init);
     tr.dec->temperature = o.att_temperature;
+    if (o.init) load_init(tr.dec, o.init, &d);
+    tr.ts.lr = o.lr;
     sat_rng_seed(&tr.ts.rng, o.seed ^ 0x5eed5eedu);
     tr.ts.best_bleu4 = -1;
     tr.ts.best_epoch = -1;
@@ -835,10 +906,13 @@ int main(int argc, char **argv)
     fprintf(stderr, "sat-train: %zu parameters (E=%d H=%d A=%d), %s lr %g, batch %d, lambda %g, dropout %g\n",
             tr.dec->nparams, cfg.E, cfg.H, cfg.A, o.rmsprop ? "RMSProp" : "Adam", o.lr, o.batch,
             o.lambda, o.dropout);
+    if (o.init) fprintf(stderr, "sat-train: initial weights from %s\n", o.init);
     if (o.hard)
         fprintf(stderr, "sat-train: hard attention: %d sample(s) per caption, expected context "
-                "with p %g, REINFORCE weight %g, entropy %g, temperature %g\n", o.hard_samples,
-                o.hard_expected, o.reinforce, o.entropy, o.att_temperature);
+                "with p %g, REINFORCE weight %g (%s baseline), entropy %g, temperature %g\n",
+                o.hard_samples, o.hard_expected, o.reinforce,
+                o.expected_baseline ? "expected-context" : "moving-average", o.entropy,
+                tr.dec->temperature);
     train(&tr);
 
     if (tr.log) fclose(tr.log);

@@ -1043,21 +1043,30 @@ typedef struct {
     float *zw;               /* [rows][L] context weights: one-hot, or α on expected rows */
     int *loc;                /* [rows] the location, −1 on expected-context rows */
     double *row_loss;        /* [rows] −log p(y_t) */
-    float *advantage;        /* [B] λ_r (log p(y|s̃) − b) / B on sampled captions, else 0 */
+    double *reference;       /* [B] the caption's own baseline part (0 with SAT_BASELINE_MOVING) */
+    float *advantage;        /* [B] λ_r (log p(y|s̃) − reference − b) / B on sampled captions, else 0 */
 } hard_run;
 
-/* Draws each image's kind: expected context with probability p_soft. */
+/* Every image on the expected context until hard_draw_kinds. */
 static hard_run hard_run_new(const sat_hard_attention *opt, sat_rng *rng, int n_images,
                              size_t rows, int B, int L)
 {
-    hard_run hr = {
-        .opt = opt, .rng = rng, .sampled = sat_xmalloc((size_t)n_images),
+    return (hard_run){
+        .opt = opt, .rng = rng, .sampled = sat_xcalloc((size_t)n_images, 1),
         .zw = sat_xmalloc(rows * L * sizeof(float)), .loc = sat_xmalloc(rows * sizeof(int)),
         .row_loss = sat_xmalloc(rows * sizeof(double)),
+        .reference = sat_xcalloc((size_t)B, sizeof(double)),
         .advantage = sat_xcalloc((size_t)B, sizeof(float)),
     };
-    for (int m = 0; m < n_images; m++) hr.sampled[m] = sat_rng_uniform(rng) >= opt->p_soft;
-    return hr;
+}
+
+/* Draws each image's kind: expected context with probability p_soft.
+ * Returns the number of images that draw locations. */
+static int hard_draw_kinds(hard_run *hr, int n_images)
+{
+    int n = 0;
+    for (int m = 0; m < n_images; m++) n += hr->sampled[m] = sat_rng_uniform(hr->rng) >= hr->opt->p_soft;
+    return n;
 }
 
 static void hard_run_free(hard_run *hr)
@@ -1066,6 +1075,7 @@ static void hard_run_free(hard_run *hr)
     free(hr->zw);
     free(hr->loc);
     free(hr->row_loss);
+    free(hr->reference);
     free(hr->advantage);
 }
 
@@ -1081,6 +1091,14 @@ static void hard_attend(hard_run *hr, const sat_decoder_work *w, const step_io *
     }
 }
 
+/* log p(y|…) of sorted caption r, from the rows' losses of the last forward pass. */
+static double caption_logp(const hard_run *hr, const sat_decoder_work *w, int r)
+{
+    double logp = 0;
+    for (int t = 0; t < w->len[r]; t++) logp -= hr->row_loss[w->off[t] + r];
+    return logp;
+}
+
 /* After the forward pass: the entropy term of the loss, log p(y|s̃) of each
  * sampled caption and its REINFORCE weight (with the baseline before this batch). */
 static void hard_loss(hard_run *hr, const sat_decoder_work *w, int B, int T, int L,
@@ -1091,10 +1109,10 @@ static void hard_loss(hard_run *hr, const sat_decoder_work *w, int B, int T, int
     loss->loss -= o->lambda_e * loss->entropy / B;
     for (int r = 0; r < B; r++) {
         if (!hr->sampled[w->img[r]] || w->len[r] == 0) continue;
-        double logp = 0;
-        for (int t = 0; t < w->len[r]; t++) logp -= hr->row_loss[w->off[t] + r];
-        hr->advantage[r] = (float)(o->lambda_r * (logp - o->baseline) / B);
+        double logp = caption_logp(hr, w, r);
+        hr->advantage[r] = (float)(o->lambda_r * (logp - hr->reference[r] - o->baseline) / B);
         loss->logp_sampled += logp;
+        loss->logp_reference += hr->reference[r];
         loss->nsampled++;
     }
 }
@@ -1299,6 +1317,22 @@ static sat_decoder_batch repeat_captions(const sat_decoder_batch *b, int S, int 
                                 .tokens = *tokens, .B = b->B * S, .T = b->T };
 }
 
+/* SAT_BASELINE_EXPECTED: each caption's reference is log p(y|a) read with
+ * the expected context and no dropout, one more forward pass.  It depends on
+ * the image and the words but not on the drawn locations, so subtracting it
+ * leaves the estimator unbiased; it takes out what the caption's length and
+ * difficulty add to log p(y|s̃), which a single moving average cannot. */
+static void expected_context_reference(sat_decoder *dec, const sat_decoder_batch *rep,
+                                       hard_run *hr, float lambda)
+{
+    sat_decoder_work *w = dec->work;
+    hard_run expected = hard_run_new(hr->opt, NULL, rep->n_images, (size_t)w->off[rep->T], rep->B,
+                                     dec->cfg.L);
+    forward(dec, rep, lambda, 0, NULL, &expected);
+    for (int r = 0; r < rep->B; r++) hr->reference[r] = caption_logp(&expected, w, r);
+    hard_run_free(&expected);
+}
+
 sat_decoder_loss sat_decoder_forward_backward_hard(sat_decoder *dec,
                                                    const sat_decoder_batch *batch,
                                                    sat_hard_attention *hard, float lambda,
@@ -1314,12 +1348,16 @@ sat_decoder_loss sat_decoder_forward_backward_hard(sat_decoder *dec,
     if (sat_decoder_check_batch(dec, &rep, err, sizeof err)) sat_die("decoder: %s", err);
     sat_decoder_work *w = work_reserve(dec, rep.B, rep.T, rep.n_images);
     prepare_batch(w, &rep);
-    hard_run hr = hard_run_new(hard, rng, rep.n_images, (size_t)w->off[rep.T], rep.B, dec->cfg.L);
+    const size_t rows = (size_t)w->off[rep.T];
+    hard_run hr = hard_run_new(hard, rng, rep.n_images, rows, rep.B, dec->cfg.L);
+    if (hard_draw_kinds(&hr, rep.n_images) > 0 && hard->baseline_kind == SAT_BASELINE_EXPECTED)
+        expected_context_reference(dec, &rep, &hr, lambda);
     sat_decoder_loss loss = forward(dec, &rep, lambda, dropout, rng, &hr);
     if (do_backward) {
         backward(dec, &rep, lambda, &hr);
         if (loss.nsampled > 0)
-            hard->baseline = 0.9 * hard->baseline + 0.1 * loss.logp_sampled / loss.nsampled;
+            hard->baseline = 0.9 * hard->baseline +
+                             0.1 * (loss.logp_sampled - loss.logp_reference) / loss.nsampled;
     }
     hard_run_free(&hr);
     free(tokens);

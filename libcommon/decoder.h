@@ -56,7 +56,7 @@
  * that of the surrogate loss, over the B·S rows r:
  *
  *   (1/(B·S)) Σ_r [ −log p(y|s̃_r,a) + λ Σ_i (1 − Σ_t α_ti)²
- *                   − λ_r ⟦(log p(y|s̃_r,a) − b)⟧ log p(s̃_r|a)    (sampled rows only)
+ *                   − λ_r ⟦(log p(y|s̃_r,a) − b_r)⟧ log p(s̃_r|a)  (sampled rows only)
  *                   − λ_e Σ_t H(α_t) ]
  *
  * where ⟦·⟧ is a constant (no gradient), log p(s̃|a) = Σ_t log α_t[s_t], and
@@ -74,6 +74,13 @@
  * with at least one target), the batch's gradient using the b before it;
  * it starts at 0 (the paper's), and its state is the caller's
  * (sat_hard_attention.baseline: sat-train keeps it in checkpoints).
+ * With SAT_BASELINE_EXPECTED the baseline of row r is b_r = ref_r + b, where
+ * ref_r = log p(y|a) of the same caption read with the expected context
+ * (no dropout; one more forward pass), and b averages log p(y|s̃,a) − ref_r
+ * the same way.  ref_r does not depend on s̃, so the estimator stays
+ * unbiased; a single b cannot follow captions of 3 to 30 words, whose
+ * log p differ by tens of nats, and then the REINFORCE term is mostly
+ * caption-length noise.
  * The locations are drawn from the generator given (repeatable), after the
  * images' kinds and before the dropout masks.
  * Where arctic-captions departs from the paper this follows the paper:
@@ -182,6 +189,7 @@ typedef struct {
      * without its REINFORCE term, which has no value of its own): */
     double entropy;      /* Σ over rows and steps of H(α_t) */
     double logp_sampled; /* Σ log p(y|s̃,a) over the captions with sampled locations */
+    double logp_reference; /* Σ of those captions' own baseline parts (SAT_BASELINE_EXPECTED) */
     long nsampled;       /* those captions (rows) */
 } sat_decoder_loss;
 
@@ -195,8 +203,14 @@ sat_decoder_loss sat_decoder_forward_backward(sat_decoder *dec, const sat_decode
                                               float lambda, float dropout, sat_rng *rng,
                                               int do_backward);
 
+/* The REINFORCE baseline of caption r: b alone (MOVING, the paper's §4.1),
+ * or log p(y|a) of the same caption read with the expected context and no
+ * dropout, plus b (EXPECTED); b is a moving average of what is left. */
+typedef enum { SAT_BASELINE_MOVING, SAT_BASELINE_EXPECTED } sat_baseline_kind;
+
 /* Hard attention's training settings and state (see the top of this file). */
 typedef struct {
+    sat_baseline_kind baseline_kind; /* MOVING (the defaults') or EXPECTED */
     int samples;         /* S >= 1: location sequences drawn per caption (1) */
     float p_soft;        /* probability, per image, of the expected context instead (0.5) */
     float lambda_r;      /* REINFORCE weight λ_r (1) */

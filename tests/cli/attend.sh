@@ -199,6 +199,39 @@ train_bad_attention() {
 }
 check "sat-train: an --attention other than soft or hard is a usage error (exit 2)" train_bad_attention
 
+# --- the recipe options: a warm start, the baselines, the learning-rate schedule ---
+hard_from_soft() {
+    sat-train "${args[@]}" --attention hard --init "$M" --epochs 1 -o "$T/hi.satm" --log "$T/hi.log" 2> "$T/hi.err" &&
+    grep -q "initial weights from $M" "$T/hi.err" &&
+    grep -q "expected-context baseline" "$T/hi.err" &&
+    # started from the soft model's last weights, the first epoch's loss is
+    # already below what the run from scratch reached after ten
+    awk -F'\t' 'NR == FNR { if (FNR == 2) scratch = $3; next } FNR == 2 && !($3 < scratch) { print $3 " vs " scratch; exit 1 }' \
+        "$T/hard/train.log" "$T/hi.log"
+}
+check "sat-train --init: hard attention starts from a soft model" hard_from_soft
+check_bad "--init of a model with another vocabulary is refused" "another architecture" \
+    sat-train "${args[@]}" --min-count 3 --init "$M" --epochs 1 -o "$T/x.satm"
+check_bad "--init of a file that is no model is refused" "--init" \
+    sat-train "${args[@]}" --init "$T/train.txt" --epochs 1 -o "$T/x.satm"
+moving_baseline() {
+    sat-train "${args[@]}" --attention hard --baseline moving --epochs 2 -o "$T/hm.satm" \
+        --checkpoint "$T/hm" 2> "$T/hm.err" &&
+    grep -q "moving-average baseline" "$T/hm.err" &&
+    sat-dump "$T/hm/checkpoint.satm" | jq -e '.config["train.baseline"] < -1' >/dev/null
+}
+check "--baseline moving: one moving average of log p (far below 0)" moving_baseline
+check_bad "a bad --baseline is a usage error" "not expected or moving" \
+    sat-train "${args[@]}" --attention hard --baseline mean -o "$T/x.satm"
+lr_decay() {
+    sat-train "${args[@]}" --epochs 4 --lr-decay 0.5 -o "$T/lr.satm" --checkpoint "$T/lr" 2> "$T/lr.err" || return 1
+    local gains
+    gains=$(grep -c '(best)' "$T/lr.err")
+    sat-dump "$T/lr/checkpoint.satm" |
+        jq -e --argjson n $((4 - gains)) '(.config["train.lr"] - 2e-3 * pow(0.5; $n)) | fabs < 1e-9' >/dev/null
+}
+check "--lr-decay halves the rate after each epoch without a better dev BLEU-4" lr_decay
+
 # --- a kept features record comes before what the stage made of it, so a
 # sink meets the thumbnail first: the whole pipeline works on a vanished file ---
 thumbnail_pipeline() {

@@ -131,8 +131,9 @@ static int count_disagreements(const double *est, const double *se, const double
 }
 
 /* (a) 20000 location sequences: the average REINFORCE estimate is the exact
- * gradient of the lower bound, entry by entry within its standard error;
- * and without the REINFORCE term it is not (the check has the power to fail). */
+ * gradient of the lower bound, entry by entry within its standard error,
+ * with either baseline; and without the REINFORCE term it is not (the check
+ * has the power to fail). */
 static void test_estimator_matches_exact_gradient(void **state)
 {
     (void)state;
@@ -148,13 +149,20 @@ static void test_estimator_matches_exact_gradient(void **state)
     sat_hard_attention h = { .samples = 100, .p_soft = 0, .lambda_r = 1, .lambda_e = 0 };
     double chi2;
     int nz, bad;
-    for (double b = -2; b >= -7; b -= 4.5) { /* F is about −6.7: b far from it, and near */
-        h.baseline = b;
+    /* F is about −6.7: a moving b far from it, and near; the expected-context
+     * reference with an offset of 0 and a wrong one */
+    const struct { sat_baseline_kind kind; double b; } runs[] = {
+        { SAT_BASELINE_MOVING, -2 }, { SAT_BASELINE_MOVING, -6.5 },
+        { SAT_BASELINE_EXPECTED, 0 }, { SAT_BASELINE_EXPECTED, 3 },
+    };
+    for (size_t k = 0; k < sizeof runs / sizeof runs[0]; k++) {
+        h.baseline_kind = runs[k].kind, h.baseline = runs[k].b;
         estimate(&x, h, 200, est, se);
         bad = count_disagreements(est, se, exact, n, &chi2, &nz);
         if (verbose()) {
-            printf("  %zu parameters, F = %.4f, baseline %.1f: %d outside 4.5 SE, chi2 %.1f over %d\n",
-                   n, exact_bound(&x), b, bad, chi2, nz);
+            printf("  %zu parameters, F = %.4f, %s baseline %.1f: %d outside 4.5 SE, chi2 %.1f over %d\n",
+                   n, exact_bound(&x), runs[k].kind == SAT_BASELINE_MOVING ? "moving" : "expected",
+                   runs[k].b, bad, chi2, nz);
             const sat_decoder_tensor *t = &x.dec->tensors[7]; /* att.v: through α only */
             for (size_t i = 0; i < t->count; i++)
                 printf("    att.v[%zu]: exact %.5f, estimate %.5f ± %.5f\n", i,
@@ -174,6 +182,80 @@ static void test_estimator_matches_exact_gradient(void **state)
     free(est);
     free(se);
     sat_decoder_free(x.dec);
+}
+
+/* Σ over parameters of the variance of one draw's gradient, over K draws
+ * (each with the baseline offset reset: the same estimator every time). */
+static double gradient_variance(sat_decoder *dec, const sat_decoder_batch *batch,
+                                sat_hard_attention h, int K)
+{
+    const size_t n = dec->nparams;
+    double *sum = sat_xcalloc(n, sizeof(double)), *sum2 = sat_xcalloc(n, sizeof(double));
+    sat_rng rng;
+    sat_rng_seed(&rng, 77);
+    const double b0 = h.baseline;
+    for (int k = 0; k < K; k++) {
+        h.baseline = b0;
+        sat_decoder_zero_grad(dec);
+        sat_decoder_forward_backward_hard(dec, batch, &h, 0, 0, &rng, 1);
+        for (size_t i = 0; i < n; i++) sum[i] += dec->grads[i], sum2[i] += (double)dec->grads[i] * dec->grads[i];
+    }
+    double var = 0;
+    for (size_t i = 0; i < n; i++) var += (sum2[i] - sum[i] * sum[i] / K) / (K - 1);
+    free(sum);
+    free(sum2);
+    return var;
+}
+
+/* The mean over draws of log p(y|s̃) − reference, the best constant offset. */
+static double mean_gap(sat_decoder *dec, const sat_decoder_batch *batch, sat_hard_attention h)
+{
+    sat_rng rng;
+    sat_rng_seed(&rng, 78);
+    double gap = 0;
+    long n = 0;
+    for (int k = 0; k < 200; k++) {
+        sat_decoder_loss l = sat_decoder_forward_backward_hard(dec, batch, &h, 0, 0, &rng, 0);
+        gap += l.logp_sampled - l.logp_reference, n += l.nsampled;
+    }
+    return gap / n;
+}
+
+/* Captions of 1 to 12 words in one batch (as Flickr8k's 3 to 30): one
+ * moving average, even at its best value, is far from every caption's own
+ * log p; the expected-context reference follows each caption, and the
+ * gradient's variance falls several-fold. */
+static void test_expected_baseline_lowers_variance(void **state)
+{
+    (void)state;
+    enum { B = 4, T = 12 };
+    const sat_decoder_config cfg = { .L = 6, .D = 10, .E = 5, .H = 8, .A = 9, .V = 13 };
+    sat_decoder *dec = new_decoder(cfg, 31);
+    sat_rng rng;
+    sat_rng_seed(&rng, 32);
+    float feats[2 * 6 * 10];
+    fill_random(feats, sizeof feats / sizeof feats[0], 0, 2, &rng);
+    const int lens[B] = { 1, 12, 4, 8 };
+    int tokens[B * (T + 1)], image[B] = { 0, 1, 1, 0 };
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t <= T; t++)
+            tokens[b * (T + 1) + t] = t <= lens[b] ? (int)sat_rng_below(&rng, (uint32_t)cfg.V) : -1;
+    sat_decoder_batch batch = { feats, 2, image, tokens, B, T };
+
+    sat_hard_attention moving = { .samples = 1, .p_soft = 0, .lambda_r = 1, .lambda_e = 0,
+                                  .baseline_kind = SAT_BASELINE_MOVING };
+    sat_hard_attention expected = moving;
+    expected.baseline_kind = SAT_BASELINE_EXPECTED;
+    moving.baseline = mean_gap(dec, &batch, moving); /* the mean log p: the best single b */
+    expected.baseline = mean_gap(dec, &batch, expected);
+    double v_moving = gradient_variance(dec, &batch, moving, 400);
+    double v_expected = gradient_variance(dec, &batch, expected, 400);
+    if (verbose())
+        printf("  gradient variance: moving b = %.2f: %.4g; expected context + %.2f: %.4g (%.1fx)\n",
+               moving.baseline, v_moving, expected.baseline, v_expected, v_moving / v_expected);
+    assert_true(fabs(expected.baseline) < 3 && moving.baseline < -10); /* the reference is close */
+    assert_true(v_expected * 3 < v_moving);
+    sat_decoder_free(dec);
 }
 
 /* ---- finite differences of the deterministic terms ---------------------------- */
@@ -316,6 +398,15 @@ static void test_baseline_and_repeatability(void **state)
     sat_decoder_zero_grad(m.dec);
     sat_decoder_forward_backward_hard(m.dec, &m.batch, &m.hard, 0, 0, &rng, 1);
     assert_memory_not_equal(g, m.dec->grads, m.dec->nparams * sizeof(float));
+    /* the expected-context kind moves b by what the reference leaves */
+    m.hard.baseline_kind = SAT_BASELINE_EXPECTED;
+    m.hard.baseline = 0.5;
+    sat_decoder_zero_grad(m.dec);
+    l = sat_decoder_forward_backward_hard(m.dec, &m.batch, &m.hard, 0, 0, &rng, 1);
+    assert_true(l.logp_reference < 0 && l.logp_reference != l.logp_sampled);
+    assert_true(fabs(m.hard.baseline -
+                     (0.9 * 0.5 + 0.1 * (l.logp_sampled - l.logp_reference) / l.nsampled)) < 1e-9);
+    m.hard.baseline_kind = SAT_BASELINE_MOVING;
     /* about half the images on the expected context at p_soft = 0.5 */
     m.hard.p_soft = 0.5f;
     long sampled = 0, rows = 0;
@@ -544,6 +635,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_estimator_matches_exact_gradient),
+        cmocka_unit_test(test_expected_baseline_lowers_variance),
         cmocka_unit_test(test_entropy_and_temperature_gradients),
         cmocka_unit_test(test_expected_rows_are_soft),
         cmocka_unit_test(test_baseline_and_repeatability),

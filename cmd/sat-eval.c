@@ -7,14 +7,20 @@
  * 0xdf).  An ID may be a path; its basename names the image.  Problems with
  * single hypotheses (no references, duplicates, empty, malformed) are counted,
  * warned about once per kind, and do not stop the evaluation.
+ *
+ * --boxes and --entropy also read the attention of caption records
+ * (libcommon/pointing.h): where it peaks for the words that name a boxed
+ * object, and how spread out it is.
  */
 #include <getopt.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "captions.h"
 #include "json.h"
 #include "metrics.h"
+#include "pointing.h"
 #include "stream.h"
 #include "util.h"
 
@@ -31,6 +37,12 @@ static const char usage[] =
     "                        each should have a hypothesis\n"
     "      --json            print one JSON object instead of text\n"
     "      --no-meteor       skip METEOR (it needs WordNet's data, wordnet-base)\n"
+    "      --boxes FILE      also the pointing check: for the words naming an object\n"
+    "                        boxed in FILE (IMAGE<TAB>WORDS<TAB>X0 Y0 X1 Y1), how\n"
+    "                        often the attention's peak, and the image centre, fall\n"
+    "                        in its box (caption records with attention)\n"
+    "      --entropy         also the attention's mean entropy per word, in nats\n"
+    "                        (soft caption records), and that of uniform attention\n"
     "      --max-record N    refuse stream records larger than N bytes (default 268435456)\n"
     "  -h, --help            show this help and exit\n"
     "  -V, --version         show the version and exit\n"
@@ -38,18 +50,19 @@ static const char usage[] =
     "Example: sat-eval -r Flickr8k.token.txt -s Flickr_8k.testImages.txt captions.sat\n";
 
 typedef struct {
-    const char *refs, *split, *input;
-    int json, no_meteor;
+    const char *refs, *split, *input, *boxes;
+    int json, no_meteor, entropy;
     size_t max_record;
 } options;
 
 static void parse_args(int argc, char **argv, options *o)
 {
-    enum { OPT_JSON = 256, OPT_MAX_RECORD, OPT_NO_METEOR };
+    enum { OPT_JSON = 256, OPT_MAX_RECORD, OPT_NO_METEOR, OPT_BOXES, OPT_ENTROPY };
     static const struct option longopts[] = {
         {"refs", required_argument, 0, 'r'}, {"split", required_argument, 0, 's'},
         {"json", no_argument, 0, OPT_JSON},   {"max-record", required_argument, 0, OPT_MAX_RECORD},
         {"no-meteor", no_argument, 0, OPT_NO_METEOR}, {"help", no_argument, 0, 'h'},
+        {"boxes", required_argument, 0, OPT_BOXES}, {"entropy", no_argument, 0, OPT_ENTROPY},
         {"version", no_argument, 0, 'V'},     {0, 0, 0, 0},
     };
     memset(o, 0, sizeof *o);
@@ -61,6 +74,8 @@ static void parse_args(int argc, char **argv, options *o)
         case 's': o->split = optarg; break;
         case OPT_JSON: o->json = 1; break;
         case OPT_NO_METEOR: o->no_meteor = 1; break;
+        case OPT_BOXES: o->boxes = optarg; break;
+        case OPT_ENTROPY: o->entropy = 1; break;
         case OPT_MAX_RECORD: o->max_record = (size_t)sat_parse_long("--max-record", optarg, 1, 1L << 40); break;
         case 'h': sat_print_usage(usage);
         case 'V': sat_print_version();
@@ -85,6 +100,18 @@ static const char *const issue_names[H_NKINDS] = {
     [H_EMPTY] = "empty hypotheses (scored)",
 };
 
+/* What --boxes and --entropy gather from the scored captions' attention. */
+typedef struct {
+    sat_boxes *boxes;          /* NULL: no pointing check */
+    int entropy;
+    sat_pointing pointing;
+    double entropy_sum;
+    long entropy_words;
+    uint32_t cells;            /* the grid's, for uniform attention */
+    long no_attention;         /* scored records without a usable α or locations */
+    char first_bad[300];
+} attention_stats;
+
 typedef struct {
     const sat_caption_db *refs;
     const sat_strtab *split;   /* NULL: every image with references */
@@ -94,6 +121,7 @@ typedef struct {
     long read;                 /* hypotheses read */
     long issues[H_NKINDS];
     char first[H_NKINDS][160]; /* where the first of each kind was */
+    attention_stats *att;      /* NULL: the captions' attention is not read */
 } hyp_set;
 
 static void note(hyp_set *h, int kind, const char *where)
@@ -132,6 +160,21 @@ static void add_hypothesis(hyp_set *h, const char *id, const char *text, const c
     sat_words w;
     if (sat_tokenize_ptb(text, &w) == 0) note(h, H_EMPTY, at);
     sat_words_free(&w);
+}
+
+/* The attention of a scored caption record into the statistics. */
+static void add_attention(attention_stats *a, const sat_record *rec)
+{
+    sat_heatmap_caption c;
+    char err[256];
+    if (sat_heatmap_caption_parse(rec, &c, err, sizeof err)) {
+        if (!a->no_attention++) snprintf(a->first_bad, sizeof a->first_bad, "%s", err);
+        return;
+    }
+    if (a->boxes) sat_pointing_add(&a->pointing, a->boxes, &c);
+    if (a->entropy) sat_attention_entropy_add(&c, &a->entropy_sum, &a->entropy_words);
+    a->cells = c.alpha_h * c.alpha_w;
+    sat_heatmap_caption_free(&c);
 }
 
 static void read_text_hypotheses(FILE *f, hyp_set *h)
@@ -177,6 +220,9 @@ static void read_stream_hypotheses(FILE *f, const char *name, size_t max_record,
             note(h, H_MALFORMED, where);
         } else {
             add_hypothesis(h, id, text, where);
+            /* attention needs no references: any caption of the split */
+            if (h->att && (!h->split || sat_strtab_find(h->split, sat_path_basename(id)) >= 0))
+                add_attention(h->att, &rec);
         }
         free(id);
         free(text);
@@ -192,13 +238,14 @@ static int is_stream(FILE *f)
     return sat_is_map_lead(c);
 }
 
-/* One line per kind; all are warnings but hypotheses outside the split:
- * scoring the split's part of a larger set is an ordinary use. */
+/* One line per kind; all are warnings but hypotheses outside the split
+ * (scoring the split's part of a larger set is an ordinary use) and, when
+ * the attention is read, images without references (photos to point at). */
 static void report_issues(const hyp_set *h, const char *name)
 {
     for (int k = 0; k < H_NKINDS; k++) {
         if (!h->issues[k]) continue;
-        if (k == H_NOT_IN_SPLIT)
+        if (k == H_NOT_IN_SPLIT || (k == H_NO_REFS && h->att))
             fprintf(stderr, "%s: %s: %s: %ld (first at %s)\n", sat_progname, name, issue_names[k],
                     h->issues[k], h->first[k]);
         else
@@ -239,6 +286,37 @@ static void print_text(const sat_metric_scores *s)
     printf("ROUGE-L      %.6f\nCIDEr-D      %.6f\n", s->rouge_l, s->cider_d);
 }
 
+/* pointing-words, pointing, pointing-centre; entropy, entropy-uniform */
+static void print_attention_text(const attention_stats *a)
+{
+    if (a->boxes) {
+        const sat_pointing *p = &a->pointing;
+        printf("pointing-words   %ld\n", p->words);
+        printf("pointing         %.6f\n", p->words ? (double)p->hits / p->words : 0);
+        printf("pointing-centre  %.6f\n", p->words ? (double)p->centre_hits / p->words : 0);
+    }
+    if (a->entropy && a->entropy_words) {
+        printf("entropy          %.6f\n", a->entropy_sum / a->entropy_words);
+        printf("entropy-uniform  %.6f\n", log(a->cells));
+    }
+}
+
+static void print_attention_json(const attention_stats *a)
+{
+    if (a->boxes) {
+        const sat_pointing *p = &a->pointing;
+        printf(",\"pointing\":{\"captions\":%ld,\"words\":%ld,\"hits\":%ld,\"centre_hits\":%ld}",
+               p->captions, p->words, p->hits, p->centre_hits);
+    }
+    if (a->entropy && a->entropy_words) {
+        printf(",\"entropy\":{\"words\":%ld,\"mean\":", a->entropy_words);
+        sat_json_number(stdout, a->entropy_sum / a->entropy_words);
+        printf(",\"uniform\":");
+        sat_json_number(stdout, log(a->cells));
+        putchar('}');
+    }
+}
+
 static void json_array(const char *key, const double *v, int n)
 {
     printf(",\"%s\":[", key);
@@ -249,7 +327,14 @@ static void json_array(const char *key, const double *v, int n)
     putchar(']');
 }
 
-static void print_json(const sat_metric_scores *s, const hyp_set *h)
+static void print_attention_only_json(const attention_stats *a)
+{
+    printf("{\"images\":0");
+    print_attention_json(a);
+    printf("}\n");
+}
+
+static void print_json(const sat_metric_scores *s, const hyp_set *h, const attention_stats *a)
 {
     static const char *const keys[H_NKINDS] = {"malformed", "too_long", "no_refs", "not_in_split",
                                                "duplicate", "empty"};
@@ -265,6 +350,7 @@ static void print_json(const sat_metric_scores *s, const hyp_set *h)
     sat_json_number(stdout, s->rouge_l);
     printf(",\"cider_d\":");
     sat_json_number(stdout, s->cider_d);
+    if (a) print_attention_json(a);
     printf(",\"hypotheses\":{\"read\":%ld", h->read);
     for (int k = 0; k < H_NKINDS; k++) printf(",\"%s\":%ld", keys[k], h->issues[k]);
     printf("}}\n");
@@ -285,30 +371,51 @@ int main(int argc, char **argv)
     /* Bad lines of the reference file (Flickr8k has one) are reported, not errors. */
     sat_caption_problems_print(&refs.problems, o.refs, stderr);
 
-    hyp_set h = {.refs = &refs, .split = o.split ? &split : NULL};
+    attention_stats att = {.entropy = o.entropy};
+    if (o.boxes && !(att.boxes = sat_boxes_load(o.boxes, err, sizeof err))) sat_die("%s", err);
+    hyp_set h = {.refs = &refs, .split = o.split ? &split : NULL,
+                 .att = o.boxes || o.entropy ? &att : NULL};
     sat_strtab_init(&h.images);
     const char *name = strcmp(o.input, "-") == 0 ? "stdin" : o.input;
     FILE *f = sat_fopen_check(o.input, "rb");
-    if (is_stream(f)) read_stream_hypotheses(f, name, o.max_record, &h);
+    int stream = is_stream(f);
+    if (h.att && !stream)
+        sat_die("%s: --boxes and --entropy need a stream of caption records (their attention)", name);
+    if (stream) read_stream_hypotheses(f, name, o.max_record, &h);
     else read_text_hypotheses(f, &h);
     if (ferror(f)) sat_die("%s: read error", name);
     if (f != stdin) fclose(f);
     report_issues(&h, name);
+    if (att.no_attention)
+        sat_warn("%s: caption records without usable attention (not in --boxes/--entropy): %ld (first: %s)",
+                 name, att.no_attention, att.first_bad);
 
     sat_metrics *m = sat_metrics_new();
     sat_meteor *meteor = o.no_meteor ? NULL : sat_meteor_new(err, sizeof err);
     if (!o.no_meteor && !meteor) sat_die("%s (or use --no-meteor)", err);
     sat_metrics_set_meteor(m, meteor);
     collect(&h, o.split ? &split : NULL, o.split, m);
-    if (!sat_metrics_count(m)) sat_die("%s: no hypothesis to score (%ld read)", name, h.read);
-    sat_metric_scores s;
-    sat_metrics_score(m, &s);
-    if (o.json) print_json(&s, &h);
-    else print_text(&s);
+    if (!sat_metrics_count(m) && !h.att) sat_die("%s: no hypothesis to score (%ld read)", name, h.read);
+    if (!sat_metrics_count(m)) {
+        /* photos without references: their attention alone */
+        fprintf(stderr, "%s: %s: no hypothesis with references: attention only (%ld read)\n",
+                sat_progname, name, h.read);
+        if (o.json) print_attention_only_json(&att);
+        else print_attention_text(&att);
+    } else {
+        sat_metric_scores s;
+        sat_metrics_score(m, &s);
+        if (o.json) print_json(&s, &h, h.att);
+        else {
+            print_text(&s);
+            if (h.att) print_attention_text(&att);
+        }
+    }
     sat_fclose_check(stdout, "stdout");
 
     sat_metrics_free(m);
     sat_meteor_free(meteor);
+    sat_boxes_free(att.boxes);
     for (size_t i = 0; i < h.images.n; i++) free(h.hyp_text[i]);
     free(h.hyp_text);
     sat_strtab_free(&h.images);

@@ -40,3 +40,26 @@ quality() {
          END { exit !(n == 100 && b >= 0.15 && c >= 0.40) }' "$T/eval"
 }
 check "beam 3 on 100 Flickr8k test images: BLEU-4 >= 0.15, CIDEr-D >= 0.40" quality
+
+# The pointing check (sat-eval --boxes) on the boxed photos of ../shared/images
+BOXES=$(dirname "$0")/../../scripts/boxes.tsv
+grep -v '^#' "$BOXES" | cut -f1 | sort -u | while read -r name; do
+    [ -e "$IMAGES/$name" ] && echo "$IMAGES/$name"
+done > "$T/boxed.list"
+sat-encode -q -T "$T/boxed.list" -o "$T/boxed.sat"
+pointing() {
+    sat-beam -k 3 -f msgpack "$T/boxed.sat" |
+        sat-eval -r "$F/Flickr8k.token.txt" --boxes "$BOXES" --entropy > "$T/point" 2> "$T/point.err" || return 1
+    cat "$T/point"
+    grep -q "no hypothesis with references: attention only (10 read)" "$T/point.err" &&
+    awk '{ v[$1] = $2 }
+         END { exit !(v["pointing-words"] >= 3 && v["pointing"] >= 0 && v["pointing"] <= 1 &&
+                      v["pointing-centre"] > 0 && v["entropy"] > 0 && v["entropy"] < v["entropy-uniform"] &&
+                      v["entropy-uniform"] > 5.278 && v["entropy-uniform"] < 5.279) }' "$T/point"
+}
+check "sat-eval --boxes --entropy: the ten photos, pointing beside the centre, entropy below uniform (log 196)" pointing
+check_bad "--boxes needs caption records, not text" "need a stream of caption records" \
+    sat-eval -r "$F/Flickr8k.token.txt" --boxes "$BOXES" <(printf 'dog.jpg\ta dog\n')
+printf 'dog.jpg\tdog\t0 0 1 1\ndog.jpg\tdog\t0 0 2 1\n' > "$T/bad-boxes.tsv"
+check_bad "a box outside the image names the file and line" "bad-boxes.tsv:2: the box is not" \
+    sat-eval -r "$F/Flickr8k.token.txt" --boxes "$T/bad-boxes.tsv" "$T/boxed.sat"

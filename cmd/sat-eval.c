@@ -26,6 +26,7 @@
 
 static const char usage[] =
     "Usage: sat-eval --refs FILE [OPTION]... [FILE]\n"
+    "       sat-eval --boxes FILE|--entropy [OPTION]... [FILE]\n"
     "Score captions (FILE, or stdin) against reference captions with BLEU-1..4,\n"
     "METEOR (no paraphrase), ROUGE-L and CIDEr-D, computed as the coco-caption\n"
     "toolkit does (METEOR without Java: WordNet and Snowball).  The captions\n"
@@ -33,6 +34,7 @@ static const char usage[] =
     "path, whose basename names the image.\n"
     "\n"
     "  -r, --refs FILE       reference captions, lines \"NAME.jpg#N<TAB>caption\"\n"
+    "                        (without: only --boxes and --entropy)\n"
     "  -s, --split FILE      score the images of this split list (one name per line);\n"
     "                        each should have a hypothesis\n"
     "      --json            print one JSON object instead of text\n"
@@ -84,7 +86,7 @@ static void parse_args(int argc, char **argv, options *o)
     }
     if (optind < argc) o->input = argv[optind++];
     if (optind < argc) sat_usage_error("unexpected argument '%s'", argv[optind]);
-    if (!o->refs) sat_usage_error("--refs FILE is required");
+    if (!o->refs && !o->boxes && !o->entropy) sat_usage_error("--refs FILE is required");
 }
 
 /* ---- hypotheses ---- */
@@ -245,6 +247,7 @@ static void report_issues(const hyp_set *h, const char *name)
 {
     for (int k = 0; k < H_NKINDS; k++) {
         if (!h->issues[k]) continue;
+        if (k == H_NO_REFS && !h->refs->lines) continue; /* no --refs: the attention only */
         if (k == H_NOT_IN_SPLIT || (k == H_NO_REFS && h->att))
             fprintf(stderr, "%s: %s: %s: %ld (first at %s)\n", sat_progname, name, issue_names[k],
                     h->issues[k], h->first[k]);
@@ -366,10 +369,10 @@ int main(int argc, char **argv)
     sat_strtab split;
     sat_strtab_init(&split);
     if (o.split && sat_split_load(o.split, &split, err, sizeof err) < 0) sat_die("%s", err);
-    sat_caption_db refs;
-    if (sat_caption_db_load(&refs, o.refs, NULL, err, sizeof err) < 0) sat_die("%s", err);
+    sat_caption_db refs = {0}; /* without --refs: none, the attention only */
+    if (o.refs && sat_caption_db_load(&refs, o.refs, NULL, err, sizeof err) < 0) sat_die("%s", err);
     /* Bad lines of the reference file (Flickr8k has one) are reported, not errors. */
-    sat_caption_problems_print(&refs.problems, o.refs, stderr);
+    if (o.refs) sat_caption_problems_print(&refs.problems, o.refs, stderr);
 
     attention_stats att = {.entropy = o.entropy};
     if (o.boxes && !(att.boxes = sat_boxes_load(o.boxes, err, sizeof err))) sat_die("%s", err);
@@ -398,8 +401,9 @@ int main(int argc, char **argv)
     if (!sat_metrics_count(m) && !h.att) sat_die("%s: no hypothesis to score (%ld read)", name, h.read);
     if (!sat_metrics_count(m)) {
         /* photos without references: their attention alone */
-        fprintf(stderr, "%s: %s: no hypothesis with references: attention only (%ld read)\n",
-                sat_progname, name, h.read);
+        if (o.refs)
+            fprintf(stderr, "%s: %s: no hypothesis with references: attention only (%ld read)\n",
+                    sat_progname, name, h.read);
         if (o.json) print_attention_only_json(&att);
         else print_attention_text(&att);
     } else {

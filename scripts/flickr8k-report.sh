@@ -5,7 +5,9 @@
 #
 #   flickr8k-report.sh [OPTION]... LABEL=EVAL...
 #
-#   LABEL=EVAL          a table row: EVAL is sat-eval's text output
+#   LABEL=EVAL          a table row: EVAL is sat-eval's text output (its entropy line,
+#                       when there is one, fills the α entropy column)
+#   --pointing LABEL=P  the pointing check of row LABEL: P is sat-eval --boxes's output
 #   --title TEXT        the heading
 #   --paper             the paper's Flickr8k rows first (the only numbers written here)
 #   --best PREFIX       under the table, the rows starting with PREFIX that score
@@ -20,13 +22,14 @@ prog=flickr8k-report.sh
 die() { echo "$prog: $*" >&2; exit 1; }
 
 title="Flickr8k" paper=0 curve="" command=""
-rows=() bests=() logs=()
+rows=() bests=() logs=() pointing=()
 while [ $# -gt 0 ]; do
     case $1 in
     --title) title=${2:?}; shift ;;
     --paper) paper=1 ;;
     --best) bests+=("${2:?}"); shift ;;
     --log) logs+=("${2:?}"); shift ;;
+    --pointing) pointing+=("${2:?}"); shift ;;
     --curve) curve=${2:?}; shift ;;
     --command) command=${2:?}; shift ;;
     -*) die "unknown option '$1'" ;;
@@ -54,11 +57,33 @@ scores() {
         }' "$1" || exit 1
 }
 
-# all rows as "label<TAB>images b1 b2 b3 b4 meteor rouge cider"
+# entropy FILE: sat-eval's mean attention entropy (nats, two decimals), or —
+entropy() {
+    awk '$1 == "entropy" { e = sprintf("%.2f", $2) } END { print e ? e : "—" }' "$1"
+}
+
+# point LABEL: "pointing% centre%" of the row's pointing check, or "— —" (none, or no words)
+point() {
+    local p f
+    for p in "${pointing[@]}"; do
+        [ "${p%%=*}" = "$1" ] || continue
+        f=${p#*=}
+        [ -r "$f" ] || die "$f: cannot read"
+        awk -v f="$prog: $f" '{ v[$1] = $2 }
+            END { if (!("pointing-words" in v) || !("pointing" in v) || !("pointing-centre" in v)) {
+                      print f ": no pointing lines" > "/dev/stderr"; exit 1 }
+                  if (v["pointing-words"] == 0) print "— —"    # no word named a boxed object
+                  else printf "%.0f %.0f\n", 100 * v["pointing"], 100 * v["pointing-centre"] }' "$f" || exit 1
+        return
+    done
+    echo "— —"
+}
+
+# all rows as "label<TAB>images b1 b2 b3 b4 meteor rouge cider entropy pointing centre"
 table=""
 for r in "${rows[@]}"; do
     s=$(scores "${r#*=}")
-    table+="${r%%=*}"$'\t'"$s"$'\n'
+    table+="${r%%=*}"$'\t'"$s $(entropy "${r#*=}") $(point "${r%%=*}")"$'\n'
 done
 table=${table%$'\n'}
 images=$(cut -f2 <<<"$table" | cut -d' ' -f1 | sort -u | paste -sd/)
@@ -68,14 +93,21 @@ echo
 echo "Scores ×100 on $images images, by \`sat-eval\` (BLEU with the brevity penalty, ROUGE-L and"
 echo "CIDEr-D as the coco-caption toolkit computes them; METEOR 1.5's scoring without its"
 echo "paraphrase table, with WordNet synonyms and Snowball stems, see man/sat-eval.1)."
-echo
-echo "| Model | BLEU-1 | BLEU-2 | BLEU-3 | BLEU-4 | METEOR | ROUGE-L | CIDEr-D |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|"
-if [ $paper = 1 ]; then
-    echo "| Soft-Attention (Xu et al. 2015) | 67 | 44.8 | 29.9 | 19.5 | 18.93 | — | — |"
-    echo "| Hard-Attention (Xu et al. 2015) | 67 | 45.7 | 31.4 | 21.3 | 20.30 | — | — |"
+echo "α entropy: the attention's mean entropy per word in nats (\`sat-eval --entropy\`; uniform"
+echo "attention over 14×14 has 5.28), for captions read with the expected context."
+if [ ${#pointing[@]} -gt 0 ]; then
+    echo "Pointing: % of the words naming an object boxed in scripts/boxes.tsv (10 photos, 24 dev"
+    echo "images) whose attention peak falls in its box; centre: the same for the image centre"
+    echo "(\`sat-eval --boxes\`)."
 fi
-awk -F'\t' '{ split($2, s, " "); printf "| %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, s[2], s[3], s[4], s[5], s[6], s[7], s[8] }' <<<"$table"
+echo
+echo "| Model | BLEU-1 | BLEU-2 | BLEU-3 | BLEU-4 | METEOR | ROUGE-L | CIDEr-D | α entropy | pointing | centre |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+if [ $paper = 1 ]; then
+    echo "| Soft-Attention (Xu et al. 2015) | 67 | 44.8 | 29.9 | 19.5 | 18.93 | — | — | — | — | — |"
+    echo "| Hard-Attention (Xu et al. 2015) | 67 | 45.7 | 31.4 | 21.3 | 20.30 | — | — | — | — | — |"
+fi
+awk -F'\t' '{ split($2, s, " "); printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, s[2], s[3], s[4], s[5], s[6], s[7], s[8], s[9], s[10], s[11] }' <<<"$table"
 
 for p in "${bests[@]}"; do
     awk -F'\t' -v p="$p" '

@@ -1,8 +1,9 @@
 #!/bin/bash
 # experiment.sh — scripts/flickr8k.mk end to end on a sliver of Flickr8k:
 # the first 24 train, 8 dev and 12 test images (encoded afresh), two tiny
-# models (soft and hard, two epochs), greedy and beam decoding of test, the
-# dev tuning, and the reports (results/flickr8k.md, -tuning.md, the curve).
+# models (soft, then hard started from it; two epochs), greedy, beam and
+# hard-attention decoding of test, the pointing check on the boxed images,
+# the dev tuning, and the reports (results/flickr8k.md, -tuning.md, the curve).
 . "$(dirname "$0")/lib.sh"
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 # a make of its own: nothing from a calling make (its MAKEFLAGS) comes in
@@ -14,14 +15,38 @@ MD=$T/results/flickr8k.md
 check "make train-soft train-hard decode results tune-beam" \
     "${mk[@]}" train-soft train-hard decode results tune-beam
 
-# table rows "| label | b1 | b2 | b3 | b4 | meteor | rouge | cider |"
-rows() { grep -E "^\| $1 \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \| [—0-9.]+ \| [—0-9.]+ \| [—0-9.]+ \|$" "$2"; }
+# table rows "| label | b1 | b2 | b3 | b4 | meteor | rouge | cider | entropy | pointing | centre |"
+rows() { grep -E "^\| $1 \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \| [—0-9.]+ \| [—0-9.]+ \| [—0-9.]+ \| [—0-9.]+ \| [—0-9]+ \| [—0-9]+ \|$" "$2"; }
 table() {
     is_equal "$(rows 'Soft-Attention \(Xu et al. 2015\)' "$MD" | cut -d'|' -f3-7)" " 67 | 44.8 | 29.9 | 19.5 | 18.93 " &&
-        is_equal "$(rows '(Soft|Hard)-Attention \(ours\), (greedy|beam [13])' "$MD" | wc -l)" 6 &&
+        is_equal "$(rows '(Soft|Hard)-Attention \(ours\), (greedy|beam [13]|hard-argmax|hard-sample)' "$MD" | wc -l)" 10 &&
         grep -q '^Scores ×100 on 12 images' "$MD"
 }
-check "results: the paper's rows and six of ours, on 12 test images" table
+check "results: the paper's rows and ten of ours, on 12 test images" table
+
+# soft readings have an entropy below log 196 (14x14), above 0;
+# one-location readings have none; every row of ours has pointing numbers
+attention_columns() {
+    is_equal "$(rows '(Soft|Hard)-Attention \(ours\), [a-z0-9 -]+' "$MD" | wc -l)" 10 &&
+    rows '(Soft|Hard)-Attention \(ours\), (greedy|beam [13])' "$MD" |
+        awk -F'|' '{ e = $10 + 0; if (!(e > 0 && e <= 5.2784)) { print "entropy " $10; exit 1 } }' &&
+    rows '(Soft|Hard)-Attention \(ours\), hard-[a-z]+' "$MD" | awk -F'|' '$10 !~ /—/ { exit 1 }' &&
+    # each row's pointing is its own sat-eval --boxes's (— when no word named a boxed object)
+    local k m p
+    for k in soft hard; do
+        for m in greedy hard-sample; do
+            p=$(awk '{ v[$1] = $2 } END { if (v["pointing-words"] == 0) print "—|—"
+                     else printf "%.0f|%.0f\n", 100 * v["pointing"], 100 * v["pointing-centre"] }' "$T/out/pointing/$k-$m.point")
+            is_equal "$(rows "${k^}-Attention \\(ours\\), $m" "$MD" | cut -d'|' -f11,12 | tr -d ' ')" "$p" || return 1
+        done
+    done
+}
+check "results: the attention's entropy (soft readings) and the pointing check of every row" attention_columns
+
+hard_from_soft() {
+    grep -q "initial weights from $T/out/soft/best.satm" "$T/out/hard/stderr.log"
+}
+check "the hard run starts from the soft model (HARD_INIT=soft)" hard_from_soft
 
 # the row shows sat-eval's scores x100: BLEU-4, METEOR and CIDEr-D of the hard model, beam 3
 transcribed() {

@@ -4,12 +4,23 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "util.h"
 
+/* The file -m names; a bare name that is no file here (sat-decoder-hard.satm)
+ * is looked up where the default model is.  NULL without -m and no default. */
+static char *model_path(const char *path)
+{
+    if (!path) return sat_find_model(SAT_DEFAULT_DECODER);
+    char *found = NULL;
+    if (!strchr(path, '/') && access(path, F_OK) != 0) found = sat_find_model(path);
+    return found ? found : sat_xstrdup(path);
+}
+
 sat_captioner *sat_captioner_load(const char *path, char *err, size_t errlen)
 {
-    char *found = path ? sat_xstrdup(path) : sat_find_model(SAT_DEFAULT_DECODER);
+    char *found = model_path(path);
     if (!found) {
         snprintf(err, errlen, "no decoder model: %s not found (set SAT_MODEL_DIR or give -m)",
                  SAT_DEFAULT_DECODER);

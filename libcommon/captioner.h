@@ -21,8 +21,10 @@ typedef struct {
     sat_vocab *vocab;
 } sat_captioner;
 
-/* Load a decoder model file; path NULL = the installed default.  NULL with a
- * one-line reason in err. */
+/* Load a decoder model file; path NULL = the installed default, and a bare
+ * name that is no file in the working directory is looked for where the
+ * default is (SAT_MODEL_DIR, ../models or ../share/sat beside the program).
+ * NULL with a one-line reason in err. */
 sat_captioner *sat_captioner_load(const char *path, char *err, size_t errlen);
 /* sat_captioner_load for a program: the reason is its fatal error. */
 sat_captioner *sat_captioner_open(const char *path);

@@ -2,19 +2,25 @@
  * or rewrite a sat model file (e.g. a trained decoder with its parameters as f16).
  *
  *   sat-import [--labels FILE] [--name NAME] [--f16] [-v] -o OUT.satm MODEL.tflite|MODEL.satm
+ *   sat-import --average [--name NAME] [--f16] -o OUT.satm DECODER.satm...
  *
  * The input's kind is told by its content: a msgpack map is a sat model file,
  * anything with the "TFL3" identifier a TFLite flatbuffer.  TFLite weights are
  * dequantized to float; the op graph, shapes, labels and the source's sha256
  * go into the model file (formats/model.md).  A sat model keeps everything
  * (config, vocabulary, tensors, provenance) but the element type of its
- * parameters: f32, or f16 with --f16.  The output is written atomically.
+ * parameters: f32, or f16 with --f16.  --average writes the mean of the
+ * weights of several decoders of one architecture and vocabulary (e.g. the
+ * checkpoints of a run's last epochs), with the first one's name and
+ * provenance and nothing of a checkpoint's training state.  The output is
+ * written atomically.
  */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "decoder.h"
 #include "model.h"
 #include "stream.h"
 #include "tflite.h"
@@ -25,14 +31,17 @@
 
 static const char usage[] =
     "Usage: sat-import [OPTION]... -o OUT.satm MODEL\n"
+    "       sat-import --average [OPTION]... -o OUT.satm DECODER...\n"
     "Import a TensorFlow Lite CNN (MobileNetV2, uint8 quantized) as a sat model file,\n"
-    "or rewrite a sat model file (MODEL is told apart by its content).\n"
+    "or rewrite a sat model file (MODEL is told apart by its content), or average\n"
+    "the weights of decoders (or checkpoints) of one architecture and vocabulary.\n"
     "\n"
     "  -o, --output FILE   the model file to write (required; written atomically)\n"
     "  -l, --labels FILE   class labels, one per line (line k = class k)\n"
     "  -n, --name NAME     model name (default: a .tflite's basename without\n"
     "                      extension; a sat model's own name)\n"
     "      --f16           store the parameters as IEEE half floats (half the size)\n"
+    "      --average       the mean of the DECODERs' weights (e.g. a run's last epochs)\n"
     "  -v, --verbose       list the model's ops on stderr\n"
     "  -h, --help          show this help and exit\n"
     "  -V, --version       show the version and exit\n"
@@ -141,8 +150,9 @@ static sat_model *read_model(const char *path)
 }
 
 typedef struct {
-    const char *out, *labels, *name, *path;
-    int f16, verbose;
+    const char *out, *labels, *name;
+    char **paths;
+    int npaths, f16, verbose, average;
 } options;
 
 static void parse_args(int argc, char **argv, options *o)
@@ -150,6 +160,7 @@ static void parse_args(int argc, char **argv, options *o)
     static const struct option longopts[] = {
         {"output", required_argument, 0, 'o'}, {"labels", required_argument, 0, 'l'},
         {"name", required_argument, 0, 'n'},   {"f16", no_argument, 0, 'F'},
+        {"average", no_argument, 0, 'A'},
         {"verbose", no_argument, 0, 'v'},      {"help", no_argument, 0, 'h'},
         {"version", no_argument, 0, 'V'},      {0, 0, 0, 0},
     };
@@ -162,6 +173,7 @@ static void parse_args(int argc, char **argv, options *o)
         case 'l': o->labels = optarg; break;
         case 'n': o->name = optarg; break;
         case 'F': o->f16 = 1; break;
+        case 'A': o->average = 1; break;
         case 'v': o->verbose = 1; break;
         case 'h': sat_print_usage(usage);
         case 'V': sat_print_version();
@@ -170,9 +182,61 @@ static void parse_args(int argc, char **argv, options *o)
         }
     }
     if (!o->out) sat_usage_error("an output file (-o) is required");
-    if (optind + 1 != argc) sat_usage_error("expected exactly one MODEL (.tflite or .satm)");
+    if (o->average && optind + 2 > argc) sat_usage_error("--average: expected two or more DECODERs");
+    if (!o->average && optind + 1 != argc) sat_usage_error("expected exactly one MODEL (.tflite or .satm)");
+    if (o->average && o->labels) sat_usage_error("--labels: decoders have no classes to label");
     if (o->name && !*o->name) sat_usage_error("--name: empty name");
-    o->path = argv[optind];
+    o->paths = argv + optind;
+    o->npaths = argc - optind;
+}
+
+/* The decoder of the model file at path; dies unless it is one. */
+static sat_decoder *read_decoder(const char *path, sat_model **model)
+{
+    char err[600];
+    *model = read_model(path);
+    if (strcmp((*model)->kind, "decoder") != 0)
+        sat_die("%s: --average: a %s model, not a decoder", path, (*model)->kind);
+    sat_decoder *dec = sat_decoder_from_model(*model, err, sizeof err);
+    if (!dec) sat_die("%s: %s", path, err);
+    return dec;
+}
+
+/* --average: the mean of the decoders' weights, as a model with the first
+ * one's name, vocabulary and provenance.  Dies when the architectures,
+ * attention temperatures or vocabularies differ. */
+static sat_model *average_decoders(char **paths, int n)
+{
+    sat_model *first;
+    sat_decoder *sum = read_decoder(paths[0], &first);
+    for (int k = 1; k < n; k++) {
+        sat_model *m;
+        sat_decoder *dec = read_decoder(paths[k], &m);
+        const sat_decoder_config *a = &sum->cfg, *b = &dec->cfg;
+        if (a->L != b->L || a->D != b->D || a->E != b->E || a->H != b->H || a->A != b->A ||
+            a->V != b->V || sum->temperature != dec->temperature)
+            sat_die("%s: --average: another architecture or attention temperature than %s", paths[k], paths[0]);
+        if (m->nvocab != first->nvocab)
+            sat_die("%s: --average: %d words, %s has %d", paths[k], m->nvocab, paths[0], first->nvocab);
+        for (int i = 0; i < m->nvocab; i++)
+            if (strcmp(m->vocab[i], first->vocab[i]) != 0)
+                sat_die("%s: --average: another vocabulary than %s (word %d: '%s' vs '%s')", paths[k],
+                        paths[0], i, m->vocab[i], first->vocab[i]);
+        for (size_t i = 0; i < sum->nparams; i++) sum->params[i] += dec->params[i];
+        sat_decoder_free(dec);
+        sat_model_free(m);
+    }
+    for (size_t i = 0; i < sum->nparams; i++) sum->params[i] /= (float)n;
+    sat_model *avg = sat_decoder_to_model(sum);
+    sat_decoder_free(sum);
+    free(avg->name);
+    avg->name = first->name, first->name = NULL;
+    avg->vocab = first->vocab, avg->nvocab = first->nvocab;
+    first->vocab = NULL, first->nvocab = 0;
+    avg->source_file = first->source_file, first->source_file = NULL;
+    memcpy(avg->source_sha256, first->source_sha256, sizeof avg->source_sha256);
+    sat_model_free(first);
+    return avg;
 }
 
 int main(int argc, char **argv)
@@ -180,9 +244,9 @@ int main(int argc, char **argv)
     sat_init(argv[0]);
     options o;
     parse_args(argc, argv, &o);
-    sat_model *m = read_model(o.path);
+    sat_model *m = o.average ? average_decoders(o.paths, o.npaths) : read_model(o.paths[0]);
     if (o.labels && m->output < 0)
-        sat_die("%s: --labels: a %s model has no classes to label", o.path, m->kind);
+        sat_die("%s: --labels: a %s model has no classes to label", o.paths[0], m->kind);
     if (o.name) {
         free(m->name);
         m->name = sat_xstrdup(o.name);

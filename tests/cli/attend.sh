@@ -232,6 +232,29 @@ lr_decay() {
 }
 check "--lr-decay halves the rate after each epoch without a better dev BLEU-4" lr_decay
 
+# --- sat-import --average: the mean of decoders' weights ---
+average() {
+    local w
+    w() { sat-dump "$1" | jq -r .weights_sha256; }
+    sat-import --average -o "$T/aa.satm" "$T/best.satm" "$T/best.satm" 2>/dev/null &&
+    is_equal "$(w "$T/aa.satm")" "$(w "$T/best.satm")" || return 1
+    # checkpoints too (their optimizer state left out), in either order
+    local B=$T/hard/checkpoint.satm
+    sat-import --average -o "$T/ab.satm" "$T/best.satm" "$B" 2>/dev/null &&
+    sat-import --average -o "$T/ba.satm" "$B" "$T/best.satm" 2>/dev/null &&
+    is_equal "$(w "$T/ab.satm")" "$(w "$T/ba.satm")" &&
+    [ "$(w "$T/ab.satm")" != "$(w "$T/best.satm")" ] && [ "$(w "$T/ab.satm")" != "$(w "$B")" ] &&
+    sat-dump "$T/ab.satm" | jq -e '(.tensors | length) == 18 and (.config | keys | all(startswith("train.") | not))' >/dev/null &&
+    is_equal "$(sat-decode -m "$T/ab.satm" -f text "$T/one.sat" | wc -l)" 1
+}
+check "sat-import --average: A with A is A; A with B is B with A, a decoder without training state" average
+sat-train "${args[@]}" --min-count 3 --epochs 1 -o "$T/v3.satm" 2>/dev/null
+check_bad "--average of decoders with another vocabulary is refused" "another architecture" \
+    sat-import --average -o "$T/x.satm" "$T/best.satm" "$T/hard.satm" "$T/v3.satm"
+check_bad "--average of an encoder is refused" "not a decoder" \
+    sat-import --average -o "$T/x.satm" "$T/best.satm" "$SAT_MODEL_DIR/mobilenet_v2_1.0_224_quant.satm"
+check_bad "--average of one model is a usage error" "two or more" sat-import --average -o "$T/x.satm" "$T/best.satm"
+
 # --- a kept features record comes before what the stage made of it, so a
 # sink meets the thumbnail first: the whole pipeline works on a vanished file ---
 thumbnail_pipeline() {

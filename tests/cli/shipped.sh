@@ -28,6 +28,25 @@ figure() {
 }
 check "the quick start's figure: sat-encode | sat-beam | sat-heatmap -o dog.png" figure
 
+# The shipped hard-attention decoder, found by its bare name from any directory
+HARD=${SAT_MODEL_DIR:-$SAT_BIN/../models}/sat-decoder-hard.satm
+hard_file() {
+    [ "$(stat -c %s "$HARD")" -le $((25 << 20)) ] || { echo "$HARD: larger than 25 MiB"; return 1; }
+    sat-dump "$HARD" | jq -e '.kind == "decoder" and .dtype == "f16" and .name == "sat-decoder-hard"
+        and (.vocab | length) == 2538' >/dev/null &&
+    [ "$(sat-dump "$HARD" | jq -r .weights_sha256)" != "$(sat-dump "$MODEL" | jq -r .weights_sha256)" ]
+}
+check "the shipped hard-attention decoder: f16, the same vocabulary, other weights" hard_file
+hard_argmax_dog() {
+    local out
+    out=$(cd "$T" && sat-decode -m sat-decoder-hard.satm --attention hard-argmax -f msgpack "$T/dog.sat" |
+          sat-dump | jq -r '[.text, (.locations | length), (.words | length), .model.name] | @tsv') || return 1
+    echo "$out"
+    IFS=$'\t' read -r text nloc nwords name <<<"$out"
+    grep -Eq '\<dogs?\>' <<<"$text" && [ "$nloc" = "$nwords" ] && [ "$name" = sat-decoder-hard ]
+}
+check "sat-decode -m sat-decoder-hard.satm --attention hard-argmax: one location per word, dog.jpg says dog" hard_argmax_dog
+
 # Quality floor on real data: well below what the model measured (README),
 # far above what a broken loader, decoder or feature pipeline would give.
 head -100 "$F/Flickr_8k.testImages.txt" > "$T/test100.txt"

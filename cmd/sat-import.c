@@ -213,8 +213,7 @@ static sat_model *average_decoders(char **paths, int n)
         sat_model *m;
         sat_decoder *dec = read_decoder(paths[k], &m);
         const sat_decoder_config *a = &sum->cfg, *b = &dec->cfg;
-        if (a->L != b->L || a->D != b->D || a->E != b->E || a->H != b->H || a->A != b->A ||
-            a->V != b->V || sum->temperature != dec->temperature)
+        if (!sat_decoder_config_equal(a, b) || sum->temperature != dec->temperature)
             sat_die("%s: --average: another architecture or attention temperature than %s", paths[k], paths[0]);
         if (m->nvocab != first->nvocab)
             sat_die("%s: --average: %d words, %s has %d", paths[k], m->nvocab, paths[0], first->nvocab);

@@ -504,7 +504,8 @@ static void save_checkpoint(const sat_decoder *dec, const float *m1, const float
 }
 
 /* The decoder of the model file at path (for option opt), loaded whole in
- * *model; dies unless its sizes are cfg's and its vocabulary this run's. */
+ * *model; dies unless its sizes are cfg's (E = H = A = 0: any of those) and
+ * its vocabulary this run's. */
 static sat_decoder *load_compatible(const char *opt, const char *path, sat_decoder_config cfg,
                                     const dataset *d, sat_model **model)
 {
@@ -514,7 +515,8 @@ static sat_decoder *load_compatible(const char *opt, const char *path, sat_decod
     sat_decoder *saved = sat_decoder_from_model(m, err, sizeof err);
     if (!saved) sat_die("%s: %s: %s", opt, path, err);
     const sat_decoder_config *a = &saved->cfg, *b = &cfg;
-    if (a->L != b->L || a->D != b->D || a->E != b->E || a->H != b->H || a->A != b->A || a->V != b->V)
+    if (!cfg.E) cfg.E = a->E, cfg.H = a->H, cfg.A = a->A;
+    if (!sat_decoder_config_equal(a, b))
         sat_die("%s: %s is of another architecture (L=%d D=%d E=%d H=%d A=%d V=%d; this run: "
                 "L=%d D=%d E=%d H=%d A=%d V=%d)", opt, path, a->L, a->D, a->E, a->H, a->A, a->V,
                 b->L, b->D, b->E, b->H, b->A, b->V);
@@ -527,33 +529,16 @@ static sat_decoder *load_compatible(const char *opt, const char *path, sat_decod
     return saved;
 }
 
-/* --init: dec's weights and temperature from the model at path; dies if it
- * was made for other features or another vocabulary. */
-static void load_init(sat_decoder *dec, const char *path, const dataset *d)
+/* --init: the decoder of the model at path, read once; its sizes E, H, A are
+ * the run's, and it dies if it was made for other features or another
+ * vocabulary. */
+static sat_decoder *load_init(const char *path, const dataset *d)
 {
+    sat_decoder_config cfg = {.L = d->L, .D = d->D, .V = d->vocab->n};
     sat_model *m;
-    sat_decoder *saved = load_compatible("--init", path, dec->cfg, d, &m);
-    memcpy(dec->params, saved->params, dec->nparams * sizeof(float));
-    dec->temperature = saved->temperature;
-    sat_decoder_free(saved);
+    sat_decoder *dec = load_compatible("--init", path, cfg, d, &m);
     sat_model_free(m);
-}
-
-/* The sizes of a run: the options', or with --init the initial model's. */
-static sat_decoder_config run_config(const options *o, const dataset *d)
-{
-    sat_decoder_config cfg = {.L = d->L, .D = d->D, .E = o->embed, .H = o->hidden,
-                              .A = o->attention, .V = d->vocab->n};
-    if (!o->init) return cfg;
-    char err[512];
-    sat_model *m = sat_model_load(o->init, err, sizeof err);
-    if (!m) sat_die("--init: %s", err);
-    sat_decoder *dec = sat_decoder_from_model(m, err, sizeof err);
-    if (!dec) sat_die("--init: %s: %s", o->init, err);
-    cfg.E = dec->cfg.E, cfg.H = dec->cfg.H, cfg.A = dec->cfg.A;
-    sat_decoder_free(dec);
-    sat_model_free(m);
-    return cfg;
+    return dec;
 }
 
 /* Restore a checkpoint into dec, the moments and the state; dies if it was
@@ -881,7 +866,12 @@ int main(int argc, char **argv)
 
     dataset d;
     load_dataset(&d, &o);
-    sat_decoder_config cfg = run_config(&o, &d);
+    /* the sizes: the options', or with --init the initial model's */
+    sat_decoder *init_dec = o.init ? load_init(o.init, &d) : NULL;
+    sat_decoder_config cfg = init_dec ? init_dec->cfg
+                                      : (sat_decoder_config){.L = d.L, .D = d.D, .E = o.embed,
+                                                             .H = o.hidden, .A = o.attention,
+                                                             .V = d.vocab->n};
     char err[512];
     trainer tr = {.o = &o, .d = &d};
     tr.dec = sat_decoder_new(cfg, err, sizeof err);
@@ -890,7 +880,11 @@ int main(int argc, char **argv)
     sat_rng_seed(&init, o.seed);
     sat_decoder_init_params(tr.dec, &init);
     tr.dec->temperature = o.att_temperature;
-    if (o.init) load_init(tr.dec, o.init, &d);
+    if (init_dec) {
+        memcpy(tr.dec->params, init_dec->params, tr.dec->nparams * sizeof(float));
+        tr.dec->temperature = init_dec->temperature;
+        sat_decoder_free(init_dec);
+    }
     tr.ts.lr = o.lr;
     sat_rng_seed(&tr.ts.rng, o.seed ^ 0x5eed5eedu);
     tr.ts.best_bleu4 = -1;

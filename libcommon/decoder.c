@@ -451,6 +451,12 @@ void sat_decoder_free(sat_decoder *dec)
     free(dec);
 }
 
+int sat_decoder_config_equal(const sat_decoder_config *a, const sat_decoder_config *b)
+{
+    return a->L == b->L && a->D == b->D && a->E == b->E && a->H == b->H && a->A == b->A &&
+           a->V == b->V;
+}
+
 void sat_decoder_zero_grad(sat_decoder *dec)
 {
     memset(dec->grads, 0, dec->nparams * sizeof(float));

@@ -156,6 +156,8 @@ typedef struct {
 /* NULL with a reason in err when a size is < 1 or too large. */
 sat_decoder *sat_decoder_new(sat_decoder_config cfg, char *err, size_t errlen);
 void sat_decoder_free(sat_decoder *dec);
+/* 1 when every size of a and b is the same. */
+int sat_decoder_config_equal(const sat_decoder_config *a, const sat_decoder_config *b);
 void sat_decoder_init_params(sat_decoder *dec, sat_rng *rng);
 void sat_decoder_zero_grad(sat_decoder *dec);
 

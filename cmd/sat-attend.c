@@ -42,7 +42,8 @@ static const char usage[] =
     "                         them (default 16)\n"
     "\n"
     "  -m, --model FILE       decoder model, or the name of an installed one, e.g.\n"
-    "                         sat-decoder-hard.satm (default: " SAT_DEFAULT_DECODER ")\n"
+    "                         sat-decoder-hard.satm (default: " SAT_DEFAULT_DECODER ");\n"
+    "                         repeat for an ensemble (their log-probabilities averaged)\n"
     "      --attention MODE   soft (default), hard-sample (a location per word drawn\n"
     "                         from the attention, --seed) or hard-argmax\n"
     "      --seed N           random seed for hard-sample (default 1)\n"
@@ -60,7 +61,8 @@ static const char usage[] =
 enum { MAX_PENDING = 100000, MAX_ID = 4096 };
 
 typedef struct {
-    const char *model, *captions_file;
+    sat_model_list models;
+    const char *captions_file;
     const char **texts;      /* -c */
     int ntexts, max_len, text, keep_features, rank, buffer;
     sat_attend_mode attention;
@@ -238,7 +240,7 @@ static void emit(attender *a, const image_slot *im, const sat_caption *c, int ra
 static void score(attender *a, image_slot *im, const encoded *e)
 {
     sat_caption c;
-    sat_caption_teacher(a->cap->dec, im->feats, e->tokens, e->n, a->opt->attention, &a->rng, &c);
+    sat_caption_teacher(&a->cap->ens, im->feats, e->tokens, e->n, a->opt->attention, &a->rng, &c);
     if (!a->opt->rank) {
         emit(a, im, &c, -1);
         sat_caption_free(&c);
@@ -360,7 +362,7 @@ static void on_caption(attender *a, const sat_record *rec, const char *stream)
 static void on_features(void *ctx, const sat_features *f, const float *feats)
 {
     attender *a = ctx;
-    const sat_decoder_config *c = &a->cap->dec->cfg;
+    const sat_decoder_config *c = sat_captioner_config(a->cap);
     size_t bytes = (size_t)c->L * c->D * sizeof(float);
     image_slot im = { .id = sat_xstrdup(f->id), .h = (int)f->h, .w = (int)f->w,
                       .feats = memcpy(sat_xmalloc(bytes), feats, bytes) };
@@ -423,7 +425,7 @@ static void parse_options(int argc, char **argv, options *o)
         case 'c': o->texts[o->ntexts++] = optarg; break;
         case CAPTIONS: o->captions_file = optarg; break;
         case BUFFER: o->buffer = (int)sat_parse_long("--buffer", optarg, 1, 100000); break;
-        case 'm': o->model = optarg; break;
+        case 'm': sat_model_list_add(&o->models, optarg); break;
         case ATTENTION: o->attention = sat_attend_option(optarg); break;
         case SEED: o->seed = (unsigned long)sat_parse_long("--seed", optarg, 0, 1L << 62); break;
         case RANK: o->rank = 1; break;
@@ -452,7 +454,7 @@ int main(int argc, char **argv)
     options opt;
     parse_options(argc, argv, &opt);
     attender a = { .opt = &opt };
-    a.cap = sat_captioner_open(opt.model);
+    a.cap = sat_captioner_open(opt.models.path, opt.models.n);
     sat_rng_seed(&a.rng, opt.seed);
     if (opt.ntexts) load_cli_captions(&a);
     if (opt.captions_file) load_caption_file(&a.file, opt.captions_file);

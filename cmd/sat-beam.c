@@ -30,7 +30,8 @@ static const char usage[] =
     "  -n, --nbest N          write the N best captions of each image (default 1, <= K)\n"
     "      --length-norm A    rank finished captions by logprob / length^A (default 0: off)\n"
     "  -m, --model FILE       decoder model, or the name of an installed one, e.g.\n"
-    "                         sat-decoder-hard.satm (default: " SAT_DEFAULT_DECODER ")\n"
+    "                         sat-decoder-hard.satm (default: " SAT_DEFAULT_DECODER ");\n"
+    "                         repeat for an ensemble (their log-probabilities averaged)\n"
     "      --min-len N        at least N words (default 1: no empty caption)\n"
     "      --max-len N        at most N words (default 30)\n"
     "      --allow-unk        let captions have <unk> (by default never written)\n"
@@ -47,7 +48,7 @@ static const char usage[] =
     "Example: sat-encode photo.jpg | sat-beam -k 5\n";
 
 typedef struct {
-    const char *model;
+    sat_model_list models;
     int k, nbest, min_len, max_len, text, keep_features, allow_unk;
     sat_attend_mode attention;
     unsigned long seed;
@@ -118,7 +119,7 @@ static void extend(beam_run *b, const hypothesis *parent, int row, int word, hyp
 
 /* One step: the best k_live extensions of the live hypotheses; those that
  * end go to `done`.  Returns the new number of live hypotheses. */
-static int advance(beam_run *b, sat_decoder_state *st, int nlive, int t, int *parents)
+static int advance(beam_run *b, sat_caption_state *st, int nlive, int t, int *parents)
 {
     int last_step = t == b->opt->max_len, may_end = t >= b->opt->min_len;
     int k = b->opt->k, nc = 0;
@@ -146,7 +147,7 @@ static int advance(beam_run *b, sat_decoder_state *st, int nlive, int t, int *pa
     hypothesis *tmp = b->live;
     b->live = b->next;
     b->next = tmp;
-    if (nnext > 0) sat_decoder_state_select(st, parents, nnext);
+    if (nnext > 0) sat_caption_state_select(st, parents, nnext);
     return nnext;
 }
 
@@ -173,7 +174,7 @@ static void beam_search(void *ctx, const sat_features *f, const float *feats)
 {
     beam_run *b = ctx;
     const options *o = b->opt;
-    sat_decoder_state *st = sat_decoder_state_new(b->cap->dec, feats, o->k);
+    sat_caption_state *st = sat_caption_state_new(&b->cap->ens, feats, o->k);
     int prev[256], parents[256];
     int nlive = 1;
     b->live[0].n = 0;
@@ -182,13 +183,12 @@ static void beam_search(void *ctx, const sat_features *f, const float *feats)
     for (int t = 0; t <= o->max_len && nlive > 0 && b->ndone < o->k; t++) {
         for (int j = 0; j < nlive; j++)
             prev[j] = b->live[j].n ? b->live[j].tokens[b->live[j].n - 1] : SAT_VOCAB_START;
-        sat_caption_step(b->cap->dec, st, prev, o->attention, &b->rng, b->loc, b->logprobs,
-                         b->alpha);
+        sat_caption_step(st, prev, o->attention, &b->rng, b->loc, b->logprobs, b->alpha);
         nlive = advance(b, st, nlive, t, parents);
     }
     qsort_r(b->done, (size_t)b->ndone, sizeof *b->done, by_ranked_desc, (void *)&o->length_norm);
     for (int r = 0; r < o->nbest && r < b->ndone; r++) write_caption(b, f, &b->done[r], r);
-    sat_decoder_state_free(st);
+    sat_caption_state_free(st);
 }
 
 static void alloc_hypotheses(hypothesis *h, int n, int max_len, int L, int hard)
@@ -229,7 +229,7 @@ static void parse_options(int argc, char **argv, options *o)
         case 'k': o->k = (int)sat_parse_long("--beam", optarg, 1, 256); break;
         case 'n': o->nbest = (int)sat_parse_long("--nbest", optarg, 1, 256); break;
         case 'N': o->length_norm = sat_parse_double("--length-norm", optarg, 0, 10); break;
-        case 'm': o->model = optarg; break;
+        case 'm': sat_model_list_add(&o->models, optarg); break;
         case 'L': o->max_len = (int)sat_parse_long("--max-len", optarg, 1, 1000); break;
         case 'l': o->min_len = (int)sat_parse_long("--min-len", optarg, 0, 1000); break;
         case 'A': o->attention = sat_attend_option(optarg); break;
@@ -258,9 +258,9 @@ int main(int argc, char **argv)
     options opt;
     parse_options(argc, argv, &opt);
     beam_run b = {.opt = &opt};
-    b.cap = sat_captioner_open(opt.model);
-    b.V = b.cap->dec->cfg.V;
-    b.L = b.cap->dec->cfg.L;
+    b.cap = sat_captioner_open(opt.models.path, opt.models.n);
+    b.V = sat_captioner_config(b.cap)->V;
+    b.L = sat_captioner_config(b.cap)->L;
     b.logprobs = sat_xmalloc((size_t)opt.k * b.V * sizeof *b.logprobs);
     b.alpha = sat_xmalloc((size_t)opt.k * b.L * sizeof *b.alpha);
     b.loc = sat_xmalloc((size_t)opt.k * sizeof *b.loc);

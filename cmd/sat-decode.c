@@ -21,7 +21,8 @@ static const char usage[] =
     "decoder; write caption records (msgpack) or, on a terminal, text.\n"
     "\n"
     "  -m, --model FILE       decoder model, or the name of an installed one, e.g.\n"
-    "                         sat-decoder-hard.satm (default: " SAT_DEFAULT_DECODER ")\n"
+    "                         sat-decoder-hard.satm (default: " SAT_DEFAULT_DECODER ");\n"
+    "                         repeat for an ensemble (their log-probabilities averaged)\n"
     "      --sample           sample words instead of taking the most probable\n"
     "  -t, --temperature T    sampling temperature (default 1; implies --sample)\n"
     "      --seed N           random seed for --sample (default 1)\n"
@@ -39,7 +40,7 @@ static const char usage[] =
     "Example: sat-encode photo.jpg | sat-decode\n";
 
 typedef struct {
-    const char *model;
+    sat_model_list models;
     int sample, max_len, text, keep_features, allow_unk;
     sat_attend_mode attention;
     float temperature;
@@ -58,7 +59,7 @@ static void caption_features(void *ctx, const sat_features *f, const float *feat
 {
     decoder_run *run = ctx;
     sat_caption c;
-    sat_caption_decode_attend(run->cap->dec, feats, run->opt->max_len,
+    sat_caption_decode_attend(&run->cap->ens, feats, run->opt->max_len,
                               run->opt->sample ? run->opt->temperature : 0, run->opt->attention,
                               run->opt->allow_unk, &run->rng, &c);
     if (run->opt->text) {
@@ -90,7 +91,7 @@ static void parse_options(int argc, char **argv, options *o)
     int c;
     while ((c = getopt_long(argc, argv, "m:t:f:hV", longopts, NULL)) != -1) {
         switch (c) {
-        case 'm': o->model = optarg; break;
+        case 'm': sat_model_list_add(&o->models, optarg); break;
         case 'S': o->sample = 1; break;
         case 'U': o->allow_unk = 1; break;
         case 't':
@@ -121,7 +122,7 @@ int main(int argc, char **argv)
     options opt;
     parse_options(argc, argv, &opt);
     decoder_run run = {.opt = &opt};
-    run.cap = sat_captioner_open(opt.model);
+    run.cap = sat_captioner_open(opt.models.path, opt.models.n);
     sat_rng_seed(&run.rng, opt.seed);
     sat_writer_init(&run.out, stdout, "stdout");
     sat_pipeline p = {.cap = run.cap, .out = opt.text ? NULL : &run.out,

@@ -25,6 +25,7 @@
 #include "stream.h"
 #include "tflite.h"
 #include "util.h"
+#include "vocab.h"
 
 #define MAX_INPUT_BYTES ((size_t)2 << 30)
 #define MAX_LABELS_BYTES ((size_t)16 << 20)
@@ -217,10 +218,10 @@ static sat_model *average_decoders(char **paths, int n)
             sat_die("%s: --average: another architecture or attention temperature than %s", paths[k], paths[0]);
         if (m->nvocab != first->nvocab)
             sat_die("%s: --average: %d words, %s has %d", paths[k], m->nvocab, paths[0], first->nvocab);
-        for (int i = 0; i < m->nvocab; i++)
-            if (strcmp(m->vocab[i], first->vocab[i]) != 0)
-                sat_die("%s: --average: another vocabulary than %s (word %d: '%s' vs '%s')", paths[k],
-                        paths[0], i, m->vocab[i], first->vocab[i]);
+        int w = sat_words_first_difference(m->vocab, m->nvocab, first->vocab, first->nvocab);
+        if (w >= 0)
+            sat_die("%s: --average: another vocabulary than %s (word %d: '%s' vs '%s')", paths[k],
+                    paths[0], w, m->vocab[w], first->vocab[w]);
         for (size_t i = 0; i < sum->nparams; i++) sum->params[i] += dec->params[i];
         sat_decoder_free(dec);
         sat_model_free(m);

@@ -29,6 +29,7 @@
 #include "half.h"
 #include "metrics.h"
 #include "optim.h"
+#include "scst.h"
 #include "util.h"
 
 static const char usage[] =
@@ -63,6 +64,12 @@ static const char usage[] =
     "      --lr-decay X         multiply the learning rate by X after each epoch\n"
     "                           without a better dev BLEU-4 (1: constant)\n"
     "      --threads N          BLAS threads (default: the number of CPUs)\n"
+    "Self-critical training (Rennie et al. 2017), e.g. after --init MODEL:\n"
+    "      --objective OBJ      xent (default): cross-entropy of the references;\n"
+    "                           scst: REINFORCE on the CIDEr-D of sampled captions,\n"
+    "                           the greedy caption's CIDEr-D as the baseline\n"
+    "      --scst-samples N     captions drawn per image (5)\n"
+    "      --scst-xent X        add X times the references' cross-entropy (0)\n"
     "Hard attention (Xu et al. 2015, 4.1):\n"
     "      --attention KIND     soft (default) or hard: a location drawn per word,\n"
     "                           REINFORCE with a baseline (--baseline)\n"
@@ -97,6 +104,8 @@ typedef struct {
     long checkpoint_every;
     float lr, clip, lambda, dropout;
     int hard, hard_samples, expected_baseline;         /* hard attention */
+    int scst, scst_samples;                            /* --objective scst */
+    float scst_xent;
     float hard_expected, reinforce, entropy, att_temperature;
     unsigned long seed;
 } options;
@@ -123,6 +132,8 @@ typedef struct {
     int *dev;                /* indices of dev images */
     int ndev;
     sat_caption_db captions;
+    int *ref_index;          /* [nimages] index of the image in `refs`, -1 if not a train image */
+    sat_metrics *refs;       /* --objective scst: the train images' references (CIDEr-D df) */
     char encoder[300];       /* name and weights sha of the encoder, from the features */
 } dataset;
 
@@ -257,6 +268,23 @@ static void collect_captions(dataset *d, const sat_strtab *train, const sat_strt
                 skipped, max_len);
 }
 
+/* --objective scst: the references of the train images that have training
+ * captions, the corpus of the CIDEr-D rewards. */
+static void collect_references(dataset *d)
+{
+    d->ref_index = sat_xmalloc((size_t)d->nimages * sizeof *d->ref_index);
+    for (int i = 0; i < d->nimages; i++) d->ref_index[i] = -1;
+    d->refs = sat_metrics_new();
+    for (int c = 0; c < d->ntrain; c++) {
+        int im = d->train[c].image;
+        if (d->ref_index[im] >= 0) continue;
+        long ci = sat_caption_db_find(&d->captions, d->images[im].name);
+        d->ref_index[im] = (int)sat_metrics_count(d->refs);
+        sat_metrics_add(d->refs, "", (const char *const *)d->captions.captions[ci],
+                        d->captions.ncaptions[ci]);
+    }
+}
+
 static void load_dataset(dataset *d, const options *o)
 {
     memset(d, 0, sizeof *d);
@@ -279,6 +307,7 @@ static void load_dataset(dataset *d, const options *o)
     collect_captions(d, &train, &dev, o->max_len);
     if (d->ntrain == 0) sat_die("no training captions with features");
     if (d->ndev == 0) sat_die("no dev images with features and captions");
+    if (o->scst) collect_references(d);
     fprintf(stderr, "sat-train: %d images (L=%d, D=%d), %d training captions, %d dev images, vocabulary %d\n",
             d->nimages, d->L, d->D, d->ntrain, d->ndev, d->vocab->n);
     sat_strtab_free(&train);
@@ -299,6 +328,8 @@ static void free_dataset(dataset *d)
     sat_strtab_free(&d->image_index);
     sat_caption_db_free(&d->captions);
     sat_vocab_free(d->vocab);
+    sat_metrics_free(d->refs);
+    free(d->ref_index);
 }
 
 /* ---- batches ------------------------------------------------------------- */
@@ -399,9 +430,9 @@ static void fill_batch(batch_buffers *bb, const dataset *d, const int *captions,
 
 /* ---- evaluation ---------------------------------------------------------- */
 
-static void dev_bleu(const sat_decoder *dec, const dataset *d, double bleu[SAT_BLEU_N])
+/* Greedy captions of the dev images, scored against their references. */
+static void dev_scores(const sat_decoder *dec, const dataset *d, sat_metric_scores *s)
 {
-    sat_captioner cap = {.dec = (sat_decoder *)dec, .vocab = d->vocab};
     size_t LD = (size_t)d->L * d->D;
     float *feats = sat_xmalloc(LD * sizeof *feats);
     sat_metrics *m = sat_metrics_new();
@@ -410,16 +441,14 @@ static void dev_bleu(const sat_decoder *dec, const dataset *d, double bleu[SAT_B
         sat_f16_to_f32_array(im->feats, feats, LD);
         sat_caption c;
         sat_caption_decode(dec, feats, 30, 0, NULL, &c);
-        char *text = sat_caption_text(&cap, &c);
+        char *text = sat_vocab_decode(d->vocab, c.tokens, c.n);
         long ci = sat_caption_db_find(&d->captions, im->name);
         sat_metrics_add(m, text, (const char *const *)d->captions.captions[ci],
                         d->captions.ncaptions[ci]);
         free(text);
         sat_caption_free(&c);
     }
-    sat_metric_scores s;
-    sat_metrics_score(m, &s);
-    memcpy(bleu, s.bleu, sizeof s.bleu);
+    sat_metrics_score(m, s);
     sat_metrics_free(m);
     free(feats);
 }
@@ -521,10 +550,10 @@ static sat_decoder *load_compatible(const char *opt, const char *path, sat_decod
                 "L=%d D=%d E=%d H=%d A=%d V=%d)", opt, path, a->L, a->D, a->E, a->H, a->A, a->V,
                 b->L, b->D, b->E, b->H, b->A, b->V);
     if (m->nvocab != d->vocab->n) sat_die("%s: %s has no vocabulary of %d words", opt, path, d->vocab->n);
-    for (int i = 0; i < m->nvocab; i++)
-        if (strcmp(m->vocab[i], d->vocab->words[i]) != 0)
-            sat_die("%s: %s has another vocabulary (word %d: '%s' vs '%s')", opt, path, i,
-                    m->vocab[i], d->vocab->words[i]);
+    int i = sat_words_first_difference(m->vocab, m->nvocab, d->vocab->words, d->vocab->n);
+    if (i >= 0)
+        sat_die("%s: %s has another vocabulary (word %d: '%s' vs '%s')", opt, path, i,
+                m->vocab[i], d->vocab->words[i]);
     *model = m;
     return saved;
 }
@@ -591,6 +620,9 @@ typedef struct {
     sat_rmsprop rms;
     train_state ts;
     FILE *log;
+    sat_cider *cider;        /* --objective scst */
+    double reward_greedy, reward_sampled; /* this epoch's sums over images */
+    long rewarded;           /* images */
 } trainer;
 
 static void optimizer_step(trainer *tr)
@@ -628,6 +660,53 @@ static sat_decoder_loss hard_step(trainer *tr, const sat_decoder_batch *batch)
     return l;
 }
 
+/* --objective scst: draw captions of each image of the batch, weight them
+ * by reward − greedy reward (scst.h), and take their gradient without
+ * dropout; with --scst-xent X, add X times the references' cross-entropy
+ * (with dropout).  The loss is that of the sampled rows. */
+static sat_decoder_loss scst_step(trainer *tr, const sat_decoder_batch *refs, const int *captions)
+{
+    const options *o = tr->o;
+    const dataset *d = tr->d;
+    const int S = o->scst_samples, width = SAT_SCST_ROW(o->max_len), nimg = refs->n_images;
+    sat_scst scst = {.dec = tr->dec, .vocab = d->vocab, .cider = tr->cider, .samples = S,
+                     .max_len = o->max_len};
+    int *tokens = sat_xmalloc((size_t)nimg * S * width * sizeof *tokens);
+    int *image = sat_xmalloc((size_t)nimg * S * sizeof *image);
+    float *weight = sat_xmalloc((size_t)nimg * S * sizeof *weight);
+    int *done = sat_xcalloc((size_t)nimg, sizeof *done);
+    size_t LD = (size_t)d->L * d->D;
+    for (int i = 0; i < refs->B; i++) {
+        int m = refs->image[i];
+        if (done[m]++) continue;
+        sat_scst_rewards r = sat_scst_image(&scst, refs->feats + (size_t)m * LD,
+                                            (size_t)d->ref_index[d->train[captions[i]].image],
+                                            &tr->ts.rng, tokens + (size_t)m * S * width,
+                                            weight + (size_t)m * S);
+        for (int s = 0; s < S; s++) image[m * S + s] = m;
+        tr->reward_greedy += r.greedy;
+        tr->reward_sampled += r.mean;
+        tr->rewarded++;
+    }
+    sat_decoder_batch sampled = {.feats = refs->feats, .n_images = nimg, .image = image,
+                                 .tokens = tokens, .B = nimg * S, .T = width - 1,
+                                 .weight = weight};
+    sat_decoder_loss l = sat_decoder_forward_backward(tr->dec, &sampled, o->lambda, 0, NULL, 1);
+    if (o->scst_xent > 0) {
+        float *x = sat_xmalloc((size_t)refs->B * sizeof *x);
+        for (int i = 0; i < refs->B; i++) x[i] = o->scst_xent;
+        sat_decoder_batch mixed = *refs;
+        mixed.weight = x;
+        sat_decoder_forward_backward(tr->dec, &mixed, o->lambda, o->dropout, &tr->ts.rng, 1);
+        free(x);
+    }
+    free(tokens);
+    free(image);
+    free(weight);
+    free(done);
+    return l;
+}
+
 static void progress(long b, long nb, double loss, double t0)
 {
     int width = 30, done = (int)(width * (b + 1) / nb);
@@ -652,8 +731,9 @@ static double run_epoch(trainer *tr, double *xent_per_token)
         fill_batch(&bb, tr->d, plan.order + plan.start[b], B, &batch);
         sat_decoder_zero_grad(tr->dec);
         sat_decoder_loss l = o->hard ? hard_step(tr, &batch)
-                                     : sat_decoder_forward_backward(tr->dec, &batch, o->lambda,
-                                                                    o->dropout, &tr->ts.rng, 1);
+                             : o->scst ? scst_step(tr, &batch, plan.order + plan.start[b])
+                                       : sat_decoder_forward_backward(tr->dec, &batch, o->lambda,
+                                                                      o->dropout, &tr->ts.rng, 1);
         if (!isfinite(l.loss)) sat_die("epoch %d, batch %ld: the loss is not finite (lower --lr?)",
                                        tr->ts.epoch + 1, b);
         optimizer_step(tr);
@@ -685,15 +765,20 @@ static void train(trainer *tr)
     /* a resumed run that had already stopped for want of patience stays stopped */
     while (tr->ts.epoch < o->epochs && tr->ts.bad_epochs < o->patience) {
         double t0 = sat_now(), xent;
+        tr->reward_greedy = tr->reward_sampled = 0, tr->rewarded = 0;
         double loss = run_epoch(tr, &xent);
-        double bleu[SAT_BLEU_N];
-        dev_bleu(tr->dec, tr->d, bleu);
+        sat_metric_scores dev;
+        dev_scores(tr->dec, tr->d, &dev);
+        const double *bleu = dev.bleu;
         double secs = sat_now() - t0;
         int better = bleu[3] > tr->ts.best_bleu4;
-        fprintf(stderr, "sat-train: epoch %d  loss %.4f  xent/token %.4f  dev BLEU-1..4 %.2f %.2f %.2f %.2f  %.0f s%s",
+        fprintf(stderr, "sat-train: epoch %d  loss %.4f  xent/token %.4f  dev BLEU-1..4 %.2f %.2f %.2f %.2f  CIDEr-D %.1f  %.0f s%s",
                 tr->ts.epoch + 1, loss, xent, 100 * bleu[0], 100 * bleu[1], 100 * bleu[2],
-                100 * bleu[3], secs, better ? "  (best)" : "");
+                100 * bleu[3], 100 * dev.cider_d, secs, better ? "  (best)" : "");
         if (o->hard) fprintf(stderr, "  baseline %.3f", tr->ts.baseline);
+        if (o->scst && tr->rewarded)
+            fprintf(stderr, "  train CIDEr-D greedy %.1f sampled %.1f", 100 * tr->reward_greedy / tr->rewarded,
+                    100 * tr->reward_sampled / tr->rewarded);
         if (o->lr_decay != 1) fprintf(stderr, "  lr %g", tr->ts.lr);
         fputc('\n', stderr);
         if (tr->log) {
@@ -740,7 +825,8 @@ static void parse_options(int argc, char **argv, options *o)
     enum { CAPTIONS = 256, FEATURES, TRAIN, DEV, MIN_COUNT, MAX_VOCAB, MAX_LEN, EMBED, HIDDEN, ATTENTION,
            EPOCHS, BATCH, OPTIM, LR, CLIP, LAMBDA, DROPOUT, SEED, PATIENCE, THREADS, CHECKPOINT,
            CHECKPOINT_EVERY, RESUME, LOG, NAME, ATT_SIZE, ATT_TEMPERATURE, HARD_SAMPLES,
-           HARD_EXPECTED, REINFORCE, ENTROPY, BASELINE, INIT, LR_DECAY };
+           HARD_EXPECTED, REINFORCE, ENTROPY, BASELINE, INIT, LR_DECAY, OBJECTIVE, SCST_SAMPLES,
+           SCST_XENT };
     static const struct option longopts[] = {
         {"captions", required_argument, 0, CAPTIONS}, {"features", required_argument, 0, FEATURES},
         {"train", required_argument, 0, TRAIN},       {"dev", required_argument, 0, DEV},
@@ -763,14 +849,16 @@ static void parse_options(int argc, char **argv, options *o)
         {"hard-expected", required_argument, 0, HARD_EXPECTED},
         {"reinforce", required_argument, 0, REINFORCE}, {"entropy", required_argument, 0, ENTROPY},
         {"baseline", required_argument, 0, BASELINE}, {"init", required_argument, 0, INIT},
-        {"lr-decay", required_argument, 0, LR_DECAY},
+        {"lr-decay", required_argument, 0, LR_DECAY}, {"objective", required_argument, 0, OBJECTIVE},
+        {"scst-samples", required_argument, 0, SCST_SAMPLES},
+        {"scst-xent", required_argument, 0, SCST_XENT},
         {0, 0, 0, 0}};
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     *o = (options){.min_count = 5, .max_vocab = 50000, .max_len = 30, .embed = 256, .hidden = 512, .attention = 256,
                    .epochs = 20, .batch = 64, .patience = 4, .lr = 4e-4f, .clip = 5,
                    .lambda = 1, .dropout = 0.5f, .seed = 1, .name = "sat-decoder",
                    .hard_samples = 1, .hard_expected = 0.5f, .reinforce = 1, .entropy = 0.002f,
-                   .att_temperature = 1, .expected_baseline = 1, .lr_decay = 1,
+                   .att_temperature = 1, .expected_baseline = 1, .lr_decay = 1, .scst_samples = 5,
                    .threads = ncpu > 0 ? (int)ncpu : 1};
     o->features = sat_xcalloc((size_t)argc, sizeof *o->features);
     int c;
@@ -806,6 +894,15 @@ static void parse_options(int argc, char **argv, options *o)
             o->expected_baseline = strcmp(optarg, "expected") == 0;
             break;
         case INIT: o->init = optarg; break;
+        case OBJECTIVE:
+            if (strcmp(optarg, "xent") && strcmp(optarg, "scst"))
+                sat_usage_error("--objective: '%s' is not xent or scst", optarg);
+            o->scst = strcmp(optarg, "scst") == 0;
+            break;
+        case SCST_SAMPLES:
+            o->scst_samples = (int)sat_parse_long("--scst-samples", optarg, 1, SAT_SCST_MAX_SAMPLES);
+            break;
+        case SCST_XENT: o->scst_xent = (float)sat_parse_double("--scst-xent", optarg, 0, 1e6); break;
         case LR_DECAY: o->lr_decay = (float)sat_parse_double("--lr-decay", optarg, 1e-3, 1); break;
         case EPOCHS: o->epochs = (int)sat_parse_long("--epochs", optarg, 1, 100000); break;
         case BATCH: o->batch = (int)sat_parse_long("--batch", optarg, 1, 100000); break;
@@ -839,6 +936,8 @@ static void parse_options(int argc, char **argv, options *o)
     if (!o->captions || !o->nfeatures || !o->train_list || !o->dev_list || !o->output)
         sat_usage_error("--captions, --features, --train, --dev and -o are required");
     if (o->resume && !o->checkpoint_dir) sat_usage_error("--resume needs --checkpoint DIR");
+    if (o->scst && o->hard)
+        sat_usage_error("--objective scst trains the expected context: not with --attention hard");
 }
 
 static FILE *open_log(const options *o)
@@ -907,7 +1006,14 @@ int main(int argc, char **argv)
                 o.hard_samples, o.hard_expected, o.reinforce,
                 o.expected_baseline ? "expected-context" : "moving-average", o.entropy,
                 tr.dec->temperature);
+    if (o.scst) {
+        tr.cider = sat_cider_new(d.refs);
+        fprintf(stderr, "sat-train: self-critical: %d captions per image, CIDEr-D over the "
+                "references of %zu train images, cross-entropy weight %g\n",
+                o.scst_samples, sat_metrics_count(d.refs), o.scst_xent);
+    }
     train(&tr);
+    sat_cider_free(tr.cider);
 
     if (tr.log) fclose(tr.log);
     if (o.rmsprop) sat_rmsprop_free(&tr.rms);

@@ -18,64 +18,94 @@ static char *model_path(const char *path)
     return found ? found : sat_xstrdup(path);
 }
 
-sat_captioner *sat_captioner_load(const char *path, char *err, size_t errlen)
+/* Load one member into slot i: its model, decoder and (for the first) the
+ * vocabulary, which every later member must match word for word, and its
+ * sizes; `first` names the first member in the messages. */
+static int load_member(sat_captioner *cap, int i, const char *path, const char *first, char *err,
+                       size_t errlen)
 {
     char *found = model_path(path);
     if (!found) {
         snprintf(err, errlen, "no decoder model: %s not found (set SAT_MODEL_DIR or give -m)",
                  SAT_DEFAULT_DECODER);
+        return -1;
+    }
+    char why[400];
+    int ok = 0;
+    sat_model *m = cap->models[i] = sat_model_load(found, why, sizeof why);
+    cap->ens.n = i + 1;
+    if (!m) snprintf(err, errlen, "%s", why);
+    else if (strcmp(m->kind, "decoder") != 0)
+        snprintf(err, errlen, "%s: a %s model, not a decoder", found, m->kind);
+    else if (!(cap->ens.dec[i] = sat_decoder_from_model(m, why, sizeof why)))
+        snprintf(err, errlen, "%s: %s", found, why);
+    else if (i > 0 && sat_words_first_difference(m->vocab, m->nvocab, cap->vocab->words,
+                                                 cap->vocab->n) >= 0)
+        snprintf(err, errlen, "%s: its vocabulary differs from %s's (an ensemble's models must share one)",
+                 found, first);
+    else if (i > 0 && !sat_decoder_config_equal(&cap->ens.dec[i]->cfg, &cap->ens.dec[0]->cfg))
+        snprintf(err, errlen, "%s: its sizes differ from %s's (an ensemble's models must share L and D)",
+                 found, first);
+    else if (i == 0 && !(cap->vocab = sat_vocab_from_words(m->vocab, m->nvocab, why, sizeof why)))
+        snprintf(err, errlen, "%s: vocabulary: %s", found, why);
+    else if (cap->vocab->n != cap->ens.dec[i]->cfg.V)
+        snprintf(err, errlen, "%s: vocabulary: its size differs from the decoder's V", found);
+    else
+        ok = 1;
+    free(found);
+    return ok ? 0 : -1;
+}
+
+sat_captioner *sat_captioner_load(const char *const *paths, int n, char *err, size_t errlen)
+{
+    if (n > SAT_ENSEMBLE_MAX) {
+        snprintf(err, errlen, "%d models: an ensemble has at most %d", n, SAT_ENSEMBLE_MAX);
         return NULL;
     }
     sat_captioner *cap = sat_xcalloc(1, sizeof *cap);
-    char why[400];
-    cap->model = sat_model_load(found, why, sizeof why);
-    if (!cap->model) {
-        snprintf(err, errlen, "%s", why);
-        goto fail;
-    }
-    if (strcmp(cap->model->kind, "decoder") != 0) {
-        snprintf(err, errlen, "%s: a %s model, not a decoder", found, cap->model->kind);
-        goto fail;
-    }
-    cap->dec = sat_decoder_from_model(cap->model, why, sizeof why);
-    if (!cap->dec) {
-        snprintf(err, errlen, "%s: %s", found, why);
-        goto fail;
-    }
-    cap->vocab = sat_vocab_from_words(cap->model->vocab, cap->model->nvocab, why, sizeof why);
-    if (!cap->vocab || cap->vocab->n != cap->dec->cfg.V) {
-        snprintf(err, errlen, "%s: vocabulary: %s", found,
-                 cap->vocab ? "its size differs from the decoder's V" : why);
-        goto fail;
-    }
-    free(found);
+    const char *first = n > 0 ? paths[0] : SAT_DEFAULT_DECODER;
+    for (int i = 0; i < (n > 0 ? n : 1); i++)
+        if (load_member(cap, i, n > 0 ? paths[i] : NULL, first, err, errlen)) {
+            sat_captioner_free(cap);
+            return NULL;
+        }
     return cap;
-fail:
-    free(found);
-    sat_captioner_free(cap);
-    return NULL;
 }
 
-sat_captioner *sat_captioner_open(const char *path)
+sat_captioner *sat_captioner_open(const char *const *paths, int n)
 {
     char err[512];
-    sat_captioner *cap = sat_captioner_load(path, err, sizeof err);
+    sat_captioner *cap = sat_captioner_load(paths, n, err, sizeof err);
     if (!cap) sat_die("%s", err);
     return cap;
+}
+
+void sat_model_list_add(sat_model_list *list, const char *arg)
+{
+    if (list->n == SAT_ENSEMBLE_MAX)
+        sat_usage_error("--model: at most %d models (an ensemble)", SAT_ENSEMBLE_MAX);
+    list->path[list->n++] = arg;
 }
 
 void sat_captioner_free(sat_captioner *cap)
 {
     if (!cap) return;
     sat_vocab_free(cap->vocab);
-    sat_decoder_free(cap->dec);
-    sat_model_free(cap->model);
+    for (int i = 0; i < cap->ens.n; i++) {
+        sat_decoder_free((sat_decoder *)cap->ens.dec[i]); /* the captioner owns them */
+        sat_model_free(cap->models[i]);
+    }
     free(cap);
+}
+
+const sat_decoder_config *sat_captioner_config(const sat_captioner *cap)
+{
+    return &cap->ens.dec[0]->cfg;
 }
 
 int sat_captioner_check(const sat_captioner *cap, const sat_features *f, char *err, size_t errlen)
 {
-    const sat_decoder_config *c = &cap->dec->cfg;
+    const sat_decoder_config *c = sat_captioner_config(cap);
     if ((long)f->h * f->w == c->L && (long)f->c == c->D) return 0;
     snprintf(err, errlen, "%s: features are %ux%ux%u but the decoder takes L=%d locations of D=%d",
              f->id, f->h, f->w, f->c, c->L, c->D);
@@ -120,15 +150,83 @@ sat_attend_mode sat_attend_option(const char *arg)
     return mode;
 }
 
-void sat_caption_step(const sat_decoder *dec, sat_decoder_state *st, const int *prev,
-                      sat_attend_mode attend, sat_rng *rng, int *loc, float *logprobs,
-                      float *alpha)
+struct sat_caption_state {
+    const sat_ensemble *ens;
+    sat_decoder_state *st[SAT_ENSEMBLE_MAX];
+    float *logprobs, *alpha; /* k_max × V, k_max × L: one member's step (ensembles only) */
+    int *loc;                /* k_max: one member's locations (ensembles only) */
+};
+
+sat_caption_state *sat_caption_state_new(const sat_ensemble *ens, const float *feats, int k_max)
+{
+    sat_caption_state *st = sat_xcalloc(1, sizeof *st);
+    st->ens = ens;
+    for (int m = 0; m < ens->n; m++) st->st[m] = sat_decoder_state_new(ens->dec[m], feats, k_max);
+    if (ens->n > 1) {
+        const sat_decoder_config *c = &ens->dec[0]->cfg;
+        st->logprobs = sat_xmalloc((size_t)k_max * c->V * sizeof *st->logprobs);
+        st->alpha = sat_xmalloc((size_t)k_max * c->L * sizeof *st->alpha);
+        st->loc = sat_xmalloc((size_t)k_max * sizeof *st->loc);
+    }
+    return st;
+}
+
+void sat_caption_state_free(sat_caption_state *st)
+{
+    if (!st) return;
+    for (int m = 0; m < st->ens->n; m++) sat_decoder_state_free(st->st[m]);
+    free(st->logprobs);
+    free(st->alpha);
+    free(st->loc);
+    free(st);
+}
+
+void sat_caption_state_select(sat_caption_state *st, const int *parent, int k)
+{
+    for (int m = 0; m < st->ens->n; m++) sat_decoder_state_select(st->st[m], parent, k);
+}
+
+/* One member's step as a caption records it (hard modes: one-hot rows). */
+static void member_step(const sat_decoder *dec, sat_decoder_state *st, const int *prev,
+                        sat_attend_mode attend, sat_rng *rng, int *loc, float *logprobs,
+                        float *alpha)
 {
     const int L = dec->cfg.L, k = sat_decoder_state_k(st);
     sat_decoder_step_attend(dec, st, prev, attend, rng, loc, logprobs, alpha, NULL);
     if (attend == SAT_ATTEND_SOFT) return;
     memset(alpha, 0, (size_t)k * L * sizeof *alpha);
     for (int j = 0; j < k; j++) alpha[(size_t)j * L + loc[j]] = 1.0f;
+}
+
+/* Rows of x (n × m) minus their log-sum-exp: log-probabilities again. */
+static void log_normalize_rows(float *x, int n, int m)
+{
+    for (int r = 0; r < n; r++) {
+        float *row = x + (size_t)r * m, max = row[0];
+        for (int j = 1; j < m; j++) max = row[j] > max ? row[j] : max;
+        double total = 0;
+        for (int j = 0; j < m; j++) total += exp(row[j] - max);
+        float lse = max + (float)log(total);
+        for (int j = 0; j < m; j++) row[j] -= lse;
+    }
+}
+
+void sat_caption_step(sat_caption_state *st, const int *prev, sat_attend_mode attend,
+                      sat_rng *rng, int *loc, float *logprobs, float *alpha)
+{
+    const sat_ensemble *e = st->ens;
+    member_step(e->dec[0], st->st[0], prev, attend, rng, loc, logprobs, alpha);
+    if (e->n == 1) return;
+    const int V = e->dec[0]->cfg.V, L = e->dec[0]->cfg.L, k = sat_decoder_state_k(st->st[0]);
+    for (int m = 1; m < e->n; m++) {
+        int *mloc = attend == SAT_ATTEND_GIVEN ? loc : st->loc;
+        member_step(e->dec[m], st->st[m], prev, attend, rng, mloc, st->logprobs, st->alpha);
+        for (size_t i = 0; i < (size_t)k * V; i++) logprobs[i] += st->logprobs[i];
+        for (size_t i = 0; i < (size_t)k * L; i++) alpha[i] += st->alpha[i];
+    }
+    for (size_t i = 0; i < (size_t)k * V; i++) logprobs[i] /= (float)e->n;
+    for (size_t i = 0; i < (size_t)k * L; i++) alpha[i] /= (float)e->n;
+    log_normalize_rows(logprobs, k, V);
 }
 
 /* Room for up to `steps` steps (words and <end>). */
@@ -144,13 +242,12 @@ static void caption_alloc(sat_caption *c, int steps, int L, int hard, int teache
 
 /* One step of the caption at step t: the decoder reads prev; for hard
  * attention the location is kept and alpha's row made one-hot. */
-static void caption_step(const sat_decoder *dec, sat_decoder_state *st, int prev,
-                         sat_attend_mode attend, sat_rng *rng, sat_caption *c, int t,
-                         float *logprobs)
+static void caption_step(sat_caption_state *st, int L, int prev, sat_attend_mode attend,
+                         sat_rng *rng, sat_caption *c, int t, float *logprobs)
 {
     int loc = -1;
-    float *alpha = c->alpha + (size_t)t * dec->cfg.L;
-    sat_caption_step(dec, st, &prev, attend, rng, &loc, logprobs, alpha);
+    float *alpha = c->alpha + (size_t)t * L;
+    sat_caption_step(st, &prev, attend, rng, &loc, logprobs, alpha);
     if (c->locations) c->locations[t] = loc;
 }
 
@@ -188,54 +285,62 @@ static int best_word(const float *logprobs, int V, int allow_unk)
     return best;
 }
 
+int sat_caption_pick_word(const float *logprobs, int V, float temperature, int allow_unk,
+                          sat_rng *rng)
+{
+    return temperature > 0 ? sample_word(logprobs, V, temperature, allow_unk, rng)
+                           : best_word(logprobs, V, allow_unk);
+}
+
 void sat_caption_decode(const sat_decoder *dec, const float *feats, int max_len,
                         float temperature, sat_rng *rng, sat_caption *out)
 {
-    sat_caption_decode_attend(dec, feats, max_len, temperature, SAT_ATTEND_SOFT, 0, rng, out);
+    sat_ensemble one = SAT_ENSEMBLE_OF(dec);
+    sat_caption_decode_attend(&one, feats, max_len, temperature, SAT_ATTEND_SOFT, 0, rng, out);
 }
 
-void sat_caption_decode_attend(const sat_decoder *dec, const float *feats, int max_len,
+void sat_caption_decode_attend(const sat_ensemble *ens, const float *feats, int max_len,
                                float temperature, sat_attend_mode attend, int allow_unk,
                                sat_rng *rng, sat_caption *out)
 {
-    int V = dec->cfg.V;
-    sat_decoder_state *st = sat_decoder_state_new(dec, feats, 1);
+    const int V = ens->dec[0]->cfg.V, L = ens->dec[0]->cfg.L;
+    sat_caption_state *st = sat_caption_state_new(ens, feats, 1);
     float *logprobs = sat_xmalloc((size_t)V * sizeof *logprobs);
-    caption_alloc(out, max_len + 1, dec->cfg.L, attend != SAT_ATTEND_SOFT, 0);
+    caption_alloc(out, max_len + 1, L, attend != SAT_ATTEND_SOFT, 0);
     int prev = SAT_VOCAB_START;
     for (int t = 0; t <= max_len; t++) {
-        caption_step(dec, st, prev, attend, rng, out, t, logprobs);
+        caption_step(st, L, prev, attend, rng, out, t, logprobs);
         /* After max_len words only <end> may follow. */
         int word = t == max_len ? SAT_VOCAB_END
-                   : temperature > 0 ? sample_word(logprobs, V, temperature, allow_unk, rng)
-                                     : best_word(logprobs, V, allow_unk);
+                                : sat_caption_pick_word(logprobs, V, temperature, allow_unk, rng);
         out->logprob += logprobs[word];
         if (word == SAT_VOCAB_END) break;
         out->tokens[out->n++] = word;
         prev = word;
     }
     free(logprobs);
-    sat_decoder_state_free(st);
+    sat_caption_state_free(st);
 }
 
-void sat_caption_teacher(const sat_decoder *dec, const float *feats, const int *tokens, int n,
+void sat_caption_teacher(const sat_ensemble *ens, const float *feats, const int *tokens, int n,
                          sat_attend_mode attend, sat_rng *rng, sat_caption *out)
 {
-    sat_decoder_state *st = sat_decoder_state_new(dec, feats, 1);
-    float *logprobs = sat_xmalloc((size_t)dec->cfg.V * sizeof *logprobs);
-    caption_alloc(out, n + 1, dec->cfg.L, attend != SAT_ATTEND_SOFT, 1);
+    const int V = ens->dec[0]->cfg.V, L = ens->dec[0]->cfg.L;
+    sat_caption_state *st = sat_caption_state_new(ens, feats, 1);
+    float *logprobs = sat_xmalloc((size_t)V * sizeof *logprobs);
+    caption_alloc(out, n + 1, L, attend != SAT_ATTEND_SOFT, 1);
     memcpy(out->tokens, tokens, (size_t)n * sizeof *tokens);
     out->n = n;
     int prev = SAT_VOCAB_START;
     for (int t = 0; t <= n; t++) {
-        caption_step(dec, st, prev, attend, rng, out, t, logprobs);
+        caption_step(st, L, prev, attend, rng, out, t, logprobs);
         int word = t < n ? tokens[t] : SAT_VOCAB_END;
         out->word_logprobs[t] = logprobs[word];
         out->logprob += logprobs[word];
         prev = word;
     }
     free(logprobs);
-    sat_decoder_state_free(st);
+    sat_caption_state_free(st);
 }
 
 double sat_caption_perplexity(const sat_caption *c)
@@ -248,12 +353,20 @@ char *sat_caption_text(const sat_captioner *cap, const sat_caption *c)
     return sat_vocab_decode(cap->vocab, c->tokens, c->n);
 }
 
+/* {name, sha256} of a decoder model file. */
+static void pack_model_id(msgpack_packer *pk, const sat_model *m)
+{
+    msgpack_pack_map(pk, 2);
+    sat_pack_kv_str(pk, "name", m->name);
+    sat_pack_kv_str(pk, "sha256", m->weights_sha256);
+}
+
 void sat_caption_pack(sat_writer *w, const sat_captioner *cap, const sat_caption *c,
                       const sat_caption_meta *meta)
 {
     int L = meta->alpha_h * meta->alpha_w;
     sat_writer_begin(w, "caption", 13 + (meta->rank >= 0) + (c->locations != NULL) +
-                                       2 * (c->word_logprobs != NULL));
+                                       2 * (c->word_logprobs != NULL) + (cap->ens.n > 1));
     msgpack_packer *pk = &w->pk;
     sat_pack_kv_str(pk, "id", meta->id);
     char *text = sat_caption_text(cap, c);
@@ -272,9 +385,12 @@ void sat_caption_pack(sat_writer *w, const sat_captioner *cap, const sat_caption
     sat_pack_kv_uint(pk, "alpha_h", (uint64_t)meta->alpha_h);
     sat_pack_kv_uint(pk, "alpha_w", (uint64_t)meta->alpha_w);
     sat_pack_str(pk, "model");
-    msgpack_pack_map(pk, 2);
-    sat_pack_kv_str(pk, "name", cap->model->name);
-    sat_pack_kv_str(pk, "sha256", cap->model->weights_sha256);
+    pack_model_id(pk, cap->models[0]);
+    if (cap->ens.n > 1) {
+        sat_pack_str(pk, "ensemble");
+        msgpack_pack_array(pk, (size_t)cap->ens.n);
+        for (int m = 0; m < cap->ens.n; m++) pack_model_id(pk, cap->models[m]);
+    }
     if (c->locations) {
         sat_pack_str(pk, "locations");
         msgpack_pack_array(pk, (size_t)c->n);

@@ -1,8 +1,15 @@
-/* captioner.h — a trained decoder model ready to caption feature maps:
- * loading it (decoder + vocabulary + provenance), checking that a features
- * record fits it, greedy/sampled decoding of one image, and writing the
- * `caption` record (formats/stream.md).  Shared by sat-decode, sat-beam,
- * sat-attend and sat-train (dev BLEU).
+/* captioner.h — trained decoder models ready to caption feature maps:
+ * loading one, or an ensemble of several (decoders + their shared vocabulary
+ * + provenance), checking that a features record fits them, stepping and
+ * greedy/sampled decoding of one image, and writing the `caption` record
+ * (formats/stream.md).  Shared by sat-decode, sat-beam, sat-attend and
+ * sat-train (dev BLEU).
+ *
+ * An ensemble reads every caption with all its members at once: at each step
+ * the log-probabilities are the mean of the members' (Σ_m log p_m / M,
+ * renormalised over the vocabulary: the normalised geometric mean of their
+ * distributions), and α is the mean of the members' α (with hard attention,
+ * of their one-hot rows; the recorded locations are the first member's).
  */
 #ifndef SAT_CAPTIONER_H
 #define SAT_CAPTIONER_H
@@ -15,19 +22,41 @@
 
 #define SAT_DEFAULT_DECODER "sat-decoder.satm"
 
+#define SAT_ENSEMBLE_MAX 8
+
+/* The decoders a caption is read with: one, or an ensemble of n that share
+ * L, D and V.  SAT_ENSEMBLE_OF(dec) is the one-decoder case. */
 typedef struct {
-    sat_model *model;      /* the file as loaded (name, weights_sha256, config) */
-    sat_decoder *dec;
-    sat_vocab *vocab;
+    int n;
+    const sat_decoder *dec[SAT_ENSEMBLE_MAX];
+} sat_ensemble;
+#define SAT_ENSEMBLE_OF(d) ((sat_ensemble){.n = 1, .dec = {(d)}})
+
+typedef struct {
+    sat_model *models[SAT_ENSEMBLE_MAX]; /* the files as loaded (name, weights_sha256, config) */
+    sat_ensemble ens;                    /* their decoders (owned); ens.n models */
+    sat_vocab *vocab;                    /* the vocabulary they all have */
 } sat_captioner;
 
-/* Load a decoder model file; path NULL = the installed default, and a bare
- * name that is no file in the working directory is looked for where the
- * default is (SAT_MODEL_DIR, ../models or ../share/sat beside the program).
- * NULL with a one-line reason in err. */
-sat_captioner *sat_captioner_load(const char *path, char *err, size_t errlen);
+/* The sizes (L, D, V, …) of the first model, which every member shares. */
+const sat_decoder_config *sat_captioner_config(const sat_captioner *cap);
+
+/* Load decoder model files (an ensemble when n > 1; n <= SAT_ENSEMBLE_MAX);
+ * paths NULL (or n 0) = the installed default, and a bare name that is no
+ * file in the working directory is looked for where the default is
+ * (SAT_MODEL_DIR, ../models or ../share/sat beside the program).  Members
+ * must share sizes and vocabulary.  NULL with a one-line reason in err. */
+sat_captioner *sat_captioner_load(const char *const *paths, int n, char *err, size_t errlen);
 /* sat_captioner_load for a program: the reason is its fatal error. */
-sat_captioner *sat_captioner_open(const char *path);
+sat_captioner *sat_captioner_open(const char *const *paths, int n);
+
+/* A stage's -m options, in order: the models of an ensemble (or one). */
+typedef struct {
+    const char *path[SAT_ENSEMBLE_MAX];
+    int n;
+} sat_model_list;
+/* Add one -m argument; a usage error past SAT_ENSEMBLE_MAX. */
+void sat_model_list_add(sat_model_list *list, const char *arg);
 void sat_captioner_free(sat_captioner *cap);
 
 /* 0 if the features record fits the decoder (grid h*w == L, c == D), else -1
@@ -53,8 +82,15 @@ void sat_caption_free(sat_caption *c);
  * nothing, and the next most probable word usually does). */
 int sat_caption_may_emit(int word, int allow_unk);
 
+/* The next word from a step's log-probabilities (V): the most probable
+ * (temperature 0) or one drawn from p^(1/T) (rng required), among the words
+ * that may be emitted. */
+int sat_caption_pick_word(const float *logprobs, int V, float temperature, int allow_unk,
+                          sat_rng *rng);
+
 /* Greedy decoding (temperature 0) or sampling from p^(1/T) (temperature > 0,
- * rng required), at most max_len words, never <unk>.  feats: L × D. */
+ * rng required) with one decoder, at most max_len words, never <unk>.
+ * feats: L × D. */
 void sat_caption_decode(const sat_decoder *dec, const float *feats, int max_len,
                         float temperature, sat_rng *rng, sat_caption *out);
 
@@ -66,26 +102,34 @@ int sat_attend_parse(const char *name, sat_attend_mode *mode);
 /* The mode an --attention argument names; a usage error (exit 2) otherwise. */
 sat_attend_mode sat_attend_option(const char *arg);
 
-/* sat_decoder_step_attend as a caption records it: for a hard mode, the rows
- * of alpha (k × L, k the state's hypotheses) are made one-hot at the
- * locations the step chose (or was given), which loc (k) holds. */
-void sat_caption_step(const sat_decoder *dec, sat_decoder_state *st, const int *prev,
-                      sat_attend_mode attend, sat_rng *rng, int *loc, float *logprobs,
-                      float *alpha);
+/* The decoding state of one image (feats L × D) for every member of an
+ * ensemble, up to k_max hypotheses (sat_decoder_state, n times). */
+typedef struct sat_caption_state sat_caption_state;
+sat_caption_state *sat_caption_state_new(const sat_ensemble *ens, const float *feats, int k_max);
+void sat_caption_state_free(sat_caption_state *st);
+/* Beam bookkeeping, as sat_decoder_state_select, for every member. */
+void sat_caption_state_select(sat_caption_state *st, const int *parent, int k);
 
-/* sat_caption_decode with the attention taken as `attend` says (SOFT,
- * SAMPLE or ARGMAX; rng is needed for SAMPLE as for word sampling), <unk>
- * among the words when allow_unk.  The hard modes fill locations and make
- * alpha's rows one-hot. */
-void sat_caption_decode_attend(const sat_decoder *dec, const float *feats, int max_len,
+/* sat_decoder_step_attend as a caption records it, for the state's k
+ * hypotheses: logprobs (k × V) and alpha (k × L) as the ensemble's (the top
+ * of this file); for a hard mode, the rows of alpha are one-hot at the
+ * locations the step chose (or was given), which loc (k) holds. */
+void sat_caption_step(sat_caption_state *st, const int *prev, sat_attend_mode attend,
+                      sat_rng *rng, int *loc, float *logprobs, float *alpha);
+
+/* sat_caption_decode with an ensemble and the attention taken as `attend`
+ * says (SOFT, SAMPLE or ARGMAX; rng is needed for SAMPLE as for word
+ * sampling), <unk> among the words when allow_unk.  The hard modes fill
+ * locations and make alpha's rows one-hot. */
+void sat_caption_decode_attend(const sat_ensemble *ens, const float *feats, int max_len,
                                float temperature, sat_attend_mode attend, int allow_unk,
                                sat_rng *rng, sat_caption *out);
 
-/* Teacher forcing: the decoder reads the caption tokens[0..n) (vocabulary
+/* Teacher forcing: the ensemble reads the caption tokens[0..n) (vocabulary
  * ids, no <start>/<end>) on feats (L × D); out gets the tokens, the attention
  * (hard modes as above), word_logprobs (n+1: the words and <end>) and their
  * sum as logprob. */
-void sat_caption_teacher(const sat_decoder *dec, const float *feats, const int *tokens, int n,
+void sat_caption_teacher(const sat_ensemble *ens, const float *feats, const int *tokens, int n,
                          sat_attend_mode attend, sat_rng *rng, sat_caption *out);
 
 /* exp(−logprob / (n+1)): the perplexity per predicted token, <end> included. */

@@ -800,6 +800,7 @@ struct sat_decoder_work {
     int *ints;
     /* captions sorted by length (rows r): */
     int *order, *img, *len;         /* [B] batch index, image, number of targets */
+    float *weight;                  /* [B] weight of the caption's xent (1 without weights) */
     int *steps, *off;               /* [T] n_t, [T+1] first packed row of step t */
     int *by_image;                  /* [B] rows sorted by image */
     int *perm, *perm_img;           /* [B] one step's rows grouped by image, their images */
@@ -856,7 +857,7 @@ static float *carve(const carve_entry *e, int count)
     return arena;
 }
 
-enum { WORK_ARRAYS = 32 };
+enum { WORK_ARRAYS = 33 };
 
 /* The training arrays for B captions, T steps, n images; returns their number. */
 static int work_table(sat_decoder_work *w, const sat_decoder_config *c, int B, int T,
@@ -876,7 +877,7 @@ static int work_table(sat_decoder_work *w, const sat_decoder_config *c, int B, i
         { &w->dh_out, N * c->H }, { &w->dz_out, N * c->D }, { &w->dgates, N * 4 * c->H },
         { &w->dq, N * c->A }, { &w->dx, (size_t)B * K }, { &w->dh, (size_t)B * c->H },
         { &w->dc, (size_t)B * c->H }, { &w->dzraw, (size_t)B * c->D },
-        { &w->dalpha, (size_t)B * c->L },
+        { &w->dalpha, (size_t)B * c->L }, { &w->weight, (size_t)B },
     };
     memcpy(e, f, sizeof f);
     return WORK_ARRAYS;
@@ -945,6 +946,10 @@ int sat_decoder_check_batch(const sat_decoder *dec, const sat_decoder_batch *b, 
                      b->n_images);
             return -1;
         }
+        if (b->weight && !isfinite(b->weight[r])) {
+            snprintf(err, errlen, "caption %d: its weight is not finite", r);
+            return -1;
+        }
         int len = caption_length(tok, b->T);
         for (int t = 0; t <= b->T; t++) {
             int want_word = t <= len;
@@ -980,7 +985,10 @@ static void prepare_batch(sat_decoder_work *w, const sat_decoder_batch *b)
     for (int r = 0; r < B; r++)
         key[r] = (caption_key){ caption_length(b->tokens + (size_t)r * (T + 1), T), b->image[r], r };
     qsort(key, (size_t)B, sizeof *key, compare_captions);
-    for (int r = 0; r < B; r++) w->order[r] = key[r].index, w->img[r] = key[r].image, w->len[r] = key[r].len;
+    for (int r = 0; r < B; r++) {
+        w->order[r] = key[r].index, w->img[r] = key[r].image, w->len[r] = key[r].len;
+        w->weight[r] = b->weight ? b->weight[key[r].index] : 1.0f;
+    }
     free(key);
     w->off[0] = 0;
     for (int t = 0, n = B; t < T; t++) {
@@ -1123,6 +1131,18 @@ static void hard_loss(hard_run *hr, const sat_decoder_work *w, int B, int T, int
     }
 }
 
+/* Σ_captions weight · xent, from the probabilities of the forward pass. */
+static double weighted_xent(const sat_decoder_work *w, int T, int V)
+{
+    double sum = 0;
+    for (int t = 0; t < T; t++)
+        for (int r = 0; r < w->steps[t]; r++) {
+            size_t p = (size_t)w->off[t] + r;
+            sum -= w->weight[r] * log(w->probs[p * V + w->target[p]]);
+        }
+    return sum;
+}
+
 static sat_decoder_loss forward(sat_decoder *dec, const sat_decoder_batch *b, float lambda,
                                 float dropout, sat_rng *rng, hard_run *hr)
 {
@@ -1149,20 +1169,25 @@ static sat_decoder_loss forward(sat_decoder *dec, const sat_decoder_batch *b, fl
     sat_decoder_loss loss = { .ntokens = N };
     loss.xent = softmax_xent_rows(w->probs, w->target, N, c->V, hr ? hr->row_loss : NULL);
     loss.penalty = attention_penalty(w, B, T, c->L);
-    loss.loss = (loss.xent + lambda * loss.penalty) / B;
+    loss.loss = ((b->weight ? weighted_xent(w, T, c->V) : loss.xent) + lambda * loss.penalty) / B;
     if (hr) hard_loss(hr, w, B, T, c->L, &loss);
     return loss;
 }
 
 /* Deep output backward over all N rows: parameter gradients, and the
  * gradients reaching E y (demb), h (dh_out) and ẑ (dz_out). */
-static void output_backward(sat_decoder *dec, int N, float scale)
+static void output_backward(sat_decoder *dec, int N, int T, float scale)
 {
     const sat_decoder_config *c = &dec->cfg;
     sat_decoder_work *w = dec->work;
     const int E = c->E, K = E + c->D + c->H;
     float *dlogits = w->probs;
-    nn_softmax_xent_backward(dlogits, w->probs, w->target, scale, N, c->V);
+    for (int t = 0; t < T; t++)
+        for (int r = 0; r < w->steps[t]; r++) {
+            size_t p = (size_t)w->off[t] + r;
+            nn_softmax_xent_backward(dlogits + p * c->V, w->probs + p * c->V, w->target + p,
+                                     scale * w->weight[r], 1, c->V);
+        }
     memset(w->dact, 0, (size_t)N * E * sizeof(float));
     nn_linear_backward(w->dact, E, dec->g.out_w, dec->g.out_b, dlogits, c->V, w->actd, E,
                        dec->w.out_w, N, E, c->V);
@@ -1259,7 +1284,7 @@ static void backward(sat_decoder *dec, const sat_decoder_batch *b, float lambda,
     sat_decoder_work *w = dec->work;
     sat_decoder_weights *g = &dec->g;
     const int B = b->B, T = b->T, N = w->off[T], E = c->E, K = E + c->D + c->H;
-    output_backward(dec, N, 1.0f / B);
+    output_backward(dec, N, T, 1.0f / B);
     memset(w->dproj, 0, (size_t)b->n_images * c->L * c->A * sizeof(float));
     memset(w->dh, 0, (size_t)B * c->H * sizeof(float));
     memset(w->dc, 0, (size_t)B * c->H * sizeof(float));

@@ -179,10 +179,14 @@ typedef struct {
                           * Step t reads tokens[t] and predicts tokens[t+1];
                           * a caption's length is its number of targets. */
     int B, T;
+    const float *weight; /* [B] the weight of each caption's xent in the loss
+                          * (self-critical training: its reward's advantage);
+                          * NULL: all 1 */
 } sat_decoder_batch;
 
 typedef struct {
-    double loss;         /* (xent + λ·penalty) / B: what the gradients are of */
+    double loss;         /* (xent + λ·penalty) / B: what the gradients are of
+                          * (with weights, xent is Σ_captions weight · xent) */
     double xent;         /* Σ −log p(y_t) over real targets */
     double penalty;      /* Σ_captions Σ_i (1 − Σ_t α_ti)² */
     long ntokens;        /* real targets (xent / ntokens is per-token) */

@@ -311,14 +311,18 @@ static double *document_frequency(const sat_metrics *m)
     return df;
 }
 
-static void cider_vector(const sat_metrics *m, sentence *s, const double *df, double log_n)
+/* tf-idf weights and norms of s; grams g >= ndf (new since df was counted)
+ * have df 0. */
+static void cider_vector(const sat_metrics *m, sentence *s, const double *df, size_t ndf,
+                         double log_n)
 {
     free(s->weights);
     s->weights = sat_xmalloc((size_t)s->ngrams * sizeof *s->weights);
     double sq[SAT_BLEU_N] = {0};
     for (int i = 0; i < s->ngrams; i++) {
         uint32_t g = s->grams[i].gram;
-        double w = s->grams[i].count * (log_n - log(df[g] > 1 ? df[g] : 1));
+        double dfg = g < ndf ? df[g] : 0;
+        double w = s->grams[i].count * (log_n - log(dfg > 1 ? dfg : 1));
         s->weights[i] = w;
         sq[m->gram_order[g]] += w * w;
     }
@@ -349,23 +353,65 @@ static void cider_sim(const sat_metrics *m, const sentence *h, const sentence *r
     }
 }
 
+/* CIDEr-D of hyp against the references of im (weights already set). */
+static double cider_d_image(const sat_metrics *m, const sentence *hyp, const image *im)
+{
+    double val[SAT_BLEU_N] = {0};
+    for (int r = 0; r < im->nrefs; r++) cider_sim(m, hyp, &im->refs[r], val);
+    double sum = 0;
+    for (int k = 0; k < SAT_BLEU_N; k++) sum += val[k];
+    return 10.0 * (sum / SAT_BLEU_N) / im->nrefs;
+}
+
 static void cider_d_all(sat_metrics *m)
 {
     double *df = document_frequency(m);
     double log_n = log((double)m->n);
     for (size_t i = 0; i < m->n; i++) {
         image *im = &m->images[i];
-        double val[SAT_BLEU_N] = {0};
-        cider_vector(m, &im->hyp, df, log_n);
-        for (int r = 0; r < im->nrefs; r++) {
-            cider_vector(m, &im->refs[r], df, log_n);
-            cider_sim(m, &im->hyp, &im->refs[r], val);
-        }
-        double sum = 0;
-        for (int k = 0; k < SAT_BLEU_N; k++) sum += val[k];
-        im->scores.cider_d = 10.0 * (sum / SAT_BLEU_N) / im->nrefs;
+        cider_vector(m, &im->hyp, df, m->ngrams, log_n);
+        for (int r = 0; r < im->nrefs; r++) cider_vector(m, &im->refs[r], df, m->ngrams, log_n);
+        im->scores.cider_d = cider_d_image(m, &im->hyp, im);
     }
     free(df);
+}
+
+struct sat_cider {
+    sat_metrics *corpus;
+    double *df, log_n;
+    size_t ndf;
+};
+
+sat_cider *sat_cider_new(sat_metrics *corpus)
+{
+    if (!corpus->n) sat_die("sat_cider_new: no images");
+    sat_cider *c = sat_xcalloc(1, sizeof *c);
+    c->corpus = corpus;
+    c->df = document_frequency(corpus);
+    c->ndf = corpus->ngrams;
+    c->log_n = log((double)corpus->n);
+    for (size_t i = 0; i < corpus->n; i++)
+        for (int r = 0; r < corpus->images[i].nrefs; r++)
+            cider_vector(corpus, &corpus->images[i].refs[r], c->df, c->ndf, c->log_n);
+    return c;
+}
+
+double sat_cider_score(sat_cider *c, size_t image_index, const char *text)
+{
+    if (image_index >= c->corpus->n) sat_die("sat_cider_score: image %zu of %zu", image_index, c->corpus->n);
+    sentence hyp;
+    sentence_init(c->corpus, &hyp, text);
+    cider_vector(c->corpus, &hyp, c->df, c->ndf, c->log_n);
+    double score = cider_d_image(c->corpus, &hyp, &c->corpus->images[image_index]);
+    sentence_free(&hyp);
+    return score;
+}
+
+void sat_cider_free(sat_cider *c)
+{
+    if (!c) return;
+    free(c->df);
+    free(c);
 }
 
 /* ---- METEOR: the statistics summed over the images, then scored ---- */

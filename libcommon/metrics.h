@@ -83,4 +83,15 @@ void sat_metrics_score(sat_metrics *m, sat_metric_scores *out);
 void sat_metrics_image(const sat_metrics *m, size_t i, sat_image_scores *out);
 void sat_metrics_free(sat_metrics *m);
 
+/* CIDEr-D of single captions against a fixed corpus (the rewards of
+ * self-critical training): the document frequencies are those of the
+ * references of every image added to `corpus` (their hypotheses are not
+ * used), computed once by sat_cider_new, with the code sat_metrics_score
+ * uses.  sat_cider_score scores text against the references of the corpus's
+ * image i.  The corpus is borrowed and grows with the n-grams scored. */
+typedef struct sat_cider sat_cider;
+sat_cider *sat_cider_new(sat_metrics *corpus);
+double sat_cider_score(sat_cider *c, size_t image, const char *text);
+void sat_cider_free(sat_cider *c);
+
 #endif

@@ -45,7 +45,7 @@ static void run_stream(const sat_pipeline *p, FILE *in, const char *name, float 
 
 void sat_pipeline_run(const sat_pipeline *p, char *const *files, int n)
 {
-    const sat_decoder_config *c = &p->cap->dec->cfg;
+    const sat_decoder_config *c = sat_captioner_config(p->cap);
     float *feats = sat_xmalloc((size_t)c->L * c->D * sizeof *feats);
     if (n == 0) run_stream(p, stdin, "stdin", feats);
     for (int i = 0; i < n; i++) {

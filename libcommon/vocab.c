@@ -157,6 +157,14 @@ sat_vocab *sat_vocab_from_words(char *const *words, int n, char *err, size_t err
     return v;
 }
 
+int sat_words_first_difference(char *const *a, int na, char *const *b, int nb)
+{
+    int n = na < nb ? na : nb;
+    for (int i = 0; i < n; i++)
+        if (strcmp(a[i], b[i]) != 0) return i;
+    return na == nb ? -1 : n;
+}
+
 int sat_vocab_id(const sat_vocab *v, const char *word)
 {
     long id = sat_strtab_find(&v->index, word);

@@ -55,6 +55,10 @@ sat_vocab *sat_vocab_build(const sat_word_counts *wc, long min_count, int max_si
  * non-empty words without whitespace.  NULL with err otherwise.  Counts are 0. */
 sat_vocab *sat_vocab_from_words(char *const *words, int n, char *err, size_t errlen);
 void sat_vocab_free(sat_vocab *v);
+/* Where two word lists (a model's vocabulary, sat_vocab.words) first differ:
+ * -1 when they are the same, else the first index whose words differ or
+ * that only one of them has. */
+int sat_words_first_difference(char *const *a, int na, char *const *b, int nb);
 
 /* The id of a word, SAT_VOCAB_UNK when it is not in the vocabulary. */
 int sat_vocab_id(const sat_vocab *v, const char *word);

@@ -103,7 +103,7 @@ int main(int argc, char **argv)
         for (int t = 0; t <= T; t++)
             tokens[b * (T + 1) + t] = t <= len ? (int)sat_rng_below(&rng, (uint32_t)cfg.V) : -1;
     }
-    sat_decoder_batch batch = { feats, n_images, image, tokens, B, T };
+    sat_decoder_batch batch = { .feats = feats, .n_images = n_images, .image = image, .tokens = tokens, .B = B, .T = T };
 
     sat_decoder_forward_backward(dec, &batch, 1.0f, 0.5f, &rng, 1); /* warm-up, allocation */
     double fb, fb_cpu, f, f_cpu;

@@ -99,6 +99,44 @@ max_len() {
 }
 check "--max-len 2: no caption longer than 2 words" max_len
 
+# --- ensembles (-m A -m B) ---
+train_tiny() { # train_tiny OUT OPTION...: another tiny model of the same data
+    local out=$1
+    shift
+    sat-train --captions "$F/Flickr8k.token.txt" --features "$T/feats.sat" --train "$T/train.txt" \
+        --dev "$T/dev.txt" --embed 16 --hidden 32 --att-size 16 --batch 16 --epochs 10 \
+        --patience 1000 -q -o "$out" "$@" 2>/dev/null
+}
+train_tiny "$T/seed2.satm" --min-count 2 --seed 2
+train_tiny "$T/vocab1.satm" --min-count 1
+fields='[.id, .text, .tokens, (.logprob * 1000 | round)]'
+ensemble_of_one() {
+    # a model twice is the model: the mean of equal log-probabilities, renormalised
+    local prog
+    for prog in "sat-decode" "sat-beam -k 3"; do
+        cmp <($prog "${M[@]}" "$T/feats.sat" | sat-dump | jq -c "$fields") \
+            <($prog "${M[@]}" "${M[@]}" "$T/feats.sat" | sat-dump | jq -c "$fields") || return 1
+    done
+}
+check "an ensemble of a model with itself gives that model's captions and log p" ensemble_of_one
+ensemble_of_two() {
+    local out
+    out=$(sat-beam "${M[@]}" -m "$T/seed2.satm" -k 3 "$T/feats.sat" | sat-dump) &&
+    echo "$out" | jq -se 'length == 50 and all(.[]; (.ensemble | length) == 2
+        and .ensemble[0] == .model and .ensemble[1].sha256 != .model.sha256
+        and (.alpha.shape == [(.words | length), 7, 7]))' >/dev/null &&
+    # its captions are neither model's alone
+    ! cmp -s <(echo "$out" | jq -r .text) <(sat-beam "${M[@]}" -k 3 "$T/feats.sat" | sat-dump | jq -r .text) &&
+    ! cmp -s <(echo "$out" | jq -r .text) <(sat-beam -m "$T/seed2.satm" -k 3 "$T/feats.sat" | sat-dump | jq -r .text)
+}
+check "an ensemble of two models: both named in each record, captions of their own" ensemble_of_two
+check "a lone model's records name no ensemble" \
+    bash -c "sat-beam -m '$T/m.satm' '$T/feats.sat' | sat-dump | jq -se 'all(.[]; .ensemble == null)' | grep -qx true"
+check_bad "an ensemble of models with other vocabularies is refused" "vocab1.satm: its vocabulary differs" \
+    sat-beam "${M[@]}" -m "$T/vocab1.satm" "$T/feats.sat"
+check_bad "more than 8 models is a usage error" "at most 8 models" \
+    sat-decode "${M[@]}" "${M[@]}" "${M[@]}" "${M[@]}" "${M[@]}" "${M[@]}" "${M[@]}" "${M[@]}" "${M[@]}" "$T/feats.sat"
+
 check_bad "-n more than -k is a usage error" "nbest" sat-beam "${M[@]}" -k 2 -n 3 "$T/feats.sat"
 sat-encode -q "$IMAGES/dog.jpg" > "$T/dog16.sat"
 check_bad "features of another grid are refused" "decoder takes L=49" sat-beam "${M[@]}" "$T/dog16.sat"

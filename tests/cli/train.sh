@@ -67,6 +67,30 @@ kill_and_resume() {
 }
 check "kill -9 then --resume reaches the same weights as an uninterrupted run" kill_and_resume
 
+# --- self-critical training on the same sliver, from the model above ---
+scst() { sat-train "${args[@]}" --init "$T/a.satm" --objective scst --lr 1e-3 --scst-samples 4 "$@"; }
+scst_runs() {
+    scst --epochs 2 -o "$T/s1.satm" --checkpoint "$T/runS" 2> "$T/s1.err" &&
+    grep -q "self-critical: 4 captions per image, CIDEr-D over the references of 40 train images" "$T/s1.err" &&
+    is_equal "$(grep -Ec 'train CIDEr-D greedy [0-9.]+ sampled [0-9.]+$' "$T/s1.err")" 2 &&
+    is_equal "$(sat-decode -m "$T/s1.satm" -f text "$T/feats.sat" | wc -l)" 50 &&
+    [ "$(sha "$T/runS/checkpoint.satm")" != "$(sha "$T/a.satm")" ]
+}
+check "--objective scst fine-tunes a model on its sampled captions' CIDEr-D" scst_runs
+scst_resume() {
+    # the same weights again from the same seed, and from one epoch then --resume
+    scst --epochs 2 -o "$T/s2.satm" --checkpoint "$T/runS2" 2>/dev/null &&
+    is_equal "$(sha "$T/runS2/checkpoint.satm")" "$(sha "$T/runS/checkpoint.satm")" &&
+    scst --epochs 1 -o "$T/s3.satm" --checkpoint "$T/runS3" 2>/dev/null &&
+    scst --epochs 2 -o "$T/s3.satm" --checkpoint "$T/runS3" --resume 2>/dev/null &&
+    is_equal "$(sha "$T/runS3/checkpoint.satm")" "$(sha "$T/runS/checkpoint.satm")"
+}
+check "--objective scst is repeatable, and --resume carries it over" scst_resume
+check_bad "--objective scst with hard attention is a usage error" "not with --attention hard" \
+    scst --attention hard -o "$T/s4.satm"
+check_bad "an unknown --objective is a usage error" "'cider' is not xent or scst" \
+    sat-train "${args[@]}" --objective cider -o "$T/s4.satm"
+
 check_bad "--resume with a checkpoint of another architecture is refused" "another architecture" \
     sat-train "${args[@]}" --hidden 24 --epochs 13 -o "$T/x.satm" --checkpoint "$T/runA" --resume
 

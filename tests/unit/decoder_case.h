@@ -31,8 +31,8 @@ static sat_decoder *new_decoder(sat_decoder_config cfg, uint64_t seed)
 
 /* The batch over tokens (TB × (TT + 1)) and image (TB); *feats is malloc'd
  * (TIMG × L × D), the decoder made by new_decoder. */
-static void decoder_case_fill(sat_decoder_config cfg, uint64_t seed, sat_decoder **dec,
-                              float **feats, int *tokens, int *image, sat_decoder_batch *batch)
+static inline void decoder_case_fill(sat_decoder_config cfg, uint64_t seed, sat_decoder **dec,
+                                     float **feats, int *tokens, int *image, sat_decoder_batch *batch)
 {
     sat_rng rng;
     sat_rng_seed(&rng, seed);

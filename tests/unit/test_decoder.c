@@ -425,6 +425,43 @@ static void test_model_gradients_dropout(void **state)
     model_case_free(&m);
 }
 
+/* Per-caption weights (self-critical training's advantages, of either
+ * sign): the gradient of Σ weight · xent against finite differences. */
+static void test_model_gradients_weighted(void **state)
+{
+    (void)state;
+    model_case m;
+    model_case_init(&m, tiny, 15);
+    const float weight[TB] = { 0.8f, -1.7f, 2.5f };
+    m.batch.weight = weight;
+    check_model_gradients(&m, 64, 64);
+    model_case_free(&m);
+}
+
+/* Weights (w_1, 0, …) with λ = 0 give B_1/B times the gradient of caption 1
+ * alone, and the loss of the weighted sum. */
+static void test_weights_select_captions(void **state)
+{
+    (void)state;
+    model_case m;
+    model_case_init(&m, tiny, 16);
+    const float weight[TB] = { 3.0f, 0.0f, 0.0f };
+    m.batch.weight = weight;
+    sat_decoder_zero_grad(m.dec);
+    double all = sat_decoder_forward_backward(m.dec, &m.batch, 0, 0, NULL, 1).loss;
+    float *g = sat_xmalloc(m.dec->nparams * sizeof(float));
+    memcpy(g, m.dec->grads, m.dec->nparams * sizeof(float));
+    sat_decoder_batch first = m.batch;
+    first.B = 1, first.weight = NULL;
+    sat_decoder_zero_grad(m.dec);
+    double one = sat_decoder_forward_backward(m.dec, &first, 0, 0, NULL, 1).loss;
+    assert_true(fabs(all - one * 3.0 / TB) < 1e-5 * (1 + fabs(one)));
+    for (size_t i = 0; i < m.dec->nparams; i++)
+        assert_true(fabsf(g[i] - m.dec->grads[i] * 3.0f / TB) <= 1e-5f * (1 + fabsf(g[i])));
+    free(g);
+    model_case_free(&m);
+}
+
 /* Gradients accumulate over calls, and a padded step contributes nothing:
  * changing the tokens after a caption's end changes neither loss nor grads. */
 static void test_accumulation_and_padding(void **state)
@@ -577,7 +614,7 @@ static void test_learns_toy_set(void **state)
     const int tokens[4 * 7] = { 0, 3, 4, 5, 1, -1, -1,  0, 6, 4, 7, 8, 1, -1,
                                 0, 9, 10, 1, -1, -1, -1, 0, 3, 9, 2, 5, 6, 1 };
     const int image[4] = { 0, 1, 2, 3 };
-    sat_decoder_batch batch = { feats, 4, image, tokens, 4, 6 };
+    sat_decoder_batch batch = { .feats = feats, .n_images = 4, .image = image, .tokens = tokens, .B = 4, .T = 6 };
     sat_adam adam;
     sat_adam_init(&adam, dec->nparams, 0.02f);
     double first = 0, last = 0;
@@ -697,6 +734,8 @@ int main(void)
         cmocka_unit_test(test_model_gradients),
         cmocka_unit_test(test_model_gradients_vector_path),
         cmocka_unit_test(test_model_gradients_dropout),
+        cmocka_unit_test(test_model_gradients_weighted),
+        cmocka_unit_test(test_weights_select_captions),
         cmocka_unit_test(test_accumulation_and_padding),
         cmocka_unit_test(test_empty_caption),
         cmocka_unit_test(test_step_matches_teacher_forcing),

@@ -87,7 +87,7 @@ static void estimate(exact_case *x, sat_hard_attention h, int K, double *mean, d
     sat_decoder *dec = x->dec;
     const size_t n = dec->nparams;
     int image = 0;
-    sat_decoder_batch batch = { x->feats, 1, &image, exact_tokens, 1, XT };
+    sat_decoder_batch batch = { .feats = x->feats, .n_images = 1, .image = &image, .tokens = exact_tokens, .B = 1, .T = XT };
     double *sum2 = sat_xcalloc(n, sizeof(double));
     memset(mean, 0, n * sizeof(double));
     sat_rng rng;
@@ -240,7 +240,7 @@ static void test_expected_baseline_lowers_variance(void **state)
     for (int b = 0; b < B; b++)
         for (int t = 0; t <= T; t++)
             tokens[b * (T + 1) + t] = t <= lens[b] ? (int)sat_rng_below(&rng, (uint32_t)cfg.V) : -1;
-    sat_decoder_batch batch = { feats, 2, image, tokens, B, T };
+    sat_decoder_batch batch = { .feats = feats, .n_images = 2, .image = image, .tokens = tokens, .B = B, .T = T };
 
     sat_hard_attention moving = { .samples = 1, .p_soft = 0, .lambda_r = 1, .lambda_e = 0,
                                   .baseline_kind = SAT_BASELINE_MOVING };
@@ -501,10 +501,11 @@ static void test_teacher_and_hard_decoding(void **state)
     float feats[6 * 10];
     fill_random(feats, 60, 0, 2, &rng);
     const int words[3] = { 5, 7, 2 }, tokens[5] = { 1, 5, 7, 2, 0 }, image = 0;
-    sat_decoder_batch batch = { feats, 1, &image, tokens, 1, 4 };
+    sat_decoder_batch batch = { .feats = feats, .n_images = 1, .image = &image, .tokens = tokens, .B = 1, .T = 4 };
     double xent = sat_decoder_forward_backward(dec, &batch, 0, 0, NULL, 0).xent;
     sat_caption c;
-    sat_caption_teacher(dec, feats, words, 3, SAT_ATTEND_SOFT, NULL, &c);
+    sat_ensemble one = SAT_ENSEMBLE_OF(dec);
+    sat_caption_teacher(&one, feats, words, 3, SAT_ATTEND_SOFT, NULL, &c);
     double sum = 0;
     for (int t = 0; t <= 3; t++) sum += c.word_logprobs[t];
     assert_true(fabs(c.logprob + xent) < 1e-5 * xent);
@@ -513,7 +514,7 @@ static void test_teacher_and_hard_decoding(void **state)
     assert_null(c.locations);
     sat_caption_free(&c);
 
-    sat_caption_decode_attend(dec, feats, 5, 0, SAT_ATTEND_ARGMAX, 1, NULL, &c);
+    sat_caption_decode_attend(&one, feats, 5, 0, SAT_ATTEND_ARGMAX, 1, NULL, &c);
     assert_non_null(c.locations);
     for (int t = 0; t <= c.n; t++) {
         assert_true(c.locations[t] >= 0 && c.locations[t] < 6);
@@ -590,7 +591,7 @@ static void train_toy(sat_hard_attention h, int steps, double *word_acc, double 
             tokens[b * 3] = 1, tokens[b * 3 + 1] = 3 + word, tokens[b * 3 + 2] = 0;
             image[b] = b;
         }
-        sat_decoder_batch batch = { feats, NB, image, tokens, NB, 2 };
+        sat_decoder_batch batch = { .feats = feats, .n_images = NB, .image = image, .tokens = tokens, .B = NB, .T = 2 };
         sat_decoder_zero_grad(dec);
         sat_decoder_forward_backward_hard(dec, &batch, &h, 0, 0, &rng, 1);
         sat_clip_grad_norm(dec->grads, dec->nparams, 5.0);

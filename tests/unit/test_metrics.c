@@ -258,6 +258,31 @@ static void test_cider_averages_references(void **state)
     assert_close(img.cider_d, 2.5, TOL);
 }
 
+/* sat_cider (self-critical rewards) with the corpus of the test above: the
+ * same CIDEr-D for the same captions, whatever the corpus's own
+ * hypotheses; a caption with words the corpus never saw ("z") weighs them
+ * with df 0. */
+static void test_cider_scorer_matches_metrics(void **state)
+{
+    (void)state;
+    const char *r0[] = {"a b"}, *r1[] = {"a c"}, *r2[] = {"y"};
+    const char *const *refs[] = {r0, r1, r2};
+    sat_metrics *corpus = sat_metrics_new();
+    for (int i = 0; i < 3; i++) sat_metrics_add(corpus, "", refs[i], 1);
+    sat_cider *c = sat_cider_new(corpus);
+    double u = log(3.0) - log(2.0), L = log(3.0);
+    double sim1 = (u * u + L * L) / (sqrt(4 * u * u + L * L) * sqrt(u * u + L * L));
+    assert_close(sat_cider_score(c, 0, "a a b"), 10.0 * (sim1 + 1 / sqrt(2.0)) * exp(-1.0 / 72) / 4, TOL);
+    assert_close(sat_cider_score(c, 1, "a c"), 5.0, TOL);
+    assert_close(sat_cider_score(c, 2, "x"), 0.0, 0);
+    /* "a z" vs "a c": unigrams a (u) and z (L, unseen); bigram az unseen */
+    double uni = u * u / (sqrt(u * u + L * L) * sqrt(u * u + L * L));
+    assert_close(sat_cider_score(c, 1, "a z"), 10.0 * uni / 4, TOL);
+    assert_close(sat_cider_score(c, 1, "a c"), 5.0, TOL); /* scoring leaves the corpus as it was */
+    sat_cider_free(c);
+    sat_metrics_free(corpus);
+}
+
 static void test_empty_hypothesis(void **state)
 {
     (void)state;
@@ -291,6 +316,7 @@ int main(void)
         cmocka_unit_test(test_cider_two_images_by_hand),
         cmocka_unit_test(test_cider_three_images_idf_and_clipping),
         cmocka_unit_test(test_cider_averages_references),
+        cmocka_unit_test(test_cider_scorer_matches_metrics),
         cmocka_unit_test(test_empty_hypothesis),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,54 @@
+/* scst.h — self-critical sequence training (Rennie et al., CVPR 2017):
+ * REINFORCE on a caption's CIDEr-D against its image's references, with the
+ * CIDEr-D of the model's own greedy caption as the baseline.  For an image
+ * I with samples w^1..w^S drawn from the model and its greedy caption ŵ,
+ *
+ *   ∇L = −(1/S) Σ_s (r(w^s) − r(ŵ)) ∇ log p(w^s | I)
+ *
+ * which the decoder's weighted teacher-forced pass computes when each
+ * sample is a row of a batch with weight r(w^s) − r(ŵ)
+ * (sat_decoder_batch.weight): samples better than greedy decoding become
+ * more probable, worse ones less.  The captions are drawn without dropout,
+ * so the pass that takes the gradient (dropout 0) is the policy that drew
+ * them.
+ *
+ *     sat_scst s = {.dec = dec, .vocab = vocab, .cider = cider, .samples = 5, .max_len = 16};
+ *     sat_scst_rewards r = sat_scst_image(&s, feats, ref_image, rng, tokens, weight);
+ *     // tokens: 5 rows of SAT_SCST_ROW(16) ints, weight: 5 floats
+ */
+#ifndef SAT_SCST_H
+#define SAT_SCST_H
+
+#include <stddef.h>
+
+#include "decoder.h"
+#include "metrics.h"
+#include "rng.h"
+#include "vocab.h"
+
+#define SAT_SCST_MAX_SAMPLES 64
+/* Tokens in one batch row: <start>, up to max_len words, <end> (T = max_len + 1). */
+#define SAT_SCST_ROW(max_len) ((max_len) + 2)
+
+typedef struct {
+    const sat_decoder *dec;
+    const sat_vocab *vocab;
+    sat_cider *cider;   /* rewards: CIDEr-D against the corpus's references */
+    int samples;        /* S, 1..SAT_SCST_MAX_SAMPLES */
+    int max_len;        /* words per caption */
+} sat_scst;
+
+typedef struct {
+    double greedy;      /* r(ŵ), the baseline */
+    double mean;        /* mean of r(w^s) */
+} sat_scst_rewards;
+
+/* Draw the greedy caption and S samples of the image feats (L × D; no
+ * dropout; samples may hold <unk>, as the model's distribution does), score
+ * them against the references of the cider corpus's image ref_image, and
+ * write the S samples as batch rows (tokens: S × SAT_SCST_ROW(max_len),
+ * padded with -1) with their weights r(w^s) − r(ŵ) (weight: S). */
+sat_scst_rewards sat_scst_image(const sat_scst *s, const float *feats, size_t ref_image,
+                                sat_rng *rng, int *tokens, float *weight);
+
+#endif

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "captioner.h"
+#include "escape.h"
 #include "pipeline.h"
 #include "util.h"
 
@@ -194,6 +195,7 @@ static void load_caption_file(caption_file *cf, const char *path)
             continue;
         }
         *tab = 0;
+        sat_unescape_id(buf); /* as -f text writes ids */
         line_id(buf);
         add_file_caption(cf, buf, tab + 1, line);
     }
@@ -225,8 +227,9 @@ static int file_captions_of(const caption_file *cf, const char *id)
 static void emit(attender *a, const image_slot *im, const sat_caption *c, int rank)
 {
     if (a->opt->text) {
-        char *text = sat_caption_text(a->cap, c);
-        printf("%s\t%.4f\t%.4f\t%s\n", im->id, c->logprob, sat_caption_perplexity(c), text);
+        char *text = sat_caption_text(a->cap, c), *id = sat_escape_id(im->id);
+        printf("%s\t%.4f\t%.4f\t%s\n", id, c->logprob, sat_caption_perplexity(c), text);
+        free(id);
         free(text);
         return;
     }
@@ -325,14 +328,29 @@ static image_slot *buffered(attender *a, const char *id)
     return NULL;
 }
 
+/* What makes a caption record unusable here (into buf), or NULL. */
+static const char *caption_record_problem(const sat_record *rec, const char *id, char *buf,
+                                          size_t len)
+{
+    const char *why;
+    if ((why = sat_map_str_problem(&rec->obj, "id")))
+        snprintf(buf, len, "caption record: 'id' %s", why);
+    else if ((why = sat_map_str_problem(&rec->obj, "text")))
+        snprintf(buf, len, "caption record: 'text' %s", why);
+    else if (strlen(id) > MAX_ID)
+        snprintf(buf, len, "caption record: 'id' is longer than %d bytes", MAX_ID);
+    else
+        return NULL;
+    return buf;
+}
+
 static void on_caption(attender *a, const sat_record *rec, const char *stream)
 {
     char *id = sat_map_strdup(&rec->obj, "id"), *text = sat_map_strdup(&rec->obj, "text");
     encoded e;
     char why[200];
-    if (!id || !text || strlen(id) > MAX_ID) {
-        sat_warn("%s: record %zu: a caption record needs an id (at most %d bytes) and a text",
-                 stream, rec->index, MAX_ID);
+    if (caption_record_problem(rec, id, why, sizeof why)) {
+        sat_warn("%s: record %zu: %s", stream, rec->index, why);
     } else if (encode_caption(a, text, &e, why, sizeof why)) {
         sat_warn("%s: record %zu (id %s): %s", stream, rec->index, id, why);
     } else {

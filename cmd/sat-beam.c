@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "captioner.h"
+#include "escape.h"
 #include "pipeline.h"
 #include "util.h"
 
@@ -156,9 +157,10 @@ static void write_caption(beam_run *b, const sat_features *f, const hypothesis *
     sat_caption c = {.tokens = h->tokens, .n = h->n, .alpha = h->alpha, .logprob = h->logprob,
                      .locations = h->locations};
     if (b->opt->text) {
-        char *text = sat_caption_text(b->cap, &c);
-        if (b->opt->nbest > 1) printf("%s\t%d\t%.4f\t%s\n", f->id, rank, h->logprob, text);
-        else printf("%s\t%s\n", f->id, text);
+        char *text = sat_caption_text(b->cap, &c), *id = sat_escape_id(f->id);
+        if (b->opt->nbest > 1) printf("%s\t%d\t%.4f\t%s\n", id, rank, h->logprob, text);
+        else printf("%s\t%s\n", id, text);
+        free(id);
         free(text);
         return;
     }

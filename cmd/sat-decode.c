@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "captioner.h"
+#include "escape.h"
 #include "pipeline.h"
 #include "util.h"
 
@@ -63,8 +64,9 @@ static void caption_features(void *ctx, const sat_features *f, const float *feat
                               run->opt->sample ? run->opt->temperature : 0, run->opt->attention,
                               run->opt->allow_unk, &run->rng, &c);
     if (run->opt->text) {
-        char *text = sat_caption_text(run->cap, &c);
-        printf("%s\t%s\n", f->id, text);
+        char *text = sat_caption_text(run->cap, &c), *id = sat_escape_id(f->id);
+        printf("%s\t%s\n", id, text);
+        free(id);
         free(text);
     } else {
         sat_caption_meta meta = {.id = f->id, .method = run->opt->sample ? "sample" : "greedy",

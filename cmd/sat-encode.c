@@ -16,6 +16,7 @@
 #include <cblas.h>
 
 #include "cnn.h"
+#include "escape.h"
 #include "image.h"
 #include "model.h"
 #include "stream.h"
@@ -33,7 +34,8 @@ static const char usage[] =
     "  -m, --model FILE       encoder model (default: the installed " DEFAULT_MODEL ")\n"
     "  -T, --files-from FILE  read image paths from FILE ('-' = stdin), one per line\n"
     "  -o, --output FILE      write the stream to FILE (atomically) instead of stdout\n"
-    "      --stride N         output stride, 16 (default: 14x14 at 224) or 32 (7x7)\n"
+    "      --stride N         output stride: 16 (default: 14x14 at 224), 32 (7x7) or\n"
+    "                         8 (28x28)\n"
     "      --size N           input side in pixels (default 224; a multiple of the stride)\n"
     "      --dtype T          f16 (default) or f32\n"
     "      --id NAME          id of the image read from stdin (default '-')\n"
@@ -97,6 +99,12 @@ typedef struct {
     size_t written;           /* images encoded and written */
 } encoder;
 
+/* An empty line, or one of white space only: no file name (skipped). */
+static int is_blank(const char *s)
+{
+    return s[strspn(s, " \t\r\v\f")] == 0;
+}
+
 /* Next image path, or NULL at the end.  Caller holds the lock. */
 static char *next_path(encoder *e)
 {
@@ -110,7 +118,10 @@ static char *next_path(encoder *e)
             }
             s->lineno++;
             while (n > 0 && (s->line[n - 1] == '\n' || s->line[n - 1] == '\r')) s->line[--n] = 0;
-            if (n > 0) return sat_xstrdup(s->line);
+            if (memchr(s->line, 0, (size_t)n))
+                sat_warn("%s:%zu: a NUL byte in the line (no file name has one); line skipped",
+                         s->list_name, s->lineno);
+            else if (!is_blank(s->line)) return sat_xstrdup(s->line);
         }
     }
     if (s->next_arg < s->argc) return sat_xstrdup(s->argv[s->next_arg++]);
@@ -130,7 +141,11 @@ static char *classify_text(const encoder *e, const char *id, const float *probs,
     char *text = NULL;
     FILE *mem = open_memstream(&text, len);
     if (!mem) sat_die("out of memory");
-    if (e->total != 1) fprintf(mem, "==> %s <==\n", id);
+    if (e->total != 1) {
+        char *escaped = sat_escape_id(id);
+        fprintf(mem, "==> %s <==\n", escaped);
+        free(escaped);
+    }
     int k = e->opt->top < e->nclasses ? e->opt->top : e->nclasses;
     char *used = sat_xcalloc((size_t)e->nclasses, 1);
     for (int r = 0; r < k; r++) {
@@ -185,13 +200,9 @@ static void encode_one(const encoder *e, worker_buffers *b, const char *path, sl
     char err[256];
     unsigned char *data;
     size_t len;
-    if (sat_read_file(path, MAX_FILE_BYTES, &data, &len, err, sizeof err)) {
+    if (sat_read_file_checked(path, MAX_FILE_BYTES, sat_image_check_head, &data, &len, err,
+                              sizeof err)) {
         out->error = format_error(shown, err);
-        return;
-    }
-    if (len == 0) {
-        free(data);
-        out->error = format_error(shown, "empty file");
         return;
     }
     sat_image img;
@@ -304,8 +315,9 @@ static void parse_options(int argc, char **argv, options *o)
         {"help", no_argument, 0, 'h'},            {"version", no_argument, 0, 'V'},
         {0, 0, 0, 0}};
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    *o = (options){.stride = 16, .size = 224, .top = 5, .jobs = ncpu > 0 ? (int)ncpu : 1,
-                   .dtype = SAT_F16, .stdin_id = "-", .max_pixels = SAT_IMAGE_DEFAULT_MAX_PIXELS};
+    *o = (options){.stride = SAT_CNN_DEFAULT_STRIDE, .size = SAT_CNN_DEFAULT_SIZE, .top = 5,
+                   .jobs = ncpu > 0 ? (int)ncpu : 1, .dtype = SAT_F16, .stdin_id = "-",
+                   .max_pixels = SAT_IMAGE_DEFAULT_MAX_PIXELS};
     int c;
     while ((c = getopt_long(argc, argv, "m:T:o:k:j:qhV", longopts, NULL)) != -1) {
         switch (c) {

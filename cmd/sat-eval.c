@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "captions.h"
+#include "escape.h"
 #include "json.h"
 #include "metrics.h"
 #include "pointing.h"
@@ -197,6 +198,7 @@ static void read_text_hypotheses(FILE *f, hyp_set *h)
             note(h, H_MALFORMED, where);
         } else {
             *tab = 0;
+            sat_unescape_id(line); /* as -f text writes ids */
             add_hypothesis(h, line, tab + 1, where);
         }
     }

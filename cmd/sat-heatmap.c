@@ -137,7 +137,8 @@ static int decode_file(const char *path, sat_image *img, char *err, size_t errle
     unsigned char *data;
     size_t len;
     char why[256];
-    if (sat_read_file(path, MAX_IMAGE_BYTES, &data, &len, why, sizeof why) == 0) {
+    if (sat_read_file_checked(path, MAX_IMAGE_BYTES, sat_image_check_head, &data, &len, why,
+                              sizeof why) == 0) {
         int bad = sat_image_decode(data, len, SAT_IMAGE_DEFAULT_MAX_PIXELS, img, why, sizeof why);
         free(data);
         if (!bad) return 0;

@@ -13,13 +13,15 @@
  * weights of several decoders of one architecture and vocabulary (e.g. the
  * checkpoints of a run's last epochs), with the first one's name and
  * provenance and nothing of a checkpoint's training state.  The output is
- * written atomically.
+ * written atomically, and only if the programs that read it would accept it
+ * (check_usable).
  */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cnn.h"
 #include "decoder.h"
 #include "model.h"
 #include "stream.h"
@@ -191,16 +193,44 @@ static void parse_args(int argc, char **argv, options *o)
     o->npaths = argc - optind;
 }
 
-/* The decoder of the model file at path; dies unless it is one. */
-static sat_decoder *read_decoder(const char *path, sat_model **model)
+/* The decoder of model m (read from path), or death: the checks of the
+ * captioner's loader (sat-decode, sat-beam, sat-attend) — its sizes and
+ * tensors, then its vocabulary, of V words. */
+static sat_decoder *usable_decoder(const sat_model *m, const char *path)
 {
     char err[600];
+    sat_decoder *dec = sat_decoder_from_model(m, err, sizeof err);
+    if (!dec) sat_die("%s: %s", path, err);
+    sat_vocab *vocab = sat_vocab_from_words(m->vocab, m->nvocab, err, sizeof err);
+    if (!vocab) sat_die("%s: vocabulary: %s", path, err);
+    if (vocab->n != dec->cfg.V) sat_die("%s: vocabulary: its size differs from the decoder's V", path);
+    sat_vocab_free(vocab);
+    return dec;
+}
+
+/* Dies (naming path) unless the programs that read m would take it: a
+ * decoder the captioner's loader, a CNN sat-encode's planning of its graph
+ * (at the default size and output stride).  sat_model_load's checks alone
+ * pass a decoder of the wrong sizes or vocabulary, or a CNN without a graph. */
+static void check_usable(const sat_model *m, const char *path)
+{
+    if (strcmp(m->kind, "decoder") == 0) {
+        sat_decoder_free(usable_decoder(m, path));
+        return;
+    }
+    char err[600];
+    sat_cnn *cnn = sat_cnn_new(m, SAT_CNN_DEFAULT_SIZE, SAT_CNN_DEFAULT_STRIDE, err, sizeof err);
+    if (!cnn) sat_die("%s: %s", path, err);
+    sat_cnn_free(cnn);
+}
+
+/* The decoder of the model file at path; dies unless it is a usable one. */
+static sat_decoder *read_decoder(const char *path, sat_model **model)
+{
     *model = read_model(path);
     if (strcmp((*model)->kind, "decoder") != 0)
         sat_die("%s: --average: a %s model, not a decoder", path, (*model)->kind);
-    sat_decoder *dec = sat_decoder_from_model(*model, err, sizeof err);
-    if (!dec) sat_die("%s: %s", path, err);
-    return dec;
+    return usable_decoder(*model, path);
 }
 
 /* --average: the mean of the decoders' weights, as a model with the first
@@ -252,6 +282,7 @@ int main(int argc, char **argv)
         m->name = sat_xstrdup(o.name);
     }
     if (o.labels) read_labels(m, o.labels);
+    if (!o.average) check_usable(m, o.paths[0]); /* --average: its inputs were checked */
     if (o.verbose) list_ops(m);
     sat_model_save(m, o.out, o.f16);
     print_summary(m, o.out, o.f16);

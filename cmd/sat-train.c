@@ -15,10 +15,12 @@
  * `--resume` after a kill reaches the same weights as a run never stopped.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -69,6 +71,8 @@ static const char usage[] =
     "                           scst: REINFORCE on the CIDEr-D of sampled captions,\n"
     "                           the greedy caption's CIDEr-D as the baseline\n"
     "      --scst-samples N     captions drawn per image (5)\n"
+    "      --scst-baseline B    greedy (default): the greedy caption's CIDEr-D;\n"
+    "                           mean: the mean CIDEr-D of the image's other samples\n"
     "      --scst-xent X        add X times the references' cross-entropy (0)\n"
     "Hard attention (Xu et al. 2015, 4.1):\n"
     "      --attention KIND     soft (default) or hard: a location drawn per word,\n"
@@ -104,7 +108,7 @@ typedef struct {
     long checkpoint_every;
     float lr, clip, lambda, dropout;
     int hard, hard_samples, expected_baseline;         /* hard attention */
-    int scst, scst_samples;                            /* --objective scst */
+    int scst, scst_samples, scst_mean;                 /* --objective scst */
     float scst_xent;
     float hard_expected, reinforce, entropy, att_temperature;
     unsigned long seed;
@@ -515,6 +519,7 @@ static void save_checkpoint(const sat_decoder *dec, const float *m1, const float
     add_config(m, "train.seed", (double)o->seed);
     add_config(m, "train.rmsprop", o->rmsprop);
     add_config(m, "train.lr", ts->lr);
+    if (o->scst) add_config(m, "train.scst", 1);
     if (o->hard) {
         add_config(m, "train.hard", 1);
         add_config(m, "train.baseline", ts->baseline);
@@ -582,6 +587,12 @@ static void load_checkpoint(sat_decoder *dec, float *m1, float *m2, size_t nmom,
         sat_die("--resume: %s was made with another optimizer", path);
     if ((int)sat_model_config(m, "train.hard", 0) != o->hard || saved->temperature != dec->temperature)
         sat_die("--resume: %s was made with another attention (kind or temperature)", path);
+    if ((int)sat_model_config(m, "train.scst", 0) != o->scst)
+        sat_die("--resume: %s was made with another --objective", path);
+    unsigned long seed = (unsigned long)sat_model_config(m, "train.seed", (double)o->seed);
+    if (seed != o->seed)
+        fprintf(stderr, "sat-train: --resume: %s was made with --seed %lu, whose random state "
+                "goes on (--seed %lu is not used)\n", path, seed, o->seed);
     ts->baseline = sat_model_config(m, "train.baseline", 0);
     ts->lr = sat_model_config(m, "train.lr", o->lr);
     int im = sat_model_find_tensor(m, "optimizer.m"), iv = sat_model_find_tensor(m, "optimizer.v");
@@ -661,16 +672,18 @@ static sat_decoder_loss hard_step(trainer *tr, const sat_decoder_batch *batch)
 }
 
 /* --objective scst: draw captions of each image of the batch, weight them
- * by reward − greedy reward (scst.h), and take their gradient without
- * dropout; with --scst-xent X, add X times the references' cross-entropy
- * (with dropout).  The loss is that of the sampled rows. */
+ * by reward − baseline (scst.h), and take their gradient without dropout or
+ * attention penalty; with --scst-xent X, add X times the references'
+ * cross-entropy (with dropout and --lambda).  The loss is that of the
+ * sampled rows. */
 static sat_decoder_loss scst_step(trainer *tr, const sat_decoder_batch *refs, const int *captions)
 {
     const options *o = tr->o;
     const dataset *d = tr->d;
     const int S = o->scst_samples, width = SAT_SCST_ROW(o->max_len), nimg = refs->n_images;
     sat_scst scst = {.dec = tr->dec, .vocab = d->vocab, .cider = tr->cider, .samples = S,
-                     .max_len = o->max_len};
+                     .max_len = o->max_len,
+                     .baseline = o->scst_mean ? SAT_SCST_MEAN : SAT_SCST_GREEDY};
     int *tokens = sat_xmalloc((size_t)nimg * S * width * sizeof *tokens);
     int *image = sat_xmalloc((size_t)nimg * S * sizeof *image);
     float *weight = sat_xmalloc((size_t)nimg * S * sizeof *weight);
@@ -691,7 +704,8 @@ static sat_decoder_loss scst_step(trainer *tr, const sat_decoder_batch *refs, co
     sat_decoder_batch sampled = {.feats = refs->feats, .n_images = nimg, .image = image,
                                  .tokens = tokens, .B = nimg * S, .T = width - 1,
                                  .weight = weight};
-    sat_decoder_loss l = sat_decoder_forward_backward(tr->dec, &sampled, o->lambda, 0, NULL, 1);
+    /* no attention penalty on sampled captions: the objective is their reward alone */
+    sat_decoder_loss l = sat_decoder_forward_backward(tr->dec, &sampled, 0, 0, NULL, 1);
     if (o->scst_xent > 0) {
         float *x = sat_xmalloc((size_t)refs->B * sizeof *x);
         for (int i = 0; i < refs->B; i++) x[i] = o->scst_xent;
@@ -826,7 +840,7 @@ static void parse_options(int argc, char **argv, options *o)
            EPOCHS, BATCH, OPTIM, LR, CLIP, LAMBDA, DROPOUT, SEED, PATIENCE, THREADS, CHECKPOINT,
            CHECKPOINT_EVERY, RESUME, LOG, NAME, ATT_SIZE, ATT_TEMPERATURE, HARD_SAMPLES,
            HARD_EXPECTED, REINFORCE, ENTROPY, BASELINE, INIT, LR_DECAY, OBJECTIVE, SCST_SAMPLES,
-           SCST_XENT };
+           SCST_XENT, SCST_BASELINE };
     static const struct option longopts[] = {
         {"captions", required_argument, 0, CAPTIONS}, {"features", required_argument, 0, FEATURES},
         {"train", required_argument, 0, TRAIN},       {"dev", required_argument, 0, DEV},
@@ -852,6 +866,7 @@ static void parse_options(int argc, char **argv, options *o)
         {"lr-decay", required_argument, 0, LR_DECAY}, {"objective", required_argument, 0, OBJECTIVE},
         {"scst-samples", required_argument, 0, SCST_SAMPLES},
         {"scst-xent", required_argument, 0, SCST_XENT},
+        {"scst-baseline", required_argument, 0, SCST_BASELINE},
         {0, 0, 0, 0}};
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     *o = (options){.min_count = 5, .max_vocab = 50000, .max_len = 30, .embed = 256, .hidden = 512, .attention = 256,
@@ -902,6 +917,11 @@ static void parse_options(int argc, char **argv, options *o)
         case SCST_SAMPLES:
             o->scst_samples = (int)sat_parse_long("--scst-samples", optarg, 1, SAT_SCST_MAX_SAMPLES);
             break;
+        case SCST_BASELINE:
+            if (strcmp(optarg, "greedy") && strcmp(optarg, "mean"))
+                sat_usage_error("--scst-baseline: '%s' is not greedy or mean", optarg);
+            o->scst_mean = strcmp(optarg, "mean") == 0;
+            break;
         case SCST_XENT: o->scst_xent = (float)sat_parse_double("--scst-xent", optarg, 0, 1e6); break;
         case LR_DECAY: o->lr_decay = (float)sat_parse_double("--lr-decay", optarg, 1e-3, 1); break;
         case EPOCHS: o->epochs = (int)sat_parse_long("--epochs", optarg, 1, 100000); break;
@@ -938,6 +958,8 @@ static void parse_options(int argc, char **argv, options *o)
     if (o->resume && !o->checkpoint_dir) sat_usage_error("--resume needs --checkpoint DIR");
     if (o->scst && o->hard)
         sat_usage_error("--objective scst trains the expected context: not with --attention hard");
+    if (o->scst && o->scst_mean && o->scst_samples < 2)
+        sat_usage_error("--scst-baseline mean needs --scst-samples 2 or more");
 }
 
 static FILE *open_log(const options *o)
@@ -954,6 +976,37 @@ static FILE *open_log(const options *o)
     return f;
 }
 
+/* One run at a time per checkpoint directory: an exclusive flock on
+ * DIR/lock (held until exit), which names the holder's pid for the message. */
+static void lock_checkpoint_dir(const char *dir)
+{
+    char *path;
+    if (asprintf(&path, "%s/lock", dir) < 0) sat_die("out of memory");
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (fd < 0) sat_die("%s: %s", path, strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        char pid[32] = "";
+        ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+        pid[n > 0 ? n : 0] = 0;
+        pid[strcspn(pid, "\n")] = 0;
+        sat_die("%s: another sat-train%s%s is using this checkpoint directory", dir,
+                *pid ? " (pid " : "", *pid ? strcat(pid, ")") : "");
+    }
+    char pid[32];
+    int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n)
+        sat_die("%s: %s", path, strerror(errno));
+    free(path);
+}
+
+/* Fail now, not after an epoch, when an output cannot be written. */
+static void check_writable(const char *path)
+{
+    sat_atomic a;
+    sat_atomic_open(&a, path);
+    sat_atomic_abort(&a);
+}
+
 int main(int argc, char **argv)
 {
     sat_init(argv[0]);
@@ -962,6 +1015,13 @@ int main(int argc, char **argv)
     openblas_set_num_threads(o.threads);
     if (o.checkpoint_dir && mkdir(o.checkpoint_dir, 0777) && errno != EEXIST)
         sat_die("%s: %s", o.checkpoint_dir, strerror(errno));
+    if (o.checkpoint_dir) lock_checkpoint_dir(o.checkpoint_dir);
+    check_writable(o.output);
+    if (o.checkpoint_dir) {
+        char *path = checkpoint_path(&o);
+        check_writable(path);
+        free(path);
+    }
 
     dataset d;
     load_dataset(&d, &o);
@@ -1009,8 +1069,9 @@ int main(int argc, char **argv)
     if (o.scst) {
         tr.cider = sat_cider_new(d.refs);
         fprintf(stderr, "sat-train: self-critical: %d captions per image, CIDEr-D over the "
-                "references of %zu train images, cross-entropy weight %g\n",
-                o.scst_samples, sat_metrics_count(d.refs), o.scst_xent);
+                "references of %zu train images, %s baseline, cross-entropy weight %g\n",
+                o.scst_samples, sat_metrics_count(d.refs), o.scst_mean ? "mean" : "greedy",
+                o.scst_xent);
     }
     train(&tr);
     sat_cider_free(tr.cider);

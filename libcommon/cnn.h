@@ -16,6 +16,10 @@
 
 #include "model.h"
 
+/* sat-encode's defaults: 224x224 input, output stride 16 (14x14 features). */
+#define SAT_CNN_DEFAULT_SIZE 224
+#define SAT_CNN_DEFAULT_STRIDE 16
+
 typedef struct sat_cnn sat_cnn;
 typedef struct sat_cnn_work sat_cnn_work;
 

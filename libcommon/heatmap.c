@@ -108,7 +108,9 @@ int sat_heatmap_caption_parse(const sat_record *rec, sat_heatmap_caption *c, cha
     memset(c, 0, sizeof *c);
     const msgpack_object *m = &rec->obj;
     c->id = sat_map_strdup(m, "id");
-    if (!c->id) return fail(err, errlen, "record %zu: caption has no string 'id'", rec->index);
+    if (!c->id)
+        return fail(err, errlen, "record %zu: caption: 'id' %s", rec->index,
+                     sat_map_str_problem(m, "id"));
     char why[256];
     const msgpack_object *locations = sat_map_get(m, "locations");
     int bad = check_version(m, why, sizeof why) || parse_words(m, c, why, sizeof why) ||

@@ -6,6 +6,7 @@
  * the longjmp and the caller can free whatever was allocated.
  */
 #include "image.h"
+#include "sniff.h"
 #include "util.h"
 
 #include <errno.h>
@@ -397,21 +398,28 @@ static int decode_png(const unsigned char *data, size_t len, uint64_t max_pixels
 
 /* ---- entry points -------------------------------------------------------- */
 
+int sat_image_check_head(const unsigned char *head, size_t n, char *err, size_t errlen)
+{
+    sat_kind k = sat_sniff(head, n);
+    if (k == SAT_KIND_JPEG || k == SAT_KIND_PNG) return 0;
+    char what[96];
+    if (k == SAT_KIND_EMPTY) set_error(err, errlen, "empty file");
+    else set_error(err, errlen, "not a JPEG or PNG image (%s)",
+                   sat_sniff_describe(head, n, what, sizeof what));
+    return -1;
+}
+
 int sat_image_decode(const unsigned char *data, size_t len, uint64_t max_pixels,
                      sat_image *out, char *err, size_t errlen)
 {
-    static const unsigned char jpeg_magic[3] = {0xff, 0xd8, 0xff};
-    static const unsigned char png_magic[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
     memset(out, 0, sizeof *out);
     if (err && errlen) err[0] = '\0';
     /* Keeps width * height * 4 within size_t (JPEG and PNG dimensions fit an int). */
     if (max_pixels > SIZE_MAX / 4) max_pixels = SIZE_MAX / 4;
-    if (len >= sizeof jpeg_magic && memcmp(data, jpeg_magic, sizeof jpeg_magic) == 0)
+    if (sat_image_check_head(data, len, err, errlen)) return -1;
+    if (sat_sniff(data, len) == SAT_KIND_JPEG)
         return decode_jpeg(data, len, max_pixels, out, err, errlen);
-    if (len >= sizeof png_magic && memcmp(data, png_magic, sizeof png_magic) == 0)
-        return decode_png(data, len, max_pixels, out, err, errlen);
-    set_error(err, errlen, "not a JPEG or PNG image");
-    return -1;
+    return decode_png(data, len, max_pixels, out, err, errlen);
 }
 
 void sat_image_free(sat_image *img)

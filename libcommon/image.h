@@ -25,6 +25,10 @@ typedef struct {
     uint8_t *rgb; /* height * width * 3, row-major */
 } sat_image;
 
+/* Whether the first bytes of a file are a JPEG or PNG signature (a
+ * sat_head_check): 0, or -1 with "empty file" or "not a JPEG or PNG image (it
+ * looks like text)" in err. */
+int sat_image_check_head(const unsigned char *head, size_t n, char *err, size_t errlen);
 /* Decode an in-memory JPEG or PNG file.  0 on success; -1 with err set. */
 int sat_image_decode(const unsigned char *data, size_t len, uint64_t max_pixels,
                      sat_image *out, char *err, size_t errlen);

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "half.h"
+#include "sniff.h"
 #include "stream.h"
 #include "util.h"
 
@@ -552,15 +553,28 @@ static int load_from(sat_reader *r, const char *name, sat_model *m, char *err, s
     return 0;
 }
 
+/* A model file starts with a msgpack map: anything else (an image, text,
+ * zero bytes) is refused from its first bytes, before it is read whole. */
+static int check_model_head(const unsigned char *head, size_t n, char *err, size_t errlen)
+{
+    sat_kind k = sat_sniff(head, n);
+    if (k == SAT_KIND_EMPTY || k == SAT_KIND_MSGPACK_MAP) return 0;
+    char what[96];
+    return fail(err, errlen, "not a sat model (%s%s)", sat_sniff_describe(head, n, what, sizeof what),
+                k == SAT_KIND_TFLITE ? ": sat-import converts it" : "");
+}
+
 sat_model *sat_model_load_mem(const void *data, size_t len, const char *name, char *err, size_t errlen)
 {
-    char why[600];
+    char why[600], head[300];
     int rc = -1;
     sat_model *m = sat_xcalloc(1, sizeof *m);
     /* fmemopen refuses a zero-length buffer. */
     FILE *f = len ? fmemopen((void *)data, len, "rb") : NULL;
     if (!len) {
         fail(why, sizeof why, "%s: empty file", name);
+    } else if (check_model_head(data, len, head, sizeof head)) {
+        fail(why, sizeof why, "%s: %s", name, head);
     } else if (!f) {
         fail(why, sizeof why, "%s: %s", name, strerror(errno));
     } else {
@@ -581,7 +595,8 @@ sat_model *sat_model_load(const char *path, char *err, size_t errlen)
     unsigned char *data;
     size_t len;
     char why[256];
-    if (sat_read_file(path, MODEL_MAX_BYTES, &data, &len, why, sizeof why) < 0) {
+    if (sat_read_file_checked(path, MODEL_MAX_BYTES, check_model_head, &data, &len, why,
+                              sizeof why) < 0) {
         snprintf(err, errlen, "model file %s: %s", path, why);
         return NULL;
     }

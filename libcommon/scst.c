@@ -60,18 +60,22 @@ static double row_reward(const sat_scst *s, const int *row, size_t ref_image)
 sat_scst_rewards sat_scst_image(const sat_scst *s, const float *feats, size_t ref_image,
                                 sat_rng *rng, int *tokens, float *weight)
 {
-    if (s->samples < 1 || s->samples > SAT_SCST_MAX_SAMPLES)
-        sat_die("scst: %d samples per image is not in [1, %d]", s->samples, SAT_SCST_MAX_SAMPLES);
+    const int S = s->samples, mean_baseline = s->baseline == SAT_SCST_MEAN;
+    if (S < 1 + mean_baseline || S > SAT_SCST_MAX_SAMPLES)
+        sat_die("scst: %d samples per image is not in [%d, %d]", S, 1 + mean_baseline,
+                SAT_SCST_MAX_SAMPLES);
     const size_t width = SAT_SCST_ROW(s->max_len);
-    int *rows = sat_xmalloc((size_t)(s->samples + 1) * width * sizeof *rows);
+    int *rows = sat_xmalloc((size_t)(S + 1) * width * sizeof *rows);
+    double reward[SAT_SCST_MAX_SAMPLES], total = 0;
     draw_rows(s, feats, rng, rows);
     sat_scst_rewards r = {.greedy = row_reward(s, rows, ref_image)};
-    for (int j = 1; j <= s->samples; j++) {
-        double rj = row_reward(s, rows + j * width, ref_image);
-        weight[j - 1] = (float)(rj - r.greedy);
-        r.mean += rj / s->samples;
+    for (int j = 0; j < S; j++) total += reward[j] = row_reward(s, rows + (j + 1) * width, ref_image);
+    r.mean = total / S;
+    for (int j = 0; j < S; j++) {
+        double baseline = mean_baseline ? (total - reward[j]) / (S - 1) : r.greedy;
+        weight[j] = (float)(reward[j] - baseline);
     }
-    memcpy(tokens, rows + width, (size_t)s->samples * width * sizeof *tokens);
+    memcpy(tokens, rows + width, (size_t)S * width * sizeof *tokens);
     free(rows);
     return r;
 }

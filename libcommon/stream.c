@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "half.h"
+#include "sniff.h"
 #include "util.h"
 
 #define MAX_DEPTH 32
@@ -23,6 +24,9 @@ struct sat_reader {
     msgpack_zone zone;
     char type[64];
     char err[512];
+    sat_record held;         /* the record that ended a run of bad ones */
+    int has_held;
+    int cut;                 /* the last FATAL of read_one was a truncation */
 };
 
 sat_reader *sat_reader_open(FILE *f, const char *name, size_t max_record)
@@ -140,64 +144,90 @@ static void header_contents(const unsigned char *h, uint64_t *payload, uint64_t 
     }
 }
 
+/* How a scan ends; the scanner's message is in r->err. */
+enum { SCAN_OK, SCAN_TRUNCATED, SCAN_TOO_LARGE, SCAN_INVALID, SCAN_TOO_DEEP };
+
 /* Find the length of the record starting at buf[start], reading more input as
  * needed.  Every nested value consumes at least one byte, so a container
  * count larger than the bytes left before max_record is refused without
- * building anything. */
+ * building anything.  The extent is counted by `left` alone, so a record
+ * nested too deep for msgpack-c (MAX_DEPTH) is still measured, to be skipped
+ * whole (*len is set for OK and TOO_DEEP). */
 static int scan_record(sat_reader *r, size_t *len)
 {
-    uint64_t pending[MAX_DEPTH + 1]; /* values still to read at each depth */
-    int depth = 0;
+    uint64_t pending[MAX_DEPTH + 1]; /* values still to read at each depth, while not too deep */
+    uint64_t left = 1;               /* values still to read, all depths together */
+    int depth = 0, too_deep = 0;
     size_t pos = 0;
     pending[0] = 1;
-    while (depth >= 0) {
-        if (pending[depth] == 0) {
-            depth--;
-            continue;
+    while (left > 0) {
+        if (!too_deep) {
+            while (pending[depth] == 0) depth--;
+            pending[depth]--;
         }
-        pending[depth]--;
+        left--;
         if (fill(r, pos + 1) < pos + 1)
-            return fail(r, SAT_READ_FATAL, "truncated (stream ends inside the record)");
+            return fail(r, SCAN_TRUNCATED, "truncated (stream ends inside the record)");
         unsigned char lead = r->buf[r->start + pos];
         size_t hs = header_size(lead);
         if (hs == 0)
-            return fail(r, SAT_READ_FATAL, "not msgpack (invalid byte 0x%02x at record byte %zu)",
+            return fail(r, SCAN_INVALID, "not msgpack (invalid byte 0x%02x at record byte %zu)",
                         lead, pos);
         if (fill(r, pos + hs) < pos + hs)
-            return fail(r, SAT_READ_FATAL, "truncated (stream ends inside the record)");
+            return fail(r, SCAN_TRUNCATED, "truncated (stream ends inside the record)");
         uint64_t payload, children;
         header_contents(r->buf + r->start + pos, &payload, &children);
         pos += hs;
         uint64_t room = r->max_record > pos ? r->max_record - pos : 0;
-        if (payload > room || children > room)
-            return fail(r, SAT_READ_FATAL, "record larger than the limit of %zu bytes",
+        if (payload > room || children > room || left + children > room)
+            return fail(r, SCAN_TOO_LARGE, "record larger than the limit of %zu bytes",
                         r->max_record);
         if (payload) {
             if (fill(r, pos + payload) < pos + payload)
-                return fail(r, SAT_READ_FATAL, "truncated (stream ends inside the record)");
+                return fail(r, SCAN_TRUNCATED, "truncated (stream ends inside the record)");
             pos += payload;
         }
-        if (children) {
-            if (depth == MAX_DEPTH)
-                return fail(r, SAT_READ_FATAL, "nested deeper than %d levels", MAX_DEPTH);
-            pending[++depth] = children;
+        left += children;
+        if (children && !too_deep) {
+            if (depth == MAX_DEPTH) too_deep = 1;
+            else pending[++depth] = children;
         }
     }
     *len = pos;
-    return SAT_READ_OK;
+    return too_deep ? fail(r, SCAN_TOO_DEEP, "nested deeper than %d levels", MAX_DEPTH) : SCAN_OK;
 }
 
-int sat_reader_next(sat_reader *r, sat_record *rec)
+static void skip_bytes(sat_reader *r, size_t n)
 {
-    if (fill(r, 1) == 0) {
-        if (ferror(r->f)) {
-            return fail(r, SAT_READ_FATAL, "read error: %s", strerror(errno ? errno : EIO));
-        }
-        return SAT_READ_END;
+    r->start += n;
+    r->offset += n;
+}
+
+/* Step over a bad record.  A well-formed map (without a type, or nested too
+ * deep) is skipped whole; anything else is garbage, of which only the first
+ * byte is taken: its header may be a chance byte whose length would swallow
+ * the next real record, which skip_bad_run then finds. */
+static int consume_bad(sat_reader *r, int whole_map, size_t len)
+{
+    skip_bytes(r, whole_map && sat_is_map_lead(r->buf[r->start]) ? len : 1);
+    r->index++;
+    return SAT_READ_BAD;
+}
+
+/* Read the value at the read position.  OK: a record.  BAD: not a record,
+ * stepped over (consume_bad), so the next call goes on.  FATAL: truncated or
+ * over the limit; nothing is consumed. */
+static int read_one(sat_reader *r, sat_record *rec)
+{
+    size_t len = 0;
+    int scan = scan_record(r, &len);
+    r->cut = scan == SCAN_TRUNCATED;
+    switch (scan) {
+    case SCAN_OK: break;
+    case SCAN_TOO_DEEP: return consume_bad(r, 1, len);
+    case SCAN_INVALID: return consume_bad(r, 0, 0);
+    default: return SAT_READ_FATAL;
     }
-    size_t len;
-    int st = scan_record(r, &len);
-    if (st != SAT_READ_OK) return st;
 
     memset(rec, 0, sizeof *rec);
     rec->raw = r->buf + r->start;
@@ -209,23 +239,120 @@ int sat_reader_next(sat_reader *r, sat_record *rec)
     size_t off = 0;
     msgpack_unpack_return ret = msgpack_unpack((const char *)rec->raw, len, &off, &r->zone, &rec->obj);
     const msgpack_object *t = NULL;
-    if (ret != MSGPACK_UNPACK_SUCCESS || off != len)
-        st = fail(r, SAT_READ_FATAL, "not msgpack (msgpack-c error %d)", (int)ret);
-    else if (rec->obj.type != MSGPACK_OBJECT_MAP)
-        st = fail(r, SAT_READ_BAD, "not a map (a record must be a msgpack map with a 'type')");
-    else if (!(t = sat_map_get(&rec->obj, "type")) || t->type != MSGPACK_OBJECT_STR ||
-             t->via.str.size == 0 || t->via.str.size >= sizeof r->type ||
-             memchr(t->via.str.ptr, 0, t->via.str.size))
-        st = fail(r, SAT_READ_BAD, "map has no string 'type'");
-    /* Consume the record whatever its fate: after a BAD one the next call goes on. */
-    r->start += len;
-    r->offset += len;
+    if (ret != MSGPACK_UNPACK_SUCCESS || off != len) {
+        fail(r, 0, "not msgpack (msgpack-c error %d)", (int)ret);
+        return consume_bad(r, 0, 0);
+    }
+    if (rec->obj.type != MSGPACK_OBJECT_MAP) {
+        fail(r, 0, "not a map (a record must be a msgpack map with a 'type')");
+        return consume_bad(r, 0, 0);
+    }
+    if (!(t = sat_map_get(&rec->obj, "type")) || t->type != MSGPACK_OBJECT_STR ||
+        t->via.str.size == 0 || t->via.str.size >= sizeof r->type ||
+        memchr(t->via.str.ptr, 0, t->via.str.size)) {
+        fail(r, 0, "map has no string 'type'");
+        return consume_bad(r, 1, len);
+    }
+    skip_bytes(r, len);
     r->index++;
-    if (st != SAT_READ_OK) return st;
     memcpy(r->type, t->via.str.ptr, t->via.str.size);
     r->type[t->via.str.size] = 0;
     rec->type = r->type;
     return SAT_READ_OK;
+}
+
+/* Whether a record seems to start at the read position: a map header, then
+ * the key "type" (as a str of any width) first, as every sat writer puts it.
+ * A real record past garbage is found by this; chance bytes of garbage
+ * almost never match it. */
+static int at_record_start(sat_reader *r)
+{
+    static const char *const type_keys[] = {"\xa4type", "\xd9\x04type", "\xda\x00\x04type",
+                                            "\xdb\x00\x00\x00\x04type"};
+    static const size_t key_len[] = {5, 6, 7, 9};
+    unsigned char lead = r->buf[r->start];
+    if (!sat_is_map_lead(lead)) return 0;
+    size_t hs = header_size(lead);
+    if (fill(r, hs + 1) < hs + 1) return 0;
+    const unsigned char *key = r->buf + r->start + hs;
+    for (int i = 0; i < 4; i++)
+        if (*key == (unsigned char)type_keys[i][0])
+            return fill(r, hs + key_len[i]) >= hs + key_len[i] &&
+                   memcmp(r->buf + r->start + hs, type_keys[i], key_len[i]) == 0;
+    return 0;
+}
+
+/* After a bad record: skip, byte by byte, to the next record and report the
+ * bad one and the count of bytes skipped in one message, not a line per
+ * byte of garbage (text, zero bytes).  The record found is held for the next
+ * call; a cut one is left to it to report.  A run of garbage longer than the
+ * record limit ends the input. */
+static int skip_bad_run(sat_reader *r, uint64_t from)
+{
+    char first[sizeof r->err];
+    memcpy(first, r->err, sizeof first);
+    uint64_t bad_end = r->offset;
+    while (!r->has_held && fill(r, 1) > 0) {
+        if (r->offset - from > r->max_record) {
+            snprintf(r->err, sizeof r->err, "%.400s; no record in the %zu bytes after it: "
+                     "the rest of the input is not read", first, r->max_record);
+            return SAT_READ_FATAL;
+        }
+        if (!at_record_start(r)) {
+            skip_bytes(r, 1);
+            continue;
+        }
+        int st = read_one(r, &r->held);
+        if (st == SAT_READ_OK) r->has_held = 1;
+        else if (st == SAT_READ_FATAL && r->cut) break; /* the next call reports it */
+        else if (st == SAT_READ_FATAL) skip_bytes(r, 1);
+    }
+    uint64_t to = r->has_held ? r->held.offset : r->offset;
+    char where[64];
+    if (r->has_held)
+        snprintf(where, sizeof where, "up to the next record, at byte %llu", (unsigned long long)to);
+    else if (fill(r, 1) == 0) snprintf(where, sizeof where, "to the end of the input");
+    else snprintf(where, sizeof where, "up to byte %llu", (unsigned long long)to);
+    if (to > bad_end)
+        snprintf(r->err, sizeof r->err, "%.400s; %llu bytes skipped, %s", first,
+                 (unsigned long long)(to - from), where);
+    return SAT_READ_BAD;
+}
+
+/* At the start of the input: one line for what is plainly no sat stream (an
+ * image, text, zero bytes) instead of one error per byte.  Only a byte that
+ * cannot start a record makes it look further than the 8 bytes of a PNG
+ * signature, so a real stream is never waited on. */
+static int not_a_stream(sat_reader *r)
+{
+    size_t n = fill(r, sat_is_map_lead(r->buf[r->start]) ? 8 : SAT_SNIFF_BYTES);
+    const unsigned char *head = r->buf + r->start;
+    sat_kind k = sat_sniff(head, n);
+    if (k == SAT_KIND_MSGPACK_MAP) return 0;
+    char what[96];
+    snprintf(r->err, sizeof r->err, "%s: not a sat stream (%s%s)", r->name,
+             sat_sniff_describe(head, n, what, sizeof what),
+             k == SAT_KIND_JPEG || k == SAT_KIND_PNG ? ": run sat-encode first" : "");
+    return 1;
+}
+
+int sat_reader_next(sat_reader *r, sat_record *rec)
+{
+    if (r->has_held) {
+        r->has_held = 0;
+        *rec = r->held;
+        return SAT_READ_OK;
+    }
+    if (fill(r, 1) == 0) {
+        if (ferror(r->f)) {
+            return fail(r, SAT_READ_FATAL, "read error: %s", strerror(errno ? errno : EIO));
+        }
+        return SAT_READ_END;
+    }
+    if (r->offset == 0 && not_a_stream(r)) return SAT_READ_FATAL;
+    uint64_t from = r->offset;
+    int st = read_one(r, rec);
+    return st == SAT_READ_BAD ? skip_bad_run(r, from) : st;
 }
 
 int sat_record_is(const sat_record *rec, const char *type)
@@ -246,11 +373,19 @@ const msgpack_object *sat_map_get(const msgpack_object *map, const char *key)
     return NULL;
 }
 
-char *sat_map_strdup(const msgpack_object *map, const char *key)
+const char *sat_map_str_problem(const msgpack_object *map, const char *key)
 {
     const msgpack_object *o = sat_map_get(map, key);
-    if (!o || o->type != MSGPACK_OBJECT_STR || memchr(o->via.str.ptr, 0, o->via.str.size))
-        return NULL;
+    if (!o) return "is missing";
+    if (o->type != MSGPACK_OBJECT_STR) return "is not a string";
+    if (memchr(o->via.str.ptr, 0, o->via.str.size)) return "contains a NUL byte";
+    return NULL;
+}
+
+char *sat_map_strdup(const msgpack_object *map, const char *key)
+{
+    if (sat_map_str_problem(map, key)) return NULL;
+    const msgpack_object *o = sat_map_get(map, key);
     char *s = sat_xmalloc(o->via.str.size + 1);
     memcpy(s, o->via.str.ptr, o->via.str.size);
     s[o->via.str.size] = 0;
@@ -387,7 +522,10 @@ int sat_features_parse(const sat_record *rec, sat_features *f, char *err, size_t
     f->id = sat_map_strdup(m, "id");
     char what[160];
     uint64_t h, w, c, iw = 0, ih = 0, v;
-    if (!f->id) return features_fail(err, errlen, rec, NULL, "features record has no string 'id'");
+    if (!f->id) {
+        snprintf(what, sizeof what, "features record: 'id' %s", sat_map_str_problem(m, "id"));
+        return features_fail(err, errlen, rec, NULL, what);
+    }
     if (sat_map_uint(m, "v", &v) || v != SAT_STREAM_VERSION) {
         features_fail(err, errlen, rec, f->id, "features record without 'v' or of an unknown version");
         sat_features_free(f);

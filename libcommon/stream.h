@@ -42,8 +42,11 @@ typedef struct {
 enum {
     SAT_READ_OK = 1,         /* a record */
     SAT_READ_END = 0,        /* clean end of stream */
-    SAT_READ_BAD = -1,       /* this record is unusable (not a map, no type); the next call goes on */
-    SAT_READ_FATAL = -2,     /* truncated, oversized or not msgpack: the stream cannot go on */
+    SAT_READ_BAD = -1,       /* this record is unusable (not a map, no type, nested too deep,
+                              * not msgpack); garbage after it up to the next record is skipped
+                              * and counted in the same message; the next call goes on */
+    SAT_READ_FATAL = -2,     /* truncated, oversized, a read error, or an input that is no
+                              * sat stream at all (said from its first bytes): stop reading it */
 };
 
 /* `name` is used in messages ("stdin", a path).  max_record 0 = default. */
@@ -63,6 +66,9 @@ const msgpack_object *sat_map_get(const msgpack_object *map, const char *key);
 /* Copy a str field into a new malloc'd NUL-terminated string; NULL if absent,
  * not a str, or containing NUL. */
 char *sat_map_strdup(const msgpack_object *map, const char *key);
+/* Why sat_map_strdup would give NULL, for messages ("'id' %s"): "is missing",
+ * "is not a string", "contains a NUL byte"; NULL when it would not. */
+const char *sat_map_str_problem(const msgpack_object *map, const char *key);
 int sat_map_uint(const msgpack_object *map, const char *key, uint64_t *out);
 int sat_map_float(const msgpack_object *map, const char *key, double *out);
 int sat_map_bin(const msgpack_object *map, const char *key, const void **data, size_t *len);

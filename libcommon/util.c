@@ -1,6 +1,7 @@
 /* util.c — see util.h. */
 #include "util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -9,6 +10,7 @@
 #include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -141,41 +143,74 @@ void sat_fclose_check(FILE *f, const char *what)
     if (bad) sat_die("%s: write error: %s", what, strerror(err ? err : EIO));
 }
 
+/* What is refused before a byte is read: a directory, a regular file over max. */
+static int refuse_unread(FILE *f, size_t max, char *err, size_t errlen)
+{
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0) return 0;
+    if (S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "is a directory");
+        return -1;
+    }
+    if (S_ISREG(st.st_mode) && (uint64_t)st.st_size > max) {
+        snprintf(err, errlen, "larger than the limit of %zu bytes", max);
+        return -1;
+    }
+    return 0;
+}
+
+/* Read what is left of f after the n bytes in *buf (cap allocated), up to
+ * max + 1 bytes in all. */
+static size_t read_rest(FILE *f, unsigned char **buf, size_t cap, size_t n, size_t max)
+{
+    for (;;) {
+        if (n == cap) {
+            if (cap >= max + 1) break;
+            cap = cap * 2 > max + 1 ? max + 1 : cap * 2;
+            *buf = sat_xrealloc(*buf, cap);
+        }
+        size_t got = fread(*buf + n, 1, cap - n, f);
+        n += got;
+        if (got == 0) break;
+    }
+    return n;
+}
+
 int sat_read_file(const char *path, size_t max, unsigned char **data, size_t *len,
                   char *err, size_t errlen)
+{
+    return sat_read_file_checked(path, max, NULL, data, len, err, errlen);
+}
+
+int sat_read_file_checked(const char *path, size_t max, sat_head_check check,
+                          unsigned char **data, size_t *len, char *err, size_t errlen)
 {
     FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
     if (!f) {
         snprintf(err, errlen, "%s", strerror(errno));
         return -1;
     }
-    struct stat st;
-    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
-        snprintf(err, errlen, "is a directory");
+    if (refuse_unread(f, max, err, errlen)) {
         if (f != stdin) fclose(f);
         return -1;
     }
-    size_t cap = 1 << 16, n = 0;
+    size_t cap = 1 << 16;
     unsigned char *buf = sat_xmalloc(cap);
-    for (;;) {
-        if (n == cap) {
-            if (cap >= max + 1) break;
-            cap = cap * 2 > max + 1 ? max + 1 : cap * 2;
-            buf = sat_xrealloc(buf, cap);
-        }
-        size_t got = fread(buf + n, 1, cap - n, f);
-        n += got;
-        if (got == 0) break;
-    }
+    size_t n = fread(buf, 1, cap, f);
+    /* The first 64 KiB (all of a smaller input) are looked at before any
+     * more is read: a FIFO or /dev/zero of the wrong kind is refused at once. */
+    int refused = check && !ferror(f) && check(buf, n, err, errlen) != 0;
+    if (!refused) n = read_rest(f, &buf, cap, n, max);
     int rerr = ferror(f);
     if (f != stdin) fclose(f);
-    if (rerr) {
+    if (!refused && rerr) {
         snprintf(err, errlen, "read error: %s", strerror(errno ? errno : EIO));
-        free(buf);
-        return -1;
-    }
-    if (n > max) {
+        refused = 1;
+    } else if (!refused && n > max) {
         snprintf(err, errlen, "larger than the limit of %zu bytes", max);
+        refused = 1;
+    }
+    if (refused) {
         free(buf);
         return -1;
     }
@@ -227,17 +262,106 @@ static void track_pending(char *tmp, int add)
     }
 }
 
+/* Where a write to `path` goes: the end of its chain of symlinks (a dangling
+ * one too: the file it names is created), so that the rename replaces the
+ * file the link points to, not the link.  malloc'd. */
+static char *resolve_links(const char *path)
+{
+    char *p = sat_xstrdup(path);
+    for (int hops = 0; hops < 40; hops++) {
+        struct stat st;
+        if (lstat(p, &st) != 0 || !S_ISLNK(st.st_mode)) return p;
+        char target[PATH_MAX];
+        ssize_t n = readlink(p, target, sizeof target - 1);
+        if (n <= 0) sat_die("%s: %s", path, strerror(n < 0 ? errno : ENOENT));
+        target[n] = 0;
+        const char *slash = strrchr(p, '/');
+        char *next;
+        if (target[0] == '/' || !slash) next = sat_xstrdup(target);
+        else if (asprintf(&next, "%.*s/%s", (int)(slash - p), p, target) < 0) sat_die("out of memory");
+        free(p);
+        p = next;
+    }
+    sat_die("%s: %s", path, strerror(ELOOP));
+}
+
+/* A device, FIFO or the like is written in place (as '> path' would): a
+ * rename would replace the node itself (-o /dev/null, for everyone).  Such
+ * a write cannot be undone; a->tmp stays NULL. */
+static void open_in_place(sat_atomic *a, const char *path, const struct stat *st)
+{
+    if (S_ISDIR(st->st_mode)) sat_die("%s: is a directory", path);
+    if (S_ISSOCK(st->st_mode)) sat_die("%s: is a socket, not a file or device to write", path);
+    a->path = sat_xstrdup(path);
+    a->tmp = NULL;
+    a->f = fopen(path, "wbe");
+    if (!a->f) sat_die("%s: %s", path, strerror(errno));
+}
+
+/* Temp files are named PATH.tmp.PID.XXXXXX and flock'ed while written, so
+ * that the next writer of PATH can remove those of a writer that was killed
+ * (kill -9 runs no cleanup): its pid is gone and the lock is free.  Both are
+ * asked: the pid alone may be another pid namespace's (a container sharing
+ * the directory), the lock alone is not yet taken between mkstemp and flock.
+ * Only PATH's own temp files are looked at: PATH is about to be replaced. */
+
+/* The PID in name if it is a temp name of base's, else 0. */
+static long temp_pid(const char *name, const char *base, size_t baselen)
+{
+    if (strncmp(name, base, baselen) != 0 || strncmp(name + baselen, ".tmp.", 5) != 0) return 0;
+    const char *digits = name + baselen + 5;
+    if (*digits < '0' || *digits > '9') return 0;
+    char *end;
+    long pid = strtol(digits, &end, 10);
+    return *end == '.' && strlen(end + 1) == 6 && pid <= INT_MAX ? pid : 0;
+}
+
+static void remove_if_unlocked(int dir, const char *name)
+{
+    int fd = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return;
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && flock(fd, LOCK_EX | LOCK_NB) == 0)
+        unlinkat(dir, name, 0);
+    close(fd);
+}
+
+static void remove_stale_temps(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : sat_xstrdup(".");
+    if (!dir) sat_die("out of memory");
+    const char *base = slash ? slash + 1 : path;
+    DIR *d = opendir(dir);
+    free(dir);
+    if (!d) return; /* mkstemp will say why */
+    size_t baselen = strlen(base);
+    for (struct dirent *e; (e = readdir(d));) {
+        long pid = temp_pid(e->d_name, base, baselen);
+        if (pid > 0 && pid != getpid() && kill((pid_t)pid, 0) != 0 && errno == ESRCH)
+            remove_if_unlocked(dirfd(d), e->d_name);
+    }
+    closedir(d);
+}
+
 void sat_atomic_open(sat_atomic *a, const char *path)
 {
-    a->path = sat_xstrdup(path);
-    size_t n = strlen(path) + 32;
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        open_in_place(a, path, &st);
+        return;
+    }
+    a->path = resolve_links(path);
+    remove_stale_temps(a->path);
+    size_t n = strlen(a->path) + 48;
     a->tmp = sat_xmalloc(n);
-    snprintf(a->tmp, n, "%s.tmp.XXXXXX", path);
-    int fd = mkstemp(a->tmp);
-    if (fd < 0) sat_die("%s: cannot create temp file: %s", path, strerror(errno));
+    snprintf(a->tmp, n, "%s.tmp.%ld.XXXXXX", a->path, (long)getpid());
+    int fd = mkostemp(a->tmp, O_CLOEXEC);
+    if (fd < 0) sat_die("%s: cannot create temp file: %s", a->path, strerror(errno));
     track_pending(a->tmp, 1);
+    flock(fd, LOCK_EX); /* a new file: nobody else holds it */
     a->f = fdopen(fd, "wb");
-    if (!a->f) sat_die("%s: %s", path, strerror(errno));
+    if (!a->f) sat_die("%s: %s", a->path, strerror(errno));
 }
 
 void sat_atomic_abort(sat_atomic *a)
@@ -253,26 +377,35 @@ void sat_atomic_abort(sat_atomic *a)
     a->tmp = a->path = NULL;
 }
 
+/* Flush, sync and close f: 0, or the errno of the first failure.  A pipe or
+ * a character device cannot be synced (EINVAL): nothing is lost. */
+static int finish_file(FILE *f)
+{
+    int err = 0;
+    if (fflush(f) != 0 || ferror(f)) err = errno ? errno : EIO;
+    else if (fsync(fileno(f)) != 0 && errno != EINVAL) err = errno;
+    if (fclose(f) != 0 && !err) err = errno ? errno : EIO;
+    return err;
+}
+
 void sat_atomic_commit(sat_atomic *a)
 {
-    int bad = fflush(a->f) != 0 || ferror(a->f) || fsync(fileno(a->f)) != 0;
-    int err = errno;
-    bad |= fclose(a->f) != 0;
-    if (!bad) {
+    int err = finish_file(a->f);
+    a->f = NULL;
+    if (!err && a->tmp) {
         /* mkstemp creates 0600; give the result the usual umask-derived mode. */
         mode_t um = umask(0);
         umask(um);
         chmod(a->tmp, 0666 & ~um);
+        if (rename(a->tmp, a->path) != 0) err = errno;
     }
-    a->f = NULL;
-    if (bad || rename(a->tmp, a->path) != 0) {
-        if (!err) err = errno;
+    if (err) {
         char *path = a->path;
         a->path = NULL;
         sat_atomic_abort(a);
-        sat_die("%s: write error: %s", path, strerror(err ? err : EIO));
+        sat_die("%s: write error: %s", path, strerror(err));
     }
-    track_pending(a->tmp, 0);
+    if (a->tmp) track_pending(a->tmp, 0);
     free(a->tmp);
     free(a->path);
     a->tmp = a->path = NULL;

@@ -8,6 +8,10 @@
  * Outputs that matter (models, checkpoints, caches, -o files) go through
  * sat_atomic_open()/sat_atomic_commit(): written to a temp file in the same
  * directory and renamed over the target, so a kill never leaves a torn file.
+ * A symlink is followed (the file it names is replaced, the link stays); an
+ * existing device or FIFO is written in place, never replaced by a file; a
+ * directory or socket is refused.  Temp files of writers killed by a signal
+ * that runs no handler (kill -9) are removed by the next writer of the path.
  */
 #ifndef SAT_UTIL_H
 #define SAT_UTIL_H
@@ -55,15 +59,23 @@ void sat_fclose_check(FILE *f, const char *what);
  * Returns 0, or -1 with a message in err (no exit). */
 int sat_read_file(const char *path, size_t max, unsigned char **data, size_t *len,
                   char *err, size_t errlen);
+/* A look at the first bytes of a file (n: up to 64 KiB, fewer only at its
+ * end) before the rest is read: 0 to read on, or -1 with a message in err. */
+typedef int (*sat_head_check)(const unsigned char *head, size_t n, char *err, size_t errlen);
+/* sat_read_file, refusing what check refuses before buffering any more (a
+ * FIFO or a device of the wrong kind, such as /dev/zero, is not read whole). */
+int sat_read_file_checked(const char *path, size_t max, sat_head_check check,
+                          unsigned char **data, size_t *len, char *err, size_t errlen);
 
 /* Atomic output file: temp file beside `path`, renamed on commit. */
 typedef struct {
     FILE *f;
-    char *path;
-    char *tmp;
+    char *path; /* the file written: `path` with its symlinks resolved */
+    char *tmp;  /* PATH.tmp.PID.XXXXXX, or NULL for a device or FIFO written in place */
 } sat_atomic;
 void sat_atomic_open(sat_atomic *a, const char *path);
-/* Flush, fsync, close and rename; dies (after removing the temp file) on error. */
+/* Flush, fsync, close and rename; dies (after removing the temp file) on error,
+ * e.g. "PATH: write error: No space left on device". */
 void sat_atomic_commit(sat_atomic *a);
 /* Remove the temp file (on error paths). */
 void sat_atomic_abort(sat_atomic *a);

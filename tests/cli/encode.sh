@@ -65,6 +65,17 @@ stride32() {
 }
 check "--stride 32 gives 7x7x1280" stride32
 
+# --help names every stride that is accepted (issue 14, item 11: 8 was missing)
+stride_help() {
+    local help s
+    help=$(sat-encode --help | sed -n '/--stride/,/--size/p' | sed '$d')
+    for s in 8 16 32; do
+        grep -qw "$s" <<<"$help" || { echo "--help does not name stride $s: $help"; return 1; }
+    done
+    is_equal "$(sat-encode --stride 8 "$IMAGES/dog.jpg" | sat-dump | jq -r '"\(.h)x\(.w)"')" 28x28
+}
+check "--help names the strides 8, 16 and 32, and --stride 8 gives 28x28" stride_help
+
 size_option() {
     is_equal "$(sat-encode --size 320 "$IMAGES/dog.jpg" | sat-dump | jq -r '"\(.h)x\(.w)"')" 20x20
 }

@@ -165,4 +165,46 @@ check_bad "sat-eval without WordNet's data" "cannot open WordNet.*--no-meteor" \
     env WNSEARCHDIR=/nonexistent sat-eval -r "$T/test_refs4.txt" "$T/hyp.txt"
 check_bad "sat-eval: missing reference file" "no-such-file" sat-eval -r "$T/no-such-file" "$T/hyp.txt"
 
+# ---- ids with a tab, a newline or a backslash (file names sat-encode takes)
+# in text output: escaped C-style (\t \n \\), so one line per caption and
+# the fields stay apart; sat-eval and sat-attend --captions read them back ----
+IMG=$(head -1 "$TEST")
+odd=("$T/ids/tab	dir/$IMG" "$T/ids/new
+line/$IMG" "$T/ids/back\\slash/$IMG" "$T/ids/a	b
+c.jpg")
+escaped=("$T/ids/tab\\tdir/$IMG" "$T/ids/new\\nline/$IMG" "$T/ids/back\\\\slash/$IMG" "$T/ids/a\\tb\\nc.jpg")
+for path in "${odd[@]}"; do mkdir -p "$(dirname "$path")" && cp "$F/images/$IMG" "$path"; done
+sat-encode -q "${odd[@]}" > "$T/odd.sat"
+# fields N: every line of stdin has N tab-separated fields; the first ones are the escaped ids, in order
+fields() {
+    local out
+    out=$(cat)
+    awk -F'\t' -v n="$1" 'NF != n { print "line " NR " has " NF " fields: " $0; bad = 1 } END { exit bad }' <<<"$out" &&
+        is_equal "$(cut -f1 <<<"$out" | awk '!seen[$0]++')" "$(printf '%s\n' "${escaped[@]}")"
+}
+check "sat-decode -f text escapes the ids" fields 2 < <(sat-decode -f text "$T/odd.sat")
+check "sat-beam -f text escapes the ids" fields 2 < <(sat-beam -f text "$T/odd.sat")
+check "sat-beam -n 2 -f text escapes the ids" fields 4 < <(sat-beam -k 2 -n 2 -f text "$T/odd.sat")
+check "sat-attend -f text escapes the ids" fields 4 < <(sat-attend -c "a dog runs" -f text "$T/odd.sat")
+classify_headers() {
+    is_equal "$(sat-encode --classify -k 1 "${odd[3]}" "${odd[0]}" | grep '^==>')" \
+        "$(printf '==> %s <==\n' "${escaped[3]}" "${escaped[0]}")"
+}
+check "sat-encode --classify escapes the ids of its headers" classify_headers
+attend_reads_back() {
+    sat-decode -f text "$T/odd.sat" > "$T/odd.txt" &&
+        sat-attend --captions "$T/odd.txt" -f text "$T/odd.sat" 2> "$T/odd.err" | fields 4 &&
+        is_equal "$(cat "$T/odd.err")" ""
+}
+check "sat-attend --captions reads the escaped ids back" attend_reads_back
+echo "$IMG" > "$T/one.txt"
+sat-encode -q "$F/images/$IMG" | sat-decode -f text | sat-eval -r "$TOKENS" -s "$T/one.txt" > "$T/plain.out" 2>/dev/null
+eval_reads_back() {
+    sat-encode -q "$1" | sat-decode -f text | sat-eval -r "$TOKENS" -s "$T/one.txt" > "$T/odd.out" &&
+        diff "$T/plain.out" "$T/odd.out"
+}
+for i in 0 1 2; do
+    check "sat-eval reads back the escaped id ${escaped[$i]#$T/ids/}" eval_reads_back "${odd[$i]}"
+done
+
 [ "$fail" -eq 0 ]

@@ -67,6 +67,30 @@ kill_and_resume() {
 }
 check "kill -9 then --resume reaches the same weights as an uninterrupted run" kill_and_resume
 
+# --- one run per checkpoint directory; outputs checked before training ---
+locked() {
+    rm -rf "$T/runL"
+    sat-train "${args[@]}" --epochs 12 -o "$T/l1.satm" --checkpoint "$T/runL" 2>/dev/null &
+    local pid=$! i
+    for i in $(seq 1 500); do [ -s "$T/runL/lock" ] && break; sleep 0.01; done
+    sat-train "${args[@]}" --epochs 12 -o "$T/l2.satm" --checkpoint "$T/runL" 2> "$T/l2.err"
+    local rc=$?
+    wait $pid || { echo "the first run failed"; return 1; }
+    [ $rc -eq 1 ] && grep -q "^sat-train: $T/runL: another sat-train (pid $pid) is using this checkpoint directory" "$T/l2.err" &&
+    [ ! -e "$T/l2.satm" ] && is_equal "$(sha "$T/runL/checkpoint.satm")" "$(sha "$T/runA/checkpoint.satm")"
+}
+check "a second run on a checkpoint directory in use is refused; the first goes on" locked
+check_bad "an -o in a missing directory fails before the first epoch" "nodir/m.satm" \
+    sat-train "${args[@]}" --epochs 12 -o "$T/nodir/m.satm"
+check "... and before the data is loaded" bash -c "! grep -q 'training captions' '$T/err'"
+resume_seed() {
+    sat-train "${args[@]}" --epochs 12 --seed 9 -o "$T/r.satm" --checkpoint "$T/runA" --resume 2> "$T/r.err" &&
+    grep -q "was made with --seed 1, whose random state goes on (--seed 9 is not used)" "$T/r.err"
+}
+check "--resume with another --seed says which seed goes on" resume_seed
+check_bad "--resume of a cross-entropy checkpoint with --objective scst is refused" "another --objective" \
+    sat-train "${args[@]}" --epochs 13 --objective scst -o "$T/r2.satm" --checkpoint "$T/runA" --resume
+
 # --- self-critical training on the same sliver, from the model above ---
 scst() { sat-train "${args[@]}" --init "$T/a.satm" --objective scst --lr 1e-3 --scst-samples 4 "$@"; }
 scst_runs() {
@@ -86,6 +110,14 @@ scst_resume() {
     is_equal "$(sha "$T/runS3/checkpoint.satm")" "$(sha "$T/runS/checkpoint.satm")"
 }
 check "--objective scst is repeatable, and --resume carries it over" scst_resume
+scst_mean() {
+    scst --epochs 1 --scst-baseline mean -o "$T/s5.satm" 2> "$T/s5.err" &&
+    grep -q "mean baseline" "$T/s5.err" &&
+    [ "$(sha "$T/s5.satm")" != "$(sha "$T/a.satm")" ]
+}
+check "--scst-baseline mean trains too" scst_mean
+check_bad "--scst-baseline mean with one sample is a usage error" "needs --scst-samples 2" \
+    scst --scst-baseline mean --scst-samples 1 -o "$T/s6.satm"
 check_bad "--objective scst with hard attention is a usage error" "not with --attention hard" \
     scst --attention hard -o "$T/s4.satm"
 check_bad "an unknown --objective is a usage error" "'cider' is not xent or scst" \

@@ -477,10 +477,18 @@ static void test_not_an_image(void **state)
     const unsigned char gif[] = "GIF89a\x01\x00\x01\x00";
     const unsigned char text[] = "just some text, not a picture\n";
     const unsigned char two[] = {0xff, 0xd8};
-    decode_fails(text, 0, SAT_IMAGE_DEFAULT_MAX_PIXELS, "not a JPEG or PNG image");
-    decode_fails(text, sizeof text - 1, SAT_IMAGE_DEFAULT_MAX_PIXELS, "not a JPEG or PNG image");
-    decode_fails(gif, sizeof gif - 1, SAT_IMAGE_DEFAULT_MAX_PIXELS, "not a JPEG or PNG image");
+    decode_fails(text, 0, SAT_IMAGE_DEFAULT_MAX_PIXELS, "empty file");
+    /* what it is instead, from the first bytes (issue 14) */
+    decode_fails(text, sizeof text - 1, SAT_IMAGE_DEFAULT_MAX_PIXELS,
+                 "not a JPEG or PNG image (it looks like text)");
+    decode_fails(gif, sizeof gif - 1, SAT_IMAGE_DEFAULT_MAX_PIXELS,
+                 "not a JPEG or PNG image (it looks like a GIF image)");
     decode_fails(two, sizeof two, SAT_IMAGE_DEFAULT_MAX_PIXELS, "not a JPEG or PNG image");
+    char err[128];
+    assert_int_equal(sat_image_check_head((const unsigned char *)"\x00\x00\x00", 3, err, sizeof err), -1);
+    assert_string_equal(err, "not a JPEG or PNG image (it looks like zero bytes)");
+    assert_int_equal(sat_image_check_head(two, sizeof two, err, sizeof err), -1);
+    assert_int_equal(sat_image_check_head((const unsigned char *)"\xff\xd8\xff", 3, err, sizeof err), 0);
 }
 
 static void test_truncated_jpeg(void **state)

@@ -366,6 +366,30 @@ static void test_load_refuses_truncated(void **state)
     assert_non_null(strstr(err, "missing.satm"));
 }
 
+/* What is plainly no model is refused from its first bytes, named for what
+ * it looks like, before it is read whole (issue 14, item 4). */
+static void test_load_refuses_other_kinds(void **state)
+{
+    (void)state;
+    static const struct { const char *bytes; size_t n; const char *says; } cases[] = {
+        {"\0\0\0\0\0\0\0\0", 8, "not a sat model (it looks like zero bytes)"},
+        {"\xff\xd8\xff\xe0", 4, "not a sat model (it looks like a JPEG image)"},
+        {"\x1c\0\0\0TFL3", 8, "not a sat model (it looks like a TensorFlow Lite model: sat-import converts it)"},
+        {"model = 1\n", 10, "not a sat model (it looks like text)"},
+    };
+    char err[512];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        assert_null(sat_model_load_mem(cases[i].bytes, cases[i].n, "x.satm", err, sizeof err));
+        assert_non_null(strstr(err, "model file x.satm: "));
+        assert_non_null(strstr(err, cases[i].says));
+        FILE *f = fopen(tmp_path("other.satm"), "wb");
+        assert_int_equal(fwrite(cases[i].bytes, 1, cases[i].n, f), cases[i].n);
+        fclose(f);
+        assert_null(sat_model_load(tmp_path("other.satm"), err, sizeof err));
+        assert_non_null(strstr(err, cases[i].says));
+    }
+}
+
 static void test_validate_rejects(void **state)
 {
     char err[512];
@@ -440,7 +464,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-    const char *names[] = {"f32.satm", "a.satm", "h.satm", "e.satm", "t.satm", "dec.satm"};
+    const char *names[] = {"f32.satm", "a.satm", "h.satm", "e.satm", "t.satm", "dec.satm", "other.satm"};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) unlink(tmp_path(names[i]));
     return rmdir(tmpdir);
 }
@@ -453,6 +477,7 @@ int main(void)
         cmocka_unit_test(test_roundtrip_no_graph),
         cmocka_unit_test(test_load_refuses_edits),
         cmocka_unit_test(test_load_refuses_truncated),
+        cmocka_unit_test(test_load_refuses_other_kinds),
         cmocka_unit_test(test_validate_rejects),
         cmocka_unit_test(test_f16_exact),
     };

@@ -113,6 +113,35 @@ static void test_rewards_and_baseline(void **state)
     scst_case_free(&c);
 }
 
+/* The mean baseline: each sample's weight is its reward minus the mean of
+ * the image's other samples' rewards, so the weights sum to 0; the same
+ * draws as with the greedy baseline (same seed). */
+static void test_mean_baseline(void **state)
+{
+    (void)state;
+    scst_case c;
+    scst_case_init(&c);
+    sat_scst s = {.dec = c.dec, .vocab = c.vocab, .cider = c.cider, .samples = S,
+                  .max_len = MAXLEN, .baseline = SAT_SCST_MEAN};
+    sat_rng rng;
+    sat_rng_seed(&rng, 5);
+    int tokens[S * WIDTH];
+    float weight[S];
+    sat_scst_image(&s, c.feats, 0, &rng, tokens, weight);
+    double reward[S], total = 0, sum = 0;
+    for (int j = 0; j < S; j++) {
+        int words[MAXLEN];
+        int n = row_words(tokens + j * WIDTH, words);
+        total += reward[j] = reward_of(&c, 0, words, n);
+    }
+    for (int j = 0; j < S; j++) {
+        assert_true(fabs(weight[j] - (reward[j] - (total - reward[j]) / (S - 1))) < 1e-6);
+        sum += weight[j];
+    }
+    assert_true(fabs(sum) < 1e-5);
+    scst_case_free(&c);
+}
+
 /* Mean log p of the rows under the decoder, each weighted by w. */
 static double weighted_logp(const sat_decoder *dec, const float *feats, const int *tokens,
                             const float *w, int n)
@@ -175,6 +204,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rewards_and_baseline),
+        cmocka_unit_test(test_mean_baseline),
         cmocka_unit_test(test_gradient_sign),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

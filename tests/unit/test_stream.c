@@ -11,6 +11,7 @@
 
 #include "half.h"
 #include "json.h"
+#include "sniff.h"
 #include "stream.h"
 #include "util.h"
 
@@ -192,6 +193,29 @@ static int read_status(const void *bytes, size_t n, size_t max_record, char *err
     return st;
 }
 
+/* A small valid record ({"type": "x"}, 8 bytes). */
+#define TINY "\x81\xa4type\xa1x"
+#define TINY_LEN 8
+
+/* The status of the value after a valid record (what is bad at the start of
+ * an input is "not a sat stream", test_not_a_stream). */
+static int read_status_after(const void *bytes, size_t n, size_t max_record, char *err, size_t errlen)
+{
+    unsigned char *both = malloc(TINY_LEN + n);
+    memcpy(both, TINY, TINY_LEN);
+    memcpy(both + TINY_LEN, bytes, n);
+    FILE *in = bytes_file(both, TINY_LEN + n);
+    sat_reader *r = sat_reader_open(in, "x", max_record);
+    sat_record rec;
+    assert_int_equal(sat_reader_next(r, &rec), SAT_READ_OK);
+    int st = sat_reader_next(r, &rec);
+    snprintf(err, errlen, "%s", sat_reader_error(r));
+    sat_reader_close(r);
+    fclose(in);
+    free(both);
+    return st;
+}
+
 static void test_hostile_headers(void **state)
 {
     (void)state;
@@ -200,25 +224,159 @@ static void test_hostile_headers(void **state)
     const unsigned char huge[][5] = {{0xdd, 0xff, 0xff, 0xff, 0xff}, {0xdf, 0xff, 0xff, 0xff, 0xff},
                                      {0xc6, 0xff, 0xff, 0xff, 0xff}, {0xdb, 0xff, 0xff, 0xff, 0xff}};
     for (size_t i = 0; i < 4; i++) {
-        assert_int_equal(read_status(huge[i], 5, 1 << 20, err, sizeof err), SAT_READ_FATAL);
-        assert_non_null(strstr(err, "larger than the limit"));
+        assert_int_equal(read_status_after(huge[i], 5, 1 << 20, err, sizeof err), SAT_READ_FATAL);
+        assert_non_null(strstr(err, "x: record 1 at byte 8: record larger than the limit"));
     }
-    /* the never-used byte 0xc1 */
-    assert_int_equal(read_status("\xc1", 1, 0, err, sizeof err), SAT_READ_FATAL);
+    /* a map16 of 2 entries per byte left is refused too: each needs a byte */
+    assert_int_equal(read_status("\xde\x01\x00", 3, 300, err, sizeof err), SAT_READ_FATAL);
+    assert_non_null(strstr(err, "larger than the limit"));
+    /* the never-used byte 0xc1: a bad record, skipped */
+    assert_int_equal(read_status_after("\xc1", 1, 0, err, sizeof err), SAT_READ_BAD);
     assert_non_null(strstr(err, "not msgpack"));
-    /* 40 nested arrays */
-    unsigned char deep[41];
-    memset(deep, 0x91, 40);
-    deep[40] = 0x01;
-    assert_int_equal(read_status(deep, sizeof deep, 0, err, sizeof err), SAT_READ_FATAL);
-    assert_non_null(strstr(err, "nested deeper"));
     /* not a map, then a map without type */
-    assert_int_equal(read_status("\x92\x01\x02", 3, 0, err, sizeof err), SAT_READ_BAD);
+    assert_int_equal(read_status_after("\x92\x01\x02", 3, 0, err, sizeof err), SAT_READ_BAD);
     assert_non_null(strstr(err, "not a map"));
     assert_int_equal(read_status("\x81\xa1x\x01", 4, 0, err, sizeof err), SAT_READ_BAD);
     assert_non_null(strstr(err, "no string 'type'"));
     /* type present but not a string */
     assert_int_equal(read_status("\x81\xa4type\x07", 7, 0, err, sizeof err), SAT_READ_BAD);
+}
+
+/* Reads bytes as a stream; each status and message in turn up to the end
+ * (at most 8 calls) into st[] and msgs[]; returns the number of calls. */
+static int read_all(const void *bytes, size_t n, int st[8], char msgs[8][512])
+{
+    FILE *in = bytes_file(bytes, n);
+    sat_reader *r = sat_reader_open(in, "s", 0);
+    sat_record rec;
+    int k = 0;
+    while (k < 8 && (st[k] = sat_reader_next(r, &rec)) != SAT_READ_END) {
+        snprintf(msgs[k], 512, "%s", st[k] == SAT_READ_OK ? rec.type : sat_reader_error(r));
+        if (st[k++] == SAT_READ_FATAL) break;
+    }
+    sat_reader_close(r);
+    fclose(in);
+    return k;
+}
+
+/* What is plainly no stream is said in one FATAL line at the start (issue 14,
+ * item 1): not one BAD per byte. */
+static void test_not_a_stream(void **state)
+{
+    (void)state;
+    static const struct { const char *bytes; size_t n; const char *says; } cases[] = {
+        {"\xff\xd8\xff\xe0\x00\x10JFIF", 10, "(it looks like a JPEG image: run sat-encode first)"},
+        {"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR", 16, "(it looks like a PNG image: run sat-encode first)"},
+        {"hello\n", 6, "(it looks like text)"},
+        {"caf\xc3\xa9\tune photo\n", 16, "(it looks like text)"},
+        {"\x1f\x8b\x08\x00", 4, "(it looks like gzip-compressed data)"},
+        {"\x1c\x00\x00\x00TFL3", 8, "(it looks like a TensorFlow Lite model)"},
+        {"\x92\x01\x02", 3, "(its first byte is 0x92)"},
+    };
+    char err[512];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        assert_int_equal(read_status(cases[i].bytes, cases[i].n, 0, err, sizeof err), SAT_READ_FATAL);
+        assert_true(strncmp(err, "x: not a sat stream ", 20) == 0);
+        assert_non_null(strstr(err, cases[i].says));
+    }
+    unsigned char zeros[100000] = {0};
+    int st[8];
+    char msgs[8][512];
+    assert_int_equal(read_all(zeros, sizeof zeros, st, msgs), 1);
+    assert_int_equal(st[0], SAT_READ_FATAL);
+    assert_string_equal(msgs[0], "s: not a sat stream (it looks like zero bytes)");
+    /* a real stream is not taken for anything else */
+    assert_int_equal(sat_sniff(TINY, TINY_LEN), SAT_KIND_MSGPACK_MAP);
+    assert_int_equal(sat_sniff("", 0), SAT_KIND_EMPTY);
+    assert_int_equal(sat_sniff("P6\n640 480\n255\n", 15), SAT_KIND_PNM);
+}
+
+/* Garbage between records is one BAD (the first bad record, and the bytes
+ * skipped up to the next record), whatever its length; the records around
+ * it are read (issue 14, item 1). */
+static void test_garbage_between_records(void **state)
+{
+    (void)state;
+    static const struct { const char *junk; size_t n; const char *says; } cases[] = {
+        {NULL, 100000, "s: record 1 at byte 8: not a map (a record must be a msgpack map with a "
+                       "'type'); 100000 bytes skipped, up to the next record, at byte 100008"},
+        /* text whose UTF-8 bytes are msgpack headers (0xa9: a str of 9 bytes) */
+        {"h\xc3\xa9llo w\xc3\xb6rld\n", 15, "s: record 1 at byte 8: not a map (a record must be a "
+                       "msgpack map with a 'type'); 15 bytes skipped, up to the next record, at byte 23"},
+        {"\xc1\xc1\x95", 3, "s: record 1 at byte 8: not msgpack (invalid byte 0xc1 at record byte 0); "
+                            "3 bytes skipped, up to the next record, at byte 11"},
+        /* a single bad record: said as before */
+        {"\x81\xa1v\x01", 4, "s: record 1 at byte 8: map has no string 'type'"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t n = 2 * TINY_LEN + cases[i].n;
+        unsigned char *bytes = calloc(1, n);
+        memcpy(bytes, TINY, TINY_LEN);
+        if (cases[i].junk) memcpy(bytes + TINY_LEN, cases[i].junk, cases[i].n);
+        memcpy(bytes + TINY_LEN + cases[i].n, TINY, TINY_LEN);
+        int st[8];
+        char msgs[8][512];
+        assert_int_equal(read_all(bytes, n, st, msgs), 3);
+        assert_int_equal(st[0], SAT_READ_OK);
+        assert_int_equal(st[1], SAT_READ_BAD);
+        assert_string_equal(msgs[1], cases[i].says);
+        assert_int_equal(st[2], SAT_READ_OK);
+        free(bytes);
+    }
+    /* the record after garbage found with its "type" key written as a str8 */
+    static const char str8[] = TINY "zz\x81\xd9\x04type\xa1y";
+    int st8[8];
+    char msgs8[8][512];
+    assert_int_equal(read_all(str8, sizeof str8 - 1, st8, msgs8), 3);
+    assert_int_equal(st8[1], SAT_READ_BAD);
+    assert_int_equal(st8[2], SAT_READ_OK);
+    assert_string_equal(msgs8[2], "y");
+    /* garbage to the end; garbage and then a cut record, which is said apart */
+    unsigned char tail[TINY_LEN + 6 + 8];
+    memcpy(tail, TINY, TINY_LEN);
+    memcpy(tail + TINY_LEN, "junk\n\n\x82\xa4type\xa1x", 14);
+    int st[8];
+    char msgs[8][512];
+    assert_int_equal(read_all(tail, TINY_LEN + 6, st, msgs), 2);
+    assert_int_equal(st[1], SAT_READ_BAD);
+    assert_non_null(strstr(msgs[1], "; 6 bytes skipped, to the end of the input"));
+    assert_int_equal(read_all(tail, sizeof tail, st, msgs), 3);
+    assert_int_equal(st[1], SAT_READ_BAD);
+    assert_non_null(strstr(msgs[1], "; 6 bytes skipped, up to byte 14"));
+    assert_int_equal(st[2], SAT_READ_FATAL);
+    assert_string_equal(msgs[2], "s: record 2 at byte 14: truncated (stream ends inside the record)");
+}
+
+/* A record nested deeper than msgpack-c can build is skipped like any other
+ * bad record; the records after it are read (issue 14, item 6). */
+static void test_deep_record_skipped(void **state)
+{
+    (void)state;
+    /* {"type": "x", "d": [[[...N levels...1]]]} between two good records */
+    for (int levels = 31; levels <= 40; levels += 9) {
+        unsigned char bytes[2 * TINY_LEN + 10 + 41];
+        size_t n = 0;
+        memcpy(bytes, TINY, TINY_LEN);
+        n += TINY_LEN;
+        memcpy(bytes + n, "\x82\xa4type\xa1x\xa1" "d", 10);
+        n += 10;
+        memset(bytes + n, 0x91, (size_t)levels);
+        n += (size_t)levels;
+        bytes[n++] = 0x01;
+        memcpy(bytes + n, TINY, TINY_LEN);
+        n += TINY_LEN;
+        int st[8];
+        char msgs[8][512];
+        assert_int_equal(read_all(bytes, n, st, msgs), 3);
+        assert_int_equal(st[0], SAT_READ_OK);
+        assert_int_equal(st[2], SAT_READ_OK);
+        if (levels == 31) { /* as deep as allowed (32 with the record's map): read */
+            assert_int_equal(st[1], SAT_READ_OK);
+            continue;
+        }
+        assert_int_equal(st[1], SAT_READ_BAD);
+        assert_string_equal(msgs[1], "s: record 1 at byte 8: nested deeper than 32 levels");
+    }
 }
 
 /* Non-canonical encodings pass through byte for byte: a uint64-encoded 1 and
@@ -309,6 +467,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_features_round_trip), cmocka_unit_test(test_caption_round_trip),
         cmocka_unit_test(test_truncation_everywhere), cmocka_unit_test(test_hostile_headers),
+        cmocka_unit_test(test_not_a_stream), cmocka_unit_test(test_garbage_between_records),
+        cmocka_unit_test(test_deep_record_skipped),
         cmocka_unit_test(test_raw_pass_through), cmocka_unit_test(test_features_validation),
         cmocka_unit_test(test_json_strings),
     };

@@ -18,6 +18,13 @@ static char *model_path(const char *path)
     return found ? found : sat_xstrdup(path);
 }
 
+/* Whether two decoders read the same annotation vectors (their own sizes
+ * E, H, A may differ: each member keeps its own state). */
+static int same_features(const sat_decoder_config *a, const sat_decoder_config *b)
+{
+    return a->L == b->L && a->D == b->D;
+}
+
 /* Load one member into slot i: its model, decoder and (for the first) the
  * vocabulary, which every later member must match word for word, and its
  * sizes; `first` names the first member in the messages. */
@@ -43,8 +50,8 @@ static int load_member(sat_captioner *cap, int i, const char *path, const char *
                                                  cap->vocab->n) >= 0)
         snprintf(err, errlen, "%s: its vocabulary differs from %s's (an ensemble's models must share one)",
                  found, first);
-    else if (i > 0 && !sat_decoder_config_equal(&cap->ens.dec[i]->cfg, &cap->ens.dec[0]->cfg))
-        snprintf(err, errlen, "%s: its sizes differ from %s's (an ensemble's models must share L and D)",
+    else if (i > 0 && !same_features(&cap->ens.dec[i]->cfg, &cap->ens.dec[0]->cfg))
+        snprintf(err, errlen, "%s: it reads other features than %s (an ensemble's models must share L and D)",
                  found, first);
     else if (i == 0 && !(cap->vocab = sat_vocab_from_words(m->vocab, m->nvocab, why, sizeof why)))
         snprintf(err, errlen, "%s: vocabulary: %s", found, why);

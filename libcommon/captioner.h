@@ -25,7 +25,8 @@
 #define SAT_ENSEMBLE_MAX 8
 
 /* The decoders a caption is read with: one, or an ensemble of n that share
- * L, D and V.  SAT_ENSEMBLE_OF(dec) is the one-decoder case. */
+ * L, D and V (their sizes E, H, A may differ).  SAT_ENSEMBLE_OF(dec) is the
+ * one-decoder case. */
 typedef struct {
     int n;
     const sat_decoder *dec[SAT_ENSEMBLE_MAX];
@@ -38,14 +39,14 @@ typedef struct {
     sat_vocab *vocab;                    /* the vocabulary they all have */
 } sat_captioner;
 
-/* The sizes (L, D, V, …) of the first model, which every member shares. */
+/* The sizes of the first model: L, D and V are every member's. */
 const sat_decoder_config *sat_captioner_config(const sat_captioner *cap);
 
 /* Load decoder model files (an ensemble when n > 1; n <= SAT_ENSEMBLE_MAX);
  * paths NULL (or n 0) = the installed default, and a bare name that is no
  * file in the working directory is looked for where the default is
  * (SAT_MODEL_DIR, ../models or ../share/sat beside the program).  Members
- * must share sizes and vocabulary.  NULL with a one-line reason in err. */
+ * must share features (L, D) and vocabulary.  NULL with a one-line reason in err. */
 sat_captioner *sat_captioner_load(const char *const *paths, int n, char *err, size_t errlen);
 /* sat_captioner_load for a program: the reason is its fatal error. */
 sat_captioner *sat_captioner_open(const char *const *paths, int n);

@@ -107,7 +107,7 @@ train_tiny() { # train_tiny OUT OPTION...: another tiny model of the same data
         --dev "$T/dev.txt" --embed 16 --hidden 32 --att-size 16 --batch 16 --epochs 10 \
         --patience 1000 -q -o "$out" "$@" 2>/dev/null
 }
-train_tiny "$T/seed2.satm" --min-count 2 --seed 2
+train_tiny "$T/seed2.satm" --min-count 2 --seed 2 --hidden 24 --embed 12
 train_tiny "$T/vocab1.satm" --min-count 1
 fields='[.id, .text, .tokens, (.logprob * 1000 | round)]'
 ensemble_of_one() {
@@ -129,7 +129,7 @@ ensemble_of_two() {
     ! cmp -s <(echo "$out" | jq -r .text) <(sat-beam "${M[@]}" -k 3 "$T/feats.sat" | sat-dump | jq -r .text) &&
     ! cmp -s <(echo "$out" | jq -r .text) <(sat-beam -m "$T/seed2.satm" -k 3 "$T/feats.sat" | sat-dump | jq -r .text)
 }
-check "an ensemble of two models: both named in each record, captions of their own" ensemble_of_two
+check "an ensemble of two models (of other sizes): both named in each record, captions of their own" ensemble_of_two
 check "a lone model's records name no ensemble" \
     bash -c "sat-beam -m '$T/m.satm' '$T/feats.sat' | sat-dump | jq -se 'all(.[]; .ensemble == null)' | grep -qx true"
 check_bad "an ensemble of models with other vocabularies is refused" "vocab1.satm: its vocabulary differs" \

@@ -202,9 +202,10 @@ static sat_decoder *usable_decoder(const sat_model *m, const char *path)
     sat_decoder *dec = sat_decoder_from_model(m, err, sizeof err);
     if (!dec) sat_die("%s: %s", path, err);
     sat_vocab *vocab = sat_vocab_from_words(m->vocab, m->nvocab, err, sizeof err);
-    if (!vocab) sat_die("%s: vocabulary: %s", path, err);
-    if (vocab->n != dec->cfg.V) sat_die("%s: vocabulary: its size differs from the decoder's V", path);
-    sat_vocab_free(vocab);
+    int read = vocab != NULL, words = read ? vocab->n : 0, V = dec->cfg.V;
+    sat_vocab_free(vocab); /* before dying too: the sanitizer's leak check runs at exit */
+    if (!read) sat_die("%s: vocabulary: %s", path, err);
+    if (words != V) sat_die("%s: vocabulary: its size differs from the decoder's V", path);
     return dec;
 }
 

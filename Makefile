@@ -50,11 +50,13 @@ TEST_SRC  := $(wildcard tests/unit/test_*.c)
 TESTS     := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZERS   := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+REPLAYS   := $(FUZZ_SRC:tests/fuzz/fuzz_%.c=$(BUILD)/tests/test_fuzz_%)
 BENCH_SRC := $(wildcard tests/bench/bench_*.c)
 BENCHES   := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
 ENCODER   := models/mobilenet_v2_1.0_224_quant.satm
 
-.PHONY: all programs models test check-sanitize check-valgrind bench install clean fuzz fuzzers
+.PHONY: all programs models test check-sanitize check-valgrind bench install clean fuzz fuzzers \
+        fuzz-seeds
 all: programs models
 
 programs: $(PROGRAMS)
@@ -72,6 +74,12 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB) $(wildcard libcommon/*.h tests/unit/*.h)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(shell pkg-config --cflags $(TEST_PKGS)) $(LDFLAGS) \
 	  -o $@ $< $(LIB) $(LDLIBS) $(shell pkg-config --libs $(TEST_PKGS))
 
+# Each fuzz target again, as a cmocka test over its committed corpus.
+$(BUILD)/tests/test_fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(LIB) $(wildcard libcommon/*.h) | $(BUILD)/tests
+	$(CC) $(CPPFLAGS) -DSAT_FUZZ_CORPUS='"$(abspath tests/fuzz/corpus)/fuzz_$*"' $(ALL_CFLAGS) \
+	  $(shell pkg-config --cflags $(TEST_PKGS)) $(LDFLAGS) -o $@ tests/fuzz/replay.c $< $(LIB) \
+	  $(LDLIBS) $(shell pkg-config --libs $(TEST_PKGS))
+
 $(BUILD)/bench/%: tests/bench/%.c $(LIB) $(wildcard libcommon/*.h) | $(BUILD)/bench
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
@@ -88,7 +96,7 @@ $(ENCODER): $(SAT_SHARED)/models/mobilenet_v2_1.0_224_quant.tflite $(BINDIR)/sat
 	@mkdir -p $(dir $@)
 	$(BINDIR)/sat-import --labels $(SAT_SHARED)/models/imagenet_labels.txt -o $@ $<
 
-test: all $(TESTS)
+test: all $(TESTS) $(REPLAYS)
 	SAT_SHARED=$(SAT_SHARED) SAT_BIN=$(abspath $(BINDIR)) SAT_MODEL_DIR=$(abspath models) \
 	  SAT_TEST_BIN=$(abspath $(BUILD)/tests) tests/run.sh
 
@@ -109,9 +117,19 @@ bench: all $(BENCHES)
 
 # libFuzzer targets (clang), each run FUZZ_SECONDS on its corpus in
 # tests/fuzz/corpus/NAME plus seeds made from ../shared; crashes are kept in
-# build/fuzz/crashes/ to be turned into regression tests.
+# build/fuzz/crashes/ to be turned into regression tests.  A campaign whose
+# finds are committed (see scripts/fuzz.sh):
+#   make fuzz FUZZ_SECONDS=900 FUZZ_MAX_LEN=65536 FUZZ_SHARED_SEEDS=0 FUZZ_MERGE=1
 FUZZ_SECONDS ?= 60
 fuzzers: $(FUZZERS)
+
+# The small seeds of tests/fuzz/corpus (every record type, tiny images),
+# written by tests/fuzz/seeds.c with the library's own writers.
+fuzz-seeds: $(BUILD)/fuzz-seeds
+	$(BUILD)/fuzz-seeds tests/fuzz/corpus
+$(BUILD)/fuzz-seeds: tests/fuzz/seeds.c $(LIB) $(wildcard libcommon/*.h tests/unit/*.h)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
 fuzz:
 	$(MAKE) CC=clang FUZZ=1 BUILD=build/fuzz BINDIR=build/fuzz/bin OPT=-O1 fuzzers
 	SAT_SHARED=$(SAT_SHARED) FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh build/fuzz/fuzz

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "captioner.h"
 #include "cnn.h"
 #include "decoder.h"
 #include "model.h"
@@ -193,19 +194,13 @@ static void parse_args(int argc, char **argv, options *o)
     o->npaths = argc - optind;
 }
 
-/* The decoder of model m (read from path), or death: the checks of the
- * captioner's loader (sat-decode, sat-beam, sat-attend) — its sizes and
- * tensors, then its vocabulary, of V words. */
+/* The decoder of model m (read from path), or death: the captioner's checks
+ * (sat-decode, sat-beam, sat-attend). */
 static sat_decoder *usable_decoder(const sat_model *m, const char *path)
 {
     char err[600];
-    sat_decoder *dec = sat_decoder_from_model(m, err, sizeof err);
+    sat_decoder *dec = sat_captioner_member(m, NULL, err, sizeof err);
     if (!dec) sat_die("%s: %s", path, err);
-    sat_vocab *vocab = sat_vocab_from_words(m->vocab, m->nvocab, err, sizeof err);
-    int read = vocab != NULL, words = read ? vocab->n : 0, V = dec->cfg.V;
-    sat_vocab_free(vocab); /* before dying too: the sanitizer's leak check runs at exit */
-    if (!read) sat_die("%s: vocabulary: %s", path, err);
-    if (words != V) sat_die("%s: vocabulary: its size differs from the decoder's V", path);
     return dec;
 }
 

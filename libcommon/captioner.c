@@ -25,6 +25,31 @@ static int same_features(const sat_decoder_config *a, const sat_decoder_config *
     return a->L == b->L && a->D == b->D;
 }
 
+sat_decoder *sat_captioner_member(const sat_model *m, sat_vocab **vocab, char *err, size_t errlen)
+{
+    if (strcmp(m->kind, "decoder") != 0) {
+        snprintf(err, errlen, "a %s model, not a decoder", m->kind);
+        return NULL;
+    }
+    char why[400];
+    sat_decoder *dec = sat_decoder_from_model(m, why, sizeof why);
+    if (!dec) {
+        snprintf(err, errlen, "%s", why);
+        return NULL;
+    }
+    sat_vocab *v = sat_vocab_from_words(m->vocab, m->nvocab, why, sizeof why);
+    if (!v || v->n != dec->cfg.V) {
+        if (!v) snprintf(err, errlen, "vocabulary: %s", why);
+        else snprintf(err, errlen, "vocabulary: its size differs from the decoder's V");
+        sat_vocab_free(v);
+        sat_decoder_free(dec);
+        return NULL;
+    }
+    if (vocab) *vocab = v;
+    else sat_vocab_free(v);
+    return dec;
+}
+
 /* Load one member into slot i: its model, decoder and (for the first) the
  * vocabulary, which every later member must match word for word, and its
  * sizes; `first` names the first member in the messages. */
@@ -42,9 +67,7 @@ static int load_member(sat_captioner *cap, int i, const char *path, const char *
     sat_model *m = cap->models[i] = sat_model_load(found, why, sizeof why);
     cap->ens.n = i + 1;
     if (!m) snprintf(err, errlen, "%s", why);
-    else if (strcmp(m->kind, "decoder") != 0)
-        snprintf(err, errlen, "%s: a %s model, not a decoder", found, m->kind);
-    else if (!(cap->ens.dec[i] = sat_decoder_from_model(m, why, sizeof why)))
+    else if (!(cap->ens.dec[i] = sat_captioner_member(m, i == 0 ? &cap->vocab : NULL, why, sizeof why)))
         snprintf(err, errlen, "%s: %s", found, why);
     else if (i > 0 && sat_words_first_difference(m->vocab, m->nvocab, cap->vocab->words,
                                                  cap->vocab->n) >= 0)
@@ -53,10 +76,6 @@ static int load_member(sat_captioner *cap, int i, const char *path, const char *
     else if (i > 0 && !same_features(&cap->ens.dec[i]->cfg, &cap->ens.dec[0]->cfg))
         snprintf(err, errlen, "%s: it reads other features than %s (an ensemble's models must share L and D)",
                  found, first);
-    else if (i == 0 && !(cap->vocab = sat_vocab_from_words(m->vocab, m->nvocab, why, sizeof why)))
-        snprintf(err, errlen, "%s: vocabulary: %s", found, why);
-    else if (cap->vocab->n != cap->ens.dec[i]->cfg.V)
-        snprintf(err, errlen, "%s: vocabulary: its size differs from the decoder's V", found);
     else
         ok = 1;
     free(found);

@@ -58,6 +58,12 @@ typedef struct {
 } sat_model_list;
 /* Add one -m argument; a usage error past SAT_ENSEMBLE_MAX. */
 void sat_model_list_add(sat_model_list *list, const char *arg);
+
+/* The decoder of a loaded model file, checked as the loader checks every
+ * member: a decoder model whose tensors fit its sizes, with a valid
+ * vocabulary of V words (returned in *vocab unless vocab is NULL).  NULL with
+ * the reason in err otherwise (sat-import refuses such files with it). */
+sat_decoder *sat_captioner_member(const sat_model *m, sat_vocab **vocab, char *err, size_t errlen);
 void sat_captioner_free(sat_captioner *cap);
 
 /* 0 if the features record fits the decoder (grid h*w == L, c == D), else -1

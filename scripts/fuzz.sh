@@ -1,19 +1,33 @@
 #!/bin/bash
 # scripts/fuzz.sh DIR — run every libFuzzer target in DIR for FUZZ_SECONDS.
-# Corpus: tests/fuzz/corpus/NAME (committed seeds) + seeds made from
-# ../shared, grown in build/fuzz/corpus/NAME.  Crashes, leaks and timeouts
-# land in build/fuzz/crashes/ and fail the run.
+# Corpus: tests/fuzz/corpus/NAME (committed: small seeds and what past
+# campaigns found) + seeds made from ../shared (not with FUZZ_SHARED_SEEDS=0),
+# grown in build/fuzz/corpus/NAME.  Inputs up to FUZZ_MAX_LEN bytes.  Crashes,
+# leaks and timeouts land in build/fuzz/crashes/ and fail the run.
+# FUZZ_MERGE=1: afterwards, the inputs of the grown corpus that add coverage
+# are merged into tests/fuzz/corpus/NAME (to be committed; `make test` replays
+# them), so the campaign must not use ../shared's files as seeds.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 dir=$1
-: "${FUZZ_SECONDS:=60}" "${SAT_SHARED:=../shared}"
+: "${FUZZ_SECONDS:=60}" "${SAT_SHARED:=../shared}" "${FUZZ_MAX_LEN:=4194304}"
+: "${FUZZ_SHARED_SEEDS:=1}" "${FUZZ_MERGE:=0}"
+if [ "$FUZZ_MERGE" = 1 ] && [ "$FUZZ_SHARED_SEEDS" = 1 ]; then
+    echo "fuzz.sh: FUZZ_MERGE=1 needs FUZZ_SHARED_SEEDS=0 (../shared's files are not to be committed)" >&2
+    exit 2
+fi
 work=build/fuzz
 mkdir -p "$work/crashes"
 
+# A corpus grown without ../shared is kept apart from one grown with it.
+corpora=$work/corpus
+[ "$FUZZ_SHARED_SEEDS" = 1 ] || corpora=$work/corpus-own
+
 seed() { # NAME: fill the working corpus
-    local name=$1 c=$work/corpus/$1
+    local name=$1 c=$corpora/$1
     mkdir -p "$c"
     [ -d "tests/fuzz/corpus/$name" ] && cp -n tests/fuzz/corpus/"$name"/* "$c"/ 2>/dev/null
+    [ "$FUZZ_SHARED_SEEDS" = 1 ] || return 0
     case $name in
     fuzz_image) cp -n "$SAT_SHARED"/images/* "$c"/ ;;
     fuzz_stream)
@@ -30,8 +44,8 @@ for fuzzer in "$dir"/fuzz_*; do
     name=$(basename "$fuzzer")
     seed "$name"
     log=$work/$name.log
-    "$fuzzer" "$work/corpus/$name" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 \
-        -max_len=$((4 << 20)) -print_final_stats=1 -artifact_prefix="$work/crashes/$name-" >"$log" 2>&1
+    "$fuzzer" "$corpora/$name" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 \
+        -max_len="$FUZZ_MAX_LEN" -print_final_stats=1 -artifact_prefix="$work/crashes/$name-" >"$log" 2>&1
     rc=$?
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
     total=$((total + ${execs:-0}))
@@ -40,7 +54,14 @@ for fuzzer in "$dir"/fuzz_*; do
         echo "$name: FAILED after ${execs:-?} executions (exit $rc); see $log and $work/crashes/"
         grep -m3 -E 'ERROR|SUMMARY' "$log"
     else
-        echo "$name: ${execs:-?} executions in ${FUZZ_SECONDS}s, no crash"
+        echo "$name: ${execs:-?} executions in ${FUZZ_SECONDS}s, no crash," \
+            "$(find "$corpora/$name" -type f | wc -l) inputs in the corpus"
+    fi
+    if [ "$FUZZ_MERGE" = 1 ] && [ $rc -eq 0 ]; then
+        mkdir -p "tests/fuzz/corpus/$name"
+        "$fuzzer" -merge=1 -max_len="$FUZZ_MAX_LEN" "tests/fuzz/corpus/$name" "$corpora/$name" \
+            >"$work/$name.merge.log" 2>&1 || { echo "$name: merge failed; see $work/$name.merge.log"; bad=$((bad + 1)); }
+        echo "$name: $(find "tests/fuzz/corpus/$name" -type f | wc -l) inputs in tests/fuzz/corpus/$name"
     fi
 done
 echo "fuzzing: $total executions in all, $bad target(s) failed"

@@ -54,6 +54,7 @@ static const char usage[] =
     "  -f, --format F         text or msgpack; default: text on a terminal, msgpack otherwise\n"
     "      --keep-features    pass the features records through as well\n"
     "      --max-record N     refuse input records larger than N bytes\n"
+    "  -q, --quiet            no progress meter on stderr\n"
     "  -h, --help             show this help and exit\n"
     "  -V, --version          show the version and exit\n"
     "\n"
@@ -65,7 +66,7 @@ typedef struct {
     sat_model_list models;
     const char *captions_file;
     const char **texts;      /* -c */
-    int ntexts, max_len, text, keep_features, rank, buffer;
+    int ntexts, max_len, text, keep_features, rank, buffer, quiet;
     sat_attend_mode attention;
     unsigned long seed;
     size_t max_record;
@@ -432,13 +433,14 @@ static void parse_options(int argc, char **argv, options *o)
         {"rank", no_argument, 0, RANK},              {"max-len", required_argument, 0, MAX_LEN},
         {"format", required_argument, 0, 'f'},       {"keep-features", no_argument, 0, KEEP},
         {"max-record", required_argument, 0, MAX_RECORD},
-        {"help", no_argument, 0, 'h'},               {"version", no_argument, 0, 'V'},
+        {"quiet", no_argument, 0, 'q'},         {"help", no_argument, 0, 'h'},
+        {"version", no_argument, 0, 'V'},
         {0, 0, 0, 0}};
     *o = (options){ .max_len = 50, .text = -1, .buffer = 16, .seed = 1,
                     .attention = SAT_ATTEND_SOFT };
     o->texts = sat_xcalloc((size_t)argc, sizeof *o->texts);
     int c;
-    while ((c = getopt_long(argc, argv, "c:m:f:hV", longopts, NULL)) != -1) {
+    while ((c = sat_getopt(argc, argv, "c:m:f:qhV", longopts)) != -1) {
         switch (c) {
         case 'c': o->texts[o->ntexts++] = optarg; break;
         case CAPTIONS: o->captions_file = optarg; break;
@@ -457,9 +459,9 @@ static void parse_options(int argc, char **argv, options *o)
         case MAX_RECORD:
             o->max_record = (size_t)sat_parse_long("--max-record", optarg, 16, 1L << 40);
             break;
+        case 'q': o->quiet = 1; break;
         case 'h': sat_print_usage(usage);
         case 'V': sat_print_version();
-        default: sat_usage_error("unknown option");
         }
     }
     if (o->ntexts && o->captions_file) sat_usage_error("-c and --captions are two sources: give one");
@@ -481,6 +483,7 @@ int main(int argc, char **argv)
 
     sat_pipeline p = {.cap = a.cap, .out = opt.text ? NULL : &a.out,
                       .keep_features = opt.keep_features, .max_record = opt.max_record,
+                      .quiet = opt.quiet,
                       .fn = on_features, .other = on_other, .ctx = &a};
     sat_pipeline_run(&p, argv + optind, argc - optind);
     finish(&a);

@@ -43,6 +43,7 @@ static const char usage[] =
     "  -f, --format F         text or msgpack; default: text on a terminal, msgpack otherwise\n"
     "      --keep-features    pass the features records through as well\n"
     "      --max-record N     refuse input records larger than N bytes\n"
+    "  -q, --quiet            no progress meter on stderr\n"
     "  -h, --help             show this help and exit\n"
     "  -V, --version          show the version and exit\n"
     "\n"
@@ -50,7 +51,7 @@ static const char usage[] =
 
 typedef struct {
     sat_model_list models;
-    int k, nbest, min_len, max_len, text, keep_features, allow_unk;
+    int k, nbest, min_len, max_len, text, keep_features, allow_unk, quiet;
     sat_attend_mode attention;
     unsigned long seed;
     double length_norm;
@@ -221,12 +222,13 @@ static void parse_options(int argc, char **argv, options *o)
         {"min-len", required_argument, 0, 'l'},   {"attention", required_argument, 0, 'A'},
         {"seed", required_argument, 0, 's'},      {"allow-unk", no_argument, 0, 'U'},
         {"keep-features", no_argument, 0, 'K'},   {"max-record", required_argument, 0, 'M'},
-        {"help", no_argument, 0, 'h'},            {"version", no_argument, 0, 'V'},
+        {"quiet", no_argument, 0, 'q'},         {"help", no_argument, 0, 'h'},
+        {"version", no_argument, 0, 'V'},
         {0, 0, 0, 0}};
     *o = (options){.k = 3, .nbest = 1, .min_len = 1, .max_len = 30, .text = -1, .seed = 1,
                    .attention = SAT_ATTEND_SOFT};
     int c;
-    while ((c = getopt_long(argc, argv, "k:n:m:f:hV", longopts, NULL)) != -1) {
+    while ((c = sat_getopt(argc, argv, "k:n:m:f:qhV", longopts)) != -1) {
         switch (c) {
         case 'k': o->k = (int)sat_parse_long("--beam", optarg, 1, 256); break;
         case 'n': o->nbest = (int)sat_parse_long("--nbest", optarg, 1, 256); break;
@@ -244,9 +246,9 @@ static void parse_options(int argc, char **argv, options *o)
             break;
         case 'K': o->keep_features = 1; break;
         case 'M': o->max_record = (size_t)sat_parse_long("--max-record", optarg, 16, 1L << 40); break;
+        case 'q': o->quiet = 1; break;
         case 'h': sat_print_usage(usage);
         case 'V': sat_print_version();
-        default: sat_usage_error("unknown option");
         }
     }
     if (o->nbest > o->k) sat_usage_error("--nbest %d is more than the beam width %d", o->nbest, o->k);
@@ -279,6 +281,7 @@ int main(int argc, char **argv)
     sat_writer_init(&b.out, stdout, "stdout");
     sat_pipeline p = {.cap = b.cap, .out = opt.text ? NULL : &b.out,
                       .keep_features = opt.keep_features, .max_record = opt.max_record,
+                      .quiet = opt.quiet,
                       .fn = beam_search, .ctx = &b};
     sat_pipeline_run(&p, argv + optind, argc - optind);
     sat_writer_close(&b.out);

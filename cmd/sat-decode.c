@@ -35,6 +35,7 @@ static const char usage[] =
     "                         terminal, msgpack otherwise\n"
     "      --keep-features    pass the features records through as well\n"
     "      --max-record N     refuse input records larger than N bytes\n"
+    "  -q, --quiet            no progress meter on stderr\n"
     "  -h, --help             show this help and exit\n"
     "  -V, --version          show the version and exit\n"
     "\n"
@@ -42,7 +43,7 @@ static const char usage[] =
 
 typedef struct {
     sat_model_list models;
-    int sample, max_len, text, keep_features, allow_unk;
+    int sample, max_len, text, keep_features, allow_unk, quiet;
     sat_attend_mode attention;
     float temperature;
     unsigned long seed;
@@ -86,12 +87,13 @@ static void parse_options(int argc, char **argv, options *o)
         {"max-len", required_argument, 0, 'L'}, {"format", required_argument, 0, 'f'},
         {"keep-features", no_argument, 0, 'K'}, {"max-record", required_argument, 0, 'M'},
         {"attention", required_argument, 0, 'A'}, {"allow-unk", no_argument, 0, 'U'},
-        {"help", no_argument, 0, 'h'},          {"version", no_argument, 0, 'V'},
+        {"quiet", no_argument, 0, 'q'},         {"help", no_argument, 0, 'h'},
+        {"version", no_argument, 0, 'V'},
         {0, 0, 0, 0}};
     *o = (options){.max_len = 30, .temperature = 1, .seed = 1, .text = -1,
                    .attention = SAT_ATTEND_SOFT};
     int c;
-    while ((c = getopt_long(argc, argv, "m:t:f:hV", longopts, NULL)) != -1) {
+    while ((c = sat_getopt(argc, argv, "m:t:f:qhV", longopts)) != -1) {
         switch (c) {
         case 'm': sat_model_list_add(&o->models, optarg); break;
         case 'S': o->sample = 1; break;
@@ -110,9 +112,9 @@ static void parse_options(int argc, char **argv, options *o)
         case 'K': o->keep_features = 1; break;
         case 'A': o->attention = sat_attend_option(optarg); break;
         case 'M': o->max_record = (size_t)sat_parse_long("--max-record", optarg, 16, 1L << 40); break;
+        case 'q': o->quiet = 1; break;
         case 'h': sat_print_usage(usage);
         case 'V': sat_print_version();
-        default: sat_usage_error("unknown option");
         }
     }
     if (o->text < 0) o->text = isatty(STDOUT_FILENO);
@@ -129,6 +131,7 @@ int main(int argc, char **argv)
     sat_writer_init(&run.out, stdout, "stdout");
     sat_pipeline p = {.cap = run.cap, .out = opt.text ? NULL : &run.out,
                       .keep_features = opt.keep_features, .max_record = opt.max_record,
+                      .quiet = opt.quiet,
                       .fn = caption_features, .ctx = &run};
     sat_pipeline_run(&p, argv + optind, argc - optind);
     sat_writer_close(&run.out);

@@ -232,14 +232,13 @@ int main(int argc, char **argv)
         {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
     int c;
     opt.types = sat_xcalloc((size_t)argc, sizeof *opt.types);
-    while ((c = getopt_long(argc, argv, "t:hV", longopts, NULL)) != -1) {
+    while ((c = sat_getopt(argc, argv, "t:hV", longopts)) != -1) {
         switch (c) {
         case 't': opt.types[opt.ntypes++] = optarg; break;
         case 'F': opt.full = 1; break;
         case 'M': opt.max_record = (size_t)sat_parse_long("--max-record", optarg, 16, 1L << 40); break;
         case 'h': sat_print_usage(usage);
         case 'V': sat_print_version();
-        default: sat_usage_error("unknown option");
         }
     }
     if (optind == argc) {

@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cblas.h>
@@ -19,6 +20,7 @@
 #include "escape.h"
 #include "image.h"
 #include "model.h"
+#include "progress.h"
 #include "stream.h"
 #include "util.h"
 
@@ -73,6 +75,7 @@ typedef struct {
     char *line;
     size_t line_cap;
     size_t lineno;
+    double list_size, list_read; /* bytes of a regular list file, and read so far (progress) */
 } input_source;
 
 /* One finished image waiting for the writer. */
@@ -117,6 +120,7 @@ static char *next_path(encoder *e)
                 return NULL;
             }
             s->lineno++;
+            s->list_read += (double)n;
             while (n > 0 && (s->line[n - 1] == '\n' || s->line[n - 1] == '\r')) s->line[--n] = 0;
             if (memchr(s->line, 0, (size_t)n))
                 sat_warn("%s:%zu: a NUL byte in the line (no file name has one); line skipped",
@@ -258,18 +262,11 @@ static void *worker(void *arg)
     return NULL;
 }
 
-static void show_progress(size_t done, size_t total, double t0)
-{
-    double rate = done / (sat_now() - t0 + 1e-9);
-    if (total) fprintf(stderr, "\rsat-encode: %zu/%zu images, %.1f/s ", done, total, rate);
-    else fprintf(stderr, "\rsat-encode: %zu images, %.1f/s ", done, rate);
-}
-
 /* Main thread: write finished slots in input order until all are written. */
 static void write_in_order(encoder *e, sat_writer *w)
 {
-    int progress = !e->opt->quiet && isatty(STDERR_FILENO);
-    double t0 = sat_now(), last = 0;
+    sat_progress progress; /* none for a single image: nothing to wait for */
+    sat_progress_begin(&progress, "images", e->total, e->opt->quiet || e->total == 1);
     pthread_mutex_lock(&e->lock);
     for (;;) {
         slot *s = &e->slots[e->next_out % e->nslots];
@@ -279,6 +276,7 @@ static void write_in_order(encoder *e, sat_writer *w)
         slot done = *s;
         memset(s, 0, sizeof *s);
         e->next_out++;
+        double fraction = e->src.list_size > 0 ? e->src.list_read / e->src.list_size : -1;
         pthread_cond_broadcast(&e->changed);
         pthread_mutex_unlock(&e->lock);
         if (done.error) {
@@ -289,17 +287,11 @@ static void write_in_order(encoder *e, sat_writer *w)
         }
         free(done.error);
         free(done.bytes);
-        if (progress && sat_now() - last > 0.5) {
-            show_progress(e->next_out, e->total, t0);
-            last = sat_now();
-        }
+        sat_progress_update(&progress, e->next_out, fraction, NULL);
         pthread_mutex_lock(&e->lock);
     }
     pthread_mutex_unlock(&e->lock);
-    if (progress && e->next_out > 1) {
-        show_progress(e->next_out, e->total, t0);
-        fputc('\n', stderr);
-    }
+    sat_progress_end(&progress);
 }
 
 static void parse_options(int argc, char **argv, options *o)
@@ -319,7 +311,7 @@ static void parse_options(int argc, char **argv, options *o)
                    .jobs = ncpu > 0 ? (int)ncpu : 1, .dtype = SAT_F16, .stdin_id = "-",
                    .max_pixels = SAT_IMAGE_DEFAULT_MAX_PIXELS};
     int c;
-    while ((c = getopt_long(argc, argv, "m:T:o:k:j:qhV", longopts, NULL)) != -1) {
+    while ((c = sat_getopt(argc, argv, "m:T:o:k:j:qhV", longopts)) != -1) {
         switch (c) {
         case 'm': o->model_path = optarg; break;
         case 'T': o->files_from = optarg; break;
@@ -342,7 +334,6 @@ static void parse_options(int argc, char **argv, options *o)
             break;
         case 'h': sat_print_usage(usage);
         case 'V': sat_print_version();
-        default: sat_usage_error("unknown option");
         }
     }
     if (o->stride != 8 && o->stride != 16 && o->stride != 32)
@@ -389,6 +380,8 @@ int main(int argc, char **argv)
     if (o.files_from) {
         e.src.list = sat_fopen_check(o.files_from, "r");
         e.src.list_name = strcmp(o.files_from, "-") == 0 ? "stdin" : o.files_from;
+        struct stat st;
+        if (fstat(fileno(e.src.list), &st) == 0 && S_ISREG(st.st_mode)) e.src.list_size = (double)st.st_size;
     } else {
         e.total = (size_t)e.src.argc;
     }

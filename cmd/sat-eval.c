@@ -71,7 +71,7 @@ static void parse_args(int argc, char **argv, options *o)
     memset(o, 0, sizeof *o);
     o->input = "-";
     int c;
-    while ((c = getopt_long(argc, argv, "r:s:hV", longopts, NULL)) != -1) {
+    while ((c = sat_getopt(argc, argv, "r:s:hV", longopts)) != -1) {
         switch (c) {
         case 'r': o->refs = optarg; break;
         case 's': o->split = optarg; break;
@@ -82,7 +82,6 @@ static void parse_args(int argc, char **argv, options *o)
         case OPT_MAX_RECORD: o->max_record = (size_t)sat_parse_long("--max-record", optarg, 1, 1L << 40); break;
         case 'h': sat_print_usage(usage);
         case 'V': sat_print_version();
-        default: sat_usage_error("unknown option");
         }
     }
     if (optind < argc) o->input = argv[optind++];

@@ -3,9 +3,9 @@
  * with the attention map α of that word blended over the image.
  *
  * A sink: it reads streams (FILEs or stdin), writes one PNG per `caption`
- * record and prints its path.  `features` records are only looked at for a
- * `thumbnail`, the image to use when the file named by a caption's id is not
- * found; every other record is ignored.
+ * record and prints its path.  `features` and `thumbnail` records are only
+ * looked at for a `thumbnail`, the image to use when the file named by a
+ * caption's id is not found; every other record is ignored.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -321,7 +321,8 @@ static void read_stream(heatmapper *h, FILE *in, const char *name)
     while ((st = sat_reader_next(r, &rec)) != SAT_READ_END) {
         if (st == SAT_READ_OK) {
             if (sat_record_is(&rec, "caption")) handle_caption(h, &rec, name);
-            else if (sat_record_is(&rec, "features")) remember_thumbnail(h, &rec);
+            else if (sat_record_is(&rec, "features") || sat_record_is(&rec, "thumbnail"))
+                remember_thumbnail(h, &rec);
             continue;
         }
         sat_warn("%s", sat_reader_error(r));
@@ -343,7 +344,7 @@ static void parse_options(int argc, char **argv, options *o)
         {0, 0, 0, 0}};
     *o = (options){.figure = SAT_HEATMAP_DEFAULTS};
     int c;
-    while ((c = getopt_long(argc, argv, "o:hV", longopts, NULL)) != -1) {
+    while ((c = sat_getopt(argc, argv, "o:hV", longopts)) != -1) {
         switch (c) {
         case 'o': o->output = optarg; break;
         case 'R': o->root = optarg; break;
@@ -355,7 +356,6 @@ static void parse_options(int argc, char **argv, options *o)
         case 'M': o->max_record = (size_t)sat_parse_long("--max-record", optarg, 16, 1L << 40); break;
         case 'h': sat_print_usage(usage);
         case 'V': sat_print_version();
-        default: sat_usage_error("unknown option");
         }
     }
     if (o->output && !*o->output) sat_usage_error("-o: empty path");

@@ -170,8 +170,7 @@ static void parse_args(int argc, char **argv, options *o)
     };
     memset(o, 0, sizeof *o);
     int c;
-    opterr = 0; /* our own one-line messages */
-    while ((c = getopt_long(argc, argv, ":o:l:n:vhV", longopts, NULL)) != -1) {
+    while ((c = sat_getopt(argc, argv, "o:l:n:vhV", longopts)) != -1) {
         switch (c) {
         case 'o': o->out = optarg; break;
         case 'l': o->labels = optarg; break;
@@ -181,8 +180,6 @@ static void parse_args(int argc, char **argv, options *o)
         case 'v': o->verbose = 1; break;
         case 'h': sat_print_usage(usage);
         case 'V': sat_print_version();
-        case ':': sat_usage_error("option '%s' needs an argument", argv[optind - 1]);
-        default: sat_usage_error("unrecognized option '%s'", argv[optind - 1]);
         }
     }
     if (!o->out) sat_usage_error("an output file (-o) is required");

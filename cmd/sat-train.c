@@ -31,6 +31,7 @@
 #include "half.h"
 #include "metrics.h"
 #include "optim.h"
+#include "progress.h"
 #include "scst.h"
 #include "util.h"
 
@@ -721,13 +722,6 @@ static sat_decoder_loss scst_step(trainer *tr, const sat_decoder_batch *refs, co
     return l;
 }
 
-static void progress(long b, long nb, double loss, double t0)
-{
-    int width = 30, done = (int)(width * (b + 1) / nb);
-    fprintf(stderr, "\r[%.*s%*s] %ld/%ld batches  loss %.3f  %.0f s ", done,
-            "==============================", width - done, "", b + 1, nb, loss, sat_now() - t0);
-}
-
 /* One epoch; returns the mean per-caption loss and fills xent per token. */
 static double run_epoch(trainer *tr, double *xent_per_token)
 {
@@ -737,8 +731,8 @@ static double run_epoch(trainer *tr, double *xent_per_token)
     batch_buffers bb = {0};
     double loss = 0, xent = 0;
     long ntok = 0, ncap = 0;
-    int show = !o->quiet && isatty(STDERR_FILENO);
-    double t0 = sat_now();
+    sat_progress meter;
+    sat_progress_begin(&meter, "batches", (size_t)plan.nbatches, o->quiet);
     for (long b = tr->ts.batch; b < plan.nbatches; b++) {
         sat_decoder_batch batch;
         int B = (int)(plan.start[b + 1] - plan.start[b]);
@@ -756,11 +750,13 @@ static double run_epoch(trainer *tr, double *xent_per_token)
         xent += l.xent;
         ntok += l.ntokens;
         tr->ts.batch = b + 1;
-        if (show) progress(b, plan.nbatches, loss / ncap, t0);
+        char mean_loss[48];
+        snprintf(mean_loss, sizeof mean_loss, "loss %.3f", loss / ncap);
+        sat_progress_update(&meter, (size_t)b + 1, -1, mean_loss);
         if (o->checkpoint_every > 0 && (b + 1) % o->checkpoint_every == 0 && b + 1 < plan.nbatches)
             checkpoint(tr);
     }
-    if (show) fputc('\n', stderr);
+    sat_progress_end(&meter);
     free(bb.feats);
     free(bb.image);
     free(bb.tokens);
@@ -877,7 +873,7 @@ static void parse_options(int argc, char **argv, options *o)
                    .threads = ncpu > 0 ? (int)ncpu : 1};
     o->features = sat_xcalloc((size_t)argc, sizeof *o->features);
     int c;
-    while ((c = getopt_long(argc, argv, "o:qhV", longopts, NULL)) != -1) {
+    while ((c = sat_getopt(argc, argv, "o:qhV", longopts)) != -1) {
         switch (c) {
         case CAPTIONS: o->captions = optarg; break;
         case FEATURES: o->features[o->nfeatures++] = optarg; break;
@@ -949,7 +945,6 @@ static void parse_options(int argc, char **argv, options *o)
         case 'q': o->quiet = 1; break;
         case 'h': sat_print_usage(usage);
         case 'V': sat_print_version();
-        default: sat_usage_error("unknown option");
         }
     }
     if (optind < argc) sat_usage_error("unexpected argument '%s'", argv[optind]);

@@ -57,7 +57,7 @@ static void parse_args(int argc, char **argv, options *o)
     o->min_count = 5;
     o->other_splits = sat_xcalloc((size_t)argc, sizeof *o->other_splits);
     int c;
-    while ((c = getopt_long(argc, argv, "c:s:m:o:hV", longopts, NULL)) != -1) {
+    while ((c = sat_getopt(argc, argv, "c:s:m:o:hV", longopts)) != -1) {
         switch (c) {
         case 'c': o->captions = optarg; break;
         case 's': o->split = optarg; break;
@@ -71,7 +71,6 @@ static void parse_args(int argc, char **argv, options *o)
         case OPT_STRICT: o->strict = 1; break;
         case 'h': sat_print_usage(usage);
         case 'V': sat_print_version();
-        default: sat_usage_error("unknown option");
         }
     }
     if (optind < argc) sat_usage_error("unexpected argument '%s'", argv[optind]);

@@ -2,7 +2,9 @@
  * or stdin), hand each `features` record that fits the decoder to a callback
  * as floats, offer every other record to a second callback, pass the records
  * not consumed through unchanged (when there is a record output), report bad
- * records and go on.  A kept features record is written before its callback
+ * records and go on (a features record that is not kept leaves its thumbnail,
+ * if it has one, as a `thumbnail` record before what the stage makes of it), with a progress meter on a terminal (images done, and
+ * the share of the input read when its size is known).  A kept features record is written before its callback
  * runs, so what a stage makes of an image follows the image's record (a sink
  * such as sat-heatmap meets a thumbnail before the captions that need it).
  */
@@ -21,6 +23,7 @@ typedef struct {
     sat_writer *out;         /* pass-through target; NULL in text mode (nothing passes) */
     int keep_features;       /* pass the features records through as well */
     size_t max_record;       /* 0: the default */
+    int quiet;               /* no progress meter (progress.h) */
     sat_features_fn fn;
     sat_record_fn other;     /* NULL: every other record passes through */
     void *ctx;

@@ -632,3 +632,10 @@ void sat_features_pack(sat_writer *w, const sat_features *f, const float *values
     sat_pack_kv_uint(pk, "stride", f->encoder_stride);
     if (has_thumb) sat_pack_kv_bin(pk, "thumbnail", f->thumbnail, f->thumbnail_len);
 }
+
+void sat_thumbnail_pack(sat_writer *w, const char *id, const void *png, size_t len)
+{
+    sat_writer_begin(w, "thumbnail", 4);
+    sat_pack_kv_str(&w->pk, "id", id);
+    sat_pack_kv_bin(&w->pk, "thumbnail", png, len);
+}

@@ -131,4 +131,10 @@ void sat_features_to_f32(const sat_features *f, float *out);
  * stored as f->dtype. */
 void sat_features_pack(sat_writer *w, const sat_features *f, const float *values);
 
+/* ---- thumbnail records ---- */
+/* Pack a `thumbnail` record (id, thumbnail: PNG bytes): what a captioning
+ * stage passes on of a features record it does not keep, so that a sink
+ * such as sat-heatmap still has the image. */
+void sat_thumbnail_pack(sat_writer *w, const char *id, const void *png, size_t len);
+
 #endif

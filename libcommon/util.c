@@ -4,9 +4,11 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <limits.h>
 #include <math.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,8 +26,22 @@ void sat_init(const char *argv0)
     sat_progname = slash ? slash + 1 : (argv0 ? argv0 : "sat");
 }
 
+static atomic_int status_shown; /* drawn by one thread, erased by any that reports */
+
+void sat_status_draw(const char *text)
+{
+    fprintf(stderr, "\r%s\033[K", text);
+    status_shown = 1;
+}
+
+void sat_status_erase(void)
+{
+    if (atomic_exchange(&status_shown, 0)) fputs("\r\033[K", stderr);
+}
+
 static void vmessage(const char *fmt, va_list ap)
 {
+    sat_status_erase();
     /* One fprintf of a pre-formatted line keeps lines from worker threads whole. */
     char line[2048];
     int n = snprintf(line, sizeof line, "%s: ", sat_progname);
@@ -105,6 +121,25 @@ void sat_usage_error(const char *fmt, ...)
     va_end(ap);
     fprintf(stderr, "Try '%s --help'.\n", sat_progname);
     exit(2);
+}
+
+int sat_getopt(int argc, char *const argv[], const char *shortopts, const struct option *longopts)
+{
+    char spec[128]; /* a leading ':' tells a missing argument from an unknown option */
+    snprintf(spec, sizeof spec, ":%s", shortopts);
+    opterr = 0;
+    int c = getopt_long(argc, argv, spec, longopts, NULL);
+    if (c != '?' && c != ':') return c;
+    const char *arg = argv[optind - 1];
+    char name[64];
+    if (strncmp(arg, "--", 2) == 0) /* the long option as given, without "=value" */
+        snprintf(name, sizeof name, "%.*s", (int)strcspn(arg, "="), arg);
+    else
+        snprintf(name, sizeof name, "-%c", optopt);
+    if (c == ':') sat_usage_error("option '%s' needs an argument", name);
+    for (const struct option *o = longopts; o->name; o++)
+        if (strcmp(o->name, name + 2) == 0) sat_usage_error("option '%s' takes no argument", name);
+    sat_usage_error("unknown option '%s'", name);
 }
 
 long sat_parse_long(const char *opt, const char *s, long lo, long hi)

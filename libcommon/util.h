@@ -44,7 +44,15 @@ char *sat_xstrdup(const char *s);
 _Noreturn void sat_print_version(void);
 _Noreturn void sat_print_usage(const char *usage);
 /* "PROG: MSG\nTry 'PROG --help'." on stderr, exit 2 (bad command line). */
+/* A status line on stderr (progress), redrawn in place; every message above
+ * erases it first, so lines never mix with it. */
+void sat_status_draw(const char *text);
+void sat_status_erase(void);
 _Noreturn void sat_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* getopt_long (without its own messages): an unknown option or one without
+ * its argument is a usage error, one line naming it and the --help hint. */
+struct option;
+int sat_getopt(int argc, char *const argv[], const char *shortopts, const struct option *longopts);
 
 /* Parse a whole decimal integer in [lo, hi] or die naming the option. */
 long sat_parse_long(const char *opt, const char *s, long lo, long hi);

@@ -175,6 +175,22 @@ thumbnail_fallback() {
 }
 check "a missing image is taken from its features record's thumbnail" thumbnail_fallback
 
+# issue 12: the thumbnail reaches sat-heatmap through a captioning stage
+thumbnail_through_stages() {
+    local p
+    for p in sat-beam sat-decode; do
+        sat-encode --thumbnail - < "$DOG" | "$p" -f msgpack | sat-heatmap -o "$T/$p-thumb.png" >/dev/null \
+            || return 1
+        [ "$(png_size "$T/$p-thumb.png")" != "" ] || return 1
+    done
+    # one thumbnail record, before the caption; none with --keep-features (the features carry it)
+    is_equal "$(sat-encode --thumbnail - < "$DOG" | sat-beam -f msgpack | sat-dump | jq -r .type | tr '\n' ' ')" \
+        "thumbnail caption " || return 1
+    is_equal "$(sat-encode --thumbnail - < "$DOG" | sat-beam -f msgpack --keep-features | sat-dump | jq -r .type | tr '\n' ' ')" \
+        "features caption "
+}
+check "sat-encode --thumbnail - | sat-beam | sat-heatmap: the thumbnail is carried" thumbnail_through_stages
+
 ignores_other_records() {
     { mk features id="$DOG" thumbnail="$IMAGES/bird.png"; } > "$T/feat.sat"
     is_equal "$(sat-heatmap -o "$T/none/" "$T/feat.sat")" "" || return 1

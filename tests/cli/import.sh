@@ -50,11 +50,6 @@ keeps_old_output() {
 }
 check "a failed import keeps the old output" keeps_old_output
 
-bad_option() {
-    sat-import --bogus 2>"$T/log"
-    is_equal $? 2 && grep -q "unrecognized option '--bogus'" "$T/log"
-}
-check "a bad option exits 2" bad_option
 
 # --- a sat model as input: a tiny decoder (20 Flickr8k images at output
 # stride 32, E=16 H=32 A=16, two seconds of training) rewritten as f16 ---

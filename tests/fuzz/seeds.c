@@ -106,12 +106,12 @@ static void stream_seeds(const unsigned char *thumb, size_t thumb_len)
     sat_writer_init(&w, NULL, "seed");
     struct {
         const char *name;
-        int what; /* 0..2 features, 3..7 captions, 8 an unknown type */
+        int what; /* 0..2 features, 3..7 captions, 8 an unknown type, 9 a thumbnail */
     } seeds[] = {{"features-f16.sat", 0}, {"features-f32-thumbnail.sat", 1},
                  {"features-c8.sat", 2},  {"caption-beam.sat", 3},
                  {"caption-hard.sat", 4}, {"caption-teacher.sat", 5},
                  {"caption-ensemble.sat", 6}, {"caption-rank.sat", 7},
-                 {"other-type.sat", 8}};
+                 {"thumbnail.sat", 9},    {"other-type.sat", 8}};
     FILE *all = open_seed("fuzz_stream", "mixed.sat");
     for (size_t i = 0; i < sizeof seeds / sizeof *seeds; i++) {
         switch (seeds[i].what) {
@@ -123,6 +123,7 @@ static void stream_seeds(const unsigned char *thumb, size_t thumb_len)
         case 5: pack_caption(&w, &one.cap, 2, -1); break;
         case 6: pack_caption(&w, &two.cap, 0, -1); break;
         case 7: pack_caption(&w, &one.cap, 0, 1); break;
+        case 9: sat_thumbnail_pack(&w, "seed.png", thumb, thumb_len); break;
         default:
             sat_writer_begin(&w, "note", 3);
             sat_pack_kv_str(&w.pk, "text", "passed through");

@@ -92,6 +92,9 @@ $(BUILD)/lib $(BUILD)/tests $(BUILD)/bench $(BUILD)/fuzz $(BINDIR):
 # The encoder's weights are imported from the public TFLite file in ../shared
 # (see README: where to get it); the result is a build product, never committed.
 models: $(ENCODER)
+$(SAT_SHARED)/models/mobilenet_v2_1.0_224_quant.tflite:
+	@echo "make: $@ not found: the encoder's weights come from ../shared (README.md, section" \
+	  "'The data in ../shared', says where to get them), or set SAT_SHARED=DIR" >&2; exit 1
 $(ENCODER): $(SAT_SHARED)/models/mobilenet_v2_1.0_224_quant.tflite $(BINDIR)/sat-import
 	@mkdir -p $(dir $@)
 	$(BINDIR)/sat-import --labels $(SAT_SHARED)/models/imagenet_labels.txt -o $@ $<

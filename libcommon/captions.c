@@ -2,6 +2,7 @@
 #include "captions.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -317,33 +318,51 @@ int sat_tokenize_ptb(const char *text, sat_words *out)
 /* ---- caption files ---- */
 
 static const char *const problem_names[SAT_CAP_NKINDS] = {
-    [SAT_CAP_LONG_LINE] = "lines longer than 65536 bytes",
-    [SAT_CAP_BAD_UTF8] = "lines of invalid UTF-8 (or with NUL bytes)",
-    [SAT_CAP_NO_TAB] = "lines without a tab",
-    [SAT_CAP_BAD_NAME] = "malformed image names or caption indices",
-    [SAT_CAP_EMPTY] = "empty captions",
-    [SAT_CAP_DUPLICATE] = "duplicate NAME#N entries",
-    [SAT_CAP_NOT_IN_SPLIT] = "captions of images in no split list",
-    [SAT_CAP_NOT_ON_DISK] = "captions of images missing from the image directory",
+    [SAT_CAP_LONG_LINE] = "longer than 65536 bytes",
+    [SAT_CAP_BAD_UTF8] = "not UTF-8 or with a NUL byte",
+    [SAT_CAP_NO_TAB] = "without a tab",
+    [SAT_CAP_BAD_NAME] = "malformed image name or caption index",
+    [SAT_CAP_EMPTY] = "empty caption",
+    [SAT_CAP_DUPLICATE] = "repeated NAME#N",
+    [SAT_CAP_NOT_IN_SPLIT] = "in no split list",
+    [SAT_CAP_NOT_ON_DISK] = "missing from the image directory",
 };
 
-const char *sat_caption_problem_name(sat_caption_problem k)
+/* Appends to a string of fixed size, "; "-separated. */
+static void append_part(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void append_part(char *buf, size_t size, const char *fmt, ...)
 {
-    return k < SAT_CAP_NKINDS ? problem_names[k] : "unknown problem";
+    size_t n = strlen(buf);
+    if (n && n + 2 < size) n += (size_t)snprintf(buf + n, size - n, "; ");
+    va_list ap;
+    va_start(ap, fmt);
+    if (n < size) vsnprintf(buf + n, size - n, fmt, ap);
+    va_end(ap);
 }
 
 long sat_caption_problems_print(const sat_caption_problems *p, const char *name, FILE *f)
 {
-    long lines = 0;
+    char skipped[1024] = "", unused[1024] = "";
+    long lines = 0, captions = 0, kinds = 0;
     for (int k = 0; k < SAT_CAP_NKINDS; k++) {
         if (!p->count[k]) continue;
-        char images[48] = "";
-        if (p->images[k]) snprintf(images, sizeof images, "%ld images, ", p->images[k]);
-        fprintf(f, "%s: %s: %s: %ld (%sfirst at line %ld)\n", sat_progname, name, problem_names[k],
-                p->count[k], images, p->first_line[k]);
-        lines++;
+        kinds++;
+        if (k == SAT_CAP_NOT_IN_SPLIT || k == SAT_CAP_NOT_ON_DISK) {
+            append_part(unused, sizeof unused, "%ld captions of %ld images %s (first at line %ld)",
+                        p->count[k], p->images[k], problem_names[k], p->first_line[k]);
+            captions += p->count[k];
+        } else {
+            append_part(skipped, sizeof skipped, "%s: %ld, first at line %ld", problem_names[k],
+                        p->count[k], p->first_line[k]);
+            lines += p->count[k];
+        }
     }
-    return lines;
+    if (!kinds) return 0;
+    fprintf(f, "%s: %s: note:", sat_progname, name);
+    if (lines) fprintf(f, " %ld line%s skipped (%s)%s", lines, lines == 1 ? "" : "s", skipped, captions ? ";" : "");
+    if (captions) fprintf(f, " not used: %s", unused);
+    fputc('\n', f);
+    return kinds;
 }
 
 #define MAX_NAME 255

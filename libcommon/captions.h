@@ -94,13 +94,12 @@ typedef struct {
     long images[SAT_CAP_NKINDS];      /* NOT_IN_SPLIT, NOT_ON_DISK: distinct images */
 } sat_caption_problems;
 
-/* "lines without a tab", ... for kind k.  The kinds are checked in enum
- * order; a line counts once, under the first kind it fails. */
-const char *sat_caption_problem_name(sat_caption_problem k);
-/* One line per kind that occurred, "PROG: NAME: malformed image names or
- * caption indices: 1 (first at line 6731)" ("459 (92 images, first at ...)"
- * for the kinds about images).  Returns the number
- * of problem lines (0 when the file was clean). */
+/* What a caption file had to skip or leave unused, on one line of
+ * information: "PROG: NAME: note: 1 line skipped (malformed image name or
+ * caption index: 1, first at line 6731); not used: 5459 captions of 1092
+ * images in no split list (first at line 211)"; nothing when the file was
+ * clean.  The kinds are checked in enum order; a line counts once, under the
+ * first kind it fails.  Returns the number of kinds that occurred. */
 long sat_caption_problems_print(const sat_caption_problems *p, const char *name, FILE *f);
 
 typedef struct {

@@ -219,6 +219,13 @@ static void test_caption_file_quirks(void **state)
 
     FILE *msg = tmpfile();
     assert_int_equal(sat_caption_problems_print(pr, "captions.txt", msg), SAT_CAP_NKINDS);
+    rewind(msg);
+    char line[2048];
+    assert_non_null(fgets(line, sizeof line, msg));
+    assert_null(fgets(line + 1000, 100, msg)); /* one line */
+    assert_non_null(strstr(line, "captions.txt: note: 8 lines skipped (longer than 65536 bytes: 1, first at line 12; "));
+    assert_non_null(strstr(line, "; not used: 1 captions of 1 images in no split list (first at line 9); "
+                                 "2 captions of 1 images missing from the image directory (first at line 10)\n"));
     fclose(msg);
     sat_caption_db_free(&db);
     sat_strtab_free(&known);

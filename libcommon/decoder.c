@@ -433,8 +433,9 @@ sat_decoder *sat_decoder_new(sat_decoder_config cfg, char *err, size_t errlen)
         return NULL;
     }
     dec->temperature = 1.0f;
-    dec->params = sat_xcalloc(dec->nparams, sizeof(float));
-    dec->grads = sat_xcalloc(dec->nparams, sizeof(float));
+    dec->params = sat_xmalloc_weights(dec->nparams * sizeof(float));
+    memset(dec->params, 0, dec->nparams * sizeof(float));
+    dec->grads = sat_xcalloc(dec->nparams, sizeof(float)); /* untouched (no pages) unless training */
     point_views(&dec->w, dec->params, dec->tensors);
     point_views(&dec->g, dec->grads, dec->tensors);
     return dec;

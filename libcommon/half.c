@@ -6,6 +6,8 @@
 
 #include <string.h>
 
+#include <immintrin.h>
+
 static uint32_t f32_bits(float f)
 {
     uint32_t u;
@@ -77,9 +79,25 @@ float sat_f16_to_f32(uint16_t h)
     return bits_f32(sign | (uint32_t)(exp - 15 + 127) << 23 | (mant << 13));
 }
 
-void sat_f16_to_f32_array(const uint16_t *src, float *dst, size_t n)
+/* The halves from i on, one at a time (little-endian bytes). */
+static void f16_to_f32_tail(const unsigned char *p, float *dst, size_t i, size_t n)
 {
-    for (size_t i = 0; i < n; i++) dst[i] = sat_f16_to_f32(src[i]);
+    for (; i < n; i++) dst[i] = sat_f16_to_f32((uint16_t)(p[2 * i] | p[2 * i + 1] << 8));
+}
+
+__attribute__((target("avx,f16c"))) static void f16_to_f32_f16c(const unsigned char *p, float *dst,
+                                                                 size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 2 * i))));
+    f16_to_f32_tail(p, dst, i, n);
+}
+
+void sat_f16_to_f32_array(const void *src, float *dst, size_t n)
+{
+    if (__builtin_cpu_supports("f16c")) f16_to_f32_f16c(src, dst, n);
+    else f16_to_f32_tail(src, dst, 0, n);
 }
 
 void sat_f32_to_f16_array(const float *src, uint16_t *dst, size_t n)

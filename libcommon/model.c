@@ -15,6 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include "half.h"
 #include "sniff.h"
@@ -472,14 +476,14 @@ static int parse_params(const msgpack_object *map, sat_model *m, char *err, size
     if (len % esize) return fail(err, errlen, "'params' has %zu bytes, not a multiple of %zu", len, esize);
     const unsigned char *p = data;
     m->nparams = len / esize;
-    m->params = sat_xmalloc(m->nparams * sizeof(float));
+    m->params = sat_xmalloc_weights(m->nparams * sizeof(float));
+    if (f16) {
+        sat_f16_to_f32_array(p, m->params, m->nparams);
+        return 0;
+    }
     for (size_t i = 0; i < m->nparams; i++) {
-        if (f16) {
-            m->params[i] = sat_f16_to_f32((uint16_t)(p[2 * i] | p[2 * i + 1] << 8));
-        } else {
-            uint32_t u = le32(p + 4 * i);
-            memcpy(&m->params[i], &u, 4);
-        }
+        uint32_t u = le32(p + 4 * i);
+        memcpy(&m->params[i], &u, 4);
     }
     return 0;
 }
@@ -569,20 +573,15 @@ sat_model *sat_model_load_mem(const void *data, size_t len, const char *name, ch
     char why[600], head[300];
     int rc = -1;
     sat_model *m = sat_xcalloc(1, sizeof *m);
-    /* fmemopen refuses a zero-length buffer. */
-    FILE *f = len ? fmemopen((void *)data, len, "rb") : NULL;
     if (!len) {
         fail(why, sizeof why, "%s: empty file", name);
     } else if (check_model_head(data, len, head, sizeof head)) {
         fail(why, sizeof why, "%s: %s", name, head);
-    } else if (!f) {
-        fail(why, sizeof why, "%s: %s", name, strerror(errno));
     } else {
         /* max_record = len: the scanner refuses container sizes beyond the bytes present. */
-        sat_reader *r = sat_reader_open(f, name, len);
+        sat_reader *r = sat_reader_open_mem(data, len, name, len);
         rc = load_from(r, name, m, why, sizeof why);
         sat_reader_close(r);
-        fclose(f);
     }
     if (rc == 0) return m;
     snprintf(err, errlen, "model file %s", why);
@@ -590,10 +589,36 @@ sat_model *sat_model_load_mem(const void *data, size_t len, const char *name, ch
     return NULL;
 }
 
+/* A regular file is mapped, not copied: the params are converted straight
+ * from the page cache (start-up time, issue 15).  NULL for anything else, or
+ * when mapping fails: then it is read as a stream of bytes. */
+static void *map_regular(const char *path, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return NULL;
+    struct stat st;
+    void *p = NULL;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
+        (uint64_t)st.st_size <= MODEL_MAX_BYTES) {
+        p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (p == MAP_FAILED) p = NULL;
+        else *len = (size_t)st.st_size;
+    }
+    close(fd);
+    return p;
+}
+
 sat_model *sat_model_load(const char *path, char *err, size_t errlen)
 {
-    unsigned char *data;
     size_t len;
+    void *mapped = map_regular(path, &len);
+    if (mapped) {
+        madvise(mapped, len, MADV_SEQUENTIAL | MADV_WILLNEED);
+        sat_model *m = sat_model_load_mem(mapped, len, path, err, errlen);
+        munmap(mapped, len);
+        return m;
+    }
+    unsigned char *data;
     char why[256];
     if (sat_read_file_checked(path, MODEL_MAX_BYTES, check_model_head, &data, &len, why,
                               sizeof why) < 0) {

@@ -27,17 +27,34 @@ struct sat_reader {
     sat_record held;         /* the record that ended a run of bad ones */
     int has_held;
     int cut;                 /* the last FATAL of read_one was a truncation */
+    int borrowed;            /* buf is the caller's memory (sat_reader_open_mem) */
 };
+
+static sat_reader *reader_new(const char *name, size_t max_record)
+{
+    sat_reader *r = sat_xcalloc(1, sizeof *r);
+    r->name = sat_xstrdup(name);
+    r->max_record = max_record ? max_record : SAT_DEFAULT_MAX_RECORD;
+    msgpack_zone_init(&r->zone, 1 << 16);
+    return r;
+}
 
 sat_reader *sat_reader_open(FILE *f, const char *name, size_t max_record)
 {
-    sat_reader *r = sat_xcalloc(1, sizeof *r);
+    sat_reader *r = reader_new(name, max_record);
     r->f = f;
-    r->name = sat_xstrdup(name);
-    r->max_record = max_record ? max_record : SAT_DEFAULT_MAX_RECORD;
     r->cap = 1 << 16;
     r->buf = sat_xmalloc(r->cap);
-    msgpack_zone_init(&r->zone, 1 << 16);
+    return r;
+}
+
+sat_reader *sat_reader_open_mem(const void *data, size_t len, const char *name, size_t max_record)
+{
+    sat_reader *r = reader_new(name, max_record);
+    r->buf = (unsigned char *)data; /* only read: fill() has nothing to add at eof */
+    r->cap = r->end = len;
+    r->eof = 1;
+    r->borrowed = 1;
     return r;
 }
 
@@ -45,7 +62,7 @@ void sat_reader_close(sat_reader *r)
 {
     if (!r) return;
     msgpack_zone_destroy(&r->zone);
-    free(r->buf);
+    if (!r->borrowed) free(r->buf);
     free(r->name);
     free(r);
 }
@@ -344,7 +361,7 @@ int sat_reader_next(sat_reader *r, sat_record *rec)
         return SAT_READ_OK;
     }
     if (fill(r, 1) == 0) {
-        if (ferror(r->f)) {
+        if (r->f && ferror(r->f)) {
             return fail(r, SAT_READ_FATAL, "read error: %s", strerror(errno ? errno : EIO));
         }
         return SAT_READ_END;
@@ -593,7 +610,7 @@ void sat_features_to_f32(const sat_features *f, float *out)
         memcpy(out, p, n * 4); /* little-endian hosts only (checked at build time below) */
         return;
     }
-    for (size_t i = 0; i < n; i++) out[i] = sat_f16_to_f32((uint16_t)(p[2 * i] | p[2 * i + 1] << 8));
+    sat_f16_to_f32_array(p, out, n);
 }
 
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__

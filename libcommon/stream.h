@@ -51,6 +51,8 @@ enum {
 
 /* `name` is used in messages ("stdin", a path).  max_record 0 = default. */
 sat_reader *sat_reader_open(FILE *f, const char *name, size_t max_record);
+/* A reader of the len bytes at data (not copied; they must outlive it). */
+sat_reader *sat_reader_open_mem(const void *data, size_t len, const char *name, size_t max_record);
 int sat_reader_next(sat_reader *r, sat_record *rec);
 /* The last error as "NAME: record I at byte B: problem". */
 const char *sat_reader_error(const sat_reader *r);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -84,6 +85,17 @@ void *sat_xcalloc(size_t n, size_t size)
 {
     void *p = calloc(n ? n : 1, size ? size : 1);
     if (!p) sat_die("out of memory (%zu x %zu bytes)", n, size);
+    return p;
+}
+
+void *sat_xmalloc_weights(size_t n)
+{
+    enum { HUGE_PAGE = 2 << 20 };
+    if (n < HUGE_PAGE) return sat_xmalloc(n);
+    void *p;
+    size_t rounded = (n + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
+    if (posix_memalign(&p, HUGE_PAGE, rounded) != 0) sat_die("out of memory (%zu bytes)", n);
+    madvise(p, rounded, MADV_HUGEPAGE); /* a hint: without THP it is ordinary memory */
     return p;
 }
 

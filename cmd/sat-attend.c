@@ -229,7 +229,9 @@ static void emit(attender *a, const image_slot *im, const sat_caption *c, int ra
 {
     if (a->opt->text) {
         char *text = sat_caption_text(a->cap, c), *id = sat_escape_id(im->id);
-        printf("%s\t%.4f\t%.4f\t%s\n", id, c->logprob, sat_caption_perplexity(c), text);
+        if (rank >= 0) printf("%s\t%d", id, rank); /* --rank: the rank column after the id */
+        else printf("%s", id);
+        printf("\t%.4f\t%.4f\t%s\n", c->logprob, sat_caption_perplexity(c), text);
         free(id);
         free(text);
         return;

@@ -74,7 +74,9 @@ human_first() {
     is_equal "$(wc -l < "$T/pairs.out")" 80 || return 1
     local human first
     human=$(awk -F'\t' 'NR % 2 == 1 { n++ } END { print n }' "$T/pairs.out")
-    first=$(awk -F'\t' 'NR % 2 == 1' "$T/pairs.out" | cut -f4 | grep -cFxf <(sat-attend -m "$M" -f text \
+    # --rank text: id, rank, logprob, perplexity, caption; ranks 0 and 1 by turns
+    awk -F'\t' 'NF != 5 || $2 != (NR + 1) % 2 { bad = 1 } END { exit bad }' "$T/pairs.out" || return 1
+    first=$(awk -F'\t' 'NR % 2 == 1' "$T/pairs.out" | cut -f5 | grep -cFxf <(sat-attend -m "$M" -f text \
         --captions <(grep '#0	' "$T/pairs.txt") "$T/feats.sat" 2>/dev/null | cut -f4))
     echo "human caption ranked first for $first of $human images"
     [ "$first" -ge 36 ]

@@ -36,14 +36,15 @@
 #include "util.h"
 
 static const char usage[] =
-    "Usage: sat-train --captions FILE --features FILE... --train LIST --dev LIST -o MODEL [OPTION]...\n"
+    "Usage: sat-train --captions FILE --features FILE... --train LIST [--dev LIST] -o MODEL [OPTION]...\n"
     "Train the attention LSTM decoder on cached features (sat-encode -o).\n"
     "\n"
     "Data:\n"
     "      --captions FILE      caption file, NAME.jpg#N<TAB>caption (Flickr8k.token.txt)\n"
     "      --features FILE      a features stream (repeatable: train and dev caches)\n"
     "      --train LIST         image names of the training split, one per line\n"
-    "      --dev LIST           image names of the dev split (BLEU each epoch)\n"
+    "      --dev LIST           image names of the dev split (BLEU each epoch, model\n"
+    "                           selection; without it the last epoch's model stays)\n"
     "      --min-count N        vocabulary: words seen at least N times in train (5)\n"
     "      --max-vocab N        vocabulary: at most N words, the most frequent (50000)\n"
     "      --max-len N          skip training captions longer than N words (30)\n"
@@ -295,7 +296,8 @@ static void load_dataset(dataset *d, const options *o)
     memset(d, 0, sizeof *d);
     sat_strtab train, dev, both;
     load_split(o->train_list, &train);
-    load_split(o->dev_list, &dev);
+    if (o->dev_list) load_split(o->dev_list, &dev);
+    else sat_strtab_init(&dev);
     sat_strtab_init(&both);
     for (size_t i = 0; i < train.n; i++) sat_strtab_add(&both, train.keys[i], NULL);
     for (size_t i = 0; i < dev.n; i++) sat_strtab_add(&both, dev.keys[i], NULL);
@@ -311,7 +313,7 @@ static void load_dataset(dataset *d, const options *o)
     if (d->nimages == 0) sat_die("no features of train or dev images in the --features streams");
     collect_captions(d, &train, &dev, o->max_len);
     if (d->ntrain == 0) sat_die("no training captions with features");
-    if (d->ndev == 0) sat_die("no dev images with features and captions");
+    if (o->dev_list && d->ndev == 0) sat_die("no dev images with features and captions");
     if (o->scst) collect_references(d);
     fprintf(stderr, "sat-train: %d images (L=%d, D=%d), %d training captions, %d dev images, vocabulary %d\n",
             d->nimages, d->L, d->D, d->ntrain, d->ndev, d->vocab->n);
@@ -766,48 +768,72 @@ static double run_epoch(trainer *tr, double *xent_per_token)
     return ncap ? loss / ncap : 0;
 }
 
+/* "  dev BLEU-1..4 ... CIDEr-D ..." for the epoch line; "" without --dev. */
+static void format_dev(const options *o, const sat_metric_scores *dev, char *out, size_t len)
+{
+    const double *b = dev->bleu;
+    if (!o->dev_list) *out = 0;
+    else snprintf(out, len, "  dev BLEU-1..4 %.2f %.2f %.2f %.2f  CIDEr-D %.1f", 100 * b[0], 100 * b[1],
+                  100 * b[2], 100 * b[3], 100 * dev->cider_d);
+}
+
+/* After an epoch: keep the model if it is the best on dev (without --dev,
+ * always: the last one stays), else count a bad epoch and decay the rate. */
+static void select_model(trainer *tr, const sat_metric_scores *dev)
+{
+    const options *o = tr->o;
+    if (!o->dev_list || dev->bleu[3] > tr->ts.best_bleu4) {
+        tr->ts.best_bleu4 = dev->bleu[3];
+        tr->ts.best_epoch = tr->ts.epoch;
+        tr->ts.bad_epochs = 0;
+        save_best(tr->dec, tr->d, o);
+        return;
+    }
+    tr->ts.bad_epochs++;
+    if (o->lr_decay != 1) {
+        tr->ts.lr *= o->lr_decay;
+        fprintf(stderr, "sat-train: learning rate now %g\n", tr->ts.lr);
+    }
+}
+
 static void train(trainer *tr)
 {
     const options *o = tr->o;
     struct stat st;
     if (tr->log && fstat(fileno(tr->log), &st) == 0 && st.st_size == 0)
         fprintf(tr->log, "epoch\tloss\txent_per_token\tbleu1\tbleu2\tbleu3\tbleu4\tseconds\n");
+    if (!o->dev_list)
+        fprintf(stderr, "sat-train: no --dev: no model selection and no early stopping; -o gets each "
+                        "epoch's model, the last one stays\n");
     /* a resumed run that had already stopped for want of patience stays stopped */
     while (tr->ts.epoch < o->epochs && tr->ts.bad_epochs < o->patience) {
         double t0 = sat_now(), xent;
         tr->reward_greedy = tr->reward_sampled = 0, tr->rewarded = 0;
         double loss = run_epoch(tr, &xent);
-        sat_metric_scores dev;
-        dev_scores(tr->dec, tr->d, &dev);
+        sat_metric_scores dev = {0};
+        if (o->dev_list) dev_scores(tr->dec, tr->d, &dev);
         const double *bleu = dev.bleu;
         double secs = sat_now() - t0;
-        int better = bleu[3] > tr->ts.best_bleu4;
-        fprintf(stderr, "sat-train: epoch %d  loss %.4f  xent/token %.4f  dev BLEU-1..4 %.2f %.2f %.2f %.2f  CIDEr-D %.1f  %.0f s%s",
-                tr->ts.epoch + 1, loss, xent, 100 * bleu[0], 100 * bleu[1], 100 * bleu[2],
-                100 * bleu[3], 100 * dev.cider_d, secs, better ? "  (best)" : "");
+        int better = o->dev_list && bleu[3] > tr->ts.best_bleu4;
+        char dev_text[128];
+        format_dev(o, &dev, dev_text, sizeof dev_text);
+        fprintf(stderr, "sat-train: epoch %d  loss %.4f  xent/token %.4f%s  %.0f s%s", tr->ts.epoch + 1,
+                loss, xent, dev_text, secs, better ? "  (best)" : "");
         if (o->hard) fprintf(stderr, "  baseline %.3f", tr->ts.baseline);
         if (o->scst && tr->rewarded)
             fprintf(stderr, "  train CIDEr-D greedy %.1f sampled %.1f", 100 * tr->reward_greedy / tr->rewarded,
                     100 * tr->reward_sampled / tr->rewarded);
         if (o->lr_decay != 1) fprintf(stderr, "  lr %g", tr->ts.lr);
         fputc('\n', stderr);
-        if (tr->log) {
-            fprintf(tr->log, "%d\t%.6f\t%.6f\t%.6f\t%.6f\t%.6f\t%.6f\t%.1f\n", tr->ts.epoch + 1,
-                    loss, xent, bleu[0], bleu[1], bleu[2], bleu[3], secs);
+        if (tr->log) { /* without --dev the BLEU columns are NA */
+            fprintf(tr->log, "%d\t%.6f\t%.6f", tr->ts.epoch + 1, loss, xent);
+            for (int n = 0; n < 4; n++)
+                if (o->dev_list) fprintf(tr->log, "\t%.6f", bleu[n]);
+                else fprintf(tr->log, "\tNA");
+            fprintf(tr->log, "\t%.1f\n", secs);
             fflush(tr->log);
         }
-        if (better) {
-            tr->ts.best_bleu4 = bleu[3];
-            tr->ts.best_epoch = tr->ts.epoch;
-            tr->ts.bad_epochs = 0;
-            save_best(tr->dec, tr->d, o);
-        } else {
-            tr->ts.bad_epochs++;
-            if (o->lr_decay != 1) {
-                tr->ts.lr *= o->lr_decay;
-                fprintf(stderr, "sat-train: learning rate now %g\n", tr->ts.lr);
-            }
-        }
+        select_model(tr, &dev);
         tr->ts.epoch++;
         tr->ts.batch = 0;
         checkpoint(tr);
@@ -816,8 +842,12 @@ static void train(trainer *tr)
             break;
         }
     }
-    fprintf(stderr, "sat-train: best dev BLEU-4 %.2f at epoch %d, model in %s\n",
-            100 * tr->ts.best_bleu4, tr->ts.best_epoch + 1, o->output);
+    if (o->dev_list)
+        fprintf(stderr, "sat-train: best dev BLEU-4 %.2f at epoch %d, model in %s\n",
+                100 * tr->ts.best_bleu4, tr->ts.best_epoch + 1, o->output);
+    else
+        fprintf(stderr, "sat-train: the model of epoch %d is in %s (no --dev: not selected)\n",
+                tr->ts.epoch, o->output);
 }
 
 /* ---- options and main ---------------------------------------------------- */
@@ -828,6 +858,20 @@ static void parse_attention(options *o, const char *arg)
     if (strcmp(arg, "soft") != 0 && strcmp(arg, "hard") != 0)
         sat_usage_error("--attention: '%s' is not soft or hard", arg);
     o->hard = strcmp(arg, "hard") == 0;
+}
+
+/* A usage error naming every required option that is missing. */
+static void missing_options(const options *o)
+{
+    const struct { int given; const char *name; } required[] = {
+        {o->captions != NULL, "--captions"}, {o->nfeatures > 0, "--features"},
+        {o->train_list != NULL, "--train"},  {o->output != NULL, "-o"}};
+    char list[128] = "";
+    for (size_t i = 0; i < sizeof required / sizeof *required; i++)
+        if (!required[i].given)
+            snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", *list ? ", " : "",
+                     required[i].name);
+    if (*list) sat_usage_error("missing %s (--captions, --features, --train and -o are required)", list);
 }
 
 static void parse_options(int argc, char **argv, options *o)
@@ -948,8 +992,7 @@ static void parse_options(int argc, char **argv, options *o)
         }
     }
     if (optind < argc) sat_usage_error("unexpected argument '%s'", argv[optind]);
-    if (!o->captions || !o->nfeatures || !o->train_list || !o->dev_list || !o->output)
-        sat_usage_error("--captions, --features, --train, --dev and -o are required");
+    missing_options(o);
     if (o->resume && !o->checkpoint_dir) sat_usage_error("--resume needs --checkpoint DIR");
     if (o->scst && o->hard)
         sat_usage_error("--objective scst trains the expected context: not with --attention hard");

@@ -196,7 +196,23 @@ check "a features record with NaN is an error for that record; the next is capti
 check_bad "a missing model is refused before any work" "nope.satm" sat-decode -m "$T/nope.satm" "$T/feats.sat"
 check_bad "an encoder model is not a decoder" "not a decoder" \
     sat-decode -m "$SAT_MODEL_DIR/mobilenet_v2_1.0_224_quant.satm" "$T/feats.sat"
-check_bad "sat-train without data is a usage error" "required" sat-train -o "$T/y.satm"
+check_bad "sat-train without data is a usage error naming what is missing" \
+    "missing --captions, --features, --train \(--captions, --features, --train and -o are required\)" \
+    sat-train -o "$T/y.satm"
+
+# issue 12: a try without --dev (no model selection, and the messages say so)
+no_dev() {
+    local plain=()
+    for a in "${args[@]}"; do [ "$a" = --dev ] || [ "$a" = "$T/dev.txt" ] || plain+=("$a"); done
+    sat-train "${plain[@]}" --epochs 3 -o "$T/nodev.satm" --log "$T/nodev.log" 2> "$T/nodev.err" || return 1
+    grep -q "no --dev: no model selection and no early stopping" "$T/nodev.err" || return 1
+    grep -q "the model of epoch 3 is in $T/nodev.satm (no --dev: not selected)" "$T/nodev.err" || return 1
+    ! grep -q "dev BLEU" "$T/nodev.err" || return 1
+    # the BLEU columns of the log are NA; the model decodes
+    awk -F'\t' 'NR > 1 && ($4 != "NA" || $7 != "NA") { exit 1 } END { exit NR != 4 }' "$T/nodev.log" || return 1
+    [ -n "$(sat-decode -m "$T/nodev.satm" -f text "$T/feats.sat" | head -1 | cut -f2)" ]
+}
+check "sat-train without --dev: trains, writes the last epoch's model, says it was not selected" no_dev
 check "sat-train --help" sat-train --help
 check "sat-train --version" sat-train --version
 check "sat-decode --help" sat-decode --help

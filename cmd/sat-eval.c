@@ -280,14 +280,18 @@ static void collect(const hyp_set *h, const sat_strtab *split, const char *split
                  order->n, first_missing);
 }
 
+/* Scores are printed x100, the literature's scale (and README's, results/,
+ * sat-train's), in the text and in the JSON alike. */
+#define SCALE 100.0
+
 static void print_text(const sat_metric_scores *s)
 {
     printf("images       %zu\nreflen       %ld\ntestlen      %ld\n", s->images, s->bleu_stats.reflen,
            s->bleu_stats.testlen);
-    for (int n = 0; n < SAT_BLEU_N; n++) printf("BLEU-%d       %.6f\n", n + 1, s->bleu[n]);
-    for (int n = 0; n < SAT_BLEU_N; n++) printf("BLEU-%d-nobp  %.6f\n", n + 1, s->bleu_nobp[n]);
-    if (s->has_meteor) printf("METEOR       %.6f\n", s->meteor);
-    printf("ROUGE-L      %.6f\nCIDEr-D      %.6f\n", s->rouge_l, s->cider_d);
+    for (int n = 0; n < SAT_BLEU_N; n++) printf("BLEU-%d       %.4f\n", n + 1, SCALE * s->bleu[n]);
+    for (int n = 0; n < SAT_BLEU_N; n++) printf("BLEU-%d-nobp  %.4f\n", n + 1, SCALE * s->bleu_nobp[n]);
+    if (s->has_meteor) printf("METEOR       %.4f\n", SCALE * s->meteor);
+    printf("ROUGE-L      %.4f\nCIDEr-D      %.4f\n", SCALE * s->rouge_l, SCALE * s->cider_d);
 }
 
 /* pointing-words, pointing, pointing-centre; entropy, entropy-uniform */
@@ -296,8 +300,8 @@ static void print_attention_text(const attention_stats *a)
     if (a->boxes) {
         const sat_pointing *p = &a->pointing;
         printf("pointing-words   %ld\n", p->words);
-        printf("pointing         %.6f\n", p->words ? (double)p->hits / p->words : 0);
-        printf("pointing-centre  %.6f\n", p->words ? (double)p->centre_hits / p->words : 0);
+        printf("pointing         %.4f\n", p->words ? SCALE * (double)p->hits / p->words : 0);
+        printf("pointing-centre  %.4f\n", p->words ? SCALE * (double)p->centre_hits / p->words : 0);
     }
     if (a->entropy && a->entropy_words) {
         printf("entropy          %.6f\n", a->entropy_sum / a->entropy_words);
@@ -326,7 +330,7 @@ static void json_array(const char *key, const double *v, int n)
     printf(",\"%s\":[", key);
     for (int i = 0; i < n; i++) {
         if (i) putchar(',');
-        sat_json_number(stdout, v[i]);
+        sat_json_number(stdout, SCALE * v[i]);
     }
     putchar(']');
 }
@@ -342,18 +346,18 @@ static void print_json(const sat_metric_scores *s, const hyp_set *h, const atten
 {
     static const char *const keys[H_NKINDS] = {"malformed", "too_long", "no_refs", "not_in_split",
                                                "duplicate", "empty"};
-    printf("{\"images\":%zu,\"reflen\":%ld,\"testlen\":%ld", s->images, s->bleu_stats.reflen,
-           s->bleu_stats.testlen);
+    printf("{\"scale\":%g,\"images\":%zu,\"reflen\":%ld,\"testlen\":%ld", SCALE, s->images,
+           s->bleu_stats.reflen, s->bleu_stats.testlen);
     json_array("bleu", s->bleu, SAT_BLEU_N);
     json_array("bleu_nobp", s->bleu_nobp, SAT_BLEU_N);
     if (s->has_meteor) {
         printf(",\"meteor\":");
-        sat_json_number(stdout, s->meteor);
+        sat_json_number(stdout, SCALE * s->meteor);
     }
     printf(",\"rouge_l\":");
-    sat_json_number(stdout, s->rouge_l);
+    sat_json_number(stdout, SCALE * s->rouge_l);
     printf(",\"cider_d\":");
-    sat_json_number(stdout, s->cider_d);
+    sat_json_number(stdout, SCALE * s->cider_d);
     if (a) print_attention_json(a);
     printf(",\"hypotheses\":{\"read\":%ld", h->read);
     for (int k = 0; k < H_NKINDS; k++) printf(",\"%s\":%ld", keys[k], h->issues[k]);
@@ -400,6 +404,7 @@ int main(int argc, char **argv)
     sat_metrics_set_meteor(m, meteor);
     collect(&h, o.split ? &split : NULL, o.split, m);
     if (!sat_metrics_count(m) && !h.att) sat_die("%s: no hypothesis to score (%ld read)", name, h.read);
+    if (!o.json) printf("# scores x100; pointing in %% of words; entropy in nats\n");
     if (!sat_metrics_count(m)) {
         /* photos without references: their attention alone */
         if (o.refs)

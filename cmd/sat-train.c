@@ -801,7 +801,7 @@ static void train(trainer *tr)
     const options *o = tr->o;
     struct stat st;
     if (tr->log && fstat(fileno(tr->log), &st) == 0 && st.st_size == 0)
-        fprintf(tr->log, "epoch\tloss\txent_per_token\tbleu1\tbleu2\tbleu3\tbleu4\tseconds\n");
+        fprintf(tr->log, "epoch\tloss\txent_per_token\tbleu1_x100\tbleu2_x100\tbleu3_x100\tbleu4_x100\tseconds\n");
     if (!o->dev_list)
         fprintf(stderr, "sat-train: no --dev: no model selection and no early stopping; -o gets each "
                         "epoch's model, the last one stays\n");
@@ -828,7 +828,7 @@ static void train(trainer *tr)
         if (tr->log) { /* without --dev the BLEU columns are NA */
             fprintf(tr->log, "%d\t%.6f\t%.6f", tr->ts.epoch + 1, loss, xent);
             for (int n = 0; n < 4; n++)
-                if (o->dev_list) fprintf(tr->log, "\t%.6f", bleu[n]);
+                if (o->dev_list) fprintf(tr->log, "\t%.4f", 100 * bleu[n]);
                 else fprintf(tr->log, "\tNA");
             fprintf(tr->log, "\t%.1f\n", secs);
             fflush(tr->log);

@@ -1,7 +1,7 @@
 # flickr8k-curve.gp — training curves of the two Flickr8k runs (scripts/flickr8k.mk):
 # per epoch the training loss (cross-entropy per word, left) and the dev BLEU-4
 # (right) of the soft and hard attention runs, from sat-train's tab-separated
-# logs (epoch loss xent_per_token bleu1 bleu2 bleu3 bleu4 seconds, a header line).
+# logs (epoch loss xent_per_token bleu1..4 x100 seconds, a header line).
 #
 #   gnuplot -e "soft='build/flickr8k/soft/train.log'; hard='…/hard/train.log'; out='curve.png'" scripts/flickr8k-curve.gp
 set terminal pngcairo size 1000,420 font ",10"
@@ -16,5 +16,5 @@ set title "training loss (cross-entropy per word)"
 plot soft using 1:3 with linespoints title "soft", hard using 1:3 with linespoints title "hard"
 set title "dev BLEU-4 (x100)"
 set yrange [0:*]
-plot soft using 1:(100*$7) with linespoints title "soft", hard using 1:(100*$7) with linespoints title "hard"
+plot soft using 1:7 with linespoints title "soft", hard using 1:7 with linespoints title "hard"
 unset multiplot

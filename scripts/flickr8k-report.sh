@@ -40,8 +40,8 @@ while [ $# -gt 0 ]; do
 done
 [ ${#rows[@]} -gt 0 ] || die "no LABEL=EVAL rows"
 
-# scores FILE: "images b1 b2 b3 b4 meteor rouge cider" (×100; one decimal, METEOR
-# two as in the paper), or a one-line error.
+# scores FILE: "images b1 b2 b3 b4 meteor rouge cider" (sat-eval's ×100; one
+# decimal, METEOR two as in the paper), or a one-line error.
 scores() {
     [ -r "$1" ] || die "$1: cannot read"
     awk -v f="$prog: $1" '
@@ -52,7 +52,7 @@ scores() {
                 if (!(k[i] in v) || v[k[i]] !~ /^[0-9.]+$/) { print f ": no number for " k[i] > "/dev/stderr"; exit 1 }
             if (v["images"] < 1) { print f ": no images scored" > "/dev/stderr"; exit 1 }
             printf "%d", v["images"]
-            for (i = 2; i <= n; i++) printf(k[i] == "METEOR" ? " %.2f" : " %.1f", 100 * v[k[i]])
+            for (i = 2; i <= n; i++) printf(k[i] == "METEOR" ? " %.2f" : " %.1f", v[k[i]])
             print ""
         }' "$1" || exit 1
 }
@@ -73,7 +73,7 @@ point() {
             END { if (!("pointing-words" in v) || !("pointing" in v) || !("pointing-centre" in v)) {
                       print f ": no pointing lines" > "/dev/stderr"; exit 1 }
                   if (v["pointing-words"] == 0) print "— —"    # no word named a boxed object
-                  else printf "%.0f %.0f\n", 100 * v["pointing"], 100 * v["pointing-centre"] }' "$f" || exit 1
+                  else printf "%.0f %.0f\n", v["pointing"], v["pointing-centre"] }' "$f" || exit 1
         return
     done
     echo "— —"
@@ -126,14 +126,14 @@ if [ ${#logs[@]} -gt 0 ]; then
     for l in "${logs[@]}"; do
         f=${l#*=}
         [ -r "$f" ] || die "$f: cannot read"
-        # epoch loss xent_per_token bleu1..4 seconds, under a header line
+        # epoch loss xent_per_token bleu1..4 (x100) seconds, under a header line
         awk -F'\t' -v name="${l%%=*}" -v f="$prog: $f" '
             NR == 1 { next }
             NF != 8 { print f ": line " NR " is not 8 tab-separated fields" > "/dev/stderr"; bad = 1; exit 1 }
             { n++; secs += $8; loss = $2; xent = $3; if (n == 1 || $7 > best) { best = $7; at = $1 } }
             END { if (bad) exit 1
                   if (!n) { print f ": no epochs" > "/dev/stderr"; exit 1 }
-                  printf "| %s | %d | %.2f | %d | %.3f | %.3f | %.1f |\n", name, n, 100 * best, at, loss, xent, secs / 3600 }' "$f"
+                  printf "| %s | %d | %.2f | %d | %.3f | %.3f | %.1f |\n", name, n, best, at, loss, xent, secs / 3600 }' "$f"
     done
 fi
 if [ -n "$curve" ]; then

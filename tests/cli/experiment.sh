@@ -36,7 +36,7 @@ attention_columns() {
     for k in soft hard; do
         for m in greedy hard-sample; do
             p=$(awk '{ v[$1] = $2 } END { if (v["pointing-words"] == 0) print "—|—"
-                     else printf "%.0f|%.0f\n", 100 * v["pointing"], 100 * v["pointing-centre"] }' "$T/out/pointing/$k-$m.point")
+                     else printf "%.0f|%.0f\n", v["pointing"], v["pointing-centre"] }' "$T/out/pointing/$k-$m.point")
             is_equal "$(rows "${k^}-Attention \\(ours\\), $m" "$MD" | cut -d'|' -f11,12 | tr -d ' ')" "$p" || return 1
         done
     done
@@ -54,7 +54,7 @@ transcribed() {
     row=$(rows 'Hard-Attention \(ours\), beam 3' "$MD")
     is_equal "$(cut -d'|' -f6,7,9 <<<"$row" | tr -d ' ')" \
         "$(awk '$1 == "BLEU-4" { b = $2 } $1 == "METEOR" { m = $2 } $1 == "CIDEr-D" { c = $2 }
-                END { printf "%.1f|%.2f|%.1f", 100 * b, 100 * m, 100 * c }' "$e")"
+                END { printf "%.1f|%.2f|%.1f", b, m, c }' "$e")"
 }
 check "results: the scores are sat-eval's, x100" transcribed
 

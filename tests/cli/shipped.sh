@@ -56,9 +56,9 @@ quality() {
         > "$T/eval" 2>/dev/null || return 1
     cat "$T/eval"
     awk '$1 == "BLEU-4" { b = $2 } $1 == "CIDEr-D" { c = $2 } $1 == "images" { n = $2 }
-         END { exit !(n == 100 && b >= 0.15 && c >= 0.40) }' "$T/eval"
+         END { exit !(n == 100 && b >= 15 && c >= 40) }' "$T/eval"
 }
-check "beam 3 on 100 Flickr8k test images: BLEU-4 >= 0.15, CIDEr-D >= 0.40" quality
+check "beam 3 on 100 Flickr8k test images: BLEU-4 >= 15, CIDEr-D >= 40" quality
 hard_quality() {
     local mode
     for mode in "sat-beam -k 3" "sat-decode --attention hard-argmax"; do
@@ -66,10 +66,10 @@ hard_quality() {
             sat-eval --no-meteor -r "$F/Flickr8k.token.txt" -s "$T/test100.txt" > "$T/heval" 2>/dev/null || return 1
         echo "$mode: $(tr -s ' ' < "$T/heval" | tr '\n' ' ')"
         awk '$1 == "BLEU-4" { b = $2 } $1 == "CIDEr-D" { c = $2 } $1 == "images" { n = $2 }
-             END { exit !(n == 100 && b >= 0.12 && c >= 0.30) }' "$T/heval" || return 1
+             END { exit !(n == 100 && b >= 12 && c >= 30) }' "$T/heval" || return 1
     done
 }
-check "the hard model on 100 test images, beam 3 and its own hard-argmax locations: BLEU-4 >= 0.12, CIDEr-D >= 0.30" hard_quality
+check "the hard model on 100 test images, beam 3 and its own hard-argmax locations: BLEU-4 >= 12, CIDEr-D >= 30" hard_quality
 
 # The pointing check (sat-eval --boxes) on the boxed photos of ../shared/images
 BOXES=$(dirname "$0")/../../scripts/boxes.tsv
@@ -83,7 +83,7 @@ pointing() {
     cat "$T/point"
     grep -q "no hypothesis with references: attention only (10 read)" "$T/point.err" &&
     awk '{ v[$1] = $2 }
-         END { exit !(v["pointing-words"] >= 3 && v["pointing"] >= 0 && v["pointing"] <= 1 &&
+         END { exit !(v["pointing-words"] >= 3 && v["pointing"] >= 0 && v["pointing"] <= 100 &&
                       v["pointing-centre"] > 0 && v["entropy"] > 0 && v["entropy"] < v["entropy-uniform"] &&
                       v["entropy-uniform"] > 5.278 && v["entropy-uniform"] < 5.279) }' "$T/point"
 }

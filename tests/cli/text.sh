@@ -83,11 +83,11 @@ eval_self() {
     sat-eval -r "$TOKENS" -s "$TEST" "$T/hyp.txt" > "$T/self.out" 2> "$T/self.err" || { cat "$T/self.err"; return 1; }
     cat "$T/self.out"
     is_equal "$(value images "$T/self.out")" 1000 || return 1
-    for k in BLEU-1 BLEU-4 ROUGE-L; do is_equal "$(value $k "$T/self.out")" 1.000000 || return 1; done
+    for k in BLEU-1 BLEU-4 ROUGE-L; do is_equal "$(value $k "$T/self.out")" 100.0000 || return 1; done
     is_equal "$(value reflen "$T/self.out")" "$(value testlen "$T/self.out")" || return 1
-    within "$(value CIDEr-D "$T/self.out")" 1 10 || return 1
+    within "$(value CIDEr-D "$T/self.out")" 100 1000 || return 1
     # every segment scores 1, but the summed statistics have one chunk per image
-    within "$(value METEOR "$T/self.out")" 0.5 0.8
+    within "$(value METEOR "$T/self.out")" 50 80
 }
 check "sat-eval: a reference against all five scores 1" eval_self
 
@@ -95,11 +95,11 @@ eval_leave_one_out() {
     sat-eval -r "$T/test_refs4.txt" "$T/hyp.txt" > "$T/loo.out" 2> "$T/loo.err" || { cat "$T/loo.err"; return 1; }
     cat "$T/loo.out"
     is_equal "$(value images "$T/loo.out")" 1000 || return 1
-    within "$(value BLEU-1 "$T/loo.out")" 0.4 0.9 || return 1
-    within "$(value BLEU-4 "$T/loo.out")" 0.05 0.5 || return 1
-    within "$(value ROUGE-L "$T/loo.out")" 0.3 0.8 || return 1
-    within "$(value CIDEr-D "$T/loo.out")" 0.3 2 || return 1
-    within "$(value METEOR "$T/loo.out")" 0.15 0.35 || return 1
+    within "$(value BLEU-1 "$T/loo.out")" 40 90 || return 1
+    within "$(value BLEU-4 "$T/loo.out")" 5 50 || return 1
+    within "$(value ROUGE-L "$T/loo.out")" 30 80 || return 1
+    within "$(value CIDEr-D "$T/loo.out")" 30 200 || return 1
+    within "$(value METEOR "$T/loo.out")" 15 35 || return 1
     # BLEU-n decreases with n
     within "$(value BLEU-2 "$T/loo.out")" "$(value BLEU-3 "$T/loo.out")" "$(value BLEU-1 "$T/loo.out")"
 }
@@ -120,9 +120,17 @@ check "sat-eval --no-meteor: the same scores without METEOR" eval_no_meteor
 
 eval_json() {
     sat-eval -r "$T/test_refs4.txt" --json "$T/hyp.txt" > "$T/loo.json" || return 1
-    grep -q '^{"images":1000,.*"bleu":\[.*"meteor":0\.2.*"cider_d":' "$T/loo.json" || { cat "$T/loo.json"; return 1; }
+    grep -q '^{"scale":100,"images":1000,.*"bleu":\[.*"meteor":2[0-9]\..*"cider_d":' "$T/loo.json" || { cat "$T/loo.json"; return 1; }
+    # the same numbers as the text output (both x100)
+    is_equal "$(jq -r '.bleu[3] * 100 | round' "$T/loo.json")" \
+        "$(awk '$1 == "BLEU-4" { printf "%.0f", $2 * 100 }' "$T/loo.out")"
 }
-check "sat-eval --json" eval_json
+check "sat-eval --json: scores x100 like the text, and says so" eval_json
+
+eval_header() {
+    is_equal "$(head -1 "$T/loo.out")" "# scores x100; pointing in % of words; entropy in nats"
+}
+check "sat-eval's text output says its scale in a header line" eval_header
 
 # hypotheses with problems: scored anyway, each kind warned once, exit 1
 {

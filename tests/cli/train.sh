@@ -17,7 +17,7 @@ check "sat-train writes a model and a checkpoint" test -s "$T/a.satm" -a -s "$T/
 
 log_lines() {
     is_equal "$(wc -l < "$T/runA/train.log")" 13 &&
-    awk -F'\t' 'NR > 1 && (NF != 8 || $4 < 0 || $4 > 1) { exit 1 }' "$T/runA/train.log"
+    awk -F'\t' 'NR == 1 && $7 != "bleu4_x100" { exit 1 } NR > 1 && (NF != 8 || $4 < 0 || $4 > 100) { exit 1 }' "$T/runA/train.log"
 }
 check "one tab-separated log line per epoch" log_lines
 

@@ -85,6 +85,8 @@ typedef struct {
     sat_image image;
     name_table names;
     size_t captions;    /* caption records seen */
+    sat_image single;   /* -o FILE: the one figure, written at the end (a second caption */
+    char *single_path;  /* is an error that leaves no file), and where it goes */
 } heatmapper;
 
 /* ---- thumbnails ---------------------------------------------------------- */
@@ -239,6 +241,8 @@ static char *output_path(heatmapper *h, const char *id)
 {
     const options *o = h->opt;
     if (o->output && !o->output_is_dir) return sat_xstrdup(o->output);
+    const char *dir = o->output ? o->output : "";
+    const char *sep = *dir && dir[strlen(dir) - 1] != '/' ? "/" : "";
     const char *base = base_name(id), *dot = strrchr(base, '.');
     size_t n = dot && dot != base ? (size_t)(dot - base) : strlen(base);
     char *stem;
@@ -248,8 +252,8 @@ static char *output_path(heatmapper *h, const char *id)
         if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '_';
     unsigned repeat = name_seen(&h->names, stem);
     char *path;
-    int rc = repeat ? asprintf(&path, "%s%s-%u.png", o->output ? o->output : "", stem, repeat)
-                    : asprintf(&path, "%s%s.png", o->output ? o->output : "", stem);
+    int rc = repeat ? asprintf(&path, "%s%s%s-%u.png", dir, sep, stem, repeat)
+                    : asprintf(&path, "%s%s%s.png", dir, sep, stem);
     if (rc < 0) sat_die("out of memory");
     free(stem);
     return path;
@@ -307,9 +311,14 @@ static void handle_caption(heatmapper *h, const sat_record *rec, const char *str
         return;
     }
     char *path = output_path(h, c.id);
-    write_figure(&fig, path, stream);
-    free(path);
-    sat_image_free(&fig);
+    if (o->output && !o->output_is_dir) { /* kept until the input is known to hold no other caption */
+        h->single = fig;
+        h->single_path = path;
+    } else {
+        write_figure(&fig, path, stream);
+        free(path);
+        sat_image_free(&fig);
+    }
     sat_heatmap_caption_free(&c);
 }
 
@@ -359,7 +368,9 @@ static void parse_options(int argc, char **argv, options *o)
         }
     }
     if (o->output && !*o->output) sat_usage_error("-o: empty path");
-    o->output_is_dir = o->output && o->output[strlen(o->output) - 1] == '/';
+    struct stat st; /* a directory: named with a final '/', or one that exists */
+    o->output_is_dir = o->output && (o->output[strlen(o->output) - 1] == '/' ||
+                                     (stat(o->output, &st) == 0 && S_ISDIR(st.st_mode)));
 }
 
 int main(int argc, char **argv)
@@ -386,6 +397,11 @@ int main(int argc, char **argv)
         }
         read_stream(&h, f, argv[i]);
         fclose(f);
+    }
+    if (h.single_path) {
+        write_figure(&h.single, h.single_path, "-o");
+        free(h.single_path);
+        sat_image_free(&h.single);
     }
     sat_fclose_check(stdout, "stdout");
     for (int i = 0; i < MAX_THUMBNAILS; i++) {

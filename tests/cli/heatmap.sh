@@ -223,6 +223,12 @@ check "no PNG is left behind for failed captions" test ! -e "$T/x.png"
 check_bad "--word past the caption's end" "--word 9: the caption has 9 words" sat-heatmap --word 9 -o "$T/x.png" "$T/dog.sat"
 { cat "$T/dog.sat" "$T/dog.sat"; } > "$T/two.sat"
 check_bad "-o FILE with two captions" "takes one caption.*-o DIR/" sat-heatmap -o "$T/one.png" "$T/two.sat"
+check "... and writes no file (issue 12: nothing half done)" test ! -e "$T/one.png"
+existing_dir() {
+    mkdir -p "$T/figs"
+    is_equal "$(sat-heatmap -o "$T/figs" "$T/two.sat" | tr '\n' ' ')" "$T/figs/dog.png $T/figs/dog-1.png "
+}
+check "-o naming an existing directory (no final /) writes one file per caption into it" existing_dir
 head -c 300 "$T/dog.sat" > "$T/trunc.sat"
 check_bad "a truncated stream" "record 0 at byte 0: truncated" sat-heatmap -o "$T/x.png" "$T/trunc.sat"
 check_bad "a font that does not exist" "font /nonexistent.ttf: No such file" sat-heatmap --font /nonexistent.ttf -o "$T/x.png" "$T/dog.sat"

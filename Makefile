@@ -1,7 +1,8 @@
 # sat — Show, Attend and Tell as Unix tools.
 #
 #   make                 build every program into bin/ and the encoder model into models/
-#   make test            unit tests (cmocka) + shell tests of the tools
+#   make test            unit tests (cmocka) + shell tests of the tools, in parallel
+#   make check           the fast tier: unit tests, fuzz corpora and the command-line checks
 #   make check-sanitize  the whole test suite built with ASan + UBSan
 #   make check-valgrind  the shell tests with every program under valgrind memcheck
 #   make fuzz            libFuzzer targets, FUZZ_SECONDS each
@@ -55,7 +56,7 @@ BENCH_SRC := $(wildcard tests/bench/bench_*.c)
 BENCHES   := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
 ENCODER   := models/mobilenet_v2_1.0_224_quant.satm
 
-.PHONY: all programs models test check-sanitize check-valgrind bench install clean fuzz fuzzers \
+.PHONY: all programs models test check check-sanitize check-valgrind bench install clean fuzz fuzzers \
         fuzz-seeds
 all: programs models
 
@@ -102,6 +103,12 @@ $(ENCODER): $(SAT_SHARED)/models/mobilenet_v2_1.0_224_quant.tflite $(BINDIR)/sat
 test: all $(TESTS) $(REPLAYS)
 	SAT_SHARED=$(SAT_SHARED) SAT_BIN=$(abspath $(BINDIR)) SAT_MODEL_DIR=$(abspath models) \
 	  SAT_TEST_BIN=$(abspath $(BUILD)/tests) tests/run.sh
+
+# The edit-compile-test loop: the unit tests (fuzz corpora included) and the
+# command-line checks of every program, in seconds.
+check: all $(TESTS) $(REPLAYS)
+	SAT_SHARED=$(SAT_SHARED) SAT_BIN=$(abspath $(BINDIR)) SAT_MODEL_DIR=$(abspath models) \
+	  SAT_TEST_BIN=$(abspath $(BUILD)/tests) SAT_TEST_ONLY='^unit:|cli/usage' tests/run.sh
 
 # The same suite, every program and test built with AddressSanitizer and
 # UndefinedBehaviorSanitizer into a separate tree.

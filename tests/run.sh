@@ -1,45 +1,74 @@
 #!/bin/bash
-# tests/run.sh — run the cmocka unit tests and the shell tests; the last line
-# is "N passed, N failed".  Environment: SAT_BIN, SAT_SHARED, SAT_TEST_BIN.
+# tests/run.sh — run the cmocka unit tests and the shell tests, SAT_TEST_JOBS
+# at a time (default: the number of CPUs), each one's output printed whole and
+# in order; the last line is "N passed, N failed".
+# Environment: SAT_BIN, SAT_SHARED, SAT_TEST_BIN, SAT_TEST_JOBS, SAT_TEST_ONLY
+# (a pattern: run only the tests whose name matches it, e.g. 'test_nn|cli/usage').
 set -u
 cd "$(dirname "$0")/.."
-: "${SAT_TEST_BIN:=build/tests}"
-pass=0
-fail=0
-failed=()
-results=$(mktemp)
-trap 'rm -f "$results"' EXIT
+: "${SAT_TEST_BIN:=build/tests}" "${SAT_TEST_JOBS:=$(nproc)}" "${SAT_TEST_ONLY:=}"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
 
-for t in "$SAT_TEST_BIN"/test_*; do
-    [ -x "$t" ] || continue
-    name=$(basename "$t")
-    echo "== $name"
+# run_unit N BINARY: its cmocka lines to $work/N.out, "pass fail" to $work/N.res.
+run_unit() {
+    local n=$1 t=$2 out rc p f
     out=$(timeout 900 "$t" 2>&1)
     rc=$?
-    printf '%s\n' "$out" | grep -E '^\[ *(OK|FAILED|PASSED|ERROR|SKIPPED) *\]|^\[ +(RUN) +\]' | grep -v '^\[ RUN' || true
+    {
+        echo "== $(basename "$t")"
+        printf '%s\n' "$out" | grep -E '^\[ *(OK|FAILED|PASSED|ERROR|SKIPPED) *\]' || true
+    } > "$work/$n.out"
     # cmocka's summary: "[  PASSED  ] N test(s)." and "[  FAILED  ] N test(s), listed below:"
     p=$(printf '%s\n' "$out" | sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' | tail -1)
     f=$(printf '%s\n' "$out" | sed -n 's/^\[  FAILED  \] \([0-9]*\) test(s), listed.*/\1/p' | tail -1)
-    pass=$((pass + ${p:-0}))
-    fail=$((fail + ${f:-0}))
     if [ $rc -ne 0 ] || [ -z "$p" ]; then
-        [ -n "$f" ] || fail=$((fail + 1))
-        failed+=("$name")
-        printf '%s\n' "$out" | tail -30 | sed 's/^/    /'
+        [ -n "$f" ] || f=1
+        printf '%s\n' "$out" | tail -30 | sed 's/^/    /' >> "$work/$n.out"
     fi
-done
+    echo "${p:-0} ${f:-0}" > "$work/$n.res"
+}
 
-for t in tests/cli/*.sh; do
-    [ "$(basename "$t")" = lib.sh ] && continue
-    echo "== $t"
-    : > "$results"
-    SAT_RESULT_FILE=$results timeout 1200 bash "$t"
+# run_cli N SCRIPT: the script's ok/FAIL lines and counts, likewise.
+run_cli() {
+    local n=$1 t=$2 rc p f
+    echo "== $t" > "$work/$n.out"
+    SAT_RESULT_FILE=$work/$n.counts timeout 1200 bash "$t" >> "$work/$n.out" 2>&1
     rc=$?
-    read -r p f < "$results" || { p=0; f=1; }
+    read -r p f < "$work/$n.counts" 2>/dev/null || { p=0; f=1; }
+    if [ $rc -ne 0 ] && [ "$f" = 0 ]; then f=1; fi
+    echo "$p $f" > "$work/$n.res"
+}
+
+tests=()
+for t in "$SAT_TEST_BIN"/test_*; do [ -x "$t" ] && tests+=("unit:$t"); done
+for t in tests/cli/*.sh; do [ "$(basename "$t")" = lib.sh ] || tests+=("cli:$t"); done
+if [ -n "$SAT_TEST_ONLY" ]; then
+    kept=()
+    for t in "${tests[@]}"; do [[ $t =~ $SAT_TEST_ONLY ]] && kept+=("$t"); done
+    tests=("${kept[@]}")
+fi
+
+i=0
+for t in "${tests[@]}"; do
+    while [ "$(jobs -rp | wc -l)" -ge "$SAT_TEST_JOBS" ]; do wait -n; done
+    case $t in
+    unit:*) run_unit "$i" "${t#unit:}" & ;;
+    cli:*) run_cli "$i" "${t#cli:}" & ;;
+    esac
+    i=$((i + 1))
+done
+wait
+
+pass=0
+fail=0
+failed=()
+for ((n = 0; n < ${#tests[@]}; n++)); do
+    cat "$work/$n.out"
+    read -r p f < "$work/$n.res"
     pass=$((pass + p))
     fail=$((fail + f))
-    if [ $rc -ne 0 ] && [ "$f" = 0 ]; then fail=$((fail + 1)); fi
-    [ "$f" != 0 ] || [ $rc -ne 0 ] && failed+=("$t")
+    [ "$f" = 0 ] || failed+=("${tests[n]#*:}")
 done
 
 [ ${#failed[@]} -gt 0 ] && echo "failed: ${failed[*]}"

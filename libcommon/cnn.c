@@ -61,16 +61,6 @@ struct sat_cnn_work {
     float *scratch;
 };
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    if (err && errlen) vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 static size_t shape_count(cnn_shape s) { return (size_t)s.h * s.w * s.c; }
 
@@ -102,34 +92,34 @@ static int check_op(const sat_model *m, int i, const char *defined, char *err, s
 {
     const sat_op *op = &m->ops[i];
     if (op->kind < SAT_OP_CONV_2D || op->kind > SAT_OP_SOFTMAX)
-        return fail(err, errlen, "op %d: unknown kind %d", i, (int)op->kind);
+        return sat_fail(err, errlen, "op %d: unknown kind %d", i, (int)op->kind);
     if (op->ninputs != arity(op->kind))
-        return fail(err, errlen, "op %d (%s): %d inputs, expected %d", i, sat_op_name(op->kind),
+        return sat_fail(err, errlen, "op %d (%s): %d inputs, expected %d", i, sat_op_name(op->kind),
                     op->ninputs, arity(op->kind));
     for (int j = 0; j < op->ninputs; j++) {
         int v = op->inputs[j];
         if (v < 0 || v >= m->nvalues || !defined[v])
-            return fail(err, errlen, "op %d (%s): input %d is not computed before it", i,
+            return sat_fail(err, errlen, "op %d (%s): input %d is not computed before it", i,
                         sat_op_name(op->kind), v);
     }
     if (op->output < 0 || op->output >= m->nvalues || defined[op->output])
-        return fail(err, errlen, "op %d (%s): bad output value %d", i, sat_op_name(op->kind),
+        return sat_fail(err, errlen, "op %d (%s): bad output value %d", i, sat_op_name(op->kind),
                     op->output);
     if (op->act < SAT_ACT_NONE || op->act > SAT_ACT_RELU6 ||
         (op->pad != SAT_PAD_SAME && op->pad != SAT_PAD_VALID))
-        return fail(err, errlen, "op %d (%s): unknown activation or padding", i,
+        return sat_fail(err, errlen, "op %d (%s): unknown activation or padding", i,
                     sat_op_name(op->kind));
     if (op->kind == SAT_OP_CONV_2D || op->kind == SAT_OP_DEPTHWISE_CONV_2D) {
         if (check_tensor(m, op->weights, 4) < 0)
-            return fail(err, errlen, "op %d (%s): bad weights tensor", i, sat_op_name(op->kind));
+            return sat_fail(err, errlen, "op %d (%s): bad weights tensor", i, sat_op_name(op->kind));
         if (op->bias >= 0 && (check_tensor(m, op->bias, 1) < 0 ||
                               m->tensors[op->bias].shape[0] != m->tensors[op->weights].shape[
                                   op->kind == SAT_OP_CONV_2D ? 0 : 3]))
-            return fail(err, errlen, "op %d (%s): bias does not match the weights", i,
+            return sat_fail(err, errlen, "op %d (%s): bias does not match the weights", i,
                         sat_op_name(op->kind));
         if (op->stride_h < 1 || op->stride_w < 1 || op->dilation_h < 1 || op->dilation_w < 1 ||
             op->stride_h > 64 || op->stride_w > 64 || op->dilation_h > 64 || op->dilation_w > 64)
-            return fail(err, errlen, "op %d (%s): stride or dilation out of range", i,
+            return sat_fail(err, errlen, "op %d (%s): stride or dilation out of range", i,
                         sat_op_name(op->kind));
     }
     return 0;
@@ -138,12 +128,12 @@ static int check_op(const sat_model *m, int i, const char *defined, char *err, s
 static int check_graph(const sat_model *m, char *err, size_t errlen)
 {
     if (m->nops < 1 || m->nvalues < 1 || !m->ops || !m->values)
-        return fail(err, errlen, "model '%s' has no graph", m->name ? m->name : "?");
+        return sat_fail(err, errlen, "model '%s' has no graph", m->name ? m->name : "?");
     if (m->input < 0 || m->input >= m->nvalues || m->output < 0 || m->output >= m->nvalues)
-        return fail(err, errlen, "graph input or output value out of range");
+        return sat_fail(err, errlen, "graph input or output value out of range");
     const sat_value *in = &m->values[m->input];
     if (in->ndim != 4 || in->shape[0] != 1 || in->shape[3] != 3)
-        return fail(err, errlen, "graph input is not a 1xHxWx3 image");
+        return sat_fail(err, errlen, "graph input is not a 1xHxWx3 image");
     char *defined = sat_xcalloc((size_t)m->nvalues, 1);
     defined[m->input] = 1;
     int rc = 0;
@@ -151,7 +141,7 @@ static int check_graph(const sat_model *m, char *err, size_t errlen)
         rc = check_op(m, i, defined, err, errlen);
         if (rc == 0) defined[m->ops[i].output] = 1;
     }
-    if (rc == 0 && !defined[m->output]) rc = fail(err, errlen, "graph output is never computed");
+    if (rc == 0 && !defined[m->output]) rc = sat_fail(err, errlen, "graph output is never computed");
     free(defined);
     return rc;
 }
@@ -190,26 +180,26 @@ static int plan_conv(sat_cnn *cnn, int i, atrous_state *as, char *err, size_t er
     int depthwise = op->kind == SAT_OP_DEPTHWISE_CONV_2D;
     int out_c = depthwise ? w->shape[3] : w->shape[0];
     if (depthwise ? w->shape[0] != 1 || out_c % in.c != 0 : w->shape[3] != in.c)
-        return fail(err, errlen, "op %d (%s): weights [%d][%d][%d][%d] do not fit a %d-channel input",
+        return sat_fail(err, errlen, "op %d (%s): weights [%d][%d][%d][%d] do not fit a %d-channel input",
                     i, sat_op_name(op->kind), w->shape[0], w->shape[1], w->shape[2], w->shape[3], in.c);
     if (w->shape[1] > MAX_WINDOW || w->shape[2] > MAX_WINDOW)
-        return fail(err, errlen, "op %d (%s): %dx%d window is larger than %d", i,
+        return sat_fail(err, errlen, "op %d (%s): %dx%d window is larger than %d", i,
                     sat_op_name(op->kind), w->shape[1], w->shape[2], MAX_WINDOW);
     int sh = op->stride_h, sw = op->stride_w, dh = op->dilation_h, dw = op->dilation_w;
     atrous_axis(as->output_stride, w->shape[1], &sh, &dh, &as->running_h, &as->rate_h);
     atrous_axis(as->output_stride, w->shape[2], &sw, &dw, &as->running_w, &as->rate_w);
     if (as->rate_h > MAX_SIZE || as->rate_w > MAX_SIZE)
-        return fail(err, errlen, "op %d (%s): too many strides to remove for output stride %d",
+        return sat_fail(err, errlen, "op %d (%s): too many strides to remove for output stride %d",
                     i, sat_op_name(op->kind), as->output_stride);
     nn_conv_geom g;
     if (nn_conv_geom_init(&g, in.h, in.w, in.c, out_c, w->shape[1], w->shape[2], sh, sw, dh, dw,
                           op->pad) < 0)
-        return fail(err, errlen, "op %d (%s): %dx%d window does not fit a %dx%d input", i,
+        return sat_fail(err, errlen, "op %d (%s): %dx%d window does not fit a %dx%d input", i,
                     sat_op_name(op->kind), w->shape[1], w->shape[2], in.h, in.w);
     const float *bias = op->bias >= 0 ? m->params + m->tensors[op->bias].offset : NULL;
     if (nn_conv_init(&st->conv, &g, depthwise, m->params + w->offset, bias, op->act,
                      NN_KERNEL_AUTO) < 0)
-        return fail(err, errlen, "op %d (%s): no kernel for it", i, sat_op_name(op->kind));
+        return sat_fail(err, errlen, "op %d (%s): no kernel for it", i, sat_op_name(op->kind));
     cnn->shape[op->output] = (cnn_shape){g.out_h, g.out_w, out_c};
     return 0;
 }
@@ -230,7 +220,7 @@ static int plan_shapes(sat_cnn *cnn, int size, int output_stride, char *err, siz
         case SAT_OP_ADD: {
             cnn_shape b = cnn->shape[op->inputs[1]];
             if (a.h != b.h || a.w != b.w || a.c != b.c)
-                return fail(err, errlen, "op %d (ADD): %dx%dx%d + %dx%dx%d at size %d", i,
+                return sat_fail(err, errlen, "op %d (ADD): %dx%dx%d + %dx%dx%d at size %d", i,
                             a.h, a.w, a.c, b.h, b.w, b.c, size);
             cnn->shape[op->output] = a;
             break;
@@ -242,7 +232,7 @@ static int plan_shapes(sat_cnn *cnn, int size, int output_stride, char *err, siz
             const sat_value *v = &m->values[op->output];
             int last = v->ndim >= 1 && v->ndim <= 4 ? v->shape[v->ndim - 1] : 0;
             if (last < 1 || shape_count(a) % (size_t)last != 0)
-                return fail(err, errlen, "op %d (RESHAPE): target shape does not fit %dx%dx%d",
+                return sat_fail(err, errlen, "op %d (RESHAPE): target shape does not fit %dx%dx%d",
                             i, a.h, a.w, a.c);
             cnn->shape[op->output] = (cnn_shape){(int)(shape_count(a) / (size_t)last), 1, last};
             break;
@@ -252,7 +242,7 @@ static int plan_shapes(sat_cnn *cnn, int size, int output_stride, char *err, siz
             break;
         }
         if (shape_count(cnn->shape[op->output]) > MAX_ARENA_FLOATS)
-            return fail(err, errlen, "op %d (%s): output too large at size %d", i,
+            return sat_fail(err, errlen, "op %d (%s): output too large at size %d", i,
                         sat_op_name(op->kind), size);
     }
     return 0;
@@ -274,10 +264,10 @@ static int plan_parts(sat_cnn *cnn, char *err, size_t errlen)
     int pool = -1;
     for (int i = 0; i < m->nops; i++) {
         if (m->ops[i].kind != SAT_OP_AVERAGE_POOL_2D) continue;
-        if (pool >= 0) return fail(err, errlen, "ops %d and %d: more than one AVERAGE_POOL_2D", pool, i);
+        if (pool >= 0) return sat_fail(err, errlen, "ops %d and %d: more than one AVERAGE_POOL_2D", pool, i);
         pool = i;
     }
-    if (pool < 0) return fail(err, errlen, "no AVERAGE_POOL_2D: cannot tell where the features are");
+    if (pool < 0) return sat_fail(err, errlen, "no AVERAGE_POOL_2D: cannot tell where the features are");
     cnn->features = m->ops[pool].inputs[0];
 
     /* The head runs only if the graph output is a softmax over classes. */
@@ -286,7 +276,7 @@ static int plan_parts(sat_cnn *cnn, char *err, size_t errlen)
         if (m->ops[i].output == m->output && m->ops[i].kind == SAT_OP_SOFTMAX) head = i;
     cnn->num_classes = head >= 0 ? cnn->shape[m->output].c : 0;
     if (head >= 0 && shape_count(cnn->shape[m->output]) != (size_t)cnn->num_classes)
-        return fail(err, errlen, "op %d (SOFTMAX): output is not one row of classes", head);
+        return sat_fail(err, errlen, "op %d (SOFTMAX): output is not one row of classes", head);
 
     char *for_features = sat_xcalloc((size_t)m->nvalues, 1);
     char *for_output = sat_xcalloc((size_t)m->nvalues, 1);
@@ -418,11 +408,11 @@ static double step_macs(const cnn_step *st)
 sat_cnn *sat_cnn_new(const sat_model *m, int size, int output_stride, char *err, size_t errlen)
 {
     if (output_stride < 1 || output_stride > 64 || (output_stride & (output_stride - 1))) {
-        fail(err, errlen, "output stride %d is not a power of two up to 64", output_stride);
+        sat_fail(err, errlen, "output stride %d is not a power of two up to 64", output_stride);
         return NULL;
     }
     if (size < output_stride || size > MAX_SIZE || size % output_stride) {
-        fail(err, errlen, "input size %d is not a multiple of the output stride %d in [%d, %d]",
+        sat_fail(err, errlen, "input size %d is not a multiple of the output stride %d in [%d, %d]",
              size, output_stride, output_stride, MAX_SIZE);
         return NULL;
     }
@@ -441,7 +431,7 @@ sat_cnn *sat_cnn_new(const sat_model *m, int size, int output_stride, char *err,
     }
     plan_buffers(cnn);
     if (cnn->arena_floats > MAX_ARENA_FLOATS) {
-        fail(err, errlen, "size %d needs %.1f GiB of activations", size,
+        sat_fail(err, errlen, "size %d needs %.1f GiB of activations", size,
              (double)cnn->arena_floats * sizeof(float) / (1 << 30));
         sat_cnn_free(cnn);
         return NULL;

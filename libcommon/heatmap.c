@@ -10,39 +10,29 @@
 
 /* ---- the caption record -------------------------------------------------- */
 
-static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 static int check_version(const msgpack_object *m, char *why, size_t n)
 {
     uint64_t v;
     if (sat_map_uint(m, "v", &v) || v != SAT_STREAM_VERSION)
-        return fail(why, n, "caption record is not version %d", SAT_STREAM_VERSION);
+        return sat_fail(why, n, "caption record is not version %d", SAT_STREAM_VERSION);
     return 0;
 }
 
 static int parse_words(const msgpack_object *m, sat_heatmap_caption *c, char *why, size_t n)
 {
     const msgpack_object *o = sat_map_get(m, "words");
-    if (!o || o->type != MSGPACK_OBJECT_ARRAY) return fail(why, n, "caption has no 'words' array");
+    if (!o || o->type != MSGPACK_OBJECT_ARRAY) return sat_fail(why, n, "caption has no 'words' array");
     if (o->via.array.size > SAT_HEATMAP_MAX_WORDS)
-        return fail(why, n, "caption has %u words, over the limit of %d", o->via.array.size,
+        return sat_fail(why, n, "caption has %u words, over the limit of %d", o->via.array.size,
                     SAT_HEATMAP_MAX_WORDS);
     c->words = sat_xcalloc(o->via.array.size, sizeof *c->words);
     for (uint32_t i = 0; i < o->via.array.size; i++) {
         const msgpack_object *w = &o->via.array.ptr[i];
         if (w->type != MSGPACK_OBJECT_STR || memchr(w->via.str.ptr, 0, w->via.str.size))
-            return fail(why, n, "word %u is not a string", i);
+            return sat_fail(why, n, "word %u is not a string", i);
         if (w->via.str.size > SAT_HEATMAP_MAX_WORD_BYTES)
-            return fail(why, n, "word %u has %u bytes, over the limit of %d", i, w->via.str.size,
+            return sat_fail(why, n, "word %u has %u bytes, over the limit of %d", i, w->via.str.size,
                         SAT_HEATMAP_MAX_WORD_BYTES);
         c->words[i] = sat_xmalloc(w->via.str.size + 1);
         memcpy(c->words[i], w->via.str.ptr, w->via.str.size);
@@ -57,7 +47,7 @@ static int parse_grid(const msgpack_object *m, sat_heatmap_caption *c, char *why
     uint64_t h, w;
     if (sat_map_uint(m, "alpha_h", &h) || sat_map_uint(m, "alpha_w", &w) || h < 1 || w < 1 ||
         h > SAT_HEATMAP_MAX_GRID || w > SAT_HEATMAP_MAX_GRID)
-        return fail(why, n, "caption needs alpha_h and alpha_w in [1, %d]", SAT_HEATMAP_MAX_GRID);
+        return sat_fail(why, n, "caption needs alpha_h and alpha_w in [1, %d]", SAT_HEATMAP_MAX_GRID);
     c->alpha_h = (uint32_t)h, c->alpha_w = (uint32_t)w;
     return 0;
 }
@@ -66,13 +56,13 @@ static int parse_grid(const msgpack_object *m, sat_heatmap_caption *c, char *why
 static int parse_locations(const msgpack_object *o, sat_heatmap_caption *c, char *why, size_t n)
 {
     if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != c->nwords)
-        return fail(why, n, "locations must be an array of %u cell indices (one per word)", c->nwords);
+        return sat_fail(why, n, "locations must be an array of %u cell indices (one per word)", c->nwords);
     uint64_t cells = (uint64_t)c->alpha_h * c->alpha_w;
     c->locations = sat_xcalloc(c->nwords, sizeof *c->locations);
     for (uint32_t i = 0; i < c->nwords; i++) {
         const msgpack_object *v = &o->via.array.ptr[i];
         if (v->type != MSGPACK_OBJECT_POSITIVE_INTEGER || v->via.u64 >= cells)
-            return fail(why, n, "location %u is not a cell index below %llu", i,
+            return sat_fail(why, n, "location %u is not a cell index below %llu", i,
                         (unsigned long long)cells);
         c->locations[i] = (uint32_t)v->via.u64;
     }
@@ -85,10 +75,10 @@ static int parse_alpha(const msgpack_object *m, sat_heatmap_caption *c, char *wh
     const void *data;
     size_t len;
     if (sat_map_bin(m, "alpha", &data, &len))
-        return fail(why, n, "caption has no alpha (the per-word attention maps)");
+        return sat_fail(why, n, "caption has no alpha (the per-word attention maps)");
     size_t count = (size_t)c->nwords * c->alpha_h * c->alpha_w; /* <= 1000 x 256 x 256 */
     if (len != count * 4)
-        return fail(why, n, "alpha has %zu bytes, expected %zu (%u words x %ux%u f32)", len,
+        return sat_fail(why, n, "alpha has %zu bytes, expected %zu (%u words x %ux%u f32)", len,
                     count * 4, c->nwords, c->alpha_h, c->alpha_w);
     c->alpha = sat_xmalloc(count * sizeof *c->alpha);
     const unsigned char *p = data;
@@ -96,7 +86,7 @@ static int parse_alpha(const msgpack_object *m, sat_heatmap_caption *c, char *wh
         uint32_t bits = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
         memcpy(&c->alpha[i], &bits, 4);
         if (!isfinite(c->alpha[i]) || c->alpha[i] < 0)
-            return fail(why, n, "alpha value %zu is %g (attention weights are finite and >= 0)", i,
+            return sat_fail(why, n, "alpha value %zu is %g (attention weights are finite and >= 0)", i,
                         (double)c->alpha[i]);
     }
     return 0;
@@ -109,7 +99,7 @@ int sat_heatmap_caption_parse(const sat_record *rec, sat_heatmap_caption *c, cha
     const msgpack_object *m = &rec->obj;
     c->id = sat_map_strdup(m, "id");
     if (!c->id)
-        return fail(err, errlen, "record %zu: caption: 'id' %s", rec->index,
+        return sat_fail(err, errlen, "record %zu: caption: 'id' %s", rec->index,
                      sat_map_str_problem(m, "id"));
     char why[256];
     const msgpack_object *locations = sat_map_get(m, "locations");
@@ -118,7 +108,7 @@ int sat_heatmap_caption_parse(const sat_record *rec, sat_heatmap_caption *c, cha
               (locations ? parse_locations(locations, c, why, sizeof why)
                          : parse_alpha(m, c, why, sizeof why));
     if (!bad) return 0;
-    fail(err, errlen, "record %zu (id %s): %s", rec->index, c->id, why);
+    sat_fail(err, errlen, "record %zu (id %s): %s", rec->index, c->id, why);
     sat_heatmap_caption_free(c);
     return -1;
 }
@@ -308,11 +298,11 @@ int sat_heatmap_render(const sat_heatmap_caption *c, const sat_image *image,
 {
     memset(fig, 0, sizeof *fig);
     if (o->word >= 0 && (uint32_t)o->word >= c->nwords)
-        return fail(err, errlen, "--word %d: the caption has %u words", o->word, c->nwords);
+        return sat_fail(err, errlen, "--word %d: the caption has %u words", o->word, c->nwords);
     int shown = o->word >= 0 ? 1 : (int)c->nwords;
     sat_heatmap_layout l;
     if (sat_heatmap_layout_init(&l, 1 + shown, o->cols, o->size))
-        return fail(err, errlen, "a figure of %d panels of %d pixels is over the limit of %u pixels",
+        return sat_fail(err, errlen, "a figure of %d panels of %d pixels is over the limit of %u pixels",
                     1 + shown, o->size, SAT_HEATMAP_MAX_PIXELS);
     size_t stride = (size_t)l.width * 3;
     fig->width = l.width, fig->height = l.height;

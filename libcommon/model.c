@@ -51,16 +51,6 @@ const char *sat_op_name(sat_op_kind kind)
     return op_names[kind];
 }
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 /* ---- validation of the in-memory model ---- */
 
@@ -87,12 +77,12 @@ static int check_tensors(const sat_model *m, char *err, size_t errlen)
 {
     for (int i = 0; i < m->ntensors; i++) {
         const sat_tensor *t = &m->tensors[i];
-        if (!t->name || !t->name[0]) return fail(err, errlen, "tensor %d has no name", i);
+        if (!t->name || !t->name[0]) return sat_fail(err, errlen, "tensor %d has no name", i);
         size_t n = shape_count(t->ndim, t->shape, TENSOR_MAX_DIM, SIZE_MAX);
         if (n == 0 || n != t->count)
-            return fail(err, errlen, "tensor '%s' has a bad shape", t->name);
+            return sat_fail(err, errlen, "tensor '%s' has a bad shape", t->name);
         if (t->offset > m->nparams || t->count > m->nparams - t->offset)
-            return fail(err, errlen, "tensor '%s' extends past params", t->name);
+            return sat_fail(err, errlen, "tensor '%s' extends past params", t->name);
     }
     /* Unique names: sort a copy of the pointers (a fuzzed file may hold many). */
     char **names = sat_xmalloc((size_t)m->ntensors * sizeof *names);
@@ -101,7 +91,7 @@ static int check_tensors(const sat_model *m, char *err, size_t errlen)
     int rc = 0;
     for (int i = 1; i < m->ntensors && rc == 0; i++)
         if (strcmp(names[i - 1], names[i]) == 0)
-            rc = fail(err, errlen, "tensor name '%s' is used twice", names[i]);
+            rc = sat_fail(err, errlen, "tensor name '%s' is used twice", names[i]);
     free(names);
     return rc;
 }
@@ -138,22 +128,22 @@ static int check_spatial(const sat_op *op, const sat_value *in, const sat_value 
 static int check_conv_weights(const sat_model *m, const sat_op *op, const sat_value *in,
                               const sat_value *out, char *err, size_t errlen, int i)
 {
-    if (op->weights < 0) return fail(err, errlen, "op %d (%s) has no weights", i, sat_op_name(op->kind));
+    if (op->weights < 0) return sat_fail(err, errlen, "op %d (%s) has no weights", i, sat_op_name(op->kind));
     const sat_tensor *w = &m->tensors[op->weights];
     if (w->ndim != 4 || w->shape[1] != op->filter_h || w->shape[2] != op->filter_w)
-        return fail(err, errlen, "op %d: weights '%s' do not match the %dx%d filter", i, w->name,
+        return sat_fail(err, errlen, "op %d: weights '%s' do not match the %dx%d filter", i, w->name,
                     op->filter_h, op->filter_w);
     int cin = in->shape[3], cout = out->shape[3];
     int ok = op->kind == SAT_OP_CONV_2D
                  ? w->shape[0] == cout && w->shape[3] == cin
                  : w->shape[0] == 1 && w->shape[3] == cout && (long)cin * op->depth_multiplier == cout;
     if (!ok)
-        return fail(err, errlen, "op %d: weights '%s' do not fit %d input and %d output channels", i,
+        return sat_fail(err, errlen, "op %d: weights '%s' do not fit %d input and %d output channels", i,
                     w->name, cin, cout);
     if (op->bias >= 0) {
         const sat_tensor *b = &m->tensors[op->bias];
         if (b->ndim != 1 || b->shape[0] != cout)
-            return fail(err, errlen, "op %d: bias '%s' does not have %d elements", i, b->name, cout);
+            return sat_fail(err, errlen, "op %d: bias '%s' does not have %d elements", i, b->name, cout);
     }
     return 0;
 }
@@ -165,7 +155,7 @@ static int check_op_shapes(const sat_model *m, const sat_op *op, int i, char *er
     const char *name = sat_op_name(op->kind);
     int has_weights = op->kind == SAT_OP_CONV_2D || op->kind == SAT_OP_DEPTHWISE_CONV_2D;
     if (!has_weights && (op->weights >= 0 || op->bias >= 0))
-        return fail(err, errlen, "op %d (%s) cannot have weights", i, name);
+        return sat_fail(err, errlen, "op %d (%s) cannot have weights", i, name);
     switch (op->kind) {
     case SAT_OP_CONV_2D:
     case SAT_OP_DEPTHWISE_CONV_2D:
@@ -186,34 +176,34 @@ static int check_op_shapes(const sat_model *m, const sat_op *op, int i, char *er
         if (!same_shape(in, out)) break;
         return 0;
     }
-    return fail(err, errlen, "op %d (%s): input and output shapes do not fit the op", i, name);
+    return sat_fail(err, errlen, "op %d (%s): input and output shapes do not fit the op", i, name);
 }
 
 static int check_op_fields(const sat_model *m, const sat_op *op, int i, char *err, size_t errlen)
 {
     if ((int)op->kind < SAT_OP_CONV_2D || (int)op->kind > SAT_OP_SOFTMAX)
-        return fail(err, errlen, "op %d: unknown kind %d", i, (int)op->kind);
+        return sat_fail(err, errlen, "op %d: unknown kind %d", i, (int)op->kind);
     const char *name = sat_op_name(op->kind);
     if ((int)op->act < 0 || (int)op->act >= COUNT(act_names) || (int)op->pad < 0 ||
         (int)op->pad >= COUNT(pad_names))
-        return fail(err, errlen, "op %d (%s): unknown activation or padding", i, name);
+        return sat_fail(err, errlen, "op %d (%s): unknown activation or padding", i, name);
     const int params[] = {op->stride_h, op->stride_w, op->dilation_h, op->dilation_w,
                           op->filter_h, op->filter_w, op->depth_multiplier};
     for (int k = 0; k < COUNT(params); k++)
         if (params[k] < 1 || params[k] > OP_MAX_PARAM)
-            return fail(err, errlen, "op %d (%s): stride, dilation, filter or depth multiplier out of range",
+            return sat_fail(err, errlen, "op %d (%s): stride, dilation, filter or depth multiplier out of range",
                         i, name);
     if (!(op->softmax_beta > 0) || !isfinite(op->softmax_beta))
-        return fail(err, errlen, "op %d (%s): softmax beta must be finite and > 0", i, name);
+        return sat_fail(err, errlen, "op %d (%s): softmax beta must be finite and > 0", i, name);
     if (op->ninputs != (op->kind == SAT_OP_ADD ? 2 : 1))
-        return fail(err, errlen, "op %d (%s): wrong number of inputs (%d)", i, name, op->ninputs);
+        return sat_fail(err, errlen, "op %d (%s): wrong number of inputs (%d)", i, name, op->ninputs);
     for (int k = 0; k < op->ninputs; k++)
         if (op->inputs[k] < 0 || op->inputs[k] >= m->nvalues)
-            return fail(err, errlen, "op %d (%s): input value %d out of range", i, name, op->inputs[k]);
+            return sat_fail(err, errlen, "op %d (%s): input value %d out of range", i, name, op->inputs[k]);
     if (op->output < 0 || op->output >= m->nvalues)
-        return fail(err, errlen, "op %d (%s): output value %d out of range", i, name, op->output);
+        return sat_fail(err, errlen, "op %d (%s): output value %d out of range", i, name, op->output);
     if (op->weights < -1 || op->weights >= m->ntensors || op->bias < -1 || op->bias >= m->ntensors)
-        return fail(err, errlen, "op %d (%s): tensor index out of range", i, name);
+        return sat_fail(err, errlen, "op %d (%s): tensor index out of range", i, name);
     return 0;
 }
 
@@ -221,14 +211,14 @@ static int check_graph(const sat_model *m, char *err, size_t errlen)
 {
     if (m->nops == 0) {
         if (m->nvalues || m->input != -1 || m->output != -1)
-            return fail(err, errlen, "graph has values but no ops");
+            return sat_fail(err, errlen, "graph has values but no ops");
         return 0;
     }
     for (int v = 0; v < m->nvalues; v++)
         if (!shape_count(m->values[v].ndim, m->values[v].shape, VALUE_MAX_DIM, VALUE_MAX_COUNT))
-            return fail(err, errlen, "value %d has a bad shape", v);
+            return sat_fail(err, errlen, "value %d has a bad shape", v);
     if (m->input < 0 || m->input >= m->nvalues || m->output < 0 || m->output >= m->nvalues)
-        return fail(err, errlen, "graph input or output value out of range");
+        return sat_fail(err, errlen, "graph input or output value out of range");
     /* Data flow: every value is written once, and read only after it is written. */
     unsigned char *defined = sat_xcalloc((size_t)m->nvalues, 1);
     defined[m->input] = 1;
@@ -238,14 +228,14 @@ static int check_graph(const sat_model *m, char *err, size_t errlen)
         rc = check_op_fields(m, op, i, err, errlen);
         for (int k = 0; rc == 0 && k < op->ninputs; k++)
             if (!defined[op->inputs[k]])
-                rc = fail(err, errlen, "op %d reads value %d before it is written", i, op->inputs[k]);
+                rc = sat_fail(err, errlen, "op %d reads value %d before it is written", i, op->inputs[k]);
         if (rc == 0 && defined[op->output])
-            rc = fail(err, errlen, "op %d writes value %d a second time", i, op->output);
+            rc = sat_fail(err, errlen, "op %d writes value %d a second time", i, op->output);
         if (rc == 0) rc = check_op_shapes(m, op, i, err, errlen);
         if (rc == 0) defined[op->output] = 1;
     }
     if (rc == 0 && (!defined[m->output] || m->output == m->input))
-        rc = fail(err, errlen, "graph output value %d is not written by any op", m->output);
+        rc = sat_fail(err, errlen, "graph output value %d is not written by any op", m->output);
     free(defined);
     return rc;
 }
@@ -253,11 +243,11 @@ static int check_graph(const sat_model *m, char *err, size_t errlen)
 int sat_model_validate(const sat_model *m, char *err, size_t errlen)
 {
     if (!m->kind || (strcmp(m->kind, "cnn") != 0 && strcmp(m->kind, "decoder") != 0))
-        return fail(err, errlen, "kind must be \"cnn\" or \"decoder\"");
-    if (!m->name || !m->name[0]) return fail(err, errlen, "model has no name");
+        return sat_fail(err, errlen, "kind must be \"cnn\" or \"decoder\"");
+    if (!m->name || !m->name[0]) return sat_fail(err, errlen, "model has no name");
     if (check_tensors(m, err, errlen) < 0 || check_graph(m, err, errlen) < 0) return -1;
     for (size_t i = 0; i < m->nparams; i++)
-        if (!isfinite(m->params[i])) return fail(err, errlen, "params[%zu] is not finite", i);
+        if (!isfinite(m->params[i])) return sat_fail(err, errlen, "params[%zu] is not finite", i);
     return 0;
 }
 
@@ -346,13 +336,13 @@ static int parse_strings(const msgpack_object *map, const char *key, char ***out
     const msgpack_object *o = sat_map_get(map, key);
     if (!o) return 0;
     if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size > INT32_MAX / 2)
-        return fail(err, errlen, "'%s' is not an array of strings", key);
+        return sat_fail(err, errlen, "'%s' is not an array of strings", key);
     if (o->via.array.size == 0) return 0;
     *out = sat_xcalloc(o->via.array.size, sizeof **out);
     *n = (int)o->via.array.size;
     for (int i = 0; i < *n; i++)
         if (!((*out)[i] = obj_strdup(&o->via.array.ptr[i])))
-            return fail(err, errlen, "'%s' entry %d is not a string", key, i);
+            return sat_fail(err, errlen, "'%s' entry %d is not a string", key, i);
     return 0;
 }
 
@@ -361,20 +351,20 @@ static int parse_config(const msgpack_object *map, sat_model *m, char *err, size
     const msgpack_object *o = sat_map_get(map, "config");
     if (!o) return 0;
     if (o->type != MSGPACK_OBJECT_MAP || o->via.map.size > INT32_MAX / 2)
-        return fail(err, errlen, "'config' is not a map");
+        return sat_fail(err, errlen, "'config' is not a map");
     m->config = sat_xcalloc(o->via.map.size, sizeof *m->config);
     m->nconfig = (int)o->via.map.size;
     for (int i = 0; i < m->nconfig; i++) {
         const msgpack_object_kv *kv = &o->via.map.ptr[i];
         sat_config_entry *c = &m->config[i];
         if (!(c->name = obj_strdup(&kv->key)))
-            return fail(err, errlen, "config entry %d has no string name", i);
+            return sat_fail(err, errlen, "config entry %d has no string name", i);
         switch (kv->val.type) {
         case MSGPACK_OBJECT_POSITIVE_INTEGER: c->value = (double)kv->val.via.u64; break;
         case MSGPACK_OBJECT_NEGATIVE_INTEGER: c->value = (double)kv->val.via.i64; break;
         case MSGPACK_OBJECT_FLOAT32:
         case MSGPACK_OBJECT_FLOAT64: c->value = kv->val.via.f64; break;
-        default: return fail(err, errlen, "config '%s' is not a number", c->name);
+        default: return sat_fail(err, errlen, "config '%s' is not a number", c->name);
         }
     }
     return 0;
@@ -383,7 +373,7 @@ static int parse_config(const msgpack_object *map, sat_model *m, char *err, size
 static int parse_tensors(const msgpack_object *map, sat_model *m, char *err, size_t errlen)
 {
     const msgpack_object *o = get(map, "tensors", MSGPACK_OBJECT_ARRAY);
-    if (!o || o->via.array.size > INT32_MAX / 2) return fail(err, errlen, "no 'tensors' array");
+    if (!o || o->via.array.size > INT32_MAX / 2) return sat_fail(err, errlen, "no 'tensors' array");
     m->tensors = sat_xcalloc(o->via.array.size, sizeof *m->tensors);
     m->ntensors = (int)o->via.array.size;
     for (int i = 0; i < m->ntensors; i++) {
@@ -391,11 +381,11 @@ static int parse_tensors(const msgpack_object *map, sat_model *m, char *err, siz
         sat_tensor *t = &m->tensors[i];
         int64_t offset;
         t->name = sat_map_strdup(to, "name");
-        if (!t->name) return fail(err, errlen, "tensor %d has no string 'name'", i);
+        if (!t->name) return sat_fail(err, errlen, "tensor %d has no string 'name'", i);
         if (obj_shape(sat_map_get(to, "shape"), &t->ndim, t->shape) < 0)
-            return fail(err, errlen, "tensor '%s': 'shape' is not 1 to 4 dimensions", t->name);
+            return sat_fail(err, errlen, "tensor '%s': 'shape' is not 1 to 4 dimensions", t->name);
         if (obj_int(sat_map_get(to, "offset"), 0, INT64_MAX, &offset) < 0)
-            return fail(err, errlen, "tensor '%s': 'offset' is not an unsigned integer", t->name);
+            return sat_fail(err, errlen, "tensor '%s': 'offset' is not an unsigned integer", t->name);
         t->offset = (size_t)offset;
         t->count = shape_count(t->ndim, t->shape, TENSOR_MAX_DIM, SIZE_MAX);
     }
@@ -407,19 +397,19 @@ static int parse_op(const msgpack_object *o, sat_op *op, int i, char *err, size_
     int kind = obj_enum(sat_map_get(o, "op"), op_names, COUNT(op_names));
     int act = obj_enum(sat_map_get(o, "act"), act_names, COUNT(act_names));
     int pad = obj_enum(sat_map_get(o, "pad"), pad_names, COUNT(pad_names));
-    if (kind < 0) return fail(err, errlen, "op %d: 'op' is missing or not a known operator", i);
-    if (act < 0 || pad < 0) return fail(err, errlen, "op %d: 'act' or 'pad' is missing or unknown", i);
+    if (kind < 0) return sat_fail(err, errlen, "op %d: 'op' is missing or not a known operator", i);
+    if (act < 0 || pad < 0) return sat_fail(err, errlen, "op %d: 'act' or 'pad' is missing or unknown", i);
     op->kind = (sat_op_kind)kind;
     op->act = (sat_activation)act;
     op->pad = (sat_padding)pad;
     const msgpack_object *in = get(o, "inputs", MSGPACK_OBJECT_ARRAY);
     if (!in || in->via.array.size < 1 || in->via.array.size > 2)
-        return fail(err, errlen, "op %d: 'inputs' is not an array of 1 or 2 values", i);
+        return sat_fail(err, errlen, "op %d: 'inputs' is not an array of 1 or 2 values", i);
     op->ninputs = (int)in->via.array.size;
     for (int k = 0; k < op->ninputs; k++) {
         int64_t v;
         if (obj_int(&in->via.array.ptr[k], 0, INT32_MAX, &v) < 0)
-            return fail(err, errlen, "op %d: input %d is not a value index", i, k);
+            return sat_fail(err, errlen, "op %d: input %d is not a value index", i, k);
         op->inputs[k] = (int)v;
     }
     double beta;
@@ -431,7 +421,7 @@ static int parse_op(const msgpack_object *o, sat_op *op, int i, char *err, size_
         map_pair(o, "filter", &op->filter_h, &op->filter_w) < 0 ||
         map_int(o, "depth_multiplier", 1, OP_MAX_PARAM, &op->depth_multiplier) < 0 ||
         sat_map_float(o, "beta", &beta) < 0)
-        return fail(err, errlen, "op %d (%s): a field is missing or out of range", i, op_names[kind]);
+        return sat_fail(err, errlen, "op %d (%s): a field is missing or out of range", i, op_names[kind]);
     op->softmax_beta = (float)beta;
     return 0;
 }
@@ -444,14 +434,14 @@ static int parse_graph(const msgpack_object *map, sat_model *m, char *err, size_
     const msgpack_object *values = get(g, "values", MSGPACK_OBJECT_ARRAY);
     const msgpack_object *ops = get(g, "ops", MSGPACK_OBJECT_ARRAY);
     if (!values || !ops || values->via.array.size > INT32_MAX / 2 || ops->via.array.size > INT32_MAX / 2)
-        return fail(err, errlen, "'graph' lacks 'values' or 'ops' arrays");
+        return sat_fail(err, errlen, "'graph' lacks 'values' or 'ops' arrays");
     if (map_int(g, "input", 0, INT32_MAX, &m->input) < 0 || map_int(g, "output", 0, INT32_MAX, &m->output) < 0)
-        return fail(err, errlen, "'graph' lacks 'input' or 'output'");
+        return sat_fail(err, errlen, "'graph' lacks 'input' or 'output'");
     m->values = sat_xcalloc(values->via.array.size, sizeof *m->values);
     m->nvalues = (int)values->via.array.size;
     for (int v = 0; v < m->nvalues; v++)
         if (obj_shape(&values->via.array.ptr[v], &m->values[v].ndim, m->values[v].shape) < 0)
-            return fail(err, errlen, "value %d: shape is not 1 to 4 dimensions", v);
+            return sat_fail(err, errlen, "value %d: shape is not 1 to 4 dimensions", v);
     m->ops = sat_xcalloc(ops->via.array.size, sizeof *m->ops);
     m->nops = (int)ops->via.array.size;
     for (int i = 0; i < m->nops; i++)
@@ -470,10 +460,10 @@ static int parse_params(const msgpack_object *map, sat_model *m, char *err, size
     int f16 = obj_enum(sat_map_get(map, "dtype"), (const char *const[]){"f32", "f16"}, 2);
     const void *data;
     size_t len;
-    if (f16 < 0) return fail(err, errlen, "'dtype' is not \"f32\" or \"f16\"");
-    if (sat_map_bin(map, "params", &data, &len) < 0) return fail(err, errlen, "no 'params' bin");
+    if (f16 < 0) return sat_fail(err, errlen, "'dtype' is not \"f32\" or \"f16\"");
+    if (sat_map_bin(map, "params", &data, &len) < 0) return sat_fail(err, errlen, "no 'params' bin");
     size_t esize = f16 ? 2 : 4;
-    if (len % esize) return fail(err, errlen, "'params' has %zu bytes, not a multiple of %zu", len, esize);
+    if (len % esize) return sat_fail(err, errlen, "'params' has %zu bytes, not a multiple of %zu", len, esize);
     const unsigned char *p = data;
     m->nparams = len / esize;
     m->params = sat_xmalloc_weights(m->nparams * sizeof(float));
@@ -498,18 +488,18 @@ static int parse_header(const msgpack_object *map, sat_model *m, char *err, size
 {
     uint64_t v;
     if (sat_map_uint(map, "v", &v) < 0 || v != MODEL_VERSION)
-        return fail(err, errlen, "unsupported version (want v %d)", MODEL_VERSION);
+        return sat_fail(err, errlen, "unsupported version (want v %d)", MODEL_VERSION);
     m->kind = sat_map_strdup(map, "kind");
     m->name = sat_map_strdup(map, "name");
-    if (!m->kind || !m->name) return fail(err, errlen, "no string 'kind' or 'name'");
+    if (!m->kind || !m->name) return sat_fail(err, errlen, "no string 'kind' or 'name'");
     const msgpack_object *src = get(map, "source", MSGPACK_OBJECT_MAP);
     char *file = sat_map_strdup(src, "file"), *sha = sat_map_strdup(src, "sha256");
     char *wsha = sat_map_strdup(map, "weights_sha256");
     int rc = 0;
     if (!file || !sha || (sha[0] && !is_sha256_hex(sha)))
-        rc = fail(err, errlen, "'source' is not a map with 'file' and a hex 'sha256'");
+        rc = sat_fail(err, errlen, "'source' is not a map with 'file' and a hex 'sha256'");
     else if (!wsha || !is_sha256_hex(wsha))
-        rc = fail(err, errlen, "'weights_sha256' is not 64 hex digits");
+        rc = sat_fail(err, errlen, "'weights_sha256' is not 64 hex digits");
     if (rc == 0) {
         m->source_file = file;
         file = NULL;
@@ -536,7 +526,7 @@ static int parse_model(const msgpack_object *map, sat_model *m, char *err, size_
     sat_map_bin(map, "params", &data, &len);
     sat_sha256_hex(data, len, sha);
     if (strcmp(sha, m->weights_sha256) != 0)
-        return fail(err, errlen, "params do not match weights_sha256 (corrupt file)");
+        return sat_fail(err, errlen, "params do not match weights_sha256 (corrupt file)");
     return 0;
 }
 
@@ -546,14 +536,14 @@ static int load_from(sat_reader *r, const char *name, sat_model *m, char *err, s
     sat_record rec;
     char why[512];
     int st = sat_reader_next(r, &rec);
-    if (st == SAT_READ_END) return fail(err, errlen, "%s: empty file", name);
+    if (st == SAT_READ_END) return sat_fail(err, errlen, "%s: empty file", name);
     /* The reader's messages already start with the name. */
-    if (st != SAT_READ_OK) return fail(err, errlen, "%s", sat_reader_error(r));
+    if (st != SAT_READ_OK) return sat_fail(err, errlen, "%s", sat_reader_error(r));
     if (!sat_record_is(&rec, "model"))
-        return fail(err, errlen, "%s: not a sat model (type is '%s')", name, rec.type);
-    if (parse_model(&rec.obj, m, why, sizeof why) < 0) return fail(err, errlen, "%s: %s", name, why);
+        return sat_fail(err, errlen, "%s: not a sat model (type is '%s')", name, rec.type);
+    if (parse_model(&rec.obj, m, why, sizeof why) < 0) return sat_fail(err, errlen, "%s: %s", name, why);
     if (sat_reader_next(r, &rec) != SAT_READ_END)
-        return fail(err, errlen, "%s: extra data after the model", name);
+        return sat_fail(err, errlen, "%s: extra data after the model", name);
     return 0;
 }
 
@@ -564,7 +554,7 @@ static int check_model_head(const unsigned char *head, size_t n, char *err, size
     sat_kind k = sat_sniff(head, n);
     if (k == SAT_KIND_EMPTY || k == SAT_KIND_MSGPACK_MAP) return 0;
     char what[96];
-    return fail(err, errlen, "not a sat model (%s%s)", sat_sniff_describe(head, n, what, sizeof what),
+    return sat_fail(err, errlen, "not a sat model (%s%s)", sat_sniff_describe(head, n, what, sizeof what),
                 k == SAT_KIND_TFLITE ? ": sat-import converts it" : "");
 }
 
@@ -574,9 +564,9 @@ sat_model *sat_model_load_mem(const void *data, size_t len, const char *name, ch
     int rc = -1;
     sat_model *m = sat_xcalloc(1, sizeof *m);
     if (!len) {
-        fail(why, sizeof why, "%s: empty file", name);
+        sat_fail(why, sizeof why, "%s: empty file", name);
     } else if (check_model_head(data, len, head, sizeof head)) {
-        fail(why, sizeof why, "%s: %s", name, head);
+        sat_fail(why, sizeof why, "%s: %s", name, head);
     } else {
         /* max_record = len: the scanner refuses container sizes beyond the bytes present. */
         sat_reader *r = sat_reader_open_mem(data, len, name, len);

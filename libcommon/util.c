@@ -72,6 +72,15 @@ void sat_warn(const char *fmt, ...)
     warned = 1;
 }
 
+int sat_fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    if (err && errlen) vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
 int sat_exit_status(void) { return warned ? 1 : 0; }
 
 void *sat_xmalloc(size_t n)

@@ -32,6 +32,9 @@ void sat_init(const char *argv0);
 
 _Noreturn void sat_die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void sat_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The library's error convention: write a one-line reason into err (errlen
+ * bytes; err may be NULL) and return -1. */
+int sat_fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* 0 if no sat_warn() was issued, 1 otherwise. */
 int sat_exit_status(void);
 

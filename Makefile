@@ -31,8 +31,12 @@ CPPFLAGS += -Ilibcommon -D_GNU_SOURCE -DSAT_VERSION='"$(VERSION)"' \
             -DSAT_DATADIR='"$(PREFIX)/share/sat"'
 WARN     := -std=c11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
 ALL_CFLAGS = $(WARN) $(CFLAGS) -pthread $(shell pkg-config --cflags $(PKGS))
-# libstemmer and libwordnet (METEOR, libcommon/meteor.c) ship no pkg-config files.
-LDLIBS   += $(shell pkg-config --libs $(PKGS)) -lstemmer -lwordnet -lm -pthread
+# libstemmer and libwordnet (METEOR, libcommon/meteor.c) and libnetpbm (netpbm
+# images, libcommon/image.c) ship no pkg-config files.
+LDLIBS   += $(shell pkg-config --libs $(PKGS)) -lnetpbm -lstemmer -lwordnet -lm -pthread
+
+# Leaks inside other projects' libraries that the sanitizer builds ignore.
+export LSAN_OPTIONS ?= suppressions=$(abspath tests/lsan.supp)
 
 ifeq ($(FUZZ),1)
 ALL_CFLAGS += -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer

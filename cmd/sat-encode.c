@@ -18,6 +18,7 @@
 
 #include "cnn.h"
 #include "escape.h"
+#include "frames.h"
 #include "image.h"
 #include "model.h"
 #include "progress.h"
@@ -29,9 +30,10 @@
 
 static const char usage[] =
     "Usage: sat-encode [OPTION]... [IMAGE]...\n"
-    "Encode JPEG/PNG images into sat `features` records (14x14x1280 MobileNetV2\n"
-    "annotation vectors by default), written to stdout in input order.\n"
-    "IMAGE '-' reads one image from stdin.\n"
+    "Encode JPEG, PNG and netpbm (PBM/PGM/PPM/PAM) images into sat `features`\n"
+    "records (14x14x1280 MobileNetV2 annotation vectors by default), written to\n"
+    "stdout in input order.  IMAGE '-' reads stdin: one image, or several\n"
+    "concatenated (a video's frames), whose ids are ID#0001, ID#0002, ...\n"
     "\n"
     "  -m, --model FILE       encoder model (default: the installed " DEFAULT_MODEL ")\n"
     "  -T, --files-from FILE  read image paths from FILE ('-' = stdin), one per line\n"
@@ -40,7 +42,7 @@ static const char usage[] =
     "                         8 (28x28)\n"
     "      --size N           input side in pixels (default 224; a multiple of the stride)\n"
     "      --dtype T          f16 (default) or f32\n"
-    "      --id NAME          id of the image read from stdin (default '-')\n"
+    "      --id NAME          id of the image(s) read from stdin (default '-')\n"
     "      --thumbnail[=N]    embed a PNG of the image, longer side N pixels (default\n"
     "                         224), for sat-heatmap when the image file is gone\n"
     "      --classify         print the top ImageNet labels (label<TAB>probability) instead\n"
@@ -54,7 +56,8 @@ static const char usage[] =
     "Examples:\n"
     "  sat-encode photo.jpg | sat-decode\n"
     "  sat-encode --classify photo.jpg\n"
-    "  find imgs -name '*.jpg' | sat-encode -T - -o feats.sat\n";
+    "  find imgs -name '*.jpg' | sat-encode -T - -o feats.sat\n"
+    "  ffmpeg -i clip.mp4 -vf fps=1 -f image2pipe -c:v ppm - | sat-encode - | sat-beam\n";
 
 typedef struct {
     const char *model_path;
@@ -76,7 +79,21 @@ typedef struct {
     size_t line_cap;
     size_t lineno;
     double list_size, list_read; /* bytes of a regular list file, and read so far (progress) */
+    int in_frames;   /* reading images from stdin, one frame after another */
+    int frame_no;    /* frames read so far */
+    int numbered;    /* stdin holds several: their ids get #NNNN */
 } input_source;
+
+/* The next image to encode: a path to read, or a frame already read from
+ * stdin (data), or the error met reading it. */
+typedef struct {
+    char *path;
+    char *id, *shown;        /* id of the record, name in messages */
+    unsigned char *data;
+    size_t len;
+    char *error;
+    int alone;               /* the only image of the run (--classify: no header) */
+} job;
 
 /* One finished image waiting for the writer. */
 typedef struct {
@@ -139,14 +156,75 @@ static char *format_error(const char *path, const char *what)
     return msg;
 }
 
+static char *frame_id(const char *base, int n)
+{
+    char *s;
+    if (asprintf(&s, "%s#%04d", base, n) < 0) sat_die("out of memory");
+    return s;
+}
+
+/* The next frame of stdin as a job; 0 when stdin is done (then the source
+ * goes on with its next path).  A frame that cannot be read ends stdin. */
+static int next_frame(encoder *e, job *j)
+{
+    input_source *s = &e->src;
+    char err[256];
+    int rc = sat_frame_read(stdin, MAX_FILE_BYTES, &j->data, &j->len, err, sizeof err);
+    if (rc == 0 && s->frame_no > 0) {
+        s->in_frames = 0;
+        return 0;
+    }
+    int n = ++s->frame_no;
+    if (n == 1 && rc == 1) s->numbered = sat_frame_more(stdin);
+    if (rc == 0) snprintf(err, sizeof err, "empty file");
+    if (rc != 1) s->in_frames = 0;
+    j->id = s->numbered ? frame_id(e->opt->stdin_id, n) : sat_xstrdup(e->opt->stdin_id);
+    if (s->numbered && asprintf(&j->shown, "stdin (image %d)", n) < 0) sat_die("out of memory");
+    if (!s->numbered) j->shown = sat_xstrdup("stdin");
+    if (rc != 1) j->error = format_error(j->shown, err);
+    j->alone = !s->numbered && !s->list && s->argc == 1;
+    return 1;
+}
+
+/* The next job, 0 at the end of the inputs.  Caller holds the lock. */
+static int next_job(encoder *e, job *j)
+{
+    memset(j, 0, sizeof *j);
+    for (;;) {
+        if (e->src.in_frames && next_frame(e, j)) return 1;
+        char *path = next_path(e);
+        if (!path) return 0;
+        if (strcmp(path, "-") == 0) {
+            free(path);
+            e->src.in_frames = 1;
+            e->src.frame_no = e->src.numbered = 0;
+            continue;
+        }
+        j->path = path;
+        j->id = sat_xstrdup(path);
+        j->shown = sat_xstrdup(path);
+        j->alone = !e->src.list && e->src.argc == 1;
+        return 1;
+    }
+}
+
+static void job_free(job *j)
+{
+    free(j->path);
+    free(j->id);
+    free(j->shown);
+    free(j->data);
+    free(j->error);
+}
+
 /* Top-k labels as text lines. */
-static char *classify_text(const encoder *e, const char *id, const float *probs, size_t *len)
+static char *classify_text(const encoder *e, const job *j, const float *probs, size_t *len)
 {
     char *text = NULL;
     FILE *mem = open_memstream(&text, len);
     if (!mem) sat_die("out of memory");
-    if (e->total != 1) {
-        char *escaped = sat_escape_id(id);
+    if (!j->alone) {
+        char *escaped = sat_escape_id(j->id);
         fprintf(mem, "==> %s <==\n", escaped);
         free(escaped);
     }
@@ -195,31 +273,29 @@ typedef struct {
 } worker_buffers;
 
 /* Encode one image; fills the slot's bytes or error. */
-static void encode_one(const encoder *e, worker_buffers *b, const char *path, slot *out)
+static void encode_one(const encoder *e, worker_buffers *b, job *j, slot *out)
 {
     const options *o = e->opt;
-    int from_stdin = strcmp(path, "-") == 0;
-    const char *id = from_stdin ? o->stdin_id : path;
-    const char *shown = from_stdin ? "stdin" : path;
     char err[256];
-    unsigned char *data;
-    size_t len;
-    if (sat_read_file_checked(path, MAX_FILE_BYTES, sat_image_check_head, &data, &len, err,
-                              sizeof err)) {
-        out->error = format_error(shown, err);
+    if (j->error) {
+        out->error = j->error;
+        j->error = NULL;
+        return;
+    }
+    if (j->path && sat_read_file_checked(j->path, MAX_FILE_BYTES, sat_image_check_head, &j->data,
+                                         &j->len, err, sizeof err)) {
+        out->error = format_error(j->shown, err);
         return;
     }
     sat_image img;
-    int bad = sat_image_decode(data, len, o->max_pixels, &img, err, sizeof err);
-    free(data);
-    if (bad) {
-        out->error = format_error(shown, err);
+    if (sat_image_decode(j->data, j->len, o->max_pixels, &img, err, sizeof err)) {
+        out->error = format_error(j->shown, err);
         return;
     }
     sat_image_to_input(&img, o->size, o->size, b->input);
     sat_cnn_forward(e->cnn, b->ws, b->input, b->feats, o->classify ? b->probs : NULL);
-    out->bytes = o->classify ? classify_text(e, id, b->probs, &out->len)
-                             : features_bytes(e, id, &img, b->feats, &out->len);
+    out->bytes = o->classify ? classify_text(e, j, b->probs, &out->len)
+                             : features_bytes(e, j->id, &img, b->feats, &out->len);
     sat_image_free(&img);
 }
 
@@ -236,8 +312,8 @@ static void *worker(void *arg)
         /* Wait for room: never more than nslots images ahead of the writer. */
         while (!e->inputs_done && e->next_in >= e->next_out + e->nslots)
             pthread_cond_wait(&e->changed, &e->lock);
-        char *path = e->inputs_done ? NULL : next_path(e);
-        if (!path) {
+        job j;
+        if (e->inputs_done || !next_job(e, &j)) {
             e->inputs_done = 1;
             pthread_cond_broadcast(&e->changed);
             break;
@@ -246,8 +322,8 @@ static void *worker(void *arg)
         pthread_mutex_unlock(&e->lock);
 
         slot done = {0};
-        encode_one(e, &b, path, &done);
-        free(path);
+        encode_one(e, &b, &j, &done);
+        job_free(&j);
 
         pthread_mutex_lock(&e->lock);
         done.ready = 1;
@@ -266,7 +342,8 @@ static void *worker(void *arg)
 static void write_in_order(encoder *e, sat_writer *w)
 {
     sat_progress progress; /* none for a single image: nothing to wait for */
-    sat_progress_begin(&progress, "images", e->total, e->opt->quiet || e->total == 1);
+    int single = !e->src.list && e->src.argc == 1 && e->total == 1;
+    sat_progress_begin(&progress, "images", e->total, e->opt->quiet || single);
     pthread_mutex_lock(&e->lock);
     for (;;) {
         slot *s = &e->slots[e->next_out % e->nslots];
@@ -384,10 +461,14 @@ int main(int argc, char **argv)
         if (fstat(fileno(e.src.list), &st) == 0 && S_ISREG(st.st_mode)) e.src.list_size = (double)st.st_size;
     } else {
         e.total = (size_t)e.src.argc;
+        for (int i = 0; i < e.src.argc; i++)
+            if (strcmp(e.src.argv[i], "-") == 0) e.total = 0; /* stdin may hold many */
     }
 
-    /* One image: all cores inside the CNN (GEMMs).  Many: one image per core. */
-    int jobs = e.total == 1 ? 1 : o.jobs;
+    /* One input: all cores inside the CNN (GEMMs), also for the frames of a
+     * lone '-', so that an image read from stdin gives the same record as its
+     * file.  Many: one image per core. */
+    int jobs = !o.files_from && e.src.argc == 1 ? 1 : o.jobs;
     openblas_set_num_threads(jobs == 1 ? o.jobs : 1);
     e.nslots = 2 * (size_t)jobs;
     e.slots = sat_xcalloc(e.nslots, sizeof *e.slots);

@@ -1,7 +1,7 @@
 /* image.c — see image.h.
  *
- * Both decoders report errors through setjmp/longjmp, as libjpeg and libpng
- * require.  Each keeps its state in a "job" struct that lives in the caller of
+ * The three decoders report errors through setjmp/longjmp, as libjpeg, libpng
+ * and libnetpbm require.  Each keeps its state in a "job" struct that lives in the caller of
  * the function doing the setjmp, so nothing it holds is indeterminate after
  * the longjmp and the caller can free whatever was allocated.
  */
@@ -20,7 +20,9 @@
 
 #include <jerror.h>
 #include <jpeglib.h>
+#include <netpbm/pam.h>
 #include <png.h>
+#include <pthread.h>
 
 /* A progressive JPEG has about 10 scans; thousands of tiny scans make the
  * decoder spin (the limit libjpeg-turbo's own fuzzers use). */
@@ -396,15 +398,138 @@ static int decode_png(const unsigned char *data, size_t len, uint64_t max_pixels
     return rc;
 }
 
+/* ---- netpbm (PBM, PGM, PPM, PAM) through libnetpbm ------------------------ */
+
+/* libnetpbm reports errors through one process-wide jump buffer and message
+ * hook, so its decodes take turns; a netpbm raster is decoded at memory
+ * speed, next to which the CNN's time is everything. */
+static pthread_mutex_t netpbm_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t netpbm_once = PTHREAD_ONCE_INIT;
+static char netpbm_message[200]; /* guarded by netpbm_lock */
+
+static void netpbm_on_error(const char *msg)
+{
+    snprintf(netpbm_message, sizeof netpbm_message, "%s", msg);
+}
+
+static void netpbm_on_message(const char *msg) { (void)msg; } /* a library must not print */
+
+static void netpbm_init(void)
+{
+    pm_init("sat", 0);
+    pm_setusererrormsgfn(netpbm_on_error);
+    pm_setusermessagefn(netpbm_on_message);
+}
+
+/* The struct pam up to the members read here; PAM_STRUCT_SIZE's null-pointer
+ * arithmetic is undefined behaviour to UBSan. */
+#define NETPBM_PAM_SIZE (offsetof(struct pam, opacity_plane) + sizeof(unsigned))
+
+typedef struct {
+    FILE *f;
+    struct pam pam;
+    tuple *row;
+    uint8_t *pixels; /* height x width x 3 */
+    jmp_buf *outer;  /* libnetpbm's jump buffer before ours */
+} netpbm_job;
+
+/* A sample of 0..maxval to 0..255, rounded (as png_set_scale_16 does). */
+static unsigned netpbm_to8(sample s, sample maxval)
+{
+    return (unsigned)((s * 255 + maxval / 2) / maxval);
+}
+
+/* One row of tuples to RGB: gray planes are repeated, an opacity plane is
+ * composited over white as for PNG.  Non-visual PAM tuple types are read as
+ * gray (depth 1-2) or as RGB from their first three planes. */
+static void netpbm_row_to_rgb(const struct pam *pam, const tuple *row, uint8_t *dst)
+{
+    int visual = pam->visual;
+    unsigned colors = visual ? pam->color_depth : (pam->depth >= 3 ? 3 : 1);
+    int alpha = visual && pam->have_opacity;
+    for (int x = 0; x < pam->width; x++, dst += 3) {
+        unsigned a = alpha ? netpbm_to8(row[x][pam->opacity_plane], pam->maxval) : 255;
+        for (unsigned c = 0; c < 3; c++) {
+            unsigned v = netpbm_to8(row[x][colors >= 3 ? c : 0], pam->maxval);
+            dst[c] = (uint8_t)((v * a + 255u * (255u - a) + 127) / 255);
+        }
+    }
+}
+
+static int netpbm_run(netpbm_job *job, uint64_t max_pixels, char *err, size_t errlen)
+{
+    jmp_buf jmp;
+    if (setjmp(jmp)) {
+        pm_setjmpbuf(job->outer);
+        set_error(err, errlen, "invalid netpbm image: %s", netpbm_message);
+        return -1;
+    }
+    pm_setjmpbufsave(&jmp, &job->outer);
+    struct pam *pam = &job->pam;
+    pnm_readpaminit(job->f, pam, NETPBM_PAM_SIZE);
+    int rc = -1;
+    if (over_limit((uint64_t)pam->width, (uint64_t)pam->height, max_pixels, err, errlen)) {
+    } else if (pam->depth > 16) {
+        set_error(err, errlen, "netpbm image of depth %u: at most 16 planes are read", pam->depth);
+    } else {
+        job->row = pnm_allocpamrow(pam);
+        job->pixels = malloc((size_t)pam->width * pam->height * 3);
+        if (!job->pixels) set_error(err, errlen, "out of memory for a %dx%d image", pam->width, pam->height);
+        for (int y = 0; job->pixels && y < pam->height; y++) {
+            pnm_readpamrow(pam, job->row);
+            netpbm_row_to_rgb(pam, job->row, job->pixels + (size_t)y * pam->width * 3);
+        }
+        rc = job->pixels ? 0 : -1;
+    }
+    pm_setjmpbuf(job->outer);
+    return rc;
+}
+
+static int decode_netpbm(const unsigned char *data, size_t len, uint64_t max_pixels,
+                         sat_image *out, char *err, size_t errlen)
+{
+    netpbm_job job;
+    memset(&job, 0, sizeof job);
+    /* libnetpbm reads a plain (text) sample up to the byte after it, so a
+     * plain image whose last sample ends the file, which is legal, is read
+     * with a newline after it. */
+    unsigned char *copy = NULL;
+    if (len >= 2 && data[1] >= '1' && data[1] <= '3') {
+        copy = malloc(len + 1);
+        if (copy) memcpy(copy, data, len), copy[len++] = '\n', data = copy;
+    }
+    job.f = fmemopen((void *)data, len, "rb");
+    if (!job.f) {
+        free(copy);
+        set_error(err, errlen, "cannot read the netpbm image: %s", strerror(errno));
+        return -1;
+    }
+    pthread_once(&netpbm_once, netpbm_init);
+    pthread_mutex_lock(&netpbm_lock);
+    int rc = netpbm_run(&job, max_pixels, err, errlen);
+    pthread_mutex_unlock(&netpbm_lock);
+    fclose(job.f);
+    free(copy);
+    if (job.row) pnm_freepamrow(job.row);
+    if (rc == 0) {
+        out->width = job.pam.width;
+        out->height = job.pam.height;
+        out->rgb = job.pixels;
+    } else {
+        free(job.pixels);
+    }
+    return rc;
+}
+
 /* ---- entry points -------------------------------------------------------- */
 
 int sat_image_check_head(const unsigned char *head, size_t n, char *err, size_t errlen)
 {
     sat_kind k = sat_sniff(head, n);
-    if (k == SAT_KIND_JPEG || k == SAT_KIND_PNG) return 0;
+    if (k == SAT_KIND_JPEG || k == SAT_KIND_PNG || k == SAT_KIND_PNM) return 0;
     char what[96];
     if (k == SAT_KIND_EMPTY) set_error(err, errlen, "empty file");
-    else set_error(err, errlen, "not a JPEG or PNG image (%s)",
+    else set_error(err, errlen, "not a JPEG, PNG or netpbm image (%s)",
                    sat_sniff_describe(head, n, what, sizeof what));
     return -1;
 }
@@ -414,11 +539,12 @@ int sat_image_decode(const unsigned char *data, size_t len, uint64_t max_pixels,
 {
     memset(out, 0, sizeof *out);
     if (err && errlen) err[0] = '\0';
-    /* Keeps width * height * 4 within size_t (JPEG and PNG dimensions fit an int). */
+    /* Keeps width * height * 4 within size_t (all three formats' dimensions fit an int). */
     if (max_pixels > SIZE_MAX / 4) max_pixels = SIZE_MAX / 4;
     if (sat_image_check_head(data, len, err, errlen)) return -1;
-    if (sat_sniff(data, len) == SAT_KIND_JPEG)
-        return decode_jpeg(data, len, max_pixels, out, err, errlen);
+    sat_kind kind = sat_sniff(data, len);
+    if (kind == SAT_KIND_JPEG) return decode_jpeg(data, len, max_pixels, out, err, errlen);
+    if (kind == SAT_KIND_PNM) return decode_netpbm(data, len, max_pixels, out, err, errlen);
     return decode_png(data, len, max_pixels, out, err, errlen);
 }
 

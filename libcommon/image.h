@@ -1,9 +1,12 @@
-/* image.h — decode JPEG (libjpeg-turbo) and PNG (libpng) into 8-bit RGB,
- * resize to the network input, and write PNG (thumbnails, figures).
+/* image.h — decode JPEG (libjpeg-turbo), PNG (libpng) and netpbm (libnetpbm:
+ * PBM, PGM, PPM, PAM) into 8-bit RGB, resize to the network input, and write
+ * PNG (thumbnails, figures).
  *
  * JPEG: baseline, progressive, grayscale, CMYK/YCCK (Adobe inverted), with
  * the EXIF orientation applied.  PNG: 1/2/4/8/16-bit, gray, gray+alpha,
- * palette (+tRNS), RGB, RGBA; alpha is composited over white.  The format is
+ * palette (+tRNS), RGB, RGBA; alpha is composited over white.  netpbm: raw
+ * and plain PBM/PGM/PPM, PAM of any tuple type, maxval up to 65535 (scaled to
+ * 8 bits, rounded), an opacity plane composited over white.  The format is
  * found from the magic bytes, not the file name.
  *
  * Every decoder error is returned as a one-line reason (no exit, no longjmp
@@ -25,11 +28,11 @@ typedef struct {
     uint8_t *rgb; /* height * width * 3, row-major */
 } sat_image;
 
-/* Whether the first bytes of a file are a JPEG or PNG signature (a
- * sat_head_check): 0, or -1 with "empty file" or "not a JPEG or PNG image (it
+/* Whether the first bytes of a file are a JPEG, PNG or netpbm signature (a
+ * sat_head_check): 0, or -1 with "empty file" or "not a JPEG, PNG or netpbm image (it
  * looks like text)" in err. */
 int sat_image_check_head(const unsigned char *head, size_t n, char *err, size_t errlen);
-/* Decode an in-memory JPEG or PNG file.  0 on success; -1 with err set. */
+/* Decode an in-memory JPEG, PNG or netpbm file.  0 on success; -1 with err set. */
 int sat_image_decode(const unsigned char *data, size_t len, uint64_t max_pixels,
                      sat_image *out, char *err, size_t errlen);
 void sat_image_free(sat_image *img);

@@ -18,6 +18,7 @@ if [ "$FUZZ_MERGE" = 1 ] && [ "$FUZZ_SHARED_SEEDS" = 1 ]; then
 fi
 work=build/fuzz
 mkdir -p "$work/crashes"
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/tests/lsan.supp}
 
 # A corpus grown without ../shared is kept apart from one grown with it.
 corpora=$work/corpus

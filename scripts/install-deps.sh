@@ -5,9 +5,10 @@ set -euo pipefail
 packages=(
     build-essential pkg-config
     libjpeg62-turbo-dev libpng-dev libopenblas-dev libmsgpack-dev libssl-dev   # build
+    libnetpbm-dev                                                              # sat-encode: netpbm
     libfreetype-dev fonts-dejavu-core                                          # sat-heatmap
     libstemmer-dev wordnet-dev wordnet-base                                    # sat-eval: METEOR
-    libcmocka-dev jq python3 bsdutils                                          # tests
+    libcmocka-dev jq python3 bsdutils netpbm ffmpeg                            # tests
 )
 missing=()
 for p in "${packages[@]}"; do

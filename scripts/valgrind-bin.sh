@@ -16,6 +16,7 @@ for p in "$bin"/sat-*; do
 # (libjpeg-turbo issue #238), so it runs its C code here.
 export JSIMD_FORCENONE=1
 exec valgrind -q --error-exitcode=99 --leak-check=full --show-leak-kinds=definite,indirect \\
+    --suppressions="$(realpath "$(dirname "$0")/../tests/valgrind.supp")" \\
     --errors-for-leak-kinds=definite,indirect --log-file="$out/logs/$name.%p.log" "$p" "\$@"
 WRAP
     chmod +x "$out/$name"

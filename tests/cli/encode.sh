@@ -176,7 +176,7 @@ bad_image() {
 bad_image "nonexistent path" "$T/nope.jpg" "No such file"
 bad_image "a directory" "$T/adir.jpg" "directory"
 bad_image "zero-byte file" "$T/empty.jpg" "empty"
-bad_image "text file named .jpg" "$T/text.jpg" "not a JPEG or PNG"
+bad_image "text file named .jpg" "$T/text.jpg" "not a JPEG, PNG or netpbm"
 bad_image "truncated JPEG" "$T/trunc.jpg" "truncat|premature"
 bad_image "truncated PNG" "$T/trunc.png" "truncat|premature|end of"
 bad_image "PNG with a bad CRC" "$T/badcrc.png" "CRC"

@@ -117,7 +117,7 @@ encode_fifos() {
     feed "$T/fifo1"; feed "$T/fifo2"
     errs=$(sat-encode -q -j 2 "$T/fifo1" "$T/fifo2" 2>&1 > /dev/null)
     wait
-    is_equal "$(grep -Ec "^sat-encode: $T/fifo[12]: not a JPEG or PNG image \(it looks like zero bytes\)$" <<<"$errs")" 2 &&
+    is_equal "$(grep -Ec "^sat-encode: $T/fifo[12]: not a JPEG, PNG or netpbm image \(it looks like zero bytes\)$" <<<"$errs")" 2 &&
         cut_off "$T/fifo1" "$T/fifo2"
 }
 check "sat-encode -j 2 FIFO FIFO of zero bytes: refused from the first bytes, not read whole" encode_fifos
@@ -132,13 +132,13 @@ check "sat-beam -m FIFO of zero bytes: refused from the first bytes, not read wh
 encode_pipe() {
     local status
     status=$(head -c 16777216 /dev/zero 2> /dev/null | sat-encode -q - 2> "$T/pipe.err"; echo "${PIPESTATUS[*]}")
-    [ "${status% *}" != 0 ] && is_equal "${status#* }" 1 && grep -q "^sat-encode: stdin: not a JPEG or PNG image (it looks like zero bytes)$" "$T/pipe.err"
+    [ "${status% *}" != 0 ] && is_equal "${status#* }" 1 && grep -q "^sat-encode: stdin: not a JPEG, PNG or netpbm image (it looks like zero bytes)$" "$T/pipe.err"
 }
 check "sat-encode - with zero bytes on a pipe: refused from the first bytes" encode_pipe
 check "sat-encode: a model of the wrong kind is named for what it looks like" \
     fails_once "not a sat model \(it looks like a JPEG image\)$" sat-encode -q -m "$IMAGES/dog.jpg" "$IMAGES/dog.jpg"
 check "sat-encode: a sat stream given as an image is named for what it is" \
-    fails_once "one.sat: not a JPEG or PNG image \(it looks like a sat stream or model file\)$" sat-encode -q "$T/one.sat"
+    fails_once "one.sat: not a JPEG, PNG or netpbm image \(it looks like a sat stream or model file\)$" sat-encode -q "$T/one.sat"
 
 # accurate messages for ids and -T lines
 patch_id() { python3 -c 'import sys; d = sys.stdin.buffer.read(); sys.stdout.buffer.write(d.replace(b"\xa5a_X_b", b"\xa5a\0X_b"))'; }

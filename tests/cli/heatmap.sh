@@ -216,7 +216,7 @@ check "... and the next caption still gets its PNG" test -s "$T/miss/dog.png"
 
 printf 'not an image' > "$T/fake.jpg"
 mk caption id="$T/fake.jpg" words="a dog" > "$T/fake.sat"
-check_bad "an image that cannot be decoded" "record 0 \(id .*fake.jpg\): .*fake.jpg: not a JPEG or PNG" \
+check_bad "an image that cannot be decoded" "record 0 \(id .*fake.jpg\): .*fake.jpg: not a JPEG, PNG or netpbm" \
     sat-heatmap -o "$T/x.png" "$T/fake.sat"
 check "no PNG is left behind for failed captions" test ! -e "$T/x.png"
 

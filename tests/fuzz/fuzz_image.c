@@ -1,11 +1,15 @@
-/* fuzz_image — libFuzzer target: JPEG/PNG decoding through sat_image_decode
- * with a 4-megapixel limit, then the resize to the network input. */
+/* fuzz_image — libFuzzer target: JPEG, PNG and netpbm decoding through
+ * sat_image_decode with a 4-megapixel limit, then the resize to the network
+ * input; and the same input as a stream of frames (sat_frame_read), each
+ * frame decoded. */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 
+#include "frames.h"
 #include "image.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static void decode(const unsigned char *data, size_t size)
 {
     sat_image img;
     char err[256];
@@ -15,5 +19,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         free(input);
         sat_image_free(&img);
     }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    decode(data, size);
+    FILE *f = size ? fmemopen((void *)data, size, "rb") : NULL;
+    unsigned char *frame;
+    size_t len;
+    char err[256];
+    while (f && sat_frame_read(f, 1u << 20, &frame, &len, err, sizeof err) == 1) {
+        decode(frame, len);
+        free(frame);
+    }
+    if (f) fclose(f);
     return 0;
 }

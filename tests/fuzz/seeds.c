@@ -141,6 +141,32 @@ static void stream_seeds(const unsigned char *thumb, size_t thumb_len)
 
 /* ---- fuzz_image ---- */
 
+/* netpbm images of every kind, and a stream of frames (fuzz_image also
+ * splits its input with sat_frame_read). */
+static void netpbm_seeds(const uint8_t *px)
+{
+    static const char *const headers[][2] = {
+        {"p6.ppm", "P6\n8 8\n255\n"},           {"p5-16.pgm", "P5\n# c\n8 4\n65535\n"},
+        {"p4.pbm", "P4\n8 8\n"},                 {"alpha.pam", "P7\nWIDTH 4\nHEIGHT 4\nDEPTH 4\n"
+                                                  "MAXVAL 255\nTUPLTYPE RGB_ALPHA\nENDHDR\n"}};
+    static const size_t raster[] = {8 * 8 * 3, 8 * 4 * 2, 8, 4 * 4 * 4};
+    char buf[512];
+    size_t stream_len = 0;
+    static char stream[2048];
+    for (size_t i = 0; i < sizeof raster / sizeof *raster; i++) {
+        size_t hl = strlen(headers[i][1]);
+        memcpy(buf, headers[i][1], hl);
+        memcpy(buf + hl, px, raster[i]);
+        write_seed("fuzz_image", headers[i][0], buf, hl + raster[i]);
+        memcpy(stream + stream_len, buf, hl + raster[i]);
+        stream_len += hl + raster[i];
+    }
+    static const char plain[] = "P3\n2 2\n255\n1 2 3 4 5 6\n7 8 9 10 11 12\nP1\n3 1\n0 1 0\n";
+    write_seed("fuzz_image", "plain.ppm", plain, sizeof plain - 1);
+    memcpy(stream + stream_len, plain, sizeof plain - 1);
+    write_seed("fuzz_image", "frames", stream, stream_len + sizeof plain - 1);
+}
+
 static void image_seeds(void)
 {
     uint8_t px[8 * 8 * 4];
@@ -179,6 +205,7 @@ static void image_seeds(void)
         write_seed("fuzz_image", pngs[i].name, b.data, b.len);
         fx_blob_free(&b);
     }
+    netpbm_seeds(px);
 }
 
 /* ---- fuzz_captions ---- */

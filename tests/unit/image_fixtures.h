@@ -36,6 +36,7 @@ typedef struct {
     int quality;               /* 0: 95 */
     const uint8_t *app1;       /* an APP1 (EXIF) payload to insert, or NULL */
     size_t app1_len;
+    int restart_rows;          /* a restart marker (RSTn) every N MCU rows; 0: none */
 } fx_jpeg_opts;
 
 /* px: h rows of w pixels of the input colour space's components. */
@@ -56,6 +57,7 @@ static fx_blob fx_jpeg(const uint8_t *px, int w, int h, const fx_jpeg_opts *o)
     if (o->stored != JCS_UNKNOWN) jpeg_set_colorspace(&c, o->stored);
     jpeg_set_quality(&c, o->quality ? o->quality : 95, TRUE);
     if (o->progressive) jpeg_simple_progression(&c);
+    c.restart_in_rows = o->restart_rows;
     jpeg_start_compress(&c, TRUE);
     if (o->app1) jpeg_write_marker(&c, JPEG_APP0 + 1, o->app1, (unsigned)o->app1_len);
     size_t stride = (size_t)w * (size_t)c.input_components;

@@ -1,4 +1,4 @@
-/* test_image.c — JPEG/PNG decoding and the resize to the network input.
+/* test_image.c — JPEG, PNG and netpbm decoding and the resize to the network input.
  * Every variant is generated here with libjpeg/libpng (image_fixtures.h) and
  * the decoded pixels are compared with the ones that went in; damaged and
  * hostile files must fail with a one-line reason. */
@@ -469,6 +469,74 @@ static void test_one_pixel(void **state)
     fx_blob_free(&p);
 }
 
+/* ---- netpbm (libnetpbm) ---- */
+
+/* Decode header + raster bytes; the pixels must be `want` (w x h RGB). */
+static void netpbm_is(const char *header, const unsigned char *raster, size_t n, int w, int h,
+                      const uint8_t *want)
+{
+    size_t hl = strlen(header);
+    fx_blob b = {malloc(hl + n), hl + n};
+    memcpy(b.data, header, hl);
+    memcpy(b.data + hl, raster, n);
+    sat_image img;
+    decode_ok(&b, &img);
+    assert_int_equal(img.width, w);
+    assert_int_equal(img.height, h);
+    assert_memory_equal(img.rgb, want, (size_t)w * h * 3);
+    sat_image_free(&img);
+    fx_blob_free(&b);
+}
+
+static void test_netpbm_formats(void **state)
+{
+    (void)state;
+    const unsigned char rgb[] = {10, 20, 30, 200, 100, 0};
+    netpbm_is("P6\n2 1\n255\n", rgb, 6, 2, 1, rgb);
+    netpbm_is("P3\n# a comment\n2 1\n255\n", (const unsigned char *)"10 20 30\n200 100 0", 19, 2, 1, rgb);
+    /* 16 bits a sample, scaled with rounding: 0x8080 is 128 */
+    const unsigned char wide[] = {0x80, 0x80, 0xff, 0xff, 0, 0};
+    const uint8_t gray3[] = {128, 128, 128, 255, 255, 255, 0, 0, 0};
+    netpbm_is("P5\n3 1\n65535\n", wide, 6, 3, 1, gray3);
+    const uint8_t fifteen[] = {0, 0, 0, 119, 119, 119, 255, 255, 255};
+    netpbm_is("P2\n3 1\n15\n", (const unsigned char *)"0 7 15", 6, 3, 1, fifteen);
+    /* PBM: 1 is black */
+    const uint8_t bw[] = {255, 255, 255, 0, 0, 0};
+    netpbm_is("P1\n2 1\n", (const unsigned char *)"01", 2, 2, 1, bw);
+    const unsigned char bits[] = {0x40};
+    netpbm_is("P4\n2 1\n", bits, 1, 2, 1, bw);
+    /* PAM: alpha over white, as for PNG; non-visual tuples by their planes */
+    const unsigned char rgba[] = {255, 0, 0, 128, 0, 0, 255, 255};
+    const uint8_t over_white[] = {255, 127, 127, 0, 0, 255};
+    netpbm_is("P7\nWIDTH 2\nHEIGHT 1\nDEPTH 4\nMAXVAL 255\nTUPLTYPE RGB_ALPHA\nENDHDR\n", rgba, 8, 2,
+              1, over_white);
+    const unsigned char ga[] = {0, 0, 100, 255};
+    const uint8_t ga_rgb[] = {255, 255, 255, 100, 100, 100};
+    netpbm_is("P7\nWIDTH 2\nHEIGHT 1\nDEPTH 2\nMAXVAL 255\nTUPLTYPE GRAYSCALE_ALPHA\nENDHDR\n", ga,
+              4, 2, 1, ga_rgb);
+    netpbm_is("P7\nWIDTH 2\nHEIGHT 1\nDEPTH 3\nMAXVAL 255\nTUPLTYPE SOMETHING\nENDHDR\n", rgb, 6,
+              2, 1, rgb);
+}
+
+static void test_netpbm_bad(void **state)
+{
+    (void)state;
+    const char truncated[] = "P6\n2 2\n255\n\x01\x02\x03\x04\x05";
+    decode_fails((const unsigned char *)truncated, sizeof truncated - 1,
+                 SAT_IMAGE_DEFAULT_MAX_PIXELS, "invalid netpbm image");
+    const char big[] = "P6\n20000 20000\n255\n";
+    decode_fails((const unsigned char *)big, sizeof big - 1, 1000, "over the limit of 1000 pixels");
+    const char zero[] = "P5\n0 3\n255\n";
+    decode_fails((const unsigned char *)zero, sizeof zero - 1, SAT_IMAGE_DEFAULT_MAX_PIXELS,
+                 "invalid netpbm image");
+    const char deep[] = "P7\nWIDTH 1\nHEIGHT 1\nDEPTH 40\nMAXVAL 255\nENDHDR\n";
+    decode_fails((const unsigned char *)deep, sizeof deep - 1, SAT_IMAGE_DEFAULT_MAX_PIXELS,
+                 "depth 40");
+    const char maxval[] = "P2\n1 1\n255\n300";
+    decode_fails((const unsigned char *)maxval, sizeof maxval - 1, SAT_IMAGE_DEFAULT_MAX_PIXELS,
+                 "invalid netpbm image");
+}
+
 /* ---- bad input ---- */
 
 static void test_not_an_image(void **state)
@@ -480,13 +548,13 @@ static void test_not_an_image(void **state)
     decode_fails(text, 0, SAT_IMAGE_DEFAULT_MAX_PIXELS, "empty file");
     /* what it is instead, from the first bytes (issue 14) */
     decode_fails(text, sizeof text - 1, SAT_IMAGE_DEFAULT_MAX_PIXELS,
-                 "not a JPEG or PNG image (it looks like text)");
+                 "not a JPEG, PNG or netpbm image (it looks like text)");
     decode_fails(gif, sizeof gif - 1, SAT_IMAGE_DEFAULT_MAX_PIXELS,
-                 "not a JPEG or PNG image (it looks like a GIF image)");
-    decode_fails(two, sizeof two, SAT_IMAGE_DEFAULT_MAX_PIXELS, "not a JPEG or PNG image");
+                 "not a JPEG, PNG or netpbm image (it looks like a GIF image)");
+    decode_fails(two, sizeof two, SAT_IMAGE_DEFAULT_MAX_PIXELS, "not a JPEG, PNG or netpbm image");
     char err[128];
     assert_int_equal(sat_image_check_head((const unsigned char *)"\x00\x00\x00", 3, err, sizeof err), -1);
-    assert_string_equal(err, "not a JPEG or PNG image (it looks like zero bytes)");
+    assert_string_equal(err, "not a JPEG, PNG or netpbm image (it looks like zero bytes)");
     assert_int_equal(sat_image_check_head(two, sizeof two, err, sizeof err), -1);
     assert_int_equal(sat_image_check_head((const unsigned char *)"\xff\xd8\xff", 3, err, sizeof err), 0);
 }
@@ -844,6 +912,8 @@ int main(void)
         cmocka_unit_test(test_png_palette),
         cmocka_unit_test(test_png_color_key),
         cmocka_unit_test(test_one_pixel),
+        cmocka_unit_test(test_netpbm_formats),
+        cmocka_unit_test(test_netpbm_bad),
         cmocka_unit_test(test_not_an_image),
         cmocka_unit_test(test_truncated_jpeg),
         cmocka_unit_test(test_truncated_png),

@@ -74,3 +74,10 @@ eval_names() {
         "images reflen testlen BLEU-1 BLEU-2 BLEU-3 BLEU-4 BLEU-1-nobp BLEU-2-nobp BLEU-3-nobp BLEU-4-nobp METEOR ROUGE-L CIDEr-D "
 }
 check "sat-eval: its header line and the names of sat-eval(1), in order" eval_names
+eval_attention_names() {
+    sat-beam -f msgpack "$T/two.sat" | sat-eval --boxes "$(dirname "$0")/../../scripts/boxes.tsv" --entropy \
+        > "$T/eval-att.txt" 2>/dev/null || return 1
+    is_equal "$(tail -n +2 "$T/eval-att.txt" | awk '{ printf "%s ", $1 }')" \
+        "pointing-words pointing pointing-centre entropy entropy-uniform "
+}
+check "sat-eval --boxes --entropy without references: the names of sat-eval(1), in order" eval_attention_names

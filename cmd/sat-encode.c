@@ -37,7 +37,8 @@ static const char usage[] =
     "\n"
     "  -m, --model FILE       encoder model (default: the installed " DEFAULT_MODEL ")\n"
     "  -T, --files-from FILE  read image paths from FILE ('-' = stdin), one per line\n"
-    "  -o, --output FILE      write the stream to FILE (atomically) instead of stdout\n"
+    "  -o, --output FILE      write the stream to FILE (atomically) instead of stdout;\n"
+    "                         with --shard, %k in FILE is the shard, %n the count\n"
     "      --stride N         output stride: 16 (default: 14x14 at 224), 32 (7x7) or\n"
     "                         8 (28x28)\n"
     "      --size N           input side in pixels (default 224; a multiple of the stride)\n"
@@ -48,6 +49,8 @@ static const char usage[] =
     "      --classify         print the top ImageNet labels (label<TAB>probability) instead\n"
     "  -k, --top N            with --classify, how many labels (default 5)\n"
     "  -j, --jobs N           images encoded in parallel (default: the number of CPUs)\n"
+    "      --shard K/N        encode only every N-th input from the K-th (0-based); K/N\n"
+    "                         'mpi': this rank of mpirun's job (from its environment)\n"
     "      --max-pixels N     refuse larger images (default 100000000)\n"
     "  -q, --quiet            no progress on stderr\n"
     "  -h, --help             show this help and exit\n"
@@ -57,14 +60,18 @@ static const char usage[] =
     "  sat-encode photo.jpg | sat-decode\n"
     "  sat-encode --classify photo.jpg\n"
     "  find imgs -name '*.jpg' | sat-encode -T - -o feats.sat\n"
-    "  ffmpeg -i clip.mp4 -vf fps=1 -f image2pipe -c:v ppm - | sat-encode - | sat-beam\n";
+    "  ffmpeg -i clip.mp4 -vf fps=1 -f image2pipe -c:v ppm - | sat-encode - | sat-beam\n"
+    "  mpirun -np 4 sat-encode --shard mpi -T list.txt -o feats-%k.sat\n";
 
 typedef struct {
     const char *model_path;
     const char *files_from;
     const char *output;
     const char *stdin_id;
+    const char *shard_arg;       /* --shard as given */
+    char *output_expanded;       /* -o with --shard's %k and %n replaced */
     int stride, size, jobs, classify, top, quiet, thumbnail;
+    int shard, shards;           /* --shard K/N: inputs i with i % N == K */
     sat_dtype dtype;
     uint64_t max_pixels;
 } options;
@@ -73,6 +80,7 @@ typedef struct {
 typedef struct {
     char **argv;
     int argc, next_arg;
+    size_t inputs_seen;  /* paths read so far, in every shard (--shard) */
     FILE *list;
     const char *list_name;
     char *line;
@@ -125,8 +133,8 @@ static int is_blank(const char *s)
     return s[strspn(s, " \t\r\v\f")] == 0;
 }
 
-/* Next image path, or NULL at the end.  Caller holds the lock. */
-static char *next_path(encoder *e)
+/* Next image path of any shard, or NULL at the end.  Caller holds the lock. */
+static char *next_any_path(encoder *e)
 {
     input_source *s = &e->src;
     if (s->list) {
@@ -147,6 +155,16 @@ static char *next_path(encoder *e)
     }
     if (s->next_arg < s->argc) return sat_xstrdup(s->argv[s->next_arg++]);
     return NULL;
+}
+
+/* Next image path of this shard (every path with --shard 0/1). */
+static char *next_path(encoder *e)
+{
+    char *path;
+    while ((path = next_any_path(e)) && e->src.inputs_seen++ % (size_t)e->opt->shards !=
+                                            (size_t)e->opt->shard)
+        free(path);
+    return path;
 }
 
 static char *format_error(const char *path, const char *what)
@@ -371,6 +389,59 @@ static void write_in_order(encoder *e, sat_writer *w)
     sat_progress_end(&progress);
 }
 
+/* This process's rank and the job's size, from the environment the MPI
+ * launchers give their processes (Open MPI, MPICH/Hydra and PMI, Slurm);
+ * 0 when there is none. */
+static int mpi_rank_from_env(int *rank, int *size)
+{
+    static const char *const vars[][2] = {{"OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE"},
+                                          {"PMI_RANK", "PMI_SIZE"},
+                                          {"SLURM_PROCID", "SLURM_NTASKS"}};
+    for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) {
+        const char *r = getenv(vars[i][0]), *n = getenv(vars[i][1]);
+        if (r && n) {
+            *rank = (int)sat_parse_long(vars[i][0], r, 0, 1 << 20);
+            *size = (int)sat_parse_long(vars[i][1], n, 1, 1 << 20);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* --shard K/N, or 'mpi'. */
+static void parse_shard(const char *arg, options *o)
+{
+    if (strcmp(arg, "mpi") == 0) {
+        if (!mpi_rank_from_env(&o->shard, &o->shards))
+            sat_usage_error("--shard mpi: no MPI rank in the environment (OMPI_COMM_WORLD_RANK, "
+                            "PMI_RANK or SLURM_PROCID): run it under mpirun");
+    } else {
+        char extra;
+        if (sscanf(arg, "%d/%d%c", &o->shard, &o->shards, &extra) != 2 || o->shards < 1 ||
+            o->shards > (1 << 20) || o->shard < 0 || o->shard >= o->shards)
+            sat_usage_error("--shard: '%s' is not K/N with 0 <= K < N, nor 'mpi'", arg);
+    }
+    if (o->shard >= o->shards)
+        sat_usage_error("--shard mpi: rank %d of a job of %d", o->shard, o->shards);
+}
+
+/* FILE of -o with %k (the shard), %n (the shards) and %% replaced. */
+static char *shard_output_name(const char *pattern, const options *o)
+{
+    char *name = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&name, &len);
+    if (!f) sat_die("out of memory");
+    for (const char *p = pattern; *p; p++) {
+        if (p[0] == '%' && p[1] == 'k') fprintf(f, "%d", o->shard), p++;
+        else if (p[0] == '%' && p[1] == 'n') fprintf(f, "%d", o->shards), p++;
+        else if (p[0] == '%' && p[1] == '%') fputc('%', f), p++;
+        else fputc(*p, f);
+    }
+    fclose(f);
+    return name;
+}
+
 static void parse_options(int argc, char **argv, options *o)
 {
     static const struct option longopts[] = {
@@ -380,12 +451,12 @@ static void parse_options(int argc, char **argv, options *o)
         {"id", required_argument, 0, 'I'},        {"classify", no_argument, 0, 'C'},
         {"top", required_argument, 0, 'k'},       {"jobs", required_argument, 0, 'j'},
         {"max-pixels", required_argument, 0, 'P'}, {"quiet", no_argument, 0, 'q'},
-        {"thumbnail", optional_argument, 0, 'H'},
+        {"thumbnail", optional_argument, 0, 'H'}, {"shard", required_argument, 0, 'K'},
         {"help", no_argument, 0, 'h'},            {"version", no_argument, 0, 'V'},
         {0, 0, 0, 0}};
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     *o = (options){.stride = SAT_CNN_DEFAULT_STRIDE, .size = SAT_CNN_DEFAULT_SIZE, .top = 5,
-                   .jobs = ncpu > 0 ? (int)ncpu : 1, .dtype = SAT_F16, .stdin_id = "-",
+                   .jobs = ncpu > 0 ? (int)ncpu : 1, .dtype = SAT_F16, .stdin_id = "-", .shards = 1,
                    .max_pixels = SAT_IMAGE_DEFAULT_MAX_PIXELS};
     int c;
     while ((c = sat_getopt(argc, argv, "m:T:o:k:j:qhV", longopts)) != -1) {
@@ -406,6 +477,7 @@ static void parse_options(int argc, char **argv, options *o)
         case 'j': o->jobs = (int)sat_parse_long("--jobs", optarg, 1, 256); break;
         case 'P': o->max_pixels = (uint64_t)sat_parse_long("--max-pixels", optarg, 1, 1L << 40); break;
         case 'q': o->quiet = 1; break;
+        case 'K': o->shard_arg = optarg; break;
         case 'H':
             o->thumbnail = optarg ? (int)sat_parse_long("--thumbnail", optarg, 8, 4096) : 224;
             break;
@@ -420,6 +492,12 @@ static void parse_options(int argc, char **argv, options *o)
     if (optind == argc && !o->files_from)
         sat_usage_error("no images (give IMAGE arguments or --files-from)");
     if (o->classify && o->output) sat_usage_error("--classify writes text to stdout; drop -o");
+    if (!o->shard_arg) return;
+    parse_shard(o->shard_arg, o);
+    int by_mpi = strcmp(o->shard_arg, "mpi") == 0;
+    if (by_mpi && !(o->output && strstr(o->output, "%k")))
+        sat_usage_error("--shard mpi needs -o FILE with %%k in it (the ranks cannot share one output)");
+    if (o->output) o->output = o->output_expanded = shard_output_name(o->output, o);
 }
 
 static sat_model *open_model(const options *o)
@@ -460,7 +538,7 @@ int main(int argc, char **argv)
         struct stat st;
         if (fstat(fileno(e.src.list), &st) == 0 && S_ISREG(st.st_mode)) e.src.list_size = (double)st.st_size;
     } else {
-        e.total = (size_t)e.src.argc;
+        for (int i = o.shard; i < e.src.argc; i += o.shards) e.total++;
         for (int i = 0; i < e.src.argc; i++)
             if (strcmp(e.src.argv[i], "-") == 0) e.total = 0; /* stdin may hold many */
     }
@@ -468,7 +546,7 @@ int main(int argc, char **argv)
     /* One input: all cores inside the CNN (GEMMs), also for the frames of a
      * lone '-', so that an image read from stdin gives the same record as its
      * file.  Many: one image per core. */
-    int jobs = !o.files_from && e.src.argc == 1 ? 1 : o.jobs;
+    int jobs = !o.files_from && e.src.argc == 1 && o.shards == 1 ? 1 : o.jobs;
     openblas_set_num_threads(jobs == 1 ? o.jobs : 1);
     e.nslots = 2 * (size_t)jobs;
     e.slots = sat_xcalloc(e.nslots, sizeof *e.slots);
@@ -495,6 +573,7 @@ int main(int argc, char **argv)
     free(e.src.line);
     free(threads);
     free(e.slots);
+    free(o.output_expanded);
     sat_cnn_free(cnn);
     sat_model_free(model);
     return sat_exit_status();

@@ -8,7 +8,7 @@ packages=(
     libnetpbm-dev                                                              # sat-encode: netpbm
     libfreetype-dev fonts-dejavu-core                                          # sat-heatmap
     libstemmer-dev wordnet-dev wordnet-base                                    # sat-eval: METEOR
-    libcmocka-dev jq python3 bsdutils netpbm ffmpeg                            # tests
+    libcmocka-dev jq python3 bsdutils netpbm ffmpeg openmpi-bin parallel       # tests
 )
 missing=()
 for p in "${packages[@]}"; do

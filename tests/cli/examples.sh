@@ -33,7 +33,10 @@ cp "$IMAGES/dog.jpg" dog.jpg
 cp "$IMAGES/eagle.jpg" a.jpg
 cp "$IMAGES/parrot.jpg" b.jpg
 cp "$IMAGES/horses.jpg" "$IMAGES/person.jpg" data/
-cp "$IMAGES/giraffe.jpg" "$IMAGES/hot_dog.jpg" images/
+cp "$IMAGES/giraffe.jpg" "$IMAGES/hot_dog.jpg" "$IMAGES/horses.jpg" "$IMAGES/person.jpg" \
+    "$IMAGES/parrot.jpg" images/
+# mpirun as root (CI runs as root), more ranks than cores
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 ln -s "$F/Flickr8k.token.txt" Flickr8k.token.txt
 for i in 8 9 10; do cp models/sat-decoder.satm "run/epoch$i.satm"; done
 cp models/sat-decoder.satm build/soft/best.satm

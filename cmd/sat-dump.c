@@ -36,7 +36,7 @@ typedef struct {
 
 /* Where a bin holds a tensor, its element type and shape. */
 typedef struct {
-    int is_f16;
+    sat_features as;  /* dtype, and for u8 its scale and zero point */
     int ndim;
     uint64_t shape[3];
 } tensor_view;
@@ -49,9 +49,10 @@ static int wanted(const options *o, const char *type)
     return 0;
 }
 
-static float tensor_at(const unsigned char *p, int is_f16, size_t i)
+static float tensor_at(const unsigned char *p, const sat_features *as, size_t i)
 {
-    if (is_f16) return sat_f16_to_f32((uint16_t)(p[2 * i] | p[2 * i + 1] << 8));
+    if (as->dtype == SAT_F16) return sat_f16_to_f32((uint16_t)(p[2 * i] | p[2 * i + 1] << 8));
+    if (as->dtype == SAT_U8) return as->scale * (float)((int)p[i] - (int)as->zero_point);
     float v;
     memcpy(&v, p + 4 * i, 4);
     return v;
@@ -66,18 +67,25 @@ static int tensor_of(const msgpack_object *rec, const char *type, const char *ke
     if (strcmp(type, "features") == 0 && strcmp(key, "data") == 0 && !sat_map_uint(rec, "h", &a) &&
         !sat_map_uint(rec, "w", &b) && !sat_map_uint(rec, "c", &c)) {
         char *dtype = sat_map_strdup(rec, "dtype");
-        tv->is_f16 = !dtype || strcmp(dtype, "f32") != 0;
+        int t = sat_dtype_parse(dtype);
         free(dtype);
+        double scale = 1;
+        uint64_t zp = 0;
+        if (t == SAT_U8 && (sat_map_float(rec, "scale", &scale) || sat_map_uint(rec, "zero_point", &zp)))
+            return 0;
+        tv->as = (sat_features){.dtype = t < 0 ? SAT_F16 : (sat_dtype)t, .scale = (float)scale,
+                                .zero_point = (uint32_t)zp};
     } else if (strcmp(type, "caption") == 0 && strcmp(key, "alpha") == 0 &&
                !sat_map_uint(rec, "alpha_h", &b) && !sat_map_uint(rec, "alpha_w", &c) && b && c) {
         a = len / 4 / (b * c);
+        tv->as.dtype = SAT_F32;
     } else {
         return 0;
     }
     tv->ndim = 3;
     tv->shape[0] = a, tv->shape[1] = b, tv->shape[2] = c;
     if (a == 0 || b == 0 || c == 0) return 0;
-    size_t elem = tv->is_f16 ? 2 : 4;
+    size_t elem = sat_dtype_size(tv->as.dtype);
     return a * b * c * elem == len && len / elem / a / b == c;
 }
 
@@ -88,21 +96,21 @@ static void dump_tensor(FILE *out, const unsigned char *p, const tensor_view *tv
         fputc('[', out);
         for (size_t i = 0; i < n; i++) {
             if (i) fputc(',', out);
-            sat_json_number(out, tensor_at(p, tv->is_f16, i));
+            sat_json_number(out, tensor_at(p, &tv->as, i));
         }
         fputc(']', out);
         return;
     }
     double lo = INFINITY, hi = -INFINITY, sum = 0;
     for (size_t i = 0; i < n; i++) {
-        double v = tensor_at(p, tv->is_f16, i);
+        double v = tensor_at(p, &tv->as, i);
         lo = v < lo ? v : lo;
         hi = v > hi ? v : hi;
         sum += v;
     }
     fprintf(out, "{\"shape\":[%llu,%llu,%llu],\"dtype\":\"%s\",\"min\":",
             (unsigned long long)tv->shape[0], (unsigned long long)tv->shape[1],
-            (unsigned long long)tv->shape[2], tv->is_f16 ? "f16" : "f32");
+            (unsigned long long)tv->shape[2], sat_dtype_name(tv->as.dtype));
     sat_json_number(out, lo);
     fputs(",\"max\":", out);
     sat_json_number(out, hi);

@@ -42,7 +42,8 @@ static const char usage[] =
     "      --stride N         output stride: 16 (default: 14x14 at 224), 32 (7x7) or\n"
     "                         8 (28x28)\n"
     "      --size N           input side in pixels (default 224; a multiple of the stride)\n"
-    "      --dtype T          f16 (default) or f32\n"
+    "      --dtype T          f16 (default), f32, or u8 (a quarter of f32: 8 bits,\n"
+    "                         scale and zero point per record)\n"
     "      --id NAME          id of the image(s) read from stdin (default '-')\n"
     "      --thumbnail[=N]    embed a PNG of the image, longer side N pixels (default\n"
     "                         224), for sat-heatmap when the image file is gone\n"
@@ -467,9 +468,8 @@ static void parse_options(int argc, char **argv, options *o)
         case 'S': o->stride = (int)sat_parse_long("--stride", optarg, 8, 32); break;
         case 'Z': o->size = (int)sat_parse_long("--size", optarg, 32, 2048); break;
         case 'D':
-            if (strcmp(optarg, "f16") && strcmp(optarg, "f32"))
-                sat_usage_error("--dtype: '%s' is not f16 or f32", optarg);
-            o->dtype = strcmp(optarg, "f32") == 0 ? SAT_F32 : SAT_F16;
+            if (sat_dtype_parse(optarg) < 0) sat_usage_error("--dtype: '%s' is not f16, f32 or u8", optarg);
+            o->dtype = (sat_dtype)sat_dtype_parse(optarg);
             break;
         case 'I': o->stdin_id = optarg; break;
         case 'C': o->classify = 1; break;

@@ -515,10 +515,29 @@ static int features_fail(char *err, size_t errlen, const sat_record *rec, const 
     return -1;
 }
 
+const char *sat_dtype_name(sat_dtype t)
+{
+    return t == SAT_F32 ? "f32" : t == SAT_U8 ? "u8" : "f16";
+}
+
+size_t sat_dtype_size(sat_dtype t)
+{
+    return t == SAT_F32 ? 4 : t == SAT_U8 ? 1 : 2;
+}
+
+int sat_dtype_parse(const char *name)
+{
+    if (!name) return -1;
+    for (int t = SAT_F16; t <= SAT_U8; t++)
+        if (strcmp(name, sat_dtype_name((sat_dtype)t)) == 0) return t;
+    return -1;
+}
+
 static int features_check_values(const sat_features *f)
 {
     size_t n = (size_t)f->h * f->w * f->c;
     const unsigned char *p = f->data;
+    if (f->dtype == SAT_U8) return 0; /* every byte is a value */
     for (size_t i = 0; i < n; i++) {
         if (f->dtype == SAT_F16) {
             uint16_t v = (uint16_t)(p[2 * i] | p[2 * i + 1] << 8);
@@ -529,6 +548,18 @@ static int features_check_values(const sat_features *f)
             if (!isfinite(v)) return -1;
         }
     }
+    return 0;
+}
+
+/* A u8 record's scale and zero point: 0, or -1 when absent or out of range. */
+static int features_quantization(const msgpack_object *m, sat_features *f)
+{
+    double scale;
+    uint64_t zp;
+    if (sat_map_float(m, "scale", &scale) || sat_map_uint(m, "zero_point", &zp)) return -1;
+    if (!isfinite(scale) || scale <= 0 || scale > 3.4e38 || zp > 255) return -1;
+    f->scale = (float)scale;
+    f->zero_point = (uint32_t)zp;
     return 0;
 }
 
@@ -556,19 +587,25 @@ int sat_features_parse(const sat_record *rec, sat_features *f, char *err, size_t
     }
     f->h = (uint32_t)h, f->w = (uint32_t)w, f->c = (uint32_t)c;
     char *dtype = sat_map_strdup(m, "dtype");
-    int dtype_ok = dtype && (strcmp(dtype, "f16") == 0 || strcmp(dtype, "f32") == 0);
-    f->dtype = dtype_ok && strcmp(dtype, "f32") == 0 ? SAT_F32 : SAT_F16;
+    int t = sat_dtype_parse(dtype);
     free(dtype);
-    if (!dtype_ok) {
-        features_fail(err, errlen, rec, f->id, "dtype must be \"f16\" or \"f32\"");
+    if (t < 0) {
+        features_fail(err, errlen, rec, f->id, "dtype must be \"f16\", \"f32\" or \"u8\"");
         sat_features_free(f);
         return -1;
     }
-    size_t expect = (size_t)h * w * c * (f->dtype == SAT_F16 ? 2 : 4);
+    f->dtype = (sat_dtype)t;
+    if (f->dtype == SAT_U8 && features_quantization(m, f)) {
+        features_fail(err, errlen, rec, f->id,
+                      "a u8 record needs a finite 'scale' > 0 and a 'zero_point' of 0 to 255");
+        sat_features_free(f);
+        return -1;
+    }
+    size_t expect = (size_t)h * w * c * sat_dtype_size(f->dtype);
     if (sat_map_bin(m, "data", &f->data, &f->data_len) || f->data_len != expect) {
         snprintf(what, sizeof what, "data has %zu bytes, expected %zu (%llux%llux%llu %s)",
                  f->data ? f->data_len : 0, expect, (unsigned long long)h, (unsigned long long)w,
-                 (unsigned long long)c, f->dtype == SAT_F16 ? "f16" : "f32");
+                 (unsigned long long)c, sat_dtype_name(f->dtype));
         features_fail(err, errlen, rec, f->id, what);
         sat_features_free(f);
         return -1;
@@ -610,35 +647,67 @@ void sat_features_to_f32(const sat_features *f, float *out)
         memcpy(out, p, n * 4); /* little-endian hosts only (checked at build time below) */
         return;
     }
+    if (f->dtype == SAT_U8) {
+        for (size_t i = 0; i < n; i++) out[i] = f->scale * (float)((int)p[i] - (int)f->zero_point);
+        return;
+    }
     sat_f16_to_f32_array(p, out, n);
+}
+
+/* u8: the affine map of [min(lo, 0), max(hi, 0)] onto 0..255, zero exact. */
+static void quantize_u8(const float *values, size_t n, uint8_t *q, float *scale, uint32_t *zp)
+{
+    float lo = 0, hi = 0;
+    for (size_t i = 0; i < n; i++) {
+        lo = values[i] < lo ? values[i] : lo;
+        hi = values[i] > hi ? values[i] : hi;
+    }
+    *scale = hi > lo ? (hi - lo) / 255.0f : 1.0f;
+    *zp = (uint32_t)lrintf(-lo / *scale);
+    for (size_t i = 0; i < n; i++) {
+        long v = lrintf(values[i] / *scale) + (long)*zp;
+        q[i] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+    }
 }
 
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "sat streams store tensors little-endian; this code assumes a little-endian host"
 #endif
 
+/* The tensor as dtype: "data", and before it for u8 "scale" and "zero_point". */
+static void pack_data(msgpack_packer *pk, sat_dtype dtype, const float *values, size_t n)
+{
+    if (dtype == SAT_F32) {
+        sat_pack_kv_bin(pk, "data", values, n * 4);
+    } else if (dtype == SAT_U8) {
+        uint8_t *q = sat_xmalloc(n);
+        float scale;
+        uint32_t zp;
+        quantize_u8(values, n, q, &scale, &zp);
+        sat_pack_kv_float(pk, "scale", scale);
+        sat_pack_kv_uint(pk, "zero_point", zp);
+        sat_pack_kv_bin(pk, "data", q, n);
+        free(q);
+    } else {
+        uint16_t *half = sat_xmalloc(n * 2);
+        for (size_t i = 0; i < n; i++) half[i] = sat_f32_to_f16(values[i]);
+        sat_pack_kv_bin(pk, "data", half, n * 2);
+        free(half);
+    }
+}
+
 void sat_features_pack(sat_writer *w, const sat_features *f, const float *values)
 {
     size_t n = (size_t)f->h * f->w * f->c;
-    int has_thumb = f->thumbnail != NULL;
-    sat_writer_begin(w, "features", 11 + has_thumb);
+    int has_thumb = f->thumbnail != NULL, u8 = f->dtype == SAT_U8;
+    sat_writer_begin(w, "features", 11 + has_thumb + 2 * u8);
     msgpack_packer *pk = &w->pk;
     sat_pack_kv_str(pk, "id", f->id);
     sat_pack_kv_uint(pk, "h", f->h);
     sat_pack_kv_uint(pk, "w", f->w);
     sat_pack_kv_uint(pk, "c", f->c);
-    sat_pack_kv_str(pk, "dtype", f->dtype == SAT_F16 ? "f16" : "f32");
-    sat_pack_str(pk, "data");
-    if (f->dtype == SAT_F32) {
-        msgpack_pack_bin(pk, n * 4);
-        msgpack_pack_bin_body(pk, values, n * 4);
-    } else {
-        uint16_t *half = sat_xmalloc(n * 2);
-        for (size_t i = 0; i < n; i++) half[i] = sat_f32_to_f16(values[i]);
-        msgpack_pack_bin(pk, n * 2);
-        msgpack_pack_bin_body(pk, half, n * 2);
-        free(half);
-    }
+    sat_pack_kv_str(pk, "dtype", sat_dtype_name(f->dtype));
+    pack_data(pk, f->dtype, values, n);
     sat_pack_kv_uint(pk, "image_width", f->image_width);
     sat_pack_kv_uint(pk, "image_height", f->image_height);
     sat_pack_str(pk, "encoder");

@@ -107,12 +107,21 @@ void sat_pack_kv_float(msgpack_packer *pk, const char *key, double val);
 void sat_pack_kv_bin(msgpack_packer *pk, const char *key, const void *data, size_t len);
 
 /* ---- features records ---- */
-typedef enum { SAT_F16 = 0, SAT_F32 = 1 } sat_dtype;
+/* f16, f32, or u8: affine-quantized per record, value = scale × (q − zero_point),
+ * the way the TFLite encoder itself stores activations. */
+typedef enum { SAT_F16 = 0, SAT_F32 = 1, SAT_U8 = 2 } sat_dtype;
+
+/* "f16", "f32", "u8"; bytes per value; the dtype a name gives (-1: none). */
+const char *sat_dtype_name(sat_dtype t);
+size_t sat_dtype_size(sat_dtype t);
+int sat_dtype_parse(const char *name);
 
 typedef struct {
     char *id;
     uint32_t h, w, c;
     sat_dtype dtype;
+    float scale;             /* u8 only: value = scale × (q − zero_point) */
+    uint32_t zero_point;
     const void *data;        /* points into the record (f16/f32 LE) */
     size_t data_len;
     uint32_t image_width, image_height;
@@ -126,11 +135,12 @@ typedef struct {
  * Checks sizes and that every value is finite. free with sat_features_free. */
 int sat_features_parse(const sat_record *rec, sat_features *f, char *err, size_t errlen);
 void sat_features_free(sat_features *f);
-/* Convert the tensor to h*w*c floats. */
+/* Convert the tensor to h*w*c floats (u8: dequantized). */
 void sat_features_to_f32(const sat_features *f, float *out);
 /* Pack a features record into w's buffer (sat_writer_begin included; the
  * caller calls sat_writer_end, or takes w->buf); values are h*w*c floats,
- * stored as f->dtype. */
+ * stored as f->dtype (u8: the scale and zero point are chosen here, from the
+ * values' range widened to hold 0, and f's are ignored). */
 void sat_features_pack(sat_writer *w, const sat_features *f, const float *values);
 
 /* ---- thumbnail records ---- */

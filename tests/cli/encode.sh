@@ -89,6 +89,23 @@ f32_matches_f16() {
 }
 check "--dtype f32 agrees with f16 to f16 precision" f32_matches_f16
 
+u8_matches_f32() {
+    sat-encode --dtype u8 "$IMAGES/dog.jpg" > "$T/u8.sat" || return 1
+    sat-dump "$T/u8.sat" | jq -e '.dtype == "u8" and .zero_point == 0 and (.scale - 6 / 255 | fabs) < 1e-6' >/dev/null ||
+        return 1
+    sat-dump --full "$T/u8.sat" | jq -c '.data' > "$T/u8.json"
+    # half a step (6 / 255 / 2) plus f16's own rounding of the reference
+    jq -n --slurpfile a "$T/u8.json" --slurpfile b "$T/f32.json" \
+        '[$a[0], $b[0]] | transpose | map(.[0] - .[1] | fabs) | max < 0.0125' | grep -qx true || return 1
+    # a quarter of f32, half of f16, and decoders read it
+    local n16 n8
+    n16=$(sat-encode "$IMAGES/dog.jpg" | wc -c)
+    n8=$(wc -c < "$T/u8.sat")
+    [ "$n8" -lt $((n16 / 2 + 1000)) ] || { echo "u8 record $n8 bytes, f16 $n16"; return 1; }
+    sat-beam -f text "$T/u8.sat" | awk -F'\t' 'NF == 2 && $2 ~ /dog/ { ok = 1 } END { exit !ok }'
+}
+check "--dtype u8: 8-bit values within half a step of f32, half the f16 size, captioned" u8_matches_f32
+
 thumbnail() {
     sat-encode --thumbnail=64 "$IMAGES/dog.jpg" | sat-dump --full | jq -r .thumbnail | base64 -d > "$T/thumb.png" &&
     python3 -c 'import struct, sys; d = open(sys.argv[1], "rb").read(); assert d[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"; print("%dx%d" % struct.unpack(">II", d[16:24]))' "$T/thumb.png" > "$T/thumb.size" &&

@@ -106,12 +106,13 @@ static void stream_seeds(const unsigned char *thumb, size_t thumb_len)
     sat_writer_init(&w, NULL, "seed");
     struct {
         const char *name;
-        int what; /* 0..2 features, 3..7 captions, 8 an unknown type, 9 a thumbnail */
+        int what; /* 0..2, 10 features, 3..7 captions, 8 an unknown type, 9 a thumbnail */
     } seeds[] = {{"features-f16.sat", 0}, {"features-f32-thumbnail.sat", 1},
                  {"features-c8.sat", 2},  {"caption-beam.sat", 3},
                  {"caption-hard.sat", 4}, {"caption-teacher.sat", 5},
                  {"caption-ensemble.sat", 6}, {"caption-rank.sat", 7},
-                 {"thumbnail.sat", 9},    {"other-type.sat", 8}};
+                 {"thumbnail.sat", 9},    {"other-type.sat", 8},
+                 {"features-u8.sat", 10}};
     FILE *all = open_seed("fuzz_stream", "mixed.sat");
     for (size_t i = 0; i < sizeof seeds / sizeof *seeds; i++) {
         switch (seeds[i].what) {
@@ -124,6 +125,7 @@ static void stream_seeds(const unsigned char *thumb, size_t thumb_len)
         case 6: pack_caption(&w, &two.cap, 0, -1); break;
         case 7: pack_caption(&w, &one.cap, 0, 1); break;
         case 9: sat_thumbnail_pack(&w, "seed.png", thumb, thumb_len); break;
+        case 10: pack_features(&w, "seed-u8", SAT_U8, 3, NULL, 0); break;
         default:
             sat_writer_begin(&w, "note", 3);
             sat_pack_kv_str(&w.pk, "text", "passed through");

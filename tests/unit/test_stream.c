@@ -84,6 +84,83 @@ static void test_features_round_trip(void **state)
     }
 }
 
+/* Parse the one features record of bytes into g (0), or -1 with err. */
+static int parse_one(const char *bytes, size_t len, sat_features *g, char *err, size_t errlen)
+{
+    FILE *in = bytes_file(bytes, len);
+    sat_reader *r = sat_reader_open(in, "mem", 0);
+    sat_record rec;
+    assert_int_equal(sat_reader_next(r, &rec), SAT_READ_OK);
+    int rc = sat_features_parse(&rec, g, err, errlen);
+    sat_reader_close(r);
+    fclose(in);
+    return rc;
+}
+
+/* u8: every value comes back within half a step (scale / 2) of what went
+ * in, zero exactly; negative values move the zero point up. */
+static void test_features_u8(void **state)
+{
+    (void)state;
+    const float ranges[][2] = {{0, 6}, {-1.5f, 4}, {-3, -0.5f}, {0, 0}};
+    for (size_t k = 0; k < sizeof ranges / sizeof *ranges; k++) {
+        sat_features f = sample_features(4, 3, 7, SAT_U8);
+        float values[84], back[84];
+        for (int i = 0; i < 84; i++)
+            values[i] = ranges[k][0] + (ranges[k][1] - ranges[k][0]) * (float)((i * 37) % 84) / 83;
+        values[5] = 0;
+        size_t len;
+        char *bytes = pack_features(&f, values, &len);
+        sat_features g;
+        char err[256];
+        /* the record has 84 one-byte values and its two quantization keys */
+        assert_true(len > 84 && len < 84 + 250);
+        assert_int_equal(parse_one(bytes, len, &g, err, sizeof err), 0);
+        assert_int_equal(g.dtype, SAT_U8);
+        assert_int_equal(g.data_len, 84);
+        assert_true(g.scale > 0);
+        float lo = ranges[k][0] < 0 ? ranges[k][0] : 0, hi = ranges[k][1] > 0 ? ranges[k][1] : 0;
+        if (hi > lo) assert_float_equal(g.scale, (hi - lo) / 255, 1e-6);
+        sat_features_to_f32(&g, back);
+        for (int i = 0; i < 84; i++) assert_true(fabsf(back[i] - values[i]) <= g.scale / 2 + 1e-6f);
+        assert_true(back[5] == 0.0f);
+        sat_features_free(&g);
+        free(bytes);
+    }
+    assert_string_equal(sat_dtype_name(SAT_U8), "u8");
+    assert_int_equal(sat_dtype_parse("u8"), SAT_U8);
+    assert_int_equal(sat_dtype_parse("i8"), -1);
+}
+
+/* u8 records without a usable scale or zero point are refused. */
+static void test_features_u8_bad(void **state)
+{
+    (void)state;
+    struct {
+        int has_scale;
+        double scale;
+        uint64_t zp;
+    } bad[] = {{0, 0, 0}, {1, 0, 0}, {1, -1, 3}, {1, INFINITY, 0}, {1, 0.1, 256}};
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+        sat_writer w;
+        sat_writer_init(&w, NULL, "t");
+        sat_writer_begin(&w, "features", 9 + bad[k].has_scale);
+        sat_pack_kv_str(&w.pk, "id", "q");
+        sat_pack_kv_uint(&w.pk, "h", 1);
+        sat_pack_kv_uint(&w.pk, "w", 1);
+        sat_pack_kv_uint(&w.pk, "c", 2);
+        sat_pack_kv_str(&w.pk, "dtype", "u8");
+        if (bad[k].has_scale) sat_pack_kv_float(&w.pk, "scale", bad[k].scale);
+        sat_pack_kv_uint(&w.pk, "zero_point", bad[k].zp);
+        sat_pack_kv_bin(&w.pk, "data", "\x01\x02", 2);
+        sat_features g;
+        char err[256];
+        assert_int_equal(parse_one(w.buf.data, w.buf.size, &g, err, sizeof err), -1);
+        assert_non_null(strstr(err, "'scale' > 0"));
+        msgpack_sbuffer_destroy(&w.buf);
+    }
+}
+
 /* A caption record as sat-decode writes it (the fields of formats/stream.md). */
 static char *pack_caption(size_t *len)
 {
@@ -428,7 +505,7 @@ static void test_features_validation(void **state)
     /* data of the wrong size: claim c = 3 for 8 values */
     sat_writer w;
     sat_writer_init(&w, NULL, "t");
-    sat_writer_begin(&w, "features", 7);
+    sat_writer_begin(&w, "features", 8);
     sat_pack_kv_str(&w.pk, "id", "q");
     sat_pack_kv_uint(&w.pk, "h", 2);
     sat_pack_kv_uint(&w.pk, "w", 2);
@@ -465,7 +542,9 @@ static void test_json_strings(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_features_round_trip), cmocka_unit_test(test_caption_round_trip),
+        cmocka_unit_test(test_features_round_trip),
+        cmocka_unit_test(test_features_u8),
+        cmocka_unit_test(test_features_u8_bad), cmocka_unit_test(test_caption_round_trip),
         cmocka_unit_test(test_truncation_everywhere), cmocka_unit_test(test_hostile_headers),
         cmocka_unit_test(test_not_a_stream), cmocka_unit_test(test_garbage_between_records),
         cmocka_unit_test(test_deep_record_skipped),

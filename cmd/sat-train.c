@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -116,11 +117,21 @@ typedef struct {
     unsigned long seed;
 } options;
 
-/* One image's annotation vectors, f16 as in the cache. */
+/* One image's annotation vectors, where they lie in its mapped feature
+ * cache: the data of its features record (f16, f32 or u8), read when a batch
+ * needs them, so that memory does not grow with the caches. */
 typedef struct {
     char *name;              /* basename of the features id */
-    uint16_t *feats;         /* L × D */
+    sat_features view;       /* h = L, w = 1, c = D; data points into the cache */
+    int mapped;              /* the cache is a mapped file (not memory of ours) */
 } image_feats;
+
+/* A --features file, mapped (or, for a pipe, read) whole. */
+typedef struct {
+    void *data;
+    size_t len;
+    int mapped;
+} feature_cache;
 
 typedef struct {
     int image;               /* index into data.images */
@@ -132,6 +143,8 @@ typedef struct {
     sat_vocab *vocab;
     image_feats *images;
     int nimages, L, D;
+    feature_cache *caches;
+    int ncaches;
     sat_strtab image_index;  /* name -> index into images */
     train_caption *train;
     int ntrain;
@@ -164,10 +177,54 @@ static void load_split(const char *path, sat_strtab *set)
     if (sat_split_load(path, set, err, sizeof err) < 0) sat_die("%s", err);
 }
 
+/* Map a regular file; read anything else (a pipe) into memory. */
+static feature_cache open_cache(const char *path)
+{
+    feature_cache c = {0};
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) sat_die("%s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+        c.data = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (c.data == MAP_FAILED) sat_die("%s: cannot map: %s", path, strerror(errno));
+        c.len = (size_t)st.st_size;
+        c.mapped = 1;
+    } else {
+        char err[512];
+        if (sat_read_file(path, (size_t)1 << 40, (unsigned char **)&c.data, &c.len, err, sizeof err))
+            sat_die("%s", err);
+    }
+    close(fd);
+    return c;
+}
+
+/* Give back the pages of an image's features once read: they stay in the
+ * page cache for the next epoch, but not in this process's resident set. */
+static void release_pages(const image_feats *im)
+{
+    static long page;
+    if (!page) page = sysconf(_SC_PAGESIZE);
+    uintptr_t lo = (uintptr_t)im->view.data, hi = lo + im->view.data_len;
+    lo = (lo + (uintptr_t)page - 1) / (uintptr_t)page * (uintptr_t)page; /* whole pages inside */
+    hi = hi / (uintptr_t)page * (uintptr_t)page;
+    /* never on memory of ours: MADV_DONTNEED would zero it */
+    if (hi > lo && im->mapped) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
+/* An image's features as L×D floats. */
+static void image_to_f32(const image_feats *im, float *out)
+{
+    sat_features_to_f32(&im->view, out);
+    release_pages(im);
+}
+
 static void load_features(dataset *d, const char *path, const sat_strtab *wanted)
 {
-    FILE *f = sat_fopen_check(path, "rb");
-    sat_reader *r = sat_reader_open(f, path, 0);
+    d->caches = sat_xrealloc(d->caches, (size_t)(d->ncaches + 1) * sizeof *d->caches);
+    feature_cache *cache = &d->caches[d->ncaches++];
+    *cache = open_cache(path);
+    if (cache->mapped) madvise(cache->data, cache->len, MADV_SEQUENTIAL);
+    sat_reader *r = sat_reader_open_mem(cache->data, cache->len, path, 0);
     sat_record rec;
     int st;
     while ((st = sat_reader_next(r, &rec)) != SAT_READ_END) {
@@ -198,22 +255,19 @@ static void load_features(dataset *d, const char *path, const sat_strtab *wanted
             d->images = sat_xrealloc(d->images, (size_t)(d->nimages + 1) * sizeof *d->images);
             image_feats *im = &d->images[d->nimages];
             im->name = sat_xstrdup(name);
-            im->feats = sat_xmalloc((size_t)L * D * sizeof(uint16_t));
-            if (feat.dtype == SAT_F16) {
-                memcpy(im->feats, feat.data, (size_t)L * D * sizeof(uint16_t));
-            } else {
-                float *tmp = sat_xmalloc((size_t)L * D * sizeof(float));
-                sat_features_to_f32(&feat, tmp);
-                sat_f32_to_f16_array(tmp, im->feats, (size_t)L * D);
-                free(tmp);
-            }
+            im->view = (sat_features){.h = (uint32_t)L, .w = 1, .c = (uint32_t)D,
+                                      .dtype = feat.dtype, .scale = feat.scale,
+                                      .zero_point = feat.zero_point, .data = feat.data,
+                                      .data_len = feat.data_len};
+            im->mapped = cache->mapped;
+            release_pages(im);
             sat_strtab_add(&d->image_index, name, NULL);
             d->nimages++;
         }
         sat_features_free(&feat);
     }
     sat_reader_close(r);
-    fclose(f);
+    if (cache->mapped) madvise(cache->data, cache->len, MADV_RANDOM); /* batches pick images */
 }
 
 /* The vocabulary from the train split's captions. */
@@ -324,10 +378,12 @@ static void load_dataset(dataset *d, const options *o)
 
 static void free_dataset(dataset *d)
 {
-    for (int i = 0; i < d->nimages; i++) {
-        free(d->images[i].name);
-        free(d->images[i].feats);
+    for (int i = 0; i < d->nimages; i++) free(d->images[i].name);
+    for (int i = 0; i < d->ncaches; i++) {
+        if (d->caches[i].mapped) munmap(d->caches[i].data, d->caches[i].len);
+        else free(d->caches[i].data);
     }
+    free(d->caches);
     for (int i = 0; i < d->ntrain; i++) free(d->train[i].tokens);
     free(d->images);
     free(d->train);
@@ -423,7 +479,7 @@ static void fill_batch(batch_buffers *bb, const dataset *d, const int *captions,
         int im = d->train[captions[i]].image;
         if (bb->local[im] < 0) {
             bb->local[im] = nimg;
-            sat_f16_to_f32_array(d->images[im].feats, bb->feats + (size_t)nimg * LD, LD);
+            image_to_f32(&d->images[im], bb->feats + (size_t)nimg * LD);
             nimg++;
         }
         bb->image[i] = bb->local[im];
@@ -445,7 +501,7 @@ static void dev_scores(const sat_decoder *dec, const dataset *d, sat_metric_scor
     sat_metrics *m = sat_metrics_new();
     for (int i = 0; i < d->ndev; i++) {
         const image_feats *im = &d->images[d->dev[i]];
-        sat_f16_to_f32_array(im->feats, feats, LD);
+        image_to_f32(im, feats);
         sat_caption c;
         sat_caption_decode(dec, feats, 30, 0, NULL, &c);
         char *text = sat_vocab_decode(d->vocab, c.tokens, c.n);

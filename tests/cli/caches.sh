@@ -1,0 +1,46 @@
+#!/bin/bash
+# sat-train's feature caches (issue 11, item 2): mapped, not copied, so its
+# resident memory does not grow with the cache; a pipe is read instead and
+# gives the same model; u8 caches train like f16 ones.
+. "$(dirname "$0")/lib.sh"
+F=$SAT_SHARED/data/flickr8k
+head -160 "$F/Flickr_8k.trainImages.txt" > "$T/train160.txt"
+head -40 "$T/train160.txt" > "$T/train40.txt"
+for n in 40 160; do
+    sed "s|^|$F/images/|" "$T/train$n.txt" | sat-encode -q -T - -o "$T/f16-$n.sat"
+done
+sed "s|^|$F/images/|" "$T/train40.txt" | sat-encode -q --dtype u8 -T - -o "$T/u8-40.sat"
+train() { # CACHE LIST OUT: one epoch of a tiny decoder
+    sat-train --captions "$F/Flickr8k.token.txt" --features "$1" --train "$2" --embed 32 \
+        --hidden 64 --att-size 32 --min-count 2 --epochs 1 --threads 1 -q -o "$3" 2>/dev/null
+}
+# peak_rss_kb CMD...: the peak resident memory of CMD (getrusage of the child)
+peak_rss_kb() {
+    python3 -c 'import resource, subprocess, sys
+rc = subprocess.call(sys.argv[1:], stderr=subprocess.DEVNULL)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss if rc == 0 else -1)' "$@"
+}
+export -f train
+export F
+
+flat_rss() {
+    local small big
+    small=$(peak_rss_kb bash -c 'train "$0" "$1" "$2"' "$T/f16-40.sat" "$T/train40.txt" "$T/m40.satm")
+    big=$(peak_rss_kb bash -c 'train "$0" "$1" "$2"' "$T/f16-160.sat" "$T/train160.txt" "$T/m160.satm")
+    echo "peak RSS: $small KB with 40 images (20 MB cache), $big KB with 160 (80 MB)"
+    [ "$small" -gt 0 ] && [ "$big" -gt 0 ] && [ $((big - small)) -lt 15000 ]
+}
+check "4x the cache (60 MB more features): sat-train's peak RSS grows by less than 15 MB" flat_rss
+
+pipe_same() {
+    train "$T/f16-40.sat" "$T/train40.txt" "$T/file.satm" &&
+        train <(cat "$T/f16-40.sat") "$T/train40.txt" "$T/pipe.satm" &&
+        is_equal "$(sat-dump "$T/pipe.satm" | jq -r .weights_sha256)" "$(sat-dump "$T/file.satm" | jq -r .weights_sha256)"
+}
+check "a cache read from a pipe (not mapped) trains the same weights as the mapped file" pipe_same
+
+u8_trains() {
+    train "$T/u8-40.sat" "$T/train40.txt" "$T/u8.satm" && [ -s "$T/u8.satm" ] &&
+        [ "$(wc -c < "$T/u8-40.sat")" -lt $(($(wc -c < "$T/f16-40.sat") / 2 + 100000)) ]
+}
+check "a u8 cache (half the f16 size) trains a model" u8_trains

@@ -84,14 +84,19 @@ static void test_features_round_trip(void **state)
     }
 }
 
-/* Parse the one features record of bytes into g (0), or -1 with err. */
-static int parse_one(const char *bytes, size_t len, sat_features *g, char *err, size_t errlen)
+/* Parse the one features record of bytes into g and, when values is not
+ * NULL, its tensor as floats (while the reader, which g's data points into,
+ * is open): 0, or -1 with err. */
+static int parse_one(const char *bytes, size_t len, sat_features *g, float *values, char *err,
+                     size_t errlen)
 {
     FILE *in = bytes_file(bytes, len);
     sat_reader *r = sat_reader_open(in, "mem", 0);
     sat_record rec;
     assert_int_equal(sat_reader_next(r, &rec), SAT_READ_OK);
     int rc = sat_features_parse(&rec, g, err, errlen);
+    if (rc == 0 && values) sat_features_to_f32(g, values);
+    g->data = NULL;
     sat_reader_close(r);
     fclose(in);
     return rc;
@@ -115,13 +120,12 @@ static void test_features_u8(void **state)
         char err[256];
         /* the record has 84 one-byte values and its two quantization keys */
         assert_true(len > 84 && len < 84 + 250);
-        assert_int_equal(parse_one(bytes, len, &g, err, sizeof err), 0);
+        assert_int_equal(parse_one(bytes, len, &g, back, err, sizeof err), 0);
         assert_int_equal(g.dtype, SAT_U8);
         assert_int_equal(g.data_len, 84);
         assert_true(g.scale > 0);
         float lo = ranges[k][0] < 0 ? ranges[k][0] : 0, hi = ranges[k][1] > 0 ? ranges[k][1] : 0;
         if (hi > lo) assert_float_equal(g.scale, (hi - lo) / 255, 1e-6);
-        sat_features_to_f32(&g, back);
         for (int i = 0; i < 84; i++) assert_true(fabsf(back[i] - values[i]) <= g.scale / 2 + 1e-6f);
         assert_true(back[5] == 0.0f);
         sat_features_free(&g);
@@ -155,7 +159,7 @@ static void test_features_u8_bad(void **state)
         sat_pack_kv_bin(&w.pk, "data", "\x01\x02", 2);
         sat_features g;
         char err[256];
-        assert_int_equal(parse_one(w.buf.data, w.buf.size, &g, err, sizeof err), -1);
+        assert_int_equal(parse_one(w.buf.data, w.buf.size, &g, NULL, err, sizeof err), -1);
         assert_non_null(strstr(err, "'scale' > 0"));
         msgpack_sbuffer_destroy(&w.buf);
     }

@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "half.h"
 #include "json.h"
 #include "stream.h"
 #include "util.h"
@@ -49,15 +48,6 @@ static int wanted(const options *o, const char *type)
     return 0;
 }
 
-static float tensor_at(const unsigned char *p, const sat_features *as, size_t i)
-{
-    if (as->dtype == SAT_F16) return sat_f16_to_f32((uint16_t)(p[2 * i] | p[2 * i + 1] << 8));
-    if (as->dtype == SAT_U8) return as->scale * (float)((int)p[i] - (int)as->zero_point);
-    float v;
-    memcpy(&v, p + 4 * i, 4);
-    return v;
-}
-
 /* Recognize the tensors the format defines: features.data and caption.alpha. */
 static int tensor_of(const msgpack_object *rec, const char *type, const char *key, size_t len,
                      tensor_view *tv)
@@ -89,24 +79,34 @@ static int tensor_of(const msgpack_object *rec, const char *type, const char *ke
     return a * b * c * elem == len && len / elem / a / b == c;
 }
 
+/* The tensor's values, converted by the library's reader (sat_features_to_f32:
+ * f16, f32, u8) a chunk at a time, so memory stays bounded: printed all
+ * (full), or summarized as shape, dtype, min, max and mean. */
 static void dump_tensor(FILE *out, const unsigned char *p, const tensor_view *tv, int full)
 {
-    size_t n = tv->shape[0] * tv->shape[1] * tv->shape[2];
-    if (full) {
-        fputc('[', out);
-        for (size_t i = 0; i < n; i++) {
-            if (i) fputc(',', out);
-            sat_json_number(out, tensor_at(p, &tv->as, i));
+    enum { CHUNK = 1 << 16 };
+    size_t n = tv->shape[0] * tv->shape[1] * tv->shape[2], elem = sat_dtype_size(tv->as.dtype);
+    float *v = sat_xmalloc(CHUNK * sizeof *v);
+    double lo = INFINITY, hi = -INFINITY, sum = 0;
+    if (full) fputc('[', out);
+    for (size_t at = 0; at < n; at += CHUNK) {
+        sat_features part = tv->as;
+        part.h = part.w = 1;
+        part.c = (uint32_t)(n - at < CHUNK ? n - at : CHUNK);
+        part.data = p + at * elem;
+        sat_features_to_f32(&part, v);
+        for (size_t i = 0; i < part.c; i++) {
+            if (full && at + i) fputc(',', out);
+            if (full) sat_json_number(out, v[i]);
+            lo = v[i] < lo ? v[i] : lo;
+            hi = v[i] > hi ? v[i] : hi;
+            sum += v[i];
         }
+    }
+    free(v);
+    if (full) {
         fputc(']', out);
         return;
-    }
-    double lo = INFINITY, hi = -INFINITY, sum = 0;
-    for (size_t i = 0; i < n; i++) {
-        double v = tensor_at(p, &tv->as, i);
-        lo = v < lo ? v : lo;
-        hi = v > hi ? v : hi;
-        sum += v;
     }
     fprintf(out, "{\"shape\":[%llu,%llu,%llu],\"dtype\":\"%s\",\"min\":",
             (unsigned long long)tv->shape[0], (unsigned long long)tv->shape[1],

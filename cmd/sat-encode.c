@@ -82,6 +82,7 @@ typedef struct {
     char **argv;
     int argc, next_arg;
     size_t inputs_seen;  /* paths read so far, in every shard (--shard) */
+    int one_arg;         /* one IMAGE argument and no -T list */
     FILE *list;
     const char *list_name;
     char *line;
@@ -201,7 +202,7 @@ static int next_frame(encoder *e, job *j)
     if (s->numbered && asprintf(&j->shown, "stdin (image %d)", n) < 0) sat_die("out of memory");
     if (!s->numbered) j->shown = sat_xstrdup("stdin");
     if (rc != 1) j->error = format_error(j->shown, err);
-    j->alone = !s->numbered && !s->list && s->argc == 1;
+    j->alone = !s->numbered && s->one_arg;
     return 1;
 }
 
@@ -222,7 +223,7 @@ static int next_job(encoder *e, job *j)
         j->path = path;
         j->id = sat_xstrdup(path);
         j->shown = sat_xstrdup(path);
-        j->alone = !e->src.list && e->src.argc == 1;
+        j->alone = e->src.one_arg;
         return 1;
     }
 }
@@ -361,8 +362,8 @@ static void *worker(void *arg)
 static void write_in_order(encoder *e, sat_writer *w)
 {
     sat_progress progress; /* none for a single image: nothing to wait for */
-    int single = !e->src.list && e->src.argc == 1 && e->total == 1;
-    sat_progress_begin(&progress, "images", e->total, e->opt->quiet || single);
+    sat_progress_begin(&progress, "images", e->total,
+                       e->opt->quiet || (e->src.one_arg && e->total == 1));
     pthread_mutex_lock(&e->lock);
     for (;;) {
         slot *s = &e->slots[e->next_out % e->nslots];
@@ -467,10 +468,12 @@ static void parse_options(int argc, char **argv, options *o)
         case 'o': o->output = optarg; break;
         case 'S': o->stride = (int)sat_parse_long("--stride", optarg, 8, 32); break;
         case 'Z': o->size = (int)sat_parse_long("--size", optarg, 32, 2048); break;
-        case 'D':
-            if (sat_dtype_parse(optarg) < 0) sat_usage_error("--dtype: '%s' is not f16, f32 or u8", optarg);
-            o->dtype = (sat_dtype)sat_dtype_parse(optarg);
+        case 'D': {
+            int t = sat_dtype_parse(optarg);
+            if (t < 0) sat_usage_error("--dtype: '%s' is not f16, f32 or u8", optarg);
+            o->dtype = (sat_dtype)t;
             break;
+        }
         case 'I': o->stdin_id = optarg; break;
         case 'C': o->classify = 1; break;
         case 'k': o->top = (int)sat_parse_long("--top", optarg, 1, 1000000); break;
@@ -532,6 +535,7 @@ int main(int argc, char **argv)
     if (o.classify && e.nclasses == 0) sat_die("%s has no classifier head", model->name);
     e.src.argv = argv + optind;
     e.src.argc = argc - optind;
+    e.src.one_arg = !o.files_from && e.src.argc == 1;
     if (o.files_from) {
         e.src.list = sat_fopen_check(o.files_from, "r");
         e.src.list_name = strcmp(o.files_from, "-") == 0 ? "stdin" : o.files_from;
@@ -546,7 +550,7 @@ int main(int argc, char **argv)
     /* One input: all cores inside the CNN (GEMMs), also for the frames of a
      * lone '-', so that an image read from stdin gives the same record as its
      * file.  Many: one image per core. */
-    int jobs = !o.files_from && e.src.argc == 1 && o.shards == 1 ? 1 : o.jobs;
+    int jobs = e.src.one_arg && o.shards == 1 ? 1 : o.jobs;
     openblas_set_num_threads(jobs == 1 ? o.jobs : 1);
     e.nslots = 2 * (size_t)jobs;
     e.slots = sat_xcalloc(e.nslots, sizeof *e.slots);

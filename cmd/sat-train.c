@@ -77,6 +77,7 @@ static const char usage[] =
     "      --scst-baseline B    greedy (default): the greedy caption's CIDEr-D;\n"
     "                           mean: the mean CIDEr-D of the image's other samples\n"
     "      --scst-xent X        add X times the references' cross-entropy (0)\n"
+    "                           (with --attention hard the samples draw locations too)\n"
     "Hard attention (Xu et al. 2015, 4.1):\n"
     "      --attention KIND     soft (default) or hard: a location drawn per word,\n"
     "                           REINFORCE with a baseline (--baseline)\n"
@@ -744,6 +745,8 @@ static sat_decoder_loss scst_step(trainer *tr, const sat_decoder_batch *refs, co
                      .max_len = o->max_len,
                      .baseline = o->scst_mean ? SAT_SCST_MEAN : SAT_SCST_GREEDY};
     int *tokens = sat_xmalloc((size_t)nimg * S * width * sizeof *tokens);
+    int *locations = o->hard ? sat_xmalloc((size_t)nimg * S * (width - 1) * sizeof *locations)
+                             : NULL;
     int *image = sat_xmalloc((size_t)nimg * S * sizeof *image);
     float *weight = sat_xmalloc((size_t)nimg * S * sizeof *weight);
     int *done = sat_xcalloc((size_t)nimg, sizeof *done);
@@ -754,6 +757,8 @@ static sat_decoder_loss scst_step(trainer *tr, const sat_decoder_batch *refs, co
         sat_scst_rewards r = sat_scst_image(&scst, refs->feats + (size_t)m * LD,
                                             (size_t)d->ref_index[d->train[captions[i]].image],
                                             &tr->ts.rng, tokens + (size_t)m * S * width,
+                                            locations ? locations + (size_t)m * S * (width - 1)
+                                                      : NULL,
                                             weight + (size_t)m * S);
         for (int s = 0; s < S; s++) image[m * S + s] = m;
         tr->reward_greedy += r.greedy;
@@ -762,7 +767,7 @@ static sat_decoder_loss scst_step(trainer *tr, const sat_decoder_batch *refs, co
     }
     sat_decoder_batch sampled = {.feats = refs->feats, .n_images = nimg, .image = image,
                                  .tokens = tokens, .B = nimg * S, .T = width - 1,
-                                 .weight = weight};
+                                 .weight = weight, .locations = locations};
     /* no attention penalty on sampled captions: the objective is their reward alone */
     sat_decoder_loss l = sat_decoder_forward_backward(tr->dec, &sampled, 0, 0, NULL, 1);
     if (o->scst_xent > 0) {
@@ -774,6 +779,7 @@ static sat_decoder_loss scst_step(trainer *tr, const sat_decoder_batch *refs, co
         free(x);
     }
     free(tokens);
+    free(locations);
     free(image);
     free(weight);
     free(done);
@@ -796,8 +802,8 @@ static double run_epoch(trainer *tr, double *xent_per_token)
         int B = (int)(plan.start[b + 1] - plan.start[b]);
         fill_batch(&bb, tr->d, plan.order + plan.start[b], B, &batch);
         sat_decoder_zero_grad(tr->dec);
-        sat_decoder_loss l = o->hard ? hard_step(tr, &batch)
-                             : o->scst ? scst_step(tr, &batch, plan.order + plan.start[b])
+        sat_decoder_loss l = o->scst ? scst_step(tr, &batch, plan.order + plan.start[b])
+                             : o->hard ? hard_step(tr, &batch)
                                        : sat_decoder_forward_backward(tr->dec, &batch, o->lambda,
                                                                       o->dropout, &tr->ts.rng, 1);
         if (!isfinite(l.loss)) sat_die("epoch %d, batch %ld: the loss is not finite (lower --lr?)",
@@ -1050,8 +1056,6 @@ static void parse_options(int argc, char **argv, options *o)
     if (optind < argc) sat_usage_error("unexpected argument '%s'", argv[optind]);
     missing_options(o);
     if (o->resume && !o->checkpoint_dir) sat_usage_error("--resume needs --checkpoint DIR");
-    if (o->scst && o->hard)
-        sat_usage_error("--objective scst trains the expected context: not with --attention hard");
     if (o->scst && o->scst_mean && o->scst_samples < 2)
         sat_usage_error("--scst-baseline mean needs --scst-samples 2 or more");
 }
@@ -1154,7 +1158,7 @@ int main(int argc, char **argv)
             tr.dec->nparams, cfg.E, cfg.H, cfg.A, o.rmsprop ? "RMSProp" : "Adam", o.lr, o.batch,
             o.lambda, o.dropout);
     if (o.init) fprintf(stderr, "sat-train: initial weights from %s\n", o.init);
-    if (o.hard)
+    if (o.hard && !o.scst)
         fprintf(stderr, "sat-train: hard attention: %d sample(s) per caption, expected context "
                 "with p %g, REINFORCE weight %g (%s baseline), entropy %g, temperature %g\n",
                 o.hard_samples, o.hard_expected, o.reinforce,
@@ -1163,9 +1167,9 @@ int main(int argc, char **argv)
     if (o.scst) {
         tr.cider = sat_cider_new(d.refs);
         fprintf(stderr, "sat-train: self-critical: %d captions per image, CIDEr-D over the "
-                "references of %zu train images, %s baseline, cross-entropy weight %g\n",
+                "references of %zu train images, %s baseline, cross-entropy weight %g%s\n",
                 o.scst_samples, sat_metrics_count(d.refs), o.scst_mean ? "mean" : "greedy",
-                o.scst_xent);
+                o.scst_xent, o.hard ? "; hard attention: a location drawn per word" : "");
     }
     train(&tr);
     sat_cider_free(tr.cider);

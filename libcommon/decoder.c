@@ -952,6 +952,14 @@ int sat_decoder_check_batch(const sat_decoder *dec, const sat_decoder_batch *b, 
             return -1;
         }
         int len = caption_length(tok, b->T);
+        for (int t = 0; b->locations && t < len; t++) {
+            int loc = b->locations[(size_t)r * b->T + t];
+            if (loc < 0 || loc >= dec->cfg.L) {
+                snprintf(err, errlen, "caption %d: location %d at step %d is not in [0, %d)", r,
+                         loc, t, dec->cfg.L);
+                return -1;
+            }
+        }
         for (int t = 0; t <= b->T; t++) {
             int want_word = t <= len;
             if (want_word ? (tok[t] < 0 || tok[t] >= V) : tok[t] != -1) {
@@ -1054,6 +1062,7 @@ static double attention_penalty(sat_decoder_work *w, int B, int T, int L)
 typedef struct {
     const sat_hard_attention *opt;
     sat_rng *rng;
+    const int *given;        /* [B][T] sat_decoder_batch.locations, or NULL: drawn */
     unsigned char *sampled;  /* [images] 1: the image's rows draw locations */
     float *zw;               /* [rows][L] context weights: one-hot, or α on expected rows */
     int *loc;                /* [rows] the location, −1 on expected-context rows */
@@ -1094,15 +1103,19 @@ static void hard_run_free(hard_run *hr)
     free(hr->advantage);
 }
 
-/* Step t's context weights: a location drawn per row of a sampled image,
- * the expected context (α) on the others. */
-static void hard_attend(hard_run *hr, const sat_decoder_work *w, const step_io *s, int t, int L)
+/* Step t's context weights: the given location of each row, or a location
+ * drawn per row of a sampled image and the expected context (α) on the others. */
+static void hard_attend(hard_run *hr, const sat_decoder_work *w, const step_io *s, int t, int T,
+                        int L)
 {
     for (int r = 0; r < s->n; r++) {
         size_t p = (size_t)w->off[t] + r;
-        attend_row(s->alpha + (size_t)r * L, L,
-                   hr->sampled[w->img[r]] ? SAT_ATTEND_SAMPLE : SAT_ATTEND_SOFT, hr->rng,
-                   hr->loc + p, hr->zw + p * L);
+        sat_attend_mode mode = hr->sampled[w->img[r]] ? SAT_ATTEND_SAMPLE : SAT_ATTEND_SOFT;
+        if (hr->given) {
+            mode = SAT_ATTEND_GIVEN;
+            hr->loc[p] = hr->given[(size_t)w->order[r] * T + t];
+        }
+        attend_row(s->alpha + (size_t)r * L, L, mode, hr->rng, hr->loc + p, hr->zw + p * L);
     }
 }
 
@@ -1129,6 +1142,23 @@ static void hard_loss(hard_run *hr, const sat_decoder_work *w, int B, int T, int
         loss->logp_sampled += logp;
         loss->logp_reference += hr->reference[r];
         loss->nsampled++;
+    }
+}
+
+/* With given locations: each caption's REINFORCE weight on its locations is
+ * its own weight / B, and the loss gets their term −Σ_r weight_r log p(s_r|a) / B,
+ * log p(s|a) = Σ_t log α_t[s_t]. */
+static void located_loss(hard_run *hr, const sat_decoder_work *w, int B, int L,
+                         sat_decoder_loss *loss)
+{
+    for (int r = 0; r < B; r++) {
+        double logp = 0;
+        for (int t = 0; t < w->len[r]; t++) {
+            size_t p = (size_t)w->off[t] + r;
+            logp += log(w->alpha[p * L + hr->loc[p]]);
+        }
+        hr->advantage[r] = w->weight[r] / B;
+        loss->loss -= w->weight[r] * logp / B;
     }
 }
 
@@ -1160,7 +1190,7 @@ static sat_decoder_loss forward(sat_decoder *dec, const sat_decoder_batch *b, fl
         step_io s = step_view(dec, w, B, t);
         if (hr) s.zw = hr->zw + (size_t)w->off[t] * c->L;
         step_attend(dec, w->proj, &s);
-        if (hr) hard_attend(hr, w, &s, t, c->L);
+        if (hr) hard_attend(hr, w, &s, t, T, c->L);
         step_update(dec, b->feats, &s);
     }
     dropout_mask(w->mask_h, (size_t)N * c->H, dropout, rng);
@@ -1171,7 +1201,8 @@ static sat_decoder_loss forward(sat_decoder *dec, const sat_decoder_batch *b, fl
     loss.xent = softmax_xent_rows(w->probs, w->target, N, c->V, hr ? hr->row_loss : NULL);
     loss.penalty = attention_penalty(w, B, T, c->L);
     loss.loss = ((b->weight ? weighted_xent(w, T, c->V) : loss.xent) + lambda * loss.penalty) / B;
-    if (hr) hard_loss(hr, w, B, T, c->L, &loss);
+    if (hr && hr->given) located_loss(hr, w, B, c->L, &loss);
+    else if (hr) hard_loss(hr, w, B, T, c->L, &loss);
     return loss;
 }
 
@@ -1312,9 +1343,20 @@ sat_decoder_loss sat_decoder_forward_backward(sat_decoder *dec, const sat_decode
     if (sat_decoder_check_batch(dec, batch, err, sizeof err)) sat_die("decoder: %s", err);
     if (!(dropout >= 0 && dropout < 1)) sat_die("decoder: dropout %g is not in [0, 1)", dropout);
     if (dropout > 0 && !rng) sat_die("decoder: dropout without a random generator");
-    prepare_batch(work_reserve(dec, batch->B, batch->T, batch->n_images), batch);
-    sat_decoder_loss loss = forward(dec, batch, lambda, dropout, rng, NULL);
-    if (do_backward) backward(dec, batch, lambda, NULL);
+    sat_decoder_work *w = work_reserve(dec, batch->B, batch->T, batch->n_images);
+    prepare_batch(w, batch);
+    /* given locations: hard attention's machinery, nothing drawn, no entropy term */
+    const sat_hard_attention located = {.samples = 1, .lambda_r = 1};
+    hard_run hr = {0}, *hrp = NULL;
+    if (batch->locations) {
+        hr = hard_run_new(&located, NULL, batch->n_images, (size_t)w->off[batch->T], batch->B,
+                          dec->cfg.L);
+        hr.given = batch->locations;
+        hrp = &hr;
+    }
+    sat_decoder_loss loss = forward(dec, batch, lambda, dropout, rng, hrp);
+    if (do_backward) backward(dec, batch, lambda, hrp);
+    if (hrp) hard_run_free(hrp);
     return loss;
 }
 
@@ -1374,6 +1416,7 @@ sat_decoder_loss sat_decoder_forward_backward_hard(sat_decoder *dec,
     if (sat_decoder_check_batch(dec, batch, err, sizeof err)) sat_die("decoder: %s", err);
     if (!(dropout >= 0 && dropout < 1)) sat_die("decoder: dropout %g is not in [0, 1)", dropout);
     if (!rng) sat_die("decoder: hard attention without a random generator");
+    if (batch->locations) sat_die("decoder: drawn and given locations at once");
     check_hard_options(hard);
     int *tokens, *image;
     sat_decoder_batch rep = repeat_captions(batch, hard->samples, &tokens, &image);

@@ -182,11 +182,20 @@ typedef struct {
     const float *weight; /* [B] the weight of each caption's xent in the loss
                           * (self-critical training: its reward's advantage);
                           * NULL: all 1 */
+    const int *locations; /* [B][T] hard attention's location s_t of each step of
+                          * each caption (padding after its end: any value), or
+                          * NULL: the expected context.  Given, every row reads
+                          * ẑ_t = β_t a_{s_t}, and the loss adds the locations'
+                          * own −Σ_r weight_r log p(s_r|a) / B: its gradient is
+                          * REINFORCE of the locations with the words' weight,
+                          * self-critical training of a hard-attention policy
+                          * whose (words, locations) were drawn together */
 } sat_decoder_batch;
 
 typedef struct {
     double loss;         /* (xent + λ·penalty) / B: what the gradients are of
-                          * (with weights, xent is Σ_captions weight · xent) */
+                          * (with weights, xent is Σ_captions weight · xent;
+                          * with locations, −Σ_r weight_r log p(s_r|a) is added) */
     double xent;         /* Σ −log p(y_t) over real targets */
     double penalty;      /* Σ_captions Σ_i (1 − Σ_t α_ti)² */
     long ntokens;        /* real targets (xent / ntokens is per-token) */

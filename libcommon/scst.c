@@ -10,15 +10,20 @@
 /* Row j of rows: <start> then the words drawn so far. */
 static int *row_of(int *rows, int max_len, int j) { return rows + (size_t)j * SAT_SCST_ROW(max_len); }
 
-/* Decode k = S + 1 captions of one image together (one GEMM per layer per
- * step): row 0 greedy, rows 1..S sampled at temperature 1.  rows get
- * <start> w_1 … <end> and -1 padding. */
-static void draw_rows(const sat_scst *s, const float *feats, sat_rng *rng, int *rows)
+/* Decode k captions of one image together (one GEMM per layer per step),
+ * row 0 greedy when first_greedy, the others drawn at temperature 1; every
+ * step reads the expected context (mode SAT_ATTEND_SOFT) or one location
+ * drawn from α (SAT_ATTEND_SAMPLE: the location of row j's step t − 1 goes
+ * to locations[j·(width − 1) + t − 1]).  rows get <start> w_1 … <end> and
+ * -1 padding. */
+static void decode_rows(const sat_scst *s, const float *feats, int k, int first_greedy,
+                        sat_attend_mode mode, sat_rng *rng, int *rows, int *locations)
 {
-    const int k = s->samples + 1, V = s->dec->cfg.V, width = SAT_SCST_ROW(s->max_len);
+    const int V = s->dec->cfg.V, width = SAT_SCST_ROW(s->max_len);
     sat_decoder_state *st = sat_decoder_state_new(s->dec, feats, k);
     float *logprobs = sat_xmalloc((size_t)k * V * sizeof *logprobs);
     int alive[SAT_SCST_MAX_SAMPLES + 1], prev[SAT_SCST_MAX_SAMPLES + 1], nalive = k;
+    int loc[SAT_SCST_MAX_SAMPLES + 1];
     for (int j = 0; j < k; j++) {
         int *row = row_of(rows, s->max_len, j);
         for (int t = 0; t < width; t++) row[t] = -1;
@@ -29,14 +34,15 @@ static void draw_rows(const sat_scst *s, const float *feats, sat_rng *rng, int *
     sat_decoder_state_select(st, (int[SAT_SCST_MAX_SAMPLES + 1]){0}, k);
     for (int t = 1; nalive > 0; t++) {
         for (int a = 0; a < nalive; a++) prev[a] = row_of(rows, s->max_len, alive[a])[t - 1];
-        sat_decoder_step(s->dec, st, prev, logprobs, NULL, NULL);
+        sat_decoder_step_attend(s->dec, st, prev, mode, rng, loc, logprobs, NULL, NULL);
         int keep[SAT_SCST_MAX_SAMPLES + 1], nkeep = 0;
         for (int a = 0; a < nalive; a++) {
-            int j = alive[a];
+            int j = alive[a], greedy = first_greedy && j == 0;
             int word = t > s->max_len ? SAT_VOCAB_END
-                       : sat_caption_pick_word(logprobs + (size_t)a * V, V, j == 0 ? 0 : 1.0f,
-                                               j != 0, rng);
+                       : sat_caption_pick_word(logprobs + (size_t)a * V, V, greedy ? 0 : 1.0f,
+                                               !greedy, rng);
             row_of(rows, s->max_len, j)[t] = word;
+            if (mode == SAT_ATTEND_SAMPLE) locations[(size_t)j * (width - 1) + t - 1] = loc[a];
             if (word != SAT_VOCAB_END) keep[nkeep] = a, alive[nkeep++] = j;
         }
         nalive = nkeep;
@@ -44,6 +50,20 @@ static void draw_rows(const sat_scst *s, const float *feats, sat_rng *rng, int *
     }
     free(logprobs);
     sat_decoder_state_free(st);
+}
+
+/* Row 0 the greedy caption (expected context), rows 1..S the samples: all
+ * decoded together, or with locations the samples apart, drawing theirs. */
+static void draw_rows(const sat_scst *s, const float *feats, sat_rng *rng, int *rows,
+                      int *locations)
+{
+    if (!locations) {
+        decode_rows(s, feats, s->samples + 1, 1, SAT_ATTEND_SOFT, rng, rows, NULL);
+        return;
+    }
+    decode_rows(s, feats, 1, 1, SAT_ATTEND_SOFT, rng, rows, NULL);
+    decode_rows(s, feats, s->samples, 0, SAT_ATTEND_SAMPLE, rng,
+                rows + SAT_SCST_ROW(s->max_len), locations);
 }
 
 /* CIDEr-D of a row (<start> words <end>). */
@@ -58,7 +78,7 @@ static double row_reward(const sat_scst *s, const int *row, size_t ref_image)
 }
 
 sat_scst_rewards sat_scst_image(const sat_scst *s, const float *feats, size_t ref_image,
-                                sat_rng *rng, int *tokens, float *weight)
+                                sat_rng *rng, int *tokens, int *locations, float *weight)
 {
     const int S = s->samples, mean_baseline = s->baseline == SAT_SCST_MEAN;
     if (S < 1 + mean_baseline || S > SAT_SCST_MAX_SAMPLES)
@@ -67,7 +87,7 @@ sat_scst_rewards sat_scst_image(const sat_scst *s, const float *feats, size_t re
     const size_t width = SAT_SCST_ROW(s->max_len);
     int *rows = sat_xmalloc((size_t)(S + 1) * width * sizeof *rows);
     double reward[SAT_SCST_MAX_SAMPLES], total = 0;
-    draw_rows(s, feats, rng, rows);
+    draw_rows(s, feats, rng, rows, locations);
     sat_scst_rewards r = {.greedy = row_reward(s, rows, ref_image)};
     for (int j = 0; j < S; j++) total += reward[j] = row_reward(s, rows + (j + 1) * width, ref_image);
     r.mean = total / S;

@@ -21,8 +21,15 @@
  * sample does not depend on it).
  *
  *     sat_scst s = {.dec = dec, .vocab = vocab, .cider = cider, .samples = 5, .max_len = 16};
- *     sat_scst_rewards r = sat_scst_image(&s, feats, ref_image, rng, tokens, weight);
+ *     sat_scst_rewards r = sat_scst_image(&s, feats, ref_image, rng, tokens, NULL, weight);
  *     // tokens: 5 rows of SAT_SCST_ROW(16) ints, weight: 5 floats
+ *
+ * Hard attention (locations not NULL): each sample also draws one location
+ * per step from α (§4.1), and the policy is over words and locations
+ * together; the same weight r(w^s) − b then multiplies
+ * ∇[log p(w^s | s̃^s, I) + log p(s̃^s | I)] (sat_decoder_batch.locations), the
+ * paper's REINFORCE of the locations with CIDEr-D as the reward instead of
+ * log p(y|s̃, a).  The greedy caption still reads the expected context.
  */
 #ifndef SAT_SCST_H
 #define SAT_SCST_H
@@ -58,8 +65,10 @@ typedef struct {
  * dropout; samples may hold <unk>, as the model's distribution does), score
  * them against the references of the cider corpus's image ref_image, and
  * write the S samples as batch rows (tokens: S × SAT_SCST_ROW(max_len),
- * padded with -1) with their weights r(w^s) − baseline (weight: S). */
+ * padded with -1) with their weights r(w^s) − baseline (weight: S).  With
+ * locations (S × (SAT_SCST_ROW(max_len) − 1)), the samples draw a location per
+ * step too, written there as sat_decoder_batch.locations rows. */
 sat_scst_rewards sat_scst_image(const sat_scst *s, const float *feats, size_t ref_image,
-                                sat_rng *rng, int *tokens, float *weight);
+                                sat_rng *rng, int *tokens, int *locations, float *weight);
 
 #endif

@@ -118,8 +118,17 @@ scst_mean() {
 check "--scst-baseline mean trains too" scst_mean
 check_bad "--scst-baseline mean with one sample is a usage error" "needs --scst-samples 2" \
     scst --scst-baseline mean --scst-samples 1 -o "$T/s6.satm"
-check_bad "--objective scst with hard attention is a usage error" "not with --attention hard" \
-    scst --attention hard -o "$T/s4.satm"
+scst_hard() {
+    # the samples draw locations: other weights than the same run with the expected context, repeatably
+    scst --epochs 1 --scst-baseline mean --attention hard -o "$T/h1.satm" 2> "$T/h1.err" &&
+    grep -q "mean baseline, cross-entropy weight 0; hard attention: a location drawn per word" "$T/h1.err" &&
+    is_equal "$(grep -Ec 'train CIDEr-D greedy [0-9.]+ sampled [0-9.]+$' "$T/h1.err")" 1 &&
+    scst --epochs 1 --scst-baseline mean --attention hard -o "$T/h2.satm" 2>/dev/null &&
+    is_equal "$(sha "$T/h2.satm")" "$(sha "$T/h1.satm")" &&
+    [ "$(sha "$T/h1.satm")" != "$(sha "$T/s5.satm")" ] && [ "$(sha "$T/h1.satm")" != "$(sha "$T/a.satm")" ] &&
+    is_equal "$(sat-decode -m "$T/h1.satm" --attention hard-argmax -f text "$T/feats.sat" | wc -l)" 50
+}
+check "--objective scst with --attention hard draws a location per word and trains" scst_hard
 check_bad "an unknown --objective is a usage error" "'cider' is not xent or scst" \
     sat-train "${args[@]}" --objective cider -o "$T/s4.satm"
 

@@ -289,22 +289,23 @@ static double hard_loss(model_case *m, int do_backward)
                                              do_backward).loss;
 }
 
-/* Every entry of every tensor against central differences at two steps. */
-static void check_all_gradients(model_case *m)
+/* Every entry of every tensor against central differences at two steps, of
+ * loss (hard_loss unless given). */
+static void check_gradients_of(model_case *m, double (*loss)(model_case *, int))
 {
     sat_decoder *dec = m->dec;
     double b = m->hard.baseline;
     sat_decoder_zero_grad(dec);
-    hard_loss(m, 1);
+    loss(m, 1);
     m->hard.baseline = b;
     int checked = 0;
     for (size_t i = 0; i < dec->nparams; i++) {
         float old = dec->params[i];
         for (float eps = 2e-3f; eps <= 4e-3f; eps *= 2) {
             dec->params[i] = old + eps;
-            double up = hard_loss(m, 0);
+            double up = loss(m, 0);
             dec->params[i] = old - eps;
-            double down = hard_loss(m, 0);
+            double down = loss(m, 0);
             dec->params[i] = old;
             double num = (up - down) / ((double)(old + eps) - (double)(old - eps));
             double a = dec->grads[i], tol = 5e-4 + 1e-2 * fmax(fabs(a), fabs(num));
@@ -313,6 +314,62 @@ static void check_all_gradients(model_case *m)
         checked++;
     }
     assert_int_equal(checked, (int)dec->nparams);
+}
+
+static void check_all_gradients(model_case *m) { check_gradients_of(m, hard_loss); }
+
+static double located_loss(model_case *m, int do_backward)
+{
+    return sat_decoder_forward_backward(m->dec, &m->batch, 0.7f, 0, NULL, do_backward).loss;
+}
+
+/* Given locations and weights (self-critical training of a hard policy): the
+ * gradient is exactly that of −Σ_r w_r [log p(y_r|s_r,a) + log p(s_r|a)] / B
+ * + λ·penalty / B, and the words' part of the loss is what stepping the
+ * decoder at those locations gives. */
+static void test_given_locations(void **state)
+{
+    (void)state;
+    const sat_decoder_config cfg = { .L = 5, .D = 7, .E = 4, .H = 6, .A = 9, .V = 11 };
+    model_case m;
+    model_case_init(&m, cfg, 12);
+    m.dec->temperature = 0.8f;
+    const float weight[TB] = { 0.8f, -1.3f, 0.5f };
+    int loc[TB * TT];
+    sat_rng rng;
+    sat_rng_seed(&rng, 3);
+    for (int i = 0; i < TB * TT; i++) loc[i] = (int)sat_rng_below(&rng, (uint32_t)cfg.L);
+    m.batch.weight = weight;
+    m.batch.locations = loc;
+    check_gradients_of(&m, located_loss);
+
+    /* the caption's xent, stepped at its locations one image at a time */
+    sat_decoder_loss l = sat_decoder_forward_backward(m.dec, &m.batch, 0.7f, 0, NULL, 0);
+    double xent = 0, weighted = 0, logp_s = 0;
+    float logprobs[11], alpha[5];
+    for (int r = 0; r < TB; r++) {
+        const int *tok = m.tokens + r * (TT + 1);
+        sat_decoder_state *st =
+            sat_decoder_state_new(m.dec, m.feats + (size_t)m.image[r] * cfg.L * cfg.D, 1);
+        for (int t = 0; t < TT && tok[t + 1] >= 0; t++) {
+            sat_decoder_step_attend(m.dec, st, tok + t, SAT_ATTEND_GIVEN, NULL, loc + r * TT + t,
+                                    logprobs, alpha, NULL);
+            xent -= logprobs[tok[t + 1]];
+            weighted -= weight[r] * logprobs[tok[t + 1]];
+            logp_s += weight[r] * log(alpha[loc[r * TT + t]]);
+        }
+        sat_decoder_state_free(st);
+    }
+    assert_float_equal(l.xent, xent, 1e-4 * xent);
+    assert_float_equal(l.loss * TB, weighted + 0.7 * l.penalty - logp_s, 1e-4 * fabs(l.loss * TB));
+    int bad[TB * TT];
+    memcpy(bad, loc, sizeof bad);
+    bad[1] = cfg.L;
+    m.batch.locations = bad;
+    char err[200];
+    assert_int_equal(sat_decoder_check_batch(m.dec, &m.batch, err, sizeof err), -1);
+    assert_non_null(strstr(err, "location 5 at step 1"));
+    model_case_free(&m);
 }
 
 /* With every image on the expected context (p_soft = 1) the surrogate has no
@@ -638,6 +695,7 @@ int main(void)
         cmocka_unit_test(test_estimator_matches_exact_gradient),
         cmocka_unit_test(test_expected_baseline_lowers_variance),
         cmocka_unit_test(test_entropy_and_temperature_gradients),
+        cmocka_unit_test(test_given_locations),
         cmocka_unit_test(test_expected_rows_are_soft),
         cmocka_unit_test(test_baseline_and_repeatability),
         cmocka_unit_test(test_step_modes),

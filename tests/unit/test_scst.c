@@ -57,6 +57,12 @@ static void scst_case_free(scst_case *c)
 }
 
 /* The words of a batch row (<start> w… <end> −1…) and their number. */
+static sat_scst scst_of(const scst_case *c, sat_scst_baseline baseline)
+{
+    return (sat_scst){.dec = c->dec, .vocab = c->vocab, .cider = c->cider, .samples = S,
+                      .max_len = MAXLEN, .baseline = baseline};
+}
+
 static int row_words(const int *row, int *words)
 {
     assert_int_equal(row[0], SAT_VOCAB_START);
@@ -86,12 +92,12 @@ static void test_rewards_and_baseline(void **state)
     (void)state;
     scst_case c;
     scst_case_init(&c);
-    sat_scst s = {.dec = c.dec, .vocab = c.vocab, .cider = c.cider, .samples = S, .max_len = MAXLEN};
+    sat_scst s = scst_of(&c, SAT_SCST_GREEDY);
     sat_rng rng;
     sat_rng_seed(&rng, 5);
     int tokens[S * WIDTH];
     float weight[S];
-    sat_scst_rewards r = sat_scst_image(&s, c.feats, 0, &rng, tokens, weight);
+    sat_scst_rewards r = sat_scst_image(&s, c.feats, 0, &rng, tokens, NULL, weight);
 
     sat_caption greedy;
     sat_caption_decode(c.dec, c.feats, MAXLEN, 0, NULL, &greedy);
@@ -121,13 +127,12 @@ static void test_mean_baseline(void **state)
     (void)state;
     scst_case c;
     scst_case_init(&c);
-    sat_scst s = {.dec = c.dec, .vocab = c.vocab, .cider = c.cider, .samples = S,
-                  .max_len = MAXLEN, .baseline = SAT_SCST_MEAN};
+    sat_scst s = scst_of(&c, SAT_SCST_MEAN);
     sat_rng rng;
     sat_rng_seed(&rng, 5);
     int tokens[S * WIDTH];
     float weight[S];
-    sat_scst_image(&s, c.feats, 0, &rng, tokens, weight);
+    sat_scst_image(&s, c.feats, 0, &rng, tokens, NULL, weight);
     double reward[S], total = 0, sum = 0;
     for (int j = 0; j < S; j++) {
         int words[MAXLEN];
@@ -166,12 +171,12 @@ static void test_gradient_sign(void **state)
     (void)state;
     scst_case c;
     scst_case_init(&c);
-    sat_scst s = {.dec = c.dec, .vocab = c.vocab, .cider = c.cider, .samples = S, .max_len = MAXLEN};
+    sat_scst s = scst_of(&c, SAT_SCST_GREEDY);
     sat_rng rng;
     sat_rng_seed(&rng, 6);
     int tokens[S * WIDTH], image[S] = {0};
     float weight[S];
-    sat_scst_image(&s, c.feats, 0, &rng, tokens, weight);
+    sat_scst_image(&s, c.feats, 0, &rng, tokens, NULL, weight);
     for (int j = 0; j < S; j++) {
         float one[1] = {j % 2 ? 1.0f : -1.0f}; /* each row alone, up or down */
         sat_decoder_batch b = {.feats = c.feats, .n_images = 1, .image = image,
@@ -200,12 +205,59 @@ static void test_gradient_sign(void **state)
     scst_case_free(&c);
 }
 
+/* Hard attention: the samples draw a location per step (in range, and not
+ * all the same), the greedy caption and its reward are the expected
+ * context's as before, the draws repeat by seed, and one small step on the
+ * rows with their locations lowers the located loss
+ * −Σ_s w_s [log p(w^s|s̃^s) + log p(s̃^s)]: the words and the locations of a
+ * sample weighted up both become more probable. */
+static void test_hard_samples(void **state)
+{
+    (void)state;
+    scst_case c;
+    scst_case_init(&c);
+    sat_scst s = scst_of(&c, SAT_SCST_MEAN);
+    sat_rng rng;
+    int tokens[S * WIDTH], again[S * WIDTH], loc[S * (WIDTH - 1)], loc_again[S * (WIDTH - 1)];
+    int image[S] = {0};
+    float weight[S], weight_again[S];
+    sat_rng_seed(&rng, 7);
+    sat_scst_rewards soft = sat_scst_image(&s, c.feats, 0, &rng, tokens, NULL, weight);
+    sat_rng_seed(&rng, 7);
+    sat_scst_rewards r = sat_scst_image(&s, c.feats, 0, &rng, tokens, loc, weight);
+    assert_true(r.greedy == soft.greedy);
+    sat_rng_seed(&rng, 7);
+    sat_scst_image(&s, c.feats, 0, &rng, again, loc_again, weight_again);
+    assert_memory_equal(tokens, again, sizeof tokens);
+    assert_memory_equal(weight, weight_again, sizeof weight);
+    int distinct = 0;
+    for (int j = 0; j < S; j++) {
+        int words[MAXLEN];
+        int n = row_words(tokens + j * WIDTH, words);
+        for (int t = 0; t <= n; t++) {
+            int l = loc[j * (WIDTH - 1) + t];
+            assert_true(l >= 0 && l < tiny.L);
+            assert_int_equal(l, loc_again[j * (WIDTH - 1) + t]);
+            distinct += l != loc[0];
+        }
+    }
+    assert_true(distinct > 0);
+    sat_decoder_batch b = {.feats = c.feats, .n_images = 1, .image = image, .tokens = tokens,
+                           .B = S, .T = WIDTH - 1, .weight = weight, .locations = loc};
+    sat_decoder_zero_grad(c.dec);
+    double before = sat_decoder_forward_backward(c.dec, &b, 0, 0, NULL, 1).loss;
+    for (size_t i = 0; i < c.dec->nparams; i++) c.dec->params[i] -= 1e-3f * c.dec->grads[i];
+    assert_true(sat_decoder_forward_backward(c.dec, &b, 0, 0, NULL, 0).loss < before);
+    scst_case_free(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rewards_and_baseline),
         cmocka_unit_test(test_mean_baseline),
         cmocka_unit_test(test_gradient_sign),
+        cmocka_unit_test(test_hard_samples),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

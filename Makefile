@@ -21,7 +21,7 @@ BUILD  ?= build
 BINDIR ?= bin
 SAN    ?=
 
-PKGS      := libjpeg libpng msgpack openblas libcrypto freetype2
+PKGS      := libjpeg libpng msgpack openblas libcrypto freetype2 jansson
 TEST_PKGS := cmocka
 
 CC       ?= cc

@@ -373,7 +373,7 @@ int main(int argc, char **argv)
 
     sat_strtab split;
     sat_strtab_init(&split);
-    if (o.split && sat_split_load(o.split, &split, err, sizeof err) < 0) sat_die("%s", err);
+    if (o.split && sat_split_resolve(o.split, o.refs, &split, err, sizeof err) < 0) sat_die("%s", err);
     sat_caption_db refs = {0}; /* without --refs: none, the attention only */
     if (o.refs && sat_caption_db_load(&refs, o.refs, NULL, err, sizeof err) < 0) sat_die("%s", err);
     /* Bad lines of the reference file (Flickr8k has one) are reported, not errors. */

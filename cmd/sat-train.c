@@ -171,11 +171,12 @@ typedef struct {
 
 /* ---- data ---------------------------------------------------------------- */
 
-static void load_split(const char *path, sat_strtab *set)
+/* A list file, or @SPLIT of a Karpathy caption file. */
+static void load_split(const char *path, const char *captions, sat_strtab *set)
 {
     char err[512];
     sat_strtab_init(set);
-    if (sat_split_load(path, set, err, sizeof err) < 0) sat_die("%s", err);
+    if (sat_split_resolve(path, captions, set, err, sizeof err) < 0) sat_die("%s", err);
 }
 
 /* Map a regular file; read anything else (a pipe) into memory. */
@@ -350,8 +351,8 @@ static void load_dataset(dataset *d, const options *o)
 {
     memset(d, 0, sizeof *d);
     sat_strtab train, dev, both;
-    load_split(o->train_list, &train);
-    if (o->dev_list) load_split(o->dev_list, &dev);
+    load_split(o->train_list, o->captions, &train);
+    if (o->dev_list) load_split(o->dev_list, o->captions, &dev);
     else sat_strtab_init(&dev);
     sat_strtab_init(&both);
     for (size_t i = 0; i < train.n; i++) sat_strtab_add(&both, train.keys[i], NULL);

@@ -78,10 +78,11 @@ static void parse_args(int argc, char **argv, options *o)
     if (!o->split) sat_usage_error("--split FILE is required");
 }
 
-static long load_split(const char *path, sat_strtab *set)
+/* A list file, or @SPLIT of a Karpathy caption file. */
+static long load_split(const char *path, const char *captions, sat_strtab *set)
 {
     char err[512];
-    long n = sat_split_load(path, set, err, sizeof err);
+    long n = sat_split_resolve(path, captions, set, err, sizeof err);
     if (n < 0) sat_die("%s", err);
     return n;
 }
@@ -142,10 +143,10 @@ int main(int argc, char **argv)
     sat_strtab train, known;
     sat_strtab_init(&train);
     sat_strtab_init(&known);
-    load_split(o.split, &train);
+    load_split(o.split, o.captions, &train);
     if (o.nother) {
-        load_split(o.split, &known);
-        for (int i = 0; i < o.nother; i++) load_split(o.other_splits[i], &known);
+        load_split(o.split, o.captions, &known);
+        for (int i = 0; i < o.nother; i++) load_split(o.other_splits[i], o.captions, &known);
     }
 
     sat_caption_options copt = {o.nother ? &known : NULL, o.image_dir};

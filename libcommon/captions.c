@@ -1,5 +1,6 @@
 /* captions.c — see captions.h and formats/captions.md. */
 #include "captions.h"
+#include "captions_json.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -379,6 +380,9 @@ struct sat_caption_reader {
     sat_strtab checked;        /* images looked up in opt.image_dir */
     sat_strtab rejected;       /* images of NOT_IN_SPLIT, NOT_ON_DISK lines */
     unsigned char *on_disk;    /* on_disk[id of checked] */
+    int is_json;               /* a JSON caption file (starts with '{'): */
+    sat_json_captions json;    /* its entries, */
+    size_t json_next;          /* the next one to hand out */
     char err[512];
 };
 
@@ -392,6 +396,12 @@ sat_caption_reader *sat_caption_reader_open(FILE *f, const char *name, const sat
     sat_strtab_init(&r->seen);
     sat_strtab_init(&r->checked);
     sat_strtab_init(&r->rejected);
+    int c = getc(f);
+    if (c != EOF) ungetc(c, f);
+    if (c == '{') {
+        r->is_json = 1;
+        if (sat_json_captions_load(&r->json, f, name, r->err, sizeof r->err) < 0) r->is_json = -1;
+    }
     return r;
 }
 
@@ -403,6 +413,7 @@ void sat_caption_reader_close(sat_caption_reader *r)
     sat_strtab_free(&r->seen);
     sat_strtab_free(&r->checked);
     sat_strtab_free(&r->rejected);
+    sat_json_captions_free(&r->json);
     free(r);
 }
 
@@ -466,6 +477,8 @@ static int is_blank(const char *s, size_t n)
     return 1;
 }
 
+static sat_caption_problem check_entry(sat_caption_reader *r, sat_caption_entry *e);
+
 /* Parse the line in r->line; SAT_CAP_NKINDS when it is a good entry. */
 static sat_caption_problem parse_line(sat_caption_reader *r, size_t len, sat_caption_entry *e)
 {
@@ -477,6 +490,13 @@ static sat_caption_problem parse_line(sat_caption_reader *r, size_t len, sat_cap
     if (!parse_name_index(s, &e->index)) return SAT_CAP_BAD_NAME;
     e->image = s;
     e->text = trim(tab + 1);
+    return check_entry(r, e);
+}
+
+/* The checks of a parsed entry (e->image a valid name, e->text trimmed);
+ * SAT_CAP_NKINDS when it is good. */
+static sat_caption_problem check_entry(sat_caption_reader *r, sat_caption_entry *e)
+{
     if (!*e->text) return SAT_CAP_EMPTY;
     char key[MAX_NAME + MAX_INDEX_DIGITS + 2];
     snprintf(key, sizeof key, "%s#%d", e->image, e->index);
@@ -499,8 +519,33 @@ static void note_problem(sat_caption_reader *r, sat_caption_problem k, const cha
     r->problems.images[k] += added;
 }
 
+/* The next entry of a JSON file as if it were a line (its number: the
+ * caption's in file order), its text copied to r->line to be trimmed. */
+static sat_caption_problem json_entry(sat_caption_reader *r, sat_caption_entry *e)
+{
+    const sat_json_caption *j = &r->json.entries[r->json_next++];
+    r->lineno++;
+    e->image = j->image;
+    e->index = j->index;
+    size_t n = strlen(j->text);
+    if (n > SAT_CAPTION_MAX_LINE) return SAT_CAP_LONG_LINE;
+    if (!sat_utf8_valid(j->text, n) || !sat_utf8_valid(j->image, strlen(j->image)))
+        return SAT_CAP_BAD_UTF8;
+    if (!valid_image_name(j->image, strlen(j->image))) return SAT_CAP_BAD_NAME;
+    memcpy(r->line, j->text, n + 1);
+    e->text = trim(r->line);
+    return check_entry(r, e);
+}
+
 int sat_caption_reader_next(sat_caption_reader *r, sat_caption_entry *e)
 {
+    if (r->is_json < 0) return -1;
+    while (r->is_json && r->json_next < r->json.n) {
+        sat_caption_problem k = json_entry(r, e);
+        if (k == SAT_CAP_NKINDS) return 1;
+        note_problem(r, k, e->image);
+    }
+    if (r->is_json) return 0;
     for (;;) {
         size_t len;
         int st = sat_read_line(r->f, r->line, SAT_CAPTION_MAX_LINE + 1, &len);
@@ -612,4 +657,51 @@ long sat_split_load(const char *path, sat_strtab *set, char *err, size_t errlen)
     int failed = bad || ferror(f);
     fclose(f);
     return failed ? -1 : count;
+}
+
+/* "@NAME[+NAME...]": the images of those splits in a Karpathy caption file. */
+static long json_split_load(const char *names, const char *captions, sat_strtab *set, char *err,
+                            size_t errlen)
+{
+    if (!captions) return sat_fail(err, errlen, "@%s: a split of the caption file, but none is given", names);
+    if (strcmp(captions, "-") == 0)
+        return sat_fail(err, errlen, "@%s: the caption file on stdin cannot be read twice", names);
+    FILE *f = fopen(captions, "rb");
+    if (!f) return sat_fail(err, errlen, "%s: %s", captions, strerror(errno));
+    sat_json_captions c;
+    int rc = getc(f) == '{' ? (rewind(f), sat_json_captions_load(&c, f, captions, err, errlen))
+                            : sat_fail(err, errlen, "@%s: %s is not a JSON caption file", names, captions);
+    fclose(f);
+    if (rc < 0) return -1;
+    if (!c.has_splits) {
+        sat_json_captions_free(&c);
+        return sat_fail(err, errlen, "@%s: %s has no splits (COCO's captions_*.json: give a list file)",
+                        names, captions);
+    }
+    char *list = sat_xstrdup(names), *save = NULL;
+    long count = 0;
+    for (char *name = strtok_r(list, "+", &save); name; name = strtok_r(NULL, "+", &save)) {
+        long found = 0;
+        for (size_t i = 0; i < c.n; i++)
+            if (strcmp(c.entries[i].split, name) == 0) {
+                int added;
+                sat_strtab_add(set, c.entries[i].image, &added);
+                found += added;
+            }
+        if (!found) {
+            rc = sat_fail(err, errlen, "@%s: no image of %s is in split '%s'", names, captions, name);
+            break;
+        }
+        count += found;
+    }
+    free(list);
+    sat_json_captions_free(&c);
+    return rc < 0 ? -1 : count;
+}
+
+long sat_split_resolve(const char *arg, const char *captions, sat_strtab *set, char *err,
+                       size_t errlen)
+{
+    return arg[0] == '@' ? json_split_load(arg + 1, captions, set, err, errlen)
+                         : sat_split_load(arg, set, err, errlen);
 }

@@ -154,5 +154,11 @@ long sat_caption_db_find(const sat_caption_db *db, const char *image);
  * (duplicates included), or -1 with err (unreadable, a line too long, not
  * UTF-8, a name with a '/' or '#'). */
 long sat_split_load(const char *path, sat_strtab *set, char *err, size_t errlen);
+/* A split given on a command line: a list file (sat_split_load), or
+ * "@NAME[+NAME...]", the images that the caption file `captions` (Karpathy's
+ * dataset_*.json) puts in those splits, e.g. "@train+restval".  Returns the
+ * number of images added, or -1 with err (also when a split has no image). */
+long sat_split_resolve(const char *arg, const char *captions, sat_strtab *set, char *err,
+                       size_t errlen);
 
 #endif

@@ -31,5 +31,5 @@ for k in soft hard; do
         rows+=("$label=$out/captions/$k-$m.eval" --pointing "$label=$out/pointing/$k-$m.point")
     done
 done
-scripts/flickr8k-report.sh --title "The shipped decoders on the Flickr8k test split" --paper \
+scripts/report.sh --title "The shipped decoders on the Flickr8k test split" --paper flickr8k \
     --command "scripts/flickr8k-shipped.sh > results/flickr8k-shipped.md" "${rows[@]}"

@@ -1,232 +1,27 @@
-# scripts/flickr8k.mk — the Flickr8k experiment, from ../shared to results/.
+# scripts/flickr8k.mk — the Flickr8k experiment, from ../shared to results/:
 #
-#   make -f scripts/flickr8k.mk -j2             # all: features, train-soft, train-hard, decode, results
-#   make -f scripts/flickr8k.mk -j2 features    # the f16 feature cache of the three splits
-#   make -f scripts/flickr8k.mk train-soft      # sat-train --attention soft: $(RUNS)/soft/best.satm
-#   make -f scripts/flickr8k.mk train-hard      # hard attention, started from the soft model
-#                                               # (HARD_INIT): $(RUNS)/hard/best.satm
-#   make -f scripts/flickr8k.mk -j2 decode      # test split, each model: greedy (sat-decode) and beam
-#                                               # k in $(BEAMS) (sat-beam), greedy with one location
-#                                               # per word (hard-argmax, hard-sample), each scored by
-#                                               # sat-eval (with the attention's entropy); and the
-#                                               # pointing check on the boxed images (scripts/boxes.tsv)
-#   make -f scripts/flickr8k.mk results         # results/flickr8k.md (+ flickr8k-curve.png with gnuplot)
-#   make -f scripts/flickr8k.mk -j2 tune-beam   # dev split: k in $(BEAMS) x --length-norm in
-#                                               # $(TUNE_NORMS): results/flickr8k-tuning.md
+#   make -f scripts/flickr8k.mk -j2             # features, training, decoding, results/flickr8k.md
 #
-# Tune the beam on dev (tune-beam), then report test once (decode, results)
-# with the chosen setting in BEAM_OPTS, e.g. BEAM_OPTS='--length-norm 1'.
-#
-# Knobs (make VAR=value):
-#   EPOCHS, PATIENCE      sat-train --epochs, --patience (15, 3)
-#   THREADS               BLAS threads per training run (half the CPUs: -j2 runs both at once)
-#   CHECKPOINT_EVERY      batches between checkpoints (100)
-#   TRAIN_OPTS            more sat-train options for both runs, e.g. --hidden 1024
-#   SOFT_OPTS, HARD_OPTS  more sat-train options for one kind, e.g. its --lambda
-#   HARD_INIT             the hard run's starting weights: soft (RUNS/soft/best.satm, the
-#                         default: hard attention fine-tunes the soft model), a model file,
-#                         or empty for a random start
-#   DECODE_OPTS           more sat-decode options (greedy), e.g. --max-len 20
-#   BEAM_OPTS             more sat-beam options for the test split, e.g. --length-norm 1
-#   BEAMS, TUNE_NORMS     beam widths (1 3 5 10) and length-norm exponents tried on dev (0 1)
-#   OUT, RUNS, RESULTS    feature caches and captions (build/flickr8k), the training runs
-#                         RUNS/soft and RUNS/hard (OUT), the report (results)
-#   TRAIN_IMAGES, DEV_IMAGES, TEST_IMAGES
-#                         use only the first N images of a split, encoded afresh into
-#                         OUT/shards: for smoke tests in a scratch OUT (outputs keep their names)
-#
-# Every output is written to a temp file and renamed.  A training run keeps
-# RUNS/KIND/checkpoint.satm up to date and is marked finished by RUNS/KIND/done;
-# re-running make after an interruption resumes it (sat-train --resume).  The
-# programs are order-only prerequisites: rebuilding bin/ does not redo work
-# already done (remove an output to redo it).  The training curve needs
-# gnuplot (Debian: gnuplot-nox), an optional dependency: without it the report
-# is written without the picture.
-SHELL      := /bin/bash
-.SHELLFLAGS := -eo pipefail -c
+# The targets and knobs are scripts/experiment.mk's.  The data: SAT_SHARED
+# (../shared) holds data/flickr8k/ with the caption file, the official split
+# lists and images/ (README says where to get them).
+DATASET    := flickr8k
+TITLE      := Flickr8k
 SAT_SHARED ?= ../shared
 FLICKR     := $(SAT_SHARED)/data/flickr8k
 REFS       := $(FLICKR)/Flickr8k.token.txt
-OUT        ?= build/flickr8k
-RUNS       ?= $(OUT)
-RESULTS    ?= results
-BIN        ?= bin
-SHARD      ?= 500
-SPLITS     := train dev test
-KINDS      := soft hard
-
-EPOCHS           ?= 15
-PATIENCE         ?= 3
-THREADS          ?= $(shell echo $$(( ($$(nproc) + 1) / 2 )))
-CHECKPOINT_EVERY ?= 100
-TRAIN_OPTS       ?=
-SOFT_OPTS        ?=
-HARD_OPTS        ?= --lr 2e-4 --lr-decay 0.5
-HARD_INIT        ?= soft
-DECODE_OPTS      ?=
-BEAM_OPTS        ?=
-BEAMS            ?= 1 3 5 10
-TUNE_NORMS       ?= 0 1
-GNUPLOT          ?= gnuplot
-
 list_train := $(FLICKR)/Flickr_8k.trainImages.txt
 list_dev   := $(FLICKR)/Flickr_8k.devImages.txt
 list_test  := $(FLICKR)/Flickr_8k.testImages.txt
-images_train := $(TRAIN_IMAGES)
-images_dev   := $(DEV_IMAGES)
-images_test  := $(TEST_IMAGES)
+paths_train = $(OUT)/lists/train.paths
+paths_dev   = $(OUT)/lists/dev.paths
+paths_test  = $(OUT)/lists/test.paths
 
-# CMD $(into): CMD's stdout becomes the target, through a temp file.
-into = > $@.tmp || { rm -f $@.tmp; exit 1; }; mv -f $@.tmp $@
+include scripts/experiment.mk
 
-# shard numbers 000, 001, ... of a split
-shards = $(shell n=$$(wc -l < $(list_$(1))); seq -f '%03g' 0 $$(( (n - 1) / $(SHARD) )))
-
-.DEFAULT_GOAL := all
-.PHONY: all features $(KINDS:%=train-%) decode results tune-beam
-all: features $(KINDS:%=train-%) decode results
-features: $(SPLITS:%=$(OUT)/%.sat)
-
-define split_rules
-$(OUT)/shards/$(1)-%.list: $(list_$(1)) | $(OUT)/shards
-	sed -n "$$$$((10#$$* * $(SHARD) + 1)),$$$$((10#$$* * $(SHARD) + $(SHARD)))p" $$< | sed 's|^|$(FLICKR)/images/|' $$(into)
-
-$(OUT)/$(1).sat: $(foreach s,$(call shards,$(1)),$(OUT)/shards/$(1)-$(s).sat)
-	cat $$^ $$(into)
-endef
-$(foreach s,$(SPLITS),$(eval $(call split_rules,$(s))))
-
-$(OUT)/shards/%.sat: $(OUT)/shards/%.list | $(BIN)/sat-encode
-	$(BIN)/sat-encode -q -j 1 -T $< -o $@
-
-.PRECIOUS: $(OUT)/shards/%.list $(OUT)/shards/%.sat
-$(OUT)/shards $(OUT)/captions $(OUT)/tuning $(OUT)/pointing:
-	mkdir -p $@
-
-# ---- what a split is: its features and its image names (all, or the first N) ----
-# feats_SPLIT and names_SPLIT; with N images, the first N names and their
-# features, encoded by the shard rule above.
-define subset_rules
-ifeq ($(images_$(1)),)
-feats_$(1) := $(OUT)/$(1).sat
-names_$(1) := $(list_$(1))
-else
-feats_$(1) := $(OUT)/shards/$(1)-first$(images_$(1)).sat
-names_$(1) := $(OUT)/shards/$(1)-first$(images_$(1)).names
-$(OUT)/shards/$(1)-first$(images_$(1)).names: $(list_$(1)) | $(OUT)/shards
-	head -n $(images_$(1)) $$< $$(into)
-$(OUT)/shards/$(1)-first$(images_$(1)).list: $(OUT)/shards/$(1)-first$(images_$(1)).names
+# a split's images: its names under FLICKR/images
+define flickr8k_paths
+$(OUT)/lists/$(1).paths: $(list_$(1)) | $(OUT)/lists
 	sed 's|^|$(FLICKR)/images/|' $$< $$(into)
-endif
 endef
-$(foreach s,$(SPLITS),$(eval $(call subset_rules,$(s))))
-
-# ---- training: RUNS/KIND/{best.satm, checkpoint.satm, train.log, done} ----
-train_args = --captions $(REFS) --features $(feats_train) --features $(feats_dev) \
-             --train $(names_train) --dev $(names_dev) --epochs $(EPOCHS) --patience $(PATIENCE) \
-             --threads $(THREADS) --checkpoint-every $(CHECKPOINT_EVERY) -q $(TRAIN_OPTS)
-
-# init_hard: the model file HARD_INIT names, a prerequisite of the hard run
-init_hard := $(if $(filter soft,$(HARD_INIT)),$(RUNS)/soft/best.satm,$(HARD_INIT))
-opts_soft  = $(SOFT_OPTS)
-opts_hard  = $(HARD_OPTS) $(if $(init_hard),--init $(init_hard))
-deps_hard := $(if $(filter soft,$(HARD_INIT)),$(RUNS)/soft/done,$(init_hard))
-$(RUNS)/soft/best.satm: | $(RUNS)/soft/done ;
-
-define train_rules
-train-$(1): $(RUNS)/$(1)/done
-$(RUNS)/$(1)/done: $(feats_train) $(feats_dev) $(names_train) $(names_dev) $(deps_$(1)) | $(BIN)/sat-train
-	mkdir -p $$(@D)
-	$(BIN)/sat-train $(train_args) --attention $(1) $(opts_$(1)) --checkpoint $$(@D) -o $$(@D)/best.satm \
-	    $$$$([ -s $$(@D)/checkpoint.satm ] && echo --resume) 2> >(tee -a $$(@D)/stderr.log >&2)
-	touch -r $$(@D)/best.satm $$@
-endef
-$(foreach k,$(KINDS),$(eval $(call train_rules,$(k))))
-$(RUNS)/%/train.log: | $(RUNS)/%/done ;
-
-# ---- captions and scores: DIR/KIND-METHOD.sat (caption records) and .eval ----
-# test: greedy and beam%;  dev (tuning): beamK-normA.
-define decode_rules
-$(OUT)/captions/$(1)-greedy.sat: $(RUNS)/$(1)/done $(feats_test) | $(BIN)/sat-decode $(OUT)/captions
-	$(BIN)/sat-decode -m $(RUNS)/$(1)/best.satm -f msgpack $(DECODE_OPTS) $(feats_test) $$(into)
-$(OUT)/captions/$(1)-beam%.sat: $(RUNS)/$(1)/done $(feats_test) | $(BIN)/sat-beam $(OUT)/captions
-	$(BIN)/sat-beam -m $(RUNS)/$(1)/best.satm -f msgpack -k $$* $(BEAM_OPTS) $(feats_test) $$(into)
-$(OUT)/captions/$(1)-hard-%.sat: $(RUNS)/$(1)/done $(feats_test) | $(BIN)/sat-decode $(OUT)/captions
-	$(BIN)/sat-decode -m $(RUNS)/$(1)/best.satm -f msgpack --attention hard-$$* $(DECODE_OPTS) \
-	    $(feats_test) $$(into)
-$(OUT)/pointing/$(1)-greedy.sat: $(RUNS)/$(1)/done $(OUT)/pointing.sat | $(BIN)/sat-decode $(OUT)/pointing
-	$(BIN)/sat-decode -m $(RUNS)/$(1)/best.satm -f msgpack $(DECODE_OPTS) $(OUT)/pointing.sat $$(into)
-$(OUT)/pointing/$(1)-beam%.sat: $(RUNS)/$(1)/done $(OUT)/pointing.sat | $(BIN)/sat-beam $(OUT)/pointing
-	$(BIN)/sat-beam -m $(RUNS)/$(1)/best.satm -f msgpack -k $$* $(BEAM_OPTS) $(OUT)/pointing.sat $$(into)
-$(OUT)/pointing/$(1)-hard-%.sat: $(RUNS)/$(1)/done $(OUT)/pointing.sat | $(BIN)/sat-decode $(OUT)/pointing
-	$(BIN)/sat-decode -m $(RUNS)/$(1)/best.satm -f msgpack --attention hard-$$* $(DECODE_OPTS) \
-	    $(OUT)/pointing.sat $$(into)
-$(OUT)/tuning/$(1)-beam%.sat: $(RUNS)/$(1)/done $(feats_dev) | $(BIN)/sat-beam $(OUT)/tuning
-	$(BIN)/sat-beam -m $(RUNS)/$(1)/best.satm -f msgpack -k $$(subst -norm, --length-norm ,$$*) \
-	    $(feats_dev) $$(into)
-endef
-$(foreach k,$(KINDS),$(eval $(call decode_rules,$(k))))
-
-# sat-eval's text output: images, reflen, testlen, BLEU-n, BLEU-n-nobp, ROUGE-L, CIDEr-D,
-# and the attention's entropy (soft records)
-define eval_rule
-$(OUT)/$(1)/%.eval: $(OUT)/$(1)/%.sat $(names_$(2)) | $(BIN)/sat-eval
-	$(BIN)/sat-eval --refs $(REFS) --split $(names_$(2)) --entropy $$< $$(into)
-endef
-$(eval $(call eval_rule,captions,test))
-$(eval $(call eval_rule,tuning,dev))
-
-# ---- the pointing check: the photos of SAT_SHARED/images and the Flickr8k
-# images boxed in BOXES, encoded afresh; sat-eval --boxes on each model's captions ----
-BOXES   ?= scripts/boxes.tsv
-$(OUT)/pointing.list: $(BOXES) | $(OUT)/shards
-	grep -v '^#' $< | cut -f1 | sort -u | while read -r n; do \
-	    for d in $(SAT_SHARED)/images $(FLICKR)/images; do [ ! -e $$d/$$n ] || { echo $$d/$$n; break; }; done; \
-	done $(into)
-$(OUT)/pointing.sat: $(OUT)/pointing.list | $(BIN)/sat-encode
-	$(BIN)/sat-encode -q -T $< -o $@
-$(OUT)/pointing/%.point: $(OUT)/pointing/%.sat $(BOXES) | $(BIN)/sat-eval
-	$(BIN)/sat-eval --boxes $(BOXES) $< $(into)
-
-methods    := greedy $(BEAMS:%=beam%) hard-argmax hard-sample
-test_evals := $(foreach k,$(KINDS),$(methods:%=$(OUT)/captions/$(k)-%.eval))
-points     := $(foreach k,$(KINDS),$(methods:%=$(OUT)/pointing/$(k)-%.point))
-tune_evals := $(foreach k,$(KINDS),$(foreach b,$(BEAMS),$(TUNE_NORMS:%=$(OUT)/tuning/$(k)-beam$(b)-norm%.eval)))
-decode: $(test_evals) $(points)
-.SECONDARY: $(test_evals:.eval=.sat) $(tune_evals:.eval=.sat) $(points:.point=.sat)
-
-# ---- the reports ----
-report  := scripts/flickr8k-report.sh
-Kind     = $(if $(filter soft,$(1)),Soft,Hard)-Attention
-label    = $(call Kind,$(1)) (ours), $(if $(filter greedy hard-%,$(2)),$(2),beam $(2:beam%=%))
-knobs   := EPOCHS PATIENCE TRAIN_OPTS SOFT_OPTS HARD_OPTS HARD_INIT DECODE_OPTS BEAM_OPTS \
-           $(foreach v,OUT RUNS RESULTS SAT_SHARED TRAIN_IMAGES DEV_IMAGES TEST_IMAGES BEAMS TUNE_NORMS, \
-             $(if $(filter command line,$(origin $(v))),$(v)))
-repro    = make -f scripts/flickr8k.mk -j2 $(foreach v,$(knobs),$(v)='$($(v))') $(1)
-curve   := $(if $(shell command -v $(GNUPLOT)),$(RESULTS)/flickr8k-curve.png)
-
-results: $(RESULTS)/flickr8k.md $(curve)
-tune-beam: $(RESULTS)/flickr8k-tuning.md
-
-$(RESULTS)/flickr8k.md: $(test_evals) $(points) $(KINDS:%=$(RUNS)/%/train.log) $(curve) $(report)
-	mkdir -p $(@D)
-	$(report) --title "Show, Attend and Tell on Flickr8k: test split" --paper \
-	    $(foreach k,$(KINDS),--log "$(call Kind,$(k))=$(RUNS)/$(k)/train.log") \
-	    $(if $(curve),--curve $(notdir $(curve))) --command "$(call repro,results)" \
-	    $(foreach k,$(KINDS),$(foreach m,$(methods),"$(call label,$(k),$(m))=$(OUT)/captions/$(k)-$(m).eval")) \
-	    $(foreach k,$(KINDS),$(foreach m,$(methods),--pointing "$(call label,$(k),$(m))=$(OUT)/pointing/$(k)-$(m).point")) \
-	    $(into)
-
-$(RESULTS)/flickr8k-tuning.md: $(tune_evals) $(report)
-	mkdir -p $(@D)
-	$(report) --title "Beam width and length normalization on the Flickr8k dev split" \
-	    $(foreach k,$(KINDS),--best "$(call Kind,$(k))") --command "$(call repro,tune-beam)" \
-	    $(foreach k,$(KINDS),$(foreach b,$(BEAMS),$(foreach a,$(TUNE_NORMS), \
-	      "$(call Kind,$(k)), beam $(b), length norm $(a)=$(OUT)/tuning/$(k)-beam$(b)-norm$(a).eval"))) \
-	    $(into)
-
-$(RESULTS)/flickr8k-curve.png: $(KINDS:%=$(RUNS)/%/train.log) scripts/flickr8k-curve.gp
-	mkdir -p $(@D)
-	$(GNUPLOT) -e "soft='$(RUNS)/soft/train.log'; hard='$(RUNS)/hard/train.log'; out='$@.tmp'" \
-	    scripts/flickr8k-curve.gp || { rm -f $@.tmp; exit 1; }
-	mv -f $@.tmp $@
+$(foreach s,$(SPLITS),$(eval $(call flickr8k_paths,$(s))))

@@ -6,6 +6,7 @@ packages=(
     build-essential pkg-config
     libjpeg62-turbo-dev libpng-dev libopenblas-dev libmsgpack-dev libssl-dev   # build
     libnetpbm-dev                                                              # sat-encode: netpbm
+    libjansson-dev                                                             # JSON caption files
     libfreetype-dev fonts-dejavu-core                                          # sat-heatmap
     libstemmer-dev wordnet-dev wordnet-base                                    # sat-eval: METEOR
     libcmocka-dev jq python3 bsdutils netpbm ffmpeg openmpi-bin parallel       # tests

@@ -109,7 +109,7 @@ bad_eval() {
     local old
     old=$(cat "$MD")
     echo "images 12" >"$T/out/captions/soft-beam3.eval"
-    ! "${mk[@]}" results 2>"$T/log" && grep -q "flickr8k-report.sh: $T/out/captions/soft-beam3.eval: no number for BLEU-1" "$T/log" &&
+    ! "${mk[@]}" results 2>"$T/log" && grep -q "report.sh: $T/out/captions/soft-beam3.eval: no number for BLEU-1" "$T/log" &&
         is_equal "$(cat "$MD")" "$old" && ! compgen -G "$T/results/*.tmp" >/dev/null
 }
 check "a damaged score file is named and the old report kept" bad_eval

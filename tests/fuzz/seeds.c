@@ -222,6 +222,17 @@ static void caption_seeds(void)
         "img2.jpg#1\tKids playing outside .\n"
         "img2.jpg#2\ta Girl  in a pink DRESS climbs\ta ladder .\n";
     write_seed("fuzz_captions", "token.txt", token, sizeof token - 1);
+    static const char karpathy[] =
+        "{\"images\": [{\"filename\": \"img1.jpg\", \"split\": \"train\", \"sentences\": "
+        "[{\"raw\": \"A brown dog runs .\", \"tokens\": [\"a\", \"brown\"]}, {\"raw\": \"Kids\"}]}, "
+        "{\"filename\": \"img2.jpg\", \"split\": \"val\", \"filepath\": \"val2014\", "
+        "\"sentences\": [{\"raw\": \"caf\\u00e9 \\\"x\\\"\"}]}], \"dataset\": \"coco\"}";
+    write_seed("fuzz_captions", "karpathy.json", karpathy, sizeof karpathy - 1);
+    static const char coco[] =
+        "{\"images\": [{\"id\": 9, \"file_name\": \"img1.jpg\"}, {\"id\": 2, \"file_name\": \"img2.jpg\"}], "
+        "\"annotations\": [{\"image_id\": 2, \"id\": 1, \"caption\": \"A dog\"}, "
+        "{\"image_id\": 9, \"id\": 2, \"caption\": \"Two kids\"}]}";
+    write_seed("fuzz_captions", "coco.json", coco, sizeof coco - 1);
 }
 
 int main(int argc, char **argv)

@@ -268,6 +268,87 @@ static void test_split_load(void **state)
     sat_strtab_free(&set);
 }
 
+/* ---- JSON caption files ---- */
+
+/* Karpathy's format: captions numbered per image, problems counted like
+ * lines' (the n-th caption), @SPLIT[+SPLIT] resolved from the same file. */
+static void test_karpathy_json(void **state)
+{
+    (void)state;
+    const char text[] =
+        "{\"dataset\": \"x\", \"images\": ["
+        "{\"filename\": \"a.jpg\", \"split\": \"train\", \"sentences\": "
+        "[{\"raw\": \" A dog. \", \"tokens\": [\"a\"]}, {\"raw\": \"Two dogs\"}]},"
+        "{\"filename\": \"b.jpg\", \"split\": \"restval\", \"sentences\": [{\"raw\": \"  \"}]},"
+        "{\"filename\": \"c/d.jpg\", \"split\": \"val\", \"sentences\": [{\"raw\": \"x\"}]},"
+        "{\"filename\": \"e.png\", \"split\": \"test\", \"sentences\": [{\"raw\": \"caf\\u00e9\"}]}]}";
+    const char *path = write_file("dataset.json", text, sizeof text - 1);
+    sat_caption_db db;
+    char err[256];
+    assert_int_equal(sat_caption_db_load(&db, path, NULL, err, sizeof err), 0);
+    assert_int_equal(db.nentries, 3);
+    long a = sat_caption_db_find(&db, "a.jpg");
+    assert_true(a >= 0);
+    assert_int_equal(db.ncaptions[a], 2);
+    assert_string_equal(db.captions[a][0], "A dog.");
+    assert_string_equal(db.captions[sat_caption_db_find(&db, "e.png")][0], "caf\xc3\xa9");
+    assert_int_equal(db.problems.count[SAT_CAP_EMPTY], 1);
+    assert_int_equal(db.problems.first_line[SAT_CAP_EMPTY], 3);
+    assert_int_equal(db.problems.count[SAT_CAP_BAD_NAME], 1);
+    sat_caption_db_free(&db);
+
+    sat_strtab set;
+    sat_strtab_init(&set);
+    assert_int_equal(sat_split_resolve("@train+restval", path, &set, err, sizeof err), 2);
+    assert_true(sat_strtab_find(&set, "b.jpg") >= 0 && sat_strtab_find(&set, "e.png") < 0);
+    assert_int_equal(sat_split_resolve("@tset", path, &set, err, sizeof err), -1);
+    assert_non_null(strstr(err, "split 'tset'"));
+    assert_int_equal(sat_split_resolve("@test", NULL, &set, err, sizeof err), -1);
+    sat_strtab_free(&set);
+}
+
+/* COCO's format: annotations joined to images by id, numbered per image in
+ * annotation order; what is not the format fails the whole file. */
+static void test_coco_json(void **state)
+{
+    (void)state;
+    const char text[] =
+        "{\"images\": [{\"id\": 7, \"file_name\": \"x.jpg\"}, {\"id\": 3, \"file_name\": \"y.jpg\"}],"
+        " \"annotations\": [{\"image_id\": 3, \"caption\": \"y one\"},"
+        " {\"image_id\": 7, \"caption\": \"x one\"}, {\"image_id\": 3, \"caption\": \"y two\"}]}";
+    const char *path = write_file("captions.json", text, sizeof text - 1);
+    sat_caption_db db;
+    char err[256];
+    assert_int_equal(sat_caption_db_load(&db, path, NULL, err, sizeof err), 0);
+    long y = sat_caption_db_find(&db, "y.jpg");
+    assert_int_equal(db.ncaptions[y], 2);
+    assert_string_equal(db.captions[y][1], "y two");
+    sat_caption_db_free(&db);
+    sat_strtab set;
+    sat_strtab_init(&set);
+    assert_int_equal(sat_split_resolve("@train", path, &set, err, sizeof err), -1);
+    assert_non_null(strstr(err, "has no splits"));
+    sat_strtab_free(&set);
+
+    static const char *const bad[][2] = {
+        {"{\"images\": [{\"id\": 1, \"file_name\": \"x.jpg\"}], \"annotations\": [{\"image_id\": 2, "
+         "\"caption\": \"c\"}]}", "annotations[0]: image_id 2 is in no image"},
+        {"{\"images\": [{\"id\": 1, \"file_name\": \"x.jpg\"}, {\"id\": 1, \"file_name\": \"y.jpg\"}], "
+         "\"annotations\": []}", "images[1]: id 1 given twice"},
+        {"{\"images\": [{\"filename\": \"x.jpg\", \"split\": \"train\", \"sentences\": [{}]}]}",
+         "images[0].sentences[0]: no string \"raw\""},
+        {"{\"annotations\": []}", "no \"images\" array"},
+        {"{\"images\": [", "not JSON (line 1"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        path = write_file("bad.json", bad[i][0], strlen(bad[i][0]));
+        assert_int_equal(sat_caption_db_load(&db, path, NULL, err, sizeof err), -1);
+        if (!strstr(err, bad[i][1]) || !strstr(err, "bad.json: "))
+            fail_msg("case %zu: '%s' lacks '%s'", i, err, bad[i][1]);
+        sat_caption_db_free(&db);
+    }
+}
+
 /* ---- vocabulary ---- */
 
 static const char *const train_captions[] = {
@@ -416,6 +497,8 @@ int main(void)
         cmocka_unit_test(test_caption_file_quirks),
         cmocka_unit_test(test_caption_file_without_options),
         cmocka_unit_test(test_split_load),
+        cmocka_unit_test(test_karpathy_json),
+        cmocka_unit_test(test_coco_json),
         cmocka_unit_test(test_vocab_build_order),
         cmocka_unit_test(test_vocab_encode_decode),
         cmocka_unit_test(test_vocab_text_round_trip),

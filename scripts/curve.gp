@@ -1,9 +1,9 @@
-# flickr8k-curve.gp — training curves of the two Flickr8k runs (scripts/flickr8k.mk):
+# curve.gp — training curves of an experiment's two runs (scripts/experiment.mk):
 # per epoch the training loss (cross-entropy per word, left) and the dev BLEU-4
 # (right) of the soft and hard attention runs, from sat-train's tab-separated
 # logs (epoch loss xent_per_token bleu1..4 x100 seconds, a header line).
 #
-#   gnuplot -e "soft='build/flickr8k/soft/train.log'; hard='…/hard/train.log'; out='curve.png'" scripts/flickr8k-curve.gp
+#   gnuplot -e "soft='build/flickr8k/soft/train.log'; hard='…/hard/train.log'; out='curve.png'" scripts/curve.gp
 set terminal pngcairo size 1000,420 font ",10"
 set output out
 set datafile separator "\t"

@@ -1,15 +1,16 @@
 #!/bin/bash
-# flickr8k-report.sh — a Markdown report of sat-eval scores, laid out like
+# report.sh — a Markdown report of sat-eval scores, laid out like
 # Table 1 of Xu et al. (2015): Model | BLEU-1..4 | METEOR, plus ROUGE-L and
-# CIDEr-D, every score ×100.  Used by scripts/flickr8k.mk (results, tune-beam).
+# CIDEr-D, every score ×100.  Used by scripts/experiment.mk (results, tune-beam).
 #
-#   flickr8k-report.sh [OPTION]... LABEL=EVAL...
+#   report.sh [OPTION]... LABEL=EVAL...
 #
 #   LABEL=EVAL          a table row: EVAL is sat-eval's text output (its entropy line,
 #                       when there is one, fills the α entropy column)
 #   --pointing LABEL=P  the pointing check of row LABEL: P is sat-eval --boxes's output
 #   --title TEXT        the heading
-#   --paper             the paper's Flickr8k rows first (the only numbers written here)
+#   --paper DATA        the paper's rows for DATA (flickr8k, flickr30k, coco) first
+#                       (Table 1 of Xu et al.; the only numbers written here)
 #   --best PREFIX       under the table, the rows starting with PREFIX that score
 #                       best by BLEU-4 and by CIDEr-D (repeatable)
 #   --log NAME=LOG      a training run: its sat-train log (train.log) summarized (repeatable)
@@ -18,15 +19,15 @@
 #
 # Markdown on stdout; a missing or malformed file is a one-line error naming it.
 set -euo pipefail
-prog=flickr8k-report.sh
+prog=report.sh
 die() { echo "$prog: $*" >&2; exit 1; }
 
-title="Flickr8k" paper=0 curve="" command=""
+title="Flickr8k" paper="" curve="" command=""
 rows=() bests=() logs=() pointing=()
 while [ $# -gt 0 ]; do
     case $1 in
     --title) title=${2:?}; shift ;;
-    --paper) paper=1 ;;
+    --paper) paper=${2:?}; shift ;;
     --best) bests+=("${2:?}"); shift ;;
     --log) logs+=("${2:?}"); shift ;;
     --pointing) pointing+=("${2:?}"); shift ;;
@@ -103,9 +104,17 @@ fi
 echo
 echo "| Model | BLEU-1 | BLEU-2 | BLEU-3 | BLEU-4 | METEOR | ROUGE-L | CIDEr-D | α entropy | pointing | centre |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-if [ $paper = 1 ]; then
-    echo "| Soft-Attention (Xu et al. 2015) | 67 | 44.8 | 29.9 | 19.5 | 18.93 | — | — | — | — | — |"
-    echo "| Hard-Attention (Xu et al. 2015) | 67 | 45.7 | 31.4 | 21.3 | 20.30 | — | — | — | — | — |"
+# Table 1 of Xu et al. (2015): BLEU-1..4, METEOR
+case $paper in
+"") ;;
+flickr8k) paper_soft="67 | 44.8 | 29.9 | 19.5 | 18.93" paper_hard="67 | 45.7 | 31.4 | 21.3 | 20.30" ;;
+flickr30k) paper_soft="66.7 | 43.4 | 28.8 | 19.1 | 18.49" paper_hard="66.9 | 43.9 | 29.6 | 19.9 | 18.46" ;;
+coco) paper_soft="70.7 | 49.2 | 34.4 | 24.3 | 23.90" paper_hard="71.8 | 50.4 | 35.7 | 25.0 | 23.04" ;;
+*) die "--paper: '$paper' is not flickr8k, flickr30k or coco" ;;
+esac
+if [ -n "$paper" ]; then
+    echo "| Soft-Attention (Xu et al. 2015) | $paper_soft | — | — | — | — | — |"
+    echo "| Hard-Attention (Xu et al. 2015) | $paper_hard | — | — | — | — | — |"
 fi
 awk -F'\t' '{ split($2, s, " "); printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, s[2], s[3], s[4], s[5], s[6], s[7], s[8], s[9], s[10], s[11] }' <<<"$table"
 

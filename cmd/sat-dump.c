@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "model.h"
 #include "stream.h"
 #include "util.h"
 
@@ -21,6 +22,9 @@ static const char usage[] =
     "  -t, --type TYPE      only records of this type (repeatable)\n"
     "      --full           tensors as arrays of numbers, other binary values as base64\n"
     "      --max-record N   refuse records larger than N bytes (default 268435456)\n"
+    "      --verify         check each model record as the programs read it, and its\n"
+    "                       weights against their sha256 too; a bad one is reported\n"
+    "                       (exit status 1) instead of written\n"
     "  -h, --help           show this help and exit\n"
     "  -V, --version        show the version and exit\n"
     "\n"
@@ -30,6 +34,7 @@ typedef struct {
     char **types;
     int ntypes;
     int full;
+    int verify;
     size_t max_record;
 } options;
 
@@ -214,6 +219,17 @@ static void dump_record(FILE *out, const sat_record *rec, const options *opt)
     fputs("}\n", out);
 }
 
+/* --verify: a model record must load with its weights' sha256 checked, the
+ * check the captioning programs leave out for start-up time (issue 15). */
+static int model_ok(const sat_record *rec, const char *name)
+{
+    char err[600];
+    sat_model *m = sat_model_load_mem(rec->raw, rec->raw_len, name, SAT_MODEL_VERIFY, err, sizeof err);
+    if (!m) sat_warn("%s", err);
+    sat_model_free(m);
+    return m != NULL;
+}
+
 static void dump_stream(FILE *in, const char *name, FILE *out, const options *opt)
 {
     sat_reader *r = sat_reader_open(in, name, opt->max_record);
@@ -221,7 +237,8 @@ static void dump_stream(FILE *in, const char *name, FILE *out, const options *op
     int st;
     while ((st = sat_reader_next(r, &rec)) != SAT_READ_END) {
         if (st == SAT_READ_OK) {
-            if (wanted(opt, rec.type)) dump_record(out, &rec, opt);
+            if (wanted(opt, rec.type) && (!opt->verify || !sat_record_is(&rec, "model") || model_ok(&rec, name)))
+                dump_record(out, &rec, opt);
             continue;
         }
         sat_warn("%s", sat_reader_error(r));
@@ -236,7 +253,8 @@ int main(int argc, char **argv)
     options opt = {0};
     static const struct option longopts[] = {
         {"type", required_argument, 0, 't'}, {"full", no_argument, 0, 'F'},
-        {"max-record", required_argument, 0, 'M'}, {"help", no_argument, 0, 'h'},
+        {"max-record", required_argument, 0, 'M'}, {"verify", no_argument, 0, 'C'},
+        {"help", no_argument, 0, 'h'},
         {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
     int c;
     opt.types = sat_xcalloc((size_t)argc, sizeof *opt.types);
@@ -244,6 +262,7 @@ int main(int argc, char **argv)
         switch (c) {
         case 't': opt.types[opt.ntypes++] = optarg; break;
         case 'F': opt.full = 1; break;
+        case 'C': opt.verify = 1; break;
         case 'M': opt.max_record = (size_t)sat_parse_long("--max-record", optarg, 16, 1L << 40); break;
         case 'h': sat_print_usage(usage);
         case 'V': sat_print_version();

@@ -141,7 +141,7 @@ static sat_model *read_model(const char *path)
     if (sat_read_file(path, MAX_INPUT_BYTES, &data, &len, err, sizeof err) < 0) sat_die("%s: %s", path, err);
     sat_model *m = NULL;
     if (len && sat_is_map_lead(data[0])) {
-        m = sat_model_load_mem(data, len, path, err, sizeof err);
+        m = sat_model_load_mem(data, len, path, SAT_MODEL_VERIFY, err, sizeof err);
         if (!m) sat_die("%s", err); /* "model file PATH: problem" */
     } else if (len >= 8 && memcmp(data + 4, "TFL3", 4) == 0) {
         m = sat_tflite_import(data, len, path, err, sizeof err);

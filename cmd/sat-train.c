@@ -605,7 +605,7 @@ static sat_decoder *load_compatible(const char *opt, const char *path, sat_decod
                                     const dataset *d, sat_model **model)
 {
     char err[512];
-    sat_model *m = sat_model_load(path, err, sizeof err);
+    sat_model *m = sat_model_load(path, SAT_MODEL_VERIFY, err, sizeof err);
     if (!m) sat_die("%s: %s", opt, err);
     sat_decoder *saved = sat_decoder_from_model(m, err, sizeof err);
     if (!saved) sat_die("%s: %s: %s", opt, path, err);

@@ -64,7 +64,7 @@ static int load_member(sat_captioner *cap, int i, const char *path, const char *
     }
     char why[400];
     int ok = 0;
-    sat_model *m = cap->models[i] = sat_model_load(found, why, sizeof why);
+    sat_model *m = cap->models[i] = sat_model_load(found, 0, why, sizeof why);
     cap->ens.n = i + 1;
     if (!m) snprintf(err, errlen, "%s", why);
     else if (!(cap->ens.dec[i] = sat_captioner_member(m, i == 0 ? &cap->vocab : NULL, why, sizeof why)))

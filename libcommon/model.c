@@ -2,8 +2,8 @@
  *
  * Loading: read the file, find the map's extent with the stream scanner
  * (which bounds container sizes by the bytes present), let msgpack-c build the
- * object tree, copy it into a sat_model, validate, and check the weights'
- * sha256 last.  Saving: pack into a memory buffer, write through sat_atomic.
+ * object tree, copy it into a sat_model, validate, and (SAT_MODEL_VERIFY)
+ * check the weights' sha256 last.  Saving: pack into a memory buffer, write through sat_atomic.
  */
 #include "model.h"
 
@@ -512,7 +512,7 @@ static int parse_header(const msgpack_object *map, sat_model *m, char *err, size
     return rc;
 }
 
-static int parse_model(const msgpack_object *map, sat_model *m, char *err, size_t errlen)
+static int parse_model(const msgpack_object *map, sat_model *m, int flags, char *err, size_t errlen)
 {
     if (parse_header(map, m, err, errlen) < 0 || parse_params(map, m, err, errlen) < 0 ||
         parse_tensors(map, m, err, errlen) < 0 || parse_graph(map, m, err, errlen) < 0 ||
@@ -520,6 +520,7 @@ static int parse_model(const msgpack_object *map, sat_model *m, char *err, size_
         parse_strings(map, "vocab", &m->vocab, &m->nvocab, err, errlen) < 0 ||
         parse_config(map, m, err, errlen) < 0 || sat_model_validate(m, err, errlen) < 0)
         return -1;
+    if (!(flags & SAT_MODEL_VERIFY)) return 0;
     const void *data;
     size_t len;
     char sha[65];
@@ -531,7 +532,7 @@ static int parse_model(const msgpack_object *map, sat_model *m, char *err, size_
 }
 
 /* Read exactly one model map: 0, or -1 with "NAME: problem" in err. */
-static int load_from(sat_reader *r, const char *name, sat_model *m, char *err, size_t errlen)
+static int load_from(sat_reader *r, const char *name, sat_model *m, int flags, char *err, size_t errlen)
 {
     sat_record rec;
     char why[512];
@@ -541,7 +542,7 @@ static int load_from(sat_reader *r, const char *name, sat_model *m, char *err, s
     if (st != SAT_READ_OK) return sat_fail(err, errlen, "%s", sat_reader_error(r));
     if (!sat_record_is(&rec, "model"))
         return sat_fail(err, errlen, "%s: not a sat model (type is '%s')", name, rec.type);
-    if (parse_model(&rec.obj, m, why, sizeof why) < 0) return sat_fail(err, errlen, "%s: %s", name, why);
+    if (parse_model(&rec.obj, m, flags, why, sizeof why) < 0) return sat_fail(err, errlen, "%s: %s", name, why);
     if (sat_reader_next(r, &rec) != SAT_READ_END)
         return sat_fail(err, errlen, "%s: extra data after the model", name);
     return 0;
@@ -558,7 +559,8 @@ static int check_model_head(const unsigned char *head, size_t n, char *err, size
                 k == SAT_KIND_TFLITE ? ": sat-import converts it" : "");
 }
 
-sat_model *sat_model_load_mem(const void *data, size_t len, const char *name, char *err, size_t errlen)
+sat_model *sat_model_load_mem(const void *data, size_t len, const char *name, int flags, char *err,
+                              size_t errlen)
 {
     char why[600], head[300];
     int rc = -1;
@@ -570,7 +572,7 @@ sat_model *sat_model_load_mem(const void *data, size_t len, const char *name, ch
     } else {
         /* max_record = len: the scanner refuses container sizes beyond the bytes present. */
         sat_reader *r = sat_reader_open_mem(data, len, name, len);
-        rc = load_from(r, name, m, why, sizeof why);
+        rc = load_from(r, name, m, flags, why, sizeof why);
         sat_reader_close(r);
     }
     if (rc == 0) return m;
@@ -598,13 +600,13 @@ static void *map_regular(const char *path, size_t *len)
     return p;
 }
 
-sat_model *sat_model_load(const char *path, char *err, size_t errlen)
+sat_model *sat_model_load(const char *path, int flags, char *err, size_t errlen)
 {
     size_t len;
     void *mapped = map_regular(path, &len);
     if (mapped) {
         madvise(mapped, len, MADV_SEQUENTIAL | MADV_WILLNEED);
-        sat_model *m = sat_model_load_mem(mapped, len, path, err, errlen);
+        sat_model *m = sat_model_load_mem(mapped, len, path, flags, err, errlen);
         munmap(mapped, len);
         return m;
     }
@@ -615,7 +617,7 @@ sat_model *sat_model_load(const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "model file %s: %s", path, why);
         return NULL;
     }
-    sat_model *m = sat_model_load_mem(data, len, path, err, errlen);
+    sat_model *m = sat_model_load_mem(data, len, path, flags, err, errlen);
     free(data);
     return m;
 }

@@ -86,14 +86,22 @@ typedef struct {
     int nconfig;
 } sat_model;
 
+/* Flag of sat_model_load: also hash the params and refuse them unless they
+ * match weights_sha256 (a corrupt file).  Programs that only read a model
+ * leave it out: hashing the ~15 MB of weights was most of a start-up's work
+ * (issue 15); importing, training from a model and `sat-dump --verify` set it. */
+#define SAT_MODEL_VERIFY 1
+
 /* Load a model file.  NULL with a one-line reason in err on any problem
- * (unreadable, not a sat model, truncated, inconsistent shapes/offsets). */
-sat_model *sat_model_load(const char *path, char *err, size_t errlen);
+ * (unreadable, not a sat model, truncated, inconsistent shapes/offsets; with
+ * SAT_MODEL_VERIFY in flags, weights that do not match their sha256). */
+sat_model *sat_model_load(const char *path, int flags, char *err, size_t errlen);
 /* Write atomically (temp file + rename).  params_f16: store params as f16.
  * Sets m->weights_sha256.  Dies on I/O error. */
 void sat_model_save(sat_model *m, const char *path, int params_f16);
 /* sat_model_load on bytes in memory (`name` is used in messages); for fuzzing. */
-sat_model *sat_model_load_mem(const void *data, size_t len, const char *name, char *err, size_t errlen);
+sat_model *sat_model_load_mem(const void *data, size_t len, const char *name, int flags, char *err,
+                              size_t errlen);
 /* Check the rules of formats/model.md (shapes, offsets, op fields, data flow):
  * 0, or -1 with a one-line reason in err.  Load and save both call it. */
 int sat_model_validate(const sat_model *m, char *err, size_t errlen);

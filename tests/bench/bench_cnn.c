@@ -68,7 +68,7 @@ int main(int argc, char **argv)
     }
     int runs = argc > 2 ? (int)sat_parse_long("RUNS", argv[2], 1, 100000) : 50;
     char err[512];
-    sat_model *m = sat_model_load(argv[1], err, sizeof err);
+    sat_model *m = sat_model_load(argv[1], 0, err, sizeof err);
     if (!m) sat_die("%s", err);
     openblas_set_num_threads(1);
 

@@ -58,6 +58,17 @@ fails_once() {
     grep -Eq "^sat-[a-z]+: .*$pattern" "$T/once.err" || { cat "$T/once.err"; return 1; }
 }
 
+# A flipped weight byte passes the load-time checks (the programs skip the
+# hash for start-up time); sat-dump --verify names the file and refuses it.
+cp "${SAT_MODEL_DIR:-$SAT_BIN/../models}/sat-decoder.satm" "$T/flipped.satm"
+printf '\x5a' | dd of="$T/flipped.satm" bs=1 seek=5000000 conv=notrunc status=none
+flipped_weights() {
+    sat-encode -q "$IMAGES/dog.jpg" | sat-decode -m "$T/flipped.satm" -f text > /dev/null &&
+        fails_once "flipped.satm: params do not match weights_sha256 \(corrupt file\)$" \
+            sat-dump --verify "$T/flipped.satm" && [ ! -s "$T/once.out" ]
+}
+check "a model with a flipped weight byte: loaded as it is, refused by sat-dump --verify" flipped_weights
+
 check "zero bytes into sat-beam: one line, 'not a sat stream', not one per byte" \
     fails_once "stdin: not a sat stream \(it looks like zero bytes\)$" \
     bash -c "head -c 10000 /dev/zero | sat-beam -f text"

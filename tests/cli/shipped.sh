@@ -8,10 +8,10 @@ MODEL=${SAT_MODEL_DIR:-$SAT_BIN/../models}/sat-decoder.satm
 
 shipped_file() {
     [ "$(stat -c %s "$MODEL")" -le $((25 << 20)) ] || { echo "$MODEL: larger than 25 MiB"; return 1; }
-    sat-dump "$MODEL" | jq -e '.kind == "decoder" and .dtype == "f16" and .name == "sat-decoder"
+    sat-dump --verify "$MODEL" | jq -e '.kind == "decoder" and .dtype == "f16" and .name == "sat-decoder"
         and (.vocab | length) == 2538 and .vocab[0:3] == ["<end>", "<start>", "<unk>"]' >/dev/null
 }
-check "the shipped decoder: f16, at most 25 MiB, the Flickr8k vocabulary of 2538 words" shipped_file
+check "the shipped decoder: f16, its weights as hashed, at most 25 MiB, the Flickr8k vocabulary of 2538 words" shipped_file
 
 sat-encode -q "$IMAGES/dog.jpg" > "$T/dog.sat"
 default_model() {
@@ -32,7 +32,7 @@ check "the quick start's figure: sat-encode | sat-beam | sat-heatmap -o dog.png"
 HARD=${SAT_MODEL_DIR:-$SAT_BIN/../models}/sat-decoder-hard.satm
 hard_file() {
     [ "$(stat -c %s "$HARD")" -le $((25 << 20)) ] || { echo "$HARD: larger than 25 MiB"; return 1; }
-    sat-dump "$HARD" | jq -e '.kind == "decoder" and .dtype == "f16" and .name == "sat-decoder-hard"
+    sat-dump --verify "$HARD" | jq -e '.kind == "decoder" and .dtype == "f16" and .name == "sat-decoder-hard"
         and (.vocab | length) == 2538' >/dev/null &&
     [ "$(sat-dump "$HARD" | jq -r .weights_sha256)" != "$(sat-dump "$MODEL" | jq -r .weights_sha256)" ]
 }

@@ -5,7 +5,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char err[512];
-    sat_model *m = sat_model_load_mem(data, size, "fuzz.satm", err, sizeof err);
+    sat_model *m = sat_model_load_mem(data, size, "fuzz.satm", SAT_MODEL_VERIFY, err, sizeof err);
     sat_model_free(m);
     return 0;
 }

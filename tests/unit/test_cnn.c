@@ -387,7 +387,7 @@ static void test_real_model(void **state)
         return;
     }
     char err[512];
-    sat_model *m = sat_model_load(path, err, sizeof err);
+    sat_model *m = sat_model_load(path, 0, err, sizeof err);
     if (!m) print_message("%s\n", err);
     assert_non_null(m);
     check_real_model(m, 16, 14);

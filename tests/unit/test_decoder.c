@@ -644,7 +644,7 @@ static void test_model_round_trip(void **state)
     assert_true(fd >= 0);
     close(fd);
     sat_model_save(m, path, 0);
-    sat_model *loaded = sat_model_load(path, err, sizeof err);
+    sat_model *loaded = sat_model_load(path, 0, err, sizeof err);
     unlink(path);
     assert_non_null(loaded);
     sat_decoder *back = sat_decoder_from_model(loaded, err, sizeof err);

@@ -179,7 +179,7 @@ static void test_roundtrip_f32(void **state)
     assert_int_equal(sat_model_validate(m, err, sizeof err), 0);
     sat_model_save(m, tmp_path("f32.satm"), 0);
     assert_int_equal(strlen(m->weights_sha256), 64);
-    sat_model *l = sat_model_load(tmp_path("f32.satm"), err, sizeof err);
+    sat_model *l = sat_model_load(tmp_path("f32.satm"), SAT_MODEL_VERIFY, err, sizeof err);
     assert_non_null(l);
     assert_same_structure(m, l);
     assert_memory_equal(m->params, l->params, m->nparams * sizeof(float));
@@ -199,7 +199,7 @@ static void test_roundtrip_f16(void **state)
     memcpy(sha32, m->weights_sha256, 65);
     sat_model_save(m, tmp_path("h.satm"), 1);
     assert_string_not_equal(sha32, m->weights_sha256); /* sha of the params as stored */
-    sat_model *l = sat_model_load(tmp_path("h.satm"), err, sizeof err);
+    sat_model *l = sat_model_load(tmp_path("h.satm"), SAT_MODEL_VERIFY, err, sizeof err);
     assert_non_null(l);
     assert_same_structure(m, l);
     for (size_t i = 0; i < m->nparams; i++) {
@@ -230,7 +230,7 @@ static void test_roundtrip_no_graph(void **state)
     m->nvocab = 3;
     sat_model_save(m, tmp_path("dec.satm"), 1);
     char err[512] = "";
-    sat_model *l = sat_model_load(tmp_path("dec.satm"), err, sizeof err);
+    sat_model *l = sat_model_load(tmp_path("dec.satm"), SAT_MODEL_VERIFY, err, sizeof err);
     assert_non_null(l);
     assert_same_structure(m, l);
     assert_int_equal(l->nops, 0);
@@ -243,10 +243,10 @@ static void test_roundtrip_no_graph(void **state)
 }
 
 /* Unpack a saved model, let `edit` change the object tree, pack it again and
- * load it from memory: the error, or "" when it loads. */
+ * load it from memory with `flags`: the error, or "" when it loads. */
 typedef void (*edit_fn)(msgpack_object *root);
 
-static const char *load_edited(const char *file, edit_fn edit)
+static const char *load_edited_with(const char *file, edit_fn edit, int flags)
 {
     static char err[512];
     unsigned char *data;
@@ -264,13 +264,18 @@ static const char *load_edited(const char *file, edit_fn edit)
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     msgpack_pack_object(&pk, root);
     err[0] = 0;
-    sat_model *m = sat_model_load_mem(sb.data, sb.size, "edited", err, sizeof err);
+    sat_model *m = sat_model_load_mem(sb.data, sb.size, "edited", flags, err, sizeof err);
     assert_true((m != NULL) == (err[0] == 0));
     sat_model_free(m);
     msgpack_sbuffer_destroy(&sb);
     msgpack_zone_destroy(&zone);
     free(data);
     return err;
+}
+
+static const char *load_edited(const char *file, edit_fn edit)
+{
+    return load_edited_with(file, edit, SAT_MODEL_VERIFY);
 }
 
 static msgpack_object *field(msgpack_object *map, const char *key)
@@ -337,6 +342,9 @@ static void test_load_refuses_edits(void **state)
     assert_non_null(strstr(load_edited("e.satm", edit_weight_shape), "do not fit 2 input and 4 output"));
     assert_non_null(strstr(load_edited("e.satm", edit_zero_dim), "tensor 'conv/w' has a bad shape"));
     assert_non_null(strstr(load_edited("e.satm", edit_param_byte), "weights_sha256"));
+    /* Without SAT_MODEL_VERIFY the weights are not hashed: only the checks above hold. */
+    assert_string_equal(load_edited_with("e.satm", edit_param_byte, 0), "");
+    assert_non_null(strstr(load_edited_with("e.satm", edit_zero_dim, 0), "tensor 'conv/w' has a bad shape"));
 }
 
 static void test_load_refuses_truncated(void **state)
@@ -350,7 +358,7 @@ static void test_load_refuses_truncated(void **state)
     assert_int_equal(sat_read_file(tmp_path("t.satm"), 1 << 24, &data, &len, err, sizeof err), 0);
     for (size_t cut = 0; cut < len; cut += 1 + cut / 8) {
         err[0] = 0;
-        assert_null(sat_model_load_mem(data, cut, "t.satm", err, sizeof err));
+        assert_null(sat_model_load_mem(data, cut, "t.satm", SAT_MODEL_VERIFY, err, sizeof err));
         assert_non_null(strstr(err, "model file t.satm"));
         assert_null(strchr(err, '\n'));
     }
@@ -358,11 +366,11 @@ static void test_load_refuses_truncated(void **state)
     unsigned char *longer = sat_xmalloc(len + 1);
     memcpy(longer, data, len);
     longer[len] = 0xc0;
-    assert_null(sat_model_load_mem(longer, len + 1, "t.satm", err, sizeof err));
+    assert_null(sat_model_load_mem(longer, len + 1, "t.satm", SAT_MODEL_VERIFY, err, sizeof err));
     assert_non_null(strstr(err, "extra data"));
     free(longer);
     free(data);
-    assert_null(sat_model_load(tmp_path("missing.satm"), err, sizeof err));
+    assert_null(sat_model_load(tmp_path("missing.satm"), SAT_MODEL_VERIFY, err, sizeof err));
     assert_non_null(strstr(err, "missing.satm"));
 }
 
@@ -379,13 +387,13 @@ static void test_load_refuses_other_kinds(void **state)
     };
     char err[512];
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        assert_null(sat_model_load_mem(cases[i].bytes, cases[i].n, "x.satm", err, sizeof err));
+        assert_null(sat_model_load_mem(cases[i].bytes, cases[i].n, "x.satm", SAT_MODEL_VERIFY, err, sizeof err));
         assert_non_null(strstr(err, "model file x.satm: "));
         assert_non_null(strstr(err, cases[i].says));
         FILE *f = fopen(tmp_path("other.satm"), "wb");
         assert_int_equal(fwrite(cases[i].bytes, 1, cases[i].n, f), cases[i].n);
         fclose(f);
-        assert_null(sat_model_load(tmp_path("other.satm"), err, sizeof err));
+        assert_null(sat_model_load(tmp_path("other.satm"), SAT_MODEL_VERIFY, err, sizeof err));
         assert_non_null(strstr(err, cases[i].says));
     }
 }

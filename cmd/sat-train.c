@@ -207,6 +207,17 @@ static void dist_finalize(void)
     MPI_Finalize();
 }
 
+#ifdef __SANITIZE_ADDRESS__
+/* Open MPI keeps what MPI_Init allocated past MPI_Finalize (tests/lsan.supp
+ * names its libraries); LeakSanitizer's fast unwinder stops in them, built
+ * without frame pointers, before a frame the suppressions can match. */
+const char *__lsan_default_options(void);
+const char *__lsan_default_options(void)
+{
+    return "fast_unwind_on_malloc=0";
+}
+#endif
+
 /* Sums n values of type t over the ranks, in place, on every rank.  A rank
  * that dies makes the others' call fail: Open MPI's default error handler
  * (MPI_ERRORS_ARE_FATAL) then aborts the job, and mpirun says which rank. */
@@ -933,12 +944,14 @@ static sat_decoder_loss batch_step(trainer *tr, const epoch_plan *plan, long b, 
     return sat_decoder_forward_backward(tr->dec, &batch, o->lambda, o->dropout, NULL, 1);
 }
 
+enum { BATCH_SUMS = 6 }; /* a batch's loss figures summed over the ranks */
+
 /* The gradients and the batch's loss sums, added up over the ranks. */
 static void reduce_batch(trainer *tr, sat_decoder_loss *l)
 {
-    double sums[] = {l->loss, l->xent, (double)l->ntokens, l->logp_sampled, l->logp_reference,
-                     (double)l->nsampled};
-    dist_sum_doubles(sums, sizeof sums / sizeof *sums);
+    double sums[BATCH_SUMS] = {l->loss, l->xent, (double)l->ntokens, l->logp_sampled,
+                               l->logp_reference, (double)l->nsampled};
+    dist_sum_doubles(sums, BATCH_SUMS);
     *l = (sat_decoder_loss){.loss = sums[0], .xent = sums[1], .ntokens = (long)sums[2],
                             .logp_sampled = sums[3], .logp_reference = sums[4],
                             .nsampled = (long)sums[5]};
@@ -1331,7 +1344,9 @@ int main(int argc, char **argv)
             o.lambda, o.dropout);
     if (o.init) fprintf(info, "sat-train: initial weights from %s\n", o.init);
     if (dist.size > 1)
-        fprintf(info, "sat-train: %d processes, each a share of every batch's images\n", dist.size);
+        fprintf(info, "sat-train: %d processes, each a share of every batch's images; %zu bytes "
+                "summed over them per step\n", dist.size,
+                tr.dec->nparams * sizeof(float) + BATCH_SUMS * sizeof(double));
     if (o.hard && !o.scst)
         fprintf(info, "sat-train: hard attention: %d sample(s) per caption, expected context "
                 "with p %g, REINFORCE weight %g (%s baseline), entropy %g, temperature %g\n",

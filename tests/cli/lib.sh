@@ -30,6 +30,13 @@ flickr8k_sliver() {
     cat "$T/train.txt" "$T/dev.txt" | sed "s|^|$F/images/|" | sat-encode -q --stride 32 -T - -o "$T/feats.sat"
 }
 
+# peak_rss_kb CMD...: the peak resident memory of CMD (getrusage of the child), -1 if it fails.
+peak_rss_kb() {
+    python3 -c 'import resource, subprocess, sys
+rc = subprocess.call(sys.argv[1:], stderr=subprocess.DEVNULL)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss if rc == 0 else -1)' "$@"
+}
+
 # skip NAME WHY: a check this machine cannot run, neither passed nor failed.
 skip() { echo "skipped - $1: $2"; }
 

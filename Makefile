@@ -73,7 +73,18 @@ $(LIB): $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
 $(BINDIR)/%: cmd/%.c $(LIB) $(wildcard libcommon/*.h) | $(BINDIR)
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+	$(PROGRAM_CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+# sat-train alone is built with Open MPI's wrapper, when there is one that
+# finds mpi.h (openmpi-bin has the wrapper, libopenmpi-dev the header), around
+# the same CC, for data-parallel training under mpirun; without it, it is
+# built with CC and trains in one process.
+MPICC      ?= $(shell w=$$(command -v mpicc) && echo '\#include <mpi.h>' | $$w -E -x c - >/dev/null 2>&1 && echo $$w)
+PROGRAM_CC  = $(CC)
+ifneq ($(MPICC),)
+$(BINDIR)/sat-train: PROGRAM_CC = OMPI_CC=$(CC) $(MPICC)
+$(BINDIR)/sat-train: CPPFLAGS += -DSAT_HAVE_MPI
+endif
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIB) $(wildcard libcommon/*.h tests/unit/*.h) | $(BUILD)/tests
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(shell pkg-config --cflags $(TEST_PKGS)) $(LDFLAGS) \

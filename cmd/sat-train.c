@@ -10,12 +10,16 @@
  * best model kept (-o), a checkpoint (--checkpoint DIR), early stop after
  * --patience epochs without gain.
  *
- * Runs are repeatable: an epoch's batch order comes from (seed, epoch), the
- * dropout masks from a generator whose state is in the checkpoint, so
- * `--resume` after a kill reaches the same weights as a run never stopped.
+ * Runs are repeatable: an epoch's batch order comes from (seed, epoch), each
+ * caption's dropout masks and drawn locations from a generator of its own
+ * seeded by (seed, epoch, caption), so `--resume` after a kill reaches the
+ * same weights as a run never stopped, and so does a run split over N
+ * processes (mpirun -np N sat-train: each takes a share of every batch, see
+ * "processes" below) up to the order of float sums.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdlib.h>
@@ -35,6 +39,10 @@
 #include "progress.h"
 #include "scst.h"
 #include "util.h"
+
+#ifdef SAT_HAVE_MPI
+#include <mpi.h>
+#endif
 
 static const char usage[] =
     "Usage: sat-train --captions FILE --features FILE... --train LIST [--dev LIST] -o MODEL [OPTION]...\n"
@@ -164,10 +172,84 @@ typedef struct {
     long step;               /* optimizer updates */
     double best_bleu4;
     int best_epoch, bad_epochs;
-    sat_rng rng;             /* dropout masks (and hard attention's locations) */
+    unsigned long seed;      /* of batch orders and draws: --seed, or a resumed checkpoint's */
     double baseline;         /* hard attention's REINFORCE baseline b */
     double lr;               /* the learning rate now (--lr-decay lowers it) */
 } train_state;
+
+/* ---- processes ----------------------------------------------------------- */
+
+/* Data parallelism (issue 11): under mpirun every rank runs this program on
+ * the same data; each takes its share of every batch's images, the gradients
+ * and the batch's statistics are summed over the ranks before the optimizer
+ * step (so every rank takes the same step and the weights stay identical),
+ * the dev images are decoded in shares, and rank 0 alone writes files and
+ * talks.  Built without MPI (no mpicc), or run without mpirun (an Open MPI
+ * singleton), it is one rank and the sums are no-ops. */
+static struct {
+    int rank, size;
+} dist = {0, 1};
+
+/* Informational messages: stderr on rank 0, nothing on the others (errors
+ * still go to stderr from any rank). */
+static FILE *info;
+
+#ifdef SAT_HAVE_MPI
+static void dist_init(int *argc, char ***argv)
+{
+    MPI_Init(argc, argv);
+    MPI_Comm_rank(MPI_COMM_WORLD, &dist.rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &dist.size);
+}
+
+static void dist_finalize(void)
+{
+    MPI_Finalize();
+}
+
+#ifdef __SANITIZE_ADDRESS__
+/* Open MPI keeps what MPI_Init allocated past MPI_Finalize (tests/lsan.supp
+ * names its libraries); LeakSanitizer's fast unwinder stops in them, built
+ * without frame pointers, before a frame the suppressions can match. */
+const char *__lsan_default_options(void);
+const char *__lsan_default_options(void)
+{
+    return "fast_unwind_on_malloc=0";
+}
+#endif
+
+/* Sums n values of type t over the ranks, in place, on every rank.  A rank
+ * that dies makes the others' call fail: Open MPI's default error handler
+ * (MPI_ERRORS_ARE_FATAL) then aborts the job, and mpirun says which rank. */
+static void dist_sum(void *x, size_t n, MPI_Datatype t)
+{
+    if (dist.size == 1) return;
+    if (n > INT_MAX) sat_die("%zu values are too many for one MPI_Allreduce", n);
+    MPI_Allreduce(MPI_IN_PLACE, x, (int)n, t, MPI_SUM, MPI_COMM_WORLD);
+}
+
+static void dist_sum_floats(float *x, size_t n)
+{
+    dist_sum(x, n, MPI_FLOAT);
+}
+
+static void dist_sum_doubles(double *x, size_t n)
+{
+    dist_sum(x, n, MPI_DOUBLE);
+}
+#else
+static void dist_init(int *argc, char ***argv) {}
+static void dist_finalize(void) {}
+static void dist_sum_floats(float *x, size_t n) {}
+static void dist_sum_doubles(double *x, size_t n) {}
+#endif
+
+/* Rank r's share [*lo, *hi) of n items: consecutive, sizes differing by 1 at most. */
+static void dist_share(long n, long *lo, long *hi)
+{
+    *lo = n * dist.rank / dist.size;
+    *hi = n * (dist.rank + 1) / dist.size;
+}
 
 /* ---- data ---------------------------------------------------------------- */
 
@@ -323,10 +405,10 @@ static void collect_captions(dataset *d, const sat_strtab *train, const sat_strt
     }
     free(ids);
     if (missing_train || missing_dev)
-        fprintf(stderr, "sat-train: %ld train and %ld dev images have no features or no captions (skipped)\n",
+        fprintf(info, "sat-train: %ld train and %ld dev images have no features or no captions (skipped)\n",
                 missing_train, missing_dev);
     if (skipped)
-        fprintf(stderr, "sat-train: %ld training captions longer than %d words (or empty) skipped\n",
+        fprintf(info, "sat-train: %ld training captions longer than %d words (or empty) skipped\n",
                 skipped, max_len);
 }
 
@@ -361,7 +443,7 @@ static void load_dataset(dataset *d, const options *o)
     char err[512];
     sat_caption_options copt = {&both, NULL};
     if (sat_caption_db_load(&d->captions, o->captions, &copt, err, sizeof err)) sat_die("%s", err);
-    sat_caption_problems_print(&d->captions.problems, o->captions, stderr);
+    sat_caption_problems_print(&d->captions.problems, o->captions, info);
     build_vocab(d, &train, o->min_count, o->max_vocab);
 
     sat_strtab_init(&d->image_index);
@@ -371,7 +453,7 @@ static void load_dataset(dataset *d, const options *o)
     if (d->ntrain == 0) sat_die("no training captions with features");
     if (o->dev_list && d->ndev == 0) sat_die("no dev images with features and captions");
     if (o->scst) collect_references(d);
-    fprintf(stderr, "sat-train: %d images (L=%d, D=%d), %d training captions, %d dev images, vocabulary %d\n",
+    fprintf(info, "sat-train: %d images (L=%d, D=%d), %d training captions, %d dev images, vocabulary %d\n",
             d->nimages, d->L, d->D, d->ntrain, d->ndev, d->vocab->n);
     sat_strtab_free(&train);
     sat_strtab_free(&dev);
@@ -450,15 +532,28 @@ static void free_plan(epoch_plan *p)
     free(p->start);
 }
 
-/* Scratch for one batch: its images' features as f32 and the token matrix. */
+/* Scratch for one batch: its images' features as f32, the token matrix and
+ * each caption's generator. */
 typedef struct {
     float *feats;
     int *image, *tokens, *local;
+    sat_rng *rngs;
     int cap_images, cap_rows, cap_tokens;
 } batch_buffers;
 
-static void fill_batch(batch_buffers *bb, const dataset *d, const int *captions, int B,
-                       sat_decoder_batch *out)
+/* The seed of caption c's draws in an epoch: a function of (seed, epoch, c)
+ * alone, whichever batch, process or resumed run takes the caption. */
+static uint64_t caption_seed(unsigned long seed, int epoch, int c)
+{
+    uint64_t h = (uint64_t)seed * 0x9e3779b97f4a7c15u;
+    h = (h ^ (uint64_t)epoch) * 0xbf58476d1ce4e5b9u;
+    return (h ^ (uint64_t)c) * 0x94d049bb133111ebu; /* sat_rng_seed mixes it further */
+}
+
+/* The B captions (indices into d->train) as a decoder batch; total: the
+ * whole batch's captions when these are one rank's share of it. */
+static void fill_batch(batch_buffers *bb, const dataset *d, const int *captions, int B, int total,
+                       const train_state *ts, sat_decoder_batch *out)
 {
     int T = d->train[captions[0]].len;
     for (int i = 1; i < B; i++)
@@ -468,6 +563,7 @@ static void fill_batch(batch_buffers *bb, const dataset *d, const int *captions,
         bb->cap_rows = B;
         bb->image = sat_xrealloc(bb->image, (size_t)B * sizeof *bb->image);
         bb->feats = sat_xrealloc(bb->feats, (size_t)B * LD * sizeof *bb->feats);
+        bb->rngs = sat_xrealloc(bb->rngs, (size_t)B * sizeof *bb->rngs);
     }
     if (bb->cap_tokens < B * (T + 1)) {
         bb->cap_tokens = B * (T + 1);
@@ -488,34 +584,59 @@ static void fill_batch(batch_buffers *bb, const dataset *d, const int *captions,
         const train_caption *tc = &d->train[captions[i]];
         int *row = bb->tokens + (size_t)i * (T + 1);
         for (int t = 0; t <= T; t++) row[t] = t <= tc->len ? tc->tokens[t] : -1;
+        sat_rng_seed(&bb->rngs[i], caption_seed(ts->seed, ts->epoch, captions[i]));
     }
     *out = (sat_decoder_batch){.feats = bb->feats, .n_images = nimg, .image = bb->image,
-                               .tokens = bb->tokens, .B = B, .T = T};
+                               .tokens = bb->tokens, .B = B, .T = T, .rngs = bb->rngs,
+                               .total = total};
 }
 
 /* ---- evaluation ---------------------------------------------------------- */
 
-/* Greedy captions of the dev images, scored against their references. */
+enum { DEV_MAX_LEN = 30, DEV_ROW = DEV_MAX_LEN + 1 }; /* a dev caption: n, then its words */
+
+/* Greedy captions of this rank's share of the dev images, into rows of
+ * `rows` (the other rows stay 0). */
+static void decode_dev_share(const sat_decoder *dec, const dataset *d, double *rows)
+{
+    float *feats = sat_xmalloc((size_t)d->L * d->D * sizeof *feats);
+    long lo, hi;
+    dist_share(d->ndev, &lo, &hi);
+    for (long i = lo; i < hi; i++) {
+        image_to_f32(&d->images[d->dev[i]], feats);
+        sat_caption c;
+        sat_caption_decode(dec, feats, DEV_MAX_LEN, 0, NULL, &c);
+        double *row = rows + i * DEV_ROW;
+        row[0] = c.n;
+        for (int j = 0; j < c.n; j++) row[1 + j] = c.tokens[j];
+        sat_caption_free(&c);
+    }
+    free(feats);
+}
+
+/* Greedy captions of the dev images, scored against their references: each
+ * rank decodes its share, the sum over ranks gathers them (each row is one
+ * rank's), and every rank scores them all, so all hold the same scores. */
 static void dev_scores(const sat_decoder *dec, const dataset *d, sat_metric_scores *s)
 {
-    size_t LD = (size_t)d->L * d->D;
-    float *feats = sat_xmalloc(LD * sizeof *feats);
+    double *rows = sat_xcalloc((size_t)d->ndev * DEV_ROW, sizeof *rows);
+    decode_dev_share(dec, d, rows);
+    dist_sum_doubles(rows, (size_t)d->ndev * DEV_ROW);
     sat_metrics *m = sat_metrics_new();
     for (int i = 0; i < d->ndev; i++) {
-        const image_feats *im = &d->images[d->dev[i]];
-        image_to_f32(im, feats);
-        sat_caption c;
-        sat_caption_decode(dec, feats, 30, 0, NULL, &c);
-        char *text = sat_vocab_decode(d->vocab, c.tokens, c.n);
-        long ci = sat_caption_db_find(&d->captions, im->name);
+        const double *row = rows + (size_t)i * DEV_ROW;
+        int tokens[DEV_MAX_LEN], n = (int)row[0];
+        for (int j = 0; j < n; j++) tokens[j] = (int)row[1 + j];
+        char *text = sat_vocab_decode(d->vocab, tokens, n);
+        const char *name = d->images[d->dev[i]].name;
+        long ci = sat_caption_db_find(&d->captions, name);
         sat_metrics_add(m, text, (const char *const *)d->captions.captions[ci],
                         d->captions.ncaptions[ci]);
         free(text);
-        sat_caption_free(&c);
     }
     sat_metrics_score(m, s);
     sat_metrics_free(m);
-    free(feats);
+    free(rows);
 }
 
 /* ---- model files and checkpoints ----------------------------------------- */
@@ -541,6 +662,7 @@ static sat_model *decoder_model(const sat_decoder *dec, const dataset *d, const 
 
 static void save_best(const sat_decoder *dec, const dataset *d, const options *o)
 {
+    if (dist.rank > 0) return;
     sat_model *m = decoder_model(dec, d, o);
     sat_model_save(m, o->output, 0);
     sat_model_free(m);
@@ -553,8 +675,7 @@ static char *checkpoint_path(const options *o)
     return p;
 }
 
-/* The optimizer's moments as extra tensors, the state as config entries
- * (a 64-bit generator word as two exact 32-bit halves). */
+/* The optimizer's moments as extra tensors, the state as config entries. */
 static void save_checkpoint(const sat_decoder *dec, const float *m1, const float *m2, size_t nmom,
                             const train_state *ts, const dataset *d, const options *o)
 {
@@ -577,20 +698,13 @@ static void save_checkpoint(const sat_decoder *dec, const float *m1, const float
     add_config(m, "train.best_bleu4", ts->best_bleu4);
     add_config(m, "train.best_epoch", ts->best_epoch);
     add_config(m, "train.bad_epochs", ts->bad_epochs);
-    add_config(m, "train.seed", (double)o->seed);
+    add_config(m, "train.seed", (double)ts->seed);
     add_config(m, "train.rmsprop", o->rmsprop);
     add_config(m, "train.lr", ts->lr);
     if (o->scst) add_config(m, "train.scst", 1);
     if (o->hard) {
         add_config(m, "train.hard", 1);
         add_config(m, "train.baseline", ts->baseline);
-    }
-    for (int i = 0; i < 4; i++) {
-        char key[32];
-        snprintf(key, sizeof key, "train.rng%d.lo", i);
-        add_config(m, key, (double)(ts->rng.s[i] & 0xffffffffu));
-        snprintf(key, sizeof key, "train.rng%d.hi", i);
-        add_config(m, key, (double)(ts->rng.s[i] >> 32));
     }
     char *path = checkpoint_path(o);
     sat_model_save(m, path, 0);
@@ -651,8 +765,9 @@ static void load_checkpoint(sat_decoder *dec, float *m1, float *m2, size_t nmom,
     if ((int)sat_model_config(m, "train.scst", 0) != o->scst)
         sat_die("--resume: %s was made with another --objective", path);
     unsigned long seed = (unsigned long)sat_model_config(m, "train.seed", (double)o->seed);
+    ts->seed = seed;
     if (seed != o->seed)
-        fprintf(stderr, "sat-train: --resume: %s was made with --seed %lu, whose random state "
+        fprintf(info, "sat-train: --resume: %s was made with --seed %lu, whose random state "
                 "goes on (--seed %lu is not used)\n", path, seed, o->seed);
     ts->baseline = sat_model_config(m, "train.baseline", 0);
     ts->lr = sat_model_config(m, "train.lr", o->lr);
@@ -668,14 +783,7 @@ static void load_checkpoint(sat_decoder *dec, float *m1, float *m2, size_t nmom,
     ts->best_bleu4 = sat_model_config(m, "train.best_bleu4", -1);
     ts->best_epoch = (int)sat_model_config(m, "train.best_epoch", -1);
     ts->bad_epochs = (int)sat_model_config(m, "train.bad_epochs", 0);
-    for (int i = 0; i < 4; i++) {
-        char lo[32], hi[32];
-        snprintf(lo, sizeof lo, "train.rng%d.lo", i);
-        snprintf(hi, sizeof hi, "train.rng%d.hi", i);
-        ts->rng.s[i] = (uint64_t)sat_model_config(m, lo, 0) |
-                       (uint64_t)sat_model_config(m, hi, 0) << 32;
-    }
-    fprintf(stderr, "sat-train: resuming from %s: epoch %d, batch %ld\n", path, ts->epoch + 1,
+    fprintf(info, "sat-train: resuming from %s: epoch %d, batch %ld\n", path, ts->epoch + 1,
             ts->batch);
     sat_decoder_free(saved);
     sat_model_free(m);
@@ -708,7 +816,7 @@ static void optimizer_step(trainer *tr)
 
 static void checkpoint(trainer *tr)
 {
-    if (!tr->o->checkpoint_dir) return;
+    if (!tr->o->checkpoint_dir || dist.rank > 0) return;
     if (tr->o->rmsprop)
         save_checkpoint(tr->dec, tr->rms.ms, NULL, tr->rms.n, &tr->ts, tr->d, tr->o);
     else {
@@ -717,7 +825,8 @@ static void checkpoint(trainer *tr)
     }
 }
 
-/* Loss and gradients of a batch with hard attention; the baseline moves on. */
+/* Loss and gradients of a batch with hard attention (the baseline moves on
+ * in run_epoch, from every rank's captions). */
 static sat_decoder_loss hard_step(trainer *tr, const sat_decoder_batch *batch)
 {
     const options *o = tr->o;
@@ -726,18 +835,26 @@ static sat_decoder_loss hard_step(trainer *tr, const sat_decoder_batch *batch)
                             .baseline = tr->ts.baseline,
                             .baseline_kind = o->expected_baseline ? SAT_BASELINE_EXPECTED
                                                                   : SAT_BASELINE_MOVING};
-    sat_decoder_loss l = sat_decoder_forward_backward_hard(tr->dec, batch, &h, o->lambda,
-                                                           o->dropout, &tr->ts.rng, 1);
-    tr->ts.baseline = h.baseline;
-    return l;
+    return sat_decoder_forward_backward_hard(tr->dec, batch, &h, o->lambda, o->dropout, NULL, 1);
+}
+
+/* Hard attention's moving baseline after a batch, moved as the decoder moves
+ * it (decoder.h) but by the sums over all ranks, so every rank holds the same. */
+static void move_baseline(train_state *ts, const sat_decoder_loss *l)
+{
+    if (l->nsampled > 0)
+        ts->baseline = 0.9 * ts->baseline + 0.1 * (l->logp_sampled - l->logp_reference) / l->nsampled;
 }
 
 /* --objective scst: draw captions of each image of the batch, weight them
  * by reward − baseline (scst.h), and take their gradient without dropout or
  * attention penalty; with --scst-xent X, add X times the references'
  * cross-entropy (with dropout and --lambda).  The loss is that of the
- * sampled rows. */
-static sat_decoder_loss scst_step(trainer *tr, const sat_decoder_batch *refs, const int *captions)
+ * sampled rows.  An image's draws come from its first caption's generator;
+ * total_images: the whole batch's (the sampled rows' loss is averaged over
+ * total_images × S). */
+static sat_decoder_loss scst_step(trainer *tr, const sat_decoder_batch *refs, const int *captions,
+                                  int total_images)
 {
     const options *o = tr->o;
     const dataset *d = tr->d;
@@ -757,7 +874,7 @@ static sat_decoder_loss scst_step(trainer *tr, const sat_decoder_batch *refs, co
         if (done[m]++) continue;
         sat_scst_rewards r = sat_scst_image(&scst, refs->feats + (size_t)m * LD,
                                             (size_t)d->ref_index[d->train[captions[i]].image],
-                                            &tr->ts.rng, tokens + (size_t)m * S * width,
+                                            &refs->rngs[i], tokens + (size_t)m * S * width,
                                             locations ? locations + (size_t)m * S * (width - 1)
                                                       : NULL,
                                             weight + (size_t)m * S);
@@ -768,7 +885,8 @@ static sat_decoder_loss scst_step(trainer *tr, const sat_decoder_batch *refs, co
     }
     sat_decoder_batch sampled = {.feats = refs->feats, .n_images = nimg, .image = image,
                                  .tokens = tokens, .B = nimg * S, .T = width - 1,
-                                 .weight = weight, .locations = locations};
+                                 .weight = weight, .locations = locations,
+                                 .total = total_images * S};
     /* no attention penalty on sampled captions: the objective is their reward alone */
     sat_decoder_loss l = sat_decoder_forward_backward(tr->dec, &sampled, 0, 0, NULL, 1);
     if (o->scst_xent > 0) {
@@ -776,7 +894,7 @@ static sat_decoder_loss scst_step(trainer *tr, const sat_decoder_batch *refs, co
         for (int i = 0; i < refs->B; i++) x[i] = o->scst_xent;
         sat_decoder_batch mixed = *refs;
         mixed.weight = x;
-        sat_decoder_forward_backward(tr->dec, &mixed, o->lambda, o->dropout, &tr->ts.rng, 1);
+        sat_decoder_forward_backward(tr->dec, &mixed, o->lambda, o->dropout, NULL, 1);
         free(x);
     }
     free(tokens);
@@ -787,28 +905,77 @@ static sat_decoder_loss scst_step(trainer *tr, const sat_decoder_batch *refs, co
     return l;
 }
 
+/* This rank's share [*lo, *hi) of a batch's B captions: those of its share
+ * of the batch's images (an image's captions are consecutive, and stay
+ * together: they share its attention projection).  Returns the batch's
+ * number of images. */
+static int batch_share(const dataset *d, const int *captions, int B, int *lo, int *hi)
+{
+    int nimg = 0;
+    for (int i = 0; i < B; i++) nimg += i == 0 || d->train[captions[i]].image != d->train[captions[i - 1]].image;
+    long first, end;
+    dist_share(nimg, &first, &end);
+    *lo = *hi = B;
+    for (int i = 0, k = -1; i < B; i++) {
+        k += i == 0 || d->train[captions[i]].image != d->train[captions[i - 1]].image;
+        if (k == first && *lo == B) *lo = i;
+        if (k == end) {
+            *hi = i;
+            break;
+        }
+    }
+    return nimg;
+}
+
+/* This rank's loss and gradients of batch b (of B captions), zero for an
+ * empty share. */
+static sat_decoder_loss batch_step(trainer *tr, const epoch_plan *plan, long b, batch_buffers *bb)
+{
+    const options *o = tr->o;
+    const int *captions = plan->order + plan->start[b];
+    int B = (int)(plan->start[b + 1] - plan->start[b]), lo, hi;
+    int nimg = batch_share(tr->d, captions, B, &lo, &hi);
+    sat_decoder_zero_grad(tr->dec);
+    if (lo == hi) return (sat_decoder_loss){0};
+    sat_decoder_batch batch;
+    fill_batch(bb, tr->d, captions + lo, hi - lo, B, &tr->ts, &batch);
+    if (o->scst) return scst_step(tr, &batch, captions + lo, nimg);
+    if (o->hard) return hard_step(tr, &batch);
+    return sat_decoder_forward_backward(tr->dec, &batch, o->lambda, o->dropout, NULL, 1);
+}
+
+enum { BATCH_SUMS = 6 }; /* a batch's loss figures summed over the ranks */
+
+/* The gradients and the batch's loss sums, added up over the ranks. */
+static void reduce_batch(trainer *tr, sat_decoder_loss *l)
+{
+    double sums[BATCH_SUMS] = {l->loss, l->xent, (double)l->ntokens, l->logp_sampled,
+                               l->logp_reference, (double)l->nsampled};
+    dist_sum_doubles(sums, BATCH_SUMS);
+    *l = (sat_decoder_loss){.loss = sums[0], .xent = sums[1], .ntokens = (long)sums[2],
+                            .logp_sampled = sums[3], .logp_reference = sums[4],
+                            .nsampled = (long)sums[5]};
+    dist_sum_floats(tr->dec->grads, tr->dec->nparams);
+}
+
 /* One epoch; returns the mean per-caption loss and fills xent per token. */
 static double run_epoch(trainer *tr, double *xent_per_token)
 {
     const options *o = tr->o;
     epoch_plan plan;
-    plan_epoch(&plan, tr->d, o->batch, o->seed, tr->ts.epoch);
+    plan_epoch(&plan, tr->d, o->batch, tr->ts.seed, tr->ts.epoch);
     batch_buffers bb = {0};
     double loss = 0, xent = 0;
     long ntok = 0, ncap = 0;
     sat_progress meter;
     sat_progress_begin(&meter, "batches", (size_t)plan.nbatches, o->quiet);
     for (long b = tr->ts.batch; b < plan.nbatches; b++) {
-        sat_decoder_batch batch;
         int B = (int)(plan.start[b + 1] - plan.start[b]);
-        fill_batch(&bb, tr->d, plan.order + plan.start[b], B, &batch);
-        sat_decoder_zero_grad(tr->dec);
-        sat_decoder_loss l = o->scst ? scst_step(tr, &batch, plan.order + plan.start[b])
-                             : o->hard ? hard_step(tr, &batch)
-                                       : sat_decoder_forward_backward(tr->dec, &batch, o->lambda,
-                                                                      o->dropout, &tr->ts.rng, 1);
+        sat_decoder_loss l = batch_step(tr, &plan, b, &bb);
+        reduce_batch(tr, &l);
         if (!isfinite(l.loss)) sat_die("epoch %d, batch %ld: the loss is not finite (lower --lr?)",
                                        tr->ts.epoch + 1, b);
+        if (o->hard && !o->scst) move_baseline(&tr->ts, &l);
         optimizer_step(tr);
         loss += l.loss * B;
         ncap += B;
@@ -826,6 +993,7 @@ static double run_epoch(trainer *tr, double *xent_per_token)
     free(bb.image);
     free(bb.tokens);
     free(bb.local);
+    free(bb.rngs);
     free_plan(&plan);
     *xent_per_token = ntok ? xent / ntok : 0;
     return ncap ? loss / ncap : 0;
@@ -855,7 +1023,7 @@ static void select_model(trainer *tr, const sat_metric_scores *dev)
     tr->ts.bad_epochs++;
     if (o->lr_decay != 1) {
         tr->ts.lr *= o->lr_decay;
-        fprintf(stderr, "sat-train: learning rate now %g\n", tr->ts.lr);
+        fprintf(info, "sat-train: learning rate now %g\n", tr->ts.lr);
     }
 }
 
@@ -866,13 +1034,16 @@ static void train(trainer *tr)
     if (tr->log && fstat(fileno(tr->log), &st) == 0 && st.st_size == 0)
         fprintf(tr->log, "epoch\tloss\txent_per_token\tbleu1_x100\tbleu2_x100\tbleu3_x100\tbleu4_x100\tseconds\n");
     if (!o->dev_list)
-        fprintf(stderr, "sat-train: no --dev: no model selection and no early stopping; -o gets each "
+        fprintf(info, "sat-train: no --dev: no model selection and no early stopping; -o gets each "
                         "epoch's model, the last one stays\n");
     /* a resumed run that had already stopped for want of patience stays stopped */
     while (tr->ts.epoch < o->epochs && tr->ts.bad_epochs < o->patience) {
         double t0 = sat_now(), xent;
         tr->reward_greedy = tr->reward_sampled = 0, tr->rewarded = 0;
         double loss = run_epoch(tr, &xent);
+        double rewards[] = {tr->reward_greedy, tr->reward_sampled, tr->rewarded};
+        dist_sum_doubles(rewards, 3);
+        tr->reward_greedy = rewards[0], tr->reward_sampled = rewards[1], tr->rewarded = (long)rewards[2];
         sat_metric_scores dev = {0};
         if (o->dev_list) dev_scores(tr->dec, tr->d, &dev);
         const double *bleu = dev.bleu;
@@ -880,14 +1051,14 @@ static void train(trainer *tr)
         int better = o->dev_list && bleu[3] > tr->ts.best_bleu4;
         char dev_text[128];
         format_dev(o, &dev, dev_text, sizeof dev_text);
-        fprintf(stderr, "sat-train: epoch %d  loss %.4f  xent/token %.4f%s  %.0f s%s", tr->ts.epoch + 1,
+        fprintf(info, "sat-train: epoch %d  loss %.4f  xent/token %.4f%s  %.0f s%s", tr->ts.epoch + 1,
                 loss, xent, dev_text, secs, better ? "  (best)" : "");
-        if (o->hard) fprintf(stderr, "  baseline %.3f", tr->ts.baseline);
+        if (o->hard) fprintf(info, "  baseline %.3f", tr->ts.baseline);
         if (o->scst && tr->rewarded)
-            fprintf(stderr, "  train CIDEr-D greedy %.1f sampled %.1f", 100 * tr->reward_greedy / tr->rewarded,
+            fprintf(info, "  train CIDEr-D greedy %.1f sampled %.1f", 100 * tr->reward_greedy / tr->rewarded,
                     100 * tr->reward_sampled / tr->rewarded);
-        if (o->lr_decay != 1) fprintf(stderr, "  lr %g", tr->ts.lr);
-        fputc('\n', stderr);
+        if (o->lr_decay != 1) fprintf(info, "  lr %g", tr->ts.lr);
+        fputc('\n', info);
         if (tr->log) { /* without --dev the BLEU columns are NA */
             fprintf(tr->log, "%d\t%.6f\t%.6f", tr->ts.epoch + 1, loss, xent);
             for (int n = 0; n < 4; n++)
@@ -901,15 +1072,15 @@ static void train(trainer *tr)
         tr->ts.batch = 0;
         checkpoint(tr);
         if (tr->ts.bad_epochs >= o->patience) {
-            fprintf(stderr, "sat-train: no better dev BLEU-4 for %d epochs: stopping\n", o->patience);
+            fprintf(info, "sat-train: no better dev BLEU-4 for %d epochs: stopping\n", o->patience);
             break;
         }
     }
     if (o->dev_list)
-        fprintf(stderr, "sat-train: best dev BLEU-4 %.2f at epoch %d, model in %s\n",
+        fprintf(info, "sat-train: best dev BLEU-4 %.2f at epoch %d, model in %s\n",
                 100 * tr->ts.best_bleu4, tr->ts.best_epoch + 1, o->output);
     else
-        fprintf(stderr, "sat-train: the model of epoch %d is in %s (no --dev: not selected)\n",
+        fprintf(info, "sat-train: the model of epoch %d is in %s (no --dev: not selected)\n",
                 tr->ts.epoch, o->output);
 }
 
@@ -1106,21 +1277,34 @@ static void check_writable(const char *path)
     sat_atomic_abort(&a);
 }
 
+/* Rank 0's: the checkpoint directory, its lock, and outputs that can be written. */
+static void prepare_outputs(const options *o)
+{
+    if (o->checkpoint_dir && mkdir(o->checkpoint_dir, 0777) && errno != EEXIST)
+        sat_die("%s: %s", o->checkpoint_dir, strerror(errno));
+    if (o->checkpoint_dir) lock_checkpoint_dir(o->checkpoint_dir);
+    check_writable(o->output);
+    if (o->checkpoint_dir) {
+        char *path = checkpoint_path(o);
+        check_writable(path);
+        free(path);
+    }
+}
+
 int main(int argc, char **argv)
 {
     sat_init(argv[0]);
     options o;
     parse_options(argc, argv, &o);
-    openblas_set_num_threads(o.threads);
-    if (o.checkpoint_dir && mkdir(o.checkpoint_dir, 0777) && errno != EEXIST)
-        sat_die("%s: %s", o.checkpoint_dir, strerror(errno));
-    if (o.checkpoint_dir) lock_checkpoint_dir(o.checkpoint_dir);
-    check_writable(o.output);
-    if (o.checkpoint_dir) {
-        char *path = checkpoint_path(&o);
-        check_writable(path);
-        free(path);
+    dist_init(&argc, &argv);
+    info = stderr;
+    if (dist.rank > 0) {
+        info = fopen("/dev/null", "w");
+        if (!info) sat_die("/dev/null: %s", strerror(errno));
+        o.quiet = 1;
     }
+    openblas_set_num_threads(o.threads);
+    if (dist.rank == 0) prepare_outputs(&o);
 
     dataset d;
     load_dataset(&d, &o);
@@ -1144,7 +1328,7 @@ int main(int argc, char **argv)
         sat_decoder_free(init_dec);
     }
     tr.ts.lr = o.lr;
-    sat_rng_seed(&tr.ts.rng, o.seed ^ 0x5eed5eedu);
+    tr.ts.seed = o.seed;
     tr.ts.best_bleu4 = -1;
     tr.ts.best_epoch = -1;
     if (o.rmsprop) sat_rmsprop_init(&tr.rms, tr.dec->nparams, o.lr);
@@ -1154,20 +1338,24 @@ int main(int argc, char **argv)
         else load_checkpoint(tr.dec, tr.adam.m, tr.adam.v, tr.adam.n, &tr.ts, &d, &o);
         tr.adam.step = tr.ts.step;
     }
-    tr.log = open_log(&o);
-    fprintf(stderr, "sat-train: %zu parameters (E=%d H=%d A=%d), %s lr %g, batch %d, lambda %g, dropout %g\n",
+    tr.log = dist.rank == 0 ? open_log(&o) : NULL;
+    fprintf(info, "sat-train: %zu parameters (E=%d H=%d A=%d), %s lr %g, batch %d, lambda %g, dropout %g\n",
             tr.dec->nparams, cfg.E, cfg.H, cfg.A, o.rmsprop ? "RMSProp" : "Adam", o.lr, o.batch,
             o.lambda, o.dropout);
-    if (o.init) fprintf(stderr, "sat-train: initial weights from %s\n", o.init);
+    if (o.init) fprintf(info, "sat-train: initial weights from %s\n", o.init);
+    if (dist.size > 1)
+        fprintf(info, "sat-train: %d processes, each a share of every batch's images; %zu bytes "
+                "summed over them per step\n", dist.size,
+                tr.dec->nparams * sizeof(float) + BATCH_SUMS * sizeof(double));
     if (o.hard && !o.scst)
-        fprintf(stderr, "sat-train: hard attention: %d sample(s) per caption, expected context "
+        fprintf(info, "sat-train: hard attention: %d sample(s) per caption, expected context "
                 "with p %g, REINFORCE weight %g (%s baseline), entropy %g, temperature %g\n",
                 o.hard_samples, o.hard_expected, o.reinforce,
                 o.expected_baseline ? "expected-context" : "moving-average", o.entropy,
                 tr.dec->temperature);
     if (o.scst) {
         tr.cider = sat_cider_new(d.refs);
-        fprintf(stderr, "sat-train: self-critical: %d captions per image, CIDEr-D over the "
+        fprintf(info, "sat-train: self-critical: %d captions per image, CIDEr-D over the "
                 "references of %zu train images, %s baseline, cross-entropy weight %g%s\n",
                 o.scst_samples, sat_metrics_count(d.refs), o.scst_mean ? "mean" : "greedy",
                 o.scst_xent, o.hard ? "; hard attention: a location drawn per word" : "");
@@ -1181,5 +1369,7 @@ int main(int argc, char **argv)
     sat_decoder_free(tr.dec);
     free_dataset(&d);
     free(o.features);
+    if (info != stderr) fclose(info);
+    dist_finalize();
     return sat_exit_status();
 }

@@ -1045,6 +1045,34 @@ static void dropout_mask(float *mask, size_t n, float p, sat_rng *rng)
     for (size_t i = 0; i < n; i++) mask[i] = p > 0 && sat_rng_uniform(rng) >= keep ? 0.0f : 1.0f / keep;
 }
 
+/* The rows' dropout masks: from rng in packed order, or (b->rngs) each
+ * caption's from its own generator, step after step, h's mask then the
+ * output's, so that they do not depend on the other captions of the batch. */
+static void draw_masks(sat_decoder_work *w, const sat_decoder_batch *b, int H, int E, float p,
+                       sat_rng *rng)
+{
+    if (!b->rngs) {
+        dropout_mask(w->mask_h, (size_t)w->off[b->T] * H, p, rng);
+        dropout_mask(w->mask_o, (size_t)w->off[b->T] * E, p, rng);
+        return;
+    }
+    for (int r = 0; r < b->B; r++) {
+        sat_rng *g = &b->rngs[w->order[r]];
+        for (int t = 0; t < w->len[r]; t++) {
+            size_t row = (size_t)w->off[t] + r;
+            dropout_mask(w->mask_h + row * H, (size_t)H, p, g);
+            dropout_mask(w->mask_o + row * E, (size_t)E, p, g);
+        }
+    }
+}
+
+/* What the loss is averaged over: the batch's captions, or the whole batch's
+ * when this is a share of it (sat_decoder_batch.total). */
+static int divisor(const sat_decoder_batch *b)
+{
+    return b->total > 0 ? b->total : b->B;
+}
+
 /* The doubly stochastic penalty Σ_r Σ_i (1 − Σ_t α_tri)², keeping the sums. */
 static double attention_penalty(sat_decoder_work *w, int B, int T, int L)
 {
@@ -1062,6 +1090,7 @@ static double attention_penalty(sat_decoder_work *w, int B, int T, int L)
 typedef struct {
     const sat_hard_attention *opt;
     sat_rng *rng;
+    sat_rng *rngs;           /* [B] sat_decoder_batch.rngs: each caption's own, or NULL */
     const int *given;        /* [B][T] sat_decoder_batch.locations, or NULL: drawn */
     unsigned char *sampled;  /* [images] 1: the image's rows draw locations */
     float *zw;               /* [rows][L] context weights: one-hot, or α on expected rows */
@@ -1084,12 +1113,24 @@ static hard_run hard_run_new(const sat_hard_attention *opt, sat_rng *rng, int n_
     };
 }
 
-/* Draws each image's kind: expected context with probability p_soft.
- * Returns the number of images that draw locations. */
-static int hard_draw_kinds(hard_run *hr, int n_images)
+/* Draws each image's kind: expected context with probability p_soft, from
+ * rng, or with per-caption generators from its first caption's.  Returns the
+ * number of images that draw locations. */
+static int hard_draw_kinds(hard_run *hr, const sat_decoder_batch *b)
 {
     int n = 0;
-    for (int m = 0; m < n_images; m++) n += hr->sampled[m] = sat_rng_uniform(hr->rng) >= hr->opt->p_soft;
+    if (!hr->rngs) {
+        for (int m = 0; m < b->n_images; m++)
+            n += hr->sampled[m] = sat_rng_uniform(hr->rng) >= hr->opt->p_soft;
+        return n;
+    }
+    unsigned char *drawn = sat_xcalloc((size_t)b->n_images, 1);
+    for (int r = 0; r < b->B; r++) {
+        int m = b->image[r];
+        if (drawn[m]++) continue;
+        n += hr->sampled[m] = sat_rng_uniform(&hr->rngs[r]) >= hr->opt->p_soft;
+    }
+    free(drawn);
     return n;
 }
 
@@ -1115,7 +1156,8 @@ static void hard_attend(hard_run *hr, const sat_decoder_work *w, const step_io *
             mode = SAT_ATTEND_GIVEN;
             hr->loc[p] = hr->given[(size_t)w->order[r] * T + t];
         }
-        attend_row(s->alpha + (size_t)r * L, L, mode, hr->rng, hr->loc + p, hr->zw + p * L);
+        sat_rng *rng = hr->rngs ? &hr->rngs[w->order[r]] : hr->rng;
+        attend_row(s->alpha + (size_t)r * L, L, mode, rng, hr->loc + p, hr->zw + p * L);
     }
 }
 
@@ -1129,16 +1171,16 @@ static double caption_logp(const hard_run *hr, const sat_decoder_work *w, int r)
 
 /* After the forward pass: the entropy term of the loss, log p(y|s̃) of each
  * sampled caption and its REINFORCE weight (with the baseline before this batch). */
-static void hard_loss(hard_run *hr, const sat_decoder_work *w, int B, int T, int L,
+static void hard_loss(hard_run *hr, const sat_decoder_work *w, int B, int T, int L, int n,
                       sat_decoder_loss *loss)
 {
     const sat_hard_attention *o = hr->opt;
     for (size_t p = 0; p < (size_t)w->off[T]; p++) loss->entropy -= neg_entropy(w->alpha + p * L, L);
-    loss->loss -= o->lambda_e * loss->entropy / B;
+    loss->loss -= o->lambda_e * loss->entropy / n;
     for (int r = 0; r < B; r++) {
         if (!hr->sampled[w->img[r]] || w->len[r] == 0) continue;
         double logp = caption_logp(hr, w, r);
-        hr->advantage[r] = (float)(o->lambda_r * (logp - hr->reference[r] - o->baseline) / B);
+        hr->advantage[r] = (float)(o->lambda_r * (logp - hr->reference[r] - o->baseline) / n);
         loss->logp_sampled += logp;
         loss->logp_reference += hr->reference[r];
         loss->nsampled++;
@@ -1146,9 +1188,9 @@ static void hard_loss(hard_run *hr, const sat_decoder_work *w, int B, int T, int
 }
 
 /* With given locations: each caption's REINFORCE weight on its locations is
- * its own weight / B, and the loss gets their term −Σ_r weight_r log p(s_r|a) / B,
- * log p(s|a) = Σ_t log α_t[s_t]. */
-static void located_loss(hard_run *hr, const sat_decoder_work *w, int B, int L,
+ * its own weight / n, and the loss gets their term −Σ_r weight_r log p(s_r|a) / n,
+ * log p(s|a) = Σ_t log α_t[s_t] (n: B, or the whole batch's size). */
+static void located_loss(hard_run *hr, const sat_decoder_work *w, int B, int L, int n,
                          sat_decoder_loss *loss)
 {
     for (int r = 0; r < B; r++) {
@@ -1157,8 +1199,8 @@ static void located_loss(hard_run *hr, const sat_decoder_work *w, int B, int L,
             size_t p = (size_t)w->off[t] + r;
             logp += log(w->alpha[p * L + hr->loc[p]]);
         }
-        hr->advantage[r] = w->weight[r] / B;
-        loss->loss -= w->weight[r] * logp / B;
+        hr->advantage[r] = w->weight[r] / n;
+        loss->loss -= w->weight[r] * logp / n;
     }
 }
 
@@ -1179,7 +1221,7 @@ static sat_decoder_loss forward(sat_decoder *dec, const sat_decoder_batch *b, fl
 {
     const sat_decoder_config *c = &dec->cfg;
     sat_decoder_work *w = dec->work;
-    const int B = b->B, T = b->T, N = w->off[T];
+    const int B = b->B, T = b->T, N = w->off[T], n = divisor(b);
     encode_images(dec, b->feats, b->n_images, w->mean, w->proj);
     for (int r = 0; r < B; r++)
         memcpy(w->meanb + (size_t)r * c->D, w->mean + (size_t)w->img[r] * c->D,
@@ -1193,16 +1235,15 @@ static sat_decoder_loss forward(sat_decoder *dec, const sat_decoder_batch *b, fl
         if (hr) hard_attend(hr, w, &s, t, T, c->L);
         step_update(dec, b->feats, &s);
     }
-    dropout_mask(w->mask_h, (size_t)N * c->H, dropout, rng);
-    dropout_mask(w->mask_o, (size_t)N * c->E, dropout, rng);
+    draw_masks(w, b, c->H, c->E, dropout, rng);
     for (size_t i = 0; i < (size_t)N * c->H; i++) w->hd[i] = w->hs[(size_t)B * c->H + i] * w->mask_h[i];
     output_forward(dec, N, w->x, w->hd, w->act, w->mask_o, w->actd, w->probs);
     sat_decoder_loss loss = { .ntokens = N };
     loss.xent = softmax_xent_rows(w->probs, w->target, N, c->V, hr ? hr->row_loss : NULL);
     loss.penalty = attention_penalty(w, B, T, c->L);
-    loss.loss = ((b->weight ? weighted_xent(w, T, c->V) : loss.xent) + lambda * loss.penalty) / B;
-    if (hr && hr->given) located_loss(hr, w, B, c->L, &loss);
-    else if (hr) hard_loss(hr, w, B, T, c->L, &loss);
+    loss.loss = ((b->weight ? weighted_xent(w, T, c->V) : loss.xent) + lambda * loss.penalty) / n;
+    if (hr && hr->given) located_loss(hr, w, B, c->L, n, &loss);
+    else if (hr) hard_loss(hr, w, B, T, c->L, n, &loss);
     return loss;
 }
 
@@ -1238,9 +1279,9 @@ static void output_backward(sat_decoder *dec, int N, int T, float scale)
  * added to dx: on a sampled row, the REINFORCE term −A ∂log α_s/∂x = A (α − onehot(s));
  * on every row, the entropy term −(λ_e/B) ∂H(α)/∂x = (λ_e/B) α ⊙ (log α − Σ α log α). */
 static void hard_score_backward(const hard_run *hr, const sat_decoder_work *w, float *dx,
-                                const float *alpha, int t, int n, int L, int B)
+                                const float *alpha, int t, int n, int L, int nb)
 {
-    const float ke = hr->opt->lambda_e / B;
+    const float ke = hr->opt->lambda_e / nb; /* nb: divisor(b) */
     for (size_t r = 0; r < (size_t)n; r++) {
         float *d = dx + r * L;
         const float *a = alpha + r * L;
@@ -1287,10 +1328,11 @@ static void step_backward(sat_decoder *dec, const sat_decoder_batch *b, int t, f
     for (size_t r = 0; hr && r < (size_t)n; r++)
         if (hr->loc[r0 + r] >= 0) memset(w->dzraw + r * D, 0, (size_t)D * sizeof(float));
     /* the penalty's −2λ/B (1 − Σ_t α), then the context's share */
-    for (size_t i = 0; i < (size_t)n * L; i++) w->dalpha[i] = -2.0f * lambda / B * (1.0f - w->asum[i]);
+    const int nb = divisor(b);
+    for (size_t i = 0; i < (size_t)n * L; i++) w->dalpha[i] = -2.0f * lambda / nb * (1.0f - w->asum[i]);
     step_context_backward(c, b->feats, &s, w->dzraw, w->dalpha);
     nn_softmax_backward(w->dalpha, w->dalpha, s.alpha, n, L);
-    if (hr) hard_score_backward(hr, w, w->dalpha, s.alpha, t, n, L, B);
+    if (hr) hard_score_backward(hr, w, w->dalpha, s.alpha, t, n, L, nb);
     if (dec->temperature != 1.0f) /* x = e/τ */
         for (size_t i = 0; i < (size_t)n * L; i++) w->dalpha[i] /= dec->temperature;
     memset(dq, 0, (size_t)n * c->A * sizeof(float));
@@ -1316,7 +1358,7 @@ static void backward(sat_decoder *dec, const sat_decoder_batch *b, float lambda,
     sat_decoder_work *w = dec->work;
     sat_decoder_weights *g = &dec->g;
     const int B = b->B, T = b->T, N = w->off[T], E = c->E, K = E + c->D + c->H;
-    output_backward(dec, N, T, 1.0f / B);
+    output_backward(dec, N, T, 1.0f / divisor(b));
     memset(w->dproj, 0, (size_t)b->n_images * c->L * c->A * sizeof(float));
     memset(w->dh, 0, (size_t)B * c->H * sizeof(float));
     memset(w->dc, 0, (size_t)B * c->H * sizeof(float));
@@ -1342,7 +1384,7 @@ sat_decoder_loss sat_decoder_forward_backward(sat_decoder *dec, const sat_decode
     char err[256];
     if (sat_decoder_check_batch(dec, batch, err, sizeof err)) sat_die("decoder: %s", err);
     if (!(dropout >= 0 && dropout < 1)) sat_die("decoder: dropout %g is not in [0, 1)", dropout);
-    if (dropout > 0 && !rng) sat_die("decoder: dropout without a random generator");
+    if (dropout > 0 && !rng && !batch->rngs) sat_die("decoder: dropout without a random generator");
     sat_decoder_work *w = work_reserve(dec, batch->B, batch->T, batch->n_images);
     prepare_batch(w, batch);
     /* given locations: hard attention's machinery, nothing drawn, no entropy term */
@@ -1372,9 +1414,10 @@ static void check_hard_options(const sat_hard_attention *h)
     if (!isfinite(h->baseline)) sat_die("decoder: the REINFORCE baseline is not finite");
 }
 
-/* The batch with every caption repeated S times (caption r is rows r·S .. r·S+S−1). */
+/* The batch with every caption repeated S times (caption r is rows r·S .. r·S+S−1);
+ * with per-caption generators, each row's is seeded from its caption's. */
 static sat_decoder_batch repeat_captions(const sat_decoder_batch *b, int S, int **tokens,
-                                         int **image)
+                                         int **image, sat_rng **rngs)
 {
     const size_t row = (size_t)b->T + 1;
     if ((long)b->B * S > MAX_BATCH)
@@ -1382,13 +1425,16 @@ static sat_decoder_batch repeat_captions(const sat_decoder_batch *b, int S, int 
                 MAX_BATCH);
     *tokens = sat_xmalloc((size_t)b->B * S * row * sizeof(int));
     *image = sat_xmalloc((size_t)b->B * S * sizeof(int));
+    *rngs = b->rngs ? sat_xmalloc((size_t)b->B * S * sizeof **rngs) : NULL;
     for (size_t r = 0; r < (size_t)b->B; r++)
         for (size_t k = 0; k < (size_t)S; k++) {
             memcpy(*tokens + (r * S + k) * row, b->tokens + r * row, row * sizeof(int));
             (*image)[r * S + k] = b->image[r];
+            if (*rngs) sat_rng_seed(*rngs + r * S + k, sat_rng_next(&b->rngs[r]));
         }
     return (sat_decoder_batch){ .feats = b->feats, .n_images = b->n_images, .image = *image,
-                                .tokens = *tokens, .B = b->B * S, .T = b->T };
+                                .tokens = *tokens, .B = b->B * S, .T = b->T, .rngs = *rngs,
+                                .total = b->total * S };
 }
 
 /* SAT_BASELINE_EXPECTED: each caption's reference is log p(y|a) read with
@@ -1415,17 +1461,19 @@ sat_decoder_loss sat_decoder_forward_backward_hard(sat_decoder *dec,
     char err[256];
     if (sat_decoder_check_batch(dec, batch, err, sizeof err)) sat_die("decoder: %s", err);
     if (!(dropout >= 0 && dropout < 1)) sat_die("decoder: dropout %g is not in [0, 1)", dropout);
-    if (!rng) sat_die("decoder: hard attention without a random generator");
+    if (!rng && !batch->rngs) sat_die("decoder: hard attention without a random generator");
     if (batch->locations) sat_die("decoder: drawn and given locations at once");
     check_hard_options(hard);
     int *tokens, *image;
-    sat_decoder_batch rep = repeat_captions(batch, hard->samples, &tokens, &image);
+    sat_rng *rngs;
+    sat_decoder_batch rep = repeat_captions(batch, hard->samples, &tokens, &image, &rngs);
     if (sat_decoder_check_batch(dec, &rep, err, sizeof err)) sat_die("decoder: %s", err);
     sat_decoder_work *w = work_reserve(dec, rep.B, rep.T, rep.n_images);
     prepare_batch(w, &rep);
     const size_t rows = (size_t)w->off[rep.T];
     hard_run hr = hard_run_new(hard, rng, rep.n_images, rows, rep.B, dec->cfg.L);
-    if (hard_draw_kinds(&hr, rep.n_images) > 0 && hard->baseline_kind == SAT_BASELINE_EXPECTED)
+    hr.rngs = rngs;
+    if (hard_draw_kinds(&hr, &rep) > 0 && hard->baseline_kind == SAT_BASELINE_EXPECTED)
         expected_context_reference(dec, &rep, &hr, lambda);
     sat_decoder_loss loss = forward(dec, &rep, lambda, dropout, rng, &hr);
     if (do_backward) {
@@ -1437,6 +1485,7 @@ sat_decoder_loss sat_decoder_forward_backward_hard(sat_decoder *dec,
     hard_run_free(&hr);
     free(tokens);
     free(image);
+    free(rngs);
     return loss;
 }
 

@@ -190,10 +190,21 @@ typedef struct {
                           * REINFORCE of the locations with the words' weight,
                           * self-critical training of a hard-attention policy
                           * whose (words, locations) were drawn together */
+    sat_rng *rngs;       /* [B] a generator per caption, or NULL: everything is
+                          * drawn from the call's rng.  Given, caption r's dropout
+                          * masks (and, with hard attention, its locations, and
+                          * its image's kind from the image's first caption) come
+                          * from rngs[r] alone, so a caption draws the same
+                          * numbers in whatever batch it is: a batch split across
+                          * processes trains as the whole would (sat-train under
+                          * mpirun) */
+    int total;           /* the number of captions the loss is averaged over
+                          * instead of B: the whole batch's when this is one
+                          * process's share of it; 0: B */
 } sat_decoder_batch;
 
 typedef struct {
-    double loss;         /* (xent + λ·penalty) / B: what the gradients are of
+    double loss;         /* (xent + λ·penalty) / B (or / total): what the gradients are of
                           * (with weights, xent is Σ_captions weight · xent;
                           * with locations, −Σ_r weight_r log p(s_r|a) is added) */
     double xent;         /* Σ −log p(y_t) over real targets */
@@ -213,7 +224,8 @@ int sat_decoder_check_batch(const sat_decoder *dec, const sat_decoder_batch *bat
                             char *err, size_t errlen);
 /* Teacher-forced forward pass of a batch; with do_backward, gradients are
  * ADDED to dec->grads (zero them first).  dropout in [0, 1): rate; masks come
- * from rng (which may be NULL when dropout is 0).  Dies on an invalid batch. */
+ * from rng (which may be NULL when dropout is 0 or batch->rngs is given).
+ * Dies on an invalid batch. */
 sat_decoder_loss sat_decoder_forward_backward(sat_decoder *dec, const sat_decoder_batch *batch,
                                               float lambda, float dropout, sat_rng *rng,
                                               int do_backward);
@@ -237,7 +249,8 @@ typedef struct {
     ((sat_hard_attention){ .samples = 1, .p_soft = 0.5f, .lambda_r = 1.0f, .lambda_e = 0.002f })
 
 /* sat_decoder_forward_backward with hard attention: the loss and gradients
- * of the estimator above, the locations drawn from rng (required). */
+ * of the estimator above, the locations drawn from rng (required unless
+ * batch->rngs is given). */
 sat_decoder_loss sat_decoder_forward_backward_hard(sat_decoder *dec,
                                                    const sat_decoder_batch *batch,
                                                    sat_hard_attention *hard, float lambda,

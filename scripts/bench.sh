@@ -67,3 +67,6 @@ if [ -f "$decoder" ]; then
         awk -v a="$t0" -v b="$t1" 'BEGIN { print (b - a) * 1000 }'
     done | median | awk '{ printf "decoder start-up: %.0f ms (median of 5)\n", $1 }'
 fi
+
+# sat-train: 1 process against 2 ranks, and memory against the cache (issue 11, item 5)
+bash tests/bench/train.sh

@@ -7,6 +7,7 @@ packages=(
     libjpeg62-turbo-dev libpng-dev libopenblas-dev libmsgpack-dev libssl-dev   # build
     libnetpbm-dev                                                              # sat-encode: netpbm
     libjansson-dev                                                             # JSON caption files
+    libopenmpi-dev                                                             # mpirun sat-train
     libfreetype-dev fonts-dejavu-core                                          # sat-heatmap
     libstemmer-dev wordnet-dev wordnet-base                                    # sat-eval: METEOR
     libcmocka-dev jq python3 bsdutils netpbm ffmpeg openmpi-bin parallel       # tests

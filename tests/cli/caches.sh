@@ -14,12 +14,6 @@ train() { # CACHE LIST OUT: one epoch of a tiny decoder
     sat-train --captions "$F/Flickr8k.token.txt" --features "$1" --train "$2" --embed 32 \
         --hidden 64 --att-size 32 --min-count 2 --epochs 1 --threads 1 -q -o "$3" 2>/dev/null
 }
-# peak_rss_kb CMD...: the peak resident memory of CMD (getrusage of the child)
-peak_rss_kb() {
-    python3 -c 'import resource, subprocess, sys
-rc = subprocess.call(sys.argv[1:], stderr=subprocess.DEVNULL)
-print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss if rc == 0 else -1)' "$@"
-}
 export -f train
 export F
 

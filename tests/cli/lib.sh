@@ -20,6 +20,26 @@ not_ok() {
     return 0
 }
 
+# flickr8k_sliver NTRAIN NDEV: the first NTRAIN training and NDEV dev images of
+# Flickr8k in $T/train.txt and $T/dev.txt, and their features at output
+# stride 32 (7x7) in $T/feats.sat; F names the Flickr8k directory.
+flickr8k_sliver() {
+    F=$SAT_SHARED/data/flickr8k
+    head -"$1" "$F/Flickr_8k.trainImages.txt" > "$T/train.txt"
+    head -"$2" "$F/Flickr_8k.devImages.txt" > "$T/dev.txt"
+    cat "$T/train.txt" "$T/dev.txt" | sed "s|^|$F/images/|" | sat-encode -q --stride 32 -T - -o "$T/feats.sat"
+}
+
+# peak_rss_kb CMD...: the peak resident memory of CMD (getrusage of the child), -1 if it fails.
+peak_rss_kb() {
+    python3 -c 'import resource, subprocess, sys
+rc = subprocess.call(sys.argv[1:], stderr=subprocess.DEVNULL)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss if rc == 0 else -1)' "$@"
+}
+
+# skip NAME WHY: a check this machine cannot run, neither passed nor failed.
+skip() { echo "skipped - $1: $2"; }
+
 # check NAME CMD...: CMD exits 0.
 check() {
     local name=$1 out

@@ -3,10 +3,7 @@
 # images and 10 dev images at output stride 32 (7x7), a tiny decoder.
 # Repeatability, kill -9 and --resume, and the bad inputs of the decoder issue.
 . "$(dirname "$0")/lib.sh"
-F=$SAT_SHARED/data/flickr8k
-head -40 "$F/Flickr_8k.trainImages.txt" > "$T/train.txt"
-head -10 "$F/Flickr_8k.devImages.txt" > "$T/dev.txt"
-cat "$T/train.txt" "$T/dev.txt" | sed "s|^|$F/images/|" | sat-encode -q --stride 32 -T - -o "$T/feats.sat"
+flickr8k_sliver 40 10
 args=(--captions "$F/Flickr8k.token.txt" --features "$T/feats.sat" --train "$T/train.txt"
       --dev "$T/dev.txt" --embed 16 --hidden 32 --att-size 16 --batch 16 --min-count 2
       --patience 1000 -q)
@@ -137,17 +134,20 @@ check_bad "--resume with a checkpoint of another architecture is refused" "anoth
 
 # --- sat-decode ---
 decode_text() {
+    # (a caption may be empty: the tiny model may say <end> at once)
     local n
-    n=$(sat-decode -m "$T/a.satm" -f text "$T/feats.sat" | awk -F'\t' 'NF == 2 && $2 != ""' | wc -l)
-    is_equal "$n" 50
+    n=$(sat-decode -m "$T/a.satm" -f text "$T/feats.sat" | awk -F'\t' 'NF == 2 && $1 ~ /\.jpg$/' | wc -l)
+    is_equal "$n" 50 &&
+    [ "$(sat-decode -m "$T/a.satm" -f text "$T/feats.sat" | awk -F'\t' '$2 != ""' | wc -l)" -ge 45 ]
 }
 check "sat-decode -f text: one id<TAB>caption line per image" decode_text
 
 decode_records() {
     sat-decode -m "$T/a.satm" "$T/feats.sat" | sat-dump | jq -se '
-        length == 50 and all(.[]; .type == "caption" and .alpha.shape[1] == 7 and .alpha.shape[2] == 7
-            and .alpha.shape[0] == (.words | length) and (.tokens | length) == (.words | length)
-            and .logprob < 0 and .method == "greedy" and .model.sha256 != null)' >/dev/null
+        length == 50 and all(.[]; .type == "caption" and (.tokens | length) == (.words | length)
+            and .logprob < 0 and .method == "greedy" and .model.sha256 != null)
+        and all(.[] | select(.words | length > 0); .alpha.shape[1] == 7 and .alpha.shape[2] == 7
+            and .alpha.shape[0] == (.words | length))' >/dev/null
 }
 check "sat-decode writes caption records with a 7x7 alpha per word" decode_records
 

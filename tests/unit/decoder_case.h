@@ -48,4 +48,62 @@ static inline void decoder_case_fill(sat_decoder_config cfg, uint64_t seed, sat_
                                   .tokens = tokens, .B = TB, .T = TT };
 }
 
+/* One loss-and-gradient call of a test (soft or hard attention); returns the loss. */
+typedef double (*decoder_case_step)(sat_decoder *dec, const sat_decoder_batch *batch, void *ctx);
+
+/* The captions of image m of whole as a batch of their own (its image's
+ * features, its token rows, copies of their generators from rngs), averaged
+ * over all of whole's captions: one process's share of the batch. */
+static inline sat_decoder_batch decoder_case_share(const sat_decoder_batch *whole,
+                                                   const sat_rng *rngs, size_t LD, int m,
+                                                   int *tokens, int *image, sat_rng *share_rngs)
+{
+    const size_t row = (size_t)whole->T + 1;
+    int n = 0;
+    for (int r = 0; r < whole->B; r++) {
+        if (whole->image[r] != m) continue;
+        memcpy(tokens + n * row, whole->tokens + r * row, row * sizeof(int));
+        image[n] = 0;
+        share_rngs[n++] = rngs[r];
+    }
+    return (sat_decoder_batch){ .feats = whole->feats + m * LD, .n_images = 1, .image = image,
+                                .tokens = tokens, .B = n, .T = whole->T, .rngs = share_rngs,
+                                .total = whole->B };
+}
+
+/* With a generator per caption (sat_decoder_batch.rngs) and the loss averaged
+ * over the whole batch (.total), the batch split by image, one call per share,
+ * gives the loss and gradients of the whole batch in one call (sat-train
+ * under mpirun), dropout and drawn locations included. */
+static inline void decoder_case_check_split(sat_decoder *dec, const sat_decoder_batch *whole,
+                                            decoder_case_step step, void *ctx)
+{
+    sat_rng rngs[TB], used[TB];
+    for (int r = 0; r < TB; r++) sat_rng_seed(&rngs[r], 1000 + (uint64_t)r);
+    memcpy(used, rngs, sizeof rngs);
+    sat_decoder_batch b = *whole;
+    b.rngs = used;
+    sat_decoder_zero_grad(dec);
+    double loss = step(dec, &b, ctx);
+    float *g = sat_xmalloc(dec->nparams * sizeof(float));
+    memcpy(g, dec->grads, dec->nparams * sizeof(float));
+    sat_decoder_zero_grad(dec);
+    double parts = 0;
+    for (int m = 0; m < whole->n_images; m++) {
+        int tokens[TB * (TT + 1)], image[TB];
+        sat_rng share_rngs[TB];
+        sat_decoder_batch share = decoder_case_share(whole, rngs, (size_t)dec->cfg.L * dec->cfg.D,
+                                                     m, tokens, image, share_rngs);
+        parts += step(dec, &share, ctx);
+    }
+    assert_true(fabs(loss - parts) <= 1e-5 * (1 + fabs(loss)));
+    size_t nonzero = 0;
+    for (size_t i = 0; i < dec->nparams; i++) {
+        assert_true(fabsf(g[i] - dec->grads[i]) <= 1e-5f * (1 + fabsf(g[i])));
+        nonzero += g[i] != 0;
+    }
+    assert_true(nonzero > dec->nparams / 2);
+    free(g);
+}
+
 #endif

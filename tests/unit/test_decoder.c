@@ -462,6 +462,23 @@ static void test_weights_select_captions(void **state)
     model_case_free(&m);
 }
 
+static double dropout_step(sat_decoder *dec, const sat_decoder_batch *batch, void *ctx)
+{
+    (void)ctx;
+    return sat_decoder_forward_backward(dec, batch, 0.7f, 0.5f, NULL, 1).loss;
+}
+
+/* A batch split by image (per-caption generators, the loss over the whole
+ * batch) trains as the whole batch, dropout masks included. */
+static void test_split_batch(void **state)
+{
+    (void)state;
+    model_case m;
+    model_case_init(&m, tiny, 21);
+    decoder_case_check_split(m.dec, &m.batch, dropout_step, NULL);
+    model_case_free(&m);
+}
+
 /* Gradients accumulate over calls, and a padded step contributes nothing:
  * changing the tokens after a caption's end changes neither loss nor grads. */
 static void test_accumulation_and_padding(void **state)
@@ -736,6 +753,7 @@ int main(void)
         cmocka_unit_test(test_model_gradients_dropout),
         cmocka_unit_test(test_model_gradients_weighted),
         cmocka_unit_test(test_weights_select_captions),
+        cmocka_unit_test(test_split_batch),
         cmocka_unit_test(test_accumulation_and_padding),
         cmocka_unit_test(test_empty_caption),
         cmocka_unit_test(test_step_matches_teacher_forcing),

@@ -289,6 +289,28 @@ static double hard_loss(model_case *m, int do_backward)
                                              do_backward).loss;
 }
 
+static double hard_step(sat_decoder *dec, const sat_decoder_batch *batch, void *ctx)
+{
+    sat_hard_attention h = *(const sat_hard_attention *)ctx; /* the same baseline each call */
+    return sat_decoder_forward_backward_hard(dec, batch, &h, 0.7f, 0.5f, NULL, 1).loss;
+}
+
+/* A batch split by image trains as the whole batch: each image's kind, the
+ * locations and dropout masks come from its captions' own generators. */
+static void test_split_batch(void **state)
+{
+    (void)state;
+    const sat_decoder_config cfg = { .L = 5, .D = 7, .E = 4, .H = 6, .A = 9, .V = 11 };
+    model_case m;
+    model_case_init(&m, cfg, 23);
+    sat_hard_attention h = m.hard;
+    h.samples = 2, h.p_soft = 0.3f, h.baseline = -1.5;
+    decoder_case_check_split(m.dec, &m.batch, hard_step, &h);
+    h.baseline_kind = SAT_BASELINE_MOVING;
+    decoder_case_check_split(m.dec, &m.batch, hard_step, &h);
+    model_case_free(&m);
+}
+
 /* Every entry of every tensor against central differences at two steps, of
  * loss (hard_loss unless given). */
 static void check_gradients_of(model_case *m, double (*loss)(model_case *, int))
@@ -695,6 +717,7 @@ int main(void)
         cmocka_unit_test(test_estimator_matches_exact_gradient),
         cmocka_unit_test(test_expected_baseline_lowers_variance),
         cmocka_unit_test(test_entropy_and_temperature_gradients),
+        cmocka_unit_test(test_split_batch),
         cmocka_unit_test(test_given_locations),
         cmocka_unit_test(test_expected_rows_are_soft),
         cmocka_unit_test(test_baseline_and_repeatability),

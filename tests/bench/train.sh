@@ -1,0 +1,55 @@
+#!/bin/bash
+# sat-train's figures for `make bench` (issue 11, item 5), called by
+# scripts/bench.sh: training throughput of one process with 2 BLAS threads
+# against 2 ranks of one thread each (mpirun), the bytes summed over the
+# ranks per step, and the peak resident memory against the feature cache's
+# size and type.  Figures on a machine busy with other work are not clean.
+. "$(dirname "$0")/../cli/lib.sh"
+F=$SAT_SHARED/data/flickr8k
+median() { sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+
+head -160 "$F/Flickr_8k.trainImages.txt" > "$T/train160.txt"
+head -40 "$T/train160.txt" > "$T/train40.txt"
+for dtype in f16 u8; do
+    for n in 40 160; do
+        sed "s|^|$F/images/|" "$T/train$n.txt" | sat-encode -q -j 2 --dtype $dtype -T - -o "$T/$dtype-$n.sat"
+    done
+done
+
+# captions_per_s THREADS LAUNCHER...: one epoch of the default decoder (E=256,
+# H=512, A=256, 14x14 features) on the first 40 training images, in captions
+# per second of the epoch's own time (the log's; data loading not counted).
+captions_per_s() {
+    "${@:2}" sat-train --captions "$F/Flickr8k.token.txt" --features "$T/f16-40.sat" \
+        --train "$T/train40.txt" --epochs 1 --threads "$1" -q -o "$T/m.satm" --log "$T/log" 2> "$T/err" ||
+        { cat "$T/err" >&2; return 1; }
+    local n
+    n=$(sed -n 's/.* \([0-9]*\) training captions.*/\1/p' "$T/err")
+    awk -F'\t' -v n="$n" 'NR == 2 { print n / $8 }' "$T/log"
+}
+mpirun2=(mpirun --allow-run-as-root --oversubscribe -x OPENBLAS_NUM_THREADS=1 -np 2)
+
+echo "== sat-train throughput: 1 process x 2 BLAS threads against 2 ranks x 1 thread (mpirun)"
+echo "   (one epoch of 40 Flickr8k images, the default decoder, batch 64; median of 3 runs)"
+one=$(for run in 1 2 3; do captions_per_s 2 env OPENBLAS_NUM_THREADS=2; done | median)
+if ! command -v mpirun >/dev/null; then
+    echo "1 process x 2 threads: $one captions/s; 2 ranks not run: no mpirun"
+else
+    two=$(for run in 1 2 3; do captions_per_s 1 "${mpirun2[@]}"; done | median)
+    awk -v a="$one" -v b="$two" 'BEGIN { printf "1 process x 2 threads: %.1f captions/s; 2 ranks x 1 thread: %.1f captions/s; ratio 2 ranks / 1 process: %.2f\n", a, b, b / a }'
+    sed -n 's/^sat-train: 2 processes.*; \([0-9]*\) bytes summed.*/summed over the ranks per step: \1 bytes (the gradients as f32 and 6 doubles)/p' "$T/err"
+fi
+
+echo "== sat-train peak resident memory against the feature cache (one epoch, a small decoder, 1 thread)"
+rss_train() { # CACHE LIST
+    sat-train --captions "$F/Flickr8k.token.txt" --features "$1" --train "$2" --embed 32 \
+        --hidden 64 --att-size 32 --min-count 2 --epochs 1 --threads 1 -q -o "$T/r.satm"
+}
+export -f rss_train
+export F T
+for dtype in f16 u8; do
+    for n in 40 160; do
+        kb=$(peak_rss_kb bash -c 'rss_train "$0" "$1"' "$T/$dtype-$n.sat" "$T/train$n.txt")
+        echo "$dtype cache of $n images ($(($(wc -c < "$T/$dtype-$n.sat") / 1000000)) MB): peak RSS $((kb / 1024)) MB"
+    done
+done

@@ -85,6 +85,7 @@ static const char usage[] =
     "      --scst-baseline B    greedy (default): the greedy caption's CIDEr-D;\n"
     "                           mean: the mean CIDEr-D of the image's other samples\n"
     "      --scst-xent X        add X times the references' cross-entropy (0)\n"
+    "      --scst-eos           the caption's end counts as a word in CIDEr-D\n"
     "                           (with --attention hard the samples draw locations too)\n"
     "Hard attention (Xu et al. 2015, 4.1):\n"
     "      --attention KIND     soft (default) or hard: a location drawn per word,\n"
@@ -120,7 +121,7 @@ typedef struct {
     long checkpoint_every;
     float lr, clip, lambda, dropout;
     int hard, hard_samples, expected_baseline;         /* hard attention */
-    int scst, scst_samples, scst_mean;                 /* --objective scst */
+    int scst, scst_samples, scst_mean, scst_eos;                 /* --objective scst */
     float scst_xent;
     float hard_expected, reinforce, entropy, att_temperature;
     unsigned long seed;
@@ -414,11 +415,12 @@ static void collect_captions(dataset *d, const sat_strtab *train, const sat_strt
 
 /* --objective scst: the references of the train images that have training
  * captions, the corpus of the CIDEr-D rewards. */
-static void collect_references(dataset *d)
+static void collect_references(dataset *d, int eos)
 {
     d->ref_index = sat_xmalloc((size_t)d->nimages * sizeof *d->ref_index);
     for (int i = 0; i < d->nimages; i++) d->ref_index[i] = -1;
     d->refs = sat_metrics_new();
+    if (eos) sat_metrics_end_word(d->refs);
     for (int c = 0; c < d->ntrain; c++) {
         int im = d->train[c].image;
         if (d->ref_index[im] >= 0) continue;
@@ -452,7 +454,7 @@ static void load_dataset(dataset *d, const options *o)
     collect_captions(d, &train, &dev, o->max_len);
     if (d->ntrain == 0) sat_die("no training captions with features");
     if (o->dev_list && d->ndev == 0) sat_die("no dev images with features and captions");
-    if (o->scst) collect_references(d);
+    if (o->scst) collect_references(d, o->scst_eos);
     fprintf(info, "sat-train: %d images (L=%d, D=%d), %d training captions, %d dev images, vocabulary %d\n",
             d->nimages, d->L, d->D, d->ntrain, d->ndev, d->vocab->n);
     sat_strtab_free(&train);
@@ -1114,7 +1116,7 @@ static void parse_options(int argc, char **argv, options *o)
            EPOCHS, BATCH, OPTIM, LR, CLIP, LAMBDA, DROPOUT, SEED, PATIENCE, THREADS, CHECKPOINT,
            CHECKPOINT_EVERY, RESUME, LOG, NAME, ATT_SIZE, ATT_TEMPERATURE, HARD_SAMPLES,
            HARD_EXPECTED, REINFORCE, ENTROPY, BASELINE, INIT, LR_DECAY, OBJECTIVE, SCST_SAMPLES,
-           SCST_XENT, SCST_BASELINE };
+           SCST_XENT, SCST_BASELINE, SCST_EOS };
     static const struct option longopts[] = {
         {"captions", required_argument, 0, CAPTIONS}, {"features", required_argument, 0, FEATURES},
         {"train", required_argument, 0, TRAIN},       {"dev", required_argument, 0, DEV},
@@ -1141,6 +1143,7 @@ static void parse_options(int argc, char **argv, options *o)
         {"scst-samples", required_argument, 0, SCST_SAMPLES},
         {"scst-xent", required_argument, 0, SCST_XENT},
         {"scst-baseline", required_argument, 0, SCST_BASELINE},
+        {"scst-eos", no_argument, 0, SCST_EOS},
         {0, 0, 0, 0}};
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     *o = (options){.min_count = 5, .max_vocab = 50000, .max_len = 30, .embed = 256, .hidden = 512, .attention = 256,
@@ -1196,6 +1199,7 @@ static void parse_options(int argc, char **argv, options *o)
                 sat_usage_error("--scst-baseline: '%s' is not greedy or mean", optarg);
             o->scst_mean = strcmp(optarg, "mean") == 0;
             break;
+        case SCST_EOS: o->scst_eos = 1; break;
         case SCST_XENT: o->scst_xent = (float)sat_parse_double("--scst-xent", optarg, 0, 1e6); break;
         case LR_DECAY: o->lr_decay = (float)sat_parse_double("--lr-decay", optarg, 1e-3, 1); break;
         case EPOCHS: o->epochs = (int)sat_parse_long("--epochs", optarg, 1, 100000); break;
@@ -1356,9 +1360,9 @@ int main(int argc, char **argv)
     if (o.scst) {
         tr.cider = sat_cider_new(d.refs);
         fprintf(info, "sat-train: self-critical: %d captions per image, CIDEr-D over the "
-                "references of %zu train images, %s baseline, cross-entropy weight %g%s\n",
-                o.scst_samples, sat_metrics_count(d.refs), o.scst_mean ? "mean" : "greedy",
-                o.scst_xent, o.hard ? "; hard attention: a location drawn per word" : "");
+                "references of %zu train images%s, %s baseline, cross-entropy weight %g%s\n",
+                o.scst_samples, sat_metrics_count(d.refs), o.scst_eos ? " (the end a word)" : "",
+                o.scst_mean ? "mean" : "greedy", o.scst_xent, o.hard ? "; hard attention: a location drawn per word" : "");
     }
     train(&tr);
     sat_cider_free(tr.cider);

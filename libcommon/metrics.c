@@ -60,13 +60,23 @@ struct sat_metrics {
     image *images;
     size_t n, cap;
     sat_meteor *meteor;    /* borrowed; NULL: no METEOR */
+    int end_word;          /* sat_metrics_end_word: every sentence ends in END_WORD */
 };
+
+/* No token of sat_tokenize_ptb holds a space, so no text's word is this one. */
+#define END_WORD " <end>"
 
 sat_metrics *sat_metrics_new(void)
 {
     sat_metrics *m = sat_xcalloc(1, sizeof *m);
     sat_strtab_init(&m->words);
     return m;
+}
+
+void sat_metrics_end_word(sat_metrics *m)
+{
+    if (m->n) sat_die("sat_metrics_end_word: images were added before");
+    m->end_word = 1;
 }
 
 static uint64_t mix64(uint64_t x)
@@ -133,9 +143,11 @@ static void sentence_init(sat_metrics *m, sentence *s, const char *text)
 {
     sat_words w;
     memset(s, 0, sizeof *s);
-    s->len = sat_tokenize_ptb(text, &w);
+    int nwords = sat_tokenize_ptb(text, &w);
+    s->len = nwords + m->end_word;
     s->tokens = sat_xmalloc((size_t)s->len * sizeof *s->tokens);
-    for (int i = 0; i < s->len; i++) s->tokens[i] = (uint32_t)sat_strtab_add(&m->words, w.words[i], NULL);
+    for (int i = 0; i < nwords; i++) s->tokens[i] = (uint32_t)sat_strtab_add(&m->words, w.words[i], NULL);
+    if (m->end_word) s->tokens[nwords] = (uint32_t)sat_strtab_add(&m->words, END_WORD, NULL);
     sat_words_free(&w);
 
     /* every n-gram occurrence, then sorted and counted */

@@ -73,6 +73,12 @@ sat_metrics *sat_metrics_new(void);
 /* Score METEOR too for the images added from now on (NULL: stop).  The
  * sat_meteor is borrowed; it must outlive its use in sat_metrics_add. */
 void sat_metrics_set_meteor(sat_metrics *m, sat_meteor *meteor);
+/* From now on (before any image is added) every sentence, hypotheses and
+ * references alike, ends in one more word, the end of the caption, which
+ * counts in the n-grams like any other: for self-critical rewards, where a
+ * caption cut short ("a dog runs on a") otherwise loses nothing for the
+ * ending no reference has (n-grams such as "a <end>" match none). */
+void sat_metrics_end_word(sat_metrics *m);
 /* One image: its hypothesis and nrefs >= 1 references, as raw text. */
 void sat_metrics_add(sat_metrics *m, const char *hyp, const char *const *refs, int nrefs);
 size_t sat_metrics_count(const sat_metrics *m);

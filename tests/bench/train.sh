@@ -29,14 +29,15 @@ captions_per_s() {
 }
 mpirun2=(mpirun --allow-run-as-root --oversubscribe -x OPENBLAS_NUM_THREADS=1 -np 2)
 
-echo "== sat-train throughput: 1 process x 2 BLAS threads against 2 ranks x 1 thread (mpirun)"
+echo "== sat-train throughput: 1 process x 1 or 2 BLAS threads against 2 ranks x 1 thread (mpirun)"
 echo "   (one epoch of 40 Flickr8k images, the default decoder, batch 64; median of 3 runs)"
+single=$(for run in 1 2 3; do captions_per_s 1 env OPENBLAS_NUM_THREADS=1; done | median)
 one=$(for run in 1 2 3; do captions_per_s 2 env OPENBLAS_NUM_THREADS=2; done | median)
 if ! command -v mpirun >/dev/null; then
-    echo "1 process x 2 threads: $one captions/s; 2 ranks not run: no mpirun"
+    echo "1 process x 1 thread: $single captions/s; x 2 threads: $one; 2 ranks not run: no mpirun"
 else
     two=$(for run in 1 2 3; do captions_per_s 1 "${mpirun2[@]}"; done | median)
-    awk -v a="$one" -v b="$two" 'BEGIN { printf "1 process x 2 threads: %.1f captions/s; 2 ranks x 1 thread: %.1f captions/s; ratio 2 ranks / 1 process: %.2f\n", a, b, b / a }'
+    awk -v s="$single" -v a="$one" -v b="$two" 'BEGIN { printf "1 process x 1 thread: %.1f captions/s; x 2 threads: %.1f; 2 ranks x 1 thread: %.1f\nratio 2 ranks / 1 single-threaded process: %.2f (scaling efficiency %.0f%%); 2 ranks / 1 process x 2 threads: %.2f\n", s, a, b, b / s, 50 * b / s, b / a }'
     sed -n 's/^sat-train: 2 processes.*; \([0-9]*\) bytes summed.*/summed over the ranks per step: \1 bytes (the gradients as f32 and 6 doubles)/p' "$T/err"
 fi
 

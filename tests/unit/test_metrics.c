@@ -283,6 +283,37 @@ static void test_cider_scorer_matches_metrics(void **state)
     sat_metrics_free(corpus);
 }
 
+/* A caption's CIDEr-D against the references "a dog runs" and "a cat sits",
+ * with the end of the caption as a word (sat_metrics_end_word) or not. */
+static double cider_of(const char *hyp, int end_word)
+{
+    const char *r0[] = {"a dog runs"}, *r1[] = {"a cat sits"};
+    sat_metrics *corpus = sat_metrics_new();
+    if (end_word) sat_metrics_end_word(corpus);
+    sat_metrics_add(corpus, "", r0, 1);
+    sat_metrics_add(corpus, "", r1, 1);
+    sat_cider *c = sat_cider_new(corpus);
+    double score = sat_cider_score(c, 0, hyp);
+    sat_cider_free(c);
+    sat_metrics_free(corpus);
+    return score;
+}
+
+/* The end as a word: the reference itself scores 10 (without it, 7.5: three
+ * words have no 4-gram, with it they have one), a caption cut
+ * short ("a dog") loses the n-grams of the reference's ending that it lacks
+ * ("runs <end>") and gains none of its own ("dog <end>" matches nothing), so
+ * it scores lower than without; and no word of a text is the end word. */
+static void test_cider_end_word(void **state)
+{
+    (void)state;
+    assert_close(cider_of("a dog runs", 1), 10.0, TOL);
+    assert_close(cider_of("a dog runs", 0), 7.5, TOL);
+    double cut = cider_of("a dog", 1), cut_plain = cider_of("a dog", 0);
+    assert_true(cut > 0 && cut < cut_plain - 0.1);
+    assert_true(cider_of("a dog runs <end>", 1) < 10.0 - 0.1);
+}
+
 static void test_empty_hypothesis(void **state)
 {
     (void)state;
@@ -304,6 +335,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bleu_vector_1),
+        cmocka_unit_test(test_cider_end_word),
         cmocka_unit_test(test_bleu_vector_2),
         cmocka_unit_test(test_bleu_sentence_by_hand),
         cmocka_unit_test(test_bleu_clipping_and_closest_length),

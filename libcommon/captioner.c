@@ -282,20 +282,26 @@ int sat_caption_may_emit(int word, int allow_unk)
     return word != SAT_VOCAB_START && (allow_unk || word != SAT_VOCAB_UNK);
 }
 
+/* Whether a picked word may be v. */
+static int may_pick(int v, int allow_unk, int may_end)
+{
+    return sat_caption_may_emit(v, allow_unk) && (may_end || v != SAT_VOCAB_END);
+}
+
 /* Index drawn from p^(1/T) given log-probabilities (T > 0), among the words
- * that may be emitted. */
-static int sample_word(const float *logprobs, int V, float temperature, int allow_unk,
+ * that may be picked. */
+static int sample_word(const float *logprobs, int V, float temperature, int allow_unk, int may_end,
                        sat_rng *rng)
 {
     double max = -INFINITY, total = 0;
     for (int v = 0; v < V; v++)
-        if (sat_caption_may_emit(v, allow_unk) && logprobs[v] > max) max = logprobs[v];
+        if (may_pick(v, allow_unk, may_end) && logprobs[v] > max) max = logprobs[v];
     for (int v = 0; v < V; v++)
-        if (sat_caption_may_emit(v, allow_unk)) total += exp((logprobs[v] - max) / temperature);
+        if (may_pick(v, allow_unk, may_end)) total += exp((logprobs[v] - max) / temperature);
     double u = sat_rng_uniform(rng) * total;
     int last = SAT_VOCAB_END;
     for (int v = 0; v < V; v++) {
-        if (!sat_caption_may_emit(v, allow_unk)) continue;
+        if (!may_pick(v, allow_unk, may_end)) continue;
         u -= exp((logprobs[v] - max) / temperature);
         last = v;
         if (u <= 0) return v;
@@ -303,19 +309,19 @@ static int sample_word(const float *logprobs, int V, float temperature, int allo
     return last;
 }
 
-static int best_word(const float *logprobs, int V, int allow_unk)
+static int best_word(const float *logprobs, int V, int allow_unk, int may_end)
 {
-    int best = SAT_VOCAB_END;
+    int best = -1;
     for (int v = 0; v < V; v++)
-        if (sat_caption_may_emit(v, allow_unk) && logprobs[v] > logprobs[best]) best = v;
-    return best;
+        if (may_pick(v, allow_unk, may_end) && (best < 0 || logprobs[v] > logprobs[best])) best = v;
+    return best < 0 ? SAT_VOCAB_END : best;
 }
 
 int sat_caption_pick_word(const float *logprobs, int V, float temperature, int allow_unk,
-                          sat_rng *rng)
+                          int may_end, sat_rng *rng)
 {
-    return temperature > 0 ? sample_word(logprobs, V, temperature, allow_unk, rng)
-                           : best_word(logprobs, V, allow_unk);
+    return temperature > 0 ? sample_word(logprobs, V, temperature, allow_unk, may_end, rng)
+                           : best_word(logprobs, V, allow_unk, may_end);
 }
 
 void sat_caption_decode(const sat_decoder *dec, const float *feats, int max_len,
@@ -338,7 +344,7 @@ void sat_caption_decode_attend(const sat_ensemble *ens, const float *feats, int 
         caption_step(st, L, prev, attend, rng, out, t, logprobs);
         /* After max_len words only <end> may follow. */
         int word = t == max_len ? SAT_VOCAB_END
-                                : sat_caption_pick_word(logprobs, V, temperature, allow_unk, rng);
+                                : sat_caption_pick_word(logprobs, V, temperature, allow_unk, t > 0, rng);
         out->logprob += logprobs[word];
         if (word == SAT_VOCAB_END) break;
         out->tokens[out->n++] = word;

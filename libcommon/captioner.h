@@ -91,9 +91,10 @@ int sat_caption_may_emit(int word, int allow_unk);
 
 /* The next word from a step's log-probabilities (V): the most probable
  * (temperature 0) or one drawn from p^(1/T) (rng required), among the words
- * that may be emitted. */
+ * that may be emitted, and <end> only if may_end (0 for a caption's first
+ * word: an empty caption says nothing, and sat-beam's --min-len 1 agrees). */
 int sat_caption_pick_word(const float *logprobs, int V, float temperature, int allow_unk,
-                          sat_rng *rng);
+                          int may_end, sat_rng *rng);
 
 /* Greedy decoding (temperature 0) or sampling from p^(1/T) (temperature > 0,
  * rng required) with one decoder, at most max_len words, never <unk>.

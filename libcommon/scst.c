@@ -38,9 +38,10 @@ static void decode_rows(const sat_scst *s, const float *feats, int k, int first_
         int keep[SAT_SCST_MAX_SAMPLES + 1], nkeep = 0;
         for (int a = 0; a < nalive; a++) {
             int j = alive[a], greedy = first_greedy && j == 0;
+            /* <unk> and an empty caption may be drawn: the samples follow the policy's own p */
             int word = t > s->max_len ? SAT_VOCAB_END
                        : sat_caption_pick_word(logprobs + (size_t)a * V, V, greedy ? 0 : 1.0f,
-                                               !greedy, rng);
+                                               !greedy, 1, rng);
             row_of(rows, s->max_len, j)[t] = word;
             if (mode == SAT_ATTEND_SAMPLE) locations[(size_t)j * (width - 1) + t - 1] = loc[a];
             if (word != SAT_VOCAB_END) keep[nkeep] = a, alive[nkeep++] = j;

@@ -114,6 +114,49 @@ AVX2 static size_t tanh_array_avx2(float *y, const float *x, size_t n)
     return i;
 }
 
+/* One tile of nn_linear_rows: R (1..4) rows × 24 columns, each element one
+ * FMA chain over k from 0, as the scalar path's fmaf: the same bits. */
+AVX2 static inline void rows_tile_avx2(float *C, int ldc, const float *A, int lda, const float *B,
+                                       int ldb, const float *init, int R, int K)
+{
+    __m256 acc[4][3];
+    for (int r = 0; r < 4; r++)
+        for (int v = 0; v < 3; v++) acc[r][v] = _mm256_setzero_ps();
+    for (int k = 0; k < K; k++) {
+        const float *b = B + (size_t)k * ldb;
+        __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8), b2 = _mm256_loadu_ps(b + 16);
+        for (int r = 0; r < R; r++) {
+            __m256 a = _mm256_broadcast_ss(A + (size_t)r * lda + k);
+            acc[r][0] = _mm256_fmadd_ps(a, b0, acc[r][0]);
+            acc[r][1] = _mm256_fmadd_ps(a, b1, acc[r][1]);
+            acc[r][2] = _mm256_fmadd_ps(a, b2, acc[r][2]);
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int v = 0; v < 3; v++) {
+            float *c = C + (size_t)r * ldc + 8 * v;
+            __m256 i = init == C ? _mm256_loadu_ps(c)
+                       : init    ? _mm256_loadu_ps(init + 8 * v)
+                                 : _mm256_setzero_ps();
+            _mm256_storeu_ps(c, _mm256_add_ps(i, acc[r][v]));
+        }
+}
+
+/* nn_linear_rows over the multiple-of-24 prefix of the columns; returns its
+ * length.  Rows go in fours, the last tile with 1 to 4. */
+AVX2 static int rows_avx2(float *C, int ldc, const float *A, int lda, const float *B,
+                          const float *init, int M, int N, int K)
+{
+    int j = 0;
+    for (; j + 24 <= N; j += 24)
+        for (int r = 0; r < M; r += 4) {
+            float *c = C + (size_t)r * ldc + j;
+            rows_tile_avx2(c, ldc, A + (size_t)r * lda, lda, B + j, N,
+                           init == C ? c : init ? init + j : NULL, M - r < 4 ? M - r : 4, K);
+        }
+    return j;
+}
+
 static int have_avx2(void)
 {
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
@@ -176,6 +219,23 @@ void nn_linear_forward(float *y, int ldy, const float *x, int ldx, const float *
     if (b)
         for (int r = 0; r < n; r++) memcpy(y + (size_t)r * ldy, b, (size_t)out * sizeof(float));
     gemm(0, 0, n, out, in, x, ldx, W, out, b ? 1.0f : 0.0f, y, ldy);
+}
+
+void nn_linear_rows(float *y, int ldy, const float *x, int ldx, const float *W,
+                    const float *b, int n, int in, int out, int accumulate)
+{
+    const float *init = accumulate ? y : b;
+    int j0 = 0;
+#ifdef HAVE_AVX2_PATH
+    if (have_avx2()) j0 = rows_avx2(y, ldy, x, ldx, W, init, n, out, in);
+#endif
+    for (size_t r = 0; r < (size_t)n; r++)
+        for (int j = j0; j < out; j++) {
+            float acc = 0;
+            for (size_t k = 0; k < (size_t)in; k++) acc = fmaf(x[r * ldx + k], W[k * out + j], acc);
+            float *yj = y + r * ldy + j;
+            *yj = (accumulate ? *yj : b ? b[j] : 0.0f) + acc;
+        }
 }
 
 void nn_linear_backward(float *dx, int lddx, float *dW, float *db, const float *dy, int ldy,
@@ -619,12 +679,37 @@ typedef struct {
     float *beta;                    /* n */
     float *gates;                   /* n×4H activations */
     float *c, *h;                   /* n×H */
+    int rowwise;                    /* inference: nn_linear_rows, so that a row's
+                                     * bits do not depend on the other rows */
 } step_io;
+
+/* y = x·W + b as training (OpenBLAS) or inference (rowwise) computes it. */
+static void linear(int rowwise, float *y, int ldy, const float *x, int ldx, const float *W,
+                   const float *b, int n, int in, int out)
+{
+    if (rowwise) nn_linear_rows(y, ldy, x, ldx, W, b, n, in, out, 0);
+    else nn_linear_forward(y, ldy, x, ldx, W, b, n, in, out);
+}
+
+/* nn_context_forward with nn_linear_rows: one call per run of rows of an image. */
+static void context_rows(float *z, const float *zw, const float *feats, const int *img, int n,
+                         int L, int D)
+{
+    for (int r0 = 0, r1; r0 < n; r0 = r1) {
+        for (r1 = r0 + 1; r1 < n && img[r1] == img[r0]; r1++) {}
+        nn_linear_rows(z + (size_t)r0 * D, D, zw + (size_t)r0 * L, L,
+                       feats + (size_t)img[r0] * L * D, NULL, r1 - r0, L, D, 0);
+    }
+}
 
 /* zraw = Σ_i zw_i a_i with one GEMM per image: rows of one image are gathered
  * first when they are not adjacent. */
 static void step_context_forward(const sat_decoder_config *c, const float *feats, const step_io *s)
 {
+    if (s->rowwise) {
+        context_rows(s->zraw, s->zw, feats, s->img, s->n, c->L, c->D); /* rows grouped by image */
+        return;
+    }
     if (!s->perm) {
         nn_context_forward(s->zraw, s->zw, feats, s->img, s->n, c->L, c->D);
         return;
@@ -659,7 +744,7 @@ static void step_context_backward(const sat_decoder_config *c, const float *feat
 static void step_attend(const sat_decoder *dec, const float *proj, const step_io *s)
 {
     const sat_decoder_config *c = &dec->cfg;
-    nn_linear_forward(s->q, c->A, s->h_prev, c->H, dec->w.att_u, NULL, s->n, c->H, c->A);
+    linear(s->rowwise, s->q, c->A, s->h_prev, c->H, dec->w.att_u, NULL, s->n, c->H, c->A);
     nn_attention_forward(s->alpha, proj, s->img, s->q, dec->w.att_v, s->n, c->L, c->A);
     nn_softmax_forward(s->alpha, s->n, c->L, 1.0f / dec->temperature, s->alpha); /* in place */
 }
@@ -676,7 +761,7 @@ static void step_update(const sat_decoder *dec, const float *feats, const step_i
                     c->H, c->D);
     for (size_t r = 0; r < (size_t)s->n; r++)
         memcpy(s->x + r * K + c->E + c->D, s->h_prev + r * c->H, (size_t)c->H * sizeof(float));
-    nn_linear_forward(s->gates, 4 * c->H, s->x, K, w->lstm_w, w->lstm_b, s->n, K, 4 * c->H);
+    linear(s->rowwise, s->gates, 4 * c->H, s->x, K, w->lstm_w, w->lstm_b, s->n, K, 4 * c->H);
     nn_lstm_forward(s->gates, s->c, s->h, s->c_prev, s->n, c->H);
 }
 
@@ -732,24 +817,28 @@ static double neg_entropy(const float *alpha, int L)
 
 /* Deep output for n rows: act = tanh(E y + hd·L_h + b_h + ẑ·L_z) (x holds E y
  * and ẑ, hd the possibly dropped-out h); logits = (act ⊙ mask_o)·L_o + b_o,
- * through actd when mask_o is given. */
+ * through actd when mask_o is given.  tanh goes row by row, so that a row's
+ * lanes (vector or scalar tail) do not depend on n. */
 static void output_forward(const sat_decoder *dec, int n, const float *x, const float *hd,
-                           float *act, const float *mask_o, float *actd, float *logits)
+                           float *act, const float *mask_o, float *actd, float *logits,
+                           int rowwise)
 {
     const sat_decoder_config *c = &dec->cfg;
     const sat_decoder_weights *w = &dec->w;
     const int K = c->E + c->D + c->H, E = c->E;
-    nn_linear_forward(act, E, hd, c->H, w->out_h_w, w->out_h_b, n, c->H, E);
-    gemm(0, 0, n, E, c->D, x + E, K, w->out_z_w, E, 1.0f, act, E);
-    for (size_t r = 0; r < (size_t)n; r++)
+    linear(rowwise, act, E, hd, c->H, w->out_h_w, w->out_h_b, n, c->H, E);
+    if (rowwise) nn_linear_rows(act, E, x + E, K, w->out_z_w, NULL, n, c->D, E, 1);
+    else gemm(0, 0, n, E, c->D, x + E, K, w->out_z_w, E, 1.0f, act, E);
+    for (size_t r = 0; r < (size_t)n; r++) {
         for (int j = 0; j < E; j++) act[r * E + j] += x[r * K + j];
-    tanh_array(act, act, (size_t)n * E);
+        tanh_array(act + r * E, act + r * E, (size_t)E);
+    }
     const float *in = act;
     if (mask_o) {
         for (size_t i = 0; i < (size_t)n * E; i++) actd[i] = act[i] * mask_o[i];
         in = actd;
     }
-    nn_linear_forward(logits, c->V, in, E, w->out_w, w->out_b, n, E, c->V);
+    linear(rowwise, logits, c->V, in, E, w->out_w, w->out_b, n, E, c->V);
 }
 
 /* Per-image mean annotation (images×D) and attention projection (images×L×A). */
@@ -1237,7 +1326,7 @@ static sat_decoder_loss forward(sat_decoder *dec, const sat_decoder_batch *b, fl
     }
     draw_masks(w, b, c->H, c->E, dropout, rng);
     for (size_t i = 0; i < (size_t)N * c->H; i++) w->hd[i] = w->hs[(size_t)B * c->H + i] * w->mask_h[i];
-    output_forward(dec, N, w->x, w->hd, w->act, w->mask_o, w->actd, w->probs);
+    output_forward(dec, N, w->x, w->hd, w->act, w->mask_o, w->actd, w->probs, 0);
     sat_decoder_loss loss = { .ntokens = N };
     loss.xent = softmax_xent_rows(w->probs, w->target, N, c->V, hr ? hr->row_loss : NULL);
     loss.penalty = attention_penalty(w, B, T, c->L);
@@ -1492,10 +1581,10 @@ sat_decoder_loss sat_decoder_forward_backward_hard(sat_decoder *dec,
 /* ---- inference -------------------------------------------------------------- */
 
 struct sat_decoder_state {
-    int k, k_max, H;
-    int *img;                       /* k_max zeros: every hypothesis reads image 0 */
+    int k, k_max, H;                /* rows now; capacity (images × hypotheses each) */
+    int *img, *img_next;            /* k_max: the image each row reads, grouped */
     float *arena;
-    float *feats, *proj, *mean;     /* L×D, L×A, D */
+    float *feats, *proj, *mean;     /* images × (L×D, L×A, D) */
     float *h, *c, *h_next, *c_next; /* k_max×H */
     float *x, *q, *alpha, *zraw, *beta, *gates, *act; /* k_max × K, A, L, D, 1, 4H, E */
     float *zw;                      /* k_max×L one-hot context weights (hard attention) */
@@ -1503,13 +1592,20 @@ struct sat_decoder_state {
 
 sat_decoder_state *sat_decoder_state_new(const sat_decoder *dec, const float *feats, int k_max)
 {
+    return sat_decoder_state_new_images(dec, feats, 1, k_max);
+}
+
+sat_decoder_state *sat_decoder_state_new_images(const sat_decoder *dec, const float *feats,
+                                                int n_images, int k_max)
+{
     const sat_decoder_config *c = &dec->cfg;
-    if (k_max < 1 || k_max > MAX_BATCH) sat_die("decoder: %d hypotheses is out of range", k_max);
+    if (k_max < 1 || n_images < 1 || (long)k_max * n_images > MAX_BATCH)
+        sat_die("decoder: %d images of %d hypotheses is out of range", n_images, k_max);
     sat_decoder_state *st = sat_xcalloc(1, sizeof *st);
-    const size_t k = (size_t)k_max, K = (size_t)c->E + c->D + c->H;
+    const size_t k = (size_t)k_max * n_images, K = (size_t)c->E + c->D + c->H, n = (size_t)n_images;
     const carve_entry f[] = {
-        { &st->feats, (size_t)c->L * c->D }, { &st->proj, (size_t)c->L * c->A },
-        { &st->mean, (size_t)c->D }, { &st->h, k * c->H }, { &st->c, k * c->H },
+        { &st->feats, n * c->L * c->D }, { &st->proj, n * c->L * c->A },
+        { &st->mean, n * c->D }, { &st->h, k * c->H }, { &st->c, k * c->H },
         { &st->h_next, k * c->H }, { &st->c_next, k * c->H }, { &st->x, k * K },
         { &st->q, k * c->A }, { &st->alpha, k * c->L }, { &st->zraw, k * c->D },
         { &st->beta, k }, { &st->gates, k * 4 * c->H }, { &st->act, k * c->E },
@@ -1517,10 +1613,17 @@ sat_decoder_state *sat_decoder_state_new(const sat_decoder *dec, const float *fe
     };
     st->arena = carve(f, (int)(sizeof f / sizeof f[0]));
     st->img = sat_xcalloc(k, sizeof(int));
-    st->k = 1, st->k_max = k_max, st->H = c->H;
-    memcpy(st->feats, feats, (size_t)c->L * c->D * sizeof(float));
-    encode_images(dec, st->feats, 1, st->mean, st->proj);
-    init_state(dec, st->mean, 1, st->h, st->c);
+    st->img_next = sat_xcalloc(k, sizeof(int));
+    st->k = n_images, st->k_max = (int)k, st->H = c->H;
+    memcpy(st->feats, feats, n * c->L * c->D * sizeof(float));
+    /* One image at a time, so that an image starts from the same bits
+     * whatever it is batched with. */
+    for (size_t m = 0; m < n; m++) {
+        encode_images(dec, st->feats + m * c->L * c->D, 1, st->mean + m * c->D,
+                      st->proj + m * c->L * c->A);
+        init_state(dec, st->mean + m * c->D, 1, st->h + m * c->H, st->c + m * c->H);
+        st->img[m] = (int)m;
+    }
     return st;
 }
 
@@ -1529,6 +1632,7 @@ void sat_decoder_state_free(sat_decoder_state *st)
     if (!st) return;
     free(st->arena);
     free(st->img);
+    free(st->img_next);
     free(st);
 }
 
@@ -1548,11 +1652,17 @@ void sat_decoder_state_select(sat_decoder_state *st, const int *parent, int k)
     for (int j = 0; j < k; j++) {
         if (parent[j] < 0 || parent[j] >= st->k)
             sat_die("decoder: parent %d of hypothesis %d is not in [0, %d)", parent[j], j, st->k);
+        if (j > 0 && st->img[parent[j]] < st->img_next[j - 1])
+            sat_die("decoder: hypothesis %d's image comes before hypothesis %d's", j, j - 1);
         memcpy(st->h_next + j * H, st->h + parent[j] * H, H * sizeof(float));
         memcpy(st->c_next + j * H, st->c + parent[j] * H, H * sizeof(float));
+        st->img_next[j] = st->img[parent[j]];
     }
     swap_ptr(&st->h, &st->h_next);
     swap_ptr(&st->c, &st->c_next);
+    int *t = st->img;
+    st->img = st->img_next;
+    st->img_next = t;
     st->k = k;
 }
 
@@ -1585,7 +1695,8 @@ void sat_decoder_step_attend(const sat_decoder *dec, sat_decoder_state *st, cons
     embed_rows(dec, prev, st->k, st->x);
     step_io s = { .n = st->k, .img = st->img, .h_prev = st->h, .c_prev = st->c, .x = st->x,
                   .q = st->q, .alpha = st->alpha, .zw = st->alpha, .zraw = st->zraw,
-                  .beta = st->beta, .gates = st->gates, .c = st->c_next, .h = st->h_next };
+                  .beta = st->beta, .gates = st->gates, .c = st->c_next, .h = st->h_next,
+                  .rowwise = 1 };
     step_attend(dec, st->proj, &s);
     if (mode != SAT_ATTEND_SOFT) {
         for (int j = 0; j < st->k; j++)
@@ -1594,7 +1705,7 @@ void sat_decoder_step_attend(const sat_decoder *dec, sat_decoder_state *st, cons
         s.zw = st->zw;
     }
     step_update(dec, st->feats, &s);
-    output_forward(dec, st->k, st->x, st->h_next, st->act, NULL, NULL, logprobs);
+    output_forward(dec, st->k, st->x, st->h_next, st->act, NULL, NULL, logprobs, 1);
     log_softmax_rows(logprobs, st->k, c->V);
     if (alpha) memcpy(alpha, st->alpha, (size_t)st->k * c->L * sizeof(float));
     if (beta) memcpy(beta, st->beta, (size_t)st->k * sizeof(float));

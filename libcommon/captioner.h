@@ -113,6 +113,10 @@ sat_attend_mode sat_attend_option(const char *arg);
  * ensemble, up to k_max hypotheses (sat_decoder_state, n times). */
 typedef struct sat_caption_state sat_caption_state;
 sat_caption_state *sat_caption_state_new(const sat_ensemble *ens, const float *feats, int k_max);
+/* The same for n_images images (feats: n_images × L × D), up to k_max
+ * hypotheses each; rows as sat_decoder_state_new_images's. */
+sat_caption_state *sat_caption_state_new_images(const sat_ensemble *ens, const float *feats,
+                                                int n_images, int k_max);
 void sat_caption_state_free(sat_caption_state *st);
 /* Beam bookkeeping, as sat_decoder_state_select, for every member. */
 void sat_caption_state_select(sat_caption_state *st, const int *parent, int k);
@@ -131,6 +135,15 @@ void sat_caption_step(sat_caption_state *st, const int *prev, sat_attend_mode at
 void sat_caption_decode_attend(const sat_ensemble *ens, const float *feats, int max_len,
                                float temperature, sat_attend_mode attend, int allow_unk,
                                sat_rng *rng, sat_caption *out);
+
+/* sat_caption_decode_attend of n_images images (feats: n_images × L × D)
+ * stepped together, into out[0..n_images): one product per layer and step
+ * for all the captions still running.  A caption is the same, byte for byte,
+ * as decoded alone, except where it draws from rng (sampled words or
+ * locations), whose draws then interleave across the images. */
+void sat_caption_decode_images(const sat_ensemble *ens, const float *feats, int n_images,
+                               int max_len, float temperature, sat_attend_mode attend,
+                               int allow_unk, sat_rng *rng, sat_caption *out);
 
 /* Teacher forcing: the ensemble reads the caption tokens[0..n) (vocabulary
  * ids, no <start>/<end>) on feats (L × D); out gets the tokens, the attention

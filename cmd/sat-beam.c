@@ -97,14 +97,8 @@ typedef struct {
     sat_rng rng;              /* hard-sample's draws */
     beam *beams;              /* batch */
     int written;              /* the batch's images written so far */
-    candidate *cand;          /* k × V: one image's */
+    candidate *cand;          /* k: one image's best */
 } beam_run;
-
-static int by_score_desc(const void *a, const void *b)
-{
-    double x = ((const candidate *)a)->score, y = ((const candidate *)b)->score;
-    return (x < y) - (x > y);
-}
 
 static double ranked_score(const hypothesis *h, double alpha)
 {
@@ -134,6 +128,16 @@ static void extend(beam_run *b, const hypothesis *parent, int row, int word, hyp
     h->logprob = parent->logprob + b->logprobs[(size_t)row * b->V + word];
 }
 
+/* c into the best m candidates so far (cand[0..*n), best first), after
+ * those of equal score: the order a stable sort of all would give. */
+static void keep_best(candidate *cand, int *n, int m, candidate c)
+{
+    if (*n == m && c.score <= cand[m - 1].score) return;
+    int i = *n < m ? (*n)++ : m - 1;
+    for (; i > 0 && cand[i - 1].score < c.score; i--) cand[i] = cand[i - 1];
+    cand[i] = c;
+}
+
 /* One step of image bm, whose live hypotheses are the step's rows row0...:
  * the best extensions of them; those that end go to `done`.  parents
  * receives the row each new live hypothesis continues.  Returns the new
@@ -141,18 +145,17 @@ static void extend(beam_run *b, const hypothesis *parent, int row, int word, hyp
 static int advance(beam_run *b, beam *bm, int row0, int t, int *parents)
 {
     int last_step = t == b->opt->max_len, may_end = t >= b->opt->min_len;
-    int k = b->opt->k, nc = 0;
+    int k = b->opt->k, nc = 0, want = k - bm->ndone, nnext = 0;
+    /* Each candidate taken below fills a place of `want`: the best want do. */
     for (int j = 0; j < bm->nlive; j++) {
         const float *lp = b->logprobs + (size_t)(row0 + j) * b->V;
         for (int v = 0; v < b->V; v++) {
             if (!sat_caption_may_emit(v, b->opt->allow_unk) || (last_step && v != SAT_VOCAB_END) ||
                 (!may_end && v == SAT_VOCAB_END))
                 continue;
-            b->cand[nc++] = (candidate){bm->live[j].logprob + lp[v], j, v};
+            keep_best(b->cand, &nc, want, (candidate){bm->live[j].logprob + lp[v], j, v});
         }
     }
-    qsort(b->cand, (size_t)nc, sizeof *b->cand, by_score_desc);
-    int want = k - bm->ndone, nnext = 0;
     for (int c = 0; c < nc && nnext < want && bm->ndone < k; c++) {
         const candidate *cd = &b->cand[c];
         hypothesis *h = cd->word == SAT_VOCAB_END ? &bm->done[bm->ndone++] : &bm->next[nnext];
@@ -269,7 +272,7 @@ static void alloc_beams(beam_run *b)
     b->loc = sat_xmalloc(rows * sizeof *b->loc);
     b->prev = sat_xmalloc(rows * sizeof *b->prev);
     b->parents = sat_xmalloc(rows * sizeof *b->parents);
-    b->cand = sat_xmalloc((size_t)o->k * b->V * sizeof *b->cand);
+    b->cand = sat_xmalloc((size_t)o->k * sizeof *b->cand);
     b->beams = sat_xcalloc((size_t)o->batch, sizeof *b->beams);
     for (int i = 0; i < o->batch; i++) {
         hypothesis **sets[] = {&b->beams[i].live, &b->beams[i].next, &b->beams[i].done};

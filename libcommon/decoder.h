@@ -308,11 +308,10 @@ void nn_linear_forward(float *y, int ldy, const float *x, int ldx, const float *
  * the other rows: OpenBLAS's sgemm gives a row other bits in a GEMM of
  * another height (edge kernels, the split among threads), so captions
  * stepped together would differ from captions stepped alone.  Here every
- * element is b (or with accumulate y's own value, b ignored; neither: 0)
- * plus one fused multiply-add chain over the `in` products in order, on
- * every CPU; single-threaded, and near the memory bound for a few rows. */
+ * element is b (if not NULL) plus one fused multiply-add chain over the `in`
+ * products in order, on every CPU; single-threaded.  y must not overlap x. */
 void nn_linear_rows(float *y, int ldy, const float *x, int ldx, const float *W,
-                    const float *b, int n, int in, int out, int accumulate);
+                    const float *b, int n, int in, int out);
 /* dx (row stride lddx) += dy·Wᵀ, dW += xᵀ·dy, db += Σ_rows dy. */
 void nn_linear_backward(float *dx, int lddx, float *dW, float *db, const float *dy, int ldy,
                         const float *x, int ldx, const float *W, int n, int in, int out);

@@ -66,6 +66,9 @@ typedef struct {
     size_t max_record;
 } options;
 
+/* At most this many hypotheses of a batch (K × --batch) at once. */
+#define BEAM_MAX_ROWS 4096
+
 /* A hypothesis: its words and the attention of each step so far. */
 typedef struct {
     int *tokens;
@@ -342,6 +345,8 @@ static void parse_options(int argc, char **argv, options *o)
     if (o->min_len > o->max_len) sat_usage_error("--min-len is more than --max-len");
     if (o->text < 0) o->text = isatty(STDOUT_FILENO);
     if (o->attention == SAT_ATTEND_SAMPLE) o->batch = 1;
+    /* Wide beams: the hypotheses' attention maps grow with K × batch. */
+    if (o->batch > BEAM_MAX_ROWS / o->k) o->batch = BEAM_MAX_ROWS / o->k;
 }
 
 int main(int argc, char **argv)

@@ -68,6 +68,11 @@ mixed_order() {
 check "sat-beam --batch 7 on the mixed stream: each thumbnail before its caption, the records in place" mixed_order
 check "sat-decode on two files: batches go across them" same_output sat-decode -q "$T/a.sat" "$T/b.sat"
 
+wide_beam() { # K × batch past 4096 hypotheses: fewer images at once, the same output
+    cmp <(sat-beam -q -k 256 --batch 1 "$T/a.sat") <(sat-beam -q -k 256 --batch 1024 "$T/a.sat")
+}
+check "sat-beam -k 256 --batch 1024: fewer images at once, the same output" wide_beam
+
 usage() {
     local prog=$1 arg=$2 rc
     "$prog" --batch "$arg" "$T/f.sat" > "$T/out" 2> "$T/err"

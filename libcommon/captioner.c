@@ -399,23 +399,57 @@ void sat_caption_decode_images(const sat_ensemble *ens, const float *feats, int 
 void sat_caption_teacher(const sat_ensemble *ens, const float *feats, const int *tokens, int n,
                          sat_attend_mode attend, sat_rng *rng, sat_caption *out)
 {
-    const int V = ens->dec[0]->cfg.V, L = ens->dec[0]->cfg.L;
-    sat_caption_state *st = sat_caption_state_new(ens, feats, 1);
-    float *logprobs = sat_xmalloc((size_t)V * sizeof *logprobs);
-    caption_alloc(out, n + 1, L, attend != SAT_ATTEND_SOFT, 1);
-    memcpy(out->tokens, tokens, (size_t)n * sizeof *tokens);
-    out->n = n;
-    int prev = SAT_VOCAB_START;
-    for (int t = 0; t <= n; t++) {
-        int loc = -1;
-        sat_caption_step(st, &prev, attend, rng, &loc, logprobs, out->alpha + (size_t)t * L);
-        if (out->locations) out->locations[t] = loc;
-        int word = t < n ? tokens[t] : SAT_VOCAB_END;
-        out->word_logprobs[t] = logprobs[word];
-        out->logprob += logprobs[word];
-        prev = word;
+    const sat_teacher_row row = {.image = 0, .tokens = tokens, .n = n};
+    sat_caption_teacher_images(ens, feats, 1, &row, 1, attend, rng, out);
+}
+
+/* Step t of the running teacher-forced rows (d->image: their indices into
+ * rows and out): each row's target into its caption; the rows that go on
+ * are packed to the front, with the word they read next.  Returns how many. */
+static int teacher_words(decode_rows *d, int n, int t, int V, int L,
+                         const sat_teacher_row *rows, sat_caption *out)
+{
+    int next = 0;
+    for (int j = 0; j < n; j++) {
+        const sat_teacher_row *row = &rows[d->image[j]];
+        sat_caption *c = &out[d->image[j]];
+        memcpy(c->alpha + (size_t)t * L, d->alpha + (size_t)j * L, (size_t)L * sizeof(float));
+        if (c->locations) c->locations[t] = d->loc[j];
+        int word = t < row->n ? row->tokens[t] : SAT_VOCAB_END;
+        c->word_logprobs[t] = d->logprobs[(size_t)j * V + word];
+        c->logprob += c->word_logprobs[t];
+        if (t == row->n) continue;
+        d->image[next] = d->image[j], d->prev[next] = word, d->parent[next++] = j;
     }
-    free(logprobs);
+    return next;
+}
+
+void sat_caption_teacher_images(const sat_ensemble *ens, const float *feats, int n_images,
+                                const sat_teacher_row *rows, int n_rows, sat_attend_mode attend,
+                                sat_rng *rng, sat_caption *out)
+{
+    const int V = ens->dec[0]->cfg.V, L = ens->dec[0]->cfg.L;
+    int per_image = 1;
+    for (int r = 0, run = 1; r < n_rows; r++, run++) {
+        if (r > 0 && rows[r].image != rows[r - 1].image) run = 1;
+        per_image = run > per_image ? run : per_image;
+    }
+    sat_caption_state *st = sat_caption_state_new_images(ens, feats, n_images, per_image);
+    decode_rows d = decode_rows_new(n_rows, V, L);
+    for (int r = 0; r < n_rows; r++) {
+        caption_alloc(&out[r], rows[r].n + 1, L, attend != SAT_ATTEND_SOFT, 1);
+        memcpy(out[r].tokens, rows[r].tokens, (size_t)rows[r].n * sizeof *rows[r].tokens);
+        out[r].n = rows[r].n;
+        d.parent[r] = rows[r].image; /* every row starts from its image's (h0, c0) */
+    }
+    sat_caption_state_select(st, d.parent, n_rows);
+    for (int t = 0, n = n_rows; n > 0; t++) {
+        sat_caption_step(st, d.prev, attend, rng, d.loc, d.logprobs, d.alpha);
+        int next = teacher_words(&d, n, t, V, L, rows, out);
+        if (next > 0 && next < n) sat_caption_state_select(st, d.parent, next);
+        n = next;
+    }
+    decode_rows_free(&d);
     sat_caption_state_free(st);
 }
 

@@ -152,6 +152,20 @@ void sat_caption_decode_images(const sat_ensemble *ens, const float *feats, int 
 void sat_caption_teacher(const sat_ensemble *ens, const float *feats, const int *tokens, int n,
                          sat_attend_mode attend, sat_rng *rng, sat_caption *out);
 
+/* sat_caption_teacher of n_rows captions of n_images images (feats:
+ * n_images × L × D) stepped together: row r reads tokens[0..n) on image
+ * `image`, the rows grouped by image in increasing order, into out[r].  Each
+ * caption is the same, byte for byte, as read alone, except where it draws
+ * from rng (hard-sample), whose draws then interleave across the rows. */
+typedef struct {
+    int image;
+    const int *tokens;
+    int n;
+} sat_teacher_row;
+void sat_caption_teacher_images(const sat_ensemble *ens, const float *feats, int n_images,
+                                const sat_teacher_row *rows, int n_rows, sat_attend_mode attend,
+                                sat_rng *rng, sat_caption *out);
+
 /* exp(−logprob / (n+1)): the perplexity per predicted token, <end> included. */
 double sat_caption_perplexity(const sat_caption *c);
 

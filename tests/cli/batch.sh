@@ -1,6 +1,6 @@
 #!/bin/bash
-# Batched captioning (issue 15 item 2): sat-decode and sat-beam read up to
-# --batch images ahead and step them together; their output must be the same,
+# Batched captioning (issue 15 item 2): sat-decode, sat-beam and sat-attend -c
+# read up to --batch images ahead and step them together; their output must be the same,
 # byte for byte, as one image at a time — captions, alphas, records passed
 # through and their places, errors — whatever the batch (7: not a divisor of
 # the 20 images; the default; one larger than the stream).  On the shipped
@@ -51,9 +51,14 @@ check "sat-decode --attention hard-argmax: batched as one by one" \
 check "sat-beam -k 3 -n 3 --attention hard-argmax: batched as one by one" \
     same_output sat-beam -q -k 3 -n 3 -m sat-decoder-hard.satm --attention hard-argmax "$T/f.sat"
 check "sat-decode --sample: batched as one by one" same_output sat-decode -q --sample --seed 5 "$T/f.sat"
+check "sat-attend -c -c --rank: batched as one by one" \
+    same_output sat-attend -q --rank -c "a dog runs on the grass" -c "two people" "$T/f.sat"
+check "sat-attend -c, ensemble, hard-argmax -f text: batched as one by one" \
+    same_output sat-attend -q "${BOTH[@]}" --attention hard-argmax -c "a man climbs a rock" -f text "$T/f.sat"
 
 # the mixed stream: records in place, the bad record reported, exit status 1
-for stage in "sat-decode" "sat-beam -k 3" "sat-decode --keep-features" "sat-beam -k 3 --keep-features"; do
+for stage in "sat-decode" "sat-beam -k 3" "sat-decode --keep-features" "sat-beam -k 3 --keep-features" \
+    "sat-attend -c dogs"; do
     check "$stage, other records and a bad one among the images: batched as one by one" \
         same_output $stage -q "$T/mixed.sat"
 done
@@ -80,6 +85,6 @@ usage() {
     is_equal "$rc" 2 && [ ! -s "$T/out" ] &&
         is_equal "$(head -1 "$T/err")" "$prog: --batch: '$arg' is not a whole number in [1, 1024]"
 }
-for prog in sat-decode sat-beam; do
+for prog in sat-decode sat-beam sat-attend; do
     for arg in 0 x 1025; do check "$prog --batch $arg: a usage error" usage "$prog" "$arg"; done
 done

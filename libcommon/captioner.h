@@ -1,7 +1,8 @@
 /* captioner.h — trained decoder models ready to caption feature maps:
  * loading one, or an ensemble of several (decoders + their shared vocabulary
  * + provenance), checking that a features record fits them, stepping and
- * greedy/sampled decoding of one image, and writing the `caption` record
+ * greedy/sampled decoding and teacher forcing of one image or of several
+ * stepped together (the same bytes as one by one), and writing the `caption` record
  * (formats/stream.md).  Shared by sat-decode, sat-beam, sat-attend and
  * sat-train (dev BLEU).
  *

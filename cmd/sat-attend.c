@@ -52,6 +52,9 @@ static const char usage[] =
     "                         first, with their rank\n"
     "      --max-len N        refuse captions longer than N words (default 50)\n"
     "  -f, --format F         text or msgpack; default: text on a terminal, msgpack otherwise\n"
+    "      --batch N          with -c: score up to N images together (default " SAT_STR(SAT_DEFAULT_BATCH) ";\n"
+    "                         the same output, faster; hard-sample, --captions, the\n"
+    "                         stream's captions: 1)\n"
     "      --keep-features    pass the features records through as well\n"
     "      --max-record N     refuse input records larger than N bytes\n"
     "  -q, --quiet            no progress meter on stderr\n"
@@ -66,7 +69,7 @@ typedef struct {
     sat_model_list models;
     const char *captions_file;
     const char **texts;      /* -c */
-    int ntexts, max_len, text, keep_features, rank, buffer, quiet;
+    int ntexts, max_len, text, keep_features, rank, buffer, quiet, batch;
     sat_attend_mode attention;
     unsigned long seed;
     size_t max_record;
@@ -119,6 +122,8 @@ typedef struct {
     int nbuffer;
     pending_caption *pending;
     int npending, cap_pending;
+    sat_caption *batch;      /* -c with --batch: the batch's captions, image by image */
+    int next;                /* the first of the next image's */
 } attender;
 
 /* ---- captions ---------------------------------------------------------------- */
@@ -243,10 +248,9 @@ static void emit(attender *a, const image_slot *im, const sat_caption *c, int ra
     sat_writer_end(&a->out);
 }
 
-static void score(attender *a, image_slot *im, const encoded *e)
+/* A scored caption of im: written now, or with --rank kept for finish_image. */
+static void take(attender *a, image_slot *im, sat_caption c)
 {
-    sat_caption c;
-    sat_caption_teacher(&a->cap->ens, im->feats, e->tokens, e->n, a->opt->attention, &a->rng, &c);
     if (!a->opt->rank) {
         emit(a, im, &c, -1);
         sat_caption_free(&c);
@@ -254,6 +258,28 @@ static void score(attender *a, image_slot *im, const encoded *e)
     }
     im->scored = sat_xrealloc(im->scored, (size_t)(im->nscored + 1) * sizeof *im->scored);
     im->scored[im->nscored++] = c;
+}
+
+static void score(attender *a, image_slot *im, const encoded *e)
+{
+    sat_caption c;
+    sat_caption_teacher(&a->cap->ens, im->feats, e->tokens, e->n, a->opt->attention, &a->rng, &c);
+    take(a, im, c);
+}
+
+/* -c with --batch: every -c caption of the n images read together (feats:
+ * n × L × D), one row each; on_features takes them image by image. */
+static void score_batch(void *ctx, const sat_features *f, const float *feats, int n)
+{
+    attender *a = ctx;
+    int rows = n * a->ncli;
+    sat_teacher_row *row = sat_xmalloc((size_t)rows * sizeof *row);
+    for (int r = 0; r < rows; r++)
+        row[r] = (sat_teacher_row){r / a->ncli, a->cli[r % a->ncli].tokens, a->cli[r % a->ncli].n};
+    sat_caption_teacher_images(&a->cap->ens, feats, n, row, rows, a->opt->attention, &a->rng,
+                               a->batch);
+    free(row);
+    a->next = 0;
 }
 
 /* Best first by log-probability; equal ones keep their order (insertion
@@ -388,7 +414,9 @@ static void on_features(void *ctx, const sat_features *f, const float *feats)
     image_slot im = { .id = sat_xstrdup(f->id), .h = (int)f->h, .w = (int)f->w,
                       .feats = memcpy(sat_xmalloc(bytes), feats, bytes) };
     if (a->ncli) {
-        for (int i = 0; i < a->ncli; i++) score(a, &im, &a->cli[i]);
+        for (int i = 0; i < a->ncli; i++)
+            if (a->batch) take(a, &im, a->batch[a->next++]);
+            else score(a, &im, &a->cli[i]);
         finish_image(a, &im);
     } else if (a->opt->captions_file) {
         score_file_captions(a, &im);
@@ -436,9 +464,10 @@ static void parse_options(int argc, char **argv, options *o)
         {"format", required_argument, 0, 'f'},       {"keep-features", no_argument, 0, KEEP},
         {"max-record", required_argument, 0, MAX_RECORD},
         {"quiet", no_argument, 0, 'q'},         {"help", no_argument, 0, 'h'},
+        {"batch", required_argument, 0, 'B'},
         {"version", no_argument, 0, 'V'},
         {0, 0, 0, 0}};
-    *o = (options){ .max_len = 50, .text = -1, .buffer = 16, .seed = 1,
+    *o = (options){ .max_len = 50, .text = -1, .buffer = 16, .seed = 1, .batch = SAT_DEFAULT_BATCH,
                     .attention = SAT_ATTEND_SOFT };
     o->texts = sat_xcalloc((size_t)argc, sizeof *o->texts);
     int c;
@@ -461,6 +490,7 @@ static void parse_options(int argc, char **argv, options *o)
         case MAX_RECORD:
             o->max_record = (size_t)sat_parse_long("--max-record", optarg, 16, 1L << 40);
             break;
+        case 'B': o->batch = sat_batch_option(optarg); break;
         case 'q': o->quiet = 1; break;
         case 'h': sat_print_usage(usage);
         case 'V': sat_print_version();
@@ -468,6 +498,8 @@ static void parse_options(int argc, char **argv, options *o)
     }
     if (o->ntexts && o->captions_file) sat_usage_error("-c and --captions are two sources: give one");
     if (o->text < 0) o->text = isatty(STDOUT_FILENO);
+    /* Batches with -c only; hard-sample's draws go caption by caption. */
+    if (!o->ntexts || o->attention == SAT_ATTEND_SAMPLE) o->batch = 1;
 }
 
 int main(int argc, char **argv)
@@ -481,12 +513,14 @@ int main(int argc, char **argv)
     if (opt.ntexts) load_cli_captions(&a);
     if (opt.captions_file) load_caption_file(&a.file, opt.captions_file);
     a.buffer = sat_xmalloc((size_t)opt.buffer * sizeof *a.buffer);
+    if (opt.batch > 1) a.batch = sat_xcalloc((size_t)opt.batch * a.ncli, sizeof *a.batch);
     sat_writer_init(&a.out, stdout, "stdout");
 
     sat_pipeline p = {.cap = a.cap, .out = opt.text ? NULL : &a.out,
                       .keep_features = opt.keep_features, .max_record = opt.max_record,
                       .quiet = opt.quiet,
-                      .fn = on_features, .other = on_other, .ctx = &a};
+                      .fn = on_features, .other = on_other, .ctx = &a,
+                      .batch_fn = a.batch ? score_batch : NULL, .batch = opt.batch};
     sat_pipeline_run(&p, argv + optind, argc - optind);
     finish(&a);
     sat_writer_close(&a.out);
@@ -496,6 +530,7 @@ int main(int argc, char **argv)
     free(a.cli);
     if (opt.captions_file) free_caption_file(&a.file);
     free(a.buffer);
+    free(a.batch);
     free(a.pending);
     free(opt.texts);
     sat_captioner_free(a.cap);

@@ -185,14 +185,22 @@ struct sat_caption_state {
 
 sat_caption_state *sat_caption_state_new(const sat_ensemble *ens, const float *feats, int k_max)
 {
+    return sat_caption_state_new_images(ens, feats, 1, k_max);
+}
+
+sat_caption_state *sat_caption_state_new_images(const sat_ensemble *ens, const float *feats,
+                                                int n_images, int k_max)
+{
     sat_caption_state *st = sat_xcalloc(1, sizeof *st);
     st->ens = ens;
-    for (int m = 0; m < ens->n; m++) st->st[m] = sat_decoder_state_new(ens->dec[m], feats, k_max);
+    for (int m = 0; m < ens->n; m++)
+        st->st[m] = sat_decoder_state_new_images(ens->dec[m], feats, n_images, k_max);
     if (ens->n > 1) {
         const sat_decoder_config *c = &ens->dec[0]->cfg;
-        st->logprobs = sat_xmalloc((size_t)k_max * c->V * sizeof *st->logprobs);
-        st->alpha = sat_xmalloc((size_t)k_max * c->L * sizeof *st->alpha);
-        st->loc = sat_xmalloc((size_t)k_max * sizeof *st->loc);
+        const size_t rows = (size_t)n_images * k_max;
+        st->logprobs = sat_xmalloc(rows * c->V * sizeof *st->logprobs);
+        st->alpha = sat_xmalloc(rows * c->L * sizeof *st->alpha);
+        st->loc = sat_xmalloc(rows * sizeof *st->loc);
     }
     return st;
 }
@@ -266,17 +274,6 @@ static void caption_alloc(sat_caption *c, int steps, int L, int hard, int teache
     };
 }
 
-/* One step of the caption at step t: the decoder reads prev; for hard
- * attention the location is kept and alpha's row made one-hot. */
-static void caption_step(sat_caption_state *st, int L, int prev, sat_attend_mode attend,
-                         sat_rng *rng, sat_caption *c, int t, float *logprobs)
-{
-    int loc = -1;
-    float *alpha = c->alpha + (size_t)t * L;
-    sat_caption_step(st, &prev, attend, rng, &loc, logprobs, alpha);
-    if (c->locations) c->locations[t] = loc;
-}
-
 int sat_caption_may_emit(int word, int allow_unk)
 {
     return word != SAT_VOCAB_START && (allow_unk || word != SAT_VOCAB_UNK);
@@ -335,43 +332,130 @@ void sat_caption_decode_attend(const sat_ensemble *ens, const float *feats, int 
                                float temperature, sat_attend_mode attend, int allow_unk,
                                sat_rng *rng, sat_caption *out)
 {
-    const int V = ens->dec[0]->cfg.V, L = ens->dec[0]->cfg.L;
-    sat_caption_state *st = sat_caption_state_new(ens, feats, 1);
-    float *logprobs = sat_xmalloc((size_t)V * sizeof *logprobs);
-    caption_alloc(out, max_len + 1, L, attend != SAT_ATTEND_SOFT, 0);
-    int prev = SAT_VOCAB_START;
-    for (int t = 0; t <= max_len; t++) {
-        caption_step(st, L, prev, attend, rng, out, t, logprobs);
+    sat_caption_decode_images(ens, feats, 1, max_len, temperature, attend, allow_unk, rng, out);
+}
+
+/* The rows of a batched decoding: the image of each caption still running,
+ * the word each read last, and one step's output. */
+typedef struct {
+    int *image, *prev, *parent, *loc;
+    float *logprobs, *alpha; /* rows × V, rows × L */
+} decode_rows;
+
+static decode_rows decode_rows_new(int n, int V, int L)
+{
+    decode_rows d = {
+        .image = sat_xmalloc((size_t)n * sizeof(int)), .prev = sat_xmalloc((size_t)n * sizeof(int)),
+        .parent = sat_xmalloc((size_t)n * sizeof(int)), .loc = sat_xmalloc((size_t)n * sizeof(int)),
+        .logprobs = sat_xmalloc((size_t)n * V * sizeof(float)),
+        .alpha = sat_xmalloc((size_t)n * L * sizeof(float)),
+    };
+    for (int i = 0; i < n; i++) d.image[i] = i, d.prev[i] = SAT_VOCAB_START;
+    return d;
+}
+
+static void decode_rows_free(decode_rows *d)
+{
+    free(d->image), free(d->prev), free(d->parent), free(d->loc);
+    free(d->logprobs), free(d->alpha);
+}
+
+/* Step t's word for each of the n running rows into its caption; the rows
+ * that go on are packed to the front (parent: where each was).  Returns how
+ * many go on. */
+static int decode_words(decode_rows *d, int n, int t, int max_len, int V, int L,
+                        float temperature, int allow_unk, sat_rng *rng, sat_caption *out)
+{
+    int next = 0;
+    for (int j = 0; j < n; j++) {
+        sat_caption *c = &out[d->image[j]];
+        const float *lp = d->logprobs + (size_t)j * V;
+        memcpy(c->alpha + (size_t)t * L, d->alpha + (size_t)j * L, (size_t)L * sizeof(float));
+        if (c->locations) c->locations[t] = d->loc[j];
         /* After max_len words only <end> may follow. */
         int word = t == max_len ? SAT_VOCAB_END
-                                : sat_caption_pick_word(logprobs, V, temperature, allow_unk, t > 0, rng);
-        out->logprob += logprobs[word];
-        if (word == SAT_VOCAB_END) break;
-        out->tokens[out->n++] = word;
-        prev = word;
+                                : sat_caption_pick_word(lp, V, temperature, allow_unk, t > 0, rng);
+        c->logprob += lp[word];
+        if (word == SAT_VOCAB_END) continue;
+        c->tokens[c->n++] = word;
+        d->image[next] = d->image[j], d->prev[next] = word, d->parent[next++] = j;
     }
-    free(logprobs);
+    return next;
+}
+
+void sat_caption_decode_images(const sat_ensemble *ens, const float *feats, int n_images,
+                               int max_len, float temperature, sat_attend_mode attend,
+                               int allow_unk, sat_rng *rng, sat_caption *out)
+{
+    const int V = ens->dec[0]->cfg.V, L = ens->dec[0]->cfg.L;
+    sat_caption_state *st = sat_caption_state_new_images(ens, feats, n_images, 1);
+    decode_rows d = decode_rows_new(n_images, V, L);
+    for (int i = 0; i < n_images; i++)
+        caption_alloc(&out[i], max_len + 1, L, attend != SAT_ATTEND_SOFT, 0);
+    for (int t = 0, n = n_images; t <= max_len && n > 0; t++) {
+        sat_caption_step(st, d.prev, attend, rng, d.loc, d.logprobs, d.alpha);
+        int next = decode_words(&d, n, t, max_len, V, L, temperature, allow_unk, rng, out);
+        if (next > 0 && next < n) sat_caption_state_select(st, d.parent, next);
+        n = next;
+    }
+    decode_rows_free(&d);
     sat_caption_state_free(st);
 }
 
 void sat_caption_teacher(const sat_ensemble *ens, const float *feats, const int *tokens, int n,
                          sat_attend_mode attend, sat_rng *rng, sat_caption *out)
 {
-    const int V = ens->dec[0]->cfg.V, L = ens->dec[0]->cfg.L;
-    sat_caption_state *st = sat_caption_state_new(ens, feats, 1);
-    float *logprobs = sat_xmalloc((size_t)V * sizeof *logprobs);
-    caption_alloc(out, n + 1, L, attend != SAT_ATTEND_SOFT, 1);
-    memcpy(out->tokens, tokens, (size_t)n * sizeof *tokens);
-    out->n = n;
-    int prev = SAT_VOCAB_START;
-    for (int t = 0; t <= n; t++) {
-        caption_step(st, L, prev, attend, rng, out, t, logprobs);
-        int word = t < n ? tokens[t] : SAT_VOCAB_END;
-        out->word_logprobs[t] = logprobs[word];
-        out->logprob += logprobs[word];
-        prev = word;
+    const sat_teacher_row row = {.image = 0, .tokens = tokens, .n = n};
+    sat_caption_teacher_images(ens, feats, 1, &row, 1, attend, rng, out);
+}
+
+/* Step t of the running teacher-forced rows (d->image: their indices into
+ * rows and out): each row's target into its caption; the rows that go on
+ * are packed to the front, with the word they read next.  Returns how many. */
+static int teacher_words(decode_rows *d, int n, int t, int V, int L,
+                         const sat_teacher_row *rows, sat_caption *out)
+{
+    int next = 0;
+    for (int j = 0; j < n; j++) {
+        const sat_teacher_row *row = &rows[d->image[j]];
+        sat_caption *c = &out[d->image[j]];
+        memcpy(c->alpha + (size_t)t * L, d->alpha + (size_t)j * L, (size_t)L * sizeof(float));
+        if (c->locations) c->locations[t] = d->loc[j];
+        int word = t < row->n ? row->tokens[t] : SAT_VOCAB_END;
+        c->word_logprobs[t] = d->logprobs[(size_t)j * V + word];
+        c->logprob += c->word_logprobs[t];
+        if (t == row->n) continue;
+        d->image[next] = d->image[j], d->prev[next] = word, d->parent[next++] = j;
     }
-    free(logprobs);
+    return next;
+}
+
+void sat_caption_teacher_images(const sat_ensemble *ens, const float *feats, int n_images,
+                                const sat_teacher_row *rows, int n_rows, sat_attend_mode attend,
+                                sat_rng *rng, sat_caption *out)
+{
+    const int V = ens->dec[0]->cfg.V, L = ens->dec[0]->cfg.L;
+    int per_image = 1;
+    for (int r = 0, run = 1; r < n_rows; r++, run++) {
+        if (r > 0 && rows[r].image != rows[r - 1].image) run = 1;
+        per_image = run > per_image ? run : per_image;
+    }
+    sat_caption_state *st = sat_caption_state_new_images(ens, feats, n_images, per_image);
+    decode_rows d = decode_rows_new(n_rows, V, L);
+    for (int r = 0; r < n_rows; r++) {
+        caption_alloc(&out[r], rows[r].n + 1, L, attend != SAT_ATTEND_SOFT, 1);
+        memcpy(out[r].tokens, rows[r].tokens, (size_t)rows[r].n * sizeof *rows[r].tokens);
+        out[r].n = rows[r].n;
+        d.parent[r] = rows[r].image; /* every row starts from its image's (h0, c0) */
+    }
+    sat_caption_state_select(st, d.parent, n_rows);
+    for (int t = 0, n = n_rows; n > 0; t++) {
+        sat_caption_step(st, d.prev, attend, rng, d.loc, d.logprobs, d.alpha);
+        int next = teacher_words(&d, n, t, V, L, rows, out);
+        if (next > 0 && next < n) sat_caption_state_select(st, d.parent, next);
+        n = next;
+    }
+    decode_rows_free(&d);
     sat_caption_state_free(st);
 }
 

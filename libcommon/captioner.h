@@ -1,7 +1,8 @@
 /* captioner.h — trained decoder models ready to caption feature maps:
  * loading one, or an ensemble of several (decoders + their shared vocabulary
  * + provenance), checking that a features record fits them, stepping and
- * greedy/sampled decoding of one image, and writing the `caption` record
+ * greedy/sampled decoding and teacher forcing of one image or of several
+ * stepped together (the same bytes as one by one), and writing the `caption` record
  * (formats/stream.md).  Shared by sat-decode, sat-beam, sat-attend and
  * sat-train (dev BLEU).
  *
@@ -114,6 +115,10 @@ sat_attend_mode sat_attend_option(const char *arg);
  * ensemble, up to k_max hypotheses (sat_decoder_state, n times). */
 typedef struct sat_caption_state sat_caption_state;
 sat_caption_state *sat_caption_state_new(const sat_ensemble *ens, const float *feats, int k_max);
+/* The same for n_images images (feats: n_images × L × D), up to k_max
+ * hypotheses each; rows as sat_decoder_state_new_images's. */
+sat_caption_state *sat_caption_state_new_images(const sat_ensemble *ens, const float *feats,
+                                                int n_images, int k_max);
 void sat_caption_state_free(sat_caption_state *st);
 /* Beam bookkeeping, as sat_decoder_state_select, for every member. */
 void sat_caption_state_select(sat_caption_state *st, const int *parent, int k);
@@ -133,12 +138,35 @@ void sat_caption_decode_attend(const sat_ensemble *ens, const float *feats, int 
                                float temperature, sat_attend_mode attend, int allow_unk,
                                sat_rng *rng, sat_caption *out);
 
+/* sat_caption_decode_attend of n_images images (feats: n_images × L × D)
+ * stepped together, into out[0..n_images): one product per layer and step
+ * for all the captions still running.  A caption is the same, byte for byte,
+ * as decoded alone, except where it draws from rng (sampled words or
+ * locations), whose draws then interleave across the images. */
+void sat_caption_decode_images(const sat_ensemble *ens, const float *feats, int n_images,
+                               int max_len, float temperature, sat_attend_mode attend,
+                               int allow_unk, sat_rng *rng, sat_caption *out);
+
 /* Teacher forcing: the ensemble reads the caption tokens[0..n) (vocabulary
  * ids, no <start>/<end>) on feats (L × D); out gets the tokens, the attention
  * (hard modes as above), word_logprobs (n+1: the words and <end>) and their
  * sum as logprob. */
 void sat_caption_teacher(const sat_ensemble *ens, const float *feats, const int *tokens, int n,
                          sat_attend_mode attend, sat_rng *rng, sat_caption *out);
+
+/* sat_caption_teacher of n_rows captions of n_images images (feats:
+ * n_images × L × D) stepped together: row r reads tokens[0..n) on image
+ * `image`, the rows grouped by image in increasing order, into out[r].  Each
+ * caption is the same, byte for byte, as read alone, except where it draws
+ * from rng (hard-sample), whose draws then interleave across the rows. */
+typedef struct {
+    int image;
+    const int *tokens;
+    int n;
+} sat_teacher_row;
+void sat_caption_teacher_images(const sat_ensemble *ens, const float *feats, int n_images,
+                                const sat_teacher_row *rows, int n_rows, sat_attend_mode attend,
+                                sat_rng *rng, sat_caption *out);
 
 /* exp(−logprob / (n+1)): the perplexity per predicted token, <end> included. */
 double sat_caption_perplexity(const sat_caption *c);

@@ -114,10 +114,138 @@ AVX2 static size_t tanh_array_avx2(float *y, const float *x, size_t n)
     return i;
 }
 
+/* One tile of nn_linear_rows: R rows × NV·8 columns of C, over B's rows
+ * k0..k1: each element's FMA chain continued from C (first: from 0) and
+ * stored back.  A float stored and reloaded is the same float, so the chain
+ * in blocks of k is the chain in one go, and the scalar tail's fmaf gives
+ * the same bits too.  R and NV are constants in each instance below, so the
+ * accumulators stay in registers. */
+#define ROWS_MAX 4
+#define COLS_MAX 3
+AVX2 static inline __attribute__((always_inline)) void
+rows_tile(float *C, int ldc, const float *A, int lda, const float *B, int ldb, int k0, int k1,
+          int first, const int R, const int NV)
+{
+    __m256 acc[ROWS_MAX][COLS_MAX], b[COLS_MAX];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++)
+            acc[r][v] = first ? _mm256_setzero_ps() : _mm256_loadu_ps(C + (size_t)r * ldc + 8 * v);
+    for (int k = k0; k < k1; k++) {
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) b[v] = _mm256_loadu_ps(B + (size_t)k * ldb + 8 * v);
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) {
+            __m256 a = _mm256_broadcast_ss(A + (size_t)r * lda + k);
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; v++) acc[r][v] = _mm256_fmadd_ps(a, b[v], acc[r][v]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) _mm256_storeu_ps(C + (size_t)r * ldc + 8 * v, acc[r][v]);
+}
+
+typedef void rows_tile_fn(float *C, int ldc, const float *A, int lda, const float *B, int ldb,
+                          int k0, int k1, int first);
+#define ROWS_TILE(R, NV)                                                                   \
+    AVX2 static void rows_tile_##R##x##NV(float *C, int ldc, const float *A, int lda,      \
+                                          const float *B, int ldb, int k0, int k1,         \
+                                          int first)                                       \
+    {                                                                                      \
+        rows_tile(C, ldc, A, lda, B, ldb, k0, k1, first, R, NV);                           \
+    }
+ROWS_TILE(1, 1) ROWS_TILE(2, 1) ROWS_TILE(3, 1) ROWS_TILE(4, 1)
+ROWS_TILE(1, 3) ROWS_TILE(2, 3) ROWS_TILE(3, 3) ROWS_TILE(4, 3)
+
+/* The same with AVX-512: R rows × 48 columns (3 zmm), R up to 8.  The
+ * lanes' FMAs are the same operations as AVX2's, so the bits are too. */
+#define AVX512 __attribute__((target("avx512f,avx2,fma")))
+AVX512 static inline __attribute__((always_inline)) void
+rows_tile_wide(float *C, int ldc, const float *A, int lda, const float *B, int ldb, int k0,
+               int k1, int first, const int R)
+{
+    __m512 acc[8][3], b[3];
+#pragma GCC unroll 8
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+        for (int v = 0; v < 3; v++)
+            acc[r][v] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(C + (size_t)r * ldc + 16 * v);
+    for (int k = k0; k < k1; k++) {
+#pragma GCC unroll 4
+        for (int v = 0; v < 3; v++) b[v] = _mm512_loadu_ps(B + (size_t)k * ldb + 16 * v);
+#pragma GCC unroll 8
+        for (int r = 0; r < R; r++) {
+            __m512 a = _mm512_set1_ps(A[(size_t)r * lda + k]);
+#pragma GCC unroll 4
+            for (int v = 0; v < 3; v++) acc[r][v] = _mm512_fmadd_ps(a, b[v], acc[r][v]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+        for (int v = 0; v < 3; v++) _mm512_storeu_ps(C + (size_t)r * ldc + 16 * v, acc[r][v]);
+}
+#define ROWS_TILE_WIDE(R)                                                                  \
+    AVX512 static void rows_tile_##R##x6(float *C, int ldc, const float *A, int lda,       \
+                                         const float *B, int ldb, int k0, int k1,          \
+                                         int first)                                        \
+    {                                                                                      \
+        rows_tile_wide(C, ldc, A, lda, B, ldb, k0, k1, first, R);                          \
+    }
+ROWS_TILE_WIDE(1) ROWS_TILE_WIDE(2) ROWS_TILE_WIDE(3) ROWS_TILE_WIDE(4)
+ROWS_TILE_WIDE(5) ROWS_TILE_WIDE(6) ROWS_TILE_WIDE(7) ROWS_TILE_WIDE(8)
+
+/* Tiles of `cols` columns and up to `rows` rows: fn[R − 1] for R rows. */
+typedef struct {
+    int cols, rows;
+    rows_tile_fn *fn[8];
+} rows_tiles;
+
+static const rows_tiles tiles_avx512 = {
+    48, 8, { rows_tile_1x6, rows_tile_2x6, rows_tile_3x6, rows_tile_4x6, rows_tile_5x6,
+             rows_tile_6x6, rows_tile_7x6, rows_tile_8x6 } };
+static const rows_tiles tiles_24 = {
+    24, 4, { rows_tile_1x3, rows_tile_2x3, rows_tile_3x3, rows_tile_4x3 } };
+static const rows_tiles tiles_8 = {
+    8, 4, { rows_tile_1x1, rows_tile_2x1, rows_tile_3x1, rows_tile_4x1 } };
+
+/* B's rows per pass: the pages one pass touches (a row of lstm.W is 8 KB)
+ * stay within the TLB, and its strips of columns within L1 for all the row
+ * tiles of C. */
+#define ROWS_KBLOCK 128
+
+/* C = A·B over the multiple-of-8 prefix of the columns, in the widest tiles
+ * that fit (48 columns with AVX-512, else 24, then 8); returns its length. */
+AVX2 static int rows_avx2(float *C, int ldc, const float *A, int lda, const float *B, int M,
+                          int N, int K, int avx512)
+{
+    int n8 = N / 8 * 8;
+    for (int k0 = 0; k0 < K || k0 == 0; k0 += ROWS_KBLOCK) {
+        int k1 = K - k0 < ROWS_KBLOCK ? K : k0 + ROWS_KBLOCK;
+        for (int j = 0; j < n8;) {
+            const rows_tiles *t = avx512 && j + 48 <= n8 ? &tiles_avx512
+                                  : j + 24 <= n8         ? &tiles_24
+                                                         : &tiles_8;
+            for (int r = 0; r < M; r += t->rows) {
+                int R = M - r < t->rows ? M - r : t->rows;
+                t->fn[R - 1](C + (size_t)r * ldc + j, ldc, A + (size_t)r * lda, lda, B + j, N, k0,
+                             k1, k0 == 0);
+            }
+            j += t->cols;
+        }
+    }
+    return n8;
+}
+
 static int have_avx2(void)
 {
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
+
+static int have_avx512(void) { return __builtin_cpu_supports("avx512f"); }
 #endif
 
 /* y = tanh(x) elementwise (y may be x). */
@@ -176,6 +304,23 @@ void nn_linear_forward(float *y, int ldy, const float *x, int ldx, const float *
     if (b)
         for (int r = 0; r < n; r++) memcpy(y + (size_t)r * ldy, b, (size_t)out * sizeof(float));
     gemm(0, 0, n, out, in, x, ldx, W, out, b ? 1.0f : 0.0f, y, ldy);
+}
+
+void nn_linear_rows(float *y, int ldy, const float *x, int ldx, const float *W,
+                    const float *b, int n, int in, int out)
+{
+    int j0 = 0;
+#ifdef HAVE_AVX2_PATH
+    if (have_avx2()) j0 = rows_avx2(y, ldy, x, ldx, W, n, out, in, have_avx512());
+#endif
+    for (size_t r = 0; r < (size_t)n; r++) {
+        for (int j = j0; j < out; j++) {
+            float acc = 0;
+            for (size_t k = 0; k < (size_t)in; k++) acc = fmaf(x[r * ldx + k], W[k * out + j], acc);
+            y[r * ldy + j] = acc;
+        }
+        for (int j = 0; b && j < out; j++) y[r * ldy + j] = b[j] + y[r * ldy + j];
+    }
 }
 
 void nn_linear_backward(float *dx, int lddx, float *dW, float *db, const float *dy, int ldy,
@@ -619,12 +764,37 @@ typedef struct {
     float *beta;                    /* n */
     float *gates;                   /* n×4H activations */
     float *c, *h;                   /* n×H */
+    int rowwise;                    /* inference: nn_linear_rows, so that a row's
+                                     * bits do not depend on the other rows */
 } step_io;
+
+/* y = x·W + b as training (OpenBLAS) or inference (rowwise) computes it. */
+static void linear(int rowwise, float *y, int ldy, const float *x, int ldx, const float *W,
+                   const float *b, int n, int in, int out)
+{
+    if (rowwise) nn_linear_rows(y, ldy, x, ldx, W, b, n, in, out);
+    else nn_linear_forward(y, ldy, x, ldx, W, b, n, in, out);
+}
+
+/* nn_context_forward with nn_linear_rows: one call per run of rows of an image. */
+static void context_rows(float *z, const float *zw, const float *feats, const int *img, int n,
+                         int L, int D)
+{
+    for (int r0 = 0, r1; r0 < n; r0 = r1) {
+        for (r1 = r0 + 1; r1 < n && img[r1] == img[r0]; r1++) {}
+        nn_linear_rows(z + (size_t)r0 * D, D, zw + (size_t)r0 * L, L,
+                       feats + (size_t)img[r0] * L * D, NULL, r1 - r0, L, D);
+    }
+}
 
 /* zraw = Σ_i zw_i a_i with one GEMM per image: rows of one image are gathered
  * first when they are not adjacent. */
 static void step_context_forward(const sat_decoder_config *c, const float *feats, const step_io *s)
 {
+    if (s->rowwise) {
+        context_rows(s->zraw, s->zw, feats, s->img, s->n, c->L, c->D); /* rows grouped by image */
+        return;
+    }
     if (!s->perm) {
         nn_context_forward(s->zraw, s->zw, feats, s->img, s->n, c->L, c->D);
         return;
@@ -659,7 +829,7 @@ static void step_context_backward(const sat_decoder_config *c, const float *feat
 static void step_attend(const sat_decoder *dec, const float *proj, const step_io *s)
 {
     const sat_decoder_config *c = &dec->cfg;
-    nn_linear_forward(s->q, c->A, s->h_prev, c->H, dec->w.att_u, NULL, s->n, c->H, c->A);
+    linear(s->rowwise, s->q, c->A, s->h_prev, c->H, dec->w.att_u, NULL, s->n, c->H, c->A);
     nn_attention_forward(s->alpha, proj, s->img, s->q, dec->w.att_v, s->n, c->L, c->A);
     nn_softmax_forward(s->alpha, s->n, c->L, 1.0f / dec->temperature, s->alpha); /* in place */
 }
@@ -676,7 +846,7 @@ static void step_update(const sat_decoder *dec, const float *feats, const step_i
                     c->H, c->D);
     for (size_t r = 0; r < (size_t)s->n; r++)
         memcpy(s->x + r * K + c->E + c->D, s->h_prev + r * c->H, (size_t)c->H * sizeof(float));
-    nn_linear_forward(s->gates, 4 * c->H, s->x, K, w->lstm_w, w->lstm_b, s->n, K, 4 * c->H);
+    linear(s->rowwise, s->gates, 4 * c->H, s->x, K, w->lstm_w, w->lstm_b, s->n, K, 4 * c->H);
     nn_lstm_forward(s->gates, s->c, s->h, s->c_prev, s->n, c->H);
 }
 
@@ -732,29 +902,39 @@ static double neg_entropy(const float *alpha, int L)
 
 /* Deep output for n rows: act = tanh(E y + hd·L_h + b_h + ẑ·L_z) (x holds E y
  * and ẑ, hd the possibly dropped-out h); logits = (act ⊙ mask_o)·L_o + b_o,
- * through actd when mask_o is given. */
+ * through actd when mask_o is given (rowwise, at inference: no mask, and
+ * actd holds ẑ·L_z before it is added).  tanh goes row by row, so that a
+ * row's lanes (vector or scalar tail) do not depend on n. */
 static void output_forward(const sat_decoder *dec, int n, const float *x, const float *hd,
-                           float *act, const float *mask_o, float *actd, float *logits)
+                           float *act, const float *mask_o, float *actd, float *logits,
+                           int rowwise)
 {
     const sat_decoder_config *c = &dec->cfg;
     const sat_decoder_weights *w = &dec->w;
     const int K = c->E + c->D + c->H, E = c->E;
-    nn_linear_forward(act, E, hd, c->H, w->out_h_w, w->out_h_b, n, c->H, E);
-    gemm(0, 0, n, E, c->D, x + E, K, w->out_z_w, E, 1.0f, act, E);
-    for (size_t r = 0; r < (size_t)n; r++)
+    linear(rowwise, act, E, hd, c->H, w->out_h_w, w->out_h_b, n, c->H, E);
+    if (rowwise) {
+        nn_linear_rows(actd, E, x + E, K, w->out_z_w, NULL, n, c->D, E);
+        for (size_t i = 0; i < (size_t)n * E; i++) act[i] += actd[i];
+    } else {
+        gemm(0, 0, n, E, c->D, x + E, K, w->out_z_w, E, 1.0f, act, E);
+    }
+    for (size_t r = 0; r < (size_t)n; r++) {
         for (int j = 0; j < E; j++) act[r * E + j] += x[r * K + j];
-    tanh_array(act, act, (size_t)n * E);
+        tanh_array(act + r * E, act + r * E, (size_t)E);
+    }
     const float *in = act;
     if (mask_o) {
         for (size_t i = 0; i < (size_t)n * E; i++) actd[i] = act[i] * mask_o[i];
         in = actd;
     }
-    nn_linear_forward(logits, c->V, in, E, w->out_w, w->out_b, n, E, c->V);
+    linear(rowwise, logits, c->V, in, E, w->out_w, w->out_b, n, E, c->V);
 }
 
-/* Per-image mean annotation (images×D) and attention projection (images×L×A). */
+/* Per-image mean annotation (images×D) and attention projection (images×L×A),
+ * as training or (rowwise) inference computes them. */
 static void encode_images(const sat_decoder *dec, const float *feats, int n_images, float *mean,
-                          float *proj)
+                          float *proj, int rowwise)
 {
     const sat_decoder_config *c = &dec->cfg;
     for (size_t m = 0; m < (size_t)n_images; m++) {
@@ -764,18 +944,21 @@ static void encode_images(const sat_decoder *dec, const float *feats, int n_imag
             for (int d = 0; d < c->D; d++) mu[d] += feats[(m * c->L + i) * c->D + d];
         for (int d = 0; d < c->D; d++) mu[d] /= (float)c->L;
     }
-    nn_linear_forward(proj, c->A, feats, c->D, dec->w.att_w, dec->w.att_b, n_images * c->L, c->D,
-                      c->A);
+    linear(rowwise, proj, c->A, feats, c->D, dec->w.att_w, dec->w.att_b, n_images * c->L, c->D,
+           c->A);
 }
 
 /* h0 = tanh(mean·W_h0 + b_h0), c0 likewise, for n rows of means (n×D). */
-static void init_state(const sat_decoder *dec, const float *mean, int n, float *h, float *c)
+static void init_state(const sat_decoder *dec, const float *mean, int n, float *h, float *c,
+                       int rowwise)
 {
     const sat_decoder_config *cf = &dec->cfg;
-    nn_linear_forward(h, cf->H, mean, cf->D, dec->w.init_h_w, dec->w.init_h_b, n, cf->D, cf->H);
-    nn_linear_forward(c, cf->H, mean, cf->D, dec->w.init_c_w, dec->w.init_c_b, n, cf->D, cf->H);
-    tanh_array(h, h, (size_t)n * cf->H);
-    tanh_array(c, c, (size_t)n * cf->H);
+    linear(rowwise, h, cf->H, mean, cf->D, dec->w.init_h_w, dec->w.init_h_b, n, cf->D, cf->H);
+    linear(rowwise, c, cf->H, mean, cf->D, dec->w.init_c_w, dec->w.init_c_b, n, cf->D, cf->H);
+    for (size_t r = 0; r < (size_t)n; r++) { /* by row, as output_forward's tanh */
+        tanh_array(h + r * cf->H, h + r * cf->H, (size_t)cf->H);
+        tanh_array(c + r * cf->H, c + r * cf->H, (size_t)cf->H);
+    }
 }
 
 static void embed_rows(const sat_decoder *dec, const int *tokens, int n, float *x)
@@ -1222,11 +1405,11 @@ static sat_decoder_loss forward(sat_decoder *dec, const sat_decoder_batch *b, fl
     const sat_decoder_config *c = &dec->cfg;
     sat_decoder_work *w = dec->work;
     const int B = b->B, T = b->T, N = w->off[T], n = divisor(b);
-    encode_images(dec, b->feats, b->n_images, w->mean, w->proj);
+    encode_images(dec, b->feats, b->n_images, w->mean, w->proj, 0);
     for (int r = 0; r < B; r++)
         memcpy(w->meanb + (size_t)r * c->D, w->mean + (size_t)w->img[r] * c->D,
                (size_t)c->D * sizeof(float));
-    init_state(dec, w->meanb, B, w->hs, w->cs);
+    init_state(dec, w->meanb, B, w->hs, w->cs, 0);
     embed_rows(dec, w->input, N, w->x);
     for (int t = 0; t < T && w->steps[t] > 0; t++) {
         step_io s = step_view(dec, w, B, t);
@@ -1237,7 +1420,7 @@ static sat_decoder_loss forward(sat_decoder *dec, const sat_decoder_batch *b, fl
     }
     draw_masks(w, b, c->H, c->E, dropout, rng);
     for (size_t i = 0; i < (size_t)N * c->H; i++) w->hd[i] = w->hs[(size_t)B * c->H + i] * w->mask_h[i];
-    output_forward(dec, N, w->x, w->hd, w->act, w->mask_o, w->actd, w->probs);
+    output_forward(dec, N, w->x, w->hd, w->act, w->mask_o, w->actd, w->probs, 0);
     sat_decoder_loss loss = { .ntokens = N };
     loss.xent = softmax_xent_rows(w->probs, w->target, N, c->V, hr ? hr->row_loss : NULL);
     loss.penalty = attention_penalty(w, B, T, c->L);
@@ -1492,35 +1675,44 @@ sat_decoder_loss sat_decoder_forward_backward_hard(sat_decoder *dec,
 /* ---- inference -------------------------------------------------------------- */
 
 struct sat_decoder_state {
-    int k, k_max, H;
-    int *img;                       /* k_max zeros: every hypothesis reads image 0 */
+    int k, k_max, H;                /* rows now; capacity (images × hypotheses each) */
+    int *img, *img_next;            /* k_max: the image each row reads, grouped */
     float *arena;
-    float *feats, *proj, *mean;     /* L×D, L×A, D */
+    float *feats, *proj, *mean;     /* images × (L×D, L×A, D) */
     float *h, *c, *h_next, *c_next; /* k_max×H */
-    float *x, *q, *alpha, *zraw, *beta, *gates, *act; /* k_max × K, A, L, D, 1, 4H, E */
+    float *x, *q, *alpha, *zraw, *beta, *gates, *act, *act_z; /* k_max × K, A, L, D, 1, 4H, E, E */
     float *zw;                      /* k_max×L one-hot context weights (hard attention) */
 };
 
 sat_decoder_state *sat_decoder_state_new(const sat_decoder *dec, const float *feats, int k_max)
 {
+    return sat_decoder_state_new_images(dec, feats, 1, k_max);
+}
+
+sat_decoder_state *sat_decoder_state_new_images(const sat_decoder *dec, const float *feats,
+                                                int n_images, int k_max)
+{
     const sat_decoder_config *c = &dec->cfg;
-    if (k_max < 1 || k_max > MAX_BATCH) sat_die("decoder: %d hypotheses is out of range", k_max);
+    if (k_max < 1 || n_images < 1 || (long)k_max * n_images > MAX_BATCH)
+        sat_die("decoder: %d images of %d hypotheses is out of range", n_images, k_max);
     sat_decoder_state *st = sat_xcalloc(1, sizeof *st);
-    const size_t k = (size_t)k_max, K = (size_t)c->E + c->D + c->H;
+    const size_t k = (size_t)k_max * n_images, K = (size_t)c->E + c->D + c->H, n = (size_t)n_images;
     const carve_entry f[] = {
-        { &st->feats, (size_t)c->L * c->D }, { &st->proj, (size_t)c->L * c->A },
-        { &st->mean, (size_t)c->D }, { &st->h, k * c->H }, { &st->c, k * c->H },
+        { &st->feats, n * c->L * c->D }, { &st->proj, n * c->L * c->A },
+        { &st->mean, n * c->D }, { &st->h, k * c->H }, { &st->c, k * c->H },
         { &st->h_next, k * c->H }, { &st->c_next, k * c->H }, { &st->x, k * K },
         { &st->q, k * c->A }, { &st->alpha, k * c->L }, { &st->zraw, k * c->D },
         { &st->beta, k }, { &st->gates, k * 4 * c->H }, { &st->act, k * c->E },
-        { &st->zw, k * c->L },
+        { &st->act_z, k * c->E }, { &st->zw, k * c->L },
     };
     st->arena = carve(f, (int)(sizeof f / sizeof f[0]));
     st->img = sat_xcalloc(k, sizeof(int));
-    st->k = 1, st->k_max = k_max, st->H = c->H;
-    memcpy(st->feats, feats, (size_t)c->L * c->D * sizeof(float));
-    encode_images(dec, st->feats, 1, st->mean, st->proj);
-    init_state(dec, st->mean, 1, st->h, st->c);
+    st->img_next = sat_xcalloc(k, sizeof(int));
+    st->k = n_images, st->k_max = (int)k, st->H = c->H;
+    memcpy(st->feats, feats, n * c->L * c->D * sizeof(float));
+    encode_images(dec, st->feats, n_images, st->mean, st->proj, 1);
+    init_state(dec, st->mean, n_images, st->h, st->c, 1);
+    for (size_t m = 0; m < n; m++) st->img[m] = (int)m;
     return st;
 }
 
@@ -1529,6 +1721,7 @@ void sat_decoder_state_free(sat_decoder_state *st)
     if (!st) return;
     free(st->arena);
     free(st->img);
+    free(st->img_next);
     free(st);
 }
 
@@ -1548,11 +1741,17 @@ void sat_decoder_state_select(sat_decoder_state *st, const int *parent, int k)
     for (int j = 0; j < k; j++) {
         if (parent[j] < 0 || parent[j] >= st->k)
             sat_die("decoder: parent %d of hypothesis %d is not in [0, %d)", parent[j], j, st->k);
+        if (j > 0 && st->img[parent[j]] < st->img_next[j - 1])
+            sat_die("decoder: hypothesis %d's image comes before hypothesis %d's", j, j - 1);
         memcpy(st->h_next + j * H, st->h + parent[j] * H, H * sizeof(float));
         memcpy(st->c_next + j * H, st->c + parent[j] * H, H * sizeof(float));
+        st->img_next[j] = st->img[parent[j]];
     }
     swap_ptr(&st->h, &st->h_next);
     swap_ptr(&st->c, &st->c_next);
+    int *t = st->img;
+    st->img = st->img_next;
+    st->img_next = t;
     st->k = k;
 }
 
@@ -1585,7 +1784,8 @@ void sat_decoder_step_attend(const sat_decoder *dec, sat_decoder_state *st, cons
     embed_rows(dec, prev, st->k, st->x);
     step_io s = { .n = st->k, .img = st->img, .h_prev = st->h, .c_prev = st->c, .x = st->x,
                   .q = st->q, .alpha = st->alpha, .zw = st->alpha, .zraw = st->zraw,
-                  .beta = st->beta, .gates = st->gates, .c = st->c_next, .h = st->h_next };
+                  .beta = st->beta, .gates = st->gates, .c = st->c_next, .h = st->h_next,
+                  .rowwise = 1 };
     step_attend(dec, st->proj, &s);
     if (mode != SAT_ATTEND_SOFT) {
         for (int j = 0; j < st->k; j++)
@@ -1594,7 +1794,7 @@ void sat_decoder_step_attend(const sat_decoder *dec, sat_decoder_state *st, cons
         s.zw = st->zw;
     }
     step_update(dec, st->feats, &s);
-    output_forward(dec, st->k, st->x, st->h_next, st->act, NULL, NULL, logprobs);
+    output_forward(dec, st->k, st->x, st->h_next, st->act, NULL, st->act_z, logprobs, 1);
     log_softmax_rows(logprobs, st->k, c->V);
     if (alpha) memcpy(alpha, st->alpha, (size_t)st->k * c->L * sizeof(float));
     if (beta) memcpy(beta, st->beta, (size_t)st->k * sizeof(float));

@@ -256,17 +256,27 @@ sat_decoder_loss sat_decoder_forward_backward_hard(sat_decoder *dec,
                                                    sat_hard_attention *hard, float lambda,
                                                    float dropout, sat_rng *rng, int do_backward);
 
-/* ---- inference: k hypotheses of one image, one GEMM per layer per step -- */
+/* ---- inference: hypotheses of one or more images, one GEMM per layer per step
+ * The rows of a state (hypotheses, "k" below) are grouped by image; the
+ * attention and context of a row are over its own image, the LSTM and the
+ * output layers one product over all rows (nn_linear_rows: a row's numbers
+ * are the same bits whatever rows it is stepped with). */
 
 typedef struct sat_decoder_state sat_decoder_state;
 
 /* State for up to k_max hypotheses of the image feats (L×D, copied); it
  * starts with one hypothesis at (h0, c0). */
 sat_decoder_state *sat_decoder_state_new(const sat_decoder *dec, const float *feats, int k_max);
+/* The same for n_images images (feats: n_images × L × D) of up to k_max
+ * hypotheses each: it starts with one row per image, row i reading image i. */
+sat_decoder_state *sat_decoder_state_new_images(const sat_decoder *dec, const float *feats,
+                                                int n_images, int k_max);
 void sat_decoder_state_free(sat_decoder_state *st);
+/* The number of rows now (all images'). */
 int sat_decoder_state_k(const sat_decoder_state *st);
-/* Beam bookkeeping: hypothesis j continues hypothesis parent[j] of the
- * current set, j < k (1 <= k <= k_max; parents may repeat). */
+/* Beam bookkeeping: row j continues row parent[j] of the current set (and
+ * reads its image), j < k (1 <= k <= the capacity; parents may repeat, and
+ * their images must not go down: rows stay grouped by image). */
 void sat_decoder_state_select(sat_decoder_state *st, const int *parent, int k);
 /* One step for the current k hypotheses: prev[j] is the word each read
  * (<start> first), logprobs (k×V) receives log p(y_t | …), alpha (k×L) and
@@ -294,6 +304,14 @@ void sat_decoder_step_attend(const sat_decoder *dec, sat_decoder_state *st, cons
 /* y (n×out, row stride ldy) = x (n×in, row stride ldx)·W (in×out) + b (b may be NULL). */
 void nn_linear_forward(float *y, int ldy, const float *x, int ldx, const float *W,
                        const float *b, int n, int in, int out);
+/* nn_linear_forward for inference, where a row's result must not depend on
+ * the other rows: OpenBLAS's sgemm gives a row other bits in a GEMM of
+ * another height (edge kernels, the split among threads), so captions
+ * stepped together would differ from captions stepped alone.  Here every
+ * element is b (if not NULL) plus one fused multiply-add chain over the `in`
+ * products in order, on every CPU; single-threaded.  y must not overlap x. */
+void nn_linear_rows(float *y, int ldy, const float *x, int ldx, const float *W,
+                    const float *b, int n, int in, int out);
 /* dx (row stride lddx) += dy·Wᵀ, dW += xᵀ·dy, db += Σ_rows dy. */
 void nn_linear_backward(float *dx, int lddx, float *dW, float *db, const float *dy, int ldy,
                         const float *x, int ldx, const float *W, int n, int in, int out);

@@ -38,26 +38,90 @@ static double inputs_size(char *const *files, int n)
     return total;
 }
 
-static void on_features(const sat_pipeline *p, const sat_record *rec, float *feats)
+/* Features records read ahead for batch_fn, and what the streams have
+ * between them, in order, so that the output is as if each image were
+ * captioned when met.  A record's bytes do not outlive the next read: what
+ * waits is copied. */
+typedef struct {
+    int image;   /* >= 0: batch image `image`; -1: raw bytes to pass through */
+    void *raw;
+    size_t len;
+} queued;
+
+typedef struct {
+    sat_features *f;  /* batch entries: data NULL, thumbnail a copy */
+    float *feats;     /* batch × L × D */
+    int n, batch;
+    size_t LD;
+    queued *q;
+    size_t nq, cap;
+} read_ahead;
+
+static void enqueue(read_ahead *ra, int image, const void *raw, size_t len)
 {
-    sat_features f;
-    char err[512];
-    if (sat_features_parse(rec, &f, err, sizeof err) ||
-        sat_captioner_check(p->cap, &f, err, sizeof err)) {
-        sat_warn("%s", err);
-        sat_features_free(&f);
-        return;
+    if (ra->nq == ra->cap) {
+        ra->cap = ra->cap ? 2 * ra->cap : 16;
+        ra->q = sat_xrealloc(ra->q, ra->cap * sizeof *ra->q);
     }
-    if (f.thumbnail && p->out && !p->keep_features) {
-        sat_thumbnail_pack(p->out, f.id, f.thumbnail, f.thumbnail_len);
-        sat_writer_end(p->out);
-    }
-    sat_features_to_f32(&f, feats);
-    p->fn(p->ctx, &f, feats);
-    sat_features_free(&f);
+    void *copy = len ? memcpy(sat_xmalloc(len), raw, len) : NULL;
+    ra->q[ra->nq++] = (queued){image, copy, len};
 }
 
-static void run_stream(const sat_pipeline *p, FILE *in, const char *name, float *feats,
+/* Bytes to pass through: now, or after the images waiting before them. */
+static void pass(const sat_pipeline *p, read_ahead *ra, const void *raw, size_t len)
+{
+    if (ra->n > 0) enqueue(ra, -1, raw, len);
+    else sat_writer_write(p->out, raw, len);
+}
+
+/* One image as the stage makes it: its thumbnail (unless the features pass
+ * through), then the stage's records. */
+static void emit_image(const sat_pipeline *p, const sat_features *f, const float *feats)
+{
+    if (f->thumbnail && p->out && !p->keep_features) {
+        sat_thumbnail_pack(p->out, f->id, f->thumbnail, f->thumbnail_len);
+        sat_writer_end(p->out);
+    }
+    p->fn(p->ctx, f, feats);
+}
+
+/* The waiting images to batch_fn, then everything waiting in order. */
+static void flush(const sat_pipeline *p, read_ahead *ra)
+{
+    if (ra->n == 0) return;
+    if (p->batch_fn) p->batch_fn(p->ctx, ra->f, ra->feats, ra->n);
+    for (size_t i = 0; i < ra->nq; i++) {
+        queued *e = &ra->q[i];
+        if (e->image < 0) sat_writer_write(p->out, e->raw, e->len);
+        else emit_image(p, &ra->f[e->image], ra->feats + (size_t)e->image * ra->LD);
+        free(e->raw);
+    }
+    for (int i = 0; i < ra->n; i++) {
+        free((void *)ra->f[i].thumbnail);
+        sat_features_free(&ra->f[i]);
+    }
+    ra->n = 0;
+    ra->nq = 0;
+}
+
+static void on_features(const sat_pipeline *p, read_ahead *ra, const sat_record *rec)
+{
+    sat_features *f = &ra->f[ra->n];
+    char err[512];
+    if (sat_features_parse(rec, f, err, sizeof err) ||
+        sat_captioner_check(p->cap, f, err, sizeof err)) {
+        sat_warn("%s", err);
+        sat_features_free(f);
+        return;
+    }
+    sat_features_to_f32(f, ra->feats + (size_t)ra->n * ra->LD);
+    f->data = NULL;
+    if (f->thumbnail) f->thumbnail = memcpy(sat_xmalloc(f->thumbnail_len), f->thumbnail, f->thumbnail_len);
+    enqueue(ra, ra->n++, NULL, 0);
+    if (ra->n == ra->batch) flush(p, ra);
+}
+
+static void run_stream(const sat_pipeline *p, FILE *in, const char *name, read_ahead *ra,
                        run_progress *rp)
 {
     sat_reader *r = sat_reader_open(in, name, p->max_record);
@@ -70,13 +134,13 @@ static void run_stream(const sat_pipeline *p, FILE *in, const char *name, float 
             continue;
         }
         if (sat_record_is(&rec, "features")) {
-            if (p->out && p->keep_features) sat_write_raw(p->out, &rec);
-            on_features(p, &rec, feats);
+            if (p->out && p->keep_features) pass(p, ra, rec.raw, rec.raw_len);
+            on_features(p, ra, &rec);
             double read = rp->bytes_done + (double)(rec.offset + rec.raw_len);
             sat_progress_update(&rp->meter, ++rp->images,
                                 rp->bytes_total > 0 ? read / rp->bytes_total : -1, NULL);
         } else if (!(p->other && p->other(p->ctx, &rec, name)) && p->out) {
-            sat_write_raw(p->out, &rec);
+            pass(p, ra, rec.raw, rec.raw_len);
         }
     }
     rp->bytes_done += regular_size(in);
@@ -86,10 +150,13 @@ static void run_stream(const sat_pipeline *p, FILE *in, const char *name, float 
 void sat_pipeline_run(const sat_pipeline *p, char *const *files, int n)
 {
     const sat_decoder_config *c = sat_captioner_config(p->cap);
-    float *feats = sat_xmalloc((size_t)c->L * c->D * sizeof *feats);
+    read_ahead ra = {.batch = p->batch_fn && p->batch > 1 ? p->batch : 1,
+                     .LD = (size_t)c->L * c->D};
+    ra.f = sat_xcalloc((size_t)ra.batch, sizeof *ra.f);
+    ra.feats = sat_xmalloc((size_t)ra.batch * ra.LD * sizeof *ra.feats);
     run_progress rp = {.bytes_total = inputs_size(files, n)};
     sat_progress_begin(&rp.meter, "images", 0, p->quiet);
-    if (n == 0) run_stream(p, stdin, "stdin", feats, &rp);
+    if (n == 0) run_stream(p, stdin, "stdin", &ra, &rp);
     for (int i = 0; i < n; i++) {
         int is_stdin = strcmp(files[i], "-") == 0;
         FILE *f = is_stdin ? stdin : fopen(files[i], "rb");
@@ -97,9 +164,17 @@ void sat_pipeline_run(const sat_pipeline *p, char *const *files, int n)
             sat_warn("%s: %s", files[i], strerror(errno));
             continue;
         }
-        run_stream(p, f, is_stdin ? "stdin" : files[i], feats, &rp);
+        run_stream(p, f, is_stdin ? "stdin" : files[i], &ra, &rp);
         if (!is_stdin) fclose(f);
     }
+    flush(p, &ra);
     sat_progress_end(&rp.meter);
-    free(feats);
+    free(ra.f);
+    free(ra.feats);
+    free(ra.q);
+}
+
+int sat_batch_option(const char *arg)
+{
+    return (int)sat_parse_long("--batch", arg, 1, SAT_MAX_BATCH);
 }

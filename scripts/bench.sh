@@ -44,13 +44,14 @@ decoder=$SAT_MODEL_DIR/sat-decoder.satm
 if [ -f "$decoder" ]; then
     echo "== captioning time per image after encoding (200 Flickr8k images, one thread)"
     ls "$flickr"/*.jpg | sed -n 1,200p | sat-encode -q -T - -o "$tmp/feats.sat"
-    for how in "sat-decode" "sat-beam -k 3"; do
+    # --batch 1: one image at a time; the default steps 16 together (issue 15 item 2)
+    for how in "sat-decode --batch 1" "sat-decode" "sat-beam -k 3 --batch 1" "sat-beam -k 3"; do
         for run in 1 2 3; do
             t0=$(date +%s.%N)
             OPENBLAS_NUM_THREADS=1 $how -f text "$tmp/feats.sat" > /dev/null
             t1=$(date +%s.%N)
             awk -v a="$t0" -v b="$t1" 'BEGIN { print (b - a) * 1000 / 200 }'
-        done | median | awk -v how="$how" '{ printf "%s: %.1f ms per image (median of 3 runs)\n", how, $1 }'
+        done | median | awk -v how="$how" '{ printf "%s: %.1f ms per image, %.1f images/s (median of 3 runs)\n", how, $1, 1000 / $1 }'
     done
     echo "== end to end: photo -> caption (sat-encode dog.jpg | sat-beam -k 3), 2 cores"
     for run in 1 2 3 4 5; do

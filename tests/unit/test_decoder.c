@@ -115,6 +115,33 @@ static void test_linear_layer(void **state)
         assert_true(dx[i * 7 + 5] == 0 && dx[i * 7 + 6] == 0);
 }
 
+/* nn_linear_rows: the definition, and a row's bits whatever the other rows
+ * (7 rows: a tile of 4 and one of 3; 61 columns: two 24-wide tiles, an 8-wide
+ * one and a tail; 300 products: blocks of 128, 128 and 44).  */
+static void test_linear_rows(void **state)
+{
+    (void)state;
+    enum { N = 7, IN = 300, OUT = 61, LDX = 303 };
+    sat_rng rng;
+    sat_rng_seed(&rng, 2);
+    float x[N * LDX], W[IN * OUT], b[OUT], y[N * OUT], one[OUT], plain[N * OUT];
+    fill_random(x, N * LDX, -1, 1, &rng);
+    fill_random(W, IN * OUT, -1, 1, &rng);
+    fill_random(b, OUT, -1, 1, &rng);
+    nn_linear_rows(y, OUT, x, LDX, W, b, N, IN, OUT);
+    nn_linear_rows(plain, OUT, x, LDX, W, NULL, N, IN, OUT);
+    for (int i = 0; i < N; i++) {
+        for (int j = 0; j < OUT; j++) {
+            double s = 0;
+            for (int k = 0; k < IN; k++) s += (double)x[i * LDX + k] * W[k * OUT + j];
+            assert_true(fabs(s - plain[i * OUT + j]) < 1e-5);
+            assert_true(y[i * OUT + j] == b[j] + plain[i * OUT + j]);
+        }
+        nn_linear_rows(one, OUT, x + i * LDX, LDX, W, b, 1, IN, OUT);
+        assert_memory_equal(one, y + i * OUT, sizeof one);
+    }
+}
+
 enum { AN = 3, AL = 4, AA = 19, AIMG = 2 }; /* A = 19: the 8-wide path twice and a tail */
 
 typedef struct {
@@ -615,6 +642,42 @@ static void test_step_select(void **state)
     sat_decoder_free(dec);
 }
 
+/* Two images in one state step as each alone, to the bit: image 0 with 3
+ * hypotheses, image 1 with 2 (the rows grouped by image). */
+static void test_step_images(void **state)
+{
+    (void)state;
+    sat_decoder *dec = new_decoder(small, 17);
+    const int V = small.V;
+    const size_t LD = (size_t)small.L * small.D;
+    sat_rng rng;
+    sat_rng_seed(&rng, 17);
+    float *feats = sat_xmalloc(2 * LD * sizeof(float));
+    fill_random(feats, 2 * LD, 0, 1, &rng);
+    sat_decoder_state *both = sat_decoder_state_new_images(dec, feats, 2, 3);
+    sat_decoder_state *a = sat_decoder_state_new(dec, feats, 3);
+    sat_decoder_state *b = sat_decoder_state_new(dec, feats + LD, 3);
+    float l2[5 * 13], la[3 * 13], lb[3 * 13];
+    sat_decoder_step(dec, both, (const int[]){ 1, 1 }, l2, NULL, NULL);
+    sat_decoder_step(dec, a, (const int[]){ 1 }, la, NULL, NULL);
+    sat_decoder_step(dec, b, (const int[]){ 1 }, lb, NULL, NULL);
+    assert_memory_equal(l2, la, V * sizeof(float));
+    assert_memory_equal(l2 + V, lb, V * sizeof(float));
+    sat_decoder_state_select(both, (const int[]){ 0, 0, 0, 1, 1 }, 5);
+    sat_decoder_state_select(a, (const int[]){ 0, 0, 0 }, 3);
+    sat_decoder_state_select(b, (const int[]){ 0, 0 }, 2);
+    sat_decoder_step(dec, both, (const int[]){ 3, 4, 5, 6, 7 }, l2, NULL, NULL);
+    sat_decoder_step(dec, a, (const int[]){ 3, 4, 5 }, la, NULL, NULL);
+    sat_decoder_step(dec, b, (const int[]){ 6, 7 }, lb, NULL, NULL);
+    assert_memory_equal(l2, la, 3 * V * sizeof(float));
+    assert_memory_equal(l2 + 3 * V, lb, 2 * V * sizeof(float));
+    sat_decoder_state_free(both);
+    sat_decoder_state_free(a);
+    sat_decoder_state_free(b);
+    free(feats);
+    sat_decoder_free(dec);
+}
+
 /* A tiny model memorises four captions of four images with Adam (two
  * captions of one image could not both be certain). */
 static void test_learns_toy_set(void **state)
@@ -742,6 +805,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_linear_layer),
+        cmocka_unit_test(test_linear_rows),
         cmocka_unit_test(test_attention_layer),
         cmocka_unit_test(test_softmax_layer),
         cmocka_unit_test(test_context_layer),
@@ -758,6 +822,7 @@ int main(void)
         cmocka_unit_test(test_empty_caption),
         cmocka_unit_test(test_step_matches_teacher_forcing),
         cmocka_unit_test(test_step_select),
+        cmocka_unit_test(test_step_images),
         cmocka_unit_test(test_learns_toy_set),
         cmocka_unit_test(test_model_round_trip),
         cmocka_unit_test(test_rejects_bad_batches),

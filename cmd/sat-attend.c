@@ -43,7 +43,7 @@ static const char usage[] =
     "                         them (default 16)\n"
     "\n"
     "  -m, --model FILE       decoder model, or the name of an installed one, e.g.\n"
-    "                         sat-decoder-hard.satm (default: " SAT_DEFAULT_DECODER ");\n"
+    "                         sat-decoder.satm, the soft one (default: " SAT_DEFAULT_DECODER ");\n"
     "                         repeat for an ensemble (their log-probabilities averaged)\n"
     "      --attention MODE   soft (default), hard-sample (a location per word drawn\n"
     "                         from the attention, --seed) or hard-argmax\n"

@@ -37,7 +37,7 @@ static const char usage[] =
     "  -n, --nbest N          write the N best captions of each image (default 1, <= K)\n"
     "      --length-norm A    rank finished captions by logprob / length^A (default 0: off)\n"
     "  -m, --model FILE       decoder model, or the name of an installed one, e.g.\n"
-    "                         sat-decoder-hard.satm (default: " SAT_DEFAULT_DECODER ");\n"
+    "                         sat-decoder.satm, the soft one (default: " SAT_DEFAULT_DECODER ");\n"
     "                         repeat for an ensemble (their log-probabilities averaged)\n"
     "      --min-len N        at least N words (default 1: no empty caption)\n"
     "      --max-len N        at most N words (default 30)\n"

@@ -25,7 +25,7 @@ static const char usage[] =
     "decoder; write caption records (msgpack) or, on a terminal, text.\n"
     "\n"
     "  -m, --model FILE       decoder model, or the name of an installed one, e.g.\n"
-    "                         sat-decoder-hard.satm (default: " SAT_DEFAULT_DECODER ");\n"
+    "                         sat-decoder.satm, the soft one (default: " SAT_DEFAULT_DECODER ");\n"
     "                         repeat for an ensemble (their log-probabilities averaged)\n"
     "      --sample           sample words instead of taking the most probable\n"
     "  -t, --temperature T    sampling temperature (default 1; implies --sample)\n"

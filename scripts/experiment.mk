@@ -11,11 +11,15 @@
 #
 # Targets, for make -f scripts/DATASET.mk:
 #
-#   make -f scripts/DATASET.mk -j2             # all: features, train-soft, train-hard, decode, results
+#   make -f scripts/DATASET.mk -j2             # all: features, train-soft, train-hard, train-scst,
+#                                              # decode, results
 #   make -f scripts/DATASET.mk -j2 features    # the f16 feature cache of the three splits
 #   make -f scripts/DATASET.mk train-soft      # sat-train --attention soft: $(RUNS)/soft/best.satm
 #   make -f scripts/DATASET.mk train-hard      # hard attention, started from the soft model
 #                                              # (HARD_INIT): $(RUNS)/hard/best.satm
+#   make -f scripts/DATASET.mk train-scst      # self-critical fine-tuning of the hard model on
+#                                              # CIDEr-D (SCST_OPTS), then the mean of its
+#                                              # weights before and after: $(RUNS)/scst/best.satm
 #   make -f scripts/DATASET.mk -j2 decode      # test split, each model: greedy (sat-decode) and beam
 #                                              # k in $(BEAMS) (sat-beam), greedy with one location
 #                                              # per word (hard-argmax, hard-sample), each scored by
@@ -38,6 +42,10 @@
 #   HARD_INIT             the hard run's starting weights: soft (RUNS/soft/best.satm, the
 #                         default: hard attention fine-tunes the soft model), a model file,
 #                         or empty for a random start
+#   SCST_OPTS             the self-critical run's sat-train options (--objective scst
+#                         --scst-baseline mean --lr 5e-5); it starts from RUNS/hard/best.satm,
+#                         reads the expected context, and its best epoch (RUNS/scst/tuned.satm)
+#                         is averaged with that start (sat-import --average) into best.satm
 #   DECODE_OPTS           more sat-decode options (greedy), e.g. --max-len 20
 #   BEAM_OPTS             more sat-beam options for the test split, e.g. --length-norm 1
 #   BEAMS, TUNE_NORMS     beam widths (1 3 5 10) and length-norm exponents tried on dev (0 1)
@@ -64,7 +72,7 @@ RESULTS    ?= results
 BIN        ?= bin
 SHARD      ?= 500
 SPLITS     := train dev test
-KINDS      := soft hard
+KINDS      := soft hard scst
 
 EPOCHS           ?= 15
 PATIENCE         ?= 3
@@ -75,6 +83,7 @@ TRAIN_OPTS       ?=
 SOFT_OPTS        ?=
 HARD_OPTS        ?= --lr 2e-4 --lr-decay 0.5
 HARD_INIT        ?= soft
+SCST_OPTS        ?= --objective scst --scst-baseline mean --lr 5e-5
 DECODE_OPTS      ?=
 BEAM_OPTS        ?=
 BEAMS            ?= 1 3 5 10
@@ -137,17 +146,26 @@ train_args = --captions $(REFS) --features $(feats_train) --features $(feats_dev
 
 # init_hard: the model file HARD_INIT names, a prerequisite of the hard run
 init_hard := $(if $(filter soft,$(HARD_INIT)),$(RUNS)/soft/best.satm,$(HARD_INIT))
-opts_soft  = $(SOFT_OPTS)
-opts_hard  = $(HARD_OPTS) $(if $(init_hard),--init $(init_hard))
+opts_soft  = --attention soft $(SOFT_OPTS)
+opts_hard  = --attention hard $(HARD_OPTS) $(if $(init_hard),--init $(init_hard))
 deps_hard := $(if $(filter soft,$(HARD_INIT)),$(RUNS)/soft/done,$(init_hard))
-$(RUNS)/soft/best.satm: | $(RUNS)/soft/done ;
+# the self-critical run: sat-train writes tuned.satm; best.satm is its mean with the start,
+# which beat both on Flickr8k's dev split (results/flickr8k-tried.md)
+opts_scst  = --attention soft $(SCST_OPTS) --init $(RUNS)/hard/best.satm
+deps_scst := $(RUNS)/hard/done
+out_soft  := best.satm
+out_hard  := best.satm
+out_scst  := tuned.satm
+after_scst = $(BIN)/sat-import --average -o $$(@D)/best.satm $(RUNS)/hard/best.satm $$(@D)/tuned.satm
+$(RUNS)/soft/best.satm $(RUNS)/hard/best.satm: $(RUNS)/%/best.satm: | $(RUNS)/%/done ;
 
 define train_rules
 train-$(1): $(RUNS)/$(1)/done
 $(RUNS)/$(1)/done: $(feats_train) $(feats_dev) $(names_train) $(names_dev) $(deps_$(1)) | $(BIN)/sat-train
 	mkdir -p $$(@D)
-	$(BIN)/sat-train $(train_args) --attention $(1) $(opts_$(1)) --checkpoint $$(@D) -o $$(@D)/best.satm \
+	$(BIN)/sat-train $(train_args) $(opts_$(1)) --checkpoint $$(@D) -o $$(@D)/$(out_$(1)) \
 	    $$$$([ -s $$(@D)/checkpoint.satm ] && echo --resume) 2> >(tee -a $$(@D)/stderr.log >&2)
+	$(after_$(1))
 	touch -r $$(@D)/best.satm $$@
 endef
 $(foreach k,$(KINDS),$(eval $(call train_rules,$(k))))
@@ -206,9 +224,12 @@ decode: $(test_evals) $(points)
 
 # ---- the reports ----
 report  := scripts/report.sh
-Kind     = $(if $(filter soft,$(1)),Soft,Hard)-Attention
+Kind     = $(Kind_$(1))
+Kind_soft := Soft-Attention
+Kind_hard := Hard-Attention
+Kind_scst := Hard-Attention + SCST, averaged
 label    = $(call Kind,$(1)) (ours), $(if $(filter greedy hard-%,$(2)),$(2),beam $(2:beam%=%))
-knobs   := EPOCHS PATIENCE ENCODE_OPTS TRAIN_OPTS SOFT_OPTS HARD_OPTS HARD_INIT DECODE_OPTS BEAM_OPTS \
+knobs   := EPOCHS PATIENCE ENCODE_OPTS TRAIN_OPTS SOFT_OPTS HARD_OPTS HARD_INIT SCST_OPTS DECODE_OPTS BEAM_OPTS \
            $(foreach v,OUT RUNS RESULTS SAT_SHARED TRAIN_IMAGES DEV_IMAGES TEST_IMAGES BEAMS TUNE_NORMS, \
              $(if $(filter command line,$(origin $(v))),$(v)))
 repro    = make -f $(firstword $(MAKEFILE_LIST)) -j2 $(foreach v,$(knobs),$(v)='$($(v))') $(1)

@@ -11,7 +11,7 @@
 #   --title TEXT        the heading
 #   --paper DATA        the paper's rows for DATA (flickr8k, flickr30k, coco) first
 #                       (Table 1 of Xu et al.; the only numbers written here)
-#   --best PREFIX       under the table, the rows starting with PREFIX that score
+#   --best PREFIX       under the table, the rows starting with "PREFIX, " that score
 #                       best by BLEU-4 and by CIDEr-D (repeatable)
 #   --log NAME=LOG      a training run: its sat-train log (train.log) summarized (repeatable)
 #   --curve PNG         link the training-curve picture
@@ -120,7 +120,7 @@ awk -F'\t' '{ split($2, s, " "); printf "| %s | %s | %s | %s | %s | %s | %s | %s
 
 for p in "${bests[@]}"; do
     awk -F'\t' -v p="$p" '
-        index($1, p) == 1 { split($2, s, " "); sub("^" p ",? *", "", $1)
+        index($1, p ", ") == 1 { split($2, s, " "); $1 = substr($1, length(p) + 3)
             if (!b4 || s[5] + 0 > b4v) { b4 = $1; b4v = s[5] + 0 }
             if (!cd || s[8] + 0 > cdv) { cd = $1; cdv = s[8] + 0 } }
         END { if (b4) printf "\n%s: best BLEU-4 %.1f with %s; best CIDEr-D %.1f with %s.\n", p, b4v, b4, cdv, cd }' <<<"$table"

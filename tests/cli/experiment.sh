@@ -1,7 +1,8 @@
 #!/bin/bash
 # experiment.sh — scripts/flickr8k.mk end to end on a sliver of Flickr8k:
-# the first 24 train, 8 dev and 12 test images (encoded afresh), two tiny
-# models (soft, then hard started from it; two epochs), greedy, beam and
+# the first 24 train, 8 dev and 12 test images (encoded afresh), three tiny
+# models (soft, then hard started from it, then self-critical from hard and
+# averaged with it; two epochs each), greedy, beam and
 # hard-attention decoding of test, the pointing check on the boxed images,
 # the dev tuning, and the reports (results/flickr8k.md, -tuning.md, the curve).
 . "$(dirname "$0")/lib.sh"
@@ -23,6 +24,10 @@ table() {
         grep -q '^Scores ×100 on 12 images' "$MD"
 }
 check "results: the paper's rows and ten of ours, on 12 test images" table
+scst_rows() {
+    is_equal "$(rows 'Hard-Attention \+ SCST, averaged \(ours\), (greedy|beam [13]|hard-argmax|hard-sample)' "$MD" | wc -l)" 5
+}
+check "results: five rows of the self-critical, averaged model" scst_rows
 
 # soft readings have an entropy below log 196 (14x14), above 0;
 # one-location readings have none; every row of ours has pointing numbers
@@ -47,6 +52,14 @@ hard_from_soft() {
     grep -q "initial weights from $T/out/soft/best.satm" "$T/out/hard/stderr.log"
 }
 check "the hard run starts from the soft model (HARD_INIT=soft)" hard_from_soft
+
+scst_averaged() {
+    grep -q "initial weights from $T/out/hard/best.satm" "$T/out/scst/stderr.log" &&
+    grep -q "self-critical" "$T/out/scst/stderr.log" &&
+    sat-import --average -o "$T/avg.satm" "$T/out/hard/best.satm" "$T/out/scst/tuned.satm" 2>/dev/null &&
+    is_equal "$(sat-dump "$T/out/scst/best.satm" | jq -r .weights_sha256)" "$(sat-dump "$T/avg.satm" | jq -r .weights_sha256)"
+}
+check "the self-critical run starts from hard, and its best.satm is the mean of the two" scst_averaged
 
 # the row shows sat-eval's scores x100: BLEU-4, METEOR and CIDEr-D of the hard model, beam 3
 transcribed() {
@@ -91,7 +104,7 @@ tuning() {
 }
 check "tune-beam: every width and length norm on dev, the best of each model" tuning
 
-check "a second make has nothing to do" "${mk[@]}" -q train-soft train-hard decode results tune-beam
+check "a second make has nothing to do" "${mk[@]}" -q train-soft train-hard train-scst decode results tune-beam
 
 # a finished run is resumed to no effect (it stopped at its last epoch)
 resume_finished() {

@@ -40,6 +40,20 @@ done | median | awk '{ printf "end to end, 2 cores: %.1f images/s (median of 3 r
 echo "== decoder training step (forward + backward), 2 threads"
 "$SAT_BENCH_BIN/bench_decoder" 7
 
+echo "== decoder training step, one thread, and its anchor: PyTorch, the same network and batch"
+OPENBLAS_NUM_THREADS=1 "$SAT_BENCH_BIN/bench_decoder" 5 | tee "$tmp/dec1.txt"
+if anchor=$(scripts/bench_torch_decoder.py --no-beam 2>"$tmp/torchdec.err"); then
+    echo "$anchor"
+    # bench_decoder: "forward+backward X ms/batch ... (CPU Y ms)"; the anchor: "training step fwd+bwd: Z ms CPU"
+    ours=$(awk '/^forward\+backward/ { sub(/\(CPU /, ""); print $(NF - 1) }' "$tmp/dec1.txt")
+    theirs=$(awk '/^training step fwd\+bwd:/ { print $4 }' <<<"$anchor")
+    if [ -n "$ours" ] && [ -n "$theirs" ]; then
+        awk -v a="$ours" -v b="$theirs" 'BEGIN { printf "ratio PyTorch/sat (training step forward+backward, CPU ms, 1 thread, 64 captions of 13 images, T 16): %.2f (%.0f ms vs %.0f ms; target >= 3)\n", b / a, b, a }'
+    fi
+else
+    echo "PyTorch anchor not run: $(tail -1 "$tmp/torchdec.err")"
+fi
+
 decoder=$SAT_MODEL_DIR/sat-decoder.satm
 if [ -f "$decoder" ]; then
     echo "== captioning time per image after encoding (200 Flickr8k images, one thread)"
@@ -52,7 +66,22 @@ if [ -f "$decoder" ]; then
             t1=$(date +%s.%N)
             awk -v a="$t0" -v b="$t1" 'BEGIN { print (b - a) * 1000 / 200 }'
         done | median | awk -v how="$how" '{ printf "%s: %.1f ms per image, %.1f images/s (median of 3 runs)\n", how, $1, 1000 / $1 }'
-    done
+    done | tee "$tmp/caption.txt"
+    echo "== anchor: PyTorch beam search (k 3) of the default model, one image at a time, one thread, the same 200 images"
+    default_decoder=$SAT_MODEL_DIR/sat-decoder-hard.satm # sat-beam's default model
+    [ -f "$default_decoder" ] || default_decoder=$decoder
+    if anchor=$(scripts/bench_torch_decoder.py --no-train --runs 3 "$default_decoder" "$tmp/feats.sat" 2>"$tmp/torchbeam.err"); then
+        echo "$anchor"
+        theirs=$(awk '/^beam 3, batch 1:/ { print $5 }' <<<"$anchor")
+        if [ -n "$theirs" ]; then
+            for how in "sat-beam -k 3 --batch 1" "sat-beam -k 3"; do
+                ours=$(awk -v how="$how:" 'index($0, how) == 1 { print $(NF - 5) }' "$tmp/caption.txt")
+                awk -v how="$how" -v a="$ours" -v b="$theirs" 'BEGIN { printf "ratio sat/PyTorch (%s vs PyTorch batch-1 beam 3, images/s, wall, 1 thread): %.2f (%.1f vs %.1f images/s; target >= 5)\n", how, a / b, a, b }'
+            done
+        fi
+    else
+        echo "PyTorch anchor not run: $(tail -1 "$tmp/torchbeam.err")"
+    fi
     echo "== end to end: photo -> caption (sat-encode dog.jpg | sat-beam -k 3), 2 cores"
     for run in 1 2 3 4 5; do
         t0=$(date +%s.%N)

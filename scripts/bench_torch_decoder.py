@@ -33,7 +33,7 @@ The decoder is defined here from libcommon/decoder.h (soft attention):
         [--print] [--no-train] [--no-beam] MODEL FEATS
 
 Output lines scripts/bench.sh reads:
-    beam 3, batch 1: X images/s median ...        (fourth field)
+    beam 3, batch 1: X images/s median ...        (fifth field)
     training step fwd+bwd: Y ms CPU median ...   (fourth field)
 
 One thread (torch.set_num_threads(1)).  Needs PyTorch and msgpack for
@@ -212,11 +212,12 @@ class TrainDecoder(torch.nn.Module):
         mean = feats.mean(1)[image]
         h = torch.tanh(mean @ self.init_h_W + self.init_h_b)
         c = torch.tanh(mean @ self.init_c_W + self.init_c_b)
-        a, pr = feats[image], proj[image]                 # B×L×D, B×L×A
+        a = feats[image]                                  # B×L×D (no gradient)
         xent, asum = 0.0, torch.zeros(B, feats.shape[1])
         for t in range(int(lengths[0])):
             n = int((lengths > t).sum())                  # captions still going
-            h, c, a, pr = h[:n], c[:n], a[:n], pr[:n]
+            h, c, a = h[:n], c[:n], a[:n]
+            pr = proj[image[:n]]                          # n×L×A, shared by an image's captions
             e = torch.tanh(pr + (h @ self.att_U).unsqueeze(1)) @ self.att_v
             alpha = torch.softmax(e, 1)
             asum = torch.cat([asum[:n] + alpha, asum[n:]]) if n < B else asum + alpha

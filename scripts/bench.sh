@@ -49,6 +49,8 @@ if anchor=$(scripts/bench_torch_decoder.py --no-beam 2>"$tmp/torchdec.err"); the
     theirs=$(awk '/^training step fwd\+bwd:/ { print $4 }' <<<"$anchor")
     if [ -n "$ours" ] && [ -n "$theirs" ]; then
         awk -v a="$ours" -v b="$theirs" 'BEGIN { printf "ratio PyTorch/sat (training step forward+backward, CPU ms, 1 thread, 64 captions of 13 images, T 16): %.2f (%.0f ms vs %.0f ms; target >= 3)\n", b / a, b, a }'
+    else
+        echo "PyTorch anchor not run: no figure (see the line above)"
     fi
 else
     echo "PyTorch anchor not run: $(tail -1 "$tmp/torchdec.err")"
@@ -78,6 +80,8 @@ if [ -f "$decoder" ]; then
                 ours=$(awk -v how="$how:" 'index($0, how) == 1 { print $(NF - 5) }' "$tmp/caption.txt")
                 awk -v how="$how" -v a="$ours" -v b="$theirs" 'BEGIN { printf "ratio sat/PyTorch (%s vs PyTorch batch-1 beam 3, images/s, wall, 1 thread): %.2f (%.1f vs %.1f images/s; target >= 5)\n", how, a / b, a, b }'
             done
+        else
+            echo "PyTorch anchor not run: no figure (see the line above)"
         fi
     else
         echo "PyTorch anchor not run: $(tail -1 "$tmp/torchbeam.err")"

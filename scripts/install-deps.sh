@@ -12,6 +12,9 @@ packages=(
     libstemmer-dev wordnet-dev wordnet-base                                    # sat-eval: METEOR
     libcmocka-dev jq python3 bsdutils netpbm ffmpeg openmpi-bin parallel       # tests
 )
+# Optional, not installed here: make bench's PyTorch anchors (scripts/bench_torch.py,
+# scripts/bench_torch_decoder.py) need python3-torch, and the decoder's python3-msgpack;
+# without them make bench prints "PyTorch anchor not run" / "no anchor".
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -371,11 +371,14 @@ int main(int argc, char **argv)
     parse_args(argc, argv, &o);
     char err[512];
 
+    sat_caption_file *cf = o.refs ? sat_caption_file_open(o.refs, err, sizeof err) : NULL;
+    if (o.refs && !cf) sat_die("%s", err);
     sat_strtab split;
     sat_strtab_init(&split);
-    if (o.split && sat_split_resolve(o.split, o.refs, &split, err, sizeof err) < 0) sat_die("%s", err);
+    if (o.split) sat_split_resolve_or_die(o.split, cf, &split);
     sat_caption_db refs = {0}; /* without --refs: none, the attention only */
-    if (o.refs && sat_caption_db_load(&refs, o.refs, NULL, err, sizeof err) < 0) sat_die("%s", err);
+    if (cf && sat_caption_db_read(&refs, cf, NULL, err, sizeof err) < 0) sat_die("%s", err);
+    sat_caption_file_close(cf);
     /* Bad lines of the reference file (Flickr8k has one) are reported, not errors. */
     if (o.refs) sat_caption_problems_print(&refs.problems, o.refs, stderr);
 

@@ -254,14 +254,6 @@ static void dist_share(long n, long *lo, long *hi)
 
 /* ---- data ---------------------------------------------------------------- */
 
-/* A list file, or @SPLIT of a Karpathy caption file. */
-static void load_split(const char *path, const char *captions, sat_strtab *set)
-{
-    char err[512];
-    sat_strtab_init(set);
-    if (sat_split_resolve(path, captions, set, err, sizeof err) < 0) sat_die("%s", err);
-}
-
 /* Map a regular file; read anything else (a pipe) into memory. */
 static feature_cache open_cache(const char *path)
 {
@@ -434,17 +426,21 @@ static void collect_references(dataset *d, int eos)
 static void load_dataset(dataset *d, const options *o)
 {
     memset(d, 0, sizeof *d);
+    char err[512];
+    sat_caption_file *cf = sat_caption_file_open(o->captions, err, sizeof err);
+    if (!cf) sat_die("%s", err);
     sat_strtab train, dev, both;
-    load_split(o->train_list, o->captions, &train);
-    if (o->dev_list) load_split(o->dev_list, o->captions, &dev);
-    else sat_strtab_init(&dev);
+    sat_strtab_init(&train);
+    sat_strtab_init(&dev);
     sat_strtab_init(&both);
+    sat_split_resolve_or_die(o->train_list, cf, &train);
+    if (o->dev_list) sat_split_resolve_or_die(o->dev_list, cf, &dev);
     for (size_t i = 0; i < train.n; i++) sat_strtab_add(&both, train.keys[i], NULL);
     for (size_t i = 0; i < dev.n; i++) sat_strtab_add(&both, dev.keys[i], NULL);
 
-    char err[512];
     sat_caption_options copt = {&both, NULL};
-    if (sat_caption_db_load(&d->captions, o->captions, &copt, err, sizeof err)) sat_die("%s", err);
+    if (sat_caption_db_read(&d->captions, cf, &copt, err, sizeof err)) sat_die("%s", err);
+    sat_caption_file_close(cf);
     sat_caption_problems_print(&d->captions.problems, o->captions, info);
     build_vocab(d, &train, o->min_count, o->max_vocab);
 

@@ -78,15 +78,6 @@ static void parse_args(int argc, char **argv, options *o)
     if (!o->split) sat_usage_error("--split FILE is required");
 }
 
-/* A list file, or @SPLIT of a Karpathy caption file. */
-static long load_split(const char *path, const char *captions, sat_strtab *set)
-{
-    char err[512];
-    long n = sat_split_resolve(path, captions, set, err, sizeof err);
-    if (n < 0) sat_die("%s", err);
-    return n;
-}
-
 /* Count the words of the training captions; warns about training images without captions. */
 static void count_train_words(const sat_caption_db *db, const sat_strtab *train, const char *split_name,
                               sat_word_counts *wc)
@@ -140,19 +131,22 @@ int main(int argc, char **argv)
     options o;
     parse_args(argc, argv, &o);
 
+    char err[512];
+    sat_caption_file *cf = sat_caption_file_open(o.captions, err, sizeof err);
+    if (!cf) sat_die("%s", err);
     sat_strtab train, known;
     sat_strtab_init(&train);
     sat_strtab_init(&known);
-    load_split(o.split, o.captions, &train);
+    sat_split_resolve_or_die(o.split, cf, &train);
     if (o.nother) {
-        load_split(o.split, o.captions, &known);
-        for (int i = 0; i < o.nother; i++) load_split(o.other_splits[i], o.captions, &known);
+        sat_split_resolve_or_die(o.split, cf, &known);
+        for (int i = 0; i < o.nother; i++) sat_split_resolve_or_die(o.other_splits[i], cf, &known);
     }
 
     sat_caption_options copt = {o.nother ? &known : NULL, o.image_dir};
     sat_caption_db db;
-    char err[512];
-    if (sat_caption_db_load(&db, o.captions, &copt, err, sizeof err) < 0) sat_die("%s", err);
+    if (sat_caption_db_read(&db, cf, &copt, err, sizeof err) < 0) sat_die("%s", err);
+    sat_caption_file_close(cf);
     /* The real Flickr8k file always has bad lines: reported, an error only with --strict. */
     long bad_kinds = sat_caption_problems_print(&db.problems, o.captions, stderr);
 

@@ -381,12 +381,13 @@ struct sat_caption_reader {
     sat_strtab rejected;       /* images of NOT_IN_SPLIT, NOT_ON_DISK lines */
     unsigned char *on_disk;    /* on_disk[id of checked] */
     int is_json;               /* a JSON caption file (starts with '{'): */
-    sat_json_captions json;    /* its entries, */
+    const sat_json_captions *json; /* its entries (own_json, or a caption file's), */
+    sat_json_captions own_json;
     size_t json_next;          /* the next one to hand out */
     char err[512];
 };
 
-sat_caption_reader *sat_caption_reader_open(FILE *f, const char *name, const sat_caption_options *opt)
+static sat_caption_reader *reader_new(FILE *f, const char *name, const sat_caption_options *opt)
 {
     sat_caption_reader *r = sat_xcalloc(1, sizeof *r);
     r->f = f;
@@ -396,11 +397,24 @@ sat_caption_reader *sat_caption_reader_open(FILE *f, const char *name, const sat
     sat_strtab_init(&r->seen);
     sat_strtab_init(&r->checked);
     sat_strtab_init(&r->rejected);
+    return r;
+}
+
+/* 1 when f's next byte is '{' (a JSON caption file), which stays unread. */
+static int starts_json(FILE *f)
+{
     int c = getc(f);
     if (c != EOF) ungetc(c, f);
-    if (c == '{') {
+    return c == '{';
+}
+
+sat_caption_reader *sat_caption_reader_open(FILE *f, const char *name, const sat_caption_options *opt)
+{
+    sat_caption_reader *r = reader_new(f, name, opt);
+    if (starts_json(f)) {
         r->is_json = 1;
-        if (sat_json_captions_load(&r->json, f, name, r->err, sizeof r->err) < 0) r->is_json = -1;
+        r->json = &r->own_json;
+        if (sat_json_captions_load(&r->own_json, f, name, r->err, sizeof r->err) < 0) r->is_json = -1;
     }
     return r;
 }
@@ -413,7 +427,7 @@ void sat_caption_reader_close(sat_caption_reader *r)
     sat_strtab_free(&r->seen);
     sat_strtab_free(&r->checked);
     sat_strtab_free(&r->rejected);
-    sat_json_captions_free(&r->json);
+    sat_json_captions_free(&r->own_json);
     free(r);
 }
 
@@ -523,7 +537,7 @@ static void note_problem(sat_caption_reader *r, sat_caption_problem k, const cha
  * caption's in file order), its text copied to r->line to be trimmed. */
 static sat_caption_problem json_entry(sat_caption_reader *r, sat_caption_entry *e)
 {
-    const sat_json_caption *j = &r->json.entries[r->json_next++];
+    const sat_json_caption *j = &r->json->entries[r->json_next++];
     r->lineno++;
     e->image = j->image;
     e->index = j->index;
@@ -540,7 +554,7 @@ static sat_caption_problem json_entry(sat_caption_reader *r, sat_caption_entry *
 int sat_caption_reader_next(sat_caption_reader *r, sat_caption_entry *e)
 {
     if (r->is_json < 0) return -1;
-    while (r->is_json && r->json_next < r->json.n) {
+    while (r->is_json && r->json_next < r->json->n) {
         sat_caption_problem k = json_entry(r, e);
         if (k == SAT_CAP_NKINDS) return 1;
         note_problem(r, k, e->image);
@@ -586,17 +600,65 @@ static void db_add(sat_caption_db *db, const char *image, const char *text)
     db->nentries++;
 }
 
-int sat_caption_db_load(sat_caption_db *db, const char *path, const sat_caption_options *opt,
+struct sat_caption_file {
+    char *path;
+    FILE *f;                /* a text file: read by sat_caption_db_read */
+    int is_json, read;
+    sat_json_captions json; /* a JSON file: parsed at open */
+};
+
+sat_caption_file *sat_caption_file_open(const char *path, char *err, size_t errlen)
+{
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    if (!f) {
+        sat_fail(err, errlen, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    sat_caption_file *cf = sat_xcalloc(1, sizeof *cf);
+    cf->path = sat_xstrdup(path);
+    cf->f = f;
+    if (starts_json(f)) {
+        cf->is_json = 1;
+        if (sat_json_captions_load(&cf->json, f, path, err, errlen) < 0) {
+            sat_caption_file_close(cf);
+            return NULL;
+        }
+    }
+    return cf;
+}
+
+void sat_caption_file_close(sat_caption_file *cf)
+{
+    if (!cf) return;
+    if (cf->f != stdin) fclose(cf->f);
+    sat_json_captions_free(&cf->json);
+    free(cf->path);
+    free(cf);
+}
+
+/* A reader of the caption file's entries; NULL with err when a text file
+ * cannot be read again (stdin, or a file that cannot seek). */
+static sat_caption_reader *caption_file_reader(sat_caption_file *cf, const sat_caption_options *opt,
+                                               char *err, size_t errlen)
+{
+    if (!cf->is_json && cf->read && (cf->f == stdin || fseek(cf->f, 0, SEEK_SET) < 0)) {
+        sat_fail(err, errlen, "%s: the caption file cannot be read twice", cf->path);
+        return NULL;
+    }
+    cf->read = 1;
+    sat_caption_reader *r = reader_new(cf->f, cf->path, opt);
+    r->is_json = cf->is_json;
+    r->json = &cf->json;
+    return r;
+}
+
+int sat_caption_db_read(sat_caption_db *db, sat_caption_file *cf, const sat_caption_options *opt,
                         char *err, size_t errlen)
 {
     memset(db, 0, sizeof *db);
     sat_strtab_init(&db->images);
-    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        return -1;
-    }
-    sat_caption_reader *r = sat_caption_reader_open(f, path, opt);
+    sat_caption_reader *r = caption_file_reader(cf, opt, err, errlen);
+    if (!r) return -1;
     sat_caption_entry e;
     int st;
     while ((st = sat_caption_reader_next(r, &e)) == 1) db_add(db, e.image, e.text);
@@ -604,8 +666,21 @@ int sat_caption_db_load(sat_caption_db *db, const char *path, const sat_caption_
     db->problems = *sat_caption_reader_problems(r);
     db->lines = sat_caption_reader_lines(r);
     sat_caption_reader_close(r);
-    if (f != stdin) fclose(f);
     return st < 0 ? -1 : 0;
+}
+
+int sat_caption_db_load(sat_caption_db *db, const char *path, const sat_caption_options *opt,
+                        char *err, size_t errlen)
+{
+    sat_caption_file *cf = sat_caption_file_open(path, err, errlen);
+    if (!cf) {
+        memset(db, 0, sizeof *db);
+        sat_strtab_init(&db->images);
+        return -1;
+    }
+    int rc = sat_caption_db_read(db, cf, opt, err, errlen);
+    sat_caption_file_close(cf);
+    return rc;
 }
 
 void sat_caption_db_free(sat_caption_db *db)
@@ -660,48 +735,45 @@ long sat_split_load(const char *path, sat_strtab *set, char *err, size_t errlen)
 }
 
 /* "@NAME[+NAME...]": the images of those splits in a Karpathy caption file. */
-static long json_split_load(const char *names, const char *captions, sat_strtab *set, char *err,
+static long json_split_load(const char *names, const sat_caption_file *cf, sat_strtab *set, char *err,
                             size_t errlen)
 {
-    if (!captions) return sat_fail(err, errlen, "@%s: a split of the caption file, but none is given", names);
-    if (strcmp(captions, "-") == 0)
-        return sat_fail(err, errlen, "@%s: the caption file on stdin cannot be read twice", names);
-    FILE *f = fopen(captions, "rb");
-    if (!f) return sat_fail(err, errlen, "%s: %s", captions, strerror(errno));
-    sat_json_captions c;
-    int rc = getc(f) == '{' ? (rewind(f), sat_json_captions_load(&c, f, captions, err, errlen))
-                            : sat_fail(err, errlen, "@%s: %s is not a JSON caption file", names, captions);
-    fclose(f);
-    if (rc < 0) return -1;
-    if (!c.has_splits) {
-        sat_json_captions_free(&c);
+    if (!cf) return sat_fail(err, errlen, "@%s: a split of the caption file, but none is given", names);
+    if (!cf->is_json) return sat_fail(err, errlen, "@%s: %s is not a JSON caption file", names, cf->path);
+    const sat_json_captions *c = &cf->json;
+    if (!c->has_splits)
         return sat_fail(err, errlen, "@%s: %s has no splits (COCO's captions_*.json: give a list file)",
-                        names, captions);
-    }
+                        names, cf->path);
     char *list = sat_xstrdup(names), *save = NULL;
     long count = 0;
+    int rc = 0;
     for (char *name = strtok_r(list, "+", &save); name; name = strtok_r(NULL, "+", &save)) {
         long found = 0;
-        for (size_t i = 0; i < c.n; i++)
-            if (strcmp(c.entries[i].split, name) == 0) {
+        for (size_t i = 0; i < c->n; i++)
+            if (strcmp(c->entries[i].split, name) == 0) {
                 int added;
-                sat_strtab_add(set, c.entries[i].image, &added);
+                sat_strtab_add(set, c->entries[i].image, &added);
                 found += added;
             }
         if (!found) {
-            rc = sat_fail(err, errlen, "@%s: no image of %s is in split '%s'", names, captions, name);
+            rc = sat_fail(err, errlen, "@%s: no image of %s is in split '%s'", names, cf->path, name);
             break;
         }
         count += found;
     }
     free(list);
-    sat_json_captions_free(&c);
     return rc < 0 ? -1 : count;
 }
 
-long sat_split_resolve(const char *arg, const char *captions, sat_strtab *set, char *err,
+long sat_split_resolve(const char *arg, const sat_caption_file *captions, sat_strtab *set, char *err,
                        size_t errlen)
 {
     return arg[0] == '@' ? json_split_load(arg + 1, captions, set, err, errlen)
                          : sat_split_load(arg, set, err, errlen);
+}
+
+void sat_split_resolve_or_die(const char *arg, const sat_caption_file *captions, sat_strtab *set)
+{
+    char err[512];
+    if (sat_split_resolve(arg, captions, set, err, sizeof err) < 0) sat_die("%s", err);
 }

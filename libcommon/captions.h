@@ -140,8 +140,19 @@ typedef struct {
     sat_caption_problems problems;
 } sat_caption_db;
 
-/* 0, or -1 with err when the file cannot be opened or read (then db is empty
- * but valid to free).  opt may be NULL. */
+/* A caption file opened once for several uses, e.g. resolving "@SPLIT"
+ * arguments and then loading its captions: a JSON file is parsed here, once
+ * (a COCO-sized one takes seconds); a text file is read when loaded.
+ * "-" is stdin.  NULL with err when it cannot be opened or is bad JSON. */
+typedef struct sat_caption_file sat_caption_file;
+sat_caption_file *sat_caption_file_open(const char *path, char *err, size_t errlen);
+void sat_caption_file_close(sat_caption_file *cf);
+
+/* 0, or -1 with err when the file cannot be read (then db is empty but valid
+ * to free).  opt may be NULL.  A text file on stdin can be read once. */
+int sat_caption_db_read(sat_caption_db *db, sat_caption_file *cf, const sat_caption_options *opt,
+                        char *err, size_t errlen);
+/* sat_caption_db_read of the file at path (or "-"), for a single use. */
 int sat_caption_db_load(sat_caption_db *db, const char *path, const sat_caption_options *opt,
                         char *err, size_t errlen);
 void sat_caption_db_free(sat_caption_db *db);
@@ -156,9 +167,12 @@ long sat_caption_db_find(const sat_caption_db *db, const char *image);
 long sat_split_load(const char *path, sat_strtab *set, char *err, size_t errlen);
 /* A split given on a command line: a list file (sat_split_load), or
  * "@NAME[+NAME...]", the images that the caption file `captions` (Karpathy's
- * dataset_*.json) puts in those splits, e.g. "@train+restval".  Returns the
- * number of images added, or -1 with err (also when a split has no image). */
-long sat_split_resolve(const char *arg, const char *captions, sat_strtab *set, char *err,
+ * dataset_*.json; NULL: none given) puts in those splits, e.g.
+ * "@train+restval".  Returns the number of images added, or -1 with err
+ * (also when a split has no image). */
+long sat_split_resolve(const char *arg, const sat_caption_file *captions, sat_strtab *set, char *err,
                        size_t errlen);
+/* sat_split_resolve for a program's options: dies with the message instead. */
+void sat_split_resolve_or_die(const char *arg, const sat_caption_file *captions, sat_strtab *set);
 
 #endif

@@ -244,6 +244,16 @@ static void test_caption_file_without_options(void **state)
     for (int k = 0; k < SAT_CAP_NKINDS; k++) assert_int_equal(db.problems.count[k], 0);
     sat_caption_db_free(&db);
 
+    /* An opened text file read twice: the second read starts over. */
+    sat_caption_file *cf = sat_caption_file_open(path, err, sizeof err);
+    assert_non_null(cf);
+    for (int pass = 0; pass < 2; pass++) {
+        assert_int_equal(sat_caption_db_read(&db, cf, NULL, err, sizeof err), 0);
+        assert_int_equal(db.nentries, 3);
+        sat_caption_db_free(&db);
+    }
+    sat_caption_file_close(cf);
+
     assert_int_equal(sat_caption_db_load(&db, "/nonexistent/captions.txt", NULL, err, sizeof err), -1);
     assert_non_null(strstr(err, "/nonexistent/captions.txt"));
     sat_caption_db_free(&db);
@@ -297,13 +307,25 @@ static void test_karpathy_json(void **state)
     assert_int_equal(db.problems.count[SAT_CAP_BAD_NAME], 1);
     sat_caption_db_free(&db);
 
+    /* One parse serves the splits and the captions. */
+    sat_caption_file *cf = sat_caption_file_open(path, err, sizeof err);
+    assert_non_null(cf);
     sat_strtab set;
     sat_strtab_init(&set);
-    assert_int_equal(sat_split_resolve("@train+restval", path, &set, err, sizeof err), 2);
+    assert_int_equal(sat_split_resolve("@train+restval", cf, &set, err, sizeof err), 2);
     assert_true(sat_strtab_find(&set, "b.jpg") >= 0 && sat_strtab_find(&set, "e.png") < 0);
-    assert_int_equal(sat_split_resolve("@tset", path, &set, err, sizeof err), -1);
+    assert_int_equal(sat_split_resolve("@tset", cf, &set, err, sizeof err), -1);
     assert_non_null(strstr(err, "split 'tset'"));
     assert_int_equal(sat_split_resolve("@test", NULL, &set, err, sizeof err), -1);
+    sat_caption_options opt = {&set, NULL};
+    assert_int_equal(sat_caption_db_read(&db, cf, &opt, err, sizeof err), 0);
+    assert_int_equal(db.nentries, 2);
+    assert_int_equal(db.problems.count[SAT_CAP_NOT_IN_SPLIT], 1);
+    sat_caption_db_free(&db);
+    assert_int_equal(sat_caption_db_read(&db, cf, NULL, err, sizeof err), 0);
+    assert_int_equal(db.nentries, 3);
+    sat_caption_db_free(&db);
+    sat_caption_file_close(cf);
     sat_strtab_free(&set);
 }
 
@@ -324,11 +346,14 @@ static void test_coco_json(void **state)
     assert_int_equal(db.ncaptions[y], 2);
     assert_string_equal(db.captions[y][1], "y two");
     sat_caption_db_free(&db);
+    sat_caption_file *cf = sat_caption_file_open(path, err, sizeof err);
+    assert_non_null(cf);
     sat_strtab set;
     sat_strtab_init(&set);
-    assert_int_equal(sat_split_resolve("@train", path, &set, err, sizeof err), -1);
+    assert_int_equal(sat_split_resolve("@train", cf, &set, err, sizeof err), -1);
     assert_non_null(strstr(err, "has no splits"));
     sat_strtab_free(&set);
+    sat_caption_file_close(cf);
 
     static const char *const bad[][2] = {
         {"{\"images\": [{\"id\": 1, \"file_name\": \"x.jpg\"}], \"annotations\": [{\"image_id\": 2, "

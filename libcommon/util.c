@@ -18,6 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "blas.h"
+
 const char *sat_progname = "sat";
 static int warned;
 
@@ -25,6 +27,7 @@ void sat_init(const char *argv0)
 {
     const char *slash = argv0 ? strrchr(argv0, '/') : NULL;
     sat_progname = slash ? slash + 1 : (argv0 ? argv0 : "sat");
+    sat_blas_init();
 }
 
 static atomic_int status_shown; /* drawn by one thread, erased by any that reports */

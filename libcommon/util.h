@@ -27,7 +27,8 @@
 
 extern const char *sat_progname;
 
-/* Record the program name (basename of argv[0]) for messages. */
+/* Record the program name (basename of argv[0]) for messages, and choose
+ * OpenBLAS's kernels (sat_blas_init). */
 void sat_init(const char *argv0);
 
 _Noreturn void sat_die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

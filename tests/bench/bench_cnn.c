@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "blas.h"
 #include "cnn.h"
 #include "util.h"
 
@@ -71,6 +72,7 @@ int main(int argc, char **argv)
     sat_model *m = sat_model_load(argv[1], 0, err, sizeof err);
     if (!m) sat_die("%s", err);
     openblas_set_num_threads(1);
+    printf("OpenBLAS kernels: %s\n", sat_blas_core());
 
     /* A fixed pseudo-random image in [-1, 1) (the network's input range). */
     float *image = sat_xmalloc((size_t)SIZE * SIZE * 3 * sizeof *image);

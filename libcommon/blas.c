@@ -1,0 +1,42 @@
+/* blas.c — see blas.h. */
+#include "blas.h"
+
+#include <stdlib.h>
+#include <strings.h>
+
+/* OpenBLAS's own re-detection (exported by its DYNAMIC_ARCH builds only,
+ * hence weak: a library built for one CPU has neither, and needs nothing). */
+extern void gotoblas_dynamic_init(void) __attribute__((weak));
+extern void gotoblas_dynamic_quit(void) __attribute__((weak));
+extern char *openblas_get_corename(void) __attribute__((weak));
+
+/* The best kernels of OpenBLAS 0.3.21 for the CPU's features, or NULL. */
+static const char *core_for_features(void)
+{
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+        __builtin_cpu_supports("avx512cd"))
+        return "SkylakeX";
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "Haswell";
+    return NULL;
+}
+
+void sat_blas_init(void)
+{
+    if (!gotoblas_dynamic_init || !gotoblas_dynamic_quit || !openblas_get_corename) return;
+    if (getenv("OPENBLAS_CORETYPE") || strcasecmp(openblas_get_corename(), "prescott") != 0) return;
+    const char *core = core_for_features();
+    if (!core) return;
+    /* gotoblas_dynamic_init reads OPENBLAS_CORETYPE; unset again so that
+     * the programs we start detect for themselves. */
+    setenv("OPENBLAS_CORETYPE", core, 1);
+    gotoblas_dynamic_quit();
+    gotoblas_dynamic_init();
+    unsetenv("OPENBLAS_CORETYPE");
+}
+
+const char *sat_blas_core(void)
+{
+    return openblas_get_corename ? openblas_get_corename() : "none";
+}

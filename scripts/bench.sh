@@ -16,6 +16,12 @@ median() { sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] 
 echo "== CNN forward (MobileNetV2, 224x224), one thread"
 "$SAT_BENCH_BIN/bench_cnn" "$model" | tee "$tmp/cnn.txt"
 ours=$(awk '/^stride 16:/ { print $3 }' "$tmp/cnn.txt")
+# The PyTorch anchors multiply with the same OpenBLAS (Debian's torch links
+# it): give them the kernels sat_init chose, their best (libcommon/blas.h).
+core=$(sed -n 's/^OpenBLAS kernels: //p' "$tmp/cnn.txt")
+if [ -z "${OPENBLAS_CORETYPE:-}" ] && [ -n "$core" ] && [ "$core" != none ]; then
+    export OPENBLAS_CORETYPE=$core
+fi
 
 echo "== anchor: PyTorch, the same stride-16 network, one thread"
 if anchor=$(scripts/bench_torch.py 2>"$tmp/torch.err"); then

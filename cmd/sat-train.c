@@ -33,6 +33,7 @@
 
 #include "captioner.h"
 #include "captions.h"
+#include "checkpoint.h"
 #include "half.h"
 #include "metrics.h"
 #include "optim.h"
@@ -166,17 +167,6 @@ typedef struct {
     char encoder[300];       /* name and weights sha of the encoder, from the features */
 } dataset;
 
-/* What a checkpoint restores besides the weights and optimizer moments. */
-typedef struct {
-    int epoch;               /* epoch in progress (0-based) */
-    long batch;              /* batches of that epoch already done */
-    long step;               /* optimizer updates */
-    double best_bleu4;
-    int best_epoch, bad_epochs;
-    unsigned long seed;      /* of batch orders and draws: --seed, or a resumed checkpoint's */
-    double baseline;         /* hard attention's REINFORCE baseline b */
-    double lr;               /* the learning rate now (--lr-decay lowers it) */
-} train_state;
 
 /* ---- processes ----------------------------------------------------------- */
 
@@ -551,7 +541,7 @@ static uint64_t caption_seed(unsigned long seed, int epoch, int c)
 /* The B captions (indices into d->train) as a decoder batch; total: the
  * whole batch's captions when these are one rank's share of it. */
 static void fill_batch(batch_buffers *bb, const dataset *d, const int *captions, int B, int total,
-                       const train_state *ts, sat_decoder_batch *out)
+                       const sat_train_state *ts, sat_decoder_batch *out)
 {
     int T = d->train[captions[0]].len;
     for (int i = 1; i < B; i++)
@@ -639,12 +629,6 @@ static void dev_scores(const sat_decoder *dec, const dataset *d, sat_metric_scor
 
 /* ---- model files and checkpoints ----------------------------------------- */
 
-static void add_config(sat_model *m, const char *name, double value)
-{
-    m->config = sat_xrealloc(m->config, (size_t)(m->nconfig + 1) * sizeof *m->config);
-    m->config[m->nconfig++] = (sat_config_entry){sat_xstrdup(name), value};
-}
-
 static sat_model *decoder_model(const sat_decoder *dec, const dataset *d, const options *o)
 {
     sat_model *m = sat_decoder_to_model(dec);
@@ -673,37 +657,12 @@ static char *checkpoint_path(const options *o)
     return p;
 }
 
-/* The optimizer's moments as extra tensors, the state as config entries. */
-static void save_checkpoint(const sat_decoder *dec, const float *m1, const float *m2, size_t nmom,
-                            const train_state *ts, const dataset *d, const options *o)
+/* The model with the optimizer's moments and the run's state (checkpoint.h). */
+static void save_checkpoint(const sat_decoder *dec, const sat_optimizer *opt, const sat_train_state *ts,
+                            const dataset *d, const options *o)
 {
     sat_model *m = decoder_model(dec, d, o);
-    size_t n = m->nparams;
-    m->params = sat_xrealloc(m->params, (n + 2 * nmom) * sizeof(float));
-    memcpy(m->params + n, m1, nmom * sizeof(float));
-    if (m2) memcpy(m->params + n + nmom, m2, nmom * sizeof(float));
-    else memset(m->params + n + nmom, 0, nmom * sizeof(float));
-    m->nparams = n + 2 * nmom;
-    m->tensors = sat_xrealloc(m->tensors, (size_t)(m->ntensors + 2) * sizeof *m->tensors);
-    const char *names[2] = {"optimizer.m", "optimizer.v"};
-    for (int i = 0; i < 2; i++)
-        m->tensors[m->ntensors++] = (sat_tensor){.name = sat_xstrdup(names[i]), .ndim = 1,
-                                                 .shape = {(int)nmom}, .offset = n + i * nmom,
-                                                 .count = nmom};
-    add_config(m, "train.epoch", ts->epoch);
-    add_config(m, "train.batch", (double)ts->batch);
-    add_config(m, "train.step", (double)ts->step);
-    add_config(m, "train.best_bleu4", ts->best_bleu4);
-    add_config(m, "train.best_epoch", ts->best_epoch);
-    add_config(m, "train.bad_epochs", ts->bad_epochs);
-    add_config(m, "train.seed", (double)ts->seed);
-    add_config(m, "train.rmsprop", o->rmsprop);
-    add_config(m, "train.lr", ts->lr);
-    if (o->scst) add_config(m, "train.scst", 1);
-    if (o->hard) {
-        add_config(m, "train.hard", 1);
-        add_config(m, "train.baseline", ts->baseline);
-    }
+    sat_checkpoint_add(m, opt, ts);
     char *path = checkpoint_path(o);
     sat_model_save(m, path, 0);
     free(path);
@@ -750,37 +709,21 @@ static sat_decoder *load_init(const char *path, const dataset *d)
 
 /* Restore a checkpoint into dec, the moments and the state; dies if it was
  * made for another architecture, vocabulary or optimizer. */
-static void load_checkpoint(sat_decoder *dec, float *m1, float *m2, size_t nmom, train_state *ts,
-                            const dataset *d, const options *o)
+static void load_checkpoint(sat_decoder *dec, sat_optimizer *opt, sat_train_state *ts, const dataset *d,
+                            const options *o)
 {
     char *path = checkpoint_path(o);
     sat_model *m;
     sat_decoder *saved = load_compatible("--resume", path, dec->cfg, d, &m);
-    if ((int)sat_model_config(m, "train.rmsprop", -1) != o->rmsprop)
-        sat_die("--resume: %s was made with another optimizer", path);
-    if ((int)sat_model_config(m, "train.hard", 0) != o->hard || saved->temperature != dec->temperature)
+    char err[512];
+    if (sat_checkpoint_read(m, opt, ts, err, sizeof err) < 0) sat_die("--resume: %s %s", path, err);
+    if (ts->hard != o->hard || saved->temperature != dec->temperature)
         sat_die("--resume: %s was made with another attention (kind or temperature)", path);
-    if ((int)sat_model_config(m, "train.scst", 0) != o->scst)
-        sat_die("--resume: %s was made with another --objective", path);
-    unsigned long seed = (unsigned long)sat_model_config(m, "train.seed", (double)o->seed);
-    ts->seed = seed;
-    if (seed != o->seed)
+    if (ts->scst != o->scst) sat_die("--resume: %s was made with another --objective", path);
+    if (ts->seed != o->seed)
         fprintf(info, "sat-train: --resume: %s was made with --seed %lu, whose random state "
-                "goes on (--seed %lu is not used)\n", path, seed, o->seed);
-    ts->baseline = sat_model_config(m, "train.baseline", 0);
-    ts->lr = sat_model_config(m, "train.lr", o->lr);
-    int im = sat_model_find_tensor(m, "optimizer.m"), iv = sat_model_find_tensor(m, "optimizer.v");
-    if (im < 0 || iv < 0 || m->tensors[im].count != nmom || m->tensors[iv].count != nmom)
-        sat_die("--resume: %s has no optimizer state of the right size", path);
+                "goes on (--seed %lu is not used)\n", path, ts->seed, o->seed);
     memcpy(dec->params, saved->params, dec->nparams * sizeof(float));
-    memcpy(m1, m->params + m->tensors[im].offset, nmom * sizeof(float));
-    if (m2) memcpy(m2, m->params + m->tensors[iv].offset, nmom * sizeof(float));
-    ts->epoch = (int)sat_model_config(m, "train.epoch", 0);
-    ts->batch = (long)sat_model_config(m, "train.batch", 0);
-    ts->step = (long)sat_model_config(m, "train.step", 0);
-    ts->best_bleu4 = sat_model_config(m, "train.best_bleu4", -1);
-    ts->best_epoch = (int)sat_model_config(m, "train.best_epoch", -1);
-    ts->bad_epochs = (int)sat_model_config(m, "train.bad_epochs", 0);
     fprintf(info, "sat-train: resuming from %s: epoch %d, batch %ld\n", path, ts->epoch + 1,
             ts->batch);
     sat_decoder_free(saved);
@@ -794,9 +737,8 @@ typedef struct {
     const options *o;
     dataset *d;
     sat_decoder *dec;
-    sat_adam adam;
-    sat_rmsprop rms;
-    train_state ts;
+    sat_optimizer opt;
+    sat_train_state ts;
     FILE *log;
     sat_cider *cider;        /* --objective scst */
     double reward_greedy, reward_sampled; /* this epoch's sums over images */
@@ -805,22 +747,15 @@ typedef struct {
 
 static void optimizer_step(trainer *tr)
 {
-    tr->adam.lr = tr->rms.lr = (float)tr->ts.lr;
     if (tr->o->clip > 0) sat_clip_grad_norm(tr->dec->grads, tr->dec->nparams, tr->o->clip);
-    if (tr->o->rmsprop) sat_rmsprop_update(&tr->rms, tr->dec->params, tr->dec->grads);
-    else sat_adam_update(&tr->adam, tr->dec->params, tr->dec->grads);
+    sat_optimizer_update(&tr->opt, (float)tr->ts.lr, tr->dec->params, tr->dec->grads);
     tr->ts.step++;
 }
 
 static void checkpoint(trainer *tr)
 {
     if (!tr->o->checkpoint_dir || dist.rank > 0) return;
-    if (tr->o->rmsprop)
-        save_checkpoint(tr->dec, tr->rms.ms, NULL, tr->rms.n, &tr->ts, tr->d, tr->o);
-    else {
-        tr->adam.step = tr->ts.step;
-        save_checkpoint(tr->dec, tr->adam.m, tr->adam.v, tr->adam.n, &tr->ts, tr->d, tr->o);
-    }
+    save_checkpoint(tr->dec, &tr->opt, &tr->ts, tr->d, tr->o);
 }
 
 /* Loss and gradients of a batch with hard attention (the baseline moves on
@@ -838,7 +773,7 @@ static sat_decoder_loss hard_step(trainer *tr, const sat_decoder_batch *batch)
 
 /* Hard attention's moving baseline after a batch, moved as the decoder moves
  * it (decoder.h) but by the sums over all ranks, so every rank holds the same. */
-static void move_baseline(train_state *ts, const sat_decoder_loss *l)
+static void move_baseline(sat_train_state *ts, const sat_decoder_loss *l)
 {
     if (l->nsampled > 0)
         ts->baseline = 0.9 * ts->baseline + 0.1 * (l->logp_sampled - l->logp_reference) / l->nsampled;
@@ -1340,13 +1275,10 @@ int main(int argc, char **argv)
     tr.ts.seed = o.seed;
     tr.ts.best_bleu4 = -1;
     tr.ts.best_epoch = -1;
-    if (o.rmsprop) sat_rmsprop_init(&tr.rms, tr.dec->nparams, o.lr);
-    else sat_adam_init(&tr.adam, tr.dec->nparams, o.lr);
-    if (o.resume) {
-        if (o.rmsprop) load_checkpoint(tr.dec, tr.rms.ms, NULL, tr.rms.n, &tr.ts, &d, &o);
-        else load_checkpoint(tr.dec, tr.adam.m, tr.adam.v, tr.adam.n, &tr.ts, &d, &o);
-        tr.adam.step = tr.ts.step;
-    }
+    tr.ts.scst = o.scst;
+    tr.ts.hard = o.hard;
+    sat_optimizer_init(&tr.opt, o.rmsprop ? SAT_OPTIM_RMSPROP : SAT_OPTIM_ADAM, tr.dec->nparams, o.lr);
+    if (o.resume) load_checkpoint(tr.dec, &tr.opt, &tr.ts, &d, &o);
     tr.log = dist.rank == 0 ? open_log(&o) : NULL;
     fprintf(info, "sat-train: %zu parameters (E=%d H=%d A=%d), %s lr %g, batch %d, lambda %g, dropout %g\n",
             tr.dec->nparams, cfg.E, cfg.H, cfg.A, o.rmsprop ? "RMSProp" : "Adam", o.lr, o.batch,
@@ -1373,8 +1305,7 @@ int main(int argc, char **argv)
     sat_cider_free(tr.cider);
 
     if (tr.log) fclose(tr.log);
-    if (o.rmsprop) sat_rmsprop_free(&tr.rms);
-    else sat_adam_free(&tr.adam);
+    sat_optimizer_free(&tr.opt);
     sat_decoder_free(tr.dec);
     free_dataset(&d);
     free(o.features);

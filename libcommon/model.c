@@ -814,3 +814,26 @@ double sat_model_config(const sat_model *m, const char *name, double dflt)
         if (strcmp(m->config[i].name, name) == 0) return m->config[i].value;
     return dflt;
 }
+
+void sat_model_add_tensor(sat_model *m, const char *name, const float *data, size_t count)
+{
+    size_t n = m->nparams;
+    m->params = sat_xrealloc(m->params, (n + count) * sizeof(float));
+    if (data) memcpy(m->params + n, data, count * sizeof(float));
+    else memset(m->params + n, 0, count * sizeof(float));
+    m->nparams = n + count;
+    m->tensors = sat_xrealloc(m->tensors, (size_t)(m->ntensors + 1) * sizeof *m->tensors);
+    m->tensors[m->ntensors++] = (sat_tensor){.name = sat_xstrdup(name), .ndim = 1,
+                                             .shape = {(int)count}, .offset = n, .count = count};
+}
+
+void sat_model_set_config(sat_model *m, const char *name, double value)
+{
+    for (int i = 0; i < m->nconfig; i++)
+        if (strcmp(m->config[i].name, name) == 0) {
+            m->config[i].value = value;
+            return;
+        }
+    m->config = sat_xrealloc(m->config, (size_t)(m->nconfig + 1) * sizeof *m->config);
+    m->config[m->nconfig++] = (sat_config_entry){sat_xstrdup(name), value};
+}

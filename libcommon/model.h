@@ -114,4 +114,11 @@ int sat_model_find_tensor(const sat_model *m, const char *name);
 /* Config lookup: the value, or `dflt` when absent. */
 double sat_model_config(const sat_model *m, const char *name, double dflt);
 
+/* Building a model in memory (one whose params are its own allocation, as
+ * sat_decoder_to_model makes): append a 1-D tensor of count floats, copied
+ * from data (zeros when NULL), after the params; existing offsets stay. */
+void sat_model_add_tensor(sat_model *m, const char *name, const float *data, size_t count);
+/* Set a config entry: replaced when present, else appended. */
+void sat_model_set_config(sat_model *m, const char *name, double value);
+
 #endif

@@ -56,6 +56,47 @@ void sat_rmsprop_free(sat_rmsprop *opt)
     opt->ms = NULL;
 }
 
+void sat_optimizer_init(sat_optimizer *opt, sat_optim_kind kind, size_t n, float lr)
+{
+    *opt = (sat_optimizer){.kind = kind};
+    if (kind == SAT_OPTIM_RMSPROP) sat_rmsprop_init(&opt->rmsprop, n, lr);
+    else sat_adam_init(&opt->adam, n, lr);
+}
+
+void sat_optimizer_update(sat_optimizer *opt, float lr, float *params, const float *grads)
+{
+    if (opt->kind == SAT_OPTIM_RMSPROP) {
+        opt->rmsprop.lr = lr;
+        sat_rmsprop_update(&opt->rmsprop, params, grads);
+    } else {
+        opt->adam.lr = lr;
+        sat_adam_update(&opt->adam, params, grads);
+    }
+}
+
+size_t sat_optimizer_moments(const sat_optimizer *opt, float **first, float **second)
+{
+    if (opt->kind == SAT_OPTIM_RMSPROP) {
+        *first = opt->rmsprop.ms;
+        *second = NULL;
+        return opt->rmsprop.n;
+    }
+    *first = opt->adam.m;
+    *second = opt->adam.v;
+    return opt->adam.n;
+}
+
+void sat_optimizer_set_step(sat_optimizer *opt, long step)
+{
+    opt->adam.step = step;
+}
+
+void sat_optimizer_free(sat_optimizer *opt)
+{
+    if (opt->kind == SAT_OPTIM_RMSPROP) sat_rmsprop_free(&opt->rmsprop);
+    else sat_adam_free(&opt->adam);
+}
+
 double sat_grad_norm(const float *grads, size_t n)
 {
     double sum = 0;

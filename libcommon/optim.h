@@ -38,6 +38,26 @@ void sat_rmsprop_init(sat_rmsprop *opt, size_t n, float lr);
 void sat_rmsprop_update(sat_rmsprop *opt, float *params, const float *grads);
 void sat_rmsprop_free(sat_rmsprop *opt);
 
+/* Either optimizer behind one interface, for a trainer that picks one by
+ * name and checkpoints its moments without knowing which it is. */
+typedef enum { SAT_OPTIM_ADAM = 0, SAT_OPTIM_RMSPROP } sat_optim_kind;
+
+typedef struct {
+    sat_optim_kind kind;
+    sat_adam adam;       /* kind SAT_OPTIM_ADAM */
+    sat_rmsprop rmsprop; /* kind SAT_OPTIM_RMSPROP */
+} sat_optimizer;
+
+void sat_optimizer_init(sat_optimizer *opt, sat_optim_kind kind, size_t n, float lr);
+/* One update at learning rate lr (a trainer's schedule may change it). */
+void sat_optimizer_update(sat_optimizer *opt, float lr, float *params, const float *grads);
+/* The moment arrays, n floats each: Adam's m and v, RMSProp's mean square
+ * and NULL.  Returns n. */
+size_t sat_optimizer_moments(const sat_optimizer *opt, float **first, float **second);
+/* Updates done so far (Adam's bias correction counts them); set on resuming. */
+void sat_optimizer_set_step(sat_optimizer *opt, long step);
+void sat_optimizer_free(sat_optimizer *opt);
+
 /* Global L2 norm of the gradient (accumulated in double). */
 double sat_grad_norm(const float *grads, size_t n);
 /* Scale grads so their global norm is at most max_norm (no-op when it

@@ -34,6 +34,7 @@
 #include "captioner.h"
 #include "captions.h"
 #include "checkpoint.h"
+#include "epoch.h"
 #include "half.h"
 #include "metrics.h"
 #include "optim.h"
@@ -469,55 +470,13 @@ static void free_dataset(dataset *d)
 
 /* ---- batches ------------------------------------------------------------- */
 
-/* An epoch's batches: the images in an order shuffled by (seed, epoch), each
- * batch holding all the captions of consecutive images until it has at least
- * --batch captions.  An image's captions then share one attention projection
- * W_a a per step (the decoder packs captions of unequal length, so mixing
- * lengths costs no padding): 1.7 times faster per caption than batches of 64
- * captions of 64 different images. */
-typedef struct {
-    int *order;              /* caption indices, batch after batch */
-    long *start;             /* batch b is order[start[b] .. start[b+1]) */
-    long nbatches;
-} epoch_plan;
-
-static void plan_epoch(epoch_plan *p, const dataset *d, int batch, unsigned long seed, int epoch)
+/* This epoch's batches of the training captions (epoch.h). */
+static void plan_epoch(sat_epoch_plan *p, const dataset *d, int batch, unsigned long seed, int epoch)
 {
-    sat_rng rng;
-    sat_rng_seed(&rng, seed * 1000003u + (unsigned long)epoch);
-    /* captions grouped by image: by_image[first[im] .. first[im+1]) */
-    int n = d->ntrain, ni = d->nimages;
-    int *first = sat_xcalloc((size_t)ni + 1, sizeof *first);
-    for (int c = 0; c < n; c++) first[d->train[c].image + 1]++;
-    for (int i = 0; i < ni; i++) first[i + 1] += first[i];
-    int *fill = sat_xmalloc(((size_t)ni + 1) * sizeof *fill);
-    memcpy(fill, first, ((size_t)ni + 1) * sizeof *fill);
-    int *by_image = sat_xmalloc((size_t)n * sizeof *by_image);
-    for (int c = 0; c < n; c++) by_image[fill[d->train[c].image]++] = c;
-    int *images = sat_xmalloc((size_t)ni * sizeof *images), nimg = 0;
-    for (int i = 0; i < ni; i++)
-        if (first[i + 1] > first[i]) images[nimg++] = i;
-    sat_rng_shuffle(&rng, images, nimg);
-
-    p->order = sat_xmalloc(((size_t)n + 1) * sizeof *p->order);
-    p->start = sat_xmalloc(((size_t)n + 1) * sizeof *p->start);
-    long pos = 0, nb = 0;
-    for (int k = 0; k < nimg; k++) {
-        if (nb == 0 || pos - p->start[nb - 1] >= batch) p->start[nb++] = pos;
-        for (int c = first[images[k]]; c < first[images[k] + 1]; c++) p->order[pos++] = by_image[c];
-    }
-    p->start[nb] = pos;
-    p->nbatches = nb;
-    free(first);
-    free(fill);
-    free(by_image);
-    free(images);
-}
-
-static void free_plan(epoch_plan *p)
-{
-    free(p->order);
-    free(p->start);
+    int *image = sat_xmalloc(((size_t)d->ntrain + 1) * sizeof *image);
+    for (int c = 0; c < d->ntrain; c++) image[c] = d->train[c].image;
+    sat_epoch_plan_make(p, image, d->ntrain, d->nimages, batch, seed, epoch);
+    free(image);
 }
 
 /* Scratch for one batch: its images' features as f32, the token matrix and
@@ -528,15 +487,6 @@ typedef struct {
     sat_rng *rngs;
     int cap_images, cap_rows, cap_tokens;
 } batch_buffers;
-
-/* The seed of caption c's draws in an epoch: a function of (seed, epoch, c)
- * alone, whichever batch, process or resumed run takes the caption. */
-static uint64_t caption_seed(unsigned long seed, int epoch, int c)
-{
-    uint64_t h = (uint64_t)seed * 0x9e3779b97f4a7c15u;
-    h = (h ^ (uint64_t)epoch) * 0xbf58476d1ce4e5b9u;
-    return (h ^ (uint64_t)c) * 0x94d049bb133111ebu; /* sat_rng_seed mixes it further */
-}
 
 /* The B captions (indices into d->train) as a decoder batch; total: the
  * whole batch's captions when these are one rank's share of it. */
@@ -572,7 +522,7 @@ static void fill_batch(batch_buffers *bb, const dataset *d, const int *captions,
         const train_caption *tc = &d->train[captions[i]];
         int *row = bb->tokens + (size_t)i * (T + 1);
         for (int t = 0; t <= T; t++) row[t] = t <= tc->len ? tc->tokens[t] : -1;
-        sat_rng_seed(&bb->rngs[i], caption_seed(ts->seed, ts->epoch, captions[i]));
+        sat_rng_seed(&bb->rngs[i], sat_epoch_caption_seed(ts->seed, ts->epoch, captions[i]));
     }
     *out = (sat_decoder_batch){.feats = bb->feats, .n_images = nimg, .image = bb->image,
                                .tokens = bb->tokens, .B = B, .T = T, .rngs = bb->rngs,
@@ -871,7 +821,7 @@ static int batch_share(const dataset *d, const int *captions, int B, int by_imag
 
 /* This rank's loss and gradients of batch b (of B captions), zero for an
  * empty share. */
-static sat_decoder_loss batch_step(trainer *tr, const epoch_plan *plan, long b, batch_buffers *bb)
+static sat_decoder_loss batch_step(trainer *tr, const sat_epoch_plan *plan, long b, batch_buffers *bb)
 {
     const options *o = tr->o;
     const int *captions = plan->order + plan->start[b];
@@ -904,7 +854,7 @@ static void reduce_batch(trainer *tr, sat_decoder_loss *l)
 static double run_epoch(trainer *tr, double *xent_per_token)
 {
     const options *o = tr->o;
-    epoch_plan plan;
+    sat_epoch_plan plan;
     plan_epoch(&plan, tr->d, o->batch, tr->ts.seed, tr->ts.epoch);
     batch_buffers bb = {0};
     double loss = 0, xent = 0;
@@ -936,7 +886,7 @@ static double run_epoch(trainer *tr, double *xent_per_token)
     free(bb.tokens);
     free(bb.local);
     free(bb.rngs);
-    free_plan(&plan);
+    sat_epoch_plan_free(&plan);
     *xent_per_token = ntok ? xent / ntok : 0;
     return ncap ? loss / ncap : 0;
 }

@@ -4,7 +4,8 @@
  * (in image-sorted order) at step t, so one step is a contiguous block of B
  * rows (one GEMM) and the layers that do not feed the recurrence — the deep
  * output and the V-way softmax, and the weight gradients of the LSTM and of
- * U_a — run once over all T·B rows.
+ * U_a — run once over all T·B rows.  This file is the model (parameters,
+ * training, inference); its layers are in nn_layers.c.
  */
 #include "decoder.h"
 

@@ -25,7 +25,8 @@ static void gemm(int ta, int tb, int M, int N, int K, const float *A, int lda,
 /* ---- vector kernels: tanh arrays, and the attention scores (the hot spot:
  * B·L·A tanh per step, twice).  AVX2 tanh is the [13/6] rational
  * approximation used by Eigen, XLA and MLAS (error ~1e-7 on [-7.9, 7.9],
- * ±1 beyond); the scalar tails and other CPUs use tanhf. */
+ * ±1 beyond); the scalar tails and the portable path (other CPUs, or the
+ * switch off) use tanhf. */
 
 #define AVX2 __attribute__((target("avx2,fma")))
 

@@ -11,8 +11,18 @@
 #
 # Every libcommon/*.c goes into build/libsat.a, every cmd/sat-*.c becomes a
 # program, every tests/unit/test_*.c a cmocka test; adding a file needs no edit here.
+# Each source is compiled to an object of its own with the headers it read
+# recorded beside it (-MMD -MP), so touching a header recompiles only what
+# includes it.
+#
+# Warnings are errors (WERROR=-Werror, the default, which CI and `make test`
+# build with); `make WERROR=` turns that off for a compiler that warns more.
+# `make programs` needs nothing from ../shared (only the encoder model does).
 
 SHELL      := /bin/bash
+# Only the rules below: make's built-in ones would try to remake the .d files.
+MAKEFLAGS  += --no-builtin-rules
+.SUFFIXES:
 VERSION    := $(shell cat VERSION)
 PREFIX     ?= /usr/local
 SAT_SHARED ?= $(abspath ../shared)
@@ -29,7 +39,9 @@ OPT      ?= -O2
 CFLAGS   ?= $(OPT) -g
 CPPFLAGS += -Ilibcommon -D_GNU_SOURCE -DSAT_VERSION='"$(VERSION)"' \
             -DSAT_DATADIR='"$(PREFIX)/share/sat"'
-WARN     := -std=c11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
+WERROR   ?= -Werror
+WARN     := -std=c11 -Wall -Wextra $(WERROR) -Wshadow -Wno-unused-parameter \
+            -Wmissing-prototypes -Wstrict-prototypes -Wformat=2 -Wvla
 ALL_CFLAGS = $(WARN) $(CFLAGS) -pthread $(shell pkg-config --cflags $(PKGS))
 # libstemmer and libwordnet (METEOR, libcommon/meteor.c) and libnetpbm (netpbm
 # images, libcommon/image.c) ship no pkg-config files.
@@ -59,6 +71,12 @@ REPLAYS   := $(FUZZ_SRC:tests/fuzz/fuzz_%.c=$(BUILD)/tests/test_fuzz_%)
 BENCH_SRC := $(wildcard tests/bench/bench_*.c)
 BENCHES   := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
 ENCODER   := models/mobilenet_v2_1.0_224_quant.satm
+# Every other source's object: $(BUILD)/obj/<its path>.o; replay.c once per
+# fuzz target (its corpus is compiled in).
+OBJ       := $(BUILD)/obj
+REPLAY_OBJ := $(FUZZ_SRC:tests/fuzz/fuzz_%.c=$(OBJ)/replay/fuzz_%.o)
+ALL_OBJ   := $(LIB_OBJ) $(REPLAY_OBJ) $(OBJ)/tests/fuzz/seeds.o \
+             $(patsubst %.c,$(OBJ)/%.o,$(CMD_SRC) $(TEST_SRC) $(FUZZ_SRC) $(BENCH_SRC))
 
 .PHONY: all programs models test check check-sanitize check-valgrind bench install clean fuzz fuzzers \
         fuzz-seeds
@@ -66,14 +84,28 @@ all: programs models
 
 programs: $(PROGRAMS)
 
-$(BUILD)/lib/%.o: libcommon/%.c $(wildcard libcommon/*.h) | $(BUILD)/lib
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
+# -MMD: the headers a source read, beside its object (-MP: a header that goes
+# away breaks nothing).
+COMPILE = $(PROGRAM_CC) $(CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+-include $(ALL_OBJ:.o=.d)
+
+$(BUILD)/lib/%.o: libcommon/%.c
+	@mkdir -p $(@D)
+	$(COMPILE)
 
 $(LIB): $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
-$(BINDIR)/%: cmd/%.c $(LIB) $(wildcard libcommon/*.h) | $(BINDIR)
-	$(PROGRAM_CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+$(OBJ)/%.o: %.c
+	@mkdir -p $(@D)
+	$(COMPILE)
+
+# The tests' objects see cmocka (pkg-config asked only when they are built).
+$(OBJ)/tests/%.o $(OBJ)/replay/%.o: CPPFLAGS += $(shell pkg-config --cflags $(TEST_PKGS))
+
+$(PROGRAMS): $(BINDIR)/%: $(OBJ)/cmd/%.o $(LIB)
+	@mkdir -p $(@D)
+	$(PROGRAM_CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # sat-train alone is built with Open MPI's wrapper, when there is one that
 # finds mpi.h (openmpi-bin has the wrapper, libopenmpi-dev the header), around
@@ -82,28 +114,30 @@ $(BINDIR)/%: cmd/%.c $(LIB) $(wildcard libcommon/*.h) | $(BINDIR)
 MPICC      ?= $(shell w=$$(command -v mpicc) && echo '\#include <mpi.h>' | $$w -E -x c - >/dev/null 2>&1 && echo $$w)
 PROGRAM_CC  = $(CC)
 ifneq ($(MPICC),)
-$(BINDIR)/sat-train: PROGRAM_CC = OMPI_CC=$(CC) $(MPICC)
-$(BINDIR)/sat-train: CPPFLAGS += -DSAT_HAVE_MPI
+$(BINDIR)/sat-train $(OBJ)/cmd/sat-train.o: private PROGRAM_CC = OMPI_CC=$(CC) $(MPICC)
+$(OBJ)/cmd/sat-train.o: private CPPFLAGS += -DSAT_HAVE_MPI
 endif
 
-$(BUILD)/tests/%: tests/unit/%.c $(LIB) $(wildcard libcommon/*.h tests/unit/*.h) | $(BUILD)/tests
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(shell pkg-config --cflags $(TEST_PKGS)) $(LDFLAGS) \
-	  -o $@ $< $(LIB) $(LDLIBS) $(shell pkg-config --libs $(TEST_PKGS))
+$(TESTS): $(BUILD)/tests/%: $(OBJ)/tests/unit/%.o $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs $(TEST_PKGS))
 
 # Each fuzz target again, as a cmocka test over its committed corpus.
-$(BUILD)/tests/test_fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(LIB) $(wildcard libcommon/*.h) | $(BUILD)/tests
-	$(CC) $(CPPFLAGS) -DSAT_FUZZ_CORPUS='"$(abspath tests/fuzz/corpus)/fuzz_$*"' $(ALL_CFLAGS) \
-	  $(shell pkg-config --cflags $(TEST_PKGS)) $(LDFLAGS) -o $@ tests/fuzz/replay.c $< $(LIB) \
-	  $(LDLIBS) $(shell pkg-config --libs $(TEST_PKGS))
+$(OBJ)/replay/fuzz_%.o: CPPFLAGS += -DSAT_FUZZ_CORPUS='"$(abspath tests/fuzz/corpus)/fuzz_$*"'
+$(OBJ)/replay/fuzz_%.o: tests/fuzz/replay.c
+	@mkdir -p $(@D)
+	$(COMPILE)
+$(REPLAYS): $(BUILD)/tests/test_fuzz_%: $(OBJ)/replay/fuzz_%.o $(OBJ)/tests/fuzz/fuzz_%.o $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs $(TEST_PKGS))
 
-$(BUILD)/bench/%: tests/bench/%.c $(LIB) $(wildcard libcommon/*.h) | $(BUILD)/bench
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+$(BENCHES): $(BUILD)/bench/%: $(OBJ)/tests/bench/%.o $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB) $(wildcard libcommon/*.h) | $(BUILD)/fuzz
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -fsanitize=fuzzer -o $@ $< $(LIB) $(LDLIBS)
-
-$(BUILD)/lib $(BUILD)/tests $(BUILD)/bench $(BUILD)/fuzz $(BINDIR):
-	mkdir -p $@
+$(FUZZERS): $(BUILD)/fuzz/%: $(OBJ)/tests/fuzz/%.o $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
 
 # The encoder's weights are imported from the public TFLite file in ../shared
 # (see README: where to get it); the result is a build product, never committed.
@@ -152,8 +186,8 @@ fuzzers: $(FUZZERS)
 # written by tests/fuzz/seeds.c with the library's own writers.
 fuzz-seeds: $(BUILD)/fuzz-seeds
 	$(BUILD)/fuzz-seeds tests/fuzz/corpus
-$(BUILD)/fuzz-seeds: tests/fuzz/seeds.c $(LIB) $(wildcard libcommon/*.h tests/unit/*.h)
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+$(BUILD)/fuzz-seeds: $(OBJ)/tests/fuzz/seeds.o $(LIB)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 fuzz:
 	$(MAKE) CC=clang FUZZ=1 BUILD=build/fuzz BINDIR=build/fuzz/bin OPT=-O1 fuzzers

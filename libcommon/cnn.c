@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "nn.h"
+#include "nn_layers.h"
 #include "util.h"
 
 #define MAX_SIZE 2048

@@ -4,19 +4,16 @@
  * (in image-sorted order) at step t, so one step is a contiguous block of B
  * rows (one GEMM) and the layers that do not feed the recurrence — the deep
  * output and the V-way softmax, and the weight gradients of the LSTM and of
- * U_a — run once over all T·B rows.
+ * U_a — run once over all T·B rows.  This file is the model (parameters,
+ * training, inference); its layers are in nn_layers.c.
  */
 #include "decoder.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#if defined(__x86_64__)
-#include <immintrin.h>
-#endif
 
-#include "nn.h"
+#include "nn_layers.h"
 #include "util.h"
 
 enum {
@@ -27,486 +24,6 @@ enum {
 };
 #define MAX_PARAMS ((size_t)1 << 30)  /* 4 GiB of floats */
 #define MAX_WORK ((size_t)1 << 31)    /* training arrays: 8 GiB of floats */
-
-/* ---- small math ---------------------------------------------------------- */
-
-static float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
-
-/* C (M×N) = A·B + beta·C with A M×K (or K×M when ta), B K×N (or N×K when tb). */
-static void gemm(int ta, int tb, int M, int N, int K, const float *A, int lda,
-                 const float *B, int ldb, float beta, float *C, int ldc)
-{
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-                M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
-}
-
-/* ---- vector kernels: tanh arrays, and the attention scores (the hot spot:
- * B·L·A tanh per step, twice).  AVX2 tanh is the [13/6] rational
- * approximation used by Eigen, XLA and MLAS (error ~1e-7 on [-7.9, 7.9],
- * ±1 beyond); the scalar tails and other CPUs use tanhf. */
-
-#if defined(__x86_64__)
-#define HAVE_AVX2_PATH 1
-#define AVX2 __attribute__((target("avx2,fma")))
-
-AVX2 static inline __m256 tanh8(__m256 x)
-{
-    const __m256 clamp = _mm256_set1_ps(7.90531110763549805f);
-    x = _mm256_max_ps(_mm256_min_ps(x, clamp), _mm256_sub_ps(_mm256_setzero_ps(), clamp));
-    __m256 x2 = _mm256_mul_ps(x, x);
-    __m256 p = _mm256_set1_ps(-2.76076847742355e-16f);
-    p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(2.00018790482477e-13f));
-    p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(-8.60467152213735e-11f));
-    p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(5.12229709037114e-08f));
-    p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(1.48572235717979e-05f));
-    p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(6.37261928875436e-04f));
-    p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(4.89352455891786e-03f));
-    p = _mm256_mul_ps(p, x);
-    __m256 q = _mm256_set1_ps(1.19825839466702e-06f);
-    q = _mm256_fmadd_ps(q, x2, _mm256_set1_ps(1.18534705686654e-04f));
-    q = _mm256_fmadd_ps(q, x2, _mm256_set1_ps(2.26843463243900e-03f));
-    q = _mm256_fmadd_ps(q, x2, _mm256_set1_ps(4.89352518554385e-03f));
-    return _mm256_div_ps(p, q);
-}
-
-AVX2 static float hsum8(__m256 v)
-{
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-/* Σ_k v[k] tanh(p[k] + q[k]) over the multiple-of-8 prefix; *done = its length. */
-AVX2 static float score_avx2(const float *p, const float *q, const float *v, int A, int *done)
-{
-    __m256 acc = _mm256_setzero_ps();
-    int k = 0;
-    for (; k + 8 <= A; k += 8) {
-        __m256 s = tanh8(_mm256_add_ps(_mm256_loadu_ps(p + k), _mm256_loadu_ps(q + k)));
-        acc = _mm256_fmadd_ps(_mm256_loadu_ps(v + k), s, acc);
-    }
-    *done = k;
-    return hsum8(acc);
-}
-
-AVX2 static int score_backward_avx2(float de, const float *p, const float *q, const float *v,
-                                    float *dp, float *dq, float *dv, int A)
-{
-    const __m256 vde = _mm256_set1_ps(de), one = _mm256_set1_ps(1.0f);
-    int k = 0;
-    for (; k + 8 <= A; k += 8) {
-        __m256 s = tanh8(_mm256_add_ps(_mm256_loadu_ps(p + k), _mm256_loadu_ps(q + k)));
-        _mm256_storeu_ps(dv + k, _mm256_fmadd_ps(vde, s, _mm256_loadu_ps(dv + k)));
-        __m256 g = _mm256_mul_ps(_mm256_mul_ps(vde, _mm256_loadu_ps(v + k)),
-                                 _mm256_fnmadd_ps(s, s, one));
-        if (dp) _mm256_storeu_ps(dp + k, _mm256_add_ps(_mm256_loadu_ps(dp + k), g));
-        if (dq) _mm256_storeu_ps(dq + k, _mm256_add_ps(_mm256_loadu_ps(dq + k), g));
-    }
-    return k;
-}
-
-/* y = tanh(x) over the multiple-of-8 prefix of n; returns its length. */
-AVX2 static size_t tanh_array_avx2(float *y, const float *x, size_t n)
-{
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, tanh8(_mm256_loadu_ps(x + i)));
-    return i;
-}
-
-/* One tile of nn_linear_rows: R rows × NV·8 columns of C, over B's rows
- * k0..k1: each element's FMA chain continued from C (first: from 0) and
- * stored back.  A float stored and reloaded is the same float, so the chain
- * in blocks of k is the chain in one go, and the scalar tail's fmaf gives
- * the same bits too.  R and NV are constants in each instance below, so the
- * accumulators stay in registers. */
-#define ROWS_MAX 4
-#define COLS_MAX 3
-AVX2 static inline __attribute__((always_inline)) void
-rows_tile(float *C, int ldc, const float *A, int lda, const float *B, int ldb, int k0, int k1,
-          int first, const int R, const int NV)
-{
-    __m256 acc[ROWS_MAX][COLS_MAX], b[COLS_MAX];
-#pragma GCC unroll 4
-    for (int r = 0; r < R; r++)
-#pragma GCC unroll 4
-        for (int v = 0; v < NV; v++)
-            acc[r][v] = first ? _mm256_setzero_ps() : _mm256_loadu_ps(C + (size_t)r * ldc + 8 * v);
-    for (int k = k0; k < k1; k++) {
-#pragma GCC unroll 4
-        for (int v = 0; v < NV; v++) b[v] = _mm256_loadu_ps(B + (size_t)k * ldb + 8 * v);
-#pragma GCC unroll 4
-        for (int r = 0; r < R; r++) {
-            __m256 a = _mm256_broadcast_ss(A + (size_t)r * lda + k);
-#pragma GCC unroll 4
-            for (int v = 0; v < NV; v++) acc[r][v] = _mm256_fmadd_ps(a, b[v], acc[r][v]);
-        }
-    }
-#pragma GCC unroll 4
-    for (int r = 0; r < R; r++)
-#pragma GCC unroll 4
-        for (int v = 0; v < NV; v++) _mm256_storeu_ps(C + (size_t)r * ldc + 8 * v, acc[r][v]);
-}
-
-typedef void rows_tile_fn(float *C, int ldc, const float *A, int lda, const float *B, int ldb,
-                          int k0, int k1, int first);
-#define ROWS_TILE(R, NV)                                                                   \
-    AVX2 static void rows_tile_##R##x##NV(float *C, int ldc, const float *A, int lda,      \
-                                          const float *B, int ldb, int k0, int k1,         \
-                                          int first)                                       \
-    {                                                                                      \
-        rows_tile(C, ldc, A, lda, B, ldb, k0, k1, first, R, NV);                           \
-    }
-ROWS_TILE(1, 1) ROWS_TILE(2, 1) ROWS_TILE(3, 1) ROWS_TILE(4, 1)
-ROWS_TILE(1, 3) ROWS_TILE(2, 3) ROWS_TILE(3, 3) ROWS_TILE(4, 3)
-
-/* The same with AVX-512: R rows × 48 columns (3 zmm), R up to 8.  The
- * lanes' FMAs are the same operations as AVX2's, so the bits are too. */
-#define AVX512 __attribute__((target("avx512f,avx2,fma")))
-AVX512 static inline __attribute__((always_inline)) void
-rows_tile_wide(float *C, int ldc, const float *A, int lda, const float *B, int ldb, int k0,
-               int k1, int first, const int R)
-{
-    __m512 acc[8][3], b[3];
-#pragma GCC unroll 8
-    for (int r = 0; r < R; r++)
-#pragma GCC unroll 4
-        for (int v = 0; v < 3; v++)
-            acc[r][v] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(C + (size_t)r * ldc + 16 * v);
-    for (int k = k0; k < k1; k++) {
-#pragma GCC unroll 4
-        for (int v = 0; v < 3; v++) b[v] = _mm512_loadu_ps(B + (size_t)k * ldb + 16 * v);
-#pragma GCC unroll 8
-        for (int r = 0; r < R; r++) {
-            __m512 a = _mm512_set1_ps(A[(size_t)r * lda + k]);
-#pragma GCC unroll 4
-            for (int v = 0; v < 3; v++) acc[r][v] = _mm512_fmadd_ps(a, b[v], acc[r][v]);
-        }
-    }
-#pragma GCC unroll 8
-    for (int r = 0; r < R; r++)
-#pragma GCC unroll 4
-        for (int v = 0; v < 3; v++) _mm512_storeu_ps(C + (size_t)r * ldc + 16 * v, acc[r][v]);
-}
-#define ROWS_TILE_WIDE(R)                                                                  \
-    AVX512 static void rows_tile_##R##x6(float *C, int ldc, const float *A, int lda,       \
-                                         const float *B, int ldb, int k0, int k1,          \
-                                         int first)                                        \
-    {                                                                                      \
-        rows_tile_wide(C, ldc, A, lda, B, ldb, k0, k1, first, R);                          \
-    }
-ROWS_TILE_WIDE(1) ROWS_TILE_WIDE(2) ROWS_TILE_WIDE(3) ROWS_TILE_WIDE(4)
-ROWS_TILE_WIDE(5) ROWS_TILE_WIDE(6) ROWS_TILE_WIDE(7) ROWS_TILE_WIDE(8)
-
-/* Tiles of `cols` columns and up to `rows` rows: fn[R − 1] for R rows. */
-typedef struct {
-    int cols, rows;
-    rows_tile_fn *fn[8];
-} rows_tiles;
-
-static const rows_tiles tiles_avx512 = {
-    48, 8, { rows_tile_1x6, rows_tile_2x6, rows_tile_3x6, rows_tile_4x6, rows_tile_5x6,
-             rows_tile_6x6, rows_tile_7x6, rows_tile_8x6 } };
-static const rows_tiles tiles_24 = {
-    24, 4, { rows_tile_1x3, rows_tile_2x3, rows_tile_3x3, rows_tile_4x3 } };
-static const rows_tiles tiles_8 = {
-    8, 4, { rows_tile_1x1, rows_tile_2x1, rows_tile_3x1, rows_tile_4x1 } };
-
-/* B's rows per pass: the pages one pass touches (a row of lstm.W is 8 KB)
- * stay within the TLB, and its strips of columns within L1 for all the row
- * tiles of C. */
-#define ROWS_KBLOCK 128
-
-/* C = A·B over the multiple-of-8 prefix of the columns, in the widest tiles
- * that fit (48 columns with AVX-512, else 24, then 8); returns its length. */
-AVX2 static int rows_avx2(float *C, int ldc, const float *A, int lda, const float *B, int M,
-                          int N, int K, int avx512)
-{
-    int n8 = N / 8 * 8;
-    for (int k0 = 0; k0 < K || k0 == 0; k0 += ROWS_KBLOCK) {
-        int k1 = K - k0 < ROWS_KBLOCK ? K : k0 + ROWS_KBLOCK;
-        for (int j = 0; j < n8;) {
-            const rows_tiles *t = avx512 && j + 48 <= n8 ? &tiles_avx512
-                                  : j + 24 <= n8         ? &tiles_24
-                                                         : &tiles_8;
-            for (int r = 0; r < M; r += t->rows) {
-                int R = M - r < t->rows ? M - r : t->rows;
-                t->fn[R - 1](C + (size_t)r * ldc + j, ldc, A + (size_t)r * lda, lda, B + j, N, k0,
-                             k1, k0 == 0);
-            }
-            j += t->cols;
-        }
-    }
-    return n8;
-}
-
-static int have_avx2(void)
-{
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-}
-
-static int have_avx512(void) { return __builtin_cpu_supports("avx512f"); }
-#endif
-
-/* y = tanh(x) elementwise (y may be x). */
-static void tanh_array(float *y, const float *x, size_t n)
-{
-    size_t i = 0;
-#ifdef HAVE_AVX2_PATH
-    if (have_avx2()) i = tanh_array_avx2(y, x, n);
-#endif
-    for (; i < n; i++) y[i] = tanhf(x[i]);
-}
-
-/* y = σ(x) = (1 + tanh(x/2)) / 2 elementwise (y may be x): accurate to ~1e-7
- * absolutely, which is what gates need, and vectorized through tanh. */
-static void sigmoid_array(float *y, const float *x, size_t n)
-{
-    for (size_t i = 0; i < n; i++) y[i] = 0.5f * x[i];
-    tanh_array(y, y, n);
-    for (size_t i = 0; i < n; i++) y[i] = 0.5f + 0.5f * y[i];
-}
-
-/* e = v · tanh(p + q) over A. */
-static float attention_score(const float *p, const float *q, const float *v, int A)
-{
-    float sum = 0;
-    int k = 0;
-#ifdef HAVE_AVX2_PATH
-    if (have_avx2()) sum = score_avx2(p, q, v, A, &k);
-#endif
-    for (; k < A; k++) sum += v[k] * tanhf(p[k] + q[k]);
-    return sum;
-}
-
-/* Gradient of e = v · tanh(p + q) scaled by de, added into dp, dq, dv. */
-static void attention_score_backward(float de, const float *p, const float *q, const float *v,
-                                     float *dp, float *dq, float *dv, int A)
-{
-    int k = 0;
-#ifdef HAVE_AVX2_PATH
-    if (have_avx2()) k = score_backward_avx2(de, p, q, v, dp, dq, dv, A);
-#endif
-    for (; k < A; k++) {
-        float s = tanhf(p[k] + q[k]);
-        float g = de * v[k] * (1.0f - s * s);
-        dv[k] += de * s;
-        if (dp) dp[k] += g;
-        if (dq) dq[k] += g;
-    }
-}
-
-/* ---- layers ---------------------------------------------------------------- */
-
-void nn_linear_forward(float *y, int ldy, const float *x, int ldx, const float *W,
-                       const float *b, int n, int in, int out)
-{
-    if (b)
-        for (int r = 0; r < n; r++) memcpy(y + (size_t)r * ldy, b, (size_t)out * sizeof(float));
-    gemm(0, 0, n, out, in, x, ldx, W, out, b ? 1.0f : 0.0f, y, ldy);
-}
-
-void nn_linear_rows(float *y, int ldy, const float *x, int ldx, const float *W,
-                    const float *b, int n, int in, int out)
-{
-    int j0 = 0;
-#ifdef HAVE_AVX2_PATH
-    if (have_avx2()) j0 = rows_avx2(y, ldy, x, ldx, W, n, out, in, have_avx512());
-#endif
-    for (size_t r = 0; r < (size_t)n; r++) {
-        for (int j = j0; j < out; j++) {
-            float acc = 0;
-            for (size_t k = 0; k < (size_t)in; k++) acc = fmaf(x[r * ldx + k], W[k * out + j], acc);
-            y[r * ldy + j] = acc;
-        }
-        for (int j = 0; b && j < out; j++) y[r * ldy + j] = b[j] + y[r * ldy + j];
-    }
-}
-
-void nn_linear_backward(float *dx, int lddx, float *dW, float *db, const float *dy, int ldy,
-                        const float *x, int ldx, const float *W, int n, int in, int out)
-{
-    if (dx) gemm(0, 1, n, in, out, dy, ldy, W, out, 1.0f, dx, lddx);
-    if (dW) gemm(1, 0, in, out, n, x, ldx, dy, ldy, 1.0f, dW, out);
-    if (db)
-        for (int r = 0; r < n; r++)
-            for (int j = 0; j < out; j++) db[j] += dy[(size_t)r * ldy + j];
-}
-
-void nn_attention_forward(float *e, const float *proj, const int *img, const float *q,
-                          const float *v, int n, int L, int A)
-{
-    for (int r = 0; r < n; r++) {
-        const float *p = proj + (size_t)img[r] * L * A;
-        for (int i = 0; i < L; i++)
-            e[(size_t)r * L + i] = attention_score(p + (size_t)i * A, q + (size_t)r * A, v, A);
-    }
-}
-
-void nn_attention_backward(float *dproj, float *dq, float *dv, const float *de,
-                           const float *proj, const int *img, const float *q,
-                           const float *v, int n, int L, int A)
-{
-    for (int r = 0; r < n; r++) {
-        size_t base = (size_t)img[r] * L * A;
-        for (int i = 0; i < L; i++) {
-            float g = de[(size_t)r * L + i];
-            if (g == 0.0f) continue; /* padded steps: nothing flows */
-            attention_score_backward(g, proj + base + (size_t)i * A, q + (size_t)r * A, v,
-                                     dproj ? dproj + base + (size_t)i * A : NULL,
-                                     dq ? dq + (size_t)r * A : NULL, dv, A);
-        }
-    }
-}
-
-void nn_softmax_backward(float *dx, const float *dy, const float *y, int n, int m)
-{
-    for (size_t r = 0; r < (size_t)n; r++) {
-        const float *dyr = dy + r * m, *yr = y + r * m;
-        float dot = 0;
-        for (int i = 0; i < m; i++) dot += yr[i] * dyr[i];
-        for (int i = 0; i < m; i++) dx[r * m + i] = yr[i] * (dyr[i] - dot);
-    }
-}
-
-void nn_context_forward(float *z, const float *alpha, const float *feats, const int *img,
-                        int n, int L, int D)
-{
-    for (int r0 = 0, r1; r0 < n; r0 = r1) {
-        for (r1 = r0 + 1; r1 < n && img[r1] == img[r0]; r1++) {}
-        gemm(0, 0, r1 - r0, D, L, alpha + (size_t)r0 * L, L,
-             feats + (size_t)img[r0] * L * D, D, 0.0f, z + (size_t)r0 * D, D);
-    }
-}
-
-void nn_context_backward(float *dalpha, const float *dz, const float *feats, const int *img,
-                         int n, int L, int D)
-{
-    for (int r0 = 0, r1; r0 < n; r0 = r1) {
-        for (r1 = r0 + 1; r1 < n && img[r1] == img[r0]; r1++) {}
-        gemm(0, 1, r1 - r0, L, D, dz + (size_t)r0 * D, D,
-             feats + (size_t)img[r0] * L * D, D, 1.0f, dalpha + (size_t)r0 * L, L);
-    }
-}
-
-void nn_gate_forward(float *beta, float *zhat, int ldz, const float *h, const float *w,
-                     const float *b, const float *z, int n, int H, int D)
-{
-    for (size_t r = 0; r < (size_t)n; r++) {
-        float s = b[0];
-        for (int j = 0; j < H; j++) s += h[r * H + j] * w[j];
-        beta[r] = sigmoidf(s);
-        for (int d = 0; d < D; d++) zhat[r * ldz + d] = beta[r] * z[r * D + d];
-    }
-}
-
-void nn_gate_backward(float *dh, float *dw, float *db, float *dz, const float *dzhat, int ldz,
-                      const float *beta, const float *h, const float *w, const float *z,
-                      int n, int H, int D)
-{
-    for (size_t r = 0; r < (size_t)n; r++) {
-        float dbeta = 0;
-        for (int d = 0; d < D; d++) dbeta += dzhat[r * ldz + d] * z[r * D + d];
-        float ds = dbeta * beta[r] * (1.0f - beta[r]);
-        for (int j = 0; j < H; j++) {
-            if (dh) dh[r * H + j] += ds * w[j];
-            if (dw) dw[j] += ds * h[r * H + j];
-        }
-        if (db) db[0] += ds;
-        if (dz)
-            for (int d = 0; d < D; d++) dz[r * D + d] += beta[r] * dzhat[r * ldz + d];
-    }
-}
-
-void nn_lstm_forward(float *gates, float *c, float *h, const float *c_prev, int n, int H)
-{
-    for (size_t r = 0; r < (size_t)n; r++) {
-        float *g = gates + r * 4 * H, *cr = c + r * H, *hr = h + r * H;
-        sigmoid_array(g, g, 3 * (size_t)H);
-        tanh_array(g + 3 * H, g + 3 * H, (size_t)H);
-        for (int j = 0; j < H; j++) cr[j] = g[H + j] * c_prev[r * H + j] + g[j] * g[3 * H + j];
-        tanh_array(hr, cr, (size_t)H);
-        for (int j = 0; j < H; j++) hr[j] *= g[2 * H + j];
-    }
-}
-
-void nn_lstm_backward(float *dgates, float *dc_prev, const float *dh, const float *dc,
-                      const float *gates, const float *c, const float *c_prev, int n, int H)
-{
-    for (size_t r = 0; r < (size_t)n; r++) {
-        const float *g = gates + r * 4 * H;
-        float *dg = dgates + r * 4 * H;
-        for (int j = 0; j < H; j++) {
-            size_t k = r * H + j;
-            float i = g[j], f = g[H + j], o = g[2 * H + j], u = g[3 * H + j];
-            float tc = tanhf(c[k]);
-            float dct = dc[k] + dh[k] * o * (1.0f - tc * tc);
-            dg[j] = dct * u * i * (1.0f - i);
-            dg[H + j] = dct * c_prev[k] * f * (1.0f - f);
-            dg[2 * H + j] = dh[k] * tc * o * (1.0f - o);
-            dg[3 * H + j] = dct * i * (1.0f - u * u);
-            dc_prev[k] = dct * f;
-        }
-    }
-}
-
-static float row_max(const float *x, int V)
-{
-    float m = x[0];
-    for (int i = 1; i < V; i++) m = x[i] > m ? x[i] : m;
-    return m;
-}
-
-/* nn_softmax_xent_forward, with each row's −log p(target) in row_loss (0 on
- * skipped rows) when it is not NULL. */
-static double softmax_xent_rows(float *logits, const int *target, int n, int V, double *row_loss)
-{
-    double loss = 0;
-    for (int r = 0; r < n; r++) {
-        if (row_loss) row_loss[r] = 0;
-        if (target[r] < 0) continue;
-        float *x = logits + (size_t)r * V, mx = row_max(x, V);
-        double xt = x[target[r]] - mx, sum = 0;
-        for (int i = 0; i < V; i++) sum += x[i] = expf(x[i] - mx);
-        double term = log(sum) - xt;
-        loss += term;
-        if (row_loss) row_loss[r] = term;
-        float inv = (float)(1.0 / sum);
-        for (int i = 0; i < V; i++) x[i] *= inv;
-    }
-    return loss;
-}
-
-double nn_softmax_xent_forward(float *logits, const int *target, int n, int V)
-{
-    return softmax_xent_rows(logits, target, n, V, NULL);
-}
-
-void nn_softmax_xent_backward(float *dlogits, const float *probs, const int *target,
-                              float scale, int n, int V)
-{
-    for (int r = 0; r < n; r++) {
-        float *d = dlogits + (size_t)r * V;
-        const float *p = probs + (size_t)r * V;
-        if (target[r] < 0) {
-            memset(d, 0, (size_t)V * sizeof(float));
-            continue;
-        }
-        for (int i = 0; i < V; i++) d[i] = scale * p[i];
-        d[target[r]] -= scale;
-    }
-}
-
-static void log_softmax_rows(float *x, int n, int V)
-{
-    for (int r = 0; r < n; r++) {
-        float *xr = x + (size_t)r * V, mx = row_max(xr, V);
-        double sum = 0;
-        for (int i = 0; i < V; i++) sum += expf(xr[i] - mx);
-        float lse = (float)log(sum);
-        for (int i = 0; i < V; i++) xr[i] = xr[i] - mx - lse;
-    }
-}
 
 /* ---- parameters ---------------------------------------------------------- */
 
@@ -917,11 +434,11 @@ static void output_forward(const sat_decoder *dec, int n, const float *x, const 
         nn_linear_rows(actd, E, x + E, K, w->out_z_w, NULL, n, c->D, E);
         for (size_t i = 0; i < (size_t)n * E; i++) act[i] += actd[i];
     } else {
-        gemm(0, 0, n, E, c->D, x + E, K, w->out_z_w, E, 1.0f, act, E);
+        nn_linear_add(act, E, x + E, K, w->out_z_w, n, c->D, E);
     }
     for (size_t r = 0; r < (size_t)n; r++) {
         for (int j = 0; j < E; j++) act[r * E + j] += x[r * K + j];
-        tanh_array(act + r * E, act + r * E, (size_t)E);
+        nn_tanh_forward(act + r * E, act + r * E, (size_t)E);
     }
     const float *in = act;
     if (mask_o) {
@@ -956,8 +473,8 @@ static void init_state(const sat_decoder *dec, const float *mean, int n, float *
     linear(rowwise, h, cf->H, mean, cf->D, dec->w.init_h_w, dec->w.init_h_b, n, cf->D, cf->H);
     linear(rowwise, c, cf->H, mean, cf->D, dec->w.init_c_w, dec->w.init_c_b, n, cf->D, cf->H);
     for (size_t r = 0; r < (size_t)n; r++) { /* by row, as output_forward's tanh */
-        tanh_array(h + r * cf->H, h + r * cf->H, (size_t)cf->H);
-        tanh_array(c + r * cf->H, c + r * cf->H, (size_t)cf->H);
+        nn_tanh_forward(h + r * cf->H, h + r * cf->H, (size_t)cf->H);
+        nn_tanh_forward(c + r * cf->H, c + r * cf->H, (size_t)cf->H);
     }
 }
 
@@ -1422,7 +939,7 @@ static sat_decoder_loss forward(sat_decoder *dec, const sat_decoder_batch *b, fl
     for (size_t i = 0; i < (size_t)N * c->H; i++) w->hd[i] = w->hs[(size_t)B * c->H + i] * w->mask_h[i];
     output_forward(dec, N, w->x, w->hd, w->act, w->mask_o, w->actd, w->probs, 0);
     sat_decoder_loss loss = { .ntokens = N };
-    loss.xent = softmax_xent_rows(w->probs, w->target, N, c->V, hr ? hr->row_loss : NULL);
+    loss.xent = nn_softmax_xent_forward(w->probs, w->target, N, c->V, hr ? hr->row_loss : NULL);
     loss.penalty = attention_penalty(w, B, T, c->L);
     loss.loss = ((b->weight ? weighted_xent(w, T, c->V) : loss.xent) + lambda * loss.penalty) / n;
     if (hr && hr->given) located_loss(hr, w, B, c->L, n, &loss);
@@ -1529,7 +1046,7 @@ static void init_backward(sat_decoder *dec, float *dstate, const float *state, f
                           float *db, int B)
 {
     const sat_decoder_config *c = &dec->cfg;
-    for (size_t i = 0; i < (size_t)B * c->H; i++) dstate[i] *= 1.0f - state[i] * state[i];
+    nn_tanh_backward(dstate, dstate, state, (size_t)B * c->H);
     nn_linear_backward(NULL, 0, dW, db, dstate, c->H, dec->work->meanb, c->D, NULL, B, c->D,
                        c->H);
 }
@@ -1795,7 +1312,7 @@ void sat_decoder_step_attend(const sat_decoder *dec, sat_decoder_state *st, cons
     }
     step_update(dec, st->feats, &s);
     output_forward(dec, st->k, st->x, st->h_next, st->act, NULL, st->act_z, logprobs, 1);
-    log_softmax_rows(logprobs, st->k, c->V);
+    nn_log_softmax_forward(logprobs, st->k, c->V);
     if (alpha) memcpy(alpha, st->alpha, (size_t)st->k * c->L * sizeof(float));
     if (beta) memcpy(beta, st->beta, (size_t)st->k * sizeof(float));
     swap_ptr(&st->h, &st->h_next);

@@ -259,8 +259,8 @@ sat_decoder_loss sat_decoder_forward_backward_hard(sat_decoder *dec,
 /* ---- inference: hypotheses of one or more images, one GEMM per layer per step
  * The rows of a state (hypotheses, "k" below) are grouped by image; the
  * attention and context of a row are over its own image, the LSTM and the
- * output layers one product over all rows (nn_linear_rows: a row's numbers
- * are the same bits whatever rows it is stepped with). */
+ * output layers one product over all rows (nn_linear_rows, nn_layers.h: a
+ * row's numbers are the same bits whatever rows it is stepped with). */
 
 typedef struct sat_decoder_state sat_decoder_state;
 
@@ -296,67 +296,5 @@ typedef enum { SAT_ATTEND_SOFT, SAT_ATTEND_SAMPLE, SAT_ATTEND_ARGMAX, SAT_ATTEND
 void sat_decoder_step_attend(const sat_decoder *dec, sat_decoder_state *st, const int *prev,
                              sat_attend_mode mode, sat_rng *rng, int *loc, float *logprobs,
                              float *alpha, float *beta);
-
-/* ---- layers (forward and backward; exported for the gradient tests) ----
- * Backward functions ADD into their d-outputs unless said otherwise; a
- * d-output may be NULL when it is not wanted. */
-
-/* y (n×out, row stride ldy) = x (n×in, row stride ldx)·W (in×out) + b (b may be NULL). */
-void nn_linear_forward(float *y, int ldy, const float *x, int ldx, const float *W,
-                       const float *b, int n, int in, int out);
-/* nn_linear_forward for inference, where a row's result must not depend on
- * the other rows: OpenBLAS's sgemm gives a row other bits in a GEMM of
- * another height (edge kernels, the split among threads), so captions
- * stepped together would differ from captions stepped alone.  Here every
- * element is b (if not NULL) plus one fused multiply-add chain over the `in`
- * products in order, on every CPU; single-threaded.  y must not overlap x. */
-void nn_linear_rows(float *y, int ldy, const float *x, int ldx, const float *W,
-                    const float *b, int n, int in, int out);
-/* dx (row stride lddx) += dy·Wᵀ, dW += xᵀ·dy, db += Σ_rows dy. */
-void nn_linear_backward(float *dx, int lddx, float *dW, float *db, const float *dy, int ldy,
-                        const float *x, int ldx, const float *W, int n, int in, int out);
-
-/* Attention scores: e[r][i] = v · tanh(proj[img[r]][i] + q[r]); proj is
- * n_img×L×A, q n×A, v A, e n×L.  The backward recomputes the tanh. */
-void nn_attention_forward(float *e, const float *proj, const int *img, const float *q,
-                          const float *v, int n, int L, int A);
-void nn_attention_backward(float *dproj, float *dq, float *dv, const float *de,
-                           const float *proj, const int *img, const float *q,
-                           const float *v, int n, int L, int A);
-
-/* Backward of the row softmax y = nn_softmax_forward(x) (nn.h), n×m: it
- * OVERWRITES dx (which may be dy) with the gradient from dy and y. */
-void nn_softmax_backward(float *dx, const float *dy, const float *y, int n, int m);
-
-/* Context z[r] = Σ_i alpha[r][i] feats[img[r]][i]  (alpha n×L, z n×D):
- * one GEMM per run of rows with the same image.  Backward gives dalpha only
- * (the annotations are inputs, not trained). */
-void nn_context_forward(float *z, const float *alpha, const float *feats, const int *img,
-                        int n, int L, int D);
-void nn_context_backward(float *dalpha, const float *dz, const float *feats, const int *img,
-                         int n, int L, int D);
-
-/* Gate: beta[r] = σ(h[r]·w + b), zhat[r] (row stride ldz) = beta[r]·z[r]
- * (h n×H, z n×D). */
-void nn_gate_forward(float *beta, float *zhat, int ldz, const float *h, const float *w,
-                     const float *b, const float *z, int n, int H, int D);
-void nn_gate_backward(float *dh, float *dw, float *db, float *dz, const float *dzhat, int ldz,
-                      const float *beta, const float *h, const float *w, const float *z,
-                      int n, int H, int D);
-
-/* LSTM pointwise part: gates (n×4H, blocks i f o g) hold the pre-activations
- * on entry and the activations on return; c = f⊙c_prev + i⊙g, h = o⊙tanh(c).
- * The backward OVERWRITES dgates (pre-activation gradients) and dc_prev
- * (which may be dc) from dh and dc, the gradients at h and c. */
-void nn_lstm_forward(float *gates, float *c, float *h, const float *c_prev, int n, int H);
-void nn_lstm_backward(float *dgates, float *dc_prev, const float *dh, const float *dc,
-                      const float *gates, const float *c, const float *c_prev, int n, int H);
-
-/* Softmax cross-entropy over rows of logits (n×V), replaced by the
- * probabilities; rows with target < 0 are skipped.  Returns Σ −log p(target).
- * Backward: dlogits = scale·(p − onehot), 0 on skipped rows (overwrites). */
-double nn_softmax_xent_forward(float *logits, const int *target, int n, int V);
-void nn_softmax_xent_backward(float *dlogits, const float *probs, const int *target,
-                              float scale, int n, int V);
 
 #endif

@@ -6,8 +6,9 @@
 
 #include <string.h>
 
-#include <cpuid.h>
 #include <immintrin.h>
+
+#include "nn_simd.h"
 
 static uint32_t f32_bits(float f)
 {
@@ -95,17 +96,9 @@ __attribute__((target("avx,f16c"))) static void f16_to_f32_f16c(const unsigned c
     f16_to_f32_tail(p, dst, i, n);
 }
 
-/* CPUID leaf 1, ECX bit 29 (and AVX, bit 28, for the 256-bit stores): what
- * __builtin_cpu_supports("f16c") says, which clang 14 does not know. */
-static int have_f16c(void)
-{
-    unsigned a, b, c, d;
-    return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C) && (c & bit_AVX);
-}
-
 void sat_f16_to_f32_array(const void *src, float *dst, size_t n)
 {
-    if (have_f16c()) f16_to_f32_f16c(src, dst, n); /* cpuid: ~100 cycles against n conversions */
+    if (nn_simd_f16c()) f16_to_f32_f16c(src, dst, n); /* cpuid: ~100 cycles against n conversions */
     else f16_to_f32_tail(src, dst, 0, n);
 }
 

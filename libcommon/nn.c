@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn_simd.h"
 #include "util.h"
 
 #define AVX2 __attribute__((target("avx2,fma")))
@@ -29,20 +30,6 @@
 /* What kernels read in place of taps in the padding (channels up to this). */
 #define ZEROS_FLOATS 4096
 static const float zeros[ZEROS_FLOATS];
-
-static int simd_wanted = 1;
-
-int nn_use_simd(int on)
-{
-    int old = simd_wanted;
-    simd_wanted = on;
-    return old;
-}
-
-static int have_avx2(void)
-{
-    return simd_wanted && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-}
 
 int nn_out_size(int in, int k, int stride, int dilation, sat_padding pad)
 {
@@ -125,7 +112,7 @@ AVX2 static void bias_act_avx2(float *x, size_t rows, int n, const float *bias,
 static void bias_act(float *x, size_t rows, int n, const float *bias, sat_activation act)
 {
     if (!bias && act == SAT_ACT_NONE) return;
-    if (have_avx2())
+    if (nn_simd_avx2())
         bias_act_avx2(x, rows, n, bias, act);
     else
         bias_act_c(x, rows, n, bias, act);
@@ -389,7 +376,7 @@ static void direct_sweep(const nn_conv_geom *g, const float *in, const float *pa
                          int b1, size_t p0, size_t p1, sat_activation act, float *out,
                          int accumulate)
 {
-    int simd = have_avx2();
+    int simd = nn_simd_avx2();
     int y = (int)(p0 / g->out_w), x = (int)(p0 % g->out_w);
     for (size_t p = p0; p < p1;) {
         int mr = p1 - p >= DIRECT_MR ? DIRECT_MR : 1;
@@ -614,7 +601,7 @@ AVX2 static void dw_avx2(const nn_conv_geom *g, const float *in, const float *w,
 void nn_depthwise_forward(const nn_conv_geom *g, const float *in, const float *w,
                           const float *bias, sat_activation act, float *out)
 {
-    int c8 = g->out_c == g->in_c && have_avx2() ? g->out_c & ~7 : 0;
+    int c8 = g->out_c == g->in_c && nn_simd_avx2() ? g->out_c & ~7 : 0;
     if (c8 > 0) dw_avx2(g, in, w, bias, act, out, c8);
     if (c8 == g->out_c) return;
     for (int y = 0; y < g->out_h; y++)
@@ -622,7 +609,7 @@ void nn_depthwise_forward(const nn_conv_geom *g, const float *in, const float *w
             dw_pixel_c(g, in, w, bias, act, out, y, x, c8, g->out_c);
 }
 
-/* ---- elementwise, pooling, softmax ---- */
+/* ---- elementwise, pooling ---- */
 
 void nn_add_forward(const float *a, const float *b, size_t n, sat_activation act, float *out)
 {
@@ -641,24 +628,13 @@ AVX2 static void column_sums_avx2(const float *in, int rows, int c, int c8, floa
 
 void nn_mean_pool_forward(const float *in, int hw, int c, float *out)
 {
-    int c8 = have_avx2() ? c & ~7 : 0;
+    int c8 = nn_simd_avx2() ? c & ~7 : 0;
     if (c8 > 0) column_sums_avx2(in, hw, c, c8, out);
     for (int i = c8; i < c; i++) {
         out[i] = 0;
         for (int p = 0; p < hw; p++) out[i] += in[(size_t)p * c + i];
     }
     for (int i = 0; i < c; i++) out[i] /= (float)hw;
-}
-
-void nn_softmax_forward(const float *in, int rows, int n, float beta, float *out)
-{
-    for (int r = 0; r < rows; r++, in += n, out += n) {
-        float max = beta * in[0];
-        for (int i = 1; i < n; i++) max = beta * in[i] > max ? beta * in[i] : max;
-        double sum = 0;
-        for (int i = 0; i < n; i++) sum += out[i] = expf(beta * in[i] - max);
-        for (int i = 0; i < n; i++) out[i] = (float)(out[i] / sum);
-    }
 }
 
 /* ---- a convolution with its kernel chosen ---- */
@@ -671,7 +647,7 @@ int nn_conv_init(nn_conv *cv, const nn_conv_geom *g, int depthwise, const float 
     if (kernel == NN_KERNEL_AUTO) {
         if (depthwise)
             kernel = NN_KERNEL_DEPTHWISE;
-        else if (have_avx2() && direct_fits(g) && (!pointwise || g->in_c <= DIRECT_MAX_GEMM_K))
+        else if (nn_simd_avx2() && direct_fits(g) && (!pointwise || g->in_c <= DIRECT_MAX_GEMM_K))
             kernel = NN_KERNEL_DIRECT;
         else
             kernel = pointwise ? NN_KERNEL_GEMM : NN_KERNEL_IM2COL;

@@ -1,7 +1,7 @@
 /* nn.h — NN kernels on NHWC float tensors (batch 1 for the CNN).
  *
- * Each op is a `nn_<op>_forward` (and, for the decoder's layers, an
- * `nn_<op>_backward`); shapes are given in the comments.  Padding is TFLite
+ * Each op is a `nn_<op>_forward`, the shapes given in the comments (the
+ * decoder's layers, forward and backward, are in nn_layers.h).  Padding is TFLite
  * SAME: out = ceil(in / stride); total pad = max((out-1)*stride + (k-1)*dil + 1 - in, 0),
  * with pad_before = total / 2 (the extra row/column goes at the bottom/right).
  *
@@ -11,7 +11,8 @@
  * channels) and the depthwise convolution have their own kernels, with an
  * AVX2/FMA path chosen at run time and a portable C path.  nn_conv picks the
  * kernel for a convolution once; the nn_*_forward functions below it are
- * the kernels themselves.
+ * the kernels themselves.  nn_use_simd (nn_simd.h, included) turns the
+ * AVX2 paths off.
  */
 #ifndef SAT_NN_H
 #define SAT_NN_H
@@ -19,6 +20,7 @@
 #include <stddef.h>
 
 #include "model.h"
+#include "nn_simd.h"
 
 /* Output size and leading padding of one spatial dimension.
  * nn_out_size is 0 when a VALID window does not fit in the input. */
@@ -105,16 +107,7 @@ void nn_conv_forward(const nn_conv *cv, const float *in, float *out, int accumul
 /* out[i] = act(a[i] + b[i]) for n floats; out may be a or b. */
 void nn_add_forward(const float *a, const float *b, size_t n, sat_activation act, float *out);
 
-/* The AVX2/FMA kernels are used when the CPU has them; nn_use_simd(0) forces
- * the portable C ones (tests compare the two).  Returns the previous setting.
- * Not thread-safe: call it before starting threads. */
-int nn_use_simd(int on);
-
 /* Global average: in [hw][c] -> out [c]. */
 void nn_mean_pool_forward(const float *in, int hw, int c, float *out);
-
-/* Softmax of beta*x over each of `rows` rows of n: in [rows][n] -> out [rows][n]
- * (out may be in). */
-void nn_softmax_forward(const float *in, int rows, int n, float beta, float *out);
 
 #endif

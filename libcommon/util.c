@@ -43,7 +43,7 @@ void sat_status_erase(void)
     if (atomic_exchange(&status_shown, 0)) fputs("\r\033[K", stderr);
 }
 
-static void vmessage(const char *fmt, va_list ap)
+__attribute__((format(printf, 1, 0))) static void vmessage(const char *fmt, va_list ap)
 {
     sat_status_erase();
     /* One fprintf of a pre-formatted line keeps lines from worker threads whole. */

@@ -19,9 +19,10 @@ run_unit() {
         echo "== $(basename "$t")"
         printf '%s\n' "$out" | grep -E '^\[ *(OK|FAILED|PASSED|ERROR|SKIPPED) *\]' || true
     } > "$work/$n.out"
-    # cmocka's summary: "[  PASSED  ] N test(s)." and "[  FAILED  ] N test(s), listed below:"
-    p=$(printf '%s\n' "$out" | sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' | tail -1)
-    f=$(printf '%s\n' "$out" | sed -n 's/^\[  FAILED  \] \([0-9]*\) test(s), listed.*/\1/p' | tail -1)
+    # cmocka's summary of each group, added up: "[  PASSED  ] N test(s)." and
+    # "[  FAILED  ] N test(s), listed below:"
+    p=$(printf '%s\n' "$out" | sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' | awk '{ s += $1 } END { if (NR) print s }')
+    f=$(printf '%s\n' "$out" | sed -n 's/^\[  FAILED  \] \([0-9]*\) test(s), listed.*/\1/p' | awk '{ s += $1 } END { if (NR) print s }')
     if [ $rc -ne 0 ] || [ -z "$p" ]; then
         [ -n "$f" ] || f=1
         printf '%s\n' "$out" | tail -30 | sed 's/^/    /' >> "$work/$n.out"

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "captions.h"
+#include "fuzz.h"
 #include "meteor.h"
 #include "metrics.h"
 #include "vocab.h"

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "frames.h"
+#include "fuzz.h"
 #include "image.h"
 
 static void decode(const unsigned char *data, size_t size)

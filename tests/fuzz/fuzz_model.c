@@ -1,6 +1,7 @@
 /* fuzz_model — libFuzzer target: the sat model file loader on arbitrary bytes. */
 #include <stdint.h>
 #include <stdlib.h>
+#include "fuzz.h"
 #include "model.h"
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

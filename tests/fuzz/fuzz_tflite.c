@@ -1,6 +1,7 @@
 /* fuzz_tflite — libFuzzer target: the TFLite flatbuffer importer on arbitrary bytes. */
 #include <stdint.h>
 #include <stdlib.h>
+#include "fuzz.h"
 #include "tflite.h"
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -14,9 +14,8 @@
 
 #include <cmocka.h>
 
+#include "fuzz.h"
 #include "util.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static int is_input(const struct dirent *e) { return e->d_name[0] != '.'; }
 

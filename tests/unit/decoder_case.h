@@ -7,15 +7,11 @@
 #define SAT_TEST_DECODER_CASE_H
 
 #include "decoder.h"
+#include "gradient_check.h"
 #include "rng.h"
 #include "util.h"
 
 enum { TB = 3, TT = 4, TIMG = 2 };
-
-static void fill_random(float *x, size_t n, float lo, float hi, sat_rng *rng)
-{
-    for (size_t i = 0; i < n; i++) x[i] = lo + (hi - lo) * sat_rng_uniform(rng);
-}
 
 static sat_decoder *new_decoder(sat_decoder_config cfg, uint64_t seed)
 {

@@ -1,6 +1,7 @@
 /* test_hard.c — hard (stochastic) attention: the estimator's gradient
  * against the exact gradient of the lower bound (all location sequences
- * enumerated), the entropy and temperature terms against finite differences,
+ * enumerated), the entropy and temperature terms against finite differences
+ * (with the SIMD paths and without),
  * expected-context rows = soft attention, the baseline, the inference modes,
  * and a toy task where only the right location tells the word. */
 #include <setjmp.h>
@@ -311,8 +312,19 @@ static void test_split_batch(void **state)
     model_case_free(&m);
 }
 
-/* Every entry of every tensor against central differences at two steps, of
- * loss (hard_loss unless given). */
+typedef struct {
+    model_case *m;
+    double (*loss)(model_case *, int);
+} loss_case;
+
+static double loss_only(void *p)
+{
+    loss_case *c = p;
+    return c->loss(c->m, 0);
+}
+
+/* Every entry of every tensor against central differences at two steps
+ * (gradient_check.h), of loss (hard_loss unless given). */
 static void check_gradients_of(model_case *m, double (*loss)(model_case *, int))
 {
     sat_decoder *dec = m->dec;
@@ -320,22 +332,9 @@ static void check_gradients_of(model_case *m, double (*loss)(model_case *, int))
     sat_decoder_zero_grad(dec);
     loss(m, 1);
     m->hard.baseline = b;
-    int checked = 0;
-    for (size_t i = 0; i < dec->nparams; i++) {
-        float old = dec->params[i];
-        for (float eps = 2e-3f; eps <= 4e-3f; eps *= 2) {
-            dec->params[i] = old + eps;
-            double up = loss(m, 0);
-            dec->params[i] = old - eps;
-            double down = loss(m, 0);
-            dec->params[i] = old;
-            double num = (up - down) / ((double)(old + eps) - (double)(old - eps));
-            double a = dec->grads[i], tol = 5e-4 + 1e-2 * fmax(fabs(a), fabs(num));
-            if (fabs(a - num) > tol) fail_msg("param %zu: analytic %.6g, numeric %.6g", i, a, num);
-        }
-        checked++;
-    }
-    assert_int_equal(checked, (int)dec->nparams);
+    loss_case c = { m, loss };
+    check_gradient("params", loss_only, &c, dec->params, dec->grads, dec->nparams, (size_t)-1, 0,
+                   NULL);
 }
 
 static void check_all_gradients(model_case *m) { check_gradients_of(m, hard_loss); }
@@ -713,12 +712,14 @@ static void test_learns_to_find_the_location(void **state)
 
 int main(void)
 {
+    const struct CMUnitTest gradients[] = {
+        cmocka_unit_test(test_entropy_and_temperature_gradients),
+        cmocka_unit_test(test_given_locations),
+    };
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_estimator_matches_exact_gradient),
         cmocka_unit_test(test_expected_baseline_lowers_variance),
-        cmocka_unit_test(test_entropy_and_temperature_gradients),
         cmocka_unit_test(test_split_batch),
-        cmocka_unit_test(test_given_locations),
         cmocka_unit_test(test_expected_rows_are_soft),
         cmocka_unit_test(test_baseline_and_repeatability),
         cmocka_unit_test(test_step_modes),
@@ -726,5 +727,5 @@ int main(void)
         cmocka_unit_test(test_temperature_in_model),
         cmocka_unit_test(test_learns_to_find_the_location),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return run_tests_simd_on_and_off(gradients) + cmocka_run_group_tests(tests, NULL, NULL);
 }

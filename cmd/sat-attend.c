@@ -357,51 +357,37 @@ static image_slot *buffered(attender *a, const char *id)
     return NULL;
 }
 
-/* What makes a caption record unusable here (into buf), or NULL. */
-static const char *caption_record_problem(const sat_record *rec, const char *id, char *buf,
-                                          size_t len)
-{
-    const char *why;
-    if ((why = sat_map_str_problem(&rec->obj, "id")))
-        snprintf(buf, len, "caption record: 'id' %s", why);
-    else if ((why = sat_map_str_problem(&rec->obj, "text")))
-        snprintf(buf, len, "caption record: 'text' %s", why);
-    else if (strlen(id) > MAX_ID)
-        snprintf(buf, len, "caption record: 'id' is longer than %d bytes", MAX_ID);
-    else
-        return NULL;
-    return buf;
-}
-
 static void on_caption(attender *a, const sat_record *rec, const char *stream)
 {
-    char *id = sat_map_strdup(&rec->obj, "id"), *text = sat_map_strdup(&rec->obj, "text");
+    sat_caption_record c;
     encoded e;
     char why[200];
-    if (caption_record_problem(rec, id, why, sizeof why)) {
-        sat_warn("%s: record %zu: %s", stream, rec->index, why);
-    } else if (encode_caption(a, text, &e, why, sizeof why)) {
-        sat_warn("%s: record %zu (id %s): %s", stream, rec->index, id, why);
+    if (sat_caption_record_parse(rec, SAT_CAPTION_TEXT, &c, why, sizeof why)) {
+        sat_warn("%s: record %zu: caption record: %s", stream, rec->index, why);
+    } else if (strlen(c.id) > MAX_ID) {
+        sat_warn("%s: record %zu: caption record: 'id' is longer than %d bytes", stream, rec->index,
+                 MAX_ID);
+    } else if (encode_caption(a, c.text, &e, why, sizeof why)) {
+        sat_warn("%s: record %zu (id %s): %s", stream, rec->index, c.id, why);
     } else {
-        image_slot *im = buffered(a, id);
+        image_slot *im = buffered(a, c.id);
         if (im) {
             score(a, im, &e);
             free(e.tokens);
         } else if (a->npending == MAX_PENDING) {
             sat_warn("%s: record %zu (id %s): more than %d caption records wait for their "
-                     "features; this one is dropped", stream, rec->index, id, MAX_PENDING);
+                     "features; this one is dropped", stream, rec->index, c.id, MAX_PENDING);
             free(e.tokens);
         } else {
             if (a->npending == a->cap_pending) {
                 a->cap_pending = 2 * a->cap_pending + 16;
                 a->pending = sat_xrealloc(a->pending, (size_t)a->cap_pending * sizeof *a->pending);
             }
-            a->pending[a->npending++] = (pending_caption){ .id = id, .cap = e };
-            id = NULL;
+            a->pending[a->npending++] = (pending_caption){ .id = c.id, .cap = e };
+            c.id = NULL;
         }
     }
-    free(id);
-    free(text);
+    sat_caption_record_free(&c);
 }
 
 /* ---- the streams ----------------------------------------------------------------- */

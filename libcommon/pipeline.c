@@ -79,7 +79,7 @@ static void pass(const sat_pipeline *p, read_ahead *ra, const void *raw, size_t 
 static void emit_image(const sat_pipeline *p, const sat_features *f, const float *feats)
 {
     if (f->thumbnail && p->out && !p->keep_features) {
-        sat_thumbnail_pack(p->out, f->id, f->thumbnail, f->thumbnail_len);
+        sat_thumbnail_pack(p->out, &(sat_thumbnail){f->id, f->thumbnail, f->thumbnail_len});
         sat_writer_end(p->out);
     }
     p->fn(p->ctx, f, feats);

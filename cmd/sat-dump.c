@@ -4,7 +4,6 @@
  * summarized as {shape, dtype, min, max, mean} unless --full; other binary
  * values are shown as their length, or base64 with --full.
  */
-#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdlib.h>
@@ -241,21 +240,11 @@ static int model_ok(const sat_record *rec, const char *name)
     return m != NULL;
 }
 
-static void dump_stream(FILE *in, const char *name, FILE *out, const options *opt)
+static void on_record(void *ctx, const sat_record *rec, const char *input)
 {
-    sat_reader *r = sat_reader_open(in, name, opt->max_record);
-    sat_record rec;
-    int st;
-    while ((st = sat_reader_next(r, &rec)) != SAT_READ_END) {
-        if (st == SAT_READ_OK) {
-            if (wanted(opt, rec.type) && (!opt->verify || !sat_record_is(&rec, "model") || model_ok(&rec, name)))
-                dump_record(out, &rec, opt);
-            continue;
-        }
-        sat_warn("%s", sat_reader_error(r));
-        if (st == SAT_READ_FATAL) break;
-    }
-    sat_reader_close(r);
+    const options *opt = ctx;
+    if (wanted(opt, rec->type) && (!opt->verify || !sat_record_is(rec, "model") || model_ok(rec, input)))
+        dump_record(stdout, rec, opt);
 }
 
 int main(int argc, char **argv)
@@ -279,22 +268,8 @@ int main(int argc, char **argv)
         case 'V': sat_print_version();
         }
     }
-    if (optind == argc) {
-        dump_stream(stdin, "stdin", stdout, &opt);
-    }
-    for (int i = optind; i < argc; i++) {
-        if (strcmp(argv[i], "-") == 0) {
-            dump_stream(stdin, "stdin", stdout, &opt);
-            continue;
-        }
-        FILE *f = fopen(argv[i], "rb");
-        if (!f) {
-            sat_warn("%s: %s", argv[i], strerror(errno));
-            continue;
-        }
-        dump_stream(f, argv[i], stdout, &opt);
-        fclose(f);
-    }
+    sat_each e = {.max_record = opt.max_record, .record = on_record, .ctx = &opt};
+    sat_each_record(&e, argv + optind, argc - optind);
     sat_fclose_check(stdout, "stdout");
     free(opt.types);
     return sat_exit_status();

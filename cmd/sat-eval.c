@@ -205,35 +205,28 @@ static void read_text_hypotheses(FILE *f, hyp_set *h)
     free(line);
 }
 
-static void read_stream_hypotheses(FILE *f, const char *name, size_t max_record, hyp_set *h)
+static void on_record(void *ctx, const sat_record *rec, const char *input)
 {
-    sat_reader *r = sat_reader_open(f, name, max_record);
-    sat_record rec;
-    int st;
-    char where[32];
-    while ((st = sat_reader_next(r, &rec)) != SAT_READ_END) {
-        if (st == SAT_READ_FATAL || st == SAT_READ_BAD) sat_warn("%s", sat_reader_error(r));
-        if (st == SAT_READ_FATAL) break;
-        if (st == SAT_READ_BAD || !sat_record_is(&rec, "caption")) continue;
-        sat_caption_record c;
-        int bad = sat_caption_record_parse(&rec, SAT_CAPTION_TEXT, &c, NULL, 0);
-        if (c.rank > 0) { /* n-best: the best only */
-            sat_caption_record_free(&c);
-            continue;
-        }
-        snprintf(where, sizeof where, "record %zu", rec.index);
-        if (bad || !*c.id || !sat_utf8_valid(c.text, strlen(c.text))) {
-            h->read++;
-            note(h, H_MALFORMED, where);
-        } else {
-            add_hypothesis(h, c.id, c.text, where);
-            /* attention needs no references: any caption of the split */
-            if (h->att && (!h->split || sat_strtab_find(h->split, sat_path_basename(c.id)) >= 0))
-                add_attention(h->att, &rec);
-        }
+    hyp_set *h = ctx;
+    if (!sat_record_is(rec, "caption")) return;
+    sat_caption_record c;
+    int bad = sat_caption_record_parse(rec, SAT_CAPTION_TEXT, &c, NULL, 0);
+    if (c.rank > 0) { /* n-best: the best only */
         sat_caption_record_free(&c);
+        return;
     }
-    sat_reader_close(r);
+    char where[32];
+    snprintf(where, sizeof where, "record %zu", rec->index);
+    if (bad || !*c.id || !sat_utf8_valid(c.text, strlen(c.text))) {
+        h->read++;
+        note(h, H_MALFORMED, where);
+    } else {
+        add_hypothesis(h, c.id, c.text, where);
+        /* attention needs no references: any caption of the split */
+        if (h->att && (!h->split || sat_strtab_find(h->split, sat_path_basename(c.id)) >= 0))
+            add_attention(h->att, rec);
+    }
+    sat_caption_record_free(&c);
 }
 
 static int is_stream(FILE *f)
@@ -392,7 +385,8 @@ int main(int argc, char **argv)
     int stream = is_stream(f);
     if (h.att && !stream)
         sat_die("%s: --boxes and --entropy need a stream of caption records (their attention)", name);
-    if (stream) read_stream_hypotheses(f, name, o.max_record, &h);
+    sat_each each = {.max_record = o.max_record, .record = on_record, .ctx = &h};
+    if (stream) sat_each_record_of(&each, f, name);
     else read_text_hypotheses(f, &h);
     if (ferror(f)) sat_die("%s: read error", name);
     if (f != stdin) fclose(f);

@@ -323,22 +323,12 @@ static void handle_caption(heatmapper *h, const sat_record *rec, const char *str
     sat_caption_record_free(&c);
 }
 
-static void read_stream(heatmapper *h, FILE *in, const char *name)
+static void on_record(void *ctx, const sat_record *rec, const char *input)
 {
-    sat_reader *r = sat_reader_open(in, name, h->opt->max_record);
-    sat_record rec;
-    int st;
-    while ((st = sat_reader_next(r, &rec)) != SAT_READ_END) {
-        if (st == SAT_READ_OK) {
-            if (sat_record_is(&rec, "caption")) handle_caption(h, &rec, name);
-            else if (sat_record_is(&rec, "features") || sat_record_is(&rec, "thumbnail"))
-                remember_thumbnail(h, &rec);
-            continue;
-        }
-        sat_warn("%s", sat_reader_error(r));
-        if (st == SAT_READ_FATAL) break;
-    }
-    sat_reader_close(r);
+    heatmapper *h = ctx;
+    if (sat_record_is(rec, "caption")) handle_caption(h, rec, input);
+    else if (sat_record_is(rec, "features") || sat_record_is(rec, "thumbnail"))
+        remember_thumbnail(h, rec);
 }
 
 /* ---- main ---------------------------------------------------------------- */
@@ -385,20 +375,8 @@ int main(int argc, char **argv)
     if (o.output_is_dir && mkdir(o.output, 0777) != 0 && errno != EEXIST)
         sat_die("%s: cannot create the directory: %s", o.output, strerror(errno));
 
-    if (optind == argc) read_stream(&h, stdin, "stdin");
-    for (int i = optind; i < argc; i++) {
-        if (strcmp(argv[i], "-") == 0) {
-            read_stream(&h, stdin, "stdin");
-            continue;
-        }
-        FILE *f = fopen(argv[i], "rb");
-        if (!f) {
-            sat_warn("%s: %s", argv[i], strerror(errno));
-            continue;
-        }
-        read_stream(&h, f, argv[i]);
-        fclose(f);
-    }
+    sat_each e = {.max_record = o.max_record, .record = on_record, .ctx = &h};
+    sat_each_record(&e, argv + optind, argc - optind);
     if (h.single_path) {
         write_figure(&h.single, h.single_path, "-o");
         free(h.single_path);

@@ -373,6 +373,44 @@ int sat_reader_next(sat_reader *r, sat_record *rec)
     return st == SAT_READ_BAD ? skip_bad_run(r, from) : st;
 }
 
+void sat_each_record_in(const sat_each *e, sat_reader *r, const char *name)
+{
+    sat_record rec;
+    int st;
+    while ((st = sat_reader_next(r, &rec)) != SAT_READ_END) {
+        if (st == SAT_READ_OK) {
+            e->record(e->ctx, &rec, name);
+            continue;
+        }
+        if (st == SAT_READ_FATAL && e->fatal_dies) sat_die("%s", sat_reader_error(r));
+        sat_warn("%s", sat_reader_error(r));
+        if (st == SAT_READ_FATAL) break;
+    }
+}
+
+void sat_each_record_of(const sat_each *e, FILE *f, const char *name)
+{
+    sat_reader *r = sat_reader_open(f, name, e->max_record);
+    sat_each_record_in(e, r, name);
+    sat_reader_close(r);
+    if (e->input_done) e->input_done(e->ctx, f);
+}
+
+void sat_each_record(const sat_each *e, char *const *files, int n)
+{
+    if (n == 0) sat_each_record_of(e, stdin, "stdin");
+    for (int i = 0; i < n; i++) {
+        int is_stdin = strcmp(files[i], "-") == 0;
+        FILE *f = is_stdin ? stdin : fopen(files[i], "rb");
+        if (!f) {
+            sat_warn("%s: %s", files[i], strerror(errno));
+            continue;
+        }
+        sat_each_record_of(e, f, is_stdin ? "stdin" : files[i]);
+        if (!is_stdin) fclose(f);
+    }
+}
+
 int sat_record_is(const sat_record *rec, const char *type)
 {
     return rec->type && strcmp(rec->type, type) == 0;

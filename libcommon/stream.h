@@ -17,6 +17,8 @@
  *         if (sat_record_is(&rec, "features")) ... else sat_write_raw(out, &rec);
  *     }
  *     sat_reader_close(r);
+ *
+ * which every program runs over its inputs through sat_each_record.
  */
 #ifndef SAT_STREAM_H
 #define SAT_STREAM_H
@@ -57,6 +59,29 @@ int sat_reader_next(sat_reader *r, sat_record *rec);
 /* The last error as "NAME: record I at byte B: problem". */
 const char *sat_reader_error(const sat_reader *r);
 void sat_reader_close(sat_reader *r);
+
+/* ---- every record of every input ----
+ * The loop of every program that reads streams, with netpbm's pm_openr
+ * discipline: each FILE, or "-" for stdin (named "stdin" in messages), is
+ * opened in turn; one that cannot be opened is reported and the others are
+ * read; a bad record is reported and the reader goes on; a fatal problem
+ * (truncated, oversized, no sat stream) is reported and ends that input.
+ * Reports go through sat_warn, so the exit status says there were some. */
+typedef struct {
+    size_t max_record;       /* 0: the default */
+    int fatal_dies;          /* a fatal problem ends the program (sat_die), not the input */
+    /* Each good record; `input` names its stream. */
+    void (*record)(void *ctx, const sat_record *rec, const char *input);
+    void (*input_done)(void *ctx, FILE *f); /* after each input read; NULL: nothing */
+    void *ctx;
+} sat_each;
+
+/* The records of files[0..n) (n == 0: stdin). */
+void sat_each_record(const sat_each *e, char *const *files, int n);
+/* The records of one open input. */
+void sat_each_record_of(const sat_each *e, FILE *f, const char *name);
+/* The records of a reader (sat_reader_open_mem); the caller closes it. */
+void sat_each_record_in(const sat_each *e, sat_reader *r, const char *name);
 
 int sat_record_is(const sat_record *rec, const char *type);
 /* Whether a byte can start a msgpack map (0x80..0x8f, 0xde, 0xdf), i.e. what

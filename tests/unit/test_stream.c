@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "half.h"
 #include "json.h"
@@ -656,6 +657,73 @@ static void test_features_validation(void **state)
     msgpack_sbuffer_destroy(&w.buf);
 }
 
+/* What sat_each_record saw: the records' inputs and types, and the inputs read. */
+typedef struct {
+    char seen[8][48];
+    int nseen, ndone;
+} each_log;
+
+static void log_record(void *ctx, const sat_record *rec, const char *input)
+{
+    each_log *l = ctx;
+    if (l->nseen < 8) snprintf(l->seen[l->nseen++], sizeof l->seen[0], "%s %s", input, rec->type);
+}
+
+static void log_done(void *ctx, FILE *f)
+{
+    (void)f;
+    ((each_log *)ctx)->ndone++;
+}
+
+static void write_bytes(const char *path, const void *p, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(p, 1, n, f), n);
+    fclose(f);
+}
+
+/* Every record of every input: a missing file and a bad record are reported
+ * (the exit status turns 1) and the others are read; a cut record ends its
+ * input only. */
+static void test_each_record(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/test_each.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char good[64], bad[64], cut[64], missing[64];
+    snprintf(good, sizeof good, "%s/good.sat", dir);
+    snprintf(bad, sizeof bad, "%s/bad.sat", dir);
+    snprintf(cut, sizeof cut, "%s/cut.sat", dir);
+    snprintf(missing, sizeof missing, "%s/none.sat", dir);
+    sat_writer w;
+    sat_writer_init(&w, NULL, "test");
+    sat_thumbnail_pack(&w, &(sat_thumbnail){"t.png", "png", 3});
+    size_t n = w.buf.size;
+    char *two = malloc(2 * n + 1);
+    memcpy(two, w.buf.data, n);
+    two[n] = 0x05; /* not a map: a bad record between two good ones */
+    memcpy(two + n + 1, w.buf.data, n);
+    write_bytes(good, w.buf.data, n);
+    write_bytes(bad, two, 2 * n + 1);
+    write_bytes(cut, two, n + 1 + n / 2);
+    assert_int_equal(sat_exit_status(), 0);
+    each_log l = {0};
+    sat_each e = {.record = log_record, .input_done = log_done, .ctx = &l};
+    char *files[] = {good, missing, bad, cut};
+    sat_each_record(&e, files, 4);
+    assert_int_equal(l.nseen, 4);
+    assert_non_null(strstr(l.seen[0], "good.sat thumbnail"));
+    assert_non_null(strstr(l.seen[1], "bad.sat thumbnail"));
+    assert_non_null(strstr(l.seen[2], "bad.sat thumbnail"));
+    assert_non_null(strstr(l.seen[3], "cut.sat thumbnail"));
+    assert_int_equal(l.ndone, 3);
+    assert_int_equal(sat_exit_status(), 1);
+    free(two);
+    sat_writer_close(&w);
+    remove(good), remove(bad), remove(cut), rmdir(dir);
+}
+
 static void test_json_strings(void **state)
 {
     (void)state;
@@ -684,7 +752,7 @@ int main(void)
         cmocka_unit_test(test_not_a_stream), cmocka_unit_test(test_garbage_between_records),
         cmocka_unit_test(test_deep_record_skipped),
         cmocka_unit_test(test_raw_pass_through), cmocka_unit_test(test_features_validation),
-        cmocka_unit_test(test_json_strings),
+        cmocka_unit_test(test_json_strings), cmocka_unit_test(test_each_record),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

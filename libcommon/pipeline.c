@@ -172,3 +172,39 @@ int sat_batch_option(const char *arg)
 {
     return (int)sat_parse_long("--batch", arg, 1, SAT_MAX_BATCH);
 }
+
+int sat_stage_option(sat_stage_options *o, int c, const char *arg, const char *usage)
+{
+    switch (c) {
+    case 'm': sat_model_list_add(&o->models, arg); break;
+    case 'A': o->attention = sat_attend_option(arg); break;
+    case 's': o->seed = (unsigned long)sat_parse_long("--seed", arg, 0, 1L << 62); break;
+    case 'L': o->max_len = (int)sat_parse_long("--max-len", arg, 1, 1000); break;
+    case 'f':
+        if (strcmp(arg, "text") && strcmp(arg, "msgpack"))
+            sat_usage_error("--format: '%s' is not text or msgpack", arg);
+        o->text = strcmp(arg, "text") == 0;
+        break;
+    case 'B': o->batch = sat_batch_option(arg); break;
+    case 'K': o->keep_features = 1; break;
+    case 'M': o->max_record = (size_t)sat_parse_long("--max-record", arg, 16, 1L << 40); break;
+    case 'q': o->quiet = 1; break;
+    case 'h': sat_print_usage(usage);
+    case 'V': sat_print_version();
+    default: return 0;
+    }
+    return 1;
+}
+
+void sat_stage_options_end(sat_stage_options *o)
+{
+    if (o->text < 0) o->text = isatty(STDOUT_FILENO);
+}
+
+sat_pipeline sat_stage_pipeline(const sat_stage_options *o, const sat_captioner *cap,
+                                sat_writer *out)
+{
+    return (sat_pipeline){.cap = cap, .out = o->text ? NULL : out,
+                          .keep_features = o->keep_features, .max_record = o->max_record,
+                          .quiet = o->quiet, .batch = o->batch};
+}

@@ -313,7 +313,7 @@ static void test_writer_counts_fields(void **state)
     sat_writer_init(&w, NULL, "test");
     for (int n = 13; n <= 14; n++) {
         sat_writer_begin(&w, "note");
-        char key[8];
+        char key[16];
         for (int i = 0; i < n; i++) {
             snprintf(key, sizeof key, "k%d", i);
             sat_field_uint(&w, key, (uint64_t)i);

@@ -236,8 +236,10 @@ typedef struct {
     int64_t rank;            /* -1: not in an n-best list */
 } sat_caption_record;
 
-/* Pack a caption record into w (sealed); `locations`, `word_logprobs` and
- * `perplexity`, `ensemble` and `rank` only when c has them. */
+/* Pack a caption record into w (sealed): the thirteen keys every writer
+ * writes (c needs id, text, method, attention and a model), then
+ * `ensemble`, `locations`, `word_logprobs` and `perplexity`, and `rank` when
+ * c has them. */
 void sat_caption_record_pack(sat_writer *w, const sat_caption_record *c);
 
 /* The parts of a caption record a reader cannot do without. */

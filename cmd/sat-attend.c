@@ -19,7 +19,6 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "captioner.h"
 #include "escape.h"
@@ -42,37 +41,28 @@ static const char usage[] =
     "      --buffer N         features records kept for caption records that follow\n"
     "                         them (default 16)\n"
     "\n"
-    "  -m, --model FILE       decoder model, or the name of an installed one, e.g.\n"
-    "                         sat-decoder.satm, the soft one (default: " SAT_DEFAULT_DECODER ");\n"
-    "                         repeat for an ensemble (their log-probabilities averaged)\n"
+    SAT_STAGE_USAGE_MODEL
     "      --attention MODE   soft (default), hard-sample (a location per word drawn\n"
     "                         from the attention, --seed) or hard-argmax\n"
     "      --seed N           random seed for hard-sample (default 1)\n"
     "      --rank             each image's captions sorted by log-probability, best\n"
     "                         first, with their rank\n"
     "      --max-len N        refuse captions longer than N words (default 50)\n"
-    "  -f, --format F         text or msgpack; default: text on a terminal, msgpack otherwise\n"
+    SAT_STAGE_USAGE_FORMAT
     "      --batch N          with -c: score up to N images together (default " SAT_STR(SAT_DEFAULT_BATCH) ";\n"
     "                         the same output, faster; hard-sample, --captions, the\n"
     "                         stream's captions: 1)\n"
-    "      --keep-features    pass the features records through as well\n"
-    "      --max-record N     refuse input records larger than N bytes\n"
-    "  -q, --quiet            no progress meter on stderr\n"
-    "  -h, --help             show this help and exit\n"
-    "  -V, --version          show the version and exit\n"
+    SAT_STAGE_USAGE_END
     "\n"
     "Example: sat-encode dog.jpg | sat-attend -c \"a dog runs on the grass\" | sat-heatmap -o dog.png\n";
 
 enum { MAX_PENDING = 100000, MAX_ID = 4096 };
 
 typedef struct {
-    sat_model_list models;
+    sat_stage_options stage;
     const char *captions_file;
     const char **texts;      /* -c */
-    int ntexts, max_len, text, keep_features, rank, buffer, quiet, batch;
-    sat_attend_mode attention;
-    unsigned long seed;
-    size_t max_record;
+    int ntexts, rank, buffer;
 } options;
 
 /* A caption encoded for the model. */
@@ -131,7 +121,7 @@ typedef struct {
 /* 0 with the caption's ids, or −1 with why it cannot be scored. */
 static int encode_caption(const attender *a, const char *text, encoded *e, char *why, size_t len)
 {
-    int max = a->opt->max_len;
+    int max = a->opt->stage.max_len;
     e->tokens = sat_xmalloc((size_t)max * sizeof *e->tokens);
     e->n = sat_vocab_encode(a->cap->vocab, text, e->tokens, max);
     int known = 0;
@@ -232,7 +222,7 @@ static int file_captions_of(const caption_file *cf, const char *id)
 
 static void emit(attender *a, const image_slot *im, const sat_caption *c, int rank)
 {
-    if (a->opt->text) {
+    if (a->opt->stage.text) {
         char *text = sat_caption_text(a->cap, c), *id = sat_escape_id(im->id);
         if (rank >= 0) printf("%s\t%d", id, rank); /* --rank: the rank column after the id */
         else printf("%s", id);
@@ -242,7 +232,7 @@ static void emit(attender *a, const image_slot *im, const sat_caption *c, int ra
         return;
     }
     sat_caption_meta meta = { .id = im->id, .method = "teacher",
-                              .attention = sat_attend_name(a->opt->attention),
+                              .attention = sat_attend_name(a->opt->stage.attention),
                               .alpha_h = im->h, .alpha_w = im->w, .rank = rank };
     sat_caption_pack(&a->out, a->cap, c, &meta);
     sat_writer_end(&a->out);
@@ -263,7 +253,7 @@ static void take(attender *a, image_slot *im, sat_caption c)
 static void score(attender *a, image_slot *im, const encoded *e)
 {
     sat_caption c;
-    sat_caption_teacher(&a->cap->ens, im->feats, e->tokens, e->n, a->opt->attention, &a->rng, &c);
+    sat_caption_teacher(&a->cap->ens, im->feats, e->tokens, e->n, a->opt->stage.attention, &a->rng, &c);
     take(a, im, c);
 }
 
@@ -276,7 +266,7 @@ static void score_batch(void *ctx, const sat_features *f, const float *feats, in
     sat_teacher_row *row = sat_xmalloc((size_t)rows * sizeof *row);
     for (int r = 0; r < rows; r++)
         row[r] = (sat_teacher_row){r / a->ncli, a->cli[r % a->ncli].tokens, a->cli[r % a->ncli].n};
-    sat_caption_teacher_images(&a->cap->ens, feats, n, row, rows, a->opt->attention, &a->rng,
+    sat_caption_teacher_images(&a->cap->ens, feats, n, row, rows, a->opt->stage.attention, &a->rng,
                                a->batch);
     free(row);
     a->next = 0;
@@ -357,51 +347,37 @@ static image_slot *buffered(attender *a, const char *id)
     return NULL;
 }
 
-/* What makes a caption record unusable here (into buf), or NULL. */
-static const char *caption_record_problem(const sat_record *rec, const char *id, char *buf,
-                                          size_t len)
-{
-    const char *why;
-    if ((why = sat_map_str_problem(&rec->obj, "id")))
-        snprintf(buf, len, "caption record: 'id' %s", why);
-    else if ((why = sat_map_str_problem(&rec->obj, "text")))
-        snprintf(buf, len, "caption record: 'text' %s", why);
-    else if (strlen(id) > MAX_ID)
-        snprintf(buf, len, "caption record: 'id' is longer than %d bytes", MAX_ID);
-    else
-        return NULL;
-    return buf;
-}
-
 static void on_caption(attender *a, const sat_record *rec, const char *stream)
 {
-    char *id = sat_map_strdup(&rec->obj, "id"), *text = sat_map_strdup(&rec->obj, "text");
+    sat_caption_record c;
     encoded e;
     char why[200];
-    if (caption_record_problem(rec, id, why, sizeof why)) {
-        sat_warn("%s: record %zu: %s", stream, rec->index, why);
-    } else if (encode_caption(a, text, &e, why, sizeof why)) {
-        sat_warn("%s: record %zu (id %s): %s", stream, rec->index, id, why);
+    if (sat_caption_record_parse(rec, SAT_CAPTION_TEXT, &c, why, sizeof why)) {
+        sat_warn("%s: record %zu: caption record: %s", stream, rec->index, why);
+    } else if (strlen(c.id) > MAX_ID) {
+        sat_warn("%s: record %zu: caption record: 'id' is longer than %d bytes", stream, rec->index,
+                 MAX_ID);
+    } else if (encode_caption(a, c.text, &e, why, sizeof why)) {
+        sat_warn("%s: record %zu (id %s): %s", stream, rec->index, c.id, why);
     } else {
-        image_slot *im = buffered(a, id);
+        image_slot *im = buffered(a, c.id);
         if (im) {
             score(a, im, &e);
             free(e.tokens);
         } else if (a->npending == MAX_PENDING) {
             sat_warn("%s: record %zu (id %s): more than %d caption records wait for their "
-                     "features; this one is dropped", stream, rec->index, id, MAX_PENDING);
+                     "features; this one is dropped", stream, rec->index, c.id, MAX_PENDING);
             free(e.tokens);
         } else {
             if (a->npending == a->cap_pending) {
                 a->cap_pending = 2 * a->cap_pending + 16;
                 a->pending = sat_xrealloc(a->pending, (size_t)a->cap_pending * sizeof *a->pending);
             }
-            a->pending[a->npending++] = (pending_caption){ .id = id, .cap = e };
-            id = NULL;
+            a->pending[a->npending++] = (pending_caption){ .id = c.id, .cap = e };
+            c.id = NULL;
         }
     }
-    free(id);
-    free(text);
+    sat_caption_record_free(&c);
 }
 
 /* ---- the streams ----------------------------------------------------------------- */
@@ -455,51 +431,30 @@ static void finish(attender *a)
 
 static void parse_options(int argc, char **argv, options *o)
 {
-    enum { CAPTIONS = 256, BUFFER, ATTENTION, SEED, RANK, MAX_LEN, KEEP, MAX_RECORD };
+    enum { CAPTIONS = 256, BUFFER, RANK };
     static const struct option longopts[] = {
-        {"caption", required_argument, 0, 'c'},      {"captions", required_argument, 0, CAPTIONS},
-        {"buffer", required_argument, 0, BUFFER},    {"model", required_argument, 0, 'm'},
-        {"attention", required_argument, 0, ATTENTION}, {"seed", required_argument, 0, SEED},
-        {"rank", no_argument, 0, RANK},              {"max-len", required_argument, 0, MAX_LEN},
-        {"format", required_argument, 0, 'f'},       {"keep-features", no_argument, 0, KEEP},
-        {"max-record", required_argument, 0, MAX_RECORD},
-        {"quiet", no_argument, 0, 'q'},         {"help", no_argument, 0, 'h'},
-        {"batch", required_argument, 0, 'B'},
-        {"version", no_argument, 0, 'V'},
+        SAT_STAGE_LONGOPTS,
+        {"caption", required_argument, 0, 'c'}, {"captions", required_argument, 0, CAPTIONS},
+        {"buffer", required_argument, 0, BUFFER}, {"rank", no_argument, 0, RANK},
         {0, 0, 0, 0}};
-    *o = (options){ .max_len = 50, .text = -1, .buffer = 16, .seed = 1, .batch = SAT_DEFAULT_BATCH,
-                    .attention = SAT_ATTEND_SOFT };
+    *o = (options){.stage = SAT_STAGE_DEFAULTS, .buffer = 16};
+    sat_stage_options *so = &o->stage;
+    so->max_len = 50;
     o->texts = sat_xcalloc((size_t)argc, sizeof *o->texts);
     int c;
-    while ((c = sat_getopt(argc, argv, "c:m:f:qhV", longopts)) != -1) {
+    while ((c = sat_getopt(argc, argv, SAT_STAGE_SHORTOPTS "c:", longopts)) != -1) {
         switch (c) {
         case 'c': o->texts[o->ntexts++] = optarg; break;
         case CAPTIONS: o->captions_file = optarg; break;
         case BUFFER: o->buffer = (int)sat_parse_long("--buffer", optarg, 1, 100000); break;
-        case 'm': sat_model_list_add(&o->models, optarg); break;
-        case ATTENTION: o->attention = sat_attend_option(optarg); break;
-        case SEED: o->seed = (unsigned long)sat_parse_long("--seed", optarg, 0, 1L << 62); break;
         case RANK: o->rank = 1; break;
-        case MAX_LEN: o->max_len = (int)sat_parse_long("--max-len", optarg, 1, 1000); break;
-        case 'f':
-            if (strcmp(optarg, "text") && strcmp(optarg, "msgpack"))
-                sat_usage_error("--format: '%s' is not text or msgpack", optarg);
-            o->text = strcmp(optarg, "text") == 0;
-            break;
-        case KEEP: o->keep_features = 1; break;
-        case MAX_RECORD:
-            o->max_record = (size_t)sat_parse_long("--max-record", optarg, 16, 1L << 40);
-            break;
-        case 'B': o->batch = sat_batch_option(optarg); break;
-        case 'q': o->quiet = 1; break;
-        case 'h': sat_print_usage(usage);
-        case 'V': sat_print_version();
+        default: sat_stage_option(so, c, optarg, usage);
         }
     }
     if (o->ntexts && o->captions_file) sat_usage_error("-c and --captions are two sources: give one");
-    if (o->text < 0) o->text = isatty(STDOUT_FILENO);
+    sat_stage_options_end(so);
     /* Batches with -c only; hard-sample's draws go caption by caption. */
-    if (!o->ntexts || o->attention == SAT_ATTEND_SAMPLE) o->batch = 1;
+    if (!o->ntexts || so->attention == SAT_ATTEND_SAMPLE) so->batch = 1;
 }
 
 int main(int argc, char **argv)
@@ -508,23 +463,21 @@ int main(int argc, char **argv)
     options opt;
     parse_options(argc, argv, &opt);
     attender a = { .opt = &opt };
-    a.cap = sat_captioner_open(opt.models.path, opt.models.n);
-    sat_rng_seed(&a.rng, opt.seed);
+    a.cap = sat_captioner_open(opt.stage.models.path, opt.stage.models.n);
+    sat_rng_seed(&a.rng, opt.stage.seed);
     if (opt.ntexts) load_cli_captions(&a);
     if (opt.captions_file) load_caption_file(&a.file, opt.captions_file);
     a.buffer = sat_xmalloc((size_t)opt.buffer * sizeof *a.buffer);
-    if (opt.batch > 1) a.batch = sat_xcalloc((size_t)opt.batch * a.ncli, sizeof *a.batch);
+    if (opt.stage.batch > 1) a.batch = sat_xcalloc((size_t)opt.stage.batch * a.ncli, sizeof *a.batch);
     sat_writer_init(&a.out, stdout, "stdout");
 
-    sat_pipeline p = {.cap = a.cap, .out = opt.text ? NULL : &a.out,
-                      .keep_features = opt.keep_features, .max_record = opt.max_record,
-                      .quiet = opt.quiet,
-                      .fn = on_features, .other = on_other, .ctx = &a,
-                      .batch_fn = a.batch ? score_batch : NULL, .batch = opt.batch};
+    sat_pipeline p = sat_stage_pipeline(&opt.stage, a.cap, &a.out);
+    p.fn = on_features, p.other = on_other, p.ctx = &a;
+    p.batch_fn = a.batch ? score_batch : NULL;
     sat_pipeline_run(&p, argv + optind, argc - optind);
     finish(&a);
     sat_writer_close(&a.out);
-    if (opt.text && fflush(stdout)) sat_die("stdout: %s", strerror(errno));
+    if (opt.stage.text && fflush(stdout)) sat_die("stdout: %s", strerror(errno));
 
     for (int i = 0; i < a.ncli; i++) free(a.cli[i].tokens);
     free(a.cli);

@@ -21,7 +21,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "captioner.h"
 #include "escape.h"
@@ -36,9 +35,7 @@ static const char usage[] =
     "  -k, --beam K           beam width (default 3)\n"
     "  -n, --nbest N          write the N best captions of each image (default 1, <= K)\n"
     "      --length-norm A    rank finished captions by logprob / length^A (default 0: off)\n"
-    "  -m, --model FILE       decoder model, or the name of an installed one, e.g.\n"
-    "                         sat-decoder.satm, the soft one (default: " SAT_DEFAULT_DECODER ");\n"
-    "                         repeat for an ensemble (their log-probabilities averaged)\n"
+    SAT_STAGE_USAGE_MODEL
     "      --min-len N        at least N words (default 1: no empty caption)\n"
     "      --max-len N        at most N words (default 30)\n"
     "      --allow-unk        let captions have <unk> (by default never written)\n"
@@ -46,24 +43,17 @@ static const char usage[] =
     "                         per hypothesis and word drawn from the attention, --seed)\n"
     "                         or hard-argmax\n"
     "      --seed N           random seed for hard-sample (default 1)\n"
-    "  -f, --format F         text or msgpack; default: text on a terminal, msgpack otherwise\n"
+    SAT_STAGE_USAGE_FORMAT
     "      --batch N          search up to N images together (default " SAT_STR(SAT_DEFAULT_BATCH) ";\n"
     "                         the same output, faster; hard-sample: 1)\n"
-    "      --keep-features    pass the features records through as well\n"
-    "      --max-record N     refuse input records larger than N bytes\n"
-    "  -q, --quiet            no progress meter on stderr\n"
-    "  -h, --help             show this help and exit\n"
-    "  -V, --version          show the version and exit\n"
+    SAT_STAGE_USAGE_END
     "\n"
     "Example: sat-encode photo.jpg | sat-beam -k 5\n";
 
 typedef struct {
-    sat_model_list models;
-    int k, nbest, min_len, max_len, text, keep_features, allow_unk, quiet, batch;
-    sat_attend_mode attention;
-    unsigned long seed;
+    sat_stage_options stage;
+    int k, nbest, min_len, allow_unk;
     double length_norm;
-    size_t max_record;
 } options;
 
 /* At most this many hypotheses of a batch (K × --batch) at once. */
@@ -147,7 +137,7 @@ static void keep_best(candidate *cand, int *n, int m, candidate c)
  * number of live hypotheses (0 once the image has its k captions). */
 static int advance(beam_run *b, beam *bm, int row0, int t, int *parents)
 {
-    int last_step = t == b->opt->max_len, may_end = t >= b->opt->min_len;
+    int last_step = t == b->opt->stage.max_len, may_end = t >= b->opt->min_len;
     int k = b->opt->k, nc = 0, want = k - bm->ndone, nnext = 0;
     /* Each candidate taken below fills a place of `want`: the best want do. */
     for (int j = 0; j < bm->nlive; j++) {
@@ -189,7 +179,7 @@ static void write_caption(beam_run *b, const sat_features *f, const hypothesis *
 {
     sat_caption c = {.tokens = h->tokens, .n = h->n, .alpha = h->alpha, .logprob = h->logprob,
                      .locations = h->locations};
-    if (b->opt->text) {
+    if (b->opt->stage.text) {
         char *text = sat_caption_text(b->cap, &c), *id = sat_escape_id(f->id);
         if (b->opt->nbest > 1) printf("%s\t%d\t%.4f\t%s\n", id, rank, h->logprob, text);
         else printf("%s\t%s\n", id, text);
@@ -198,7 +188,7 @@ static void write_caption(beam_run *b, const sat_features *f, const hypothesis *
         return;
     }
     sat_caption_meta meta = {.id = f->id, .method = "beam",
-                             .attention = sat_attend_name(b->opt->attention),
+                             .attention = sat_attend_name(b->opt->stage.attention),
                              .alpha_h = (int)f->h, .alpha_w = (int)f->w,
                              .rank = b->opt->nbest > 1 ? rank : -1};
     sat_caption_pack(&b->out, b->cap, &c, &meta);
@@ -218,8 +208,8 @@ static void beam_search(void *ctx, const sat_features *f, const float *feats, in
         b->beams[i].nlive = 1;
         b->beams[i].ndone = 0;
     }
-    for (int t = 0, rows; t <= o->max_len && (rows = gather_prev(b, n)) > 0; t++) {
-        sat_caption_step(st, b->prev, o->attention, &b->rng, b->loc, b->logprobs, b->alpha);
+    for (int t = 0, rows; t <= o->stage.max_len && (rows = gather_prev(b, n)) > 0; t++) {
+        sat_caption_step(st, b->prev, o->stage.attention, &b->rng, b->loc, b->logprobs, b->alpha);
         int row0 = 0, next = 0;
         for (int i = 0; i < n; i++) {
             int nlive = b->beams[i].nlive;
@@ -264,31 +254,31 @@ static void free_hypotheses(hypothesis *h, int n)
     free(h);
 }
 
-/* The beams and a step's rows for batches of up to opt->batch images. */
+/* The beams and a step's rows for batches of up to --batch images. */
 static void alloc_beams(beam_run *b)
 {
     const options *o = b->opt;
-    const size_t rows = (size_t)o->batch * o->k;
-    int hard = o->attention != SAT_ATTEND_SOFT;
+    const size_t rows = (size_t)o->stage.batch * o->k;
+    int hard = o->stage.attention != SAT_ATTEND_SOFT;
     b->logprobs = sat_xmalloc(rows * b->V * sizeof *b->logprobs);
     b->alpha = sat_xmalloc(rows * b->L * sizeof *b->alpha);
     b->loc = sat_xmalloc(rows * sizeof *b->loc);
     b->prev = sat_xmalloc(rows * sizeof *b->prev);
     b->parents = sat_xmalloc(rows * sizeof *b->parents);
     b->cand = sat_xmalloc((size_t)o->k * sizeof *b->cand);
-    b->beams = sat_xcalloc((size_t)o->batch, sizeof *b->beams);
-    for (int i = 0; i < o->batch; i++) {
+    b->beams = sat_xcalloc((size_t)o->stage.batch, sizeof *b->beams);
+    for (int i = 0; i < o->stage.batch; i++) {
         hypothesis **sets[] = {&b->beams[i].live, &b->beams[i].next, &b->beams[i].done};
         for (int s = 0; s < 3; s++) {
             *sets[s] = sat_xcalloc((size_t)o->k, sizeof **sets[s]);
-            alloc_hypotheses(*sets[s], o->k, o->max_len, b->L, hard);
+            alloc_hypotheses(*sets[s], o->k, o->stage.max_len, b->L, hard);
         }
     }
 }
 
 static void free_beams(beam_run *b)
 {
-    for (int i = 0; i < b->opt->batch; i++) {
+    for (int i = 0; i < b->opt->stage.batch; i++) {
         free_hypotheses(b->beams[i].live, b->opt->k);
         free_hypotheses(b->beams[i].next, b->opt->k);
         free_hypotheses(b->beams[i].done, b->opt->k);
@@ -305,48 +295,29 @@ static void free_beams(beam_run *b)
 static void parse_options(int argc, char **argv, options *o)
 {
     static const struct option longopts[] = {
+        SAT_STAGE_LONGOPTS,
         {"beam", required_argument, 0, 'k'},      {"nbest", required_argument, 0, 'n'},
-        {"length-norm", required_argument, 0, 'N'}, {"model", required_argument, 0, 'm'},
-        {"max-len", required_argument, 0, 'L'},   {"format", required_argument, 0, 'f'},
-        {"min-len", required_argument, 0, 'l'},   {"attention", required_argument, 0, 'A'},
-        {"seed", required_argument, 0, 's'},      {"allow-unk", no_argument, 0, 'U'},
-        {"keep-features", no_argument, 0, 'K'},   {"max-record", required_argument, 0, 'M'},
-        {"quiet", no_argument, 0, 'q'},         {"help", no_argument, 0, 'h'},
-        {"version", no_argument, 0, 'V'},         {"batch", required_argument, 0, 'B'},
-        {0, 0, 0, 0}};
-    *o = (options){.k = 3, .nbest = 1, .min_len = 1, .max_len = 30, .text = -1, .seed = 1,
-                   .attention = SAT_ATTEND_SOFT, .batch = SAT_DEFAULT_BATCH};
+        {"length-norm", required_argument, 0, 'N'}, {"min-len", required_argument, 0, 'l'},
+        {"allow-unk", no_argument, 0, 'U'},       {0, 0, 0, 0}};
+    *o = (options){.stage = SAT_STAGE_DEFAULTS, .k = 3, .nbest = 1, .min_len = 1};
+    sat_stage_options *so = &o->stage;
     int c;
-    while ((c = sat_getopt(argc, argv, "k:n:m:f:qhV", longopts)) != -1) {
+    while ((c = sat_getopt(argc, argv, SAT_STAGE_SHORTOPTS "k:n:", longopts)) != -1) {
         switch (c) {
         case 'k': o->k = (int)sat_parse_long("--beam", optarg, 1, 256); break;
         case 'n': o->nbest = (int)sat_parse_long("--nbest", optarg, 1, 256); break;
         case 'N': o->length_norm = sat_parse_double("--length-norm", optarg, 0, 10); break;
-        case 'm': sat_model_list_add(&o->models, optarg); break;
-        case 'L': o->max_len = (int)sat_parse_long("--max-len", optarg, 1, 1000); break;
         case 'l': o->min_len = (int)sat_parse_long("--min-len", optarg, 0, 1000); break;
-        case 'A': o->attention = sat_attend_option(optarg); break;
-        case 's': o->seed = (unsigned long)sat_parse_long("--seed", optarg, 0, 1L << 62); break;
         case 'U': o->allow_unk = 1; break;
-        case 'f':
-            if (strcmp(optarg, "text") && strcmp(optarg, "msgpack"))
-                sat_usage_error("--format: '%s' is not text or msgpack", optarg);
-            o->text = strcmp(optarg, "text") == 0;
-            break;
-        case 'K': o->keep_features = 1; break;
-        case 'M': o->max_record = (size_t)sat_parse_long("--max-record", optarg, 16, 1L << 40); break;
-        case 'B': o->batch = sat_batch_option(optarg); break;
-        case 'q': o->quiet = 1; break;
-        case 'h': sat_print_usage(usage);
-        case 'V': sat_print_version();
+        default: sat_stage_option(so, c, optarg, usage);
         }
     }
     if (o->nbest > o->k) sat_usage_error("--nbest %d is more than the beam width %d", o->nbest, o->k);
-    if (o->min_len > o->max_len) sat_usage_error("--min-len is more than --max-len");
-    if (o->text < 0) o->text = isatty(STDOUT_FILENO);
-    if (o->attention == SAT_ATTEND_SAMPLE) o->batch = 1;
+    if (o->min_len > so->max_len) sat_usage_error("--min-len is more than --max-len");
+    sat_stage_options_end(so);
+    if (so->attention == SAT_ATTEND_SAMPLE) so->batch = 1;
     /* Wide beams: the hypotheses' attention maps grow with K × batch. */
-    if (o->batch > BEAM_MAX_ROWS / o->k) o->batch = BEAM_MAX_ROWS / o->k;
+    if (so->batch > BEAM_MAX_ROWS / o->k) so->batch = BEAM_MAX_ROWS / o->k;
 }
 
 int main(int argc, char **argv)
@@ -355,18 +326,15 @@ int main(int argc, char **argv)
     options opt;
     parse_options(argc, argv, &opt);
     beam_run b = {.opt = &opt};
-    b.cap = sat_captioner_open(opt.models.path, opt.models.n);
+    b.cap = sat_captioner_open(opt.stage.models.path, opt.stage.models.n);
     b.V = sat_captioner_config(b.cap)->V;
     b.L = sat_captioner_config(b.cap)->L;
-    sat_rng_seed(&b.rng, opt.seed);
+    sat_rng_seed(&b.rng, opt.stage.seed);
     alloc_beams(&b);
 
     sat_writer_init(&b.out, stdout, "stdout");
-    sat_pipeline p = {.cap = b.cap, .out = opt.text ? NULL : &b.out,
-                      .keep_features = opt.keep_features, .max_record = opt.max_record,
-                      .quiet = opt.quiet,
-                      .fn = write_captions, .batch_fn = beam_search, .batch = opt.batch,
-                      .ctx = &b};
+    sat_pipeline p = sat_stage_pipeline(&opt.stage, b.cap, &b.out);
+    p.fn = write_captions, p.batch_fn = beam_search, p.ctx = &b;
     sat_pipeline_run(&p, argv + optind, argc - optind);
     sat_writer_close(&b.out);
 

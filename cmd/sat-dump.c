@@ -4,7 +4,6 @@
  * summarized as {shape, dtype, min, max, mean} unless --full; other binary
  * values are shown as their length, or base64 with --full.
  */
-#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdlib.h>
@@ -53,10 +52,20 @@ static int wanted(const options *o, const char *type)
     return 0;
 }
 
-/* Recognize the tensors the format defines: features.data and caption.alpha. */
-static int tensor_of(const msgpack_object *rec, const char *type, const char *key, size_t len,
-                     tensor_view *tv)
+/* The grid of a caption record's alpha (0 x 0 when it has none). */
+static void caption_grid(const sat_record *rec, uint64_t *h, uint64_t *w)
 {
+    sat_caption_record c;
+    sat_caption_record_parse(rec, 0, &c, NULL, 0);
+    *h = c.alpha_h, *w = c.alpha_w;
+    sat_caption_record_free(&c);
+}
+
+/* Recognize the tensors the format defines: features.data and caption.alpha. */
+static int tensor_of(const sat_record *r, const char *key, size_t len, tensor_view *tv)
+{
+    const msgpack_object *rec = &r->obj;
+    const char *type = r->type;
     uint64_t a = 0, b = 0, c = 0;
     memset(tv, 0, sizeof *tv);
     if (strcmp(type, "features") == 0 && strcmp(key, "data") == 0 && !sat_map_uint(rec, "h", &a) &&
@@ -70,8 +79,9 @@ static int tensor_of(const msgpack_object *rec, const char *type, const char *ke
             return 0;
         tv->as = (sat_features){.dtype = t < 0 ? SAT_F16 : (sat_dtype)t, .scale = (float)scale,
                                 .zero_point = (uint32_t)zp};
-    } else if (strcmp(type, "caption") == 0 && strcmp(key, "alpha") == 0 &&
-               !sat_map_uint(rec, "alpha_h", &b) && !sat_map_uint(rec, "alpha_w", &c) && b && c) {
+    } else if (strcmp(type, "caption") == 0 && strcmp(key, "alpha") == 0) {
+        caption_grid(r, &b, &c);
+        if (!b || !c) return 0;
         a = len / 4 / (b * c);
         tv->as.dtype = SAT_F32;
     } else {
@@ -209,7 +219,7 @@ static void dump_record(FILE *out, const sat_record *rec, const options *opt)
         if (kv->val.type == MSGPACK_OBJECT_BIN && kv->key.type == MSGPACK_OBJECT_STR) {
             char key[32] = "";
             if (kv->key.via.str.size < sizeof key) memcpy(key, kv->key.via.str.ptr, kv->key.via.str.size);
-            if (tensor_of(m, rec->type, key, kv->val.via.bin.size, &tv)) {
+            if (tensor_of(rec, key, kv->val.via.bin.size, &tv)) {
                 dump_tensor(out, (const unsigned char *)kv->val.via.bin.ptr, &tv, opt->full);
                 continue;
             }
@@ -230,21 +240,11 @@ static int model_ok(const sat_record *rec, const char *name)
     return m != NULL;
 }
 
-static void dump_stream(FILE *in, const char *name, FILE *out, const options *opt)
+static void on_record(void *ctx, const sat_record *rec, const char *input)
 {
-    sat_reader *r = sat_reader_open(in, name, opt->max_record);
-    sat_record rec;
-    int st;
-    while ((st = sat_reader_next(r, &rec)) != SAT_READ_END) {
-        if (st == SAT_READ_OK) {
-            if (wanted(opt, rec.type) && (!opt->verify || !sat_record_is(&rec, "model") || model_ok(&rec, name)))
-                dump_record(out, &rec, opt);
-            continue;
-        }
-        sat_warn("%s", sat_reader_error(r));
-        if (st == SAT_READ_FATAL) break;
-    }
-    sat_reader_close(r);
+    const options *opt = ctx;
+    if (wanted(opt, rec->type) && (!opt->verify || !sat_record_is(rec, "model") || model_ok(rec, input)))
+        dump_record(stdout, rec, opt);
 }
 
 int main(int argc, char **argv)
@@ -268,22 +268,8 @@ int main(int argc, char **argv)
         case 'V': sat_print_version();
         }
     }
-    if (optind == argc) {
-        dump_stream(stdin, "stdin", stdout, &opt);
-    }
-    for (int i = optind; i < argc; i++) {
-        if (strcmp(argv[i], "-") == 0) {
-            dump_stream(stdin, "stdin", stdout, &opt);
-            continue;
-        }
-        FILE *f = fopen(argv[i], "rb");
-        if (!f) {
-            sat_warn("%s: %s", argv[i], strerror(errno));
-            continue;
-        }
-        dump_stream(f, argv[i], stdout, &opt);
-        fclose(f);
-    }
+    sat_each e = {.max_record = opt.max_record, .record = on_record, .ctx = &opt};
+    sat_each_record(&e, argv + optind, argc - optind);
     sat_fclose_check(stdout, "stdout");
     free(opt.types);
     return sat_exit_status();

@@ -167,16 +167,17 @@ static void add_hypothesis(hyp_set *h, const char *id, const char *text, const c
 /* The attention of a scored caption record into the statistics. */
 static void add_attention(attention_stats *a, const sat_record *rec)
 {
-    sat_heatmap_caption c;
-    char err[256];
-    if (sat_heatmap_caption_parse(rec, &c, err, sizeof err)) {
-        if (!a->no_attention++) snprintf(a->first_bad, sizeof a->first_bad, "%s", err);
-        return;
+    sat_caption_record c;
+    char why[256];
+    if (sat_caption_record_parse(rec, SAT_CAPTION_ATTENTION, &c, why, sizeof why)) {
+        if (!a->no_attention++)
+            snprintf(a->first_bad, sizeof a->first_bad, "record %zu (id %s): %s", rec->index, c.id, why);
+    } else {
+        if (a->boxes) sat_pointing_add(&a->pointing, a->boxes, &c);
+        if (a->entropy) sat_attention_entropy_add(&c, &a->entropy_sum, &a->entropy_words);
+        a->cells = c.alpha_h * c.alpha_w;
     }
-    if (a->boxes) sat_pointing_add(&a->pointing, a->boxes, &c);
-    if (a->entropy) sat_attention_entropy_add(&c, &a->entropy_sum, &a->entropy_words);
-    a->cells = c.alpha_h * c.alpha_w;
-    sat_heatmap_caption_free(&c);
+    sat_caption_record_free(&c);
 }
 
 static void read_text_hypotheses(FILE *f, hyp_set *h)
@@ -204,33 +205,28 @@ static void read_text_hypotheses(FILE *f, hyp_set *h)
     free(line);
 }
 
-static void read_stream_hypotheses(FILE *f, const char *name, size_t max_record, hyp_set *h)
+static void on_record(void *ctx, const sat_record *rec, const char *input)
 {
-    sat_reader *r = sat_reader_open(f, name, max_record);
-    sat_record rec;
-    int st;
-    char where[32];
-    while ((st = sat_reader_next(r, &rec)) != SAT_READ_END) {
-        if (st == SAT_READ_FATAL || st == SAT_READ_BAD) sat_warn("%s", sat_reader_error(r));
-        if (st == SAT_READ_FATAL) break;
-        if (st == SAT_READ_BAD || !sat_record_is(&rec, "caption")) continue;
-        uint64_t rank = 0;
-        if (sat_map_uint(&rec.obj, "rank", &rank) == 0 && rank > 0) continue; /* n-best: the best only */
-        snprintf(where, sizeof where, "record %zu", rec.index);
-        char *id = sat_map_strdup(&rec.obj, "id"), *text = sat_map_strdup(&rec.obj, "text");
-        if (!id || !text || !*id || !sat_utf8_valid(text, strlen(text))) {
-            h->read++;
-            note(h, H_MALFORMED, where);
-        } else {
-            add_hypothesis(h, id, text, where);
-            /* attention needs no references: any caption of the split */
-            if (h->att && (!h->split || sat_strtab_find(h->split, sat_path_basename(id)) >= 0))
-                add_attention(h->att, &rec);
-        }
-        free(id);
-        free(text);
+    hyp_set *h = ctx;
+    if (!sat_record_is(rec, "caption")) return;
+    sat_caption_record c;
+    int bad = sat_caption_record_parse(rec, SAT_CAPTION_TEXT, &c, NULL, 0);
+    if (c.rank > 0) { /* n-best: the best only */
+        sat_caption_record_free(&c);
+        return;
     }
-    sat_reader_close(r);
+    char where[32];
+    snprintf(where, sizeof where, "record %zu", rec->index);
+    if (bad || !*c.id || !sat_utf8_valid(c.text, strlen(c.text))) {
+        h->read++;
+        note(h, H_MALFORMED, where);
+    } else {
+        add_hypothesis(h, c.id, c.text, where);
+        /* attention needs no references: any caption of the split */
+        if (h->att && (!h->split || sat_strtab_find(h->split, sat_path_basename(c.id)) >= 0))
+            add_attention(h->att, rec);
+    }
+    sat_caption_record_free(&c);
 }
 
 static int is_stream(FILE *f)
@@ -392,7 +388,8 @@ int main(int argc, char **argv)
     int stream = is_stream(f);
     if (h.att && !stream)
         sat_die("%s: --boxes and --entropy need a stream of caption records (their attention)", name);
-    if (stream) read_stream_hypotheses(f, name, o.max_record, &h);
+    sat_each each = {.max_record = o.max_record, .record = on_record, .ctx = &h};
+    if (stream) sat_each_record_of(&each, f, name);
     else read_text_hypotheses(f, &h);
     if (ferror(f)) sat_die("%s: read error", name);
     if (f != stdin) fclose(f);

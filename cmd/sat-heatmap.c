@@ -93,23 +93,22 @@ typedef struct {
 
 static void remember_thumbnail(heatmapper *h, const sat_record *rec)
 {
-    const void *png;
-    size_t len;
-    if (sat_map_bin(&rec->obj, "thumbnail", &png, &len) || len == 0 || len > MAX_THUMBNAIL_BYTES)
+    sat_thumbnail got;
+    if (sat_thumbnail_parse(rec, &got) || got.len == 0 || got.len > MAX_THUMBNAIL_BYTES) {
+        free(got.id);
         return;
-    char *id = sat_map_strdup(&rec->obj, "id");
-    if (!id) return;
+    }
     int slot = h->next_thumb;
     for (int i = 0; i < MAX_THUMBNAILS; i++)
-        if (h->thumbs[i].id && strcmp(h->thumbs[i].id, id) == 0) slot = i;
+        if (h->thumbs[i].id && strcmp(h->thumbs[i].id, got.id) == 0) slot = i;
     thumbnail *t = &h->thumbs[slot];
     if (slot == h->next_thumb) h->next_thumb = (h->next_thumb + 1) % MAX_THUMBNAILS;
     free(t->id);
     free(t->png);
-    t->id = id;
-    t->png = sat_xmalloc(len);
-    memcpy(t->png, png, len);
-    t->len = len;
+    t->id = got.id;
+    t->png = sat_xmalloc(got.len);
+    memcpy(t->png, got.png, got.len);
+    t->len = got.len;
 }
 
 static const thumbnail *find_thumbnail(const heatmapper *h, const char *id)
@@ -297,17 +296,19 @@ static void handle_caption(heatmapper *h, const sat_record *rec, const char *str
     if (++h->captions > 1 && o->output && !o->output_is_dir)
         sat_die("%s: record %zu: -o %s takes one caption but the stream has more (use -o DIR/)",
                 stream, rec->index, o->output);
-    sat_heatmap_caption c;
+    sat_caption_record c;
     char err[1024];
-    if (sat_heatmap_caption_parse(rec, &c, err, sizeof err)) {
-        report("%s: %s", stream, err);
+    if (sat_caption_record_parse(rec, SAT_CAPTION_ATTENTION, &c, err, sizeof err)) {
+        if (c.id) report("%s: record %zu (id %s): %s", stream, rec->index, c.id, err);
+        else report("%s: record %zu: caption: %s", stream, rec->index, err);
+        sat_caption_record_free(&c);
         return;
     }
     const sat_image *img = load_image(h, c.id, err, sizeof err);
     sat_image fig;
     if (!img || sat_heatmap_render(&c, img, &o->figure, h->font, &fig, err, sizeof err)) {
         report("%s: record %zu (id %s): %s", stream, rec->index, c.id, err);
-        sat_heatmap_caption_free(&c);
+        sat_caption_record_free(&c);
         return;
     }
     char *path = output_path(h, c.id);
@@ -319,25 +320,15 @@ static void handle_caption(heatmapper *h, const sat_record *rec, const char *str
         free(path);
         sat_image_free(&fig);
     }
-    sat_heatmap_caption_free(&c);
+    sat_caption_record_free(&c);
 }
 
-static void read_stream(heatmapper *h, FILE *in, const char *name)
+static void on_record(void *ctx, const sat_record *rec, const char *input)
 {
-    sat_reader *r = sat_reader_open(in, name, h->opt->max_record);
-    sat_record rec;
-    int st;
-    while ((st = sat_reader_next(r, &rec)) != SAT_READ_END) {
-        if (st == SAT_READ_OK) {
-            if (sat_record_is(&rec, "caption")) handle_caption(h, &rec, name);
-            else if (sat_record_is(&rec, "features") || sat_record_is(&rec, "thumbnail"))
-                remember_thumbnail(h, &rec);
-            continue;
-        }
-        sat_warn("%s", sat_reader_error(r));
-        if (st == SAT_READ_FATAL) break;
-    }
-    sat_reader_close(r);
+    heatmapper *h = ctx;
+    if (sat_record_is(rec, "caption")) handle_caption(h, rec, input);
+    else if (sat_record_is(rec, "features") || sat_record_is(rec, "thumbnail"))
+        remember_thumbnail(h, rec);
 }
 
 /* ---- main ---------------------------------------------------------------- */
@@ -358,7 +349,7 @@ static void parse_options(int argc, char **argv, options *o)
         case 'o': o->output = optarg; break;
         case 'R': o->root = optarg; break;
         case 'C': o->figure.cols = (int)sat_parse_long("--cols", optarg, 1, 1000); break;
-        case 'W': o->figure.word = (int)sat_parse_long("--word", optarg, 0, SAT_HEATMAP_MAX_WORDS - 1); break;
+        case 'W': o->figure.word = (int)sat_parse_long("--word", optarg, 0, SAT_CAPTION_MAX_WORDS - 1); break;
         case 'S': o->figure.size = (int)sat_parse_long("--size", optarg, 32, 2048); break;
         case 'J': o->figure.style = SAT_HEATMAP_JET; break;
         case 'F': o->font = optarg; break;
@@ -384,20 +375,8 @@ int main(int argc, char **argv)
     if (o.output_is_dir && mkdir(o.output, 0777) != 0 && errno != EEXIST)
         sat_die("%s: cannot create the directory: %s", o.output, strerror(errno));
 
-    if (optind == argc) read_stream(&h, stdin, "stdin");
-    for (int i = optind; i < argc; i++) {
-        if (strcmp(argv[i], "-") == 0) {
-            read_stream(&h, stdin, "stdin");
-            continue;
-        }
-        FILE *f = fopen(argv[i], "rb");
-        if (!f) {
-            sat_warn("%s: %s", argv[i], strerror(errno));
-            continue;
-        }
-        read_stream(&h, f, argv[i]);
-        fclose(f);
-    }
+    sat_each e = {.max_record = o.max_record, .record = on_record, .ctx = &h};
+    sat_each_record(&e, argv + optind, argc - optind);
     if (h.single_path) {
         write_figure(&h.single, h.single_path, "-o");
         free(h.single_path);

@@ -286,6 +286,52 @@ static void image_to_f32(const image_feats *im, float *out)
     release_pages(im);
 }
 
+/* A features cache being read into the dataset. */
+typedef struct {
+    dataset *d;
+    const feature_cache *cache;
+    const sat_strtab *wanted;
+} cache_reader;
+
+static void on_cache_record(void *ctx, const sat_record *rec, const char *path)
+{
+    cache_reader *cr = ctx;
+    dataset *d = cr->d;
+    if (!sat_record_is(rec, "features")) return;
+    sat_features feat;
+    char err[512];
+    if (sat_features_parse(rec, &feat, err, sizeof err)) {
+        sat_warn("%s: %s", path, err);
+        return;
+    }
+    const char *name = sat_path_basename(feat.id);
+    int L = (int)(feat.h * feat.w), D = (int)feat.c;
+    if (sat_strtab_find(cr->wanted, name) >= 0 && sat_strtab_find(&d->image_index, name) < 0) {
+        if (d->nimages == 0) {
+            d->L = L, d->D = D;
+            snprintf(d->encoder, sizeof d->encoder, "%s %s",
+                     feat.encoder_name ? feat.encoder_name : "?",
+                     feat.encoder_sha256 ? feat.encoder_sha256 : "?");
+        }
+        if (L != d->L || D != d->D)
+            sat_die("%s: record %zu (%s): %dx%d features, but earlier ones are %dx%d", path,
+                    rec->index, feat.id, L, D, d->L, d->D);
+        d->images = sat_xrealloc(d->images, (size_t)(d->nimages + 1) * sizeof *d->images);
+        image_feats *im = &d->images[d->nimages];
+        im->name = sat_xstrdup(name);
+        im->view = (sat_features){.h = (uint32_t)L, .w = 1, .c = (uint32_t)D,
+                                  .dtype = feat.dtype, .scale = feat.scale,
+                                  .zero_point = feat.zero_point, .data = feat.data,
+                                  .data_len = feat.data_len};
+        im->mapped = cr->cache->mapped;
+        release_pages(im);
+        sat_strtab_add(&d->image_index, name, NULL);
+        d->nimages++;
+    }
+    sat_features_free(&feat);
+}
+
+/* A cache cut short is no training set: a fatal problem ends the run. */
 static void load_features(dataset *d, const char *path, const sat_strtab *wanted)
 {
     d->caches = sat_xrealloc(d->caches, (size_t)(d->ncaches + 1) * sizeof *d->caches);
@@ -293,47 +339,9 @@ static void load_features(dataset *d, const char *path, const sat_strtab *wanted
     *cache = open_cache(path);
     if (cache->mapped) madvise(cache->data, cache->len, MADV_SEQUENTIAL);
     sat_reader *r = sat_reader_open_mem(cache->data, cache->len, path, 0);
-    sat_record rec;
-    int st;
-    while ((st = sat_reader_next(r, &rec)) != SAT_READ_END) {
-        if (st != SAT_READ_OK) {
-            if (st == SAT_READ_FATAL) sat_die("%s", sat_reader_error(r));
-            sat_warn("%s", sat_reader_error(r));
-            continue;
-        }
-        if (!sat_record_is(&rec, "features")) continue;
-        sat_features feat;
-        char err[512];
-        if (sat_features_parse(&rec, &feat, err, sizeof err)) {
-            sat_warn("%s: %s", path, err);
-            continue;
-        }
-        const char *name = sat_path_basename(feat.id);
-        int L = (int)(feat.h * feat.w), D = (int)feat.c;
-        if (sat_strtab_find(wanted, name) >= 0 && sat_strtab_find(&d->image_index, name) < 0) {
-            if (d->nimages == 0) {
-                d->L = L, d->D = D;
-                snprintf(d->encoder, sizeof d->encoder, "%s %s",
-                         feat.encoder_name ? feat.encoder_name : "?",
-                         feat.encoder_sha256 ? feat.encoder_sha256 : "?");
-            }
-            if (L != d->L || D != d->D)
-                sat_die("%s: record %zu (%s): %dx%d features, but earlier ones are %dx%d", path,
-                        rec.index, feat.id, L, D, d->L, d->D);
-            d->images = sat_xrealloc(d->images, (size_t)(d->nimages + 1) * sizeof *d->images);
-            image_feats *im = &d->images[d->nimages];
-            im->name = sat_xstrdup(name);
-            im->view = (sat_features){.h = (uint32_t)L, .w = 1, .c = (uint32_t)D,
-                                      .dtype = feat.dtype, .scale = feat.scale,
-                                      .zero_point = feat.zero_point, .data = feat.data,
-                                      .data_len = feat.data_len};
-            im->mapped = cache->mapped;
-            release_pages(im);
-            sat_strtab_add(&d->image_index, name, NULL);
-            d->nimages++;
-        }
-        sat_features_free(&feat);
-    }
+    cache_reader cr = {d, cache, wanted};
+    sat_each e = {.fatal_dies = 1, .record = on_cache_record, .ctx = &cr};
+    sat_each_record_in(&e, r, path);
     sat_reader_close(r);
     if (cache->mapped) madvise(cache->data, cache->len, MADV_RANDOM); /* batches pick images */
 }

@@ -469,54 +469,23 @@ char *sat_caption_text(const sat_captioner *cap, const sat_caption *c)
     return sat_vocab_decode(cap->vocab, c->tokens, c->n);
 }
 
-/* {name, sha256} of a decoder model file. */
-static void pack_model_id(msgpack_packer *pk, const sat_model *m)
-{
-    msgpack_pack_map(pk, 2);
-    sat_pack_kv_str(pk, "name", m->name);
-    sat_pack_kv_str(pk, "sha256", m->weights_sha256);
-}
-
 void sat_caption_pack(sat_writer *w, const sat_captioner *cap, const sat_caption *c,
                       const sat_caption_meta *meta)
 {
-    int L = meta->alpha_h * meta->alpha_w;
-    sat_writer_begin(w, "caption", 13 + (meta->rank >= 0) + (c->locations != NULL) +
-                                       2 * (c->word_logprobs != NULL) + (cap->ens.n > 1));
-    msgpack_packer *pk = &w->pk;
-    sat_pack_kv_str(pk, "id", meta->id);
-    char *text = sat_caption_text(cap, c);
-    sat_pack_kv_str(pk, "text", text);
-    free(text);
-    sat_pack_str(pk, "words");
-    msgpack_pack_array(pk, (size_t)c->n);
-    for (int i = 0; i < c->n; i++) sat_pack_str(pk, cap->vocab->words[c->tokens[i]]);
-    sat_pack_str(pk, "tokens");
-    msgpack_pack_array(pk, (size_t)c->n);
-    for (int i = 0; i < c->n; i++) msgpack_pack_uint32(pk, (uint32_t)c->tokens[i]);
-    sat_pack_kv_float(pk, "logprob", c->logprob);
-    sat_pack_kv_str(pk, "method", meta->method);
-    sat_pack_kv_str(pk, "attention", meta->attention);
-    sat_pack_kv_bin(pk, "alpha", c->alpha, (size_t)c->n * L * sizeof(float));
-    sat_pack_kv_uint(pk, "alpha_h", (uint64_t)meta->alpha_h);
-    sat_pack_kv_uint(pk, "alpha_w", (uint64_t)meta->alpha_w);
-    sat_pack_str(pk, "model");
-    pack_model_id(pk, cap->models[0]);
-    if (cap->ens.n > 1) {
-        sat_pack_str(pk, "ensemble");
-        msgpack_pack_array(pk, (size_t)cap->ens.n);
-        for (int m = 0; m < cap->ens.n; m++) pack_model_id(pk, cap->models[m]);
-    }
-    if (c->locations) {
-        sat_pack_str(pk, "locations");
-        msgpack_pack_array(pk, (size_t)c->n);
-        for (int i = 0; i < c->n; i++) msgpack_pack_uint32(pk, (uint32_t)c->locations[i]);
-    }
-    if (c->word_logprobs) {
-        sat_pack_str(pk, "word_logprobs");
-        msgpack_pack_array(pk, (size_t)c->n + 1);
-        for (int i = 0; i <= c->n; i++) msgpack_pack_double(pk, c->word_logprobs[i]);
-        sat_pack_kv_float(pk, "perplexity", sat_caption_perplexity(c));
-    }
-    if (meta->rank >= 0) sat_pack_kv_uint(pk, "rank", (uint64_t)meta->rank);
+    sat_model_ref models[SAT_ENSEMBLE_MAX];
+    for (int m = 0; m < cap->ens.n; m++)
+        models[m] = (sat_model_ref){cap->models[m]->name, cap->models[m]->weights_sha256};
+    char **words = sat_xmalloc(((size_t)c->n + 1) * sizeof *words);
+    for (int i = 0; i < c->n; i++) words[i] = cap->vocab->words[c->tokens[i]];
+    sat_caption_record r = {
+        .id = (char *)meta->id, .text = sat_caption_text(cap, c), .words = words,
+        .nwords = (uint32_t)c->n, .tokens = c->tokens, .logprob = c->logprob,
+        .method = (char *)meta->method, .attention = (char *)meta->attention, .alpha = c->alpha,
+        .alpha_h = (uint32_t)meta->alpha_h, .alpha_w = (uint32_t)meta->alpha_w,
+        .models = models, .nmodels = cap->ens.n, .locations = c->locations,
+        .word_logprobs = c->word_logprobs,
+        .perplexity = c->word_logprobs ? sat_caption_perplexity(c) : 0, .rank = meta->rank};
+    sat_caption_record_pack(w, &r);
+    free(r.text);
+    free(words);
 }

@@ -176,7 +176,7 @@ double sat_caption_perplexity(const sat_caption *c);
 /* The caption's words joined by spaces (malloc'd). */
 char *sat_caption_text(const sat_captioner *cap, const sat_caption *c);
 
-/* Pack a caption record into w (sat_writer_begin included); rank < 0: none.
+/* Pack the caption record of c into w (sat_caption_record_pack); rank < 0: none.
  * `locations` (one per word) when c has them; `word_logprobs` (words and
  * <end>) and `perplexity` when c has word_logprobs. */
 typedef struct {

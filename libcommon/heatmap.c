@@ -8,121 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- the caption record -------------------------------------------------- */
-
-
-static int check_version(const msgpack_object *m, char *why, size_t n)
-{
-    uint64_t v;
-    if (sat_map_uint(m, "v", &v) || v != SAT_STREAM_VERSION)
-        return sat_fail(why, n, "caption record is not version %d", SAT_STREAM_VERSION);
-    return 0;
-}
-
-static int parse_words(const msgpack_object *m, sat_heatmap_caption *c, char *why, size_t n)
-{
-    const msgpack_object *o = sat_map_get(m, "words");
-    if (!o || o->type != MSGPACK_OBJECT_ARRAY) return sat_fail(why, n, "caption has no 'words' array");
-    if (o->via.array.size > SAT_HEATMAP_MAX_WORDS)
-        return sat_fail(why, n, "caption has %u words, over the limit of %d", o->via.array.size,
-                    SAT_HEATMAP_MAX_WORDS);
-    c->words = sat_xcalloc(o->via.array.size, sizeof *c->words);
-    for (uint32_t i = 0; i < o->via.array.size; i++) {
-        const msgpack_object *w = &o->via.array.ptr[i];
-        if (w->type != MSGPACK_OBJECT_STR || memchr(w->via.str.ptr, 0, w->via.str.size))
-            return sat_fail(why, n, "word %u is not a string", i);
-        if (w->via.str.size > SAT_HEATMAP_MAX_WORD_BYTES)
-            return sat_fail(why, n, "word %u has %u bytes, over the limit of %d", i, w->via.str.size,
-                        SAT_HEATMAP_MAX_WORD_BYTES);
-        c->words[i] = sat_xmalloc(w->via.str.size + 1);
-        memcpy(c->words[i], w->via.str.ptr, w->via.str.size);
-        c->words[i][w->via.str.size] = 0;
-        c->nwords = i + 1;
-    }
-    return 0;
-}
-
-static int parse_grid(const msgpack_object *m, sat_heatmap_caption *c, char *why, size_t n)
-{
-    uint64_t h, w;
-    if (sat_map_uint(m, "alpha_h", &h) || sat_map_uint(m, "alpha_w", &w) || h < 1 || w < 1 ||
-        h > SAT_HEATMAP_MAX_GRID || w > SAT_HEATMAP_MAX_GRID)
-        return sat_fail(why, n, "caption needs alpha_h and alpha_w in [1, %d]", SAT_HEATMAP_MAX_GRID);
-    c->alpha_h = (uint32_t)h, c->alpha_w = (uint32_t)w;
-    return 0;
-}
-
-/* Hard attention's `locations`: one cell index per word. */
-static int parse_locations(const msgpack_object *o, sat_heatmap_caption *c, char *why, size_t n)
-{
-    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != c->nwords)
-        return sat_fail(why, n, "locations must be an array of %u cell indices (one per word)", c->nwords);
-    uint64_t cells = (uint64_t)c->alpha_h * c->alpha_w;
-    c->locations = sat_xcalloc(c->nwords, sizeof *c->locations);
-    for (uint32_t i = 0; i < c->nwords; i++) {
-        const msgpack_object *v = &o->via.array.ptr[i];
-        if (v->type != MSGPACK_OBJECT_POSITIVE_INTEGER || v->via.u64 >= cells)
-            return sat_fail(why, n, "location %u is not a cell index below %llu", i,
-                        (unsigned long long)cells);
-        c->locations[i] = (uint32_t)v->via.u64;
-    }
-    return 0;
-}
-
-/* `alpha`: f32 little-endian, decoded bytewise so the host's order does not matter. */
-static int parse_alpha(const msgpack_object *m, sat_heatmap_caption *c, char *why, size_t n)
-{
-    const void *data;
-    size_t len;
-    if (sat_map_bin(m, "alpha", &data, &len))
-        return sat_fail(why, n, "caption has no alpha (the per-word attention maps)");
-    size_t count = (size_t)c->nwords * c->alpha_h * c->alpha_w; /* <= 1000 x 256 x 256 */
-    if (len != count * 4)
-        return sat_fail(why, n, "alpha has %zu bytes, expected %zu (%u words x %ux%u f32)", len,
-                    count * 4, c->nwords, c->alpha_h, c->alpha_w);
-    c->alpha = sat_xmalloc(count * sizeof *c->alpha);
-    const unsigned char *p = data;
-    for (size_t i = 0; i < count; i++, p += 4) {
-        uint32_t bits = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-        memcpy(&c->alpha[i], &bits, 4);
-        if (!isfinite(c->alpha[i]) || c->alpha[i] < 0)
-            return sat_fail(why, n, "alpha value %zu is %g (attention weights are finite and >= 0)", i,
-                        (double)c->alpha[i]);
-    }
-    return 0;
-}
-
-int sat_heatmap_caption_parse(const sat_record *rec, sat_heatmap_caption *c, char *err,
-                              size_t errlen)
-{
-    memset(c, 0, sizeof *c);
-    const msgpack_object *m = &rec->obj;
-    c->id = sat_map_strdup(m, "id");
-    if (!c->id)
-        return sat_fail(err, errlen, "record %zu: caption: 'id' %s", rec->index,
-                     sat_map_str_problem(m, "id"));
-    char why[256];
-    const msgpack_object *locations = sat_map_get(m, "locations");
-    int bad = check_version(m, why, sizeof why) || parse_words(m, c, why, sizeof why) ||
-              parse_grid(m, c, why, sizeof why) ||
-              (locations ? parse_locations(locations, c, why, sizeof why)
-                         : parse_alpha(m, c, why, sizeof why));
-    if (!bad) return 0;
-    sat_fail(err, errlen, "record %zu (id %s): %s", rec->index, c->id, why);
-    sat_heatmap_caption_free(c);
-    return -1;
-}
-
-void sat_heatmap_caption_free(sat_heatmap_caption *c)
-{
-    for (uint32_t i = 0; i < c->nwords; i++) free(c->words[i]);
-    free(c->words);
-    free(c->id);
-    free(c->alpha);
-    free(c->locations);
-    memset(c, 0, sizeof *c);
-}
-
 /* ---- layout -------------------------------------------------------------- */
 
 int sat_heatmap_layout_init(sat_heatmap_layout *l, int npanels, int cols, int size)
@@ -292,7 +177,7 @@ static uint8_t *panel_at(const sat_image *fig, const sat_heatmap_layout *l, int 
     return fig->rgb + ((size_t)y * fig->width + x) * 3;
 }
 
-int sat_heatmap_render(const sat_heatmap_caption *c, const sat_image *image,
+int sat_heatmap_render(const sat_caption_record *c, const sat_image *image,
                        const sat_heatmap_options *o, sat_font *font, sat_image *fig,
                        char *err, size_t errlen)
 {

@@ -2,8 +2,8 @@
  * Fig. 2 and 3): the image, then one panel per word showing where the model
  * looked (its α map blended over the image), the word written underneath.
  *
- *     sat_heatmap_caption c;
- *     if (sat_heatmap_caption_parse(&rec, &c, err, sizeof err)) ...
+ *     sat_caption_record c;
+ *     if (sat_caption_record_parse(&rec, SAT_CAPTION_ATTENTION, &c, why, sizeof why)) ...
  *     sat_heatmap_options o = SAT_HEATMAP_DEFAULTS;
  *     sat_image fig;
  *     if (sat_heatmap_render(&c, &image, &o, font, &fig, err, sizeof err)) ...
@@ -22,28 +22,7 @@
 #include "image.h"
 #include "stream.h"
 
-#define SAT_HEATMAP_MAX_GRID 256                     /* alpha_h, alpha_w */
-#define SAT_HEATMAP_MAX_WORDS 1000
-#define SAT_HEATMAP_MAX_WORD_BYTES 256
 #define SAT_HEATMAP_MAX_PIXELS (100u * 1000u * 1000u) /* of a figure */
-
-/* What sat-heatmap needs of a `caption` record (formats/stream.md). */
-typedef struct {
-    char *id;
-    char **words;
-    uint32_t nwords;
-    float *alpha;          /* nwords x alpha_h x alpha_w, or NULL when locations are given */
-    uint32_t alpha_h, alpha_w;
-    uint32_t *locations;   /* hard attention: the chosen cell of each word, or NULL */
-} sat_heatmap_caption;
-
-/* Parse a caption record: id, words, and either `alpha` (exactly
- * nwords x alpha_h x alpha_w finite values >= 0) or, for hard attention,
- * `locations` (one cell index per word); locations win when both are there.
- * 0, or -1 with err as "record 3 (id dog.jpg): caption has no alpha ...". */
-int sat_heatmap_caption_parse(const sat_record *rec, sat_heatmap_caption *c, char *err,
-                              size_t errlen);
-void sat_heatmap_caption_free(sat_heatmap_caption *c);
 
 typedef enum {
     SAT_HEATMAP_GLOW, /* the paper's look: dark where α is low, white where high */
@@ -86,7 +65,7 @@ void sat_heatmap_blend(const sat_image *panel, const float *map, sat_heatmap_sty
 
 /* The figure of caption c over `image` (any size; resized to the panels).
  * 0, or -1 with err (--word out of range, figure too large). */
-int sat_heatmap_render(const sat_heatmap_caption *c, const sat_image *image,
+int sat_heatmap_render(const sat_caption_record *c, const sat_image *image,
                        const sat_heatmap_options *o, sat_font *font, sat_image *fig,
                        char *err, size_t errlen);
 

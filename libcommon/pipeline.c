@@ -79,7 +79,7 @@ static void pass(const sat_pipeline *p, read_ahead *ra, const void *raw, size_t 
 static void emit_image(const sat_pipeline *p, const sat_features *f, const float *feats)
 {
     if (f->thumbnail && p->out && !p->keep_features) {
-        sat_thumbnail_pack(p->out, f->id, f->thumbnail, f->thumbnail_len);
+        sat_thumbnail_pack(p->out, &(sat_thumbnail){f->id, f->thumbnail, f->thumbnail_len});
         sat_writer_end(p->out);
     }
     p->fn(p->ctx, f, feats);
@@ -121,60 +121,90 @@ static void on_features(const sat_pipeline *p, read_ahead *ra, const sat_record 
     if (ra->n == ra->batch) flush(p, ra);
 }
 
-static void run_stream(const sat_pipeline *p, FILE *in, const char *name, read_ahead *ra,
-                       run_progress *rp)
+/* A run: the stage, its images read ahead, and how far it is. */
+typedef struct {
+    const sat_pipeline *p;
+    read_ahead ra;
+    run_progress rp;
+} run;
+
+static void on_record(void *ctx, const sat_record *rec, const char *input)
 {
-    sat_reader *r = sat_reader_open(in, name, p->max_record);
-    sat_record rec;
-    int st;
-    while ((st = sat_reader_next(r, &rec)) != SAT_READ_END) {
-        if (st != SAT_READ_OK) {
-            sat_warn("%s", sat_reader_error(r));
-            if (st == SAT_READ_FATAL) break;
-            continue;
-        }
-        if (sat_record_is(&rec, "features")) {
-            if (p->out && p->keep_features) pass(p, ra, rec.raw, rec.raw_len);
-            on_features(p, ra, &rec);
-            double read = rp->bytes_done + (double)(rec.offset + rec.raw_len);
-            sat_progress_update(&rp->meter, ++rp->images,
-                                rp->bytes_total > 0 ? read / rp->bytes_total : -1, NULL);
-        } else if (!(p->other && p->other(p->ctx, &rec, name)) && p->out) {
-            pass(p, ra, rec.raw, rec.raw_len);
-        }
+    run *u = ctx;
+    const sat_pipeline *p = u->p;
+    if (sat_record_is(rec, "features")) {
+        if (p->out && p->keep_features) pass(p, &u->ra, rec->raw, rec->raw_len);
+        on_features(p, &u->ra, rec);
+        double read = u->rp.bytes_done + (double)(rec->offset + rec->raw_len);
+        sat_progress_update(&u->rp.meter, ++u->rp.images,
+                            u->rp.bytes_total > 0 ? read / u->rp.bytes_total : -1, NULL);
+    } else if (!(p->other && p->other(p->ctx, rec, input)) && p->out) {
+        pass(p, &u->ra, rec->raw, rec->raw_len);
     }
-    rp->bytes_done += regular_size(in);
-    sat_reader_close(r);
+}
+
+static void on_input_done(void *ctx, FILE *in)
+{
+    run *u = ctx;
+    u->rp.bytes_done += regular_size(in);
 }
 
 void sat_pipeline_run(const sat_pipeline *p, char *const *files, int n)
 {
     const sat_decoder_config *c = sat_captioner_config(p->cap);
-    read_ahead ra = {.batch = p->batch_fn && p->batch > 1 ? p->batch : 1,
-                     .LD = (size_t)c->L * c->D};
-    ra.f = sat_xcalloc((size_t)ra.batch, sizeof *ra.f);
-    ra.feats = sat_xmalloc((size_t)ra.batch * ra.LD * sizeof *ra.feats);
-    run_progress rp = {.bytes_total = inputs_size(files, n)};
-    sat_progress_begin(&rp.meter, "images", 0, p->quiet);
-    if (n == 0) run_stream(p, stdin, "stdin", &ra, &rp);
-    for (int i = 0; i < n; i++) {
-        int is_stdin = strcmp(files[i], "-") == 0;
-        FILE *f = is_stdin ? stdin : fopen(files[i], "rb");
-        if (!f) {
-            sat_warn("%s: %s", files[i], strerror(errno));
-            continue;
-        }
-        run_stream(p, f, is_stdin ? "stdin" : files[i], &ra, &rp);
-        if (!is_stdin) fclose(f);
-    }
-    flush(p, &ra);
-    sat_progress_end(&rp.meter);
-    free(ra.f);
-    free(ra.feats);
-    free(ra.q);
+    run u = {.p = p,
+             .ra = {.batch = p->batch_fn && p->batch > 1 ? p->batch : 1, .LD = (size_t)c->L * c->D},
+             .rp = {.bytes_total = inputs_size(files, n)}};
+    u.ra.f = sat_xcalloc((size_t)u.ra.batch, sizeof *u.ra.f);
+    u.ra.feats = sat_xmalloc((size_t)u.ra.batch * u.ra.LD * sizeof *u.ra.feats);
+    sat_progress_begin(&u.rp.meter, "images", 0, p->quiet);
+    sat_each e = {.max_record = p->max_record, .record = on_record, .input_done = on_input_done,
+                  .ctx = &u};
+    sat_each_record(&e, files, n);
+    flush(p, &u.ra);
+    sat_progress_end(&u.rp.meter);
+    free(u.ra.f);
+    free(u.ra.feats);
+    free(u.ra.q);
 }
 
 int sat_batch_option(const char *arg)
 {
     return (int)sat_parse_long("--batch", arg, 1, SAT_MAX_BATCH);
+}
+
+int sat_stage_option(sat_stage_options *o, int c, const char *arg, const char *usage)
+{
+    switch (c) {
+    case 'm': sat_model_list_add(&o->models, arg); break;
+    case 'A': o->attention = sat_attend_option(arg); break;
+    case 's': o->seed = (unsigned long)sat_parse_long("--seed", arg, 0, 1L << 62); break;
+    case 'L': o->max_len = (int)sat_parse_long("--max-len", arg, 1, 1000); break;
+    case 'f':
+        if (strcmp(arg, "text") && strcmp(arg, "msgpack"))
+            sat_usage_error("--format: '%s' is not text or msgpack", arg);
+        o->text = strcmp(arg, "text") == 0;
+        break;
+    case 'B': o->batch = sat_batch_option(arg); break;
+    case 'K': o->keep_features = 1; break;
+    case 'M': o->max_record = (size_t)sat_parse_long("--max-record", arg, 16, 1L << 40); break;
+    case 'q': o->quiet = 1; break;
+    case 'h': sat_print_usage(usage);
+    case 'V': sat_print_version();
+    default: return 0;
+    }
+    return 1;
+}
+
+void sat_stage_options_end(sat_stage_options *o)
+{
+    if (o->text < 0) o->text = isatty(STDOUT_FILENO);
+}
+
+sat_pipeline sat_stage_pipeline(const sat_stage_options *o, const sat_captioner *cap,
+                                sat_writer *out)
+{
+    return (sat_pipeline){.cap = cap, .out = o->text ? NULL : out,
+                          .keep_features = o->keep_features, .max_record = o->max_record,
+                          .quiet = o->quiet, .batch = o->batch};
 }

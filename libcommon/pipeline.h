@@ -47,6 +47,55 @@ typedef struct {
 /* The images a --batch argument names; a usage error (exit 2) otherwise. */
 int sat_batch_option(const char *arg);
 
+/* ---- the options every captioning stage has (sat-decode, sat-beam, sat-attend) ---- */
+typedef struct {
+    sat_model_list models;   /* -m */
+    sat_attend_mode attention;
+    unsigned long seed;
+    int max_len;
+    int text;                /* -f: 1 text, 0 msgpack, -1 (until sat_stage_options_end): by stdout */
+    int batch, keep_features, quiet;
+    size_t max_record;
+} sat_stage_options;
+
+/* The defaults; a stage changes max_len, or others, after. */
+#define SAT_STAGE_DEFAULTS \
+    ((sat_stage_options){.attention = SAT_ATTEND_SOFT, .seed = 1, .max_len = 30, .text = -1, \
+                         .batch = SAT_DEFAULT_BATCH})
+
+/* Their entries of a getopt_long table, and their short options. */
+#define SAT_STAGE_LONGOPTS \
+    {"model", required_argument, 0, 'm'},    {"attention", required_argument, 0, 'A'}, \
+    {"seed", required_argument, 0, 's'},     {"max-len", required_argument, 0, 'L'}, \
+    {"format", required_argument, 0, 'f'},   {"batch", required_argument, 0, 'B'}, \
+    {"keep-features", no_argument, 0, 'K'},  {"max-record", required_argument, 0, 'M'}, \
+    {"quiet", no_argument, 0, 'q'},          {"help", no_argument, 0, 'h'}, \
+    {"version", no_argument, 0, 'V'}
+#define SAT_STAGE_SHORTOPTS "m:f:qhV"
+
+/* Their --help lines: -m (first among the decoder's options) and the last ones. */
+#define SAT_STAGE_USAGE_MODEL \
+    "  -m, --model FILE       decoder model, or the name of an installed one, e.g.\n" \
+    "                         sat-decoder.satm, the soft one (default: " SAT_DEFAULT_DECODER ");\n" \
+    "                         repeat for an ensemble (their log-probabilities averaged)\n"
+#define SAT_STAGE_USAGE_FORMAT \
+    "  -f, --format F         text or msgpack; default: text on a terminal, msgpack otherwise\n"
+#define SAT_STAGE_USAGE_END \
+    "      --keep-features    pass the features records through as well\n" \
+    "      --max-record N     refuse input records larger than N bytes\n" \
+    "  -q, --quiet            no progress meter on stderr\n" \
+    "  -h, --help             show this help and exit\n" \
+    "  -V, --version          show the version and exit\n"
+
+/* One option of getopt's (c, arg) if it is a stage option (-h prints usage):
+ * 1, else 0 (the stage's own).  A bad argument is a usage error (exit 2). */
+int sat_stage_option(sat_stage_options *o, int c, const char *arg, const char *usage);
+/* After the options: the format by stdout when -f was not given. */
+void sat_stage_options_end(sat_stage_options *o);
+/* The pipeline of a stage's options: out when msgpack is written (text: none). */
+sat_pipeline sat_stage_pipeline(const sat_stage_options *o, const sat_captioner *cap,
+                                sat_writer *out);
+
 /* Run over the streams named by files[0..n) ("-" = stdin; n == 0: stdin).
  * Problems are reported with sat_warn (the exit status says so at the end). */
 void sat_pipeline_run(const sat_pipeline *p, char *const *files, int n);

@@ -135,7 +135,7 @@ static int inside(const box *b, float x, float y)
 }
 
 /* The cell word t's attention peaks at: the location read, or α's largest. */
-static uint32_t peak_cell(const sat_heatmap_caption *c, uint32_t t)
+static uint32_t peak_cell(const sat_caption_record *c, uint32_t t)
 {
     if (c->locations) return c->locations[t];
     const size_t cells = (size_t)c->alpha_h * c->alpha_w;
@@ -146,7 +146,7 @@ static uint32_t peak_cell(const sat_heatmap_caption *c, uint32_t t)
     return best;
 }
 
-void sat_pointing_add(sat_pointing *p, const sat_boxes *b, const sat_heatmap_caption *c)
+void sat_pointing_add(sat_pointing *p, const sat_boxes *b, const sat_caption_record *c)
 {
     long image = sat_strtab_find(&b->images, sat_path_basename(c->id));
     if (image < 0) return;
@@ -169,7 +169,7 @@ void sat_pointing_add(sat_pointing *p, const sat_boxes *b, const sat_heatmap_cap
     }
 }
 
-void sat_attention_entropy_add(const sat_heatmap_caption *c, double *sum, long *n)
+void sat_attention_entropy_add(const sat_caption_record *c, double *sum, long *n)
 {
     if (c->locations || !c->alpha) return;
     const size_t cells = (size_t)c->alpha_h * c->alpha_w;

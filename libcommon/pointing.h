@@ -20,7 +20,7 @@
  *
  *     sat_boxes *b = sat_boxes_load("scripts/boxes.tsv", err, sizeof err);
  *     sat_pointing p = {0};
- *     sat_pointing_add(&p, b, &caption);   (a parsed sat_heatmap_caption)
+ *     sat_pointing_add(&p, b, &caption);   (a parsed sat_caption_record)
  *     printf("%ld of %ld\n", p.hits, p.words);
  */
 #ifndef SAT_POINTING_H
@@ -49,10 +49,10 @@ typedef struct {
 } sat_pointing;
 
 /* Adds caption c (its image the base name of c->id) to p. */
-void sat_pointing_add(sat_pointing *p, const sat_boxes *b, const sat_heatmap_caption *c);
+void sat_pointing_add(sat_pointing *p, const sat_boxes *b, const sat_caption_record *c);
 
 /* Adds the entropy of each word's α (soft captions only: hard ones carry
  * locations, not α) to *sum and the words to *n; 0 when c has no α. */
-void sat_attention_entropy_add(const sat_heatmap_caption *c, double *sum, long *n);
+void sat_attention_entropy_add(const sat_caption_record *c, double *sum, long *n);
 
 #endif

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "half.h"
@@ -372,6 +373,44 @@ int sat_reader_next(sat_reader *r, sat_record *rec)
     return st == SAT_READ_BAD ? skip_bad_run(r, from) : st;
 }
 
+void sat_each_record_in(const sat_each *e, sat_reader *r, const char *name)
+{
+    sat_record rec;
+    int st;
+    while ((st = sat_reader_next(r, &rec)) != SAT_READ_END) {
+        if (st == SAT_READ_OK) {
+            e->record(e->ctx, &rec, name);
+            continue;
+        }
+        if (st == SAT_READ_FATAL && e->fatal_dies) sat_die("%s", sat_reader_error(r));
+        sat_warn("%s", sat_reader_error(r));
+        if (st == SAT_READ_FATAL) break;
+    }
+}
+
+void sat_each_record_of(const sat_each *e, FILE *f, const char *name)
+{
+    sat_reader *r = sat_reader_open(f, name, e->max_record);
+    sat_each_record_in(e, r, name);
+    sat_reader_close(r);
+    if (e->input_done) e->input_done(e->ctx, f);
+}
+
+void sat_each_record(const sat_each *e, char *const *files, int n)
+{
+    if (n == 0) sat_each_record_of(e, stdin, "stdin");
+    for (int i = 0; i < n; i++) {
+        int is_stdin = strcmp(files[i], "-") == 0;
+        FILE *f = is_stdin ? stdin : fopen(files[i], "rb");
+        if (!f) {
+            sat_warn("%s: %s", files[i], strerror(errno));
+            continue;
+        }
+        sat_each_record_of(e, f, is_stdin ? "stdin" : files[i]);
+        if (!is_stdin) fclose(f);
+    }
+}
+
 int sat_record_is(const sat_record *rec, const char *type)
 {
     return rec->type && strcmp(rec->type, type) == 0;
@@ -449,12 +488,26 @@ void sat_writer_init(sat_writer *w, FILE *f, const char *name)
     msgpack_packer_init(&w->pk, &w->buf, msgpack_sbuffer_write);
 }
 
-void sat_writer_begin(sat_writer *w, const char *type, uint32_t n)
+void sat_writer_begin(sat_writer *w, const char *type)
 {
     msgpack_sbuffer_clear(&w->buf);
-    msgpack_pack_map(&w->pk, n);
-    sat_pack_kv_str(&w->pk, "type", type);
-    sat_pack_kv_uint(&w->pk, "v", SAT_STREAM_VERSION);
+    w->nfields = 0;
+    sat_field_str(w, "type", type);
+    sat_field_uint(w, "v", SAT_STREAM_VERSION);
+}
+
+void sat_writer_seal(sat_writer *w)
+{
+    msgpack_sbuffer head;
+    msgpack_packer hp;
+    msgpack_sbuffer_init(&head);
+    msgpack_packer_init(&hp, &head, msgpack_sbuffer_write);
+    msgpack_pack_map(&hp, w->nfields);
+    size_t fields = w->buf.size;
+    msgpack_sbuffer_write(&w->buf, head.data, head.size); /* room for the header */
+    memmove(w->buf.data + head.size, w->buf.data, fields);
+    memcpy(w->buf.data, head.data, head.size);
+    msgpack_sbuffer_destroy(&head);
 }
 
 void sat_writer_write(sat_writer *w, const void *p, size_t n)
@@ -503,6 +556,37 @@ void sat_pack_kv_bin(msgpack_packer *pk, const char *key, const void *data, size
     sat_pack_str(pk, key);
     msgpack_pack_bin(pk, len);
     msgpack_pack_bin_body(pk, data, len);
+}
+
+void sat_field(sat_writer *w, const char *key)
+{
+    sat_pack_str(&w->pk, key);
+    w->nfields++;
+}
+
+void sat_field_str(sat_writer *w, const char *key, const char *val)
+{
+    sat_field(w, key);
+    sat_pack_str(&w->pk, val);
+}
+
+void sat_field_uint(sat_writer *w, const char *key, uint64_t val)
+{
+    sat_field(w, key);
+    msgpack_pack_uint64(&w->pk, val);
+}
+
+void sat_field_float(sat_writer *w, const char *key, double val)
+{
+    sat_field(w, key);
+    msgpack_pack_double(&w->pk, val);
+}
+
+void sat_field_bin(sat_writer *w, const char *key, const void *data, size_t len)
+{
+    sat_field(w, key);
+    msgpack_pack_bin(&w->pk, len);
+    msgpack_pack_bin_body(&w->pk, data, len);
 }
 
 /* ---- features ---- */
@@ -675,23 +759,23 @@ static void quantize_u8(const float *values, size_t n, uint8_t *q, float *scale,
 #endif
 
 /* The tensor as dtype: "data", and before it for u8 "scale" and "zero_point". */
-static void pack_data(msgpack_packer *pk, sat_dtype dtype, const float *values, size_t n)
+static void pack_data(sat_writer *w, sat_dtype dtype, const float *values, size_t n)
 {
     if (dtype == SAT_F32) {
-        sat_pack_kv_bin(pk, "data", values, n * 4);
+        sat_field_bin(w, "data", values, n * 4);
     } else if (dtype == SAT_U8) {
         uint8_t *q = sat_xmalloc(n);
         float scale;
         uint32_t zp;
         quantize_u8(values, n, q, &scale, &zp);
-        sat_pack_kv_float(pk, "scale", scale);
-        sat_pack_kv_uint(pk, "zero_point", zp);
-        sat_pack_kv_bin(pk, "data", q, n);
+        sat_field_float(w, "scale", scale);
+        sat_field_uint(w, "zero_point", zp);
+        sat_field_bin(w, "data", q, n);
         free(q);
     } else {
         uint16_t *half = sat_xmalloc(n * 2);
         for (size_t i = 0; i < n; i++) half[i] = sat_f32_to_f16(values[i]);
-        sat_pack_kv_bin(pk, "data", half, n * 2);
+        sat_field_bin(w, "data", half, n * 2);
         free(half);
     }
 }
@@ -699,29 +783,302 @@ static void pack_data(msgpack_packer *pk, sat_dtype dtype, const float *values, 
 void sat_features_pack(sat_writer *w, const sat_features *f, const float *values)
 {
     size_t n = (size_t)f->h * f->w * f->c;
-    int has_thumb = f->thumbnail != NULL, u8 = f->dtype == SAT_U8;
-    sat_writer_begin(w, "features", 11 + has_thumb + 2 * u8);
+    sat_writer_begin(w, "features");
+    sat_field_str(w, "id", f->id);
+    sat_field_uint(w, "h", f->h);
+    sat_field_uint(w, "w", f->w);
+    sat_field_uint(w, "c", f->c);
+    sat_field_str(w, "dtype", sat_dtype_name(f->dtype));
+    pack_data(w, f->dtype, values, n);
+    sat_field_uint(w, "image_width", f->image_width);
+    sat_field_uint(w, "image_height", f->image_height);
+    sat_field(w, "encoder");
     msgpack_packer *pk = &w->pk;
-    sat_pack_kv_str(pk, "id", f->id);
-    sat_pack_kv_uint(pk, "h", f->h);
-    sat_pack_kv_uint(pk, "w", f->w);
-    sat_pack_kv_uint(pk, "c", f->c);
-    sat_pack_kv_str(pk, "dtype", sat_dtype_name(f->dtype));
-    pack_data(pk, f->dtype, values, n);
-    sat_pack_kv_uint(pk, "image_width", f->image_width);
-    sat_pack_kv_uint(pk, "image_height", f->image_height);
-    sat_pack_str(pk, "encoder");
     msgpack_pack_map(pk, 4);
     sat_pack_kv_str(pk, "name", f->encoder_name ? f->encoder_name : "");
     sat_pack_kv_str(pk, "sha256", f->encoder_sha256 ? f->encoder_sha256 : "");
     sat_pack_kv_uint(pk, "size", f->encoder_size);
     sat_pack_kv_uint(pk, "stride", f->encoder_stride);
-    if (has_thumb) sat_pack_kv_bin(pk, "thumbnail", f->thumbnail, f->thumbnail_len);
+    if (f->thumbnail) sat_field_bin(w, "thumbnail", f->thumbnail, f->thumbnail_len);
+    sat_writer_seal(w);
 }
 
-void sat_thumbnail_pack(sat_writer *w, const char *id, const void *png, size_t len)
+/* ---- thumbnail ---- */
+
+void sat_thumbnail_pack(sat_writer *w, const sat_thumbnail *t)
 {
-    sat_writer_begin(w, "thumbnail", 4);
-    sat_pack_kv_str(&w->pk, "id", id);
-    sat_pack_kv_bin(&w->pk, "thumbnail", png, len);
+    sat_writer_begin(w, "thumbnail");
+    sat_field_str(w, "id", t->id);
+    sat_field_bin(w, "thumbnail", t->png, t->len);
+    sat_writer_seal(w);
+}
+
+int sat_thumbnail_parse(const sat_record *rec, sat_thumbnail *t)
+{
+    memset(t, 0, sizeof *t);
+    if (sat_map_bin(&rec->obj, "thumbnail", &t->png, &t->len)) return -1;
+    t->id = sat_map_strdup(&rec->obj, "id");
+    return t->id ? 0 : -1;
+}
+
+/* ---- caption ---- */
+
+/* {name, sha256} of a decoder model. */
+static void pack_model_ref(msgpack_packer *pk, const sat_model_ref *m)
+{
+    msgpack_pack_map(pk, 2);
+    sat_pack_kv_str(pk, "name", m->name);
+    sat_pack_kv_str(pk, "sha256", m->sha256);
+}
+
+static void field_uints(sat_writer *w, const char *key, const int *v, uint32_t n)
+{
+    sat_field(w, key);
+    msgpack_pack_array(&w->pk, n);
+    for (uint32_t i = 0; i < n; i++) msgpack_pack_uint32(&w->pk, (uint32_t)v[i]);
+}
+
+void sat_caption_record_pack(sat_writer *w, const sat_caption_record *c)
+{
+    msgpack_packer *pk = &w->pk;
+    sat_writer_begin(w, "caption");
+    sat_field_str(w, "id", c->id);
+    sat_field_str(w, "text", c->text);
+    sat_field(w, "words");
+    msgpack_pack_array(pk, c->nwords);
+    for (uint32_t i = 0; i < c->nwords; i++) sat_pack_str(pk, c->words[i]);
+    field_uints(w, "tokens", c->tokens, c->nwords);
+    sat_field_float(w, "logprob", c->logprob);
+    sat_field_str(w, "method", c->method);
+    sat_field_str(w, "attention", c->attention);
+    sat_field_bin(w, "alpha", c->alpha, (size_t)c->nwords * c->alpha_h * c->alpha_w * sizeof(float));
+    sat_field_uint(w, "alpha_h", c->alpha_h);
+    sat_field_uint(w, "alpha_w", c->alpha_w);
+    sat_field(w, "model");
+    pack_model_ref(pk, &c->models[0]);
+    if (c->nmodels > 1) {
+        sat_field(w, "ensemble");
+        msgpack_pack_array(pk, (size_t)c->nmodels);
+        for (int m = 0; m < c->nmodels; m++) pack_model_ref(pk, &c->models[m]);
+    }
+    if (c->locations) field_uints(w, "locations", c->locations, c->nwords);
+    if (c->word_logprobs) {
+        sat_field(w, "word_logprobs");
+        msgpack_pack_array(pk, (size_t)c->nwords + 1);
+        for (uint32_t i = 0; i <= c->nwords; i++) msgpack_pack_double(pk, c->word_logprobs[i]);
+        sat_field_float(w, "perplexity", c->perplexity);
+    }
+    if (c->rank >= 0) sat_field_uint(w, "rank", (uint64_t)c->rank);
+    sat_writer_seal(w);
+}
+
+static char *obj_strdup(const msgpack_object *o)
+{
+    char *s = sat_xmalloc(o->via.str.size + 1);
+    memcpy(s, o->via.str.ptr, o->via.str.size);
+    s[o->via.str.size] = 0;
+    return s;
+}
+
+static int check_version(const msgpack_object *m, char *why, size_t n)
+{
+    uint64_t v;
+    if (sat_map_uint(m, "v", &v) || v != SAT_STREAM_VERSION)
+        return sat_fail(why, n, "caption record is not version %d", SAT_STREAM_VERSION);
+    return 0;
+}
+
+static int parse_words(const msgpack_object *m, sat_caption_record *c, char *why, size_t n)
+{
+    const msgpack_object *o = sat_map_get(m, "words");
+    if (!o || o->type != MSGPACK_OBJECT_ARRAY) return sat_fail(why, n, "caption has no 'words' array");
+    if (o->via.array.size > SAT_CAPTION_MAX_WORDS)
+        return sat_fail(why, n, "caption has %u words, over the limit of %d", o->via.array.size,
+                        SAT_CAPTION_MAX_WORDS);
+    c->words = sat_xcalloc(o->via.array.size, sizeof *c->words);
+    for (uint32_t i = 0; i < o->via.array.size; i++) {
+        const msgpack_object *w = &o->via.array.ptr[i];
+        if (w->type != MSGPACK_OBJECT_STR || memchr(w->via.str.ptr, 0, w->via.str.size))
+            return sat_fail(why, n, "word %u is not a string", i);
+        if (w->via.str.size > SAT_CAPTION_MAX_WORD_BYTES)
+            return sat_fail(why, n, "word %u has %u bytes, over the limit of %d", i, w->via.str.size,
+                            SAT_CAPTION_MAX_WORD_BYTES);
+        c->words[i] = obj_strdup(w);
+        c->nwords = i + 1;
+    }
+    return 0;
+}
+
+static int check_grid(const sat_caption_record *c, char *why, size_t n)
+{
+    if (c->alpha_h < 1 || c->alpha_w < 1 || c->alpha_h > SAT_CAPTION_MAX_GRID ||
+        c->alpha_w > SAT_CAPTION_MAX_GRID)
+        return sat_fail(why, n, "caption needs alpha_h and alpha_w in [1, %d]", SAT_CAPTION_MAX_GRID);
+    return 0;
+}
+
+/* An array of n values in [0, below) as ints into *out; -1 at the first
+ * that is not (*bad: its index), out freed. */
+static int parse_uints(const msgpack_object *o, uint32_t n, uint64_t below, int **out, uint32_t *bad)
+{
+    if (!o || o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != n) return *bad = n, -1;
+    int *v = sat_xcalloc(n, sizeof *v);
+    for (uint32_t i = 0; i < n; i++) {
+        const msgpack_object *x = &o->via.array.ptr[i];
+        if (x->type != MSGPACK_OBJECT_POSITIVE_INTEGER || x->via.u64 >= below) {
+            free(v);
+            *bad = i;
+            return -1;
+        }
+        v[i] = (int)x->via.u64;
+    }
+    *out = v;
+    return 0;
+}
+
+/* Hard attention's `locations`: one cell index per word. */
+static int parse_locations(const msgpack_object *o, sat_caption_record *c, char *why, size_t n)
+{
+    uint64_t cells = (uint64_t)c->alpha_h * c->alpha_w;
+    uint32_t bad;
+    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != c->nwords)
+        return sat_fail(why, n, "locations must be an array of %u cell indices (one per word)", c->nwords);
+    if (parse_uints(o, c->nwords, cells, &c->locations, &bad))
+        return sat_fail(why, n, "location %u is not a cell index below %llu", bad,
+                        (unsigned long long)cells);
+    return 0;
+}
+
+/* `alpha`: f32 little-endian, decoded bytewise so the host's order does not matter. */
+static int parse_alpha(const msgpack_object *m, sat_caption_record *c, char *why, size_t n)
+{
+    const void *data;
+    size_t len;
+    if (sat_map_bin(m, "alpha", &data, &len))
+        return sat_fail(why, n, "caption has no alpha (the per-word attention maps)");
+    size_t count = (size_t)c->nwords * c->alpha_h * c->alpha_w; /* <= 1000 x 256 x 256 */
+    if (len != count * 4)
+        return sat_fail(why, n, "alpha has %zu bytes, expected %zu (%u words x %ux%u f32)", len,
+                        count * 4, c->nwords, c->alpha_h, c->alpha_w);
+    float *alpha = sat_xmalloc(count * sizeof *alpha);
+    const unsigned char *p = data;
+    for (size_t i = 0; i < count; i++, p += 4) {
+        uint32_t bits = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+        memcpy(&alpha[i], &bits, 4);
+        if (!isfinite(alpha[i]) || alpha[i] < 0) {
+            double bad = alpha[i];
+            free(alpha);
+            return sat_fail(why, n, "alpha value %zu is %g (attention weights are finite and >= 0)",
+                            i, bad);
+        }
+    }
+    c->alpha = alpha;
+    return 0;
+}
+
+/* The attention (SAT_CAPTION_ATTENTION); with locations, alpha too when it
+ * is good. */
+static int parse_attention(const msgpack_object *m, sat_caption_record *c, char *why, size_t n)
+{
+    const msgpack_object *loc = sat_map_get(m, "locations");
+    if (check_version(m, why, n) || parse_words(m, c, why, n) || check_grid(c, why, n)) return -1;
+    if (!loc) return parse_alpha(m, c, why, n);
+    if (parse_locations(loc, c, why, n)) return -1;
+    char ignored[160];
+    parse_alpha(m, c, ignored, sizeof ignored);
+    return 0;
+}
+
+static void free_attention(sat_caption_record *c)
+{
+    for (uint32_t i = 0; i < c->nwords; i++) free(c->words[i]);
+    free(c->words);
+    free(c->alpha);
+    free(c->locations);
+    c->words = NULL, c->nwords = 0, c->alpha = NULL, c->locations = NULL;
+}
+
+/* `model`, or every model of an `ensemble`. */
+static void parse_models(const msgpack_object *m, sat_caption_record *c)
+{
+    const msgpack_object *ens = sat_map_get(m, "ensemble"), *one = sat_map_get(m, "model");
+    const msgpack_object *list = ens && ens->type == MSGPACK_OBJECT_ARRAY ? ens->via.array.ptr : one;
+    int n = list == one ? (one != NULL) : (int)ens->via.array.size;
+    c->models = sat_xcalloc((size_t)n, sizeof *c->models);
+    for (int i = 0; i < n; i++) {
+        c->models[i].name = sat_map_strdup(&list[i], "name");
+        c->models[i].sha256 = sat_map_strdup(&list[i], "sha256");
+    }
+    c->nmodels = n;
+}
+
+static void parse_word_logprobs(const msgpack_object *m, sat_caption_record *c)
+{
+    const msgpack_object *o = sat_map_get(m, "word_logprobs");
+    if (!o || o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != c->nwords + 1) return;
+    c->word_logprobs = sat_xmalloc(((size_t)c->nwords + 1) * sizeof *c->word_logprobs);
+    for (uint32_t i = 0; i <= c->nwords; i++) {
+        const msgpack_object *x = &o->via.array.ptr[i];
+        int number = x->type == MSGPACK_OBJECT_FLOAT32 || x->type == MSGPACK_OBJECT_FLOAT64;
+        c->word_logprobs[i] = number ? (float)x->via.f64 : NAN;
+    }
+}
+
+/* The fields no reader requires, when they are there. */
+static void parse_details(const msgpack_object *m, sat_caption_record *c)
+{
+    uint64_t v;
+    uint32_t bad;
+    c->rank = sat_map_uint(m, "rank", &v) ? -1 : v > INT64_MAX ? INT64_MAX : (int64_t)v;
+    parse_uints(sat_map_get(m, "tokens"), c->nwords, INT32_MAX, &c->tokens, &bad);
+    sat_map_float(m, "logprob", &c->logprob);
+    sat_map_float(m, "perplexity", &c->perplexity);
+    c->method = sat_map_strdup(m, "method");
+    c->attention = sat_map_strdup(m, "attention");
+    parse_models(m, c);
+    parse_word_logprobs(m, c);
+}
+
+int sat_caption_record_parse(const sat_record *rec, int need, sat_caption_record *c, char *why,
+                             size_t whylen)
+{
+    const msgpack_object *m = &rec->obj;
+    const char *problem;
+    uint64_t h = 0, w = 0;
+    memset(c, 0, sizeof *c);
+    c->id = sat_map_strdup(m, "id");
+    c->text = sat_map_strdup(m, "text");
+    if (!sat_map_uint(m, "alpha_h", &h) && !sat_map_uint(m, "alpha_w", &w) && h <= UINT32_MAX &&
+        w <= UINT32_MAX)
+        c->alpha_h = (uint32_t)h, c->alpha_w = (uint32_t)w;
+    int rc = 0;
+    char scratch[256];
+    if ((problem = sat_map_str_problem(m, "id")))
+        rc = sat_fail(why, whylen, "'id' %s", problem);
+    else if ((need & SAT_CAPTION_TEXT) && (problem = sat_map_str_problem(m, "text")))
+        rc = sat_fail(why, whylen, "'text' %s", problem);
+    if (parse_attention(m, c, need & SAT_CAPTION_ATTENTION && !rc ? why : scratch,
+                        need & SAT_CAPTION_ATTENTION && !rc ? whylen : sizeof scratch)) {
+        if (need & SAT_CAPTION_ATTENTION) rc = -1;
+        free_attention(c);
+    }
+    parse_details(m, c);
+    return rc;
+}
+
+void sat_caption_record_free(sat_caption_record *c)
+{
+    free_attention(c);
+    for (int i = 0; i < c->nmodels; i++) {
+        free(c->models[i].name);
+        free(c->models[i].sha256);
+    }
+    free(c->models);
+    free(c->id);
+    free(c->text);
+    free(c->tokens);
+    free(c->method);
+    free(c->attention);
+    free(c->word_logprobs);
+    memset(c, 0, sizeof *c);
 }

@@ -1,12 +1,11 @@
 /* fuzz_stream — libFuzzer target: the stream reader and the record parsers
- * (features, and captions as sat-heatmap reads them) on arbitrary bytes
- * (records limited to 1 MiB). */
+ * (features, thumbnail, and caption with every part required) on arbitrary
+ * bytes (records limited to 1 MiB). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "fuzz.h"
-#include "heatmap.h"
 #include "stream.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -21,11 +20,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (st != SAT_READ_OK) continue;
         char err[256];
         if (sat_record_is(&rec, "caption")) {
-            sat_heatmap_caption cap;
-            if (sat_heatmap_caption_parse(&rec, &cap, err, sizeof err) == 0)
-                sat_heatmap_caption_free(&cap);
+            sat_caption_record cap;
+            sat_caption_record_parse(&rec, SAT_CAPTION_TEXT | SAT_CAPTION_ATTENTION, &cap, err,
+                                     sizeof err);
+            sat_caption_record_free(&cap);
             continue;
         }
+        sat_thumbnail thumb;
+        sat_thumbnail_parse(&rec, &thumb);
+        free(thumb.id);
         if (!sat_record_is(&rec, "features")) continue;
         sat_features feat;
         if (sat_features_parse(&rec, &feat, err, sizeof err) == 0) {

@@ -124,11 +124,12 @@ static void stream_seeds(const unsigned char *thumb, size_t thumb_len)
         case 5: pack_caption(&w, &one.cap, 2, -1); break;
         case 6: pack_caption(&w, &two.cap, 0, -1); break;
         case 7: pack_caption(&w, &one.cap, 0, 1); break;
-        case 9: sat_thumbnail_pack(&w, "seed.png", thumb, thumb_len); break;
+        case 9: sat_thumbnail_pack(&w, &(sat_thumbnail){"seed.png", thumb, thumb_len}); break;
         case 10: pack_features(&w, "seed-u8", SAT_U8, 3, NULL, 0); break;
         default:
-            sat_writer_begin(&w, "note", 3);
-            sat_pack_kv_str(&w.pk, "text", "passed through");
+            sat_writer_begin(&w, "note");
+            sat_field_str(&w, "text", "passed through");
+            sat_writer_seal(&w);
             break;
         }
         write_seed("fuzz_stream", seeds[i].name, w.buf.data, w.buf.size);

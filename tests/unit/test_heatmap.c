@@ -39,9 +39,9 @@ static sat_image gray_image(int w, int h, uint8_t value)
 
 /* A caption of n words over an ah x aw grid; word t's α is one-hot at hot[t]
  * (NULL: uniform). */
-static sat_heatmap_caption make_caption(int n, int ah, int aw, const int *hot)
+static sat_caption_record make_caption(int n, int ah, int aw, const int *hot)
 {
-    sat_heatmap_caption c = {.id = strdup("test.jpg"), .nwords = (uint32_t)n,
+    sat_caption_record c = {.id = strdup("test.jpg"), .nwords = (uint32_t)n,
                              .alpha_h = (uint32_t)ah, .alpha_w = (uint32_t)aw};
     c.words = calloc((size_t)n, sizeof *c.words);
     c.alpha = calloc((size_t)n * ah * aw, sizeof *c.alpha);
@@ -109,32 +109,33 @@ static void parsed_close(parsed *p)
 static void pack_caption(sat_writer *w, int nwords, size_t alpha_bytes, float fill,
                          const uint64_t *loc, int nloc)
 {
-    sat_writer_begin(w, "caption", 6 + (alpha_bytes > 0) + (nloc > 0));
-    sat_pack_kv_str(&w->pk, "id", "photos/dog.jpg");
-    sat_pack_str(&w->pk, "words");
+    sat_writer_begin(w, "caption");
+    sat_field_str(w, "id", "photos/dog.jpg");
+    sat_field(w, "words");
     msgpack_pack_array(&w->pk, (size_t)nwords);
     for (int i = 0; i < nwords; i++) sat_pack_str(&w->pk, "word");
-    sat_pack_kv_uint(&w->pk, "alpha_h", 2);
-    sat_pack_kv_uint(&w->pk, "alpha_w", 3);
+    sat_field_uint(w, "alpha_h", 2);
+    sat_field_uint(w, "alpha_w", 3);
     if (alpha_bytes) {
         float *a = malloc(alpha_bytes);
         for (size_t i = 0; i < alpha_bytes / 4; i++) a[i] = fill;
-        sat_pack_kv_bin(&w->pk, "alpha", a, alpha_bytes);
+        sat_field_bin(w, "alpha", a, alpha_bytes);
         free(a);
     }
     if (nloc) {
-        sat_pack_str(&w->pk, "locations");
+        sat_field(w, "locations");
         msgpack_pack_array(&w->pk, (size_t)nloc);
         for (int i = 0; i < nloc; i++) msgpack_pack_uint64(&w->pk, loc[i]);
     }
+    sat_writer_seal(w);
 }
 
-/* Parse the packed caption; returns the parser's status, err filled. */
-static int parse_packed(sat_writer *w, sat_heatmap_caption *c, char *err, size_t errlen)
+/* Parse the packed caption as sat-heatmap does; returns the parser's status, err filled. */
+static int parse_packed(sat_writer *w, sat_caption_record *c, char *err, size_t errlen)
 {
     parsed p;
     parse_bytes(&p, w->buf.data, w->buf.size);
-    int rc = sat_heatmap_caption_parse(&p.rec, c, err, errlen);
+    int rc = sat_caption_record_parse(&p.rec, SAT_CAPTION_ATTENTION, c, err, errlen);
     parsed_close(&p);
     return rc;
 }
@@ -151,7 +152,7 @@ static void test_layout_follows_options(void **state)
         {4, 1, 48, -1, 5, 1}, {12, 5, 224, 7, 1, 2}, {0, 5, 64, -1, 1, 1},
     };
     for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
-        sat_heatmap_caption c = make_caption(cases[k].words, 14, 14, NULL);
+        sat_caption_record c = make_caption(cases[k].words, 14, 14, NULL);
         sat_heatmap_options o = {.cols = cases[k].cols, .size = cases[k].size, .word = cases[k].word};
         sat_image fig;
         char err[256];
@@ -178,7 +179,7 @@ static void test_layout_follows_options(void **state)
             else assert_true(nx <= x && ny >= y + o.size + l.label_h);
         }
         sat_image_free(&fig);
-        sat_heatmap_caption_free(&c);
+        sat_caption_record_free(&c);
     }
     sat_image_free(&img);
     sat_font_close(font);
@@ -189,7 +190,7 @@ static void test_layout_limits(void **state)
     (void)state;
     sat_font *font = open_font();
     sat_image img = gray_image(8, 8, 0);
-    sat_heatmap_caption c = make_caption(3, 4, 4, NULL);
+    sat_caption_record c = make_caption(3, 4, 4, NULL);
     sat_heatmap_options o = SAT_HEATMAP_DEFAULTS;
     sat_image fig;
     char err[256] = "";
@@ -199,7 +200,7 @@ static void test_layout_limits(void **state)
     assert_null(fig.rgb);
     sat_heatmap_layout l;
     assert_int_equal(sat_heatmap_layout_init(&l, 1001, 1000, 2048), -1); /* 2e9 pixels */
-    sat_heatmap_caption_free(&c);
+    sat_caption_record_free(&c);
     sat_image_free(&img);
     sat_font_close(font);
 }
@@ -237,7 +238,7 @@ static void test_brightest_where_alpha_is_hot(void **state)
      * brightest (glow) or reddest (jet) cell of each panel is the hot one. */
     sat_font *font = open_font();
     sat_image img = gray_image(300, 200, 128);
-    sat_heatmap_caption c = make_caption(n, 14, 14, hot);
+    sat_caption_record c = make_caption(n, 14, 14, hot);
     for (int hard = 0; hard < 2; hard++) {
         if (hard) {
             c.locations = calloc((size_t)n, sizeof *c.locations);
@@ -267,7 +268,7 @@ static void test_brightest_where_alpha_is_hot(void **state)
             sat_image_free(&fig);
         }
     }
-    sat_heatmap_caption_free(&c);
+    sat_caption_record_free(&c);
     sat_image_free(&img);
     sat_font_close(font);
 }
@@ -314,7 +315,7 @@ static void render_png(unsigned char **png, size_t *len, sat_heatmap_style style
     sat_image img = gray_image(64, 48, 0);
     for (size_t i = 0; i < (size_t)64 * 48 * 3; i++) img.rgb[i] = (uint8_t)(i * 7 % 251);
     const int hot[] = {5, 77, 190};
-    sat_heatmap_caption c = make_caption(3, 14, 14, hot);
+    sat_caption_record c = make_caption(3, 14, 14, hot);
     sat_heatmap_options o = {.cols = 2, .size = 96, .word = -1, .style = style};
     sat_image fig;
     char err[256];
@@ -328,7 +329,7 @@ static void render_png(unsigned char **png, size_t *len, sat_heatmap_style style
     assert_memory_equal(back.rgb, fig.rgb, (size_t)fig.width * fig.height * 3);
     sat_image_free(&back);
     sat_image_free(&fig);
-    sat_heatmap_caption_free(&c);
+    sat_caption_record_free(&c);
     sat_image_free(&img);
     sat_font_close(font);
 }
@@ -384,7 +385,7 @@ static void test_caption_parse(void **state)
     (void)state;
     sat_writer w;
     sat_writer_init(&w, NULL, "test");
-    sat_heatmap_caption c;
+    sat_caption_record c;
     char err[256];
 
     pack_caption(&w, 2, 2 * 6 * 4, 0.5f, NULL, 0);
@@ -396,14 +397,14 @@ static void test_caption_parse(void **state)
     assert_int_equal(c.alpha_w, 3);
     assert_float_equal(c.alpha[11], 0.5f, 0);
     assert_null(c.locations);
-    sat_heatmap_caption_free(&c);
+    sat_caption_record_free(&c);
 
     const uint64_t loc[] = {5, 0};
     pack_caption(&w, 2, 0, 0, loc, 2); /* hard attention without α */
     assert_int_equal(parse_packed(&w, &c, err, sizeof err), 0);
     assert_non_null(c.locations);
     assert_int_equal(c.locations[0], 5);
-    sat_heatmap_caption_free(&c);
+    sat_caption_record_free(&c);
 
     const struct { int words; size_t bytes; float fill; const uint64_t *loc; int nloc; const char *needle; } bad[] = {
         {2, 0, 0, NULL, 0, "no alpha"},
@@ -419,8 +420,10 @@ static void test_caption_parse(void **state)
         assert_int_equal(parse_packed(&w, &c, err, sizeof err), -1);
         if (!strstr(err, bad[k].needle)) fprintf(stderr, "case %zu: '%s'\n", k, err);
         assert_non_null(strstr(err, bad[k].needle));
-        assert_non_null(strstr(err, "record 0 (id photos/dog.jpg)"));
-        assert_null(c.id);
+        assert_string_equal(c.id, "photos/dog.jpg"); /* for the message */
+        assert_null(c.alpha);
+        assert_null(c.locations);
+        sat_caption_record_free(&c);
     }
     msgpack_sbuffer_destroy(&w.buf);
 }

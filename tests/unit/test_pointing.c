@@ -76,10 +76,10 @@ static void test_box_file(void **state)
 
 /* A caption of words whose α peaks at the given cells of a 4x4 grid. */
 typedef struct {
-    sat_heatmap_caption c;
+    sat_caption_record c;
     float alpha[8 * 16];
     char *words[8];
-    uint32_t loc[8];
+    int loc[8];
 } caption_case;
 
 static void make_caption(caption_case *k, const char *id, const char *const *words,
@@ -89,9 +89,9 @@ static void make_caption(caption_case *k, const char *id, const char *const *wor
     for (int t = 0; t < n; t++) {
         k->words[t] = (char *)words[t];
         for (int i = 0; i < 16; i++) k->alpha[t * 16 + i] = i == (int)peaks[t] ? 0.55f : 0.03f;
-        k->loc[t] = peaks[t];
+        k->loc[t] = (int)peaks[t];
     }
-    k->c = (sat_heatmap_caption){ .id = (char *)id, .words = k->words, .nwords = (uint32_t)n,
+    k->c = (sat_caption_record){ .id = (char *)id, .words = k->words, .nwords = (uint32_t)n,
                                   .alpha = hard ? NULL : k->alpha, .alpha_h = 4, .alpha_w = 4,
                                   .locations = hard ? k->loc : NULL };
 }

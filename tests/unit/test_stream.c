@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "half.h"
 #include "json.h"
@@ -148,15 +149,16 @@ static void test_features_u8_bad(void **state)
     for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
         sat_writer w;
         sat_writer_init(&w, NULL, "t");
-        sat_writer_begin(&w, "features", 9 + bad[k].has_scale);
-        sat_pack_kv_str(&w.pk, "id", "q");
-        sat_pack_kv_uint(&w.pk, "h", 1);
-        sat_pack_kv_uint(&w.pk, "w", 1);
-        sat_pack_kv_uint(&w.pk, "c", 2);
-        sat_pack_kv_str(&w.pk, "dtype", "u8");
-        if (bad[k].has_scale) sat_pack_kv_float(&w.pk, "scale", bad[k].scale);
-        sat_pack_kv_uint(&w.pk, "zero_point", bad[k].zp);
-        sat_pack_kv_bin(&w.pk, "data", "\x01\x02", 2);
+        sat_writer_begin(&w, "features");
+        sat_field_str(&w, "id", "q");
+        sat_field_uint(&w, "h", 1);
+        sat_field_uint(&w, "w", 1);
+        sat_field_uint(&w, "c", 2);
+        sat_field_str(&w, "dtype", "u8");
+        if (bad[k].has_scale) sat_field_float(&w, "scale", bad[k].scale);
+        sat_field_uint(&w, "zero_point", bad[k].zp);
+        sat_field_bin(&w, "data", "\x01\x02", 2);
+        sat_writer_seal(&w);
         sat_features g;
         char err[256];
         assert_int_equal(parse_one(w.buf.data, w.buf.size, &g, NULL, err, sizeof err), -1);
@@ -165,28 +167,40 @@ static void test_features_u8_bad(void **state)
     }
 }
 
-/* A caption record as sat-decode writes it (the fields of formats/stream.md). */
+/* The first record of len bytes at data, read into *rec (r and f to close). */
+static void read_first(const void *data, size_t len, FILE **f, sat_reader **r, sat_record *rec)
+{
+    *f = bytes_file(data, len);
+    *r = sat_reader_open(*f, "mem", 0);
+    assert_int_equal(sat_reader_next(*r, rec), SAT_READ_OK);
+}
+
+/* A caption with every optional key: hard attention's locations, teacher
+ * forcing's word log-probabilities, an ensemble of two, a rank. */
+static sat_caption_record full_caption(float *alpha, sat_model_ref *models)
+{
+    static char *words[] = {"a", "dog"};
+    static int tokens[] = {4, 17}, locations[] = {3, 0};
+    static float word_logprobs[] = {-1.5f, -0.25f, -2.0f};
+    for (int i = 0; i < 2 * 4; i++) alpha[i] = i == 3 || i == 4 ? 1.0f : 0.0f;
+    models[0] = (sat_model_ref){"soft", "aa11"};
+    models[1] = (sat_model_ref){"hard", "bb22"};
+    return (sat_caption_record){
+        .id = "a.jpg", .text = "a dog", .words = words, .nwords = 2, .tokens = tokens,
+        .logprob = -3.75, .method = "teacher", .attention = "hard-argmax", .alpha = alpha,
+        .alpha_h = 2, .alpha_w = 2, .models = models, .nmodels = 2, .locations = locations,
+        .word_logprobs = word_logprobs, .perplexity = 3.5, .rank = 1};
+}
+
+/* The full caption's bytes (malloc'd). */
 static char *pack_caption(size_t *len)
 {
+    float alpha[8];
+    sat_model_ref models[2];
+    sat_caption_record c = full_caption(alpha, models);
     sat_writer w;
     sat_writer_init(&w, NULL, "test");
-    sat_writer_begin(&w, "caption", 10);
-    msgpack_packer *pk = &w.pk;
-    sat_pack_kv_str(pk, "id", "a.jpg");
-    sat_pack_kv_str(pk, "text", "a dog");
-    sat_pack_str(pk, "words");
-    msgpack_pack_array(pk, 2);
-    sat_pack_str(pk, "a");
-    sat_pack_str(pk, "dog");
-    sat_pack_str(pk, "tokens");
-    msgpack_pack_array(pk, 2);
-    msgpack_pack_uint32(pk, 4);
-    msgpack_pack_uint32(pk, 17);
-    sat_pack_kv_float(pk, "logprob", -3.5);
-    sat_pack_kv_str(pk, "method", "greedy");
-    float alpha[2 * 4] = {0.25f, 0.25f, 0.25f, 0.25f, 1, 0, 0, 0};
-    sat_pack_kv_bin(pk, "alpha", alpha, sizeof alpha);
-    sat_pack_kv_uint(pk, "alpha_h", 2);
+    sat_caption_record_pack(&w, &c);
     *len = w.buf.size;
     return msgpack_sbuffer_release(&w.buf);
 }
@@ -194,39 +208,154 @@ static char *pack_caption(size_t *len)
 static void test_caption_round_trip(void **state)
 {
     (void)state;
-    size_t len;
-    char *bytes = pack_caption(&len);
-    FILE *in = bytes_file(bytes, len);
-    sat_reader *r = sat_reader_open(in, "mem", 0);
+    float alpha[8];
+    sat_model_ref models[2];
+    sat_caption_record in = full_caption(alpha, models), out;
+    sat_writer w;
+    sat_writer_init(&w, NULL, "test");
+    sat_caption_record_pack(&w, &in);
+    FILE *f;
+    sat_reader *r;
     sat_record rec;
-    assert_int_equal(sat_reader_next(r, &rec), SAT_READ_OK);
+    read_first(w.buf.data, w.buf.size, &f, &r, &rec);
     assert_true(sat_record_is(&rec, "caption"));
-    char *text = sat_map_strdup(&rec.obj, "text");
-    assert_string_equal(text, "a dog");
-    free(text);
-    double lp;
-    assert_int_equal(sat_map_float(&rec.obj, "logprob", &lp), 0);
-    assert_true(lp == -3.5);
-    uint64_t v, ah;
-    assert_int_equal(sat_map_uint(&rec.obj, "v", &v), 0);
-    assert_int_equal(v, 1);
-    assert_int_equal(sat_map_uint(&rec.obj, "alpha_h", &ah), 0);
-    const void *alpha;
-    size_t alen;
-    assert_int_equal(sat_map_bin(&rec.obj, "alpha", &alpha, &alen), 0);
-    assert_int_equal(alen, 8 * sizeof(float));
-    float a4; /* a bin inside a record has no alignment: copy, never cast */
-    memcpy(&a4, (const char *)alpha + 4 * sizeof(float), sizeof a4);
-    assert_true(a4 == 1.0f);
-    const msgpack_object *tokens = sat_map_get(&rec.obj, "tokens");
-    assert_non_null(tokens);
-    assert_int_equal(tokens->type, MSGPACK_OBJECT_ARRAY);
-    assert_int_equal(tokens->via.array.ptr[1].via.u64, 17);
-    assert_null(sat_map_get(&rec.obj, "nope"));
-    assert_int_equal(sat_map_uint(&rec.obj, "text", &v), -1); /* wrong type */
+    assert_int_equal(rec.obj.via.map.size, 18); /* every key of formats/stream.md, counted */
+    char why[256];
+    assert_int_equal(sat_caption_record_parse(&rec, SAT_CAPTION_TEXT | SAT_CAPTION_ATTENTION, &out,
+                                              why, sizeof why), 0);
+    assert_string_equal(out.id, "a.jpg");
+    assert_string_equal(out.text, "a dog");
+    assert_int_equal(out.nwords, 2);
+    assert_string_equal(out.words[1], "dog");
+    assert_int_equal(out.tokens[1], 17);
+    assert_true(out.logprob == -3.75);
+    assert_string_equal(out.method, "teacher");
+    assert_string_equal(out.attention, "hard-argmax");
+    assert_int_equal(out.alpha_h, 2);
+    assert_int_equal(out.alpha_w, 2);
+    assert_memory_equal(out.alpha, alpha, sizeof alpha);
+    assert_int_equal(out.nmodels, 2);
+    assert_string_equal(out.models[1].name, "hard");
+    assert_string_equal(out.models[1].sha256, "bb22");
+    assert_int_equal(out.locations[0], 3);
+    assert_true(out.word_logprobs[2] == -2.0f);
+    assert_true(out.perplexity == 3.5);
+    assert_int_equal(out.rank, 1);
+    sat_caption_record_free(&out);
     sat_reader_close(r);
-    fclose(in);
-    free(bytes);
+    fclose(f);
+
+    /* without the optional keys: 13, and the parser says they are absent */
+    in.locations = NULL, in.word_logprobs = NULL, in.nmodels = 1, in.rank = -1;
+    sat_caption_record_pack(&w, &in);
+    read_first(w.buf.data, w.buf.size, &f, &r, &rec);
+    assert_int_equal(rec.obj.via.map.size, 13);
+    assert_int_equal(sat_caption_record_parse(&rec, SAT_CAPTION_ATTENTION, &out, why, sizeof why), 0);
+    assert_null(out.locations);
+    assert_null(out.word_logprobs);
+    assert_int_equal(out.nmodels, 1);
+    assert_string_equal(out.models[0].name, "soft");
+    assert_int_equal(out.rank, -1);
+    sat_caption_record_free(&out);
+    sat_reader_close(r);
+    fclose(f);
+    sat_writer_close(&w);
+}
+
+/* What a reader needs: the first problem of the parts asked for, in order. */
+static void test_caption_needs(void **state)
+{
+    (void)state;
+    sat_writer w;
+    sat_writer_init(&w, NULL, "test");
+    sat_writer_begin(&w, "caption");
+    sat_field_str(&w, "id", "b.jpg");
+    sat_field_uint(&w, "text", 5);
+    sat_writer_seal(&w);
+    FILE *f;
+    sat_reader *r;
+    sat_record rec;
+    read_first(w.buf.data, w.buf.size, &f, &r, &rec);
+    sat_caption_record c;
+    char why[256];
+    assert_int_equal(sat_caption_record_parse(&rec, 0, &c, why, sizeof why), 0);
+    assert_string_equal(c.id, "b.jpg");
+    assert_null(c.text);
+    assert_null(c.words);
+    sat_caption_record_free(&c);
+    assert_int_equal(sat_caption_record_parse(&rec, SAT_CAPTION_TEXT, &c, why, sizeof why), -1);
+    assert_string_equal(why, "'text' is not a string");
+    sat_caption_record_free(&c);
+    assert_int_equal(sat_caption_record_parse(&rec, SAT_CAPTION_ATTENTION, &c, why, sizeof why), -1);
+    assert_string_equal(why, "caption has no 'words' array");
+    sat_caption_record_free(&c);
+    sat_reader_close(r);
+    fclose(f);
+
+    sat_writer_begin(&w, "caption"); /* no id: said first, c.id NULL */
+    sat_writer_seal(&w);
+    read_first(w.buf.data, w.buf.size, &f, &r, &rec);
+    assert_int_equal(sat_caption_record_parse(&rec, SAT_CAPTION_ATTENTION, &c, why, sizeof why), -1);
+    assert_string_equal(why, "'id' is missing");
+    assert_null(c.id);
+    sat_caption_record_free(&c);
+    sat_reader_close(r);
+    fclose(f);
+    sat_writer_close(&w);
+}
+
+/* The map header is the count of the fields packed, in msgpack's shortest
+ * form: a fixmap up to 15 fields, a map 16 from 16. */
+static void test_writer_counts_fields(void **state)
+{
+    (void)state;
+    sat_writer w;
+    sat_writer_init(&w, NULL, "test");
+    for (int n = 13; n <= 14; n++) {
+        sat_writer_begin(&w, "note");
+        char key[16];
+        for (int i = 0; i < n; i++) {
+            snprintf(key, sizeof key, "k%d", i);
+            sat_field_uint(&w, key, (uint64_t)i);
+        }
+        sat_writer_seal(&w);
+        const unsigned char *b = (const unsigned char *)w.buf.data;
+        if (n + 2 < 16) assert_int_equal(b[0], 0x80 | (n + 2));
+        else assert_true(b[0] == 0xde && b[1] == 0 && b[2] == n + 2);
+        FILE *f;
+        sat_reader *r;
+        sat_record rec;
+        read_first(w.buf.data, w.buf.size, &f, &r, &rec);
+        assert_int_equal(rec.obj.via.map.size, n + 2);
+        assert_int_equal(rec.raw_len, w.buf.size);
+        uint64_t v;
+        assert_int_equal(sat_map_uint(&rec.obj, key, &v), 0);
+        assert_int_equal(v, n - 1);
+        sat_reader_close(r);
+        fclose(f);
+    }
+    sat_writer_close(&w);
+}
+
+static void test_thumbnail_round_trip(void **state)
+{
+    (void)state;
+    sat_writer w;
+    sat_writer_init(&w, NULL, "test");
+    sat_thumbnail_pack(&w, &(sat_thumbnail){"t.png", "\x89PNG", 4});
+    FILE *f;
+    sat_reader *r;
+    sat_record rec;
+    read_first(w.buf.data, w.buf.size, &f, &r, &rec);
+    sat_thumbnail t;
+    assert_int_equal(sat_thumbnail_parse(&rec, &t), 0);
+    assert_string_equal(t.id, "t.png");
+    assert_int_equal(t.len, 4);
+    assert_memory_equal(t.png, "\x89PNG", 4);
+    free(t.id);
+    sat_reader_close(r);
+    fclose(f);
+    sat_writer_close(&w);
 }
 
 /* Every proper prefix of a two-record stream is reported as truncated at the
@@ -509,14 +638,15 @@ static void test_features_validation(void **state)
     /* data of the wrong size: claim c = 3 for 8 values */
     sat_writer w;
     sat_writer_init(&w, NULL, "t");
-    sat_writer_begin(&w, "features", 8);
-    sat_pack_kv_str(&w.pk, "id", "q");
-    sat_pack_kv_uint(&w.pk, "h", 2);
-    sat_pack_kv_uint(&w.pk, "w", 2);
-    sat_pack_kv_uint(&w.pk, "c", 3);
-    sat_pack_kv_str(&w.pk, "dtype", "f32");
+    sat_writer_begin(&w, "features");
+    sat_field_str(&w, "id", "q");
+    sat_field_uint(&w, "h", 2);
+    sat_field_uint(&w, "w", 2);
+    sat_field_uint(&w, "c", 3);
+    sat_field_str(&w, "dtype", "f32");
     float ok[8] = {0};
-    sat_pack_kv_bin(&w.pk, "data", ok, sizeof ok);
+    sat_field_bin(&w, "data", ok, sizeof ok);
+    sat_writer_seal(&w);
     in = bytes_file(w.buf.data, w.buf.size);
     r = sat_reader_open(in, "x", 0);
     assert_int_equal(sat_reader_next(r, &rec), SAT_READ_OK);
@@ -525,6 +655,73 @@ static void test_features_validation(void **state)
     sat_reader_close(r);
     fclose(in);
     msgpack_sbuffer_destroy(&w.buf);
+}
+
+/* What sat_each_record saw: the records' inputs and types, and the inputs read. */
+typedef struct {
+    char seen[8][48];
+    int nseen, ndone;
+} each_log;
+
+static void log_record(void *ctx, const sat_record *rec, const char *input)
+{
+    each_log *l = ctx;
+    if (l->nseen < 8) snprintf(l->seen[l->nseen++], sizeof l->seen[0], "%s %s", input, rec->type);
+}
+
+static void log_done(void *ctx, FILE *f)
+{
+    (void)f;
+    ((each_log *)ctx)->ndone++;
+}
+
+static void write_bytes(const char *path, const void *p, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(p, 1, n, f), n);
+    fclose(f);
+}
+
+/* Every record of every input: a missing file and a bad record are reported
+ * (the exit status turns 1) and the others are read; a cut record ends its
+ * input only. */
+static void test_each_record(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/test_each.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char good[64], bad[64], cut[64], missing[64];
+    snprintf(good, sizeof good, "%s/good.sat", dir);
+    snprintf(bad, sizeof bad, "%s/bad.sat", dir);
+    snprintf(cut, sizeof cut, "%s/cut.sat", dir);
+    snprintf(missing, sizeof missing, "%s/none.sat", dir);
+    sat_writer w;
+    sat_writer_init(&w, NULL, "test");
+    sat_thumbnail_pack(&w, &(sat_thumbnail){"t.png", "png", 3});
+    size_t n = w.buf.size;
+    char *two = malloc(2 * n + 1);
+    memcpy(two, w.buf.data, n);
+    two[n] = 0x05; /* not a map: a bad record between two good ones */
+    memcpy(two + n + 1, w.buf.data, n);
+    write_bytes(good, w.buf.data, n);
+    write_bytes(bad, two, 2 * n + 1);
+    write_bytes(cut, two, n + 1 + n / 2);
+    assert_int_equal(sat_exit_status(), 0);
+    each_log l = {0};
+    sat_each e = {.record = log_record, .input_done = log_done, .ctx = &l};
+    char *files[] = {good, missing, bad, cut};
+    sat_each_record(&e, files, 4);
+    assert_int_equal(l.nseen, 4);
+    assert_non_null(strstr(l.seen[0], "good.sat thumbnail"));
+    assert_non_null(strstr(l.seen[1], "bad.sat thumbnail"));
+    assert_non_null(strstr(l.seen[2], "bad.sat thumbnail"));
+    assert_non_null(strstr(l.seen[3], "cut.sat thumbnail"));
+    assert_int_equal(l.ndone, 3);
+    assert_int_equal(sat_exit_status(), 1);
+    free(two);
+    sat_writer_close(&w);
+    remove(good), remove(bad), remove(cut), rmdir(dir);
 }
 
 static void test_json_strings(void **state)
@@ -549,11 +746,13 @@ int main(void)
         cmocka_unit_test(test_features_round_trip),
         cmocka_unit_test(test_features_u8),
         cmocka_unit_test(test_features_u8_bad), cmocka_unit_test(test_caption_round_trip),
+        cmocka_unit_test(test_caption_needs), cmocka_unit_test(test_writer_counts_fields),
+        cmocka_unit_test(test_thumbnail_round_trip),
         cmocka_unit_test(test_truncation_everywhere), cmocka_unit_test(test_hostile_headers),
         cmocka_unit_test(test_not_a_stream), cmocka_unit_test(test_garbage_between_records),
         cmocka_unit_test(test_deep_record_skipped),
         cmocka_unit_test(test_raw_pass_through), cmocka_unit_test(test_features_validation),
-        cmocka_unit_test(test_json_strings),
+        cmocka_unit_test(test_json_strings), cmocka_unit_test(test_each_record),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -711,11 +711,12 @@ void sat_features_pack(sat_writer *w, const sat_features *f, const float *values
     sat_pack_kv_uint(pk, "image_width", f->image_width);
     sat_pack_kv_uint(pk, "image_height", f->image_height);
     sat_pack_str(pk, "encoder");
-    msgpack_pack_map(pk, 4);
+    msgpack_pack_map(pk, 4 + (f->encoder_precision != NULL));
     sat_pack_kv_str(pk, "name", f->encoder_name ? f->encoder_name : "");
     sat_pack_kv_str(pk, "sha256", f->encoder_sha256 ? f->encoder_sha256 : "");
     sat_pack_kv_uint(pk, "size", f->encoder_size);
     sat_pack_kv_uint(pk, "stride", f->encoder_stride);
+    if (f->encoder_precision) sat_pack_kv_str(pk, "precision", f->encoder_precision);
     if (has_thumb) sat_pack_kv_bin(pk, "thumbnail", f->thumbnail, f->thumbnail_len);
 }
 

@@ -5,7 +5,10 @@
  * of a uint8 model spans [-255, 255].  Each output channel n therefore
  * stores w'' = w - w_zero - off[n] in int8 (off = 0 when w - w_zero fits,
  * else min + 128: a channel's 256 codes always fit) and adds the offset
- * back as off[n] * sum(x); x_zero's share, -x_zero * sum(w - w_zero), is
+ * back as off[n] * sum(x).  When one offset fits the whole layer (always,
+ * for per-tensor uint8 weights), off * sum(x) is one number per pixel (GEMM)
+ * or comes from a second vpdpbusd with off in the bytes (depthwise), instead
+ * of a multiplication per output.  x_zero's share, -x_zero * sum(w - w_zero), is
  * folded into the bias, and padding reads x_zero, so every tap counts alike.
  * The accumulator is then the exact integer of the portable kernel and the
  * epilogue rounds as it does (qnn_requant1, qnn_add1): the same bytes.
@@ -40,11 +43,12 @@ typedef struct {
     int nblk;        /* GEMM: 16-channel blocks; depthwise: 64-channel blocks */
     int groups;      /* depthwise: tap groups of 4 */
     int use_off;     /* some off[n] != 0 */
+    int uniform;     /* one off for all channels: off[0] */
     int8_t *w;
     int32_t *bias, *off; /* bias with x_zero's share; per channel (depthwise: lane order) */
     float *mult;
     uint8_t *pad;    /* depthwise: in_c bytes of x_zero, read for taps in the padding */
-    uint32_t ones[DW_MAX_TAPS / 4]; /* depthwise: 1 in each byte of a real tap */
+    uint32_t ones[DW_MAX_TAPS / 4]; /* depthwise: 1 (uniform: off) in each byte of a real tap */
 } vnni_pack;
 
 /* Offset of channel n's weights w[0..k) so that w - off fits in int8. */
@@ -57,6 +61,20 @@ static int32_t channel_off(const int16_t *w, size_t k, size_t stride)
         hi = v > hi ? v : hi;
     }
     return lo >= -128 && hi <= 127 ? 0 : lo + 128;
+}
+
+/* One offset for all count weights, if there is one (their codes span at
+ * most 256): 1 and *off, else 0.  A depthwise offset must fit in int8 too. */
+static int layer_off(const int16_t *w, size_t count, int depthwise, int32_t *off)
+{
+    int lo = 255, hi = -255;
+    for (size_t i = 0; i < count; i++) {
+        lo = w[i] < lo ? w[i] : lo;
+        hi = w[i] > hi ? w[i] : hi;
+    }
+    if (hi - lo > 255) return 0;
+    *off = lo >= -128 && hi <= 127 ? 0 : lo + 128;
+    return !depthwise || (*off >= -128 && *off <= 127);
 }
 
 /* The depthwise lane order: position 16*q + L of block b is channel
@@ -75,9 +93,11 @@ static void pack_gemm(vnni_pack *p, const qnn_conv *cv)
     p->bias = sat_xcalloc(n16, sizeof *p->bias);
     p->off = sat_xcalloc(n16, sizeof *p->off);
     p->mult = sat_xcalloc(n16, sizeof *p->mult);
+    int32_t common = 0;
+    p->uniform = layer_off(cv->w, (size_t)g->out_c * k, 0, &common);
     for (int n = 0; n < g->out_c; n++) {
         const int16_t *wn = cv->w + (size_t)n * k;
-        int32_t off = channel_off(wn, k, 1), sum = 0;
+        int32_t off = p->uniform ? common : channel_off(wn, k, 1), sum = 0;
         for (size_t i = 0; i < k; i++) {
             int8_t *dst = p->w + ((size_t)(n / 16) * p->kp + i / 4 * 4) * 16 + (size_t)(n % 16) * 4 + i % 4;
             *dst = (int8_t)(wn[i] - off);
@@ -104,14 +124,18 @@ static void pack_depthwise(vnni_pack *p, const qnn_conv *cv)
     p->mult = sat_xcalloc(lanes, sizeof *p->mult);
     p->pad = sat_xmalloc((size_t)g->in_c);
     memset(p->pad, cv->x_zero, (size_t)g->in_c);
+    int32_t common = 0;
+    p->uniform = layer_off(cv->w, (size_t)taps * c, 1, &common);
+    /* The bytes summed with x: 1 (then times off[lane]), or off itself. */
+    uint32_t byte = p->uniform ? (uint8_t)(int8_t)common : 1;
     for (int t = 0; t < p->groups * 4; t++)
-        if (t < taps) p->ones[t / 4] |= 1u << (8 * (t % 4));
+        if (t < taps) p->ones[t / 4] |= byte << (8 * (t % 4));
     for (int b = 0; b < p->nblk; b++)
         for (int pos = 0; pos < 64; pos++) {
             int ch = dw_channel(b, pos);
             if (ch >= c) continue;
             size_t lane = (size_t)b * 64 + pos;
-            int32_t off = channel_off(cv->w + ch, (size_t)taps, (size_t)c), sum = 0;
+            int32_t off = p->uniform ? common : channel_off(cv->w + ch, (size_t)taps, (size_t)c), sum = 0;
             for (int t = 0; t < taps; t++) {
                 int v = cv->w[(size_t)t * c + ch];
                 /* [block][group][q][16 lanes][4 taps] */
@@ -187,7 +211,9 @@ static inline VNNI void store16(const qnn_conv *cv, const vnni_pack *p, __m512i 
                                 __mmask16 m, uint8_t *o)
 {
     acc = _mm512_add_epi32(acc, _mm512_loadu_si512(p->bias + n0));
-    if (p->use_off)
+    if (p->uniform) /* sum is off * sum(x) already */
+        acc = _mm512_add_epi32(acc, _mm512_set1_epi32(sum));
+    else if (p->use_off)
         acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(_mm512_loadu_si512(p->off + n0), _mm512_set1_epi32(sum)));
     __m512i c = requant16(acc, _mm512_loadu_ps(p->mult + n0), cv->mid_zero, cv->mid_lo, cv->mid_hi);
     if (cv->residual) c = add16(cv, c, _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, o)));
@@ -262,6 +288,7 @@ static VNNI void gemm_rows(const qnn_conv *cv, const vnni_pack *p, const uint8_t
     int nout = cv->g.out_c;
     size_t bstride = (size_t)p->kp * 16;
     if (p->use_off) row_sums(a, lda, rows, p->kp, sum);
+    for (int r = 0; r < rows && p->use_off && p->uniform; r++) sum[r] *= p->off[0];
     for (int jb = 0; jb < p->nblk; jb += NB) {
         int nb = p->nblk - jb < NB ? p->nblk - jb : NB;
         for (int i0 = 0; i0 < rows; i0 += MR) {
@@ -346,7 +373,8 @@ static VNNI void dw_block(const qnn_conv *cv, const vnni_pack *p, const uint8_t 
     for (int q = 0; q < 4; q++) {
         size_t lane = c0 + (size_t)q * 16;
         __m512i a = _mm512_add_epi32(acc[q], _mm512_loadu_si512(p->bias + lane));
-        if (p->use_off) a = _mm512_add_epi32(a, _mm512_mullo_epi32(s[q], _mm512_loadu_si512(p->off + lane)));
+        if (p->uniform) a = _mm512_add_epi32(a, s[q]); /* off * sum(x) already */
+        else if (p->use_off) a = _mm512_add_epi32(a, _mm512_mullo_epi32(s[q], _mm512_loadu_si512(p->off + lane)));
         v[q] = requant16(a, _mm512_loadu_ps(p->mult + lane), cv->out_zero, cv->lo, cv->hi);
     }
     __m512i bytes = _mm512_packus_epi16(_mm512_packs_epi32(v[0], v[1]), _mm512_packs_epi32(v[2], v[3]));

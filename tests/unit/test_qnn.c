@@ -1,7 +1,8 @@
 /* test_qnn.c — the integer kernels of qnn.c: the AVX-512 VNNI kernels give
  * the portable reference's bytes exactly (1x1, im2col and depthwise convs,
  * channel counts off the SIMD widths, weights that need the int8 offset and
- * weights that do not, padding, stride, dilation, a fused ADD), and the
+ * weights that do not, one offset per layer or per channel, padding, stride,
+ * dilation, a fused ADD), and the
  * reference stays within one quantization step of the same computation in
  * float on the dequantized values.
  */
@@ -28,7 +29,7 @@ typedef struct {
     sat_padding pad;
     sat_activation act;
     int wlo, whi;     /* weight codes drawn from [wlo, whi] */
-    int wzero;
+    int wzero;        /* -1: per channel, alternately 0 and 255 (codes spanning 510 in all) */
     int residual;
 } qcase;
 
@@ -55,13 +56,22 @@ static void make_conv(const qcase *k, qconv *q, uint64_t *rng)
     q->out = (qnn_q){0.1f, k->act == SAT_ACT_NONE ? 120 : 0};
     q->w = malloc(nw * sizeof *q->w);
     q->bias = malloc((size_t)k->oc * sizeof *q->bias);
-    q->wq = (sat_quant){1, k->depthwise ? 3 : 0, &wscale, (int *)&k->wzero};
+    /* Per channel: the same scale, zero points alternately 0 and 255. */
+    static float scales[1280];
+    static int zeros[1280];
+    assert_true(k->oc <= 1280);
+    for (int n = 0; n < k->oc; n++) scales[n] = wscale, zeros[n] = k->wzero >= 0 ? k->wzero : n % 2 * 255;
+    q->wq = (sat_quant){k->wzero >= 0 ? 1 : k->oc, k->depthwise ? 3 : 0, scales, zeros};
     static float bscale;
     bscale = q->in.scale * wscale;
     static int bzero = 0;
     q->bq = (sat_quant){1, 0, &bscale, &bzero};
-    for (size_t i = 0; i < nw; i++)
-        q->w[i] = wscale * (float)((int)(k->wlo + (int)(next(rng) % (uint32_t)(k->whi - k->wlo + 1))) - k->wzero);
+    size_t per = nw / (size_t)k->oc;
+    for (size_t i = 0; i < nw; i++) {
+        int n = k->depthwise ? (int)(i % (size_t)k->oc) : (int)(i / per);
+        int code = k->wlo + (int)(next(rng) % (uint32_t)(k->whi - k->wlo + 1));
+        q->w[i] = wscale * (float)(code - zeros[n]);
+    }
     for (int n = 0; n < k->oc; n++) q->bias[n] = bscale * (float)((int)(next(rng) % 20001) - 10000);
     assert_int_equal(qnn_conv_init(&q->cv, &q->g, k->depthwise, q->w, &q->wq, q->bias, &q->bq, q->in,
                                    q->out, k->act), 0);
@@ -117,6 +127,12 @@ static const qcase cases[] = {
     {14, 14, 80, 80, 3, 1, 2, 1, SAT_PAD_SAME, SAT_ACT_RELU6, 0, 255, 127, 0},
     {7, 7, 32, 32, 3, 1, 1, 1, SAT_PAD_SAME, SAT_ACT_NONE, 70, 190, 128, 0}, /* no offset */
     {6, 6, 16, 16, 4, 1, 1, 1, SAT_PAD_VALID, SAT_ACT_RELU, 0, 255, 10, 0},
+    /* per-channel zero points: an offset per channel; a depthwise offset of
+     * 128 (zero point 0, codes up to 255), which int8 cannot hold */
+    {5, 7, 40, 48, 1, 1, 1, 0, SAT_PAD_SAME, SAT_ACT_RELU6, 0, 255, -1, 1},
+    {9, 9, 3, 16, 3, 2, 1, 0, SAT_PAD_SAME, SAT_ACT_RELU6, 0, 255, -1, 0},
+    {8, 8, 96, 96, 3, 1, 2, 1, SAT_PAD_SAME, SAT_ACT_RELU6, 0, 255, -1, 0},
+    {8, 8, 64, 64, 3, 2, 1, 1, SAT_PAD_SAME, SAT_ACT_NONE, 0, 255, 0, 0},
 };
 #define NCASES (int)(sizeof cases / sizeof cases[0])
 

@@ -15,8 +15,12 @@ top1() {
         '{ if ($1 != l || ($2 - p) > 0.08 || (p - $2) > 0.08) { print "got: " $0; exit 1 } }' \
         <<<"$line"
 }
-# The same facts hold for the integer path (--precision int8).
-for precision in float int8; do
+# The same facts hold for the integer path (--precision int8).  Under
+# valgrind (make check-valgrind) the CPU shows no AVX-512 VNNI and int8 runs
+# its portable kernels, some 50 times slower again: one photo there.
+precisions="float int8"
+[ -n "${SAT_VALGRIND:-}" ] && precisions=float
+for precision in $precisions; do
     for stride in 16 32; do
         o=(--stride $stride --precision $precision)
         check "top-1 grace_hopper.png, stride $stride, $precision" top1 grace_hopper.png "military uniform" 0.93 "${o[@]}"
@@ -26,6 +30,7 @@ for precision in float int8; do
         check "top-1 hot_dog.jpg, stride $stride, $precision" top1 hot_dog.jpg "hotdog, hot dog, red hot" 0.91 "${o[@]}"
     done
 done
+[ -n "${SAT_VALGRIND:-}" ] && check "top-1 cat.png, stride 16, int8" top1 cat.png "Egyptian cat" 0.80 --precision int8
 
 # --- int8 against float: the cosine of the features of every test photo ---
 # (measured: min 0.986, hot_dog.jpg; mean 0.993; issue 15 asked for >= 0.99
@@ -42,7 +47,8 @@ int8_cosines() {
         END { printf "min %.4f mean %.4f over %d images\n", min, sum / FNR, FNR
               exit !(FNR >= 10 && min >= 0.98 && sum / FNR >= 0.99) }' "$T/float.tsv" "$T/int8.tsv"
 }
-check "int8 features: cosine to float >= 0.98 on every test photo, >= 0.99 on average" int8_cosines
+[ -z "${SAT_VALGRIND:-}" ] &&
+    check "int8 features: cosine to float >= 0.98 on every test photo, >= 0.99 on average" int8_cosines
 
 int8_is_recorded() {
     sat-encode --precision int8 "$IMAGES/dog.jpg" | sat-dump | jq -e '.encoder.precision == "int8"' >/dev/null &&

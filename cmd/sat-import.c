@@ -6,7 +6,8 @@
  *
  * The input's kind is told by its content: a msgpack map is a sat model file,
  * anything with the "TFL3" identifier a TFLite flatbuffer.  TFLite weights are
- * dequantized to float; the op graph, shapes, labels and the source's sha256
+ * dequantized to float (their quantization parameters, and the activations',
+ * kept beside them); the op graph, shapes, labels and the source's sha256
  * go into the model file (formats/model.md).  A sat model keeps everything
  * (config, vocabulary, tensors, provenance) but the element type of its
  * parameters: f32, or f16 with --f16.  --average writes the mean of the

@@ -23,6 +23,7 @@
 
 #include "nn.h"
 #include "nn_layers.h"
+#include "qnn.h"
 #include "util.h"
 
 #define MAX_SIZE 2048
@@ -44,6 +45,7 @@ typedef struct {
     nn_conv conv;       /* CONV_2D, DEPTHWISE_CONV_2D: geometry, kernel, weights */
     int accumulate;     /* conv adding into its output buffer (holds the residual) */
     int folded;         /* ADD done by the previous conv: nothing to run */
+    qnn_conv q;         /* the conv in integers (precision int8) */
 } cnn_step;
 
 struct sat_cnn {
@@ -55,11 +57,16 @@ struct sat_cnn {
     int features;       /* value index: the pool's input */
     int num_classes;
     double macs;
+    sat_cnn_precision precision;
+    size_t scratch_bytes; /* int8: the integer kernels' scratch */
 };
 
 struct sat_cnn_work {
     float *arena;
     float *scratch;
+    uint8_t *arena8;    /* int8: the values as uint8, at the same offsets (in bytes) */
+    uint8_t *image8;    /* int8: the quantized image */
+    void *scratch8;
 };
 
 
@@ -445,7 +452,10 @@ sat_cnn *sat_cnn_new(const sat_model *m, int size, int output_stride, char *err,
 void sat_cnn_free(sat_cnn *cnn)
 {
     if (!cnn) return;
-    for (int i = 0; i < cnn->m->nops; i++) nn_conv_free(&cnn->steps[i].conv);
+    for (int i = 0; i < cnn->m->nops; i++) {
+        nn_conv_free(&cnn->steps[i].conv);
+        qnn_conv_free(&cnn->steps[i].q);
+    }
     free(cnn->shape);
     free(cnn->offset);
     free(cnn->steps);
@@ -464,6 +474,81 @@ int sat_cnn_num_classes(const sat_cnn *cnn) { return cnn->num_classes; }
 
 double sat_cnn_macs(const sat_cnn *cnn) { return cnn->macs; }
 
+/* ---- int8 ---- */
+
+const char *sat_cnn_precision_name(sat_cnn_precision p) { return p == SAT_CNN_INT8 ? "int8" : "float"; }
+
+sat_cnn_precision sat_cnn_get_precision(const sat_cnn *cnn) { return cnn->precision; }
+
+static qnn_q value_q(const sat_model *m, int v)
+{
+    const sat_quant *q = &m->values[v].quant;
+    return (qnn_q){q->scale[0], q->zero_point[0]};
+}
+
+/* Every value step i reads or writes has a uint8 quantization. */
+static int step_values_quantized(const sat_model *m, const sat_op *op)
+{
+    int ok = m->values[op->output].quant.n == 1;
+    for (int j = 0; j < op->ninputs; j++) ok &= m->values[op->inputs[j]].quant.n == 1;
+    return ok;
+}
+
+static int plan_int8_conv(sat_cnn *cnn, int i, char *err, size_t errlen)
+{
+    const sat_model *m = cnn->m;
+    cnn_step *st = &cnn->steps[i];
+    const sat_op *op = st->op;
+    const sat_tensor *w = &m->tensors[op->weights], *b = op->bias >= 0 ? &m->tensors[op->bias] : NULL;
+    if (qnn_conv_init(&st->q, &st->conv.g, op->kind == SAT_OP_DEPTHWISE_CONV_2D, m->params + w->offset,
+                      &w->quant, b ? m->params + b->offset : NULL, b ? &b->quant : NULL,
+                      value_q(m, op->inputs[0]), value_q(m, op->output), op->act) < 0)
+        return sat_fail(err, errlen, "op %d (%s): weights '%s' are not quantized (or not on their grid)",
+                        i, sat_op_name(op->kind), w->name);
+    if (st->accumulate) {
+        const sat_op *add = &m->ops[i + 1];
+        if (!step_values_quantized(m, add))
+            return sat_fail(err, errlen, "op %d (ADD): a value is not quantized", i + 1);
+        int r = add->inputs[0] == op->output ? add->inputs[1] : add->inputs[0];
+        qnn_conv_fuse_add(&st->q, value_q(m, r), value_q(m, add->output), add->act);
+    }
+    size_t scratch = qnn_conv_scratch_bytes(&st->q);
+    if (scratch > cnn->scratch_bytes) cnn->scratch_bytes = scratch;
+    return 0;
+}
+
+static int plan_int8(sat_cnn *cnn, char *err, size_t errlen)
+{
+    const sat_model *m = cnn->m;
+    if (m->values[m->input].quant.n != 1 || m->values[cnn->features].quant.n != 1)
+        return sat_fail(err, errlen, "the model has no uint8 quantization of its input and features");
+    for (int i = 0; i < m->nops; i++) {
+        cnn_step *st = &cnn->steps[i];
+        const sat_op *op = st->op;
+        if (st->part != PART_FEATURES || st->folded) continue;
+        if (op->kind != SAT_OP_CONV_2D && op->kind != SAT_OP_DEPTHWISE_CONV_2D && op->kind != SAT_OP_ADD)
+            return sat_fail(err, errlen, "op %d (%s): no integer kernel", i, sat_op_name(op->kind));
+        if (!step_values_quantized(m, op))
+            return sat_fail(err, errlen, "op %d (%s): a value is not quantized", i, sat_op_name(op->kind));
+        if (op->kind != SAT_OP_ADD && plan_int8_conv(cnn, i, err, errlen) < 0) return -1;
+    }
+    return 0;
+}
+
+int sat_cnn_set_precision(sat_cnn *cnn, sat_cnn_precision p, char *err, size_t errlen)
+{
+    for (int i = 0; i < cnn->m->nops; i++) qnn_conv_free(&cnn->steps[i].q);
+    cnn->scratch_bytes = 0;
+    cnn->precision = SAT_CNN_FLOAT;
+    if (p == SAT_CNN_FLOAT) return 0;
+    if (plan_int8(cnn, err, errlen) < 0) {
+        for (int i = 0; i < cnn->m->nops; i++) qnn_conv_free(&cnn->steps[i].q);
+        return -1;
+    }
+    cnn->precision = SAT_CNN_INT8;
+    return 0;
+}
+
 sat_cnn_work *sat_cnn_work_new(const sat_cnn *cnn)
 {
     sat_cnn_work *ws = sat_xcalloc(1, sizeof *ws);
@@ -471,6 +556,12 @@ sat_cnn_work *sat_cnn_work_new(const sat_cnn *cnn)
     if (posix_memalign((void **)&ws->arena, 64, bytes ? bytes : 64) != 0)
         sat_die("out of memory (%zu bytes of activations)", bytes);
     ws->scratch = sat_xmalloc(cnn->scratch_floats * sizeof(float));
+    if (cnn->precision == SAT_CNN_INT8) {
+        if (posix_memalign((void **)&ws->arena8, 64, cnn->arena_floats ? cnn->arena_floats : 64) != 0)
+            sat_die("out of memory (%zu bytes of activations)", cnn->arena_floats);
+        ws->image8 = sat_xmalloc(shape_count(cnn->shape[cnn->m->input]));
+        ws->scratch8 = sat_xmalloc(cnn->scratch_bytes ? cnn->scratch_bytes : 1);
+    }
     return ws;
 }
 
@@ -479,6 +570,9 @@ void sat_cnn_work_free(sat_cnn_work *ws)
     if (!ws) return;
     free(ws->arena);
     free(ws->scratch);
+    free(ws->arena8);
+    free(ws->image8);
+    free(ws->scratch8);
     free(ws);
 }
 
@@ -516,14 +610,47 @@ static void run_step(const sat_cnn *cnn, sat_cnn_work *ws, const float *image, c
     }
 }
 
+static uint8_t *value8(const sat_cnn *cnn, const sat_cnn_work *ws, int v)
+{
+    return v == cnn->m->input ? ws->image8 : ws->arena8 + cnn->offset[v];
+}
+
+static void run_step8(const sat_cnn *cnn, sat_cnn_work *ws, const cnn_step *st)
+{
+    const sat_model *m = cnn->m;
+    const sat_op *op = st->op;
+    uint8_t *out = value8(cnn, ws, op->output);
+    if (op->kind == SAT_OP_ADD)
+        qnn_add_forward(value8(cnn, ws, op->inputs[0]), value_q(m, op->inputs[0]),
+                        value8(cnn, ws, op->inputs[1]), value_q(m, op->inputs[1]),
+                        shape_count(cnn->shape[op->output]), value_q(m, op->output), op->act, out);
+    else
+        qnn_conv_forward(&st->q, value8(cnn, ws, op->inputs[0]), out, ws->scratch8);
+}
+
+/* The features in integers, dequantized into the float arena, where the
+ * head (if run) reads them. */
+static void forward_int8(const sat_cnn *cnn, sat_cnn_work *ws, const float *image)
+{
+    const sat_model *m = cnn->m;
+    qnn_quantize(image, shape_count(cnn->shape[m->input]), value_q(m, m->input), ws->image8);
+    for (int i = 0; i < m->nops; i++) {
+        const cnn_step *st = &cnn->steps[i];
+        if (st->part == PART_FEATURES && !st->folded) run_step8(cnn, ws, st);
+    }
+    qnn_dequantize(value8(cnn, ws, cnn->features), shape_count(cnn->shape[cnn->features]),
+                   value_q(m, cnn->features), ws->arena + cnn->offset[cnn->features]);
+}
+
 void sat_cnn_forward(const sat_cnn *cnn, sat_cnn_work *ws, const float *image,
                      float *features, float *probs)
 {
     const sat_model *m = cnn->m;
     int with_head = probs && cnn->num_classes > 0;
+    if (cnn->precision == SAT_CNN_INT8) forward_int8(cnn, ws, image);
     for (int i = 0; i < m->nops; i++) {
         const cnn_step *st = &cnn->steps[i];
-        if (st->part == PART_FEATURES || (st->part == PART_HEAD && with_head))
+        if (st->part == PART_FEATURES ? cnn->precision == SAT_CNN_FLOAT : st->part == PART_HEAD && with_head)
             if (!st->folded) run_step(cnn, ws, image, st);
     }
     memcpy(features, value_in(cnn, ws, image, cnn->features),

@@ -20,6 +20,12 @@
 #define SAT_CNN_DEFAULT_SIZE 224
 #define SAT_CNN_DEFAULT_STRIDE 16
 
+/* How the features are computed: in float32 from the dequantized weights
+ * (every CPU; the reference), or in integers as the uint8 model was
+ * trained and as TFLite runs it (qnn.h: AVX-512 VNNI where the CPU has it,
+ * else portable C, which is slow). */
+typedef enum { SAT_CNN_FLOAT = 0, SAT_CNN_INT8 } sat_cnn_precision;
+
 typedef struct sat_cnn sat_cnn;
 typedef struct sat_cnn_work sat_cnn_work;
 
@@ -31,6 +37,16 @@ void sat_cnn_free(sat_cnn *cnn);
 /* Feature grid: h x w x c. Number of classes (0 if the model has no classifier). */
 void sat_cnn_feature_shape(const sat_cnn *cnn, int *h, int *w, int *c);
 int sat_cnn_num_classes(const sat_cnn *cnn);
+
+/* Switch to a precision, before any sat_cnn_work_new: 0, or -1 with a
+ * reason in err (int8: the model lacks quantization parameters for some
+ * value or weight on the way to the features, or an op there is not a conv,
+ * depthwise conv or ADD).  The classifier head runs in float either way,
+ * from the dequantized features. */
+int sat_cnn_set_precision(sat_cnn *cnn, sat_cnn_precision p, char *err, size_t errlen);
+sat_cnn_precision sat_cnn_get_precision(const sat_cnn *cnn);
+/* "float" or "int8". */
+const char *sat_cnn_precision_name(sat_cnn_precision p);
 
 sat_cnn_work *sat_cnn_work_new(const sat_cnn *cnn);
 void sat_cnn_work_free(sat_cnn_work *ws);

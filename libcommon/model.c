@@ -73,6 +73,17 @@ static int compare_names(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* Quantization of something of that shape: none, per tensor, or one scale
+ * per channel of `axis`; scales finite and > 0. */
+static int quant_ok(const sat_quant *q, int ndim, const int *shape)
+{
+    if (q->n == 0) return 1;
+    if (q->axis < 0 || q->axis >= ndim || (q->n != 1 && q->n != shape[q->axis])) return 0;
+    for (int c = 0; c < q->n; c++)
+        if (!isfinite(q->scale[c]) || !(q->scale[c] > 0)) return 0;
+    return 1;
+}
+
 static int check_tensors(const sat_model *m, char *err, size_t errlen)
 {
     for (int i = 0; i < m->ntensors; i++) {
@@ -83,6 +94,8 @@ static int check_tensors(const sat_model *m, char *err, size_t errlen)
             return sat_fail(err, errlen, "tensor '%s' has a bad shape", t->name);
         if (t->offset > m->nparams || t->count > m->nparams - t->offset)
             return sat_fail(err, errlen, "tensor '%s' extends past params", t->name);
+        if (!quant_ok(&t->quant, t->ndim, t->shape))
+            return sat_fail(err, errlen, "tensor '%s' has bad quantization parameters", t->name);
     }
     /* Unique names: sort a copy of the pointers (a fuzzed file may hold many). */
     char **names = sat_xmalloc((size_t)m->ntensors * sizeof *names);
@@ -214,9 +227,13 @@ static int check_graph(const sat_model *m, char *err, size_t errlen)
             return sat_fail(err, errlen, "graph has values but no ops");
         return 0;
     }
-    for (int v = 0; v < m->nvalues; v++)
-        if (!shape_count(m->values[v].ndim, m->values[v].shape, VALUE_MAX_DIM, VALUE_MAX_COUNT))
+    for (int v = 0; v < m->nvalues; v++) {
+        const sat_value *val = &m->values[v];
+        if (!shape_count(val->ndim, val->shape, VALUE_MAX_DIM, VALUE_MAX_COUNT))
             return sat_fail(err, errlen, "value %d has a bad shape", v);
+        if (val->quant.n > 1 || !quant_ok(&val->quant, val->ndim, val->shape))
+            return sat_fail(err, errlen, "value %d has bad quantization parameters", v);
+    }
     if (m->input < 0 || m->input >= m->nvalues || m->output < 0 || m->output >= m->nvalues)
         return sat_fail(err, errlen, "graph input or output value out of range");
     /* Data flow: every value is written once, and read only after it is written. */
@@ -370,6 +387,31 @@ static int parse_config(const msgpack_object *map, sat_model *m, char *err, size
     return 0;
 }
 
+/* A quantization map {scale: [f...], zero_point: [i...], axis: i} (or nil:
+ * none) -> q; its values are checked by sat_model_validate. */
+static int parse_quant(const msgpack_object *o, sat_quant *q)
+{
+    if (!o || o->type == MSGPACK_OBJECT_NIL) return 0;
+    if (o->type != MSGPACK_OBJECT_MAP) return -1;
+    const msgpack_object *sc = get(o, "scale", MSGPACK_OBJECT_ARRAY);
+    const msgpack_object *zp = get(o, "zero_point", MSGPACK_OBJECT_ARRAY);
+    if (!sc || !zp || sc->via.array.size < 1 || sc->via.array.size != zp->via.array.size ||
+        sc->via.array.size > (uint32_t)TENSOR_MAX_DIM || map_int(o, "axis", 0, 3, &q->axis) < 0)
+        return -1;
+    q->n = (int)sc->via.array.size;
+    q->scale = sat_xcalloc((size_t)q->n, sizeof *q->scale);
+    q->zero_point = sat_xcalloc((size_t)q->n, sizeof *q->zero_point);
+    for (int c = 0; c < q->n; c++) {
+        const msgpack_object *s = &sc->via.array.ptr[c];
+        int64_t z;
+        if (s->type != MSGPACK_OBJECT_FLOAT32 && s->type != MSGPACK_OBJECT_FLOAT64) return -1;
+        if (obj_int(&zp->via.array.ptr[c], INT32_MIN, INT32_MAX, &z) < 0) return -1;
+        q->scale[c] = (float)s->via.f64;
+        q->zero_point[c] = (int)z;
+    }
+    return 0;
+}
+
 static int parse_tensors(const msgpack_object *map, sat_model *m, char *err, size_t errlen)
 {
     const msgpack_object *o = get(map, "tensors", MSGPACK_OBJECT_ARRAY);
@@ -388,6 +430,8 @@ static int parse_tensors(const msgpack_object *map, sat_model *m, char *err, siz
             return sat_fail(err, errlen, "tensor '%s': 'offset' is not an unsigned integer", t->name);
         t->offset = (size_t)offset;
         t->count = shape_count(t->ndim, t->shape, TENSOR_MAX_DIM, SIZE_MAX);
+        if (parse_quant(sat_map_get(to, "quant"), &t->quant) < 0)
+            return sat_fail(err, errlen, "tensor '%s': 'quant' is not a quantization map", t->name);
     }
     return 0;
 }
@@ -442,6 +486,12 @@ static int parse_graph(const msgpack_object *map, sat_model *m, char *err, size_
     for (int v = 0; v < m->nvalues; v++)
         if (obj_shape(&values->via.array.ptr[v], &m->values[v].ndim, m->values[v].shape) < 0)
             return sat_fail(err, errlen, "value %d: shape is not 1 to 4 dimensions", v);
+    const msgpack_object *quant = get(g, "quant", MSGPACK_OBJECT_ARRAY);
+    if (quant && quant->via.array.size != (uint32_t)m->nvalues)
+        return sat_fail(err, errlen, "'graph' has %u quantizations for %d values", quant->via.array.size, m->nvalues);
+    for (int v = 0; quant && v < m->nvalues; v++)
+        if (parse_quant(&quant->via.array.ptr[v], &m->values[v].quant) < 0)
+            return sat_fail(err, errlen, "value %d: 'quant' is not a quantization map", v);
     m->ops = sat_xcalloc(ops->via.array.size, sizeof *m->ops);
     m->nops = (int)ops->via.array.size;
     for (int i = 0; i < m->nops; i++)
@@ -674,10 +724,38 @@ static void pack_op(msgpack_packer *pk, const sat_op *op)
     msgpack_pack_double(pk, op->softmax_beta);
 }
 
+static void pack_quant(msgpack_packer *pk, const sat_quant *q)
+{
+    if (!q->n) {
+        msgpack_pack_nil(pk);
+        return;
+    }
+    msgpack_pack_map(pk, 3);
+    sat_pack_str(pk, "scale");
+    msgpack_pack_array(pk, (size_t)q->n);
+    for (int c = 0; c < q->n; c++) msgpack_pack_float(pk, q->scale[c]);
+    sat_pack_str(pk, "zero_point");
+    pack_ints(pk, q->zero_point, q->n);
+    pack_int(pk, "axis", q->axis);
+}
+
+static int has_quant(const sat_model *m)
+{
+    for (int v = 0; v < m->nvalues; v++)
+        if (m->values[v].quant.n) return 1;
+    return 0;
+}
+
 static void pack_graph(msgpack_packer *pk, const sat_model *m)
 {
     sat_pack_str(pk, "graph");
-    msgpack_pack_map(pk, 4);
+    int quant = has_quant(m);
+    msgpack_pack_map(pk, 4 + (size_t)quant);
+    if (quant) {
+        sat_pack_str(pk, "quant");
+        msgpack_pack_array(pk, (size_t)m->nvalues);
+        for (int v = 0; v < m->nvalues; v++) pack_quant(pk, &m->values[v].quant);
+    }
     sat_pack_str(pk, "values");
     msgpack_pack_array(pk, (size_t)m->nvalues);
     for (int v = 0; v < m->nvalues; v++) pack_ints(pk, m->values[v].shape, m->values[v].ndim);
@@ -694,11 +772,15 @@ static void pack_tensors(msgpack_packer *pk, const sat_model *m)
     msgpack_pack_array(pk, (size_t)m->ntensors);
     for (int i = 0; i < m->ntensors; i++) {
         const sat_tensor *t = &m->tensors[i];
-        msgpack_pack_map(pk, 3);
+        msgpack_pack_map(pk, 3 + (t->quant.n > 0));
         sat_pack_kv_str(pk, "name", t->name);
         sat_pack_str(pk, "shape");
         pack_ints(pk, t->shape, t->ndim);
         pack_uint(pk, "offset", t->offset);
+        if (t->quant.n) {
+            sat_pack_str(pk, "quant");
+            pack_quant(pk, &t->quant);
+        }
     }
 }
 
@@ -777,6 +859,13 @@ void sat_model_save(sat_model *m, const char *path, int params_f16)
 
 /* ---- small API ---- */
 
+void sat_quant_free(sat_quant *q)
+{
+    free(q->scale);
+    free(q->zero_point);
+    *q = (sat_quant){0};
+}
+
 static void free_strings(char **s, int n)
 {
     for (int i = 0; i < n && s; i++) free(s[i]);
@@ -790,8 +879,12 @@ void sat_model_free(sat_model *m)
     free(m->name);
     free(m->source_file);
     free(m->params);
-    for (int i = 0; i < m->ntensors; i++) free(m->tensors[i].name);
+    for (int i = 0; i < m->ntensors; i++) {
+        free(m->tensors[i].name);
+        sat_quant_free(&m->tensors[i].quant);
+    }
     free(m->tensors);
+    for (int v = 0; v < m->nvalues; v++) sat_quant_free(&m->values[v].quant);
     free(m->values);
     free(m->ops);
     free_strings(m->labels, m->nlabels);

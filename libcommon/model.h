@@ -27,17 +27,29 @@ typedef enum {
 typedef enum { SAT_ACT_NONE = 0, SAT_ACT_RELU, SAT_ACT_RELU6 } sat_activation;
 typedef enum { SAT_PAD_SAME = 0, SAT_PAD_VALID } sat_padding;
 
+/* TFLite's affine quantization of a tensor: real = scale * (q - zero_point),
+ * per tensor (n = 1) or per channel along `axis` (n = shape[axis]); n = 0
+ * when there is none (a float tensor).  Kept so that an integer path can run
+ * the model as it was trained (cnn.h, qnn.h); the params stay dequantized. */
+typedef struct {
+    int n, axis;
+    float *scale;       /* [n], finite and > 0 */
+    int *zero_point;    /* [n] */
+} sat_quant;
+
 typedef struct {
     char *name;
     int ndim;
     int shape[4];
     size_t offset; /* in floats, into sat_model.params */
     size_t count;  /* product of shape */
+    sat_quant quant;
 } sat_tensor;
 
 typedef struct {
     int ndim;
     int shape[4]; /* at the nominal input size, NHWC with N = 1 */
+    sat_quant quant; /* uint8 activations: n = 1, zero_point in [0, 255] */
 } sat_value;
 
 typedef struct {
@@ -108,6 +120,7 @@ int sat_model_validate(const sat_model *m, char *err, size_t errlen);
 /* "CONV_2D", "DEPTHWISE_CONV_2D", ...; "?" for an unknown kind. */
 const char *sat_op_name(sat_op_kind kind);
 void sat_model_free(sat_model *m);
+void sat_quant_free(sat_quant *q);
 
 /* Index of the tensor with that name, or -1. */
 int sat_model_find_tensor(const sat_model *m, const char *name);

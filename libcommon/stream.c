@@ -794,11 +794,12 @@ void sat_features_pack(sat_writer *w, const sat_features *f, const float *values
     sat_field_uint(w, "image_height", f->image_height);
     sat_field(w, "encoder");
     msgpack_packer *pk = &w->pk;
-    msgpack_pack_map(pk, 4);
+    msgpack_pack_map(pk, 4 + (f->encoder_precision != NULL));
     sat_pack_kv_str(pk, "name", f->encoder_name ? f->encoder_name : "");
     sat_pack_kv_str(pk, "sha256", f->encoder_sha256 ? f->encoder_sha256 : "");
     sat_pack_kv_uint(pk, "size", f->encoder_size);
     sat_pack_kv_uint(pk, "stride", f->encoder_stride);
+    if (f->encoder_precision) sat_pack_kv_str(pk, "precision", f->encoder_precision);
     if (f->thumbnail) sat_field_bin(w, "thumbnail", f->thumbnail, f->thumbnail_len);
     sat_writer_seal(w);
 }

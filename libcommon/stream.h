@@ -173,6 +173,7 @@ typedef struct {
     uint32_t image_width, image_height;
     char *encoder_name, *encoder_sha256;
     uint32_t encoder_size, encoder_stride;
+    const char *encoder_precision; /* written when not NULL ("int8"); not parsed */
     const void *thumbnail;   /* PNG bytes inside the record, or NULL */
     size_t thumbnail_len;
 } sat_features;

@@ -264,13 +264,71 @@ static int tensor_shape(importer *im, int ti, int *ndim, int shape[4])
 }
 
 /* The graph value for TFLite tensor ti, created at first use. */
+/* ---- quantization parameters ---- */
+
+typedef struct {
+    fb_vec scale, zero_point;
+    int64_t dim;
+} quant;
+
+/* The quantization of a tensor `name` of that shape (which must have one). */
+static int read_quant(importer *im, const fb_table *t, const char *name, int ndim, const int *shape, quant *q)
+{
+    fb_table qt;
+    int st_ = fb_subtable(&im->f, t, TENSOR_QUANT, &qt);
+    if (st_ < 0) return -1;
+    if (st_ == 0) return fail(&im->f, "tensor '%s' is quantized but has no quantization parameters", name);
+    if (fb_vector(&im->f, &qt, QUANT_SCALE, 4, &q->scale) < 0 ||
+        fb_vector(&im->f, &qt, QUANT_ZERO_POINT, 8, &q->zero_point) < 0 ||
+        fb_int(&im->f, &qt, QUANT_DIMENSION, 4, 1, 0, &q->dim) < 0)
+        return -1;
+    if (q->dim < 0 || q->dim >= ndim) return fail(&im->f, "tensor '%s': quantized dimension out of range", name);
+    size_t n = q->scale.n;
+    if (n != 1 && n != (size_t)shape[q->dim])
+        return fail(&im->f, "tensor '%s' has %zu scales for %d channels", name, n, shape[q->dim]);
+    if (q->zero_point.n != n && q->zero_point.n != 0)
+        return fail(&im->f, "tensor '%s' has %zu scales but %zu zero points", name, n, q->zero_point.n);
+    for (size_t c = 0; c < n; c++)
+        if (!isfinite(f32_at(&im->f, q->scale.pos + 4 * c)))
+            return fail(&im->f, "tensor '%s' has a non-finite scale", name);
+    return 0;
+}
+
+/* q -> out, with its scales and zero points (the integer path needs them). */
+static void keep_quant(const importer *im, const quant *q, sat_quant *out)
+{
+    out->n = (int)q->scale.n;
+    out->axis = (int)q->dim;
+    out->scale = sat_xmalloc(q->scale.n * sizeof *out->scale);
+    out->zero_point = sat_xmalloc(q->scale.n * sizeof *out->zero_point);
+    for (size_t c = 0; c < q->scale.n; c++) {
+        out->scale[c] = f32_at(&im->f, q->scale.pos + 4 * c);
+        out->zero_point[c] = q->zero_point.n ? (int)(int64_t)rd(&im->f, q->zero_point.pos + 8 * c, 8) : 0;
+    }
+}
+
+/* A uint8 activation's scale and zero point into v (others stay float). */
+static int value_quant(importer *im, const fb_table *t, int ti, sat_value *v)
+{
+    int64_t type;
+    if (fb_int(&im->f, t, TENSOR_TYPE, 1, 1, 0, &type) < 0) return -1;
+    if (type != TYPE_UINT8) return 0;
+    char name[32];
+    snprintf(name, sizeof name, "tensor%d", ti);
+    quant q;
+    if (read_quant(im, t, name, v->ndim, v->shape, &q) < 0) return -1;
+    if (q.scale.n == 1) keep_quant(im, &q, &v->quant);
+    return 0;
+}
+
 static int value_index(importer *im, int64_t ti, int *out)
 {
     fb_table t;
     if (tensor_table(im, ti, &t) < 0) return -1;
     if (im->value_of[ti] < 0) {
         sat_value *v = &im->m->values[im->m->nvalues];
-        if (tensor_shape(im, (int)ti, &v->ndim, v->shape) < 0) return -1;
+        if (tensor_shape(im, (int)ti, &v->ndim, v->shape) < 0 || value_quant(im, &t, (int)ti, v) < 0)
+            return -1;
         im->value_of[ti] = im->m->nvalues++;
     }
     *out = im->value_of[ti];
@@ -501,33 +559,6 @@ static int import_op(importer *im, const fb_vec *operators, int i)
 
 /* ---- dequantization ---- */
 
-typedef struct {
-    fb_vec scale, zero_point;
-    int64_t dim;
-} quant;
-
-static int read_quant(importer *im, const fb_table *t, const sat_tensor *st, quant *q)
-{
-    fb_table qt;
-    int st_ = fb_subtable(&im->f, t, TENSOR_QUANT, &qt);
-    if (st_ < 0) return -1;
-    if (st_ == 0) return fail(&im->f, "tensor '%s' is quantized but has no quantization parameters", st->name);
-    if (fb_vector(&im->f, &qt, QUANT_SCALE, 4, &q->scale) < 0 ||
-        fb_vector(&im->f, &qt, QUANT_ZERO_POINT, 8, &q->zero_point) < 0 ||
-        fb_int(&im->f, &qt, QUANT_DIMENSION, 4, 1, 0, &q->dim) < 0)
-        return -1;
-    if (q->dim < 0 || q->dim >= st->ndim) return fail(&im->f, "tensor '%s': quantized dimension out of range", st->name);
-    size_t n = q->scale.n;
-    if (n != 1 && n != (size_t)st->shape[q->dim])
-        return fail(&im->f, "tensor '%s' has %zu scales for %d channels", st->name, n, st->shape[q->dim]);
-    if (q->zero_point.n != n && q->zero_point.n != 0)
-        return fail(&im->f, "tensor '%s' has %zu scales but %zu zero points", st->name, n, q->zero_point.n);
-    for (size_t c = 0; c < n; c++)
-        if (!isfinite(f32_at(&im->f, q->scale.pos + 4 * c)))
-            return fail(&im->f, "tensor '%s' has a non-finite scale", st->name);
-    return 0;
-}
-
 /* The raw bytes of TFLite tensor t, which must be exactly `bytes` long. */
 static int tensor_data(importer *im, const fb_table *t, const sat_tensor *st, size_t bytes, size_t *pos)
 {
@@ -578,7 +609,8 @@ static int dequantize(importer *im, int k)
         return 0;
     }
     quant q;
-    if (read_quant(im, &t, st, &q) < 0) return -1;
+    if (read_quant(im, &t, st->name, st->ndim, st->shape, &q) < 0) return -1;
+    keep_quant(im, &q, &im->m->tensors[k].quant);
     /* Element i belongs to channel (i / inner) % nch; per tensor, nch = 1. */
     size_t nch = q.scale.n, inner = 1;
     for (int d = (int)q.dim + 1; d < st->ndim; d++) inner *= (size_t)st->shape[d];

@@ -11,8 +11,10 @@
  * dequantized to float32 (real = scale * (q - zero_point), per tensor or per
  * channel; uint8, int8, int32; float32/float16 tensors are converted as is)
  * into one params allocation, keeping TFLite's layouts (see model.h).
- * Activation tensors become graph values with their shapes; their own
- * quantization is dropped, since the graph runs in float.
+ * Activation tensors become graph values with their shapes.  The
+ * quantization parameters of quantized weights and biases and of uint8
+ * activations are kept beside them (sat_quant in model.h) for the integer
+ * path of cnn.h.
  */
 #ifndef SAT_TFLITE_H
 #define SAT_TFLITE_H

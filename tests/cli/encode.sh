@@ -15,13 +15,52 @@ top1() {
         '{ if ($1 != l || ($2 - p) > 0.08 || (p - $2) > 0.08) { print "got: " $0; exit 1 } }' \
         <<<"$line"
 }
-for stride in 16 32; do
-    check "top-1 grace_hopper.png, stride $stride" top1 grace_hopper.png "military uniform" 0.93 --stride $stride
-    check "top-1 cat.png, stride $stride" top1 cat.png "Egyptian cat" 0.80 --stride $stride
-    check "top-1 bird.png, stride $stride" top1 bird.png "chickadee" 0.99 --stride $stride
-    check "top-1 parrot.jpg, stride $stride" top1 parrot.jpg "macaw" 1.00 --stride $stride
-    check "top-1 hot_dog.jpg, stride $stride" top1 hot_dog.jpg "hotdog, hot dog, red hot" 0.91 --stride $stride
+# The same facts hold for the integer path (--precision int8).  Under
+# valgrind (make check-valgrind) the CPU shows no AVX-512 VNNI and int8 runs
+# its portable kernels, some 50 times slower again: one photo there.
+precisions="float int8"
+[ -n "${SAT_VALGRIND:-}" ] && precisions=float
+for precision in $precisions; do
+    for stride in 16 32; do
+        o=(--stride $stride --precision $precision)
+        check "top-1 grace_hopper.png, stride $stride, $precision" top1 grace_hopper.png "military uniform" 0.93 "${o[@]}"
+        check "top-1 cat.png, stride $stride, $precision" top1 cat.png "Egyptian cat" 0.80 "${o[@]}"
+        check "top-1 bird.png, stride $stride, $precision" top1 bird.png "chickadee" 0.99 "${o[@]}"
+        check "top-1 parrot.jpg, stride $stride, $precision" top1 parrot.jpg "macaw" 1.00 "${o[@]}"
+        check "top-1 hot_dog.jpg, stride $stride, $precision" top1 hot_dog.jpg "hotdog, hot dog, red hot" 0.91 "${o[@]}"
+    done
 done
+[ -n "${SAT_VALGRIND:-}" ] && check "top-1 cat.png, stride 16, int8" top1 cat.png "Egyptian cat" 0.80 --precision int8
+
+# --- int8 against float: the cosine of the features of every test photo ---
+# (measured: min 0.986, hot_dog.jpg; mean 0.993; issue 15 asked for >= 0.99
+# on every image, which is why auto stays float).
+features_tsv() {
+    sat-encode -q -j 1 --dtype f32 --precision "$1" "$IMAGES"/* | sat-dump --full | jq -r '.data | @tsv'
+}
+int8_cosines() {
+    features_tsv float > "$T/float.tsv" && features_tsv int8 > "$T/int8.tsv" || return 1
+    awk -F'\t' 'NR == FNR { a[FNR] = $0; next }
+        { n = split(a[FNR], x, "\t"); d = p = q = 0
+          for (i = 1; i <= n; i++) { d += x[i] * $i; p += x[i] * x[i]; q += $i * $i }
+          c = d / sqrt(p * q); sum += c; if (FNR == 1 || c < min) min = c }
+        END { printf "min %.4f mean %.4f over %d images\n", min, sum / FNR, FNR
+              exit !(FNR >= 10 && min >= 0.98 && sum / FNR >= 0.99) }' "$T/float.tsv" "$T/int8.tsv"
+}
+[ -z "${SAT_VALGRIND:-}" ] &&
+    check "int8 features: cosine to float >= 0.98 on every test photo, >= 0.99 on average" int8_cosines
+
+int8_is_recorded() {
+    sat-encode --precision int8 "$IMAGES/dog.jpg" | sat-dump | jq -e '.encoder.precision == "int8"' >/dev/null &&
+        sat-encode "$IMAGES/dog.jpg" | sat-dump | jq -e '.encoder | has("precision") | not' >/dev/null
+}
+check "an int8 record says so in encoder.precision; a float one has no such key" int8_is_recorded
+
+float_is_default() {
+    cmp <(sat-encode "$IMAGES/dog.jpg") <(sat-encode --precision float "$IMAGES/dog.jpg") &&
+        cmp <(sat-encode "$IMAGES/dog.jpg") <(sat-encode --precision auto "$IMAGES/dog.jpg")
+}
+check "--precision auto and the default are the float path's bytes" float_is_default
 
 classify_lines() {
     local n

@@ -165,7 +165,8 @@ mut "$T/dec.satm" d-kind "m['kind'] = 'cnn'"
 mut "$T/h.satm" c-nograph "del m['graph']"
 mut "$T/h.satm" c-kind "m['kind'] = 'decoder'"
 mut "$T/h.satm" c-twopools "g = m['graph']; p = [o for o in g['ops'] if o['op'] == 'AVERAGE_POOL_2D'][0]
-g['values'].append(g['values'][p['output']]); g['ops'].append(dict(p, output=len(g['values']) - 1))"
+g['values'].append(g['values'][p['output']]); g['ops'].append(dict(p, output=len(g['values']) - 1))
+g.get('quant', []).append(None)  # the new value, unquantized (one entry per value)"
 # each is refused by the program that reads its kind...
 for t in d-shape d-range d-temperature d-tensor d-dupword d-vsize d-special c-kind; do
     check_bad "sat-decode refuses $t.satm" "$t.satm" sat-decode -m "$T/$t.satm" "$T/feats.sat"

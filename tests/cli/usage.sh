@@ -43,3 +43,5 @@ check "sat-beam -k (last): needs an argument" usage_error sat-beam "option '-k' 
 check "sat-beam --beam (last): needs an argument" usage_error sat-beam "option '--beam' needs an argument" --beam
 check "sat-encode -o (last): needs an argument" usage_error sat-encode "option '-o' needs an argument" -o
 check "sat-train --captions (last): needs an argument" usage_error sat-train "option '--captions' needs an argument" --captions
+check "sat-encode --precision fp16: names the three choices" usage_error sat-encode \
+    "--precision: 'fp16' is not auto, float or int8" --precision fp16 x.jpg

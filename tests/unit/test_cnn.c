@@ -3,11 +3,13 @@
  * with the atrous surgery applied by hand; bad graphs and sizes; and, when
  * `make models` has produced it, the real MobileNetV2's output shapes.
  */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -16,6 +18,7 @@
 #include "cnn.h"
 #include "nn.h"
 #include "nn_reference.h"
+#include "qnn.h"
 
 /* The tiny graph, one op per row; op i writes value i + 1, value 0 is the
  * image.  Five stride-2 ops (total stride 32); inverted-residual blocks
@@ -80,9 +83,9 @@ static sat_model *build_model(uint64_t seed)
     m->name = strdup("tiny");
     m->nvalues = NOPS + 1;
     m->values = calloc((size_t)m->nvalues, sizeof *m->values);
-    m->values[0] = (sat_value){4, {1, 32, 32, 3}};
-    m->values[NOPS] = (sat_value){2, {1, CLASSES}};
-    m->values[NOPS - 1] = (sat_value){2, {1, CLASSES}};
+    m->values[0] = (sat_value){4, {1, 32, 32, 3}, {0}};
+    m->values[NOPS] = (sat_value){2, {1, CLASSES}, {0}};
+    m->values[NOPS - 1] = (sat_value){2, {1, CLASSES}, {0}};
     m->nops = NOPS;
     m->ops = calloc(NOPS, sizeof *m->ops);
     m->tensors = calloc(2 * NOPS, sizeof *m->tensors);
@@ -101,9 +104,9 @@ static sat_model *build_model(uint64_t seed)
             int dw = l->kind == SAT_OP_DEPTHWISE_CONV_2D;
             sat_tensor *w = &m->tensors[m->ntensors], *b = &m->tensors[m->ntensors + 1];
             *w = (sat_tensor){NULL, 4, {dw ? 1 : l->cout, l->k, l->k, dw ? l->cout : channels_in(i)},
-                              m->nparams, 0};
+                              m->nparams, 0, {0}};
             w->count = (size_t)w->shape[0] * w->shape[1] * w->shape[2] * w->shape[3];
-            *b = (sat_tensor){NULL, 1, {l->cout}, w->offset + w->count, (size_t)l->cout};
+            *b = (sat_tensor){NULL, 1, {l->cout}, w->offset + w->count, (size_t)l->cout, {0}};
             for (size_t j = 0; j < w->count + b->count; j++)
                 m->params[m->nparams + j] = ref_uniform(&rng) * (dw ? 0.5f : 0.7f);
             m->nparams += w->count + b->count;
@@ -376,6 +379,69 @@ static void check_real_model(const sat_model *m, int os, int grid)
     sat_cnn_free(cnn);
 }
 
+/* Features of a random image at stride 16 in the model's precision p. */
+static float *real_features(const sat_model *m, sat_cnn_precision p)
+{
+    char err[256] = "";
+    sat_cnn *cnn = sat_cnn_new(m, 224, 16, err, sizeof err);
+    assert_non_null(cnn);
+    if (sat_cnn_set_precision(cnn, p, err, sizeof err) < 0) print_message("%s\n", err);
+    assert_int_equal(sat_cnn_get_precision(cnn), p);
+    uint64_t rng = 11;
+    float *image = ref_random_array(&rng, 224 * 224 * 3), probs[1001];
+    float *feat = malloc((size_t)14 * 14 * 1280 * sizeof *feat);
+    sat_cnn_work *ws = sat_cnn_work_new(cnn);
+    sat_cnn_forward(cnn, ws, image, feat, probs);
+    double sum = 0;
+    for (int i = 0; i < 1001; i++) sum += probs[i];
+    assert_float_equal(sum, 1.0, 1e-4); /* the float head ran on the int8 features */
+    sat_cnn_work_free(ws);
+    free(image);
+    sat_cnn_free(cnn);
+    return feat;
+}
+
+/* int8: the VNNI kernels give the portable ones' features exactly, and both
+ * stay near the float path's (the shell tests hold real photos to 0.99). */
+static void check_real_model_int8(const sat_model *m)
+{
+    size_t n = (size_t)14 * 14 * 1280;
+    float *ref = real_features(m, SAT_CNN_FLOAT);
+    int old = qnn_use_vnni(0);
+    float *portable = real_features(m, SAT_CNN_INT8);
+    qnn_use_vnni(old);
+    if (qnn_have_vnni()) {
+        float *fast = real_features(m, SAT_CNN_INT8);
+        assert_memory_equal(fast, portable, n * sizeof *fast);
+        free(fast);
+    } else {
+        print_message("no AVX-512 VNNI: only the portable integer kernels checked\n");
+    }
+    double dot = 0, a2 = 0, b2 = 0;
+    for (size_t i = 0; i < n; i++) {
+        dot += (double)ref[i] * portable[i];
+        a2 += (double)ref[i] * ref[i];
+        b2 += (double)portable[i] * portable[i];
+    }
+    double cosine = dot / sqrt(a2 * b2);
+    print_message("int8 vs float features of a random image: cosine %.4f\n", cosine);
+    assert_true(cosine > 0.97);
+    free(ref);
+    free(portable);
+
+    /* A model whose values lost their quantization cannot run in int8. */
+    sat_model *bare = (sat_model *)m;
+    sat_quant saved = bare->values[bare->input].quant;
+    bare->values[bare->input].quant.n = 0;
+    char err[256] = "";
+    sat_cnn *cnn = sat_cnn_new(bare, 224, 16, err, sizeof err);
+    assert_int_equal(sat_cnn_set_precision(cnn, SAT_CNN_INT8, err, sizeof err), -1);
+    assert_non_null(strstr(err, "quantization"));
+    assert_int_equal(sat_cnn_get_precision(cnn), SAT_CNN_FLOAT);
+    sat_cnn_free(cnn);
+    bare->values[bare->input].quant = saved;
+}
+
 static void test_real_model(void **state)
 {
     (void)state;
@@ -392,6 +458,7 @@ static void test_real_model(void **state)
     assert_non_null(m);
     check_real_model(m, 16, 14);
     check_real_model(m, 32, 7);
+    check_real_model_int8(m);
     sat_model_free(m);
 }
 

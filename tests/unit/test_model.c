@@ -60,6 +60,13 @@ static sat_op base_op(sat_op_kind kind, int in, int out)
 /* A tiny CNN using every op kind:
  *   v0 [1,8,8,2] -conv 3x3/2 SAME relu6-> v1 [1,4,4,4] -dw 3x3 dil 2-> v2
  *   add(v1,v2) -> v3 -avgpool 4x4 VALID-> v4 [1,1,1,4] -reshape-> v5 [1,4] -softmax-> v6 */
+static sat_quant make_quant(int n, int axis, float scale, int zero)
+{
+    sat_quant q = {n, axis, sat_xmalloc((size_t)n * sizeof(float)), sat_xmalloc((size_t)n * sizeof(int))};
+    for (int c = 0; c < n; c++) q.scale[c] = scale * (float)(c + 1), q.zero_point[c] = zero + c;
+    return q;
+}
+
 static sat_model *tiny_model(void)
 {
     sat_model *m = sat_xcalloc(1, sizeof *m);
@@ -106,6 +113,10 @@ static sat_model *tiny_model(void)
     op[5].softmax_beta = 0.5f;
     m->input = 0;
     m->output = 6;
+    /* Quantization: per channel on the conv weights, per tensor on values. */
+    m->tensors[0].quant = make_quant(4, 0, 0.01f, 120);
+    m->values[0].quant = make_quant(1, 0, 1.0f / 128, 128);
+    m->values[1].quant = make_quant(1, 0, 0.0235f, 0);
 
     m->labels = strings(4, (const char *const[]){"background", "cat", "dog, doggy", "x"});
     m->nlabels = 4;
@@ -116,6 +127,15 @@ static sat_model *tiny_model(void)
     m->config[1] = (sat_config_entry){sat_xstrdup("dropout"), 0.25};
     m->nconfig = 2;
     return m;
+}
+
+static void assert_same_quant(const sat_quant *a, const sat_quant *b)
+{
+    assert_int_equal(a->n, b->n);
+    if (!a->n) return;
+    assert_int_equal(a->axis, b->axis);
+    assert_memory_equal(a->scale, b->scale, (size_t)a->n * sizeof *a->scale);
+    assert_memory_equal(a->zero_point, b->zero_point, (size_t)a->n * sizeof *a->zero_point);
 }
 
 static void assert_same_structure(const sat_model *a, const sat_model *b)
@@ -133,11 +153,13 @@ static void assert_same_structure(const sat_model *a, const sat_model *b)
         assert_memory_equal(a->tensors[i].shape, b->tensors[i].shape, sizeof(int) * 4);
         assert_int_equal(a->tensors[i].offset, b->tensors[i].offset);
         assert_int_equal(a->tensors[i].count, b->tensors[i].count);
+        assert_same_quant(&a->tensors[i].quant, &b->tensors[i].quant);
     }
     assert_int_equal(a->nvalues, b->nvalues);
     for (int v = 0; v < a->nvalues; v++) {
         assert_int_equal(a->values[v].ndim, b->values[v].ndim);
         assert_memory_equal(a->values[v].shape, b->values[v].shape, sizeof(int) * (size_t)a->values[v].ndim);
+        assert_same_quant(&a->values[v].quant, &b->values[v].quant);
     }
     assert_int_equal(a->nops, b->nops);
     for (int i = 0; i < a->nops; i++) {
@@ -412,6 +434,18 @@ static void test_validate_rejects(void **state)
     m->tensors[3].name = sat_xstrdup("conv/w");
     assert_int_equal(sat_model_validate(m, err, sizeof err), -1);
     assert_non_null(strstr(err, "used twice"));
+    sat_model_free(m);
+
+    m = tiny_model();
+    m->tensors[0].quant.scale[2] = 0; /* a scale must be > 0 */
+    assert_int_equal(sat_model_validate(m, err, sizeof err), -1);
+    assert_non_null(strstr(err, "quantization"));
+    m->tensors[0].quant.scale[2] = 0.5f;
+    m->tensors[0].quant.n = 3; /* neither per tensor nor one per output channel */
+    assert_int_equal(sat_model_validate(m, err, sizeof err), -1);
+    m->tensors[0].quant.n = 4;
+    m->values[1].quant.n = 0; /* a float value among quantized ones is fine */
+    assert_int_equal(sat_model_validate(m, err, sizeof err), 0);
     sat_model_free(m);
 }
 

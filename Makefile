@@ -85,18 +85,19 @@ all: programs models
 programs: $(PROGRAMS)
 
 # -MMD: the headers a source read, beside its object (-MP: a header that goes
-# away breaks nothing).
+# away breaks nothing).  Objects depend on this Makefile too: its flags are
+# theirs, and an object made before the .d files existed is made again.
 COMPILE = $(PROGRAM_CC) $(CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 -include $(ALL_OBJ:.o=.d)
 
-$(BUILD)/lib/%.o: libcommon/%.c
+$(BUILD)/lib/%.o: libcommon/%.c Makefile
 	@mkdir -p $(@D)
 	$(COMPILE)
 
 $(LIB): $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
-$(OBJ)/%.o: %.c
+$(OBJ)/%.o: %.c Makefile
 	@mkdir -p $(@D)
 	$(COMPILE)
 
@@ -124,7 +125,7 @@ $(TESTS): $(BUILD)/tests/%: $(OBJ)/tests/unit/%.o $(LIB)
 
 # Each fuzz target again, as a cmocka test over its committed corpus.
 $(OBJ)/replay/fuzz_%.o: CPPFLAGS += -DSAT_FUZZ_CORPUS='"$(abspath tests/fuzz/corpus)/fuzz_$*"'
-$(OBJ)/replay/fuzz_%.o: tests/fuzz/replay.c
+$(OBJ)/replay/fuzz_%.o: tests/fuzz/replay.c Makefile
 	@mkdir -p $(@D)
 	$(COMPILE)
 $(REPLAYS): $(BUILD)/tests/test_fuzz_%: $(OBJ)/replay/fuzz_%.o $(OBJ)/tests/fuzz/fuzz_%.o $(LIB)

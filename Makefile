@@ -112,7 +112,8 @@ $(BUILD)/lib $(BUILD)/tests $(BUILD)/bench $(BUILD)/fuzz $(BINDIR):
 models: $(ENCODER)
 $(SAT_SHARED)/models/mobilenet_v2_1.0_224_quant.tflite:
 	@echo "make: $@ not found: the encoder's weights come from ../shared (README.md, section" \
-	  "'The data in ../shared', says where to get them), or set SAT_SHARED=DIR" >&2; exit 1
+	  "'The data in ../shared', says where to get them), or set SAT_SHARED=DIR;" \
+	  "make programs and make check need neither" >&2; exit 1
 $(ENCODER): $(SAT_SHARED)/models/mobilenet_v2_1.0_224_quant.tflite $(BINDIR)/sat-import
 	@mkdir -p $(dir $@)
 	$(BINDIR)/sat-import --labels $(SAT_SHARED)/models/imagenet_labels.txt -o $@ $<

@@ -2,7 +2,7 @@
 #
 #   make                 build every program into bin/ and the encoder model into models/
 #   make test            unit tests (cmocka) + shell tests of the tools, in parallel
-#   make check           the fast tier: unit tests, fuzz corpora and the command-line checks
+#   make check           the fast tier, without ../shared: unit tests, fuzz corpora, tests on tests/data
 #   make check-sanitize  the whole test suite built with ASan + UBSan
 #   make check-valgrind  the shell tests with every program under valgrind memcheck
 #   make fuzz            libFuzzer targets, FUZZ_SECONDS each
@@ -119,6 +119,8 @@ $(BINDIR)/sat-train $(OBJ)/cmd/sat-train.o: private PROGRAM_CC = OMPI_CC=$(CC) $
 $(OBJ)/cmd/sat-train.o: private CPPFLAGS += -DSAT_HAVE_MPI
 endif
 
+# The unit tests read their data files (tests/data) from anywhere.
+$(OBJ)/tests/unit/%.o: CPPFLAGS += -DSAT_TEST_DATA='"$(abspath tests/data)"'
 $(TESTS): $(BUILD)/tests/%: $(OBJ)/tests/unit/%.o $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs $(TEST_PKGS))
@@ -145,7 +147,8 @@ $(FUZZERS): $(BUILD)/fuzz/%: $(OBJ)/tests/fuzz/%.o $(LIB)
 models: $(ENCODER)
 $(SAT_SHARED)/models/mobilenet_v2_1.0_224_quant.tflite:
 	@echo "make: $@ not found: the encoder's weights come from ../shared (README.md, section" \
-	  "'The data in ../shared', says where to get them), or set SAT_SHARED=DIR" >&2; exit 1
+	  "'The data in ../shared', says where to get them), or set SAT_SHARED=DIR;" \
+	  "make programs and make check need neither" >&2; exit 1
 $(ENCODER): $(SAT_SHARED)/models/mobilenet_v2_1.0_224_quant.tflite $(BINDIR)/sat-import
 	@mkdir -p $(dir $@)
 	$(BINDIR)/sat-import --labels $(SAT_SHARED)/models/imagenet_labels.txt -o $@ $<
@@ -154,11 +157,14 @@ test: all $(TESTS) $(REPLAYS)
 	SAT_SHARED=$(SAT_SHARED) SAT_BIN=$(abspath $(BINDIR)) SAT_MODEL_DIR=$(abspath models) \
 	  SAT_TEST_BIN=$(abspath $(BUILD)/tests) tests/run.sh
 
-# The edit-compile-test loop: the unit tests (fuzz corpora included) and the
-# command-line checks of every program, in seconds.
-check: all $(TESTS) $(REPLAYS)
+# The edit-compile-test loop, which needs nothing outside the repository (no
+# ../shared, no encoder model): the unit tests (fuzz corpora included; those
+# of the real encoder and photos skip without them), every program's command
+# line, the golden outputs and the programs on the fixtures of tests/data.
+CHECK_TESTS := ^unit:|cli/(usage|golden|tiny)\.sh
+check: programs $(TESTS) $(REPLAYS)
 	SAT_SHARED=$(SAT_SHARED) SAT_BIN=$(abspath $(BINDIR)) SAT_MODEL_DIR=$(abspath models) \
-	  SAT_TEST_BIN=$(abspath $(BUILD)/tests) SAT_TEST_ONLY='^unit:|cli/usage' tests/run.sh
+	  SAT_TEST_BIN=$(abspath $(BUILD)/tests) SAT_TEST_ONLY='$(CHECK_TESTS)' tests/run.sh
 
 # The same suite, every program and test built with AddressSanitizer and
 # UndefinedBehaviorSanitizer into a separate tree.

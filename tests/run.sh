@@ -1,7 +1,9 @@
 #!/bin/bash
 # tests/run.sh — run the cmocka unit tests and the shell tests, SAT_TEST_JOBS
 # at a time (default: the number of CPUs), each one's output printed whole and
-# in order; the last line is "N passed, N failed".
+# in order; the last line is "N passed, N failed, N skipped" (a skipped test
+# is one that needs what this machine lacks, such as ../shared: it counts as
+# neither passed nor failed).
 # Environment: SAT_BIN, SAT_SHARED, SAT_TEST_BIN, SAT_TEST_JOBS, SAT_TEST_ONLY
 # (a pattern: run only the tests whose name matches it, e.g. 'test_nn|cli/usage').
 set -u
@@ -10,35 +12,38 @@ cd "$(dirname "$0")/.."
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-# run_unit N BINARY: its cmocka lines to $work/N.out, "pass fail" to $work/N.res.
+# run_unit N BINARY: its cmocka lines to $work/N.out, "pass fail skip" to $work/N.res.
 run_unit() {
-    local n=$1 t=$2 out rc p f
+    local n=$1 t=$2 out rc p f s
     out=$(timeout 900 "$t" 2>&1)
     rc=$?
     {
         echo "== $(basename "$t")"
         printf '%s\n' "$out" | grep -E '^\[ *(OK|FAILED|PASSED|ERROR|SKIPPED) *\]' || true
     } > "$work/$n.out"
-    # cmocka's summary of each group, added up: "[  PASSED  ] N test(s)." and
-    # "[  FAILED  ] N test(s), listed below:"
-    p=$(printf '%s\n' "$out" | sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' | awk '{ s += $1 } END { if (NR) print s }')
-    f=$(printf '%s\n' "$out" | sed -n 's/^\[  FAILED  \] \([0-9]*\) test(s), listed.*/\1/p' | awk '{ s += $1 } END { if (NR) print s }')
+    # cmocka's summary of each group, added up: "[  PASSED  ] N test(s).",
+    # "[  FAILED  ] N test(s), listed below:" and "[  SKIPPED ] N test(s), listed
+    # below:" (PASSED does not count the skipped)
+    sum() { sed -n "s/^\[  $1 *\] \([0-9]*\) test$2.*/\1/p" | awk '{ s += $1 } END { if (NR) print s }'; }
+    p=$(printf '%s\n' "$out" | sum PASSED '')
+    f=$(printf '%s\n' "$out" | sum FAILED '(s), listed')
+    s=$(printf '%s\n' "$out" | sum SKIPPED '(s), listed')
     if [ $rc -ne 0 ] || [ -z "$p" ]; then
         [ -n "$f" ] || f=1
         printf '%s\n' "$out" | tail -30 | sed 's/^/    /' >> "$work/$n.out"
     fi
-    echo "${p:-0} ${f:-0}" > "$work/$n.res"
+    echo "${p:-0} ${f:-0} ${s:-0}" > "$work/$n.res"
 }
 
-# run_cli N SCRIPT: the script's ok/FAIL lines and counts, likewise.
+# run_cli N SCRIPT: the script's ok/FAIL/skipped lines and counts, likewise.
 run_cli() {
-    local n=$1 t=$2 rc p f
+    local n=$1 t=$2 rc p f s
     echo "== $t" > "$work/$n.out"
     SAT_RESULT_FILE=$work/$n.counts timeout 1200 bash "$t" >> "$work/$n.out" 2>&1
     rc=$?
-    read -r p f < "$work/$n.counts" 2>/dev/null || { p=0; f=1; }
+    read -r p f s < "$work/$n.counts" 2>/dev/null || { p=0; f=1; }
     if [ $rc -ne 0 ] && [ "$f" = 0 ]; then f=1; fi
-    echo "$p $f" > "$work/$n.res"
+    echo "$p $f ${s:-0}" > "$work/$n.res"
 }
 
 tests=()
@@ -63,15 +68,17 @@ wait
 
 pass=0
 fail=0
+skipped=0
 failed=()
 for ((n = 0; n < ${#tests[@]}; n++)); do
     cat "$work/$n.out"
-    read -r p f < "$work/$n.res"
+    read -r p f s < "$work/$n.res"
     pass=$((pass + p))
     fail=$((fail + f))
+    skipped=$((skipped + s))
     [ "$f" = 0 ] || failed+=("${tests[n]#*:}")
 done
 
 [ ${#failed[@]} -gt 0 ] && echo "failed: ${failed[*]}"
-echo "$pass passed, $fail failed"
+echo "$pass passed, $fail failed, $skipped skipped"
 [ "$fail" -eq 0 ]

@@ -1,6 +1,6 @@
-# lib.sh — sourced by every tests/cli/*.sh.  Each check prints "ok - NAME" or
-# "FAIL - NAME" with the output indented below; the counts go to
-# $SAT_RESULT_FILE for tests/run.sh.  Needs SAT_BIN (the programs) and
+# lib.sh — sourced by every tests/cli/*.sh.  Each check prints "ok - NAME",
+# "FAIL - NAME" with the output indented below, or "skipped - NAME: WHY"; the
+# counts go to $SAT_RESULT_FILE for tests/run.sh.  Needs SAT_BIN (the programs) and
 # SAT_SHARED (the data of ../shared).
 set -u
 : "${SAT_BIN:?SAT_BIN must name the directory of the sat programs}"
@@ -8,9 +8,10 @@ set -u
 export PATH="$SAT_BIN:$PATH"
 IMAGES=$SAT_SHARED/images
 T=$(mktemp -d "${TMPDIR:-/tmp}/sat-test.XXXXXX")
-trap 'rm -rf "$T"; echo "$pass $fail" > "${SAT_RESULT_FILE:-/dev/null}"' EXIT
+trap 'rm -rf "$T"; echo "$pass $fail $skipped" > "${SAT_RESULT_FILE:-/dev/null}"' EXIT
 pass=0
 fail=0
+skipped=0
 
 ok() { pass=$((pass + 1)); echo "ok - $1"; }
 not_ok() {
@@ -38,7 +39,7 @@ print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss if rc == 0 else -1)
 }
 
 # skip NAME WHY: a check this machine cannot run, neither passed nor failed.
-skip() { echo "skipped - $1: $2"; }
+skip() { skipped=$((skipped + 1)); echo "skipped - $1: $2"; }
 
 # check NAME CMD...: CMD exits 0.
 check() {

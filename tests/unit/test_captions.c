@@ -47,54 +47,87 @@ static const char *write_file(const char *name, const char *data, size_t n)
     return path;
 }
 
-/* Tokens joined by '|', for compact comparisons. */
-static void assert_tokens(int (*tokenize)(const char *, sat_words *), const char *text, const char *want)
+/* ---- tokenizers: the cases of tests/data/tokenize.cases ---- */
+
+#ifndef SAT_TEST_DATA
+#define SAT_TEST_DATA "tests/data"
+#endif
+
+/* C's escapes \t \r \n \\ \xHH of s, in place. */
+static void unescape(char *s)
+{
+    char *out = s;
+    for (; *s; s++) {
+        if (*s != '\\') { *out++ = *s; continue; }
+        switch (*++s) {
+        case 't': *out++ = '\t'; break;
+        case 'r': *out++ = '\r'; break;
+        case 'n': *out++ = '\n'; break;
+        case '\\': *out++ = '\\'; break;
+        case 'x': {
+            unsigned v;
+            assert_int_equal(sscanf(s + 1, "%2x", &v), 1);
+            *out++ = (char)v;
+            s += 2;
+            break;
+        }
+        default: fail_msg("bad escape '\\%c' in tokenize.cases", *s);
+        }
+    }
+    *out = 0;
+}
+
+/* The next line of f without its newline, unescaped; 0 at the end. */
+static int case_line(FILE *f, char *buf, size_t size, int *lineno)
+{
+    if (!fgets(buf, (int)size, f)) return 0;
+    ++*lineno;
+    size_t len = strcspn(buf, "\n");
+    if (!buf[len] && len == size - 1) fail_msg("tokenize.cases:%d: longer than %zu bytes", *lineno, size - 2);
+    buf[len] = 0;
+    return 1;
+}
+
+/* Tokenize text with the named tokenizer; the tokens joined by spaces. */
+static void tokens_of(const char *tokenizer, const char *text, char *got, size_t size)
 {
     sat_words w;
-    char got[512] = "";
-    int n = tokenize(text, &w);
+    int n;
+    if (strcmp(tokenizer, "words") == 0) n = sat_tokenize_words(text, &w);
+    else if (strcmp(tokenizer, "ptb") == 0) n = sat_tokenize_ptb(text, &w);
+    else fail_msg("unknown tokenizer '%s'", tokenizer);
     assert_int_equal(n, w.n);
+    got[0] = 0;
     for (int i = 0; i < w.n; i++) {
-        if (i) strcat(got, "|");
-        strcat(got, w.words[i]);
+        if (i) strncat(got, " ", size - strlen(got) - 1);
+        strncat(got, w.words[i], size - strlen(got) - 1);
     }
     sat_words_free(&w);
-    if (strcmp(got, want) != 0) fail_msg("'%s': got '%s', want '%s'", text, got, want);
 }
 
-/* ---- tokenizers ---- */
-
-static void test_tokenize_words(void **state)
+static void test_tokenize_cases(void **state)
 {
     (void)state;
-    assert_tokens(sat_tokenize_words, "A dog's T-shirt.", "a|dog|s|t|shirt");
-    assert_tokens(sat_tokenize_words, "  Hello,world!!  (42) ", "hello|world|42");
-    assert_tokens(sat_tokenize_words, "a\tb\r\nc", "a|b|c");
-    /* ASCII lowercased; other UTF-8 bytes kept as they are */
-    assert_tokens(sat_tokenize_words, "Caf\xc3\xa9 \xc3\x89T\xc3\x89", "caf\xc3\xa9|\xc3\x89t\xc3\x89");
-    assert_tokens(sat_tokenize_words, "", "");
-    assert_tokens(sat_tokenize_words, " .,;!? ", "");
-    assert_tokens(sat_tokenize_words, "<unk> <end>", "unk|end");
-}
-
-static void test_tokenize_ptb(void **state)
-{
-    (void)state;
-    assert_tokens(sat_tokenize_ptb, "A dog's ball.", "a|dog|'s|ball");
-    assert_tokens(sat_tokenize_ptb, "a dog 's ball .", "a|dog|'s|ball");
-    assert_tokens(sat_tokenize_ptb, "Don't stop!", "do|n't|stop");
-    assert_tokens(sat_tokenize_ptb, "They're here, we'll see; I'd go", "they|'re|here|we|'ll|see|i|'d|go");
-    assert_tokens(sat_tokenize_ptb, "A man (in red) runs, fast...", "a|man|in|red|runs|fast");
-    assert_tokens(sat_tokenize_ptb, "a T-shirt -- snow-covered - hill", "a|t-shirt|snow-covered|hill");
-    assert_tokens(sat_tokenize_ptb, "1,000 people at 10:30, 3.5 miles", "1,000|people|at|10:30|3.5|miles");
-    assert_tokens(sat_tokenize_ptb, "He said \"hi\" and `bye'", "he|said|hi|and|bye");
-    assert_tokens(sat_tokenize_ptb, "at 9 a.m. in the U.S.", "at|9|a.m.|in|the|u.s.");
-    assert_tokens(sat_tokenize_ptb, "50% off $5 #1", "50|%|off|$|5|#|1");
-    assert_tokens(sat_tokenize_ptb, "'quoted' dogs' toys", "quoted|dogs|toys");
-    assert_tokens(sat_tokenize_ptb, "I cannot; o'clock", "i|can|not|o'clock");
-    assert_tokens(sat_tokenize_ptb, "what?!really", "what|really");
-    assert_tokens(sat_tokenize_ptb, "-- - ... . ' ''", "");
-    assert_tokens(sat_tokenize_ptb, "", "");
+    const char *path = SAT_TEST_DATA "/tokenize.cases";
+    FILE *f = fopen(path, "r");
+    if (!f) fail_msg("%s: cannot open", path);
+    char tokenizer[1024], text[1024], want[1024], got[1024];
+    int lineno = 0, cases[2] = {0, 0};
+    while (case_line(f, tokenizer, sizeof tokenizer, &lineno)) {
+        if (!tokenizer[0] || tokenizer[0] == '#') continue;
+        int at = lineno;
+        if (!case_line(f, text, sizeof text, &lineno) || !case_line(f, want, sizeof want, &lineno))
+            fail_msg("%s:%d: a case needs three lines", path, at);
+        unescape(text);
+        unescape(want);
+        tokens_of(tokenizer, text, got, sizeof got);
+        if (strcmp(got, want) != 0) fail_msg("%s:%d: '%s': got '%s', want '%s'", path, at, text, got, want);
+        cases[strcmp(tokenizer, "ptb") == 0]++;
+    }
+    fclose(f);
+    /* every case was read: a file cut short would pass with fewer */
+    assert_int_equal(cases[0], 7);
+    assert_int_equal(cases[1], 15);
 }
 
 /* ---- lines and UTF-8 ---- */
@@ -514,8 +547,7 @@ static void test_vocab_refuses_bad_input(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_tokenize_words),
-        cmocka_unit_test(test_tokenize_ptb),
+        cmocka_unit_test(test_tokenize_cases),
         cmocka_unit_test(test_read_line),
         cmocka_unit_test(test_utf8_valid),
         cmocka_unit_test(test_strtab_grows),

@@ -448,9 +448,9 @@ static void test_real_model(void **state)
     const char *dir = getenv("SAT_MODEL_DIR");
     char path[4096];
     snprintf(path, sizeof path, "%s/mobilenet_v2_1.0_224_quant.satm", dir ? dir : "models");
-    if (access(path, R_OK) != 0) {
-        print_message("%s not built (make models): real-model checks not run\n", path);
-        return;
+    if (access(path, F_OK) != 0) { /* absent: skipped; unreadable: the load below fails */
+        print_message("%s not built (make models): skipped\n", path);
+        skip();
     }
     char err[512];
     sat_model *m = sat_model_load(path, 0, err, sizeof err);

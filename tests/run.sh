@@ -12,6 +12,12 @@ cd "$(dirname "$0")/.."
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
+# cmocka_count WORD TAIL: cmocka's summaries of every group on stdin, added up:
+# "[  PASSED  ] N test(s).", "[  FAILED  ] N test(s), listed below:" and
+# "[  SKIPPED ] N test(s), listed below:" (PASSED does not count the skipped);
+# nothing when there is no such line.
+cmocka_count() { sed -n "s/^\[  $1 *\] \([0-9]*\) test$2.*/\1/p" | awk '{ s += $1 } END { if (NR) print s }'; }
+
 # run_unit N BINARY: its cmocka lines to $work/N.out, "pass fail skip" to $work/N.res.
 run_unit() {
     local n=$1 t=$2 out rc p f s
@@ -21,13 +27,9 @@ run_unit() {
         echo "== $(basename "$t")"
         printf '%s\n' "$out" | grep -E '^\[ *(OK|FAILED|PASSED|ERROR|SKIPPED) *\]' || true
     } > "$work/$n.out"
-    # cmocka's summary of each group, added up: "[  PASSED  ] N test(s).",
-    # "[  FAILED  ] N test(s), listed below:" and "[  SKIPPED ] N test(s), listed
-    # below:" (PASSED does not count the skipped)
-    sum() { sed -n "s/^\[  $1 *\] \([0-9]*\) test$2.*/\1/p" | awk '{ s += $1 } END { if (NR) print s }'; }
-    p=$(printf '%s\n' "$out" | sum PASSED '')
-    f=$(printf '%s\n' "$out" | sum FAILED '(s), listed')
-    s=$(printf '%s\n' "$out" | sum SKIPPED '(s), listed')
+    p=$(printf '%s\n' "$out" | cmocka_count PASSED '')
+    f=$(printf '%s\n' "$out" | cmocka_count FAILED '(s), listed')
+    s=$(printf '%s\n' "$out" | cmocka_count SKIPPED '(s), listed')
     if [ $rc -ne 0 ] || [ -z "$p" ]; then
         [ -n "$f" ] || f=1
         printf '%s\n' "$out" | tail -30 | sed 's/^/    /' >> "$work/$n.out"

@@ -178,7 +178,7 @@ static long collect_train(sat_dataset *d, const sat_strtab *train, int max_len, 
     long missing = 0;
     for (size_t s = 0; s < train->n; s++) {
         long im = sat_strtab_find(&d->image_index, train->keys[s]);
-        long ci = sat_caption_db_find(&d->captions, train->keys[s]);
+        long ci = sat_refs_find(&d->captions, train->keys[s]);
         if (im < 0 || ci < 0) {
             missing++;
             continue;
@@ -197,7 +197,7 @@ static void collect_captions(sat_dataset *d, const sat_strtab *train, const sat_
     d->dev = sat_xmalloc((dev->n ? dev->n : 1) * sizeof *d->dev);
     for (size_t s = 0; s < dev->n; s++) {
         long im = sat_strtab_find(&d->image_index, dev->keys[s]);
-        if (im < 0 || sat_caption_db_find(&d->captions, dev->keys[s]) < 0) missing_dev++;
+        if (im < 0 || sat_refs_find(&d->captions, dev->keys[s]) < 0) missing_dev++;
         else d->dev[d->ndev++] = (int)im;
     }
     if (missing_train || missing_dev)
@@ -218,7 +218,7 @@ static void collect_references(sat_dataset *d, int eos)
     for (int c = 0; c < d->ntrain; c++) {
         int im = d->train[c].image;
         if (d->ref_index[im] >= 0) continue;
-        long ci = sat_caption_db_find(&d->captions, d->images[im].name);
+        long ci = sat_refs_find(&d->captions, d->images[im].name);
         d->ref_index[im] = (int)sat_metrics_count(d->refs);
         sat_metrics_add(d->refs, "", (const char *const *)d->captions.captions[ci],
                         d->captions.ncaptions[ci]);
@@ -236,7 +236,7 @@ static int load_captions(sat_dataset *d, const sat_dataset_options *o, sat_strta
     for (int s = 0; s < 2; s++)
         for (size_t i = 0; i < split[s].n; i++) sat_strtab_add(&split[2], split[s].keys[i], NULL);
     sat_caption_options copt = {&split[2], NULL};
-    if (!rc) rc = sat_caption_db_read(&d->captions, cf, &copt, err, errlen) < 0;
+    if (!rc) rc = sat_refs_read(&d->captions, cf, &copt, err, errlen) < 0;
     sat_caption_file_close(cf);
     if (!rc) sat_caption_problems_print(&d->captions.problems, o->captions, o->info);
     return rc ? -1 : 0;
@@ -284,7 +284,7 @@ void sat_dataset_free(sat_dataset *d)
     free(d->train);
     free(d->dev);
     sat_strtab_free(&d->image_index);
-    sat_caption_db_free(&d->captions);
+    sat_refs_free(&d->captions);
     sat_vocab_free(d->vocab);
     sat_metrics_free(d->refs);
     free(d->ref_index);

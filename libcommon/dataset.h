@@ -80,7 +80,7 @@ typedef struct {
     int ntrain;
     int *dev;                /* indices of dev images */
     int ndev;
-    sat_caption_db captions; /* of the train and dev images */
+    sat_refs captions; /* of the train and dev images */
     int *ref_index;          /* [nimages] index of the image in `refs`, -1 if not a train image */
     sat_metrics *refs;       /* .references: the train images' references (CIDEr-D df) */
     char encoder[300];       /* name and weights sha of the encoder, from the features */

@@ -233,7 +233,7 @@ static void dump_record(FILE *out, const sat_record *rec, const options *opt)
  * check the captioning programs leave out for start-up time (issue 15). */
 static int model_ok(const sat_record *rec, const char *name)
 {
-    char err[600];
+    char err[SAT_ERR_MAX];
     sat_model *m = sat_model_load_mem(rec->raw, rec->raw_len, name, SAT_MODEL_VERIFY, err, sizeof err);
     if (!m) sat_warn("%s", err);
     sat_model_free(m);

@@ -111,7 +111,7 @@ typedef struct {
     long entropy_words;
     uint32_t cells;            /* the grid's, for uniform attention */
     long no_attention;         /* scored records without a usable α or locations */
-    char first_bad[300];
+    char first_bad[SAT_ERR_MAX];
 } attention_stats;
 
 typedef struct {
@@ -168,10 +168,10 @@ static void add_hypothesis(hyp_set *h, const char *id, const char *text, const c
 static void add_attention(attention_stats *a, const sat_record *rec)
 {
     sat_caption_record c;
-    char why[256];
+    char why[SAT_ERR_MAX];
     if (sat_caption_record_parse(rec, SAT_CAPTION_ATTENTION, &c, why, sizeof why)) {
         if (!a->no_attention++)
-            snprintf(a->first_bad, sizeof a->first_bad, "record %zu (id %s): %s", rec->index, c.id, why);
+            sat_fail(a->first_bad, sizeof a->first_bad, "record %zu (id %s): %s", rec->index, c.id, why);
     } else {
         if (a->boxes) sat_pointing_add(&a->pointing, a->boxes, &c);
         if (a->entropy) sat_attention_entropy_add(&c, &a->entropy_sum, &a->entropy_words);
@@ -365,7 +365,7 @@ int main(int argc, char **argv)
     sat_init(argv[0]);
     options o;
     parse_args(argc, argv, &o);
-    char err[512];
+    char err[SAT_ERR_MAX];
 
     sat_caption_file *cf = o.refs ? sat_caption_file_open(o.refs, err, sizeof err) : NULL;
     if (o.refs && !cf) sat_die("%s", err);

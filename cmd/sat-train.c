@@ -212,7 +212,7 @@ static void load_dataset(sat_dataset *d, const options *o)
                                 .nfeatures = o->nfeatures, .min_count = o->min_count,
                                 .max_vocab = o->max_vocab, .max_len = o->max_len,
                                 .references = o->scst, .references_eos = o->scst_eos, .info = info};
-    char err[512];
+    char err[SAT_ERR_MAX];
     if (sat_dataset_load(d, &dopt, err, sizeof err)) sat_die("%s", err);
 }
 
@@ -312,7 +312,7 @@ static void save_checkpoint(const sat_decoder *dec, const sat_optimizer *opt, co
 static sat_decoder *load_compatible(const char *opt, const char *path, sat_decoder_config cfg,
                                     const sat_dataset *d, sat_model **model)
 {
-    char err[512];
+    char err[SAT_ERR_MAX];
     sat_model *m = sat_model_load(path, SAT_MODEL_VERIFY, err, sizeof err);
     if (!m) sat_die("%s: %s", opt, err);
     sat_decoder *saved = sat_decoder_from_model(m, err, sizeof err);
@@ -352,7 +352,7 @@ static void load_checkpoint(sat_decoder *dec, sat_optimizer *opt, sat_train_stat
     char *path = checkpoint_path(o);
     sat_model *m;
     sat_decoder *saved = load_compatible("--resume", path, dec->cfg, d, &m);
-    char err[512];
+    char err[SAT_ERR_MAX];
     if (sat_checkpoint_read(m, opt, ts, err, sizeof err) < 0) sat_die("--resume: %s %s", path, err);
     if (ts->hard != o->hard || saved->temperature != dec->temperature)
         sat_die("--resume: %s was made with another attention (kind or temperature)", path);
@@ -891,7 +891,7 @@ int main(int argc, char **argv)
                                       : (sat_decoder_config){.L = d.L, .D = d.D, .E = o.embed,
                                                              .H = o.hidden, .A = o.attention,
                                                              .V = d.vocab->n};
-    char err[512];
+    char err[SAT_ERR_MAX];
     trainer tr = {.o = &o, .d = &d};
     tr.dec = sat_decoder_new(cfg, err, sizeof err);
     if (!tr.dec) sat_die("%s", err);

@@ -131,7 +131,7 @@ int main(int argc, char **argv)
     options o;
     parse_args(argc, argv, &o);
 
-    char err[512];
+    char err[SAT_ERR_MAX];
     sat_caption_file *cf = sat_caption_file_open(o.captions, err, sizeof err);
     if (!cf) sat_die("%s", err);
     sat_strtab train, known;

@@ -384,7 +384,7 @@ struct sat_caption_reader {
     const sat_json_captions *json; /* its entries (own_json, or a caption file's), */
     sat_json_captions own_json;
     size_t json_next;          /* the next one to hand out */
-    char err[512];
+    char err[SAT_ERR_MAX];
 };
 
 static sat_caption_reader *reader_new(FILE *f, const char *name, const sat_caption_options *opt)
@@ -662,7 +662,7 @@ int sat_refs_read(sat_refs *refs, sat_caption_file *cf, const sat_caption_option
     sat_caption_entry e;
     int st;
     while ((st = sat_caption_reader_next(r, &e)) == 1) refs_add(refs, e.image, e.text);
-    if (st < 0) snprintf(err, errlen, "%s", sat_caption_reader_error(r));
+    if (st < 0) sat_fail(err, errlen, "%s", sat_caption_reader_error(r));
     refs->problems = *sat_caption_reader_problems(r);
     refs->lines = sat_caption_reader_lines(r);
     sat_caption_reader_close(r);
@@ -706,7 +706,7 @@ long sat_split_load(const char *path, sat_strtab *set, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        sat_fail(err, errlen, "%s: %s", path, strerror(errno));
         return -1;
     }
     char line[MAX_NAME + 2];
@@ -727,8 +727,8 @@ long sat_split_load(const char *path, sat_strtab *set, char *err, size_t errlen)
         if (strpbrk(name, "/# \t\v\f\r")) bad = "an image name with '/', '#' or whitespace";
         else sat_strtab_add(set, name, NULL), count++;
     }
-    if (bad) snprintf(err, errlen, "%s:%ld: %s", path, lineno, bad);
-    else if (ferror(f)) snprintf(err, errlen, "%s: read error: %s", path, strerror(errno ? errno : EIO));
+    if (bad) sat_fail(err, errlen, "%s:%ld: %s", path, lineno, bad);
+    else if (ferror(f)) sat_fail(err, errlen, "%s: read error: %s", path, strerror(errno ? errno : EIO));
     int failed = bad || ferror(f);
     fclose(f);
     return failed ? -1 : count;
@@ -774,6 +774,6 @@ long sat_split_resolve(const char *arg, const sat_caption_file *captions, sat_st
 
 void sat_split_resolve_or_die(const char *arg, const sat_caption_file *captions, sat_strtab *set)
 {
-    char err[512];
+    char err[SAT_ERR_MAX];
     if (sat_split_resolve(arg, captions, set, err, sizeof err) < 0) sat_die("%s", err);
 }

@@ -98,7 +98,7 @@ static int on_record(sat_dataset *d, const sat_record *rec, const char *path, in
 {
     if (!sat_record_is(rec, "features")) return 0;
     sat_features feat;
-    char why[512];
+    char why[SAT_ERR_MAX];
     if (sat_features_parse(rec, &feat, why, sizeof why)) {
         sat_warn("%s: %s", path, why);
         return 0;

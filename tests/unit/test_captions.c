@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "captions.h"
+#include "util.h"
 #include "vocab.h"
 
 /* ---- helpers ---- */
@@ -223,7 +224,7 @@ static void test_caption_file_quirks(void **state)
         sat_strtab_add(&known, img, NULL);
     sat_caption_options opt = {&known, tmpdir};
     sat_refs refs;
-    char err[256];
+    char err[SAT_ERR_MAX];
     assert_int_equal(sat_refs_load(&refs, path, &opt, err, sizeof err), 0);
 
     assert_int_equal(refs.lines, 15);
@@ -270,7 +271,7 @@ static void test_caption_file_without_options(void **state)
     const char text[] = "x.jpg#0\tone\nx.jpg#1\ttwo\ny.jpeg#0\tthree\n";
     const char *path = write_file("plain.txt", text, sizeof text - 1);
     sat_refs refs;
-    char err[256];
+    char err[SAT_ERR_MAX];
     assert_int_equal(sat_refs_load(&refs, path, NULL, err, sizeof err), 0);
     assert_int_equal(refs.nentries, 3);
     assert_int_equal(refs.images.n, 2);
@@ -299,7 +300,7 @@ static void test_split_load(void **state)
     const char *path = write_file("split.txt", text, sizeof text - 1);
     sat_strtab set;
     sat_strtab_init(&set);
-    char err[256];
+    char err[SAT_ERR_MAX];
     assert_int_equal(sat_split_load(path, &set, err, sizeof err), 3);
     assert_int_equal(set.n, 2);
     assert_true(sat_strtab_find(&set, "b.jpg") >= 0);
@@ -327,7 +328,7 @@ static void test_karpathy_json(void **state)
         "{\"filename\": \"e.png\", \"split\": \"test\", \"sentences\": [{\"raw\": \"caf\\u00e9\"}]}]}";
     const char *path = write_file("dataset.json", text, sizeof text - 1);
     sat_refs refs;
-    char err[256];
+    char err[SAT_ERR_MAX];
     assert_int_equal(sat_refs_load(&refs, path, NULL, err, sizeof err), 0);
     assert_int_equal(refs.nentries, 3);
     long a = sat_refs_find(&refs, "a.jpg");
@@ -373,7 +374,7 @@ static void test_coco_json(void **state)
         " {\"image_id\": 7, \"caption\": \"x one\"}, {\"image_id\": 3, \"caption\": \"y two\"}]}";
     const char *path = write_file("captions.json", text, sizeof text - 1);
     sat_refs refs;
-    char err[256];
+    char err[SAT_ERR_MAX];
     assert_int_equal(sat_refs_load(&refs, path, NULL, err, sizeof err), 0);
     long y = sat_refs_find(&refs, "y.jpg");
     assert_int_equal(refs.ncaptions[y], 2);
@@ -497,7 +498,7 @@ static void test_vocab_text_round_trip(void **state)
     assert_non_null(f);
     sat_vocab_write_text(v, f);
     fclose(f);
-    char err[256];
+    char err[SAT_ERR_MAX];
     sat_vocab *w = sat_vocab_read_text(path, err, sizeof err);
     assert_non_null(w);
     assert_int_equal(w->n, v->n);
@@ -519,7 +520,7 @@ static void test_vocab_text_round_trip(void **state)
 static void test_vocab_refuses_bad_input(void **state)
 {
     (void)state;
-    char err[256];
+    char err[SAT_ERR_MAX];
     char *no_specials[] = {"a", "b", "c"};
     assert_null(sat_vocab_from_words(no_specials, 3, err, sizeof err));
     assert_non_null(strstr(err, "<end>"));

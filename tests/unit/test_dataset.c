@@ -46,7 +46,7 @@ static int close_quiet(void **state)
 
 static void load_ok(sat_dataset *d, const sat_dataset_options *o)
 {
-    char err[512] = "";
+    char err[SAT_ERR_MAX] = "";
     int rc = sat_dataset_load(d, o, err, sizeof err);
     if (rc) fail_msg("%s", err);
 }
@@ -220,7 +220,7 @@ static void write_small_features(const char *path)
 /* Bad inputs: -1 and one line naming the problem (and the file). */
 static void expect_error(sat_dataset_options *o, const char *want)
 {
-    char err[512] = "";
+    char err[SAT_ERR_MAX] = "";
     sat_dataset d;
     assert_int_equal(sat_dataset_load(&d, o, err, sizeof err), -1);
     if (!strstr(err, want)) fail_msg("error '%s' does not say '%s'", err, want);

@@ -648,7 +648,7 @@ static int features_quantization(const msgpack_object *m, sat_features *f)
     return 0;
 }
 
-int sat_features_parse(const sat_record *rec, sat_features *f, char *err, size_t errlen)
+int sat_features_parse_layout(const sat_record *rec, sat_features *f, char *err, size_t errlen)
 {
     memset(f, 0, sizeof *f);
     const msgpack_object *m = &rec->obj;
@@ -695,11 +695,6 @@ int sat_features_parse(const sat_record *rec, sat_features *f, char *err, size_t
         sat_features_free(f);
         return -1;
     }
-    if (features_check_values(f)) {
-        features_fail(err, errlen, rec, f->id, "data contains NaN or Inf");
-        sat_features_free(f);
-        return -1;
-    }
     sat_map_uint(m, "image_width", &iw);
     sat_map_uint(m, "image_height", &ih);
     f->image_width = (uint32_t)iw, f->image_height = (uint32_t)ih;
@@ -713,6 +708,17 @@ int sat_features_parse(const sat_record *rec, sat_features *f, char *err, size_t
         f->encoder_size = (uint32_t)size, f->encoder_stride = (uint32_t)stride;
     }
     if (sat_map_bin(m, "thumbnail", &f->thumbnail, &f->thumbnail_len)) f->thumbnail = NULL;
+    return 0;
+}
+
+int sat_features_parse(const sat_record *rec, sat_features *f, char *err, size_t errlen)
+{
+    if (sat_features_parse_layout(rec, f, err, errlen)) return -1;
+    if (features_check_values(f)) {
+        features_fail(err, errlen, rec, f->id, "data contains NaN or Inf");
+        sat_features_free(f);
+        return -1;
+    }
     return 0;
 }
 

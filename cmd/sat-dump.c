@@ -2,7 +2,9 @@
  *
  * Tensors (a features record's `data`, a caption record's `alpha`) are
  * summarized as {shape, dtype, min, max, mean} unless --full; other binary
- * values are shown as their length, or base64 with --full.
+ * values are shown as their length, or base64 with --full.  A features
+ * record's layout is the library's parser's (sat_features_parse_layout), so
+ * what it refuses is shown as bytes.
  */
 #include <getopt.h>
 #include <math.h>
@@ -64,21 +66,15 @@ static void caption_grid(const sat_record *rec, uint64_t *h, uint64_t *w)
 /* Recognize the tensors the format defines: features.data and caption.alpha. */
 static int tensor_of(const sat_record *r, const char *key, size_t len, tensor_view *tv)
 {
-    const msgpack_object *rec = &r->obj;
     const char *type = r->type;
     uint64_t a = 0, b = 0, c = 0;
     memset(tv, 0, sizeof *tv);
-    if (strcmp(type, "features") == 0 && strcmp(key, "data") == 0 && !sat_map_uint(rec, "h", &a) &&
-        !sat_map_uint(rec, "w", &b) && !sat_map_uint(rec, "c", &c)) {
-        char *dtype = sat_map_strdup(rec, "dtype");
-        int t = sat_dtype_parse(dtype);
-        free(dtype);
-        double scale = 1;
-        uint64_t zp = 0;
-        if (t == SAT_U8 && (sat_map_float(rec, "scale", &scale) || sat_map_uint(rec, "zero_point", &zp)))
-            return 0;
-        tv->as = (sat_features){.dtype = t < 0 ? SAT_F16 : (sat_dtype)t, .scale = (float)scale,
-                                .zero_point = (uint32_t)zp};
+    if (strcmp(type, "features") == 0 && strcmp(key, "data") == 0) {
+        sat_features f;
+        if (sat_features_parse_layout(r, &f, NULL, 0)) return 0; /* its bytes, not a tensor */
+        a = f.h, b = f.w, c = f.c;
+        tv->as = (sat_features){.dtype = f.dtype, .scale = f.scale, .zero_point = f.zero_point};
+        sat_features_free(&f);
     } else if (strcmp(type, "caption") == 0 && strcmp(key, "alpha") == 0) {
         caption_grid(r, &b, &c);
         if (!b || !c) return 0;
@@ -233,7 +229,7 @@ static void dump_record(FILE *out, const sat_record *rec, const options *opt)
  * check the captioning programs leave out for start-up time (issue 15). */
 static int model_ok(const sat_record *rec, const char *name)
 {
-    char err[600];
+    char err[SAT_ERR_MAX];
     sat_model *m = sat_model_load_mem(rec->raw, rec->raw_len, name, SAT_MODEL_VERIFY, err, sizeof err);
     if (!m) sat_warn("%s", err);
     sat_model_free(m);

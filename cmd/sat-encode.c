@@ -192,7 +192,7 @@ static char *frame_id(const char *base, int n)
 static int next_frame(encoder *e, job *j)
 {
     input_source *s = &e->src;
-    char err[256];
+    char err[SAT_ERR_MAX];
     int rc = sat_frame_read(stdin, MAX_FILE_BYTES, &j->data, &j->len, err, sizeof err);
     if (rc == 0 && s->frame_no > 0) {
         s->in_frames = 0;
@@ -301,7 +301,7 @@ typedef struct {
 static void encode_one(const encoder *e, worker_buffers *b, job *j, slot *out)
 {
     const options *o = e->opt;
-    char err[256];
+    char err[SAT_ERR_MAX];
     if (j->error) {
         out->error = j->error;
         j->error = NULL;
@@ -524,7 +524,7 @@ static sat_model *open_model(const options *o)
     if (!path)
         sat_die("no encoder model: %s not found (run 'make models', set SAT_MODEL_DIR, or give -m)",
                 DEFAULT_MODEL);
-    char err[512];
+    char err[SAT_ERR_MAX];
     sat_model *m = sat_model_load(path, 0, err, sizeof err);
     if (!m) sat_die("%s", err);
     free(path);
@@ -536,7 +536,7 @@ static sat_model *open_model(const options *o)
  * default needs (issue 15; the man page has the figures). */
 static void choose_precision(sat_cnn *cnn, const sat_model *model, int precision)
 {
-    char err[512];
+    char err[SAT_ERR_MAX];
     if (precision == SAT_CNN_INT8 && sat_cnn_set_precision(cnn, SAT_CNN_INT8, err, sizeof err) < 0)
         sat_die("%s: --precision int8: %s", model->name, err);
 }
@@ -550,7 +550,7 @@ int main(int argc, char **argv)
         sat_die("refusing to write a binary stream to a terminal (pipe it into sat-dump, or use -o FILE)");
 
     sat_model *model = open_model(&o);
-    char err[512];
+    char err[SAT_ERR_MAX];
     sat_cnn *cnn = sat_cnn_new(model, o.size, o.stride, err, sizeof err);
     if (!cnn) sat_die("%s", err);
     choose_precision(cnn, model, o.precision);

@@ -111,11 +111,11 @@ typedef struct {
     long entropy_words;
     uint32_t cells;            /* the grid's, for uniform attention */
     long no_attention;         /* scored records without a usable α or locations */
-    char first_bad[300];
+    char first_bad[SAT_ERR_MAX];
 } attention_stats;
 
 typedef struct {
-    const sat_caption_db *refs;
+    const sat_refs *refs;
     const sat_strtab *split;   /* NULL: every image with references */
     sat_strtab images;         /* images with a hypothesis; hyp_text[id] */
     char **hyp_text;
@@ -136,7 +136,7 @@ static int keep_hypothesis(hyp_set *h, const char *image, const char *text)
 {
     if (strlen(text) > SAT_CAPTION_MAX_LINE) return H_TOO_LONG;
     if (h->split && sat_strtab_find(h->split, image) < 0) return H_NOT_IN_SPLIT;
-    if (sat_caption_db_find(h->refs, image) < 0) return H_NO_REFS;
+    if (sat_refs_find(h->refs, image) < 0) return H_NO_REFS;
     int added;
     long i = sat_strtab_add(&h->images, image, &added);
     if (!added) return H_DUPLICATE;
@@ -168,10 +168,10 @@ static void add_hypothesis(hyp_set *h, const char *id, const char *text, const c
 static void add_attention(attention_stats *a, const sat_record *rec)
 {
     sat_caption_record c;
-    char why[256];
+    char why[SAT_ERR_MAX];
     if (sat_caption_record_parse(rec, SAT_CAPTION_ATTENTION, &c, why, sizeof why)) {
         if (!a->no_attention++)
-            snprintf(a->first_bad, sizeof a->first_bad, "record %zu (id %s): %s", rec->index, c.id, why);
+            sat_fail(a->first_bad, sizeof a->first_bad, "record %zu (id %s): %s", rec->index, c.id, why);
     } else {
         if (a->boxes) sat_pointing_add(&a->pointing, a->boxes, &c);
         if (a->entropy) sat_attention_entropy_add(&c, &a->entropy_sum, &a->entropy_words);
@@ -264,7 +264,7 @@ static void collect(const hyp_set *h, const sat_strtab *split, const char *split
     const char *first_missing = NULL;
     for (size_t i = 0; i < order->n; i++) {
         const char *image = order->keys[i];
-        long hi = sat_strtab_find(&h->images, image), ri = sat_caption_db_find(h->refs, image);
+        long hi = sat_strtab_find(&h->images, image), ri = sat_refs_find(h->refs, image);
         if (hi < 0 || ri < 0) {
             if (!missing++) first_missing = image;
             continue;
@@ -365,15 +365,15 @@ int main(int argc, char **argv)
     sat_init(argv[0]);
     options o;
     parse_args(argc, argv, &o);
-    char err[512];
+    char err[SAT_ERR_MAX];
 
     sat_caption_file *cf = o.refs ? sat_caption_file_open(o.refs, err, sizeof err) : NULL;
     if (o.refs && !cf) sat_die("%s", err);
     sat_strtab split;
     sat_strtab_init(&split);
     if (o.split) sat_split_resolve_or_die(o.split, cf, &split);
-    sat_caption_db refs = {0}; /* without --refs: none, the attention only */
-    if (cf && sat_caption_db_read(&refs, cf, NULL, err, sizeof err) < 0) sat_die("%s", err);
+    sat_refs refs = {0}; /* without --refs: none, the attention only */
+    if (cf && sat_refs_read(&refs, cf, NULL, err, sizeof err) < 0) sat_die("%s", err);
     sat_caption_file_close(cf);
     /* Bad lines of the reference file (Flickr8k has one) are reported, not errors. */
     if (o.refs) sat_caption_problems_print(&refs.problems, o.refs, stderr);
@@ -429,7 +429,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < h.images.n; i++) free(h.hyp_text[i]);
     free(h.hyp_text);
     sat_strtab_free(&h.images);
-    sat_caption_db_free(&refs);
+    sat_refs_free(&refs);
     sat_strtab_free(&split);
     return sat_exit_status();
 }

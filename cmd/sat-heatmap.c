@@ -137,14 +137,14 @@ static int decode_file(const char *path, sat_image *img, char *err, size_t errle
 {
     unsigned char *data;
     size_t len;
-    char why[256];
+    char why[SAT_ERR_MAX];
     if (sat_read_file_checked(path, MAX_IMAGE_BYTES, sat_image_check_head, &data, &len, why,
                               sizeof why) == 0) {
         int bad = sat_image_decode(data, len, SAT_IMAGE_DEFAULT_MAX_PIXELS, img, why, sizeof why);
         free(data);
         if (!bad) return 0;
     }
-    snprintf(err, errlen, "%s: %s", path, why);
+    sat_fail(err, errlen, "%s: %s", path, why);
     return -1;
 }
 
@@ -163,12 +163,12 @@ static int find_image(const heatmapper *h, const char *id, sat_image *img, char 
             rc = decode_file(paths[i], img, err, errlen);
     if (rc == 1) {
         const thumbnail *t = find_thumbnail(h, id);
-        char why[256];
+        char why[SAT_ERR_MAX];
         if (!t)
-            snprintf(err, errlen, "image not found (%s%s%s) and no thumbnail in the stream", paths[0],
+            sat_fail(err, errlen, "image not found (%s%s%s) and no thumbnail in the stream", paths[0],
                      paths[1] ? ", " : "", paths[1] ? paths[1] : "");
         else if (sat_image_decode(t->png, t->len, SAT_IMAGE_DEFAULT_MAX_PIXELS, img, why, sizeof why))
-            snprintf(err, errlen, "image not found and its thumbnail is bad: %s", why);
+            sat_fail(err, errlen, "image not found and its thumbnail is bad: %s", why);
         else
             rc = 0;
         if (rc) rc = -1;
@@ -265,13 +265,12 @@ static void report(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* sat_warn, with control characters (from ids) turned into spaces: one line. */
 static void report(const char *fmt, ...)
 {
-    char line[2048];
+    char line[SAT_ERR_MAX];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
+    sat_vfail(line, sizeof line, fmt, ap);
     va_end(ap);
-    for (char *p = line; *p; p++)
-        if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = ' ';
+    sat_one_line(line);
     sat_warn("%s", line);
 }
 
@@ -279,7 +278,7 @@ static void write_figure(const sat_image *fig, const char *path, const char *wha
 {
     sat_atomic out;
     sat_atomic_open(&out, path);
-    char err[256];
+    char err[SAT_ERR_MAX];
     if (sat_image_write_png(fig, out.f, err, sizeof err)) {
         sat_atomic_abort(&out);
         report("%s: %s: %s", what, path, err);
@@ -297,7 +296,7 @@ static void handle_caption(heatmapper *h, const sat_record *rec, const char *str
         sat_die("%s: record %zu: -o %s takes one caption but the stream has more (use -o DIR/)",
                 stream, rec->index, o->output);
     sat_caption_record c;
-    char err[1024];
+    char err[SAT_ERR_MAX];
     if (sat_caption_record_parse(rec, SAT_CAPTION_ATTENTION, &c, err, sizeof err)) {
         if (c.id) report("%s: record %zu (id %s): %s", stream, rec->index, c.id, err);
         else report("%s: record %zu: caption: %s", stream, rec->index, err);
@@ -369,7 +368,7 @@ int main(int argc, char **argv)
     sat_init(argv[0]);
     options o;
     parse_options(argc, argv, &o);
-    char err[1024];
+    char err[SAT_ERR_MAX];
     heatmapper h = {.opt = &o, .font = sat_font_open(sat_font_path(o.font), err, sizeof err)};
     if (!h.font) sat_die("%s", err);
     if (o.output_is_dir && mkdir(o.output, 0777) != 0 && errno != EEXIST)

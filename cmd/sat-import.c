@@ -58,7 +58,7 @@ static void read_labels(sat_model *m, const char *path)
 {
     unsigned char *data;
     size_t len;
-    char err[256];
+    char err[SAT_ERR_MAX];
     if (sat_read_file(path, MAX_LABELS_BYTES, &data, &len, err, sizeof err) < 0) sat_die("%s: %s", path, err);
     if (memchr(data, 0, len)) sat_die("%s: not a text file (contains a NUL byte)", path);
     for (int k = 0; k < m->nlabels; k++) free(m->labels[k]); /* a sat model's own labels */
@@ -138,7 +138,7 @@ static sat_model *read_model(const char *path)
 {
     unsigned char *data;
     size_t len;
-    char err[600];
+    char err[SAT_ERR_MAX];
     if (sat_read_file(path, MAX_INPUT_BYTES, &data, &len, err, sizeof err) < 0) sat_die("%s: %s", path, err);
     sat_model *m = NULL;
     if (len && sat_is_map_lead(data[0])) {
@@ -196,7 +196,7 @@ static void parse_args(int argc, char **argv, options *o)
  * (sat-decode, sat-beam, sat-attend). */
 static sat_decoder *usable_decoder(const sat_model *m, const char *path)
 {
-    char err[600];
+    char err[SAT_ERR_MAX];
     sat_decoder *dec = sat_captioner_member(m, NULL, err, sizeof err);
     if (!dec) sat_die("%s: %s", path, err);
     return dec;
@@ -212,7 +212,7 @@ static void check_usable(const sat_model *m, const char *path)
         sat_decoder_free(usable_decoder(m, path));
         return;
     }
-    char err[600];
+    char err[SAT_ERR_MAX];
     sat_cnn *cnn = sat_cnn_new(m, SAT_CNN_DEFAULT_SIZE, SAT_CNN_DEFAULT_STRIDE, err, sizeof err);
     if (!cnn) sat_die("%s: %s", path, err);
     sat_cnn_free(cnn);

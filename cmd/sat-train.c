@@ -25,7 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -34,6 +33,7 @@
 #include "captioner.h"
 #include "captions.h"
 #include "checkpoint.h"
+#include "dataset.h"
 #include "epoch.h"
 #include "half.h"
 #include "metrics.h"
@@ -129,46 +129,6 @@ typedef struct {
     unsigned long seed;
 } options;
 
-/* One image's annotation vectors, where they lie in its mapped feature
- * cache: the data of its features record (f16, f32 or u8), read when a batch
- * needs them, so that memory does not grow with the caches. */
-typedef struct {
-    char *name;              /* basename of the features id */
-    sat_features view;       /* h = L, w = 1, c = D; data points into the cache */
-    int mapped;              /* the cache is a mapped file (not memory of ours) */
-} image_feats;
-
-/* A --features file, mapped (or, for a pipe, read) whole. */
-typedef struct {
-    void *data;
-    size_t len;
-    int mapped;
-} feature_cache;
-
-typedef struct {
-    int image;               /* index into data.images */
-    int len;                 /* words + 1 (<end>): the number of targets */
-    int *tokens;             /* len + 1: <start> w_1 … w_n <end> */
-} train_caption;
-
-typedef struct {
-    sat_vocab *vocab;
-    image_feats *images;
-    int nimages, L, D;
-    feature_cache *caches;
-    int ncaches;
-    sat_strtab image_index;  /* name -> index into images */
-    train_caption *train;
-    int ntrain;
-    int *dev;                /* indices of dev images */
-    int ndev;
-    sat_caption_db captions;
-    int *ref_index;          /* [nimages] index of the image in `refs`, -1 if not a train image */
-    sat_metrics *refs;       /* --objective scst: the train images' references (CIDEr-D df) */
-    char encoder[300];       /* name and weights sha of the encoder, from the features */
-} dataset;
-
-
 /* ---- processes ----------------------------------------------------------- */
 
 /* Data parallelism (issue 11): under mpirun every rank runs this program on
@@ -245,296 +205,15 @@ static void dist_share(long n, long *lo, long *hi)
 
 /* ---- data ---------------------------------------------------------------- */
 
-/* Map a regular file; read anything else (a pipe) into memory. */
-static feature_cache open_cache(const char *path)
+static void load_dataset(sat_dataset *d, const options *o)
 {
-    feature_cache c = {0};
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) sat_die("%s: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
-        c.data = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (c.data == MAP_FAILED) sat_die("%s: cannot map: %s", path, strerror(errno));
-        c.len = (size_t)st.st_size;
-        c.mapped = 1;
-    } else {
-        char err[512];
-        if (sat_read_file(path, (size_t)1 << 40, (unsigned char **)&c.data, &c.len, err, sizeof err))
-            sat_die("%s", err);
-    }
-    close(fd);
-    return c;
-}
-
-/* Give back the pages of an image's features once read: they stay in the
- * page cache for the next epoch, but not in this process's resident set. */
-static void release_pages(const image_feats *im)
-{
-    static long page;
-    if (!page) page = sysconf(_SC_PAGESIZE);
-    uintptr_t lo = (uintptr_t)im->view.data, hi = lo + im->view.data_len;
-    lo = (lo + (uintptr_t)page - 1) / (uintptr_t)page * (uintptr_t)page; /* whole pages inside */
-    hi = hi / (uintptr_t)page * (uintptr_t)page;
-    /* never on memory of ours: MADV_DONTNEED would zero it */
-    if (hi > lo && im->mapped) madvise((void *)lo, hi - lo, MADV_DONTNEED);
-}
-
-/* An image's features as L×D floats. */
-static void image_to_f32(const image_feats *im, float *out)
-{
-    sat_features_to_f32(&im->view, out);
-    release_pages(im);
-}
-
-/* A features cache being read into the dataset. */
-typedef struct {
-    dataset *d;
-    const feature_cache *cache;
-    const sat_strtab *wanted;
-} cache_reader;
-
-static void on_cache_record(void *ctx, const sat_record *rec, const char *path)
-{
-    cache_reader *cr = ctx;
-    dataset *d = cr->d;
-    if (!sat_record_is(rec, "features")) return;
-    sat_features feat;
-    char err[512];
-    if (sat_features_parse(rec, &feat, err, sizeof err)) {
-        sat_warn("%s: %s", path, err);
-        return;
-    }
-    const char *name = sat_path_basename(feat.id);
-    int L = (int)(feat.h * feat.w), D = (int)feat.c;
-    if (sat_strtab_find(cr->wanted, name) >= 0 && sat_strtab_find(&d->image_index, name) < 0) {
-        if (d->nimages == 0) {
-            d->L = L, d->D = D;
-            snprintf(d->encoder, sizeof d->encoder, "%s %s",
-                     feat.encoder_name ? feat.encoder_name : "?",
-                     feat.encoder_sha256 ? feat.encoder_sha256 : "?");
-        }
-        if (L != d->L || D != d->D)
-            sat_die("%s: record %zu (%s): %dx%d features, but earlier ones are %dx%d", path,
-                    rec->index, feat.id, L, D, d->L, d->D);
-        d->images = sat_xrealloc(d->images, (size_t)(d->nimages + 1) * sizeof *d->images);
-        image_feats *im = &d->images[d->nimages];
-        im->name = sat_xstrdup(name);
-        im->view = (sat_features){.h = (uint32_t)L, .w = 1, .c = (uint32_t)D,
-                                  .dtype = feat.dtype, .scale = feat.scale,
-                                  .zero_point = feat.zero_point, .data = feat.data,
-                                  .data_len = feat.data_len};
-        im->mapped = cr->cache->mapped;
-        release_pages(im);
-        sat_strtab_add(&d->image_index, name, NULL);
-        d->nimages++;
-    }
-    sat_features_free(&feat);
-}
-
-/* A cache cut short is no training set: a fatal problem ends the run. */
-static void load_features(dataset *d, const char *path, const sat_strtab *wanted)
-{
-    d->caches = sat_xrealloc(d->caches, (size_t)(d->ncaches + 1) * sizeof *d->caches);
-    feature_cache *cache = &d->caches[d->ncaches++];
-    *cache = open_cache(path);
-    if (cache->mapped) madvise(cache->data, cache->len, MADV_SEQUENTIAL);
-    sat_reader *r = sat_reader_open_mem(cache->data, cache->len, path, 0);
-    cache_reader cr = {d, cache, wanted};
-    sat_each e = {.fatal_dies = 1, .record = on_cache_record, .ctx = &cr};
-    sat_each_record_in(&e, r, path);
-    sat_reader_close(r);
-    if (cache->mapped) madvise(cache->data, cache->len, MADV_RANDOM); /* batches pick images */
-}
-
-/* The vocabulary from the train split's captions. */
-static void build_vocab(dataset *d, const sat_strtab *train, int min_count, int max_vocab)
-{
-    sat_word_counts wc;
-    sat_word_counts_init(&wc);
-    for (size_t i = 0; i < d->captions.images.n; i++) {
-        if (sat_strtab_find(train, d->captions.images.keys[i]) < 0) continue;
-        for (int j = 0; j < d->captions.ncaptions[i]; j++)
-            sat_word_counts_add(&wc, d->captions.captions[i][j]);
-    }
-    d->vocab = sat_vocab_build(&wc, min_count, max_vocab);
-    sat_word_counts_free(&wc);
-}
-
-static void collect_captions(dataset *d, const sat_strtab *train, const sat_strtab *dev,
-                             int max_len)
-{
-    int *ids = sat_xmalloc((size_t)(max_len + 2) * sizeof *ids);
-    long skipped = 0, missing_train = 0, missing_dev = 0;
-    for (size_t s = 0; s < train->n; s++) {
-        long im = sat_strtab_find(&d->image_index, train->keys[s]);
-        long ci = sat_caption_db_find(&d->captions, train->keys[s]);
-        if (im < 0 || ci < 0) {
-            missing_train++;
-            continue;
-        }
-        for (int j = 0; j < d->captions.ncaptions[ci]; j++) {
-            int n = sat_vocab_encode(d->vocab, d->captions.captions[ci][j], ids + 1, max_len + 1);
-            if (n > max_len || n == 0) {
-                skipped++;
-                continue;
-            }
-            train_caption *tc;
-            d->train = sat_xrealloc(d->train, (size_t)(d->ntrain + 1) * sizeof *d->train);
-            tc = &d->train[d->ntrain++];
-            tc->image = (int)im;
-            tc->len = n + 1;
-            tc->tokens = sat_xmalloc((size_t)(n + 2) * sizeof *tc->tokens);
-            tc->tokens[0] = SAT_VOCAB_START;
-            memcpy(tc->tokens + 1, ids + 1, (size_t)n * sizeof *ids);
-            tc->tokens[n + 1] = SAT_VOCAB_END;
-        }
-    }
-    d->dev = sat_xmalloc((dev->n ? dev->n : 1) * sizeof *d->dev);
-    for (size_t s = 0; s < dev->n; s++) {
-        long im = sat_strtab_find(&d->image_index, dev->keys[s]);
-        if (im < 0 || sat_caption_db_find(&d->captions, dev->keys[s]) < 0) missing_dev++;
-        else d->dev[d->ndev++] = (int)im;
-    }
-    free(ids);
-    if (missing_train || missing_dev)
-        fprintf(info, "sat-train: %ld train and %ld dev images have no features or no captions (skipped)\n",
-                missing_train, missing_dev);
-    if (skipped)
-        fprintf(info, "sat-train: %ld training captions longer than %d words (or empty) skipped\n",
-                skipped, max_len);
-}
-
-/* --objective scst: the references of the train images that have training
- * captions, the corpus of the CIDEr-D rewards. */
-static void collect_references(dataset *d, int eos)
-{
-    d->ref_index = sat_xmalloc((size_t)d->nimages * sizeof *d->ref_index);
-    for (int i = 0; i < d->nimages; i++) d->ref_index[i] = -1;
-    d->refs = sat_metrics_new();
-    if (eos) sat_metrics_end_word(d->refs);
-    for (int c = 0; c < d->ntrain; c++) {
-        int im = d->train[c].image;
-        if (d->ref_index[im] >= 0) continue;
-        long ci = sat_caption_db_find(&d->captions, d->images[im].name);
-        d->ref_index[im] = (int)sat_metrics_count(d->refs);
-        sat_metrics_add(d->refs, "", (const char *const *)d->captions.captions[ci],
-                        d->captions.ncaptions[ci]);
-    }
-}
-
-static void load_dataset(dataset *d, const options *o)
-{
-    memset(d, 0, sizeof *d);
-    char err[512];
-    sat_caption_file *cf = sat_caption_file_open(o->captions, err, sizeof err);
-    if (!cf) sat_die("%s", err);
-    sat_strtab train, dev, both;
-    sat_strtab_init(&train);
-    sat_strtab_init(&dev);
-    sat_strtab_init(&both);
-    sat_split_resolve_or_die(o->train_list, cf, &train);
-    if (o->dev_list) sat_split_resolve_or_die(o->dev_list, cf, &dev);
-    for (size_t i = 0; i < train.n; i++) sat_strtab_add(&both, train.keys[i], NULL);
-    for (size_t i = 0; i < dev.n; i++) sat_strtab_add(&both, dev.keys[i], NULL);
-
-    sat_caption_options copt = {&both, NULL};
-    if (sat_caption_db_read(&d->captions, cf, &copt, err, sizeof err)) sat_die("%s", err);
-    sat_caption_file_close(cf);
-    sat_caption_problems_print(&d->captions.problems, o->captions, info);
-    build_vocab(d, &train, o->min_count, o->max_vocab);
-
-    sat_strtab_init(&d->image_index);
-    for (int i = 0; i < o->nfeatures; i++) load_features(d, o->features[i], &both);
-    if (d->nimages == 0) sat_die("no features of train or dev images in the --features streams");
-    collect_captions(d, &train, &dev, o->max_len);
-    if (d->ntrain == 0) sat_die("no training captions with features");
-    if (o->dev_list && d->ndev == 0) sat_die("no dev images with features and captions");
-    if (o->scst) collect_references(d, o->scst_eos);
-    fprintf(info, "sat-train: %d images (L=%d, D=%d), %d training captions, %d dev images, vocabulary %d\n",
-            d->nimages, d->L, d->D, d->ntrain, d->ndev, d->vocab->n);
-    sat_strtab_free(&train);
-    sat_strtab_free(&dev);
-    sat_strtab_free(&both);
-}
-
-static void free_dataset(dataset *d)
-{
-    for (int i = 0; i < d->nimages; i++) free(d->images[i].name);
-    for (int i = 0; i < d->ncaches; i++) {
-        if (d->caches[i].mapped) munmap(d->caches[i].data, d->caches[i].len);
-        else free(d->caches[i].data);
-    }
-    free(d->caches);
-    for (int i = 0; i < d->ntrain; i++) free(d->train[i].tokens);
-    free(d->images);
-    free(d->train);
-    free(d->dev);
-    sat_strtab_free(&d->image_index);
-    sat_caption_db_free(&d->captions);
-    sat_vocab_free(d->vocab);
-    sat_metrics_free(d->refs);
-    free(d->ref_index);
-}
-
-/* ---- batches ------------------------------------------------------------- */
-
-/* This epoch's batches of the training captions (epoch.h). */
-static void plan_epoch(sat_epoch_plan *p, const dataset *d, int batch, unsigned long seed, int epoch)
-{
-    int *image = sat_xmalloc(((size_t)d->ntrain + 1) * sizeof *image);
-    for (int c = 0; c < d->ntrain; c++) image[c] = d->train[c].image;
-    sat_epoch_plan_make(p, image, d->ntrain, d->nimages, batch, seed, epoch);
-    free(image);
-}
-
-/* Scratch for one batch: its images' features as f32, the token matrix and
- * each caption's generator. */
-typedef struct {
-    float *feats;
-    int *image, *tokens, *local;
-    sat_rng *rngs;
-    int cap_images, cap_rows, cap_tokens;
-} batch_buffers;
-
-/* The B captions (indices into d->train) as a decoder batch; total: the
- * whole batch's captions when these are one rank's share of it. */
-static void fill_batch(batch_buffers *bb, const dataset *d, const int *captions, int B, int total,
-                       const sat_train_state *ts, sat_decoder_batch *out)
-{
-    int T = d->train[captions[0]].len;
-    for (int i = 1; i < B; i++)
-        if (d->train[captions[i]].len > T) T = d->train[captions[i]].len;
-    size_t LD = (size_t)d->L * d->D;
-    if (bb->cap_rows < B) {
-        bb->cap_rows = B;
-        bb->image = sat_xrealloc(bb->image, (size_t)B * sizeof *bb->image);
-        bb->feats = sat_xrealloc(bb->feats, (size_t)B * LD * sizeof *bb->feats);
-        bb->rngs = sat_xrealloc(bb->rngs, (size_t)B * sizeof *bb->rngs);
-    }
-    if (bb->cap_tokens < B * (T + 1)) {
-        bb->cap_tokens = B * (T + 1);
-        bb->tokens = sat_xrealloc(bb->tokens, (size_t)bb->cap_tokens * sizeof *bb->tokens);
-    }
-    if (!bb->local) bb->local = sat_xmalloc((size_t)d->nimages * sizeof *bb->local);
-    /* captions of one image are grouped so they share its attention projection */
-    int nimg = 0;
-    for (int i = 0; i < B; i++) bb->local[d->train[captions[i]].image] = -1;
-    for (int i = 0; i < B; i++) {
-        int im = d->train[captions[i]].image;
-        if (bb->local[im] < 0) {
-            bb->local[im] = nimg;
-            image_to_f32(&d->images[im], bb->feats + (size_t)nimg * LD);
-            nimg++;
-        }
-        bb->image[i] = bb->local[im];
-        const train_caption *tc = &d->train[captions[i]];
-        int *row = bb->tokens + (size_t)i * (T + 1);
-        for (int t = 0; t <= T; t++) row[t] = t <= tc->len ? tc->tokens[t] : -1;
-        sat_rng_seed(&bb->rngs[i], sat_epoch_caption_seed(ts->seed, ts->epoch, captions[i]));
-    }
-    *out = (sat_decoder_batch){.feats = bb->feats, .n_images = nimg, .image = bb->image,
-                               .tokens = bb->tokens, .B = B, .T = T, .rngs = bb->rngs,
-                               .total = total};
+    sat_dataset_options dopt = {.captions = o->captions, .train_list = o->train_list,
+                                .dev_list = o->dev_list, .features = o->features,
+                                .nfeatures = o->nfeatures, .min_count = o->min_count,
+                                .max_vocab = o->max_vocab, .max_len = o->max_len,
+                                .references = o->scst, .references_eos = o->scst_eos, .info = info};
+    char err[SAT_ERR_MAX];
+    if (sat_dataset_load(d, &dopt, err, sizeof err)) sat_die("%s", err);
 }
 
 /* ---- evaluation ---------------------------------------------------------- */
@@ -543,13 +222,13 @@ enum { DEV_MAX_LEN = 30, DEV_ROW = DEV_MAX_LEN + 1 }; /* a dev caption: n, then 
 
 /* Greedy captions of this rank's share of the dev images, into rows of
  * `rows` (the other rows stay 0). */
-static void decode_dev_share(const sat_decoder *dec, const dataset *d, double *rows)
+static void decode_dev_share(const sat_decoder *dec, const sat_dataset *d, double *rows)
 {
     float *feats = sat_xmalloc((size_t)d->L * d->D * sizeof *feats);
     long lo, hi;
     dist_share(d->ndev, &lo, &hi);
     for (long i = lo; i < hi; i++) {
-        image_to_f32(&d->images[d->dev[i]], feats);
+        sat_dataset_image_f32(&d->images[d->dev[i]], feats);
         sat_caption c;
         sat_caption_decode(dec, feats, DEV_MAX_LEN, 0, NULL, &c);
         double *row = rows + i * DEV_ROW;
@@ -563,7 +242,7 @@ static void decode_dev_share(const sat_decoder *dec, const dataset *d, double *r
 /* Greedy captions of the dev images, scored against their references: each
  * rank decodes its share, the sum over ranks gathers them (each row is one
  * rank's), and every rank scores them all, so all hold the same scores. */
-static void dev_scores(const sat_decoder *dec, const dataset *d, sat_metric_scores *s)
+static void dev_scores(const sat_decoder *dec, const sat_dataset *d, sat_metric_scores *s)
 {
     double *rows = sat_xcalloc((size_t)d->ndev * DEV_ROW, sizeof *rows);
     decode_dev_share(dec, d, rows);
@@ -575,7 +254,7 @@ static void dev_scores(const sat_decoder *dec, const dataset *d, sat_metric_scor
         for (int j = 0; j < n; j++) tokens[j] = (int)row[1 + j];
         char *text = sat_vocab_decode(d->vocab, tokens, n);
         const char *name = d->images[d->dev[i]].name;
-        long ci = sat_caption_db_find(&d->captions, name);
+        long ci = sat_refs_find(&d->captions, name);
         sat_metrics_add(m, text, (const char *const *)d->captions.captions[ci],
                         d->captions.ncaptions[ci]);
         free(text);
@@ -587,7 +266,7 @@ static void dev_scores(const sat_decoder *dec, const dataset *d, sat_metric_scor
 
 /* ---- model files and checkpoints ----------------------------------------- */
 
-static sat_model *decoder_model(const sat_decoder *dec, const dataset *d, const options *o)
+static sat_model *decoder_model(const sat_decoder *dec, const sat_dataset *d, const options *o)
 {
     sat_model *m = sat_decoder_to_model(dec);
     free(m->name);
@@ -600,7 +279,7 @@ static sat_model *decoder_model(const sat_decoder *dec, const dataset *d, const 
     return m;
 }
 
-static void save_best(const sat_decoder *dec, const dataset *d, const options *o)
+static void save_best(const sat_decoder *dec, const sat_dataset *d, const options *o)
 {
     if (dist.rank > 0) return;
     sat_model *m = decoder_model(dec, d, o);
@@ -617,7 +296,7 @@ static char *checkpoint_path(const options *o)
 
 /* The model with the optimizer's moments and the run's state (checkpoint.h). */
 static void save_checkpoint(const sat_decoder *dec, const sat_optimizer *opt, const sat_train_state *ts,
-                            const dataset *d, const options *o)
+                            const sat_dataset *d, const options *o)
 {
     sat_model *m = decoder_model(dec, d, o);
     sat_checkpoint_add(m, opt, ts);
@@ -631,9 +310,9 @@ static void save_checkpoint(const sat_decoder *dec, const sat_optimizer *opt, co
  * *model; dies unless its sizes are cfg's (E = H = A = 0: any of those) and
  * its vocabulary this run's. */
 static sat_decoder *load_compatible(const char *opt, const char *path, sat_decoder_config cfg,
-                                    const dataset *d, sat_model **model)
+                                    const sat_dataset *d, sat_model **model)
 {
-    char err[512];
+    char err[SAT_ERR_MAX];
     sat_model *m = sat_model_load(path, SAT_MODEL_VERIFY, err, sizeof err);
     if (!m) sat_die("%s: %s", opt, err);
     sat_decoder *saved = sat_decoder_from_model(m, err, sizeof err);
@@ -656,7 +335,7 @@ static sat_decoder *load_compatible(const char *opt, const char *path, sat_decod
 /* --init: the decoder of the model at path, read once; its sizes E, H, A are
  * the run's, and it dies if it was made for other features or another
  * vocabulary. */
-static sat_decoder *load_init(const char *path, const dataset *d)
+static sat_decoder *load_init(const char *path, const sat_dataset *d)
 {
     sat_decoder_config cfg = {.L = d->L, .D = d->D, .V = d->vocab->n};
     sat_model *m;
@@ -667,13 +346,13 @@ static sat_decoder *load_init(const char *path, const dataset *d)
 
 /* Restore a checkpoint into dec, the moments and the state; dies if it was
  * made for another architecture, vocabulary or optimizer. */
-static void load_checkpoint(sat_decoder *dec, sat_optimizer *opt, sat_train_state *ts, const dataset *d,
+static void load_checkpoint(sat_decoder *dec, sat_optimizer *opt, sat_train_state *ts, const sat_dataset *d,
                             const options *o)
 {
     char *path = checkpoint_path(o);
     sat_model *m;
     sat_decoder *saved = load_compatible("--resume", path, dec->cfg, d, &m);
-    char err[512];
+    char err[SAT_ERR_MAX];
     if (sat_checkpoint_read(m, opt, ts, err, sizeof err) < 0) sat_die("--resume: %s %s", path, err);
     if (ts->hard != o->hard || saved->temperature != dec->temperature)
         sat_die("--resume: %s was made with another attention (kind or temperature)", path);
@@ -693,7 +372,7 @@ static void load_checkpoint(sat_decoder *dec, sat_optimizer *opt, sat_train_stat
 
 typedef struct {
     const options *o;
-    dataset *d;
+    sat_dataset *d;
     sat_decoder *dec;
     sat_optimizer opt;
     sat_train_state ts;
@@ -748,7 +427,7 @@ static sat_decoder_loss scst_step(trainer *tr, const sat_decoder_batch *refs, co
                                   int total_images)
 {
     const options *o = tr->o;
-    const dataset *d = tr->d;
+    const sat_dataset *d = tr->d;
     const int S = o->scst_samples, width = SAT_SCST_ROW(o->max_len), nimg = refs->n_images;
     sat_scst scst = {.dec = tr->dec, .vocab = d->vocab, .cider = tr->cider, .samples = S,
                      .max_len = o->max_len,
@@ -803,7 +482,7 @@ static sat_decoder_loss scst_step(trainer *tr, const sat_decoder_batch *refs, co
  * both, and its gradient summed over them.  Self-critical training draws
  * samples per image, so there the images stay whole.  Returns the batch's
  * number of images. */
-static int batch_share(const dataset *d, const int *captions, int B, int by_image, int *lo, int *hi)
+static int batch_share(const sat_dataset *d, const int *captions, int B, int by_image, int *lo, int *hi)
 {
     int nimg = 0;
     for (int i = 0; i < B; i++) nimg += i == 0 || d->train[captions[i]].image != d->train[captions[i - 1]].image;
@@ -829,7 +508,7 @@ static int batch_share(const dataset *d, const int *captions, int B, int by_imag
 
 /* This rank's loss and gradients of batch b (of B captions), zero for an
  * empty share. */
-static sat_decoder_loss batch_step(trainer *tr, const sat_epoch_plan *plan, long b, batch_buffers *bb)
+static sat_decoder_loss batch_step(trainer *tr, const sat_epoch_plan *plan, long b, sat_dataset_batch *bb)
 {
     const options *o = tr->o;
     const int *captions = plan->order + plan->start[b];
@@ -838,7 +517,7 @@ static sat_decoder_loss batch_step(trainer *tr, const sat_epoch_plan *plan, long
     sat_decoder_zero_grad(tr->dec);
     if (lo == hi) return (sat_decoder_loss){0};
     sat_decoder_batch batch;
-    fill_batch(bb, tr->d, captions + lo, hi - lo, B, &tr->ts, &batch);
+    sat_dataset_fill_batch(bb, tr->d, captions + lo, hi - lo, B, tr->ts.seed, tr->ts.epoch, &batch);
     if (o->scst) return scst_step(tr, &batch, captions + lo, nimg);
     if (o->hard) return hard_step(tr, &batch);
     return sat_decoder_forward_backward(tr->dec, &batch, o->lambda, o->dropout, NULL, 1);
@@ -863,8 +542,8 @@ static double run_epoch(trainer *tr, double *xent_per_token)
 {
     const options *o = tr->o;
     sat_epoch_plan plan;
-    plan_epoch(&plan, tr->d, o->batch, tr->ts.seed, tr->ts.epoch);
-    batch_buffers bb = {0};
+    sat_dataset_plan_epoch(&plan, tr->d, o->batch, tr->ts.seed, tr->ts.epoch);
+    sat_dataset_batch bb = {0};
     double loss = 0, xent = 0;
     long ntok = 0, ncap = 0;
     sat_progress meter;
@@ -889,11 +568,7 @@ static double run_epoch(trainer *tr, double *xent_per_token)
             checkpoint(tr);
     }
     sat_progress_end(&meter);
-    free(bb.feats);
-    free(bb.image);
-    free(bb.tokens);
-    free(bb.local);
-    free(bb.rngs);
+    sat_dataset_batch_free(&bb);
     sat_epoch_plan_free(&plan);
     *xent_per_token = ntok ? xent / ntok : 0;
     return ncap ? loss / ncap : 0;
@@ -1208,7 +883,7 @@ int main(int argc, char **argv)
     openblas_set_num_threads(o.threads);
     if (dist.rank == 0) prepare_outputs(&o);
 
-    dataset d;
+    sat_dataset d;
     load_dataset(&d, &o);
     /* the sizes: the options', or with --init the initial model's */
     sat_decoder *init_dec = o.init ? load_init(o.init, &d) : NULL;
@@ -1216,7 +891,7 @@ int main(int argc, char **argv)
                                       : (sat_decoder_config){.L = d.L, .D = d.D, .E = o.embed,
                                                              .H = o.hidden, .A = o.attention,
                                                              .V = d.vocab->n};
-    char err[512];
+    char err[SAT_ERR_MAX];
     trainer tr = {.o = &o, .d = &d};
     tr.dec = sat_decoder_new(cfg, err, sizeof err);
     if (!tr.dec) sat_die("%s", err);
@@ -1265,7 +940,7 @@ int main(int argc, char **argv)
     if (tr.log) fclose(tr.log);
     sat_optimizer_free(&tr.opt);
     sat_decoder_free(tr.dec);
-    free_dataset(&d);
+    sat_dataset_free(&d);
     free(o.features);
     if (info != stderr) fclose(info);
     dist_finalize();

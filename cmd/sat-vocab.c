@@ -79,18 +79,18 @@ static void parse_args(int argc, char **argv, options *o)
 }
 
 /* Count the words of the training captions; warns about training images without captions. */
-static void count_train_words(const sat_caption_db *db, const sat_strtab *train, const char *split_name,
+static void count_train_words(const sat_refs *refs, const sat_strtab *train, const char *split_name,
                               sat_word_counts *wc)
 {
     long missing = 0;
     const char *first_missing = NULL;
     for (size_t i = 0; i < train->n; i++) {
-        long id = sat_caption_db_find(db, train->keys[i]);
+        long id = sat_refs_find(refs, train->keys[i]);
         if (id < 0) {
             if (!missing++) first_missing = train->keys[i];
             continue;
         }
-        for (int j = 0; j < db->ncaptions[id]; j++) sat_word_counts_add(wc, db->captions[id][j]);
+        for (int j = 0; j < refs->ncaptions[id]; j++) sat_word_counts_add(wc, refs->captions[id][j]);
     }
     if (missing)
         sat_warn("%s: %ld of %zu images have no captions (first: %s)", split_name, missing, train->n,
@@ -110,11 +110,11 @@ static void write_vocab(const sat_vocab *v, const char *output)
     sat_atomic_commit(&a);
 }
 
-static void print_summary(const options *o, const sat_caption_db *db, const sat_strtab *train,
+static void print_summary(const options *o, const sat_refs *refs, const sat_strtab *train,
                           const sat_word_counts *wc, const sat_vocab *v)
 {
     fprintf(stderr, "%s: %s: %ld lines, %ld captions of %zu images\n", sat_progname, o->captions,
-            db->lines, db->nentries, db->images.n);
+            refs->lines, refs->nentries, refs->images.n);
     fprintf(stderr, "%s: %s: %zu images, %ld captions, %ld words (%zu distinct)\n", sat_progname, o->split,
             train->n, wc->ncaptions, wc->ntokens, wc->words.n);
     fprintf(stderr, "%s: vocabulary: %d words (%d special + %d seen at least %ld times)\n", sat_progname,
@@ -131,7 +131,7 @@ int main(int argc, char **argv)
     options o;
     parse_args(argc, argv, &o);
 
-    char err[512];
+    char err[SAT_ERR_MAX];
     sat_caption_file *cf = sat_caption_file_open(o.captions, err, sizeof err);
     if (!cf) sat_die("%s", err);
     sat_strtab train, known;
@@ -144,23 +144,23 @@ int main(int argc, char **argv)
     }
 
     sat_caption_options copt = {o.nother ? &known : NULL, o.image_dir};
-    sat_caption_db db;
-    if (sat_caption_db_read(&db, cf, &copt, err, sizeof err) < 0) sat_die("%s", err);
+    sat_refs refs;
+    if (sat_refs_read(&refs, cf, &copt, err, sizeof err) < 0) sat_die("%s", err);
     sat_caption_file_close(cf);
     /* The real Flickr8k file always has bad lines: reported, an error only with --strict. */
-    long bad_kinds = sat_caption_problems_print(&db.problems, o.captions, stderr);
+    long bad_kinds = sat_caption_problems_print(&refs.problems, o.captions, stderr);
 
     sat_word_counts wc;
     sat_word_counts_init(&wc);
-    count_train_words(&db, &train, o.split, &wc);
+    count_train_words(&refs, &train, o.split, &wc);
     if (!wc.ncaptions) sat_die("%s: no captions for the images of %s", o.captions, o.split);
     sat_vocab *v = sat_vocab_build(&wc, o.min_count, o.max_size);
     write_vocab(v, o.output);
-    print_summary(&o, &db, &train, &wc, v);
+    print_summary(&o, &refs, &train, &wc, v);
 
     sat_vocab_free(v);
     sat_word_counts_free(&wc);
-    sat_caption_db_free(&db);
+    sat_refs_free(&refs);
     sat_strtab_free(&train);
     sat_strtab_free(&known);
     free(o.other_splits);

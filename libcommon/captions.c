@@ -384,7 +384,7 @@ struct sat_caption_reader {
     const sat_json_captions *json; /* its entries (own_json, or a caption file's), */
     sat_json_captions own_json;
     size_t json_next;          /* the next one to hand out */
-    char err[512];
+    char err[SAT_ERR_MAX];
 };
 
 static sat_caption_reader *reader_new(FILE *f, const char *name, const sat_caption_options *opt)
@@ -582,27 +582,27 @@ int sat_caption_reader_next(sat_caption_reader *r, sat_caption_entry *e)
 
 /* ---- caption database ---- */
 
-static void db_add(sat_caption_db *db, const char *image, const char *text)
+static void refs_add(sat_refs *refs, const char *image, const char *text)
 {
     int added;
-    long id = sat_strtab_add(&db->images, image, &added);
+    long id = sat_strtab_add(&refs->images, image, &added);
     if (added) {
-        db->captions = sat_xrealloc(db->captions, db->images.cap * sizeof *db->captions);
-        db->ncaptions = sat_xrealloc(db->ncaptions, db->images.cap * sizeof *db->ncaptions);
-        db->captions[id] = NULL;
-        db->ncaptions[id] = 0;
+        refs->captions = sat_xrealloc(refs->captions, refs->images.cap * sizeof *refs->captions);
+        refs->ncaptions = sat_xrealloc(refs->ncaptions, refs->images.cap * sizeof *refs->ncaptions);
+        refs->captions[id] = NULL;
+        refs->ncaptions[id] = 0;
     }
-    int n = db->ncaptions[id];
+    int n = refs->ncaptions[id];
     if ((n & (n - 1)) == 0) /* 0, 1, 2, 4, ...: double the capacity */
-        db->captions[id] = sat_xrealloc(db->captions[id], (size_t)(n ? 2 * n : 1) * sizeof(char *));
-    db->captions[id][n] = sat_xstrdup(text);
-    db->ncaptions[id] = n + 1;
-    db->nentries++;
+        refs->captions[id] = sat_xrealloc(refs->captions[id], (size_t)(n ? 2 * n : 1) * sizeof(char *));
+    refs->captions[id][n] = sat_xstrdup(text);
+    refs->ncaptions[id] = n + 1;
+    refs->nentries++;
 }
 
 struct sat_caption_file {
     char *path;
-    FILE *f;                /* a text file: read by sat_caption_db_read */
+    FILE *f;                /* a text file: read by sat_refs_read */
     int is_json, read;
     sat_json_captions json; /* a JSON file: parsed at open */
 };
@@ -652,52 +652,52 @@ static sat_caption_reader *caption_file_reader(sat_caption_file *cf, const sat_c
     return r;
 }
 
-int sat_caption_db_read(sat_caption_db *db, sat_caption_file *cf, const sat_caption_options *opt,
-                        char *err, size_t errlen)
+int sat_refs_read(sat_refs *refs, sat_caption_file *cf, const sat_caption_options *opt,
+                  char *err, size_t errlen)
 {
-    memset(db, 0, sizeof *db);
-    sat_strtab_init(&db->images);
+    memset(refs, 0, sizeof *refs);
+    sat_strtab_init(&refs->images);
     sat_caption_reader *r = caption_file_reader(cf, opt, err, errlen);
     if (!r) return -1;
     sat_caption_entry e;
     int st;
-    while ((st = sat_caption_reader_next(r, &e)) == 1) db_add(db, e.image, e.text);
-    if (st < 0) snprintf(err, errlen, "%s", sat_caption_reader_error(r));
-    db->problems = *sat_caption_reader_problems(r);
-    db->lines = sat_caption_reader_lines(r);
+    while ((st = sat_caption_reader_next(r, &e)) == 1) refs_add(refs, e.image, e.text);
+    if (st < 0) sat_fail(err, errlen, "%s", sat_caption_reader_error(r));
+    refs->problems = *sat_caption_reader_problems(r);
+    refs->lines = sat_caption_reader_lines(r);
     sat_caption_reader_close(r);
     return st < 0 ? -1 : 0;
 }
 
-int sat_caption_db_load(sat_caption_db *db, const char *path, const sat_caption_options *opt,
-                        char *err, size_t errlen)
+int sat_refs_load(sat_refs *refs, const char *path, const sat_caption_options *opt,
+                  char *err, size_t errlen)
 {
     sat_caption_file *cf = sat_caption_file_open(path, err, errlen);
     if (!cf) {
-        memset(db, 0, sizeof *db);
-        sat_strtab_init(&db->images);
+        memset(refs, 0, sizeof *refs);
+        sat_strtab_init(&refs->images);
         return -1;
     }
-    int rc = sat_caption_db_read(db, cf, opt, err, errlen);
+    int rc = sat_refs_read(refs, cf, opt, err, errlen);
     sat_caption_file_close(cf);
     return rc;
 }
 
-void sat_caption_db_free(sat_caption_db *db)
+void sat_refs_free(sat_refs *refs)
 {
-    for (size_t i = 0; i < db->images.n; i++) {
-        for (int j = 0; j < db->ncaptions[i]; j++) free(db->captions[i][j]);
-        free(db->captions[i]);
+    for (size_t i = 0; i < refs->images.n; i++) {
+        for (int j = 0; j < refs->ncaptions[i]; j++) free(refs->captions[i][j]);
+        free(refs->captions[i]);
     }
-    free(db->captions);
-    free(db->ncaptions);
-    sat_strtab_free(&db->images);
-    memset(db, 0, sizeof *db);
+    free(refs->captions);
+    free(refs->ncaptions);
+    sat_strtab_free(&refs->images);
+    memset(refs, 0, sizeof *refs);
 }
 
-long sat_caption_db_find(const sat_caption_db *db, const char *image)
+long sat_refs_find(const sat_refs *refs, const char *image)
 {
-    return sat_strtab_find(&db->images, image);
+    return sat_strtab_find(&refs->images, image);
 }
 
 /* ---- splits ---- */
@@ -706,7 +706,7 @@ long sat_split_load(const char *path, sat_strtab *set, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        sat_fail(err, errlen, "%s: %s", path, strerror(errno));
         return -1;
     }
     char line[MAX_NAME + 2];
@@ -727,8 +727,8 @@ long sat_split_load(const char *path, sat_strtab *set, char *err, size_t errlen)
         if (strpbrk(name, "/# \t\v\f\r")) bad = "an image name with '/', '#' or whitespace";
         else sat_strtab_add(set, name, NULL), count++;
     }
-    if (bad) snprintf(err, errlen, "%s:%ld: %s", path, lineno, bad);
-    else if (ferror(f)) snprintf(err, errlen, "%s: read error: %s", path, strerror(errno ? errno : EIO));
+    if (bad) sat_fail(err, errlen, "%s:%ld: %s", path, lineno, bad);
+    else if (ferror(f)) sat_fail(err, errlen, "%s: read error: %s", path, strerror(errno ? errno : EIO));
     int failed = bad || ferror(f);
     fclose(f);
     return failed ? -1 : count;
@@ -774,6 +774,6 @@ long sat_split_resolve(const char *arg, const sat_caption_file *captions, sat_st
 
 void sat_split_resolve_or_die(const char *arg, const sat_caption_file *captions, sat_strtab *set)
 {
-    char err[512];
+    char err[SAT_ERR_MAX];
     if (sat_split_resolve(arg, captions, set, err, sizeof err) < 0) sat_die("%s", err);
 }

@@ -5,12 +5,12 @@
  * time, with a bounded line length; bad lines are counted by kind (with the
  * line number of the first of each kind) and skipped, never fatal:
  *
- *     sat_caption_db db;
+ *     sat_refs refs;
  *     sat_caption_options opt = {.image_dir = "images"};
- *     if (sat_caption_db_load(&db, "Flickr8k.token.txt", &opt, err, sizeof err) < 0) die(err);
- *     sat_caption_problems_print(&db.problems, "Flickr8k.token.txt", stderr);
- *     long i = sat_caption_db_find(&db, "1000268201_693b08cb0e.jpg");
- *     for (int j = 0; i >= 0 && j < db.ncaptions[i]; j++) puts(db.captions[i][j]);
+ *     if (sat_refs_load(&refs, "Flickr8k.token.txt", &opt, err, sizeof err) < 0) die(err);
+ *     sat_caption_problems_print(&refs.problems, "Flickr8k.token.txt", stderr);
+ *     long i = sat_refs_find(&refs, "1000268201_693b08cb0e.jpg");
+ *     for (int j = 0; i >= 0 && j < refs.ncaptions[i]; j++) puts(refs.captions[i][j]);
  *
  * Two tokenizers: sat_tokenize_words() makes the words of the model's
  * vocabulary (punctuation dropped); sat_tokenize_ptb() imitates the
@@ -129,8 +129,10 @@ long sat_caption_reader_lines(const sat_caption_reader *r);
 const char *sat_caption_reader_error(const sat_caption_reader *r);
 void sat_caption_reader_close(sat_caption_reader *r);
 
-/* All good captions of a file, grouped by image (images in order of first
- * appearance, captions in file order). */
+/* The reference captions: all good captions of a file, grouped by image
+ * (images in order of first appearance, captions in file order).  A caption
+ * a model generated, a hypothesis, is another thing: captioner.h's
+ * sat_caption. */
 typedef struct {
     sat_strtab images;        /* image i is images.keys[i] */
     char ***captions;         /* captions[i][0 .. ncaptions[i]) */
@@ -138,7 +140,7 @@ typedef struct {
     long nentries;            /* captions kept */
     long lines;               /* lines read */
     sat_caption_problems problems;
-} sat_caption_db;
+} sat_refs;
 
 /* A caption file opened once for several uses, e.g. resolving "@SPLIT"
  * arguments and then loading its captions: a JSON file is parsed here, once
@@ -148,16 +150,16 @@ typedef struct sat_caption_file sat_caption_file;
 sat_caption_file *sat_caption_file_open(const char *path, char *err, size_t errlen);
 void sat_caption_file_close(sat_caption_file *cf);
 
-/* 0, or -1 with err when the file cannot be read (then db is empty but valid
+/* 0, or -1 with err when the file cannot be read (then refs is empty but valid
  * to free).  opt may be NULL.  A text file on stdin can be read once. */
-int sat_caption_db_read(sat_caption_db *db, sat_caption_file *cf, const sat_caption_options *opt,
-                        char *err, size_t errlen);
-/* sat_caption_db_read of the file at path (or "-"), for a single use. */
-int sat_caption_db_load(sat_caption_db *db, const char *path, const sat_caption_options *opt,
-                        char *err, size_t errlen);
-void sat_caption_db_free(sat_caption_db *db);
+int sat_refs_read(sat_refs *refs, sat_caption_file *cf, const sat_caption_options *opt,
+                  char *err, size_t errlen);
+/* sat_refs_read of the file at path (or "-"), for a single use. */
+int sat_refs_load(sat_refs *refs, const char *path, const sat_caption_options *opt,
+                  char *err, size_t errlen);
+void sat_refs_free(sat_refs *refs);
 /* Index of an image, or -1 when it has no captions. */
-long sat_caption_db_find(const sat_caption_db *db, const char *image);
+long sat_refs_find(const sat_refs *refs, const char *image);
 
 /* ---- splits ---- */
 /* Add the image names of a split list (one per line; surrounding whitespace

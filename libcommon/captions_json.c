@@ -124,7 +124,7 @@ int sat_json_captions_load(sat_json_captions *c, FILE *f, const char *name, char
     if (!root)
         return sat_fail(err, errlen, "%s: not JSON (line %d, column %d: %s)", name, jerr.line,
                         jerr.column, jerr.text);
-    char why[400];
+    char why[SAT_ERR_MAX];
     int rc = read_root(c, root, why, sizeof why);
     json_decref(root);
     if (rc < 0) {

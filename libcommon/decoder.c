@@ -34,7 +34,7 @@ static int check_config(const sat_decoder_config *c, char *err, size_t errlen)
     for (int i = 0; i < 6; i++) {
         int max = i == 0 ? MAX_LOCATIONS : MAX_SIZE;
         if (v[i] < 1 || v[i] > max) {
-            snprintf(err, errlen, "decoder size %c = %d is outside [1, %d]", names[i], v[i], max);
+            sat_fail(err, errlen, "decoder size %c = %d is outside [1, %d]", names[i], v[i], max);
             return -1;
         }
     }
@@ -89,7 +89,7 @@ sat_decoder *sat_decoder_new(sat_decoder_config cfg, char *err, size_t errlen)
     dec->cfg = cfg;
     dec->nparams = tensor_table(&cfg, dec->tensors);
     if (dec->nparams > MAX_PARAMS) {
-        snprintf(err, errlen, "decoder sizes give %zu parameters, more than %zu",
+        sat_fail(err, errlen, "decoder sizes give %zu parameters, more than %zu",
                  dec->nparams, MAX_PARAMS);
         free(dec);
         return NULL;
@@ -186,7 +186,7 @@ static int config_int(const sat_model *m, const char *name, int *out, char *err,
 {
     double v = sat_model_config(m, name, NAN);
     if (!(v >= 1 && v <= MAX_SIZE && v == floor(v))) {
-        snprintf(err, errlen, "decoder model: config entry %s is %s", name,
+        sat_fail(err, errlen, "decoder model: config entry %s is %s", name,
                  isnan(v) ? "missing" : "not an integer in range");
         return -1;
     }
@@ -197,7 +197,7 @@ static int config_int(const sat_model *m, const char *name, int *out, char *err,
 sat_decoder *sat_decoder_from_model(const sat_model *m, char *err, size_t errlen)
 {
     if (m->kind && strcmp(m->kind, "decoder") != 0) {
-        snprintf(err, errlen, "model is a \"%s\", not a decoder", m->kind);
+        sat_fail(err, errlen, "model is a \"%s\", not a decoder", m->kind);
         return NULL;
     }
     sat_decoder_config c;
@@ -207,7 +207,7 @@ sat_decoder *sat_decoder_from_model(const sat_model *m, char *err, size_t errlen
         return NULL;
     double tau = sat_model_config(m, "att.temperature", 1.0);
     if (!(tau >= SAT_DECODER_MIN_TEMPERATURE && tau <= SAT_DECODER_MAX_TEMPERATURE)) {
-        snprintf(err, errlen, "decoder model: config entry att.temperature is not in [%g, %g]",
+        sat_fail(err, errlen, "decoder model: config entry att.temperature is not in [%g, %g]",
                  SAT_DECODER_MIN_TEMPERATURE, SAT_DECODER_MAX_TEMPERATURE);
         return NULL;
     }
@@ -222,7 +222,7 @@ sat_decoder *sat_decoder_from_model(const sat_model *m, char *err, size_t errlen
                    mt->shape[0] == t->shape[0] && (t->ndim == 1 || mt->shape[1] == t->shape[1]) &&
                    mt->offset <= m->nparams && mt->count <= m->nparams - mt->offset;
         if (!same) {
-            snprintf(err, errlen, "decoder model: tensor %s is %s", t->name,
+            sat_fail(err, errlen, "decoder model: tensor %s is %s", t->name,
                      mt ? "mis-shaped for the config" : "missing");
             sat_decoder_free(dec);
             return NULL;
@@ -631,31 +631,31 @@ int sat_decoder_check_batch(const sat_decoder *dec, const sat_decoder_batch *b, 
     const int V = dec->cfg.V;
     if (b->B < 1 || b->B > MAX_BATCH || b->T < 1 || b->T > MAX_STEPS || b->n_images < 1 ||
         b->n_images > MAX_BATCH) {
-        snprintf(err, errlen, "batch of %d captions, %d steps, %d images is out of range",
+        sat_fail(err, errlen, "batch of %d captions, %d steps, %d images is out of range",
                  b->B, b->T, b->n_images);
         return -1;
     }
     if (work_floats(&dec->cfg, b->B, b->T, b->n_images) > MAX_WORK) {
-        snprintf(err, errlen, "batch of %d captions, %d steps, %d images needs more than %zu GiB",
+        sat_fail(err, errlen, "batch of %d captions, %d steps, %d images needs more than %zu GiB",
                  b->B, b->T, b->n_images, MAX_WORK * sizeof(float) >> 30);
         return -1;
     }
     for (int r = 0; r < b->B; r++) {
         const int *tok = b->tokens + (size_t)r * (b->T + 1);
         if (b->image[r] < 0 || b->image[r] >= b->n_images) {
-            snprintf(err, errlen, "caption %d: image %d is not in [0, %d)", r, b->image[r],
+            sat_fail(err, errlen, "caption %d: image %d is not in [0, %d)", r, b->image[r],
                      b->n_images);
             return -1;
         }
         if (b->weight && !isfinite(b->weight[r])) {
-            snprintf(err, errlen, "caption %d: its weight is not finite", r);
+            sat_fail(err, errlen, "caption %d: its weight is not finite", r);
             return -1;
         }
         int len = caption_length(tok, b->T);
         for (int t = 0; b->locations && t < len; t++) {
             int loc = b->locations[(size_t)r * b->T + t];
             if (loc < 0 || loc >= dec->cfg.L) {
-                snprintf(err, errlen, "caption %d: location %d at step %d is not in [0, %d)", r,
+                sat_fail(err, errlen, "caption %d: location %d at step %d is not in [0, %d)", r,
                          loc, t, dec->cfg.L);
                 return -1;
             }
@@ -663,7 +663,7 @@ int sat_decoder_check_batch(const sat_decoder *dec, const sat_decoder_batch *b, 
         for (int t = 0; t <= b->T; t++) {
             int want_word = t <= len;
             if (want_word ? (tok[t] < 0 || tok[t] >= V) : tok[t] != -1) {
-                snprintf(err, errlen, "caption %d: token %d at position %d is %s", r, tok[t], t,
+                sat_fail(err, errlen, "caption %d: token %d at position %d is %s", r, tok[t], t,
                          want_word ? "not a word of the vocabulary" : "not padding (-1)");
                 return -1;
             }
@@ -1081,7 +1081,7 @@ sat_decoder_loss sat_decoder_forward_backward(sat_decoder *dec, const sat_decode
                                               float lambda, float dropout, sat_rng *rng,
                                               int do_backward)
 {
-    char err[256];
+    char err[SAT_ERR_MAX];
     if (sat_decoder_check_batch(dec, batch, err, sizeof err)) sat_die("decoder: %s", err);
     if (!(dropout >= 0 && dropout < 1)) sat_die("decoder: dropout %g is not in [0, 1)", dropout);
     if (dropout > 0 && !rng && !batch->rngs) sat_die("decoder: dropout without a random generator");
@@ -1158,7 +1158,7 @@ sat_decoder_loss sat_decoder_forward_backward_hard(sat_decoder *dec,
                                                    sat_hard_attention *hard, float lambda,
                                                    float dropout, sat_rng *rng, int do_backward)
 {
-    char err[256];
+    char err[SAT_ERR_MAX];
     if (sat_decoder_check_batch(dec, batch, err, sizeof err)) sat_die("decoder: %s", err);
     if (!(dropout >= 0 && dropout < 1)) sat_die("decoder: dropout %g is not in [0, 1)", dropout);
     if (!rng && !batch->rngs) sat_die("decoder: hard attention without a random generator");

@@ -27,20 +27,20 @@ sat_font *sat_font_open(const char *path, char *err, size_t errlen)
     static const char hint[] = "install fonts-dejavu-core, set SAT_FONT or give --font";
     /* FreeType's own error for a missing file is only a number. */
     if (access(path, R_OK) != 0) {
-        snprintf(err, errlen, "font %s: %s (%s)", path, strerror(errno), hint);
+        sat_fail(err, errlen, "font %s: %s (%s)", path, strerror(errno), hint);
         return NULL;
     }
     sat_font *f = sat_xcalloc(1, sizeof *f);
     FT_Error e = FT_Init_FreeType(&f->lib);
     if (e) {
-        snprintf(err, errlen, "cannot start FreeType (error 0x%02x)", (unsigned)e);
+        sat_fail(err, errlen, "cannot start FreeType (error 0x%02x)", (unsigned)e);
         free(f);
         return NULL;
     }
     e = FT_New_Face(f->lib, path, 0, &f->face);
     if (!e && !FT_IS_SCALABLE(f->face)) e = FT_Err_Invalid_File_Format;
     if (e) {
-        snprintf(err, errlen, "font %s: not a scalable font FreeType can read (error 0x%02x; %s)",
+        sat_fail(err, errlen, "font %s: not a scalable font FreeType can read (error 0x%02x; %s)",
                  path, (unsigned)e, hint);
         if (f->face) FT_Done_Face(f->face);
         FT_Done_FreeType(f->lib);

@@ -11,7 +11,6 @@
 #include "util.h"
 
 #include <ctype.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,22 +25,11 @@ typedef struct {
     size_t errlen;
 } frame;
 
-static int fail(frame *fr, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int fail(frame *fr, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(fr->err, fr->errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
 /* Append one byte; -1 (error set) when the frame outgrows its limit. */
 static int keep(frame *fr, int c)
 {
     if (fr->len == fr->max)
-        return fail(fr, "image of more than %zu bytes in the stream", fr->max);
+        return sat_fail(fr->err, fr->errlen, "image of more than %zu bytes in the stream", fr->max);
     if (fr->len == fr->cap) {
         fr->cap = fr->cap ? 2 * fr->cap : 65536;
         if (fr->cap > fr->max) fr->cap = fr->max;
@@ -56,7 +44,7 @@ static int keep(frame *fr, int c)
 static int next(frame *fr, const char *what)
 {
     int c = getc_unlocked(fr->f);
-    if (c == EOF) return fail(fr, "truncated %s (the stream ends inside it)", what);
+    if (c == EOF) return sat_fail(fr->err, fr->errlen, "truncated %s (the stream ends inside it)", what);
     return keep(fr, c) ? -1 : c;
 }
 
@@ -64,7 +52,7 @@ static int next(frame *fr, const char *what)
 static int take(frame *fr, uint64_t n, const char *what)
 {
     if (n > fr->max - fr->len)
-        return fail(fr, "image of more than %zu bytes in the stream", fr->max);
+        return sat_fail(fr->err, fr->errlen, "image of more than %zu bytes in the stream", fr->max);
     for (uint64_t i = 0; i < n; i++)
         if (next(fr, what) < 0) return -1;
     return 0;
@@ -88,11 +76,12 @@ static int read_png(frame *fr)
 {
     static const unsigned char signature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
     if (take(fr, 8 - fr->len, "PNG")) return -1;
-    if (memcmp(fr->buf, signature, 8)) return fail(fr, "invalid PNG signature");
+    if (memcmp(fr->buf, signature, 8)) return sat_fail(fr->err, fr->errlen, "invalid PNG signature");
     for (;;) {
         int64_t n = take_be(fr, 4, "PNG");
         if (n < 0) return -1;
-        if (n > 0x7fffffff) return fail(fr, "invalid PNG: chunk length %lld", (long long)n);
+        if (n > 0x7fffffff)
+            return sat_fail(fr->err, fr->errlen, "invalid PNG: chunk length %lld", (long long)n);
         size_t type_at = fr->len;
         if (take(fr, 4, "PNG")) return -1;
         int iend = memcmp(fr->buf + type_at, "IEND", 4) == 0;
@@ -108,7 +97,8 @@ static int jpeg_marker(frame *fr)
 {
     int c = next(fr, "JPEG");
     if (c < 0) return -1;
-    if (c != 0xff) return fail(fr, "invalid JPEG: byte 0x%02x where a marker should start", c);
+    if (c != 0xff)
+        return sat_fail(fr->err, fr->errlen, "invalid JPEG: byte 0x%02x where a marker should start", c);
     while ((c = next(fr, "JPEG")) == 0xff) {
     }
     return c;
@@ -143,7 +133,7 @@ static int read_jpeg(frame *fr)
         }
         int64_t n = take_be(fr, 2, "JPEG");
         if (n < 0) return -1;
-        if (n < 2) return fail(fr, "invalid JPEG: segment length %lld", (long long)n);
+        if (n < 2) return sat_fail(fr->err, fr->errlen, "invalid JPEG: segment length %lld", (long long)n);
         if (take(fr, (uint64_t)n - 2, "JPEG")) return -1;
         code = code == 0xda ? jpeg_scan(fr) : jpeg_marker(fr); /* SOS: its data follows */
     }
@@ -173,7 +163,8 @@ static int pnm_skip(frame *fr, int header)
         } else {
             return 0;
         }
-        if (fr->len > HEADER_MAX && header) return fail(fr, "netpbm header of over %d bytes", HEADER_MAX);
+        if (fr->len > HEADER_MAX && header)
+            return sat_fail(fr->err, fr->errlen, "netpbm header of over %d bytes", HEADER_MAX);
     }
 }
 
@@ -186,13 +177,14 @@ static int64_t pnm_number(frame *fr, const char *field, int header)
     int digits = 0;
     for (int c = peek(fr); c >= '0' && c <= '9'; c = peek(fr), digits++) {
         if (next(fr, "netpbm image") < 0) return -1;
-        if (v > 1000000000) return fail(fr, "invalid netpbm image: %s too large", field);
+        if (v > 1000000000) return sat_fail(fr->err, fr->errlen, "invalid netpbm image: %s too large", field);
         v = v * 10 + (c - '0');
     }
     if (!digits) {
         int c = peek(fr);
-        if (c == EOF) return fail(fr, "truncated netpbm image (the stream ends inside it)");
-        return fail(fr, "invalid netpbm image: no %s (byte 0x%02x)", field, c);
+        if (c == EOF)
+            return sat_fail(fr->err, fr->errlen, "truncated netpbm image (the stream ends inside it)");
+        return sat_fail(fr->err, fr->errlen, "invalid netpbm image: no %s (byte 0x%02x)", field, c);
     }
     return v;
 }
@@ -213,7 +205,8 @@ static int pam_header(frame *fr, pnm_header *h)
             if (n + 1 < sizeof line) line[n++] = (char)c;
         }
         line[n] = 0;
-        if (fr->len > HEADER_MAX) return fail(fr, "PAM header of over %d bytes", HEADER_MAX);
+        if (fr->len > HEADER_MAX)
+            return sat_fail(fr->err, fr->errlen, "PAM header of over %d bytes", HEADER_MAX);
         char key[16];
         long long v;
         if (sscanf(line, " %15s", key) != 1 || key[0] == '#') continue;
@@ -249,7 +242,8 @@ static int pnm_plain_raster(frame *fr, int kind, uint64_t samples)
         if (pnm_skip(fr, 0)) return -1;
         int c = next(fr, "netpbm image");
         if (c < 0) return -1;
-        if (c != '0' && c != '1') return fail(fr, "invalid PBM image: byte 0x%02x in the raster", c);
+        if (c != '0' && c != '1')
+            return sat_fail(fr->err, fr->errlen, "invalid PBM image: byte 0x%02x in the raster", c);
     }
     return 0;
 }
@@ -262,7 +256,7 @@ static int read_netpbm(frame *fr)
     if (kind == 7 ? pam_header(fr, &h) : pnm_header_fields(fr, kind, &h)) return -1;
     if (h.width < 1 || h.height < 1 || h.depth < 1 || h.maxval < 1 || h.maxval > 65535 ||
         h.depth > 16)
-        return fail(fr, "invalid netpbm header: %lldx%lld, depth %lld, maxval %lld",
+        return sat_fail(fr->err, fr->errlen, "invalid netpbm header: %lldx%lld, depth %lld, maxval %lld",
                     (long long)h.width, (long long)h.height, (long long)h.depth,
                     (long long)h.maxval);
     uint64_t samples = (uint64_t)h.width * (uint64_t)h.height * (uint64_t)h.depth;
@@ -292,7 +286,7 @@ static int not_an_image(frame *fr)
     while (fr->len < SAT_SNIFF_BYTES && (c = getc_unlocked(fr->f)) != EOF)
         if (keep(fr, c)) return -1;
     if (sat_image_check_head(fr->buf, fr->len, fr->err, fr->errlen) == 0)
-        fail(fr, "not an image (a damaged header)");
+        sat_fail(fr->err, fr->errlen, "not an image (a damaged header)");
     return -1;
 }
 
@@ -302,7 +296,7 @@ int sat_frame_read(FILE *f, size_t max_bytes, unsigned char **data, size_t *len,
     frame fr = {.f = f, .max = max_bytes, .err = err, .errlen = errlen};
     *data = NULL;
     *len = 0;
-    if (!sat_frame_more(f)) return ferror(f) ? fail(&fr, "read error") : 0;
+    if (!sat_frame_more(f)) return ferror(f) ? sat_fail(fr.err, fr.errlen, "read error") : 0;
     int rc;
     int c0 = getc_unlocked(f), c1 = getc_unlocked(f);
     if (keep(&fr, c0)) rc = -1;
@@ -312,7 +306,7 @@ int sat_frame_read(FILE *f, size_t max_bytes, unsigned char **data, size_t *len,
     else if (c0 == 0x89 && c1 == 'P') rc = read_png(&fr);
     else if (c0 == 'P' && c1 >= '1' && c1 <= '7') rc = read_netpbm(&fr);
     else rc = not_an_image(&fr);
-    if (rc == 0 && ferror(f)) rc = fail(&fr, "read error");
+    if (rc == 0 && ferror(f)) rc = sat_fail(fr.err, fr.errlen, "read error");
     if (rc) {
         free(fr.buf);
         return -1;

@@ -28,26 +28,10 @@
  * decoder spin (the limit libjpeg-turbo's own fuzzers use). */
 #define JPEG_MAX_SCANS 500
 
-static void set_error(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* Format a one-line message: control characters from library messages become
- * spaces so the caller can print it as "PROG: FILE: MESSAGE". */
-static void set_error(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    for (char *p = err; *p; p++)
-        if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = ' ';
-}
-
 static int over_limit(uint64_t w, uint64_t h, uint64_t max_pixels, char *err, size_t errlen)
 {
     if (w * h <= max_pixels) return 0; /* w, h < 2^32: no overflow */
-    set_error(err, errlen, "image is %" PRIu64 "x%" PRIu64 ", over the limit of %" PRIu64 " pixels",
+    sat_fail_line(err, errlen, "image is %" PRIu64 "x%" PRIu64 ", over the limit of %" PRIu64 " pixels",
               w, h, max_pixels);
     return 1;
 }
@@ -119,7 +103,7 @@ static int apply_orientation(sat_image *img, int o, char *err, size_t errlen)
     long ow = o >= 5 ? h : w, oh = o >= 5 ? w : h;
     uint8_t *rgb = malloc((size_t)w * (size_t)h * 3);
     if (!rgb) {
-        set_error(err, errlen, "out of memory for a %ldx%ld image", w, h);
+        sat_fail_line(err, errlen, "out of memory for a %ldx%ld image", w, h);
         return -1;
     }
     long x0, y0, x1, y1, x2, y2;
@@ -162,7 +146,7 @@ static void jpeg_on_error(j_common_ptr cinfo)
     jpeg_job *job = cinfo->client_data;
     char msg[JMSG_LENGTH_MAX];
     cinfo->err->format_message(cinfo, msg);
-    set_error(job->err, job->errlen, "invalid JPEG: %s", msg);
+    sat_fail_line(job->err, job->errlen, "invalid JPEG: %s", msg);
     jpeg_fail(job);
 }
 
@@ -176,7 +160,7 @@ static void jpeg_on_message(j_common_ptr cinfo, int level)
     int code = cinfo->err->msg_code;
     if (level >= 0 || code == JWRN_JFIF_MAJOR || code == JWRN_ADOBE_XFORM) return;
     if (code == JWRN_JPEG_EOF) {
-        set_error(job->err, job->errlen, "truncated JPEG (premature end of data)");
+        sat_fail_line(job->err, job->errlen, "truncated JPEG (premature end of data)");
         jpeg_fail(job);
     }
     jpeg_on_error(cinfo);
@@ -187,7 +171,7 @@ static void jpeg_on_progress(j_common_ptr cinfo)
     jpeg_job *job = cinfo->client_data;
     j_decompress_ptr d = (j_decompress_ptr)cinfo;
     if (d->input_scan_number <= JPEG_MAX_SCANS) return;
-    set_error(job->err, job->errlen, "invalid JPEG: more than %d scans", JPEG_MAX_SCANS);
+    sat_fail_line(job->err, job->errlen, "invalid JPEG: more than %d scans", JPEG_MAX_SCANS);
     jpeg_fail(job);
 }
 
@@ -233,20 +217,20 @@ static int jpeg_run(jpeg_job *job, const unsigned char *data, size_t len, uint64
 
     size_t w = cinfo->output_width, h = cinfo->output_height;
     if (cinfo->output_components != (cmyk ? 4 : 3) || w != cinfo->image_width) {
-        set_error(job->err, job->errlen, "invalid JPEG: unexpected output format");
+        sat_fail_line(job->err, job->errlen, "invalid JPEG: unexpected output format");
         return -1;
     }
     job->rgb = malloc(w * h * 3);
     job->cmyk = cmyk ? malloc(w * 4) : NULL;
     if (!job->rgb || (cmyk && !job->cmyk)) {
-        set_error(job->err, job->errlen, "out of memory for a %zux%zu image", w, h);
+        sat_fail_line(job->err, job->errlen, "out of memory for a %zux%zu image", w, h);
         return -1;
     }
     while (cinfo->output_scanline < h) {
         uint8_t *rgb_row = job->rgb + cinfo->output_scanline * w * 3;
         JSAMPROW row = cmyk ? job->cmyk : rgb_row;
         if (jpeg_read_scanlines(cinfo, &row, 1) != 1) {
-            set_error(job->err, job->errlen, "truncated JPEG (premature end of data)");
+            sat_fail_line(job->err, job->errlen, "truncated JPEG (premature end of data)");
             return -1;
         }
         if (cmyk) cmyk_to_rgb(job->cmyk, rgb_row, w, cinfo->saw_Adobe_marker);
@@ -300,9 +284,9 @@ static void png_on_error(png_structp png, png_const_charp msg)
 {
     png_job *job = png_get_error_ptr(png);
     if (job->truncated)
-        set_error(job->err, job->errlen, "truncated PNG (premature end of data)");
+        sat_fail_line(job->err, job->errlen, "truncated PNG (premature end of data)");
     else
-        set_error(job->err, job->errlen, "invalid PNG: %s", msg);
+        sat_fail_line(job->err, job->errlen, "invalid PNG: %s", msg);
     png_longjmp(png, 1);
 }
 
@@ -356,13 +340,13 @@ static int png_run(png_job *job, uint64_t max_pixels)
     png_read_update_info(png, info);
     size_t channels = png_get_channels(png, info);
     if ((channels != 3 && channels != 4) || png_get_rowbytes(png, info) != w * channels) {
-        set_error(job->err, job->errlen, "invalid PNG: unexpected output format");
+        sat_fail_line(job->err, job->errlen, "invalid PNG: unexpected output format");
         return -1;
     }
     job->pixels = malloc(w * h * channels);
     job->rows = malloc(h * sizeof *job->rows);
     if (!job->pixels || !job->rows) {
-        set_error(job->err, job->errlen, "out of memory for a %zux%zu image", w, h);
+        sat_fail_line(job->err, job->errlen, "out of memory for a %zux%zu image", w, h);
         return -1;
     }
     for (size_t y = 0; y < h; y++) job->rows[y] = job->pixels + y * w * channels;
@@ -383,7 +367,7 @@ static int decode_png(const unsigned char *data, size_t len, uint64_t max_pixels
     job.info = job.png ? png_create_info_struct(job.png) : NULL;
     int rc = -1;
     if (!job.info)
-        set_error(err, errlen, "out of memory for the PNG decoder");
+        sat_fail_line(err, errlen, "out of memory for the PNG decoder");
     else
         rc = png_run(&job, max_pixels);
     if (rc == 0) {
@@ -405,7 +389,7 @@ static int decode_png(const unsigned char *data, size_t len, uint64_t max_pixels
  * speed, next to which the CNN's time is everything. */
 static pthread_mutex_t netpbm_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t netpbm_once = PTHREAD_ONCE_INIT;
-static char netpbm_message[200]; /* guarded by netpbm_lock */
+static char netpbm_message[SAT_ERR_MAX]; /* guarded by netpbm_lock */
 
 static void netpbm_on_error(const char *msg)
 {
@@ -461,7 +445,7 @@ static int netpbm_run(netpbm_job *job, uint64_t max_pixels, char *err, size_t er
     jmp_buf jmp;
     if (setjmp(jmp)) {
         pm_setjmpbuf(job->outer);
-        set_error(err, errlen, "invalid netpbm image: %s", netpbm_message);
+        sat_fail_line(err, errlen, "invalid netpbm image: %s", netpbm_message);
         return -1;
     }
     pm_setjmpbufsave(&jmp, &job->outer);
@@ -470,11 +454,11 @@ static int netpbm_run(netpbm_job *job, uint64_t max_pixels, char *err, size_t er
     int rc = -1;
     if (over_limit((uint64_t)pam->width, (uint64_t)pam->height, max_pixels, err, errlen)) {
     } else if (pam->depth > 16) {
-        set_error(err, errlen, "netpbm image of depth %u: at most 16 planes are read", pam->depth);
+        sat_fail_line(err, errlen, "netpbm image of depth %u: at most 16 planes are read", pam->depth);
     } else {
         job->row = pnm_allocpamrow(pam);
         job->pixels = malloc((size_t)pam->width * pam->height * 3);
-        if (!job->pixels) set_error(err, errlen, "out of memory for a %dx%d image", pam->width, pam->height);
+        if (!job->pixels) sat_fail_line(err, errlen, "out of memory for a %dx%d image", pam->width, pam->height);
         for (int y = 0; job->pixels && y < pam->height; y++) {
             pnm_readpamrow(pam, job->row);
             netpbm_row_to_rgb(pam, job->row, job->pixels + (size_t)y * pam->width * 3);
@@ -501,7 +485,7 @@ static int decode_netpbm(const unsigned char *data, size_t len, uint64_t max_pix
     job.f = fmemopen((void *)data, len, "rb");
     if (!job.f) {
         free(copy);
-        set_error(err, errlen, "cannot read the netpbm image: %s", strerror(errno));
+        sat_fail_line(err, errlen, "cannot read the netpbm image: %s", strerror(errno));
         return -1;
     }
     pthread_once(&netpbm_once, netpbm_init);
@@ -528,8 +512,8 @@ int sat_image_check_head(const unsigned char *head, size_t n, char *err, size_t 
     sat_kind k = sat_sniff(head, n);
     if (k == SAT_KIND_JPEG || k == SAT_KIND_PNG || k == SAT_KIND_PNM) return 0;
     char what[96];
-    if (k == SAT_KIND_EMPTY) set_error(err, errlen, "empty file");
-    else set_error(err, errlen, "not a JPEG, PNG or netpbm image (%s)",
+    if (k == SAT_KIND_EMPTY) sat_fail_line(err, errlen, "empty file");
+    else sat_fail_line(err, errlen, "not a JPEG, PNG or netpbm image (%s)",
                    sat_sniff_describe(head, n, what, sizeof what));
     return -1;
 }
@@ -760,7 +744,7 @@ typedef struct {
 static void png_write_error(png_structp png, png_const_charp msg)
 {
     png_sink *sink = png_get_error_ptr(png);
-    set_error(sink->err, sink->errlen, "cannot write PNG: %s", msg);
+    sat_fail_line(sink->err, sink->errlen, "cannot write PNG: %s", msg);
     png_longjmp(png, 1);
 }
 
@@ -800,7 +784,7 @@ static int png_write_run(png_structp png, png_infop info, const sat_image *img)
 static int png_encode(const sat_image *img, png_sink *sink)
 {
     if (img->width <= 0 || img->height <= 0 || !img->rgb) {
-        set_error(sink->err, sink->errlen, "cannot write PNG: empty image");
+        sat_fail_line(sink->err, sink->errlen, "cannot write PNG: empty image");
         return -1;
     }
     png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, sink, png_write_error,
@@ -808,7 +792,7 @@ static int png_encode(const sat_image *img, png_sink *sink)
     png_infop info = png ? png_create_info_struct(png) : NULL;
     int rc = -1;
     if (!info) {
-        set_error(sink->err, sink->errlen, "out of memory for the PNG encoder");
+        sat_fail_line(sink->err, sink->errlen, "out of memory for the PNG encoder");
     } else {
         png_set_write_fn(png, sink, png_write_bytes, png_flush_nothing);
         rc = png_write_run(png, info, img);

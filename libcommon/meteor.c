@@ -82,7 +82,7 @@ struct sat_meteor {
 
 /* ---- lexical resources ---- */
 
-static char wn_message[256];
+static char wn_message[SAT_ERR_MAX];
 
 static int wn_capture(char *msg)
 {
@@ -95,13 +95,13 @@ sat_meteor *sat_meteor_new(char *err, size_t errlen)
 {
     struct sb_stemmer *stemmer = sb_stemmer_new("english", NULL);
     if (!stemmer) {
-        snprintf(err, errlen, "METEOR: no Snowball English stemmer (libstemmer)");
+        sat_fail(err, errlen, "METEOR: no Snowball English stemmer (libstemmer)");
         return NULL;
     }
     display_message = wn_capture;
     if (wninit() != 0) {
         sb_stemmer_delete(stemmer);
-        snprintf(err, errlen, "METEOR: cannot open WordNet (%s); install wordnet-base or set WNSEARCHDIR",
+        sat_fail(err, errlen, "METEOR: cannot open WordNet (%s); install wordnet-base or set WNSEARCHDIR",
                  wn_message[0] ? wn_message : "wninit failed");
         return NULL;
     }

@@ -40,7 +40,7 @@
  * formula on the statistics summed over segments, not the mean of segment
  * scores.
  *
- *     char err[256];
+ *     char err[SAT_ERR_MAX];
  *     sat_meteor *mt = sat_meteor_new(err, sizeof err);   // NULL: no WordNet data
  *     sat_meteor_stats seg, sum = {0};
  *     const char *refs[] = {"a dog runs", "a brown dog is running"};

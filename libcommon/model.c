@@ -585,7 +585,7 @@ static int parse_model(const msgpack_object *map, sat_model *m, int flags, char 
 static int load_from(sat_reader *r, const char *name, sat_model *m, int flags, char *err, size_t errlen)
 {
     sat_record rec;
-    char why[512];
+    char why[SAT_ERR_MAX];
     int st = sat_reader_next(r, &rec);
     if (st == SAT_READ_END) return sat_fail(err, errlen, "%s: empty file", name);
     /* The reader's messages already start with the name. */
@@ -612,7 +612,7 @@ static int check_model_head(const unsigned char *head, size_t n, char *err, size
 sat_model *sat_model_load_mem(const void *data, size_t len, const char *name, int flags, char *err,
                               size_t errlen)
 {
-    char why[600], head[300];
+    char why[SAT_ERR_MAX], head[SAT_ERR_MAX];
     int rc = -1;
     sat_model *m = sat_xcalloc(1, sizeof *m);
     if (!len) {
@@ -626,7 +626,7 @@ sat_model *sat_model_load_mem(const void *data, size_t len, const char *name, in
         sat_reader_close(r);
     }
     if (rc == 0) return m;
-    snprintf(err, errlen, "model file %s", why);
+    sat_fail(err, errlen, "model file %s", why);
     sat_model_free(m);
     return NULL;
 }
@@ -661,10 +661,10 @@ sat_model *sat_model_load(const char *path, int flags, char *err, size_t errlen)
         return m;
     }
     unsigned char *data;
-    char why[256];
+    char why[SAT_ERR_MAX];
     if (sat_read_file_checked(path, MODEL_MAX_BYTES, check_model_head, &data, &len, why,
                               sizeof why) < 0) {
-        snprintf(err, errlen, "model file %s: %s", path, why);
+        sat_fail(err, errlen, "model file %s: %s", path, why);
         return NULL;
     }
     sat_model *m = sat_model_load_mem(data, len, path, flags, err, errlen);
@@ -817,7 +817,7 @@ static unsigned char *encode_params(const sat_model *m, const char *path, int f1
 
 void sat_model_save(sat_model *m, const char *path, int params_f16)
 {
-    char why[512];
+    char why[SAT_ERR_MAX];
     if (sat_model_validate(m, why, sizeof why) < 0) sat_die("%s: refusing to save: %s", path, why);
     size_t plen;
     unsigned char *params = encode_params(m, path, params_f16, &plen);

@@ -107,7 +107,7 @@ static void flush(const sat_pipeline *p, read_ahead *ra)
 static void on_features(const sat_pipeline *p, read_ahead *ra, const sat_record *rec)
 {
     sat_features *f = &ra->f[ra->n];
-    char err[512];
+    char err[SAT_ERR_MAX];
     if (sat_features_parse(rec, f, err, sizeof err) ||
         sat_captioner_check(p->cap, f, err, sizeof err)) {
         sat_warn("%s", err);

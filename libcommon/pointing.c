@@ -80,7 +80,7 @@ sat_boxes *sat_boxes_load(const char *path, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "r");
     if (!f) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        sat_fail(err, errlen, "%s: %s", path, strerror(errno));
         return NULL;
     }
     sat_boxes *b = sat_xcalloc(1, sizeof *b);
@@ -109,9 +109,9 @@ sat_boxes *sat_boxes_load(const char *path, char *err, size_t errlen)
         }
         b->boxes[b->n++] = one;
     }
-    if (!bad && ferror(f)) snprintf(err, errlen, "%s: read error", path);
-    else if (bad) snprintf(err, errlen, "%s:%ld: %s", path, lineno, bad);
-    else if (b->n == 0) snprintf(err, errlen, "%s: no boxes", path);
+    if (!bad && ferror(f)) sat_fail(err, errlen, "%s: read error", path);
+    else if (bad) sat_fail(err, errlen, "%s:%ld: %s", path, lineno, bad);
+    else if (b->n == 0) sat_fail(err, errlen, "%s: no boxes", path);
     int failed = bad || ferror(f) || b->n == 0;
     fclose(f);
     free(line);

@@ -24,7 +24,7 @@ struct sat_reader {
     size_t index;            /* index of the next record */
     msgpack_zone zone;
     char type[64];
-    char err[512];
+    char err[SAT_ERR_MAX];
     sat_record held;         /* the record that ended a run of bad ones */
     int has_held;
     int cut;                 /* the last FATAL of read_one was a truncation */
@@ -76,9 +76,10 @@ static int fail(sat_reader *r, int status, const char *fmt, ...)
 {
     int n = snprintf(r->err, sizeof r->err, "%s: record %zu at byte %llu: ", r->name, r->index,
                      (unsigned long long)r->offset);
+    if (n < 0 || (size_t)n >= sizeof r->err) return status; /* a name as long as the buffer */
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(r->err + n, sizeof r->err - (size_t)n, fmt, ap);
+    sat_vfail(r->err + n, sizeof r->err - (size_t)n, fmt, ap);
     va_end(ap);
     return status;
 }
@@ -594,7 +595,7 @@ void sat_field_bin(sat_writer *w, const char *key, const void *data, size_t len)
 static int features_fail(char *err, size_t errlen, const sat_record *rec, const char *id,
                          const char *what)
 {
-    snprintf(err, errlen, "record %zu%s%s%s: %s", rec->index, id ? " (id " : "", id ? id : "",
+    sat_fail(err, errlen, "record %zu%s%s%s: %s", rec->index, id ? " (id " : "", id ? id : "",
              id ? ")" : "", what);
     return -1;
 }
@@ -647,7 +648,7 @@ static int features_quantization(const msgpack_object *m, sat_features *f)
     return 0;
 }
 
-int sat_features_parse(const sat_record *rec, sat_features *f, char *err, size_t errlen)
+int sat_features_parse_layout(const sat_record *rec, sat_features *f, char *err, size_t errlen)
 {
     memset(f, 0, sizeof *f);
     const msgpack_object *m = &rec->obj;
@@ -694,11 +695,6 @@ int sat_features_parse(const sat_record *rec, sat_features *f, char *err, size_t
         sat_features_free(f);
         return -1;
     }
-    if (features_check_values(f)) {
-        features_fail(err, errlen, rec, f->id, "data contains NaN or Inf");
-        sat_features_free(f);
-        return -1;
-    }
     sat_map_uint(m, "image_width", &iw);
     sat_map_uint(m, "image_height", &ih);
     f->image_width = (uint32_t)iw, f->image_height = (uint32_t)ih;
@@ -712,6 +708,17 @@ int sat_features_parse(const sat_record *rec, sat_features *f, char *err, size_t
         f->encoder_size = (uint32_t)size, f->encoder_stride = (uint32_t)stride;
     }
     if (sat_map_bin(m, "thumbnail", &f->thumbnail, &f->thumbnail_len)) f->thumbnail = NULL;
+    return 0;
+}
+
+int sat_features_parse(const sat_record *rec, sat_features *f, char *err, size_t errlen)
+{
+    if (sat_features_parse_layout(rec, f, err, errlen)) return -1;
+    if (features_check_values(f)) {
+        features_fail(err, errlen, rec, f->id, "data contains NaN or Inf");
+        sat_features_free(f);
+        return -1;
+    }
     return 0;
 }
 

@@ -181,6 +181,9 @@ typedef struct {
 /* Parse a features record.  0, or -1 with err ("record 3 (id x.jpg): data has 1000 bytes, expected 501760").
  * Checks sizes and that every value is finite. free with sat_features_free. */
 int sat_features_parse(const sat_record *rec, sat_features *f, char *err, size_t errlen);
+/* sat_features_parse but for the values, which are not looked at: the
+ * record's layout (sat-dump shows the tensor even when a value is NaN). */
+int sat_features_parse_layout(const sat_record *rec, sat_features *f, char *err, size_t errlen);
 void sat_features_free(sat_features *f);
 /* Convert the tensor to h*w*c floats (u8: dequantized). */
 void sat_features_to_f32(const sat_features *f, float *out);

@@ -14,7 +14,6 @@
 
 #include <inttypes.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,19 +41,9 @@ typedef struct {
     size_t n;
 } fb_vec;
 
-static int fail(fb_file *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int fail(fb_file *f, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(f->err, f->errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
 static int malformed(fb_file *f, const char *what, size_t at)
 {
-    return fail(f, "malformed flatbuffer: %s at byte %zu", what, at);
+    return sat_fail(f->err, f->errlen, "malformed flatbuffer: %s at byte %zu", what, at);
 }
 
 /* Little-endian unsigned of n bytes at pos; the caller has checked the range. */
@@ -245,7 +234,8 @@ typedef struct {
 /* TFLite tensor `ti` (checked) and its shape: 1 to 4 positive dims. */
 static int tensor_table(importer *im, int64_t ti, fb_table *t)
 {
-    if (ti < 0 || (uint64_t)ti >= im->tensors.n) return fail(&im->f, "tensor index %" PRId64 " out of range", ti);
+    if (ti < 0 || (uint64_t)ti >= im->tensors.n)
+        return sat_fail(im->f.err, im->f.errlen, "tensor index %" PRId64 " out of range", ti);
     return fb_vec_table(&im->f, &im->tensors, (size_t)ti, t);
 }
 
@@ -254,11 +244,13 @@ static int tensor_shape(importer *im, int ti, int *ndim, int shape[4])
     fb_table t;
     fb_vec v;
     if (tensor_table(im, ti, &t) < 0 || fb_vector(&im->f, &t, TENSOR_SHAPE, 4, &v) < 0) return -1;
-    if (v.n < 1 || v.n > 4) return fail(&im->f, "tensor %d has %zu dimensions (want 1 to 4)", ti, v.n);
+    if (v.n < 1 || v.n > 4)
+        return sat_fail(im->f.err, im->f.errlen, "tensor %d has %zu dimensions (want 1 to 4)", ti, v.n);
     *ndim = (int)v.n;
     for (int i = 0; i < *ndim; i++) {
         shape[i] = fb_vec_i32(&im->f, &v, (size_t)i);
-        if (shape[i] < 1) return fail(&im->f, "tensor %d has a dimension of %d", ti, shape[i]);
+        if (shape[i] < 1)
+            return sat_fail(im->f.err, im->f.errlen, "tensor %d has a dimension of %d", ti, shape[i]);
     }
     return 0;
 }
@@ -277,20 +269,24 @@ static int read_quant(importer *im, const fb_table *t, const char *name, int ndi
     fb_table qt;
     int st_ = fb_subtable(&im->f, t, TENSOR_QUANT, &qt);
     if (st_ < 0) return -1;
-    if (st_ == 0) return fail(&im->f, "tensor '%s' is quantized but has no quantization parameters", name);
+    if (st_ == 0)
+        return sat_fail(im->f.err, im->f.errlen, "tensor '%s' is quantized but has no quantization parameters", name);
     if (fb_vector(&im->f, &qt, QUANT_SCALE, 4, &q->scale) < 0 ||
         fb_vector(&im->f, &qt, QUANT_ZERO_POINT, 8, &q->zero_point) < 0 ||
         fb_int(&im->f, &qt, QUANT_DIMENSION, 4, 1, 0, &q->dim) < 0)
         return -1;
-    if (q->dim < 0 || q->dim >= ndim) return fail(&im->f, "tensor '%s': quantized dimension out of range", name);
+    if (q->dim < 0 || q->dim >= ndim)
+        return sat_fail(im->f.err, im->f.errlen, "tensor '%s': quantized dimension out of range", name);
     size_t n = q->scale.n;
     if (n != 1 && n != (size_t)shape[q->dim])
-        return fail(&im->f, "tensor '%s' has %zu scales for %d channels", name, n, shape[q->dim]);
+        return sat_fail(im->f.err, im->f.errlen, "tensor '%s' has %zu scales for %d channels",
+                        name, n, shape[q->dim]);
     if (q->zero_point.n != n && q->zero_point.n != 0)
-        return fail(&im->f, "tensor '%s' has %zu scales but %zu zero points", name, n, q->zero_point.n);
+        return sat_fail(im->f.err, im->f.errlen, "tensor '%s' has %zu scales but %zu zero points",
+                        name, n, q->zero_point.n);
     for (size_t c = 0; c < n; c++)
         if (!isfinite(f32_at(&im->f, q->scale.pos + 4 * c)))
-            return fail(&im->f, "tensor '%s' has a non-finite scale", name);
+            return sat_fail(im->f.err, im->f.errlen, "tensor '%s' has a non-finite scale", name);
     return 0;
 }
 
@@ -365,11 +361,12 @@ static int param_index(importer *im, int64_t ti, int *out)
         st->count = 1;
         for (int i = 0; i < st->ndim; i++) {
             if ((size_t)st->shape[i] > im->max_params / st->count)
-                return fail(&im->f, "tensor %d is larger than the file can hold", (int)ti);
+                return sat_fail(im->f.err, im->f.errlen, "tensor %d is larger than the file can hold",
+                                (int)ti);
             st->count *= (size_t)st->shape[i];
         }
         if (st->count > im->max_params - m->nparams)
-            return fail(&im->f, "parameters are larger than the file can hold");
+            return sat_fail(im->f.err, im->f.errlen, "parameters are larger than the file can hold");
         if (!(st->name = tensor_name(im, &t, (int)ti))) return -1;
         st->offset = m->nparams;
         m->nparams += st->count;
@@ -387,7 +384,8 @@ static int builtin_code(importer *im, int64_t opcode_index, int *code)
     fb_table t;
     int64_t deprecated, extended;
     if (opcode_index < 0 || (uint64_t)opcode_index >= im->opcodes.n)
-        return fail(&im->f, "operator code index %" PRId64 " out of range", opcode_index);
+        return sat_fail(im->f.err, im->f.errlen, "operator code index %" PRId64 " out of range",
+                        opcode_index);
     if (fb_vec_table(&im->f, &im->opcodes, (size_t)opcode_index, &t) < 0 ||
         fb_int(&im->f, &t, OPCODE_DEPRECATED, 1, 1, 0, &deprecated) < 0 ||
         fb_int(&im->f, &t, OPCODE_BUILTIN, 4, 1, 0, &extended) < 0)
@@ -405,7 +403,7 @@ static int activation(importer *im, int64_t act, sat_activation *out)
     case 0: *out = SAT_ACT_NONE; return 0;
     case 1: *out = SAT_ACT_RELU; return 0;
     case 3: *out = SAT_ACT_RELU6; return 0;
-    default: return fail(&im->f, "unsupported fused activation %" PRId64, act);
+    default: return sat_fail(im->f.err, im->f.errlen, "unsupported fused activation %" PRId64, act);
     }
 }
 
@@ -414,9 +412,11 @@ static int options(importer *im, const fb_table *opt, int want, const char *opna
 {
     int64_t type;
     if (fb_int(&im->f, opt, OP_OPTIONS_TYPE, 1, 0, 0, &type) < 0) return -1;
-    if (type != want) return fail(&im->f, "%s has options of type %" PRId64 " (want %d)", opname, type, want);
+    if (type != want)
+        return sat_fail(im->f.err, im->f.errlen, "%s has options of type %" PRId64 " (want %d)",
+                        opname, type, want);
     int st = fb_subtable(&im->f, opt, OP_OPTIONS, out);
-    if (st == 0) return fail(&im->f, "%s has no options", opname);
+    if (st == 0) return sat_fail(im->f.err, im->f.errlen, "%s has no options", opname);
     return st < 0 ? -1 : 0;
 }
 
@@ -428,8 +428,9 @@ static int window_options(importer *im, const fb_table *o, int act_id, sat_op *o
     if (fb_int(&im->f, o, 0, 1, 1, 0, &pad) < 0 || fb_int(&im->f, o, 1, 4, 1, 0, &sw) < 0 ||
         fb_int(&im->f, o, 2, 4, 1, 0, &sh) < 0 || fb_int(&im->f, o, act_id, 1, 1, 0, &act) < 0)
         return -1;
-    if (pad != 0 && pad != 1) return fail(&im->f, "unknown padding %" PRId64, pad);
-    if (sw < 1 || sh < 1 || sw > 65536 || sh > 65536) return fail(&im->f, "bad stride %" PRId64 "x%" PRId64, sh, sw);
+    if (pad != 0 && pad != 1) return sat_fail(im->f.err, im->f.errlen, "unknown padding %" PRId64, pad);
+    if (sw < 1 || sh < 1 || sw > 65536 || sh > 65536)
+        return sat_fail(im->f.err, im->f.errlen, "bad stride %" PRId64 "x%" PRId64, sh, sw);
     op->pad = pad == 0 ? SAT_PAD_SAME : SAT_PAD_VALID;
     op->stride_h = (int)sh;
     op->stride_w = (int)sw;
@@ -441,7 +442,8 @@ static int dilation_options(importer *im, const fb_table *o, int w_id, sat_op *o
     int64_t dw, dh;
     if (fb_int(&im->f, o, w_id, 4, 1, 1, &dw) < 0 || fb_int(&im->f, o, w_id + 1, 4, 1, 1, &dh) < 0)
         return -1;
-    if (dw < 1 || dh < 1 || dw > 65536 || dh > 65536) return fail(&im->f, "bad dilation");
+    if (dw < 1 || dh < 1 || dw > 65536 || dh > 65536)
+        return sat_fail(im->f.err, im->f.errlen, "bad dilation");
     op->dilation_h = (int)dh;
     op->dilation_w = (int)dw;
     return 0;
@@ -453,7 +455,8 @@ static int import_conv(importer *im, const fb_table *opt, const fb_vec *in, sat_
     int dw = op->kind == SAT_OP_DEPTHWISE_CONV_2D;
     const char *name = sat_op_name(op->kind);
     fb_table o;
-    if (in->n != 2 && in->n != 3) return fail(&im->f, "%s needs 2 or 3 inputs, has %zu", name, in->n);
+    if (in->n != 2 && in->n != 3)
+        return sat_fail(im->f.err, im->f.errlen, "%s needs 2 or 3 inputs, has %zu", name, in->n);
     if (options(im, opt, dw ? OPTIONS_DEPTHWISE : OPTIONS_CONV, name, &o) < 0 ||
         window_options(im, &o, dw ? 4 : 3, op) < 0 || dilation_options(im, &o, dw ? 5 : 4, op) < 0 ||
         param_index(im, fb_vec_i32(&im->f, in, 1), &op->weights) < 0)
@@ -461,7 +464,7 @@ static int import_conv(importer *im, const fb_table *opt, const fb_vec *in, sat_
     int32_t bias = in->n == 3 ? fb_vec_i32(&im->f, in, 2) : -1;
     if (bias >= 0 && param_index(im, bias, &op->bias) < 0) return -1;
     const sat_tensor *w = &im->m->tensors[op->weights];
-    if (w->ndim != 4) return fail(&im->f, "%s weights '%s' are not 4-d", name, w->name);
+    if (w->ndim != 4) return sat_fail(im->f.err, im->f.errlen, "%s weights '%s' are not 4-d", name, w->name);
     op->filter_h = w->shape[1];
     op->filter_w = w->shape[2];
     if (dw) {
@@ -469,7 +472,9 @@ static int import_conv(importer *im, const fb_table *opt, const fb_vec *in, sat_
          * (TFLite ignores it); take it from the shapes. */
         const sat_value *x = &im->m->values[op->inputs[0]];
         int cin = x->shape[x->ndim - 1];
-        if (w->shape[3] % cin) return fail(&im->f, "%s weights '%s' do not fit %d channels", name, w->name, cin);
+        if (w->shape[3] % cin)
+            return sat_fail(im->f.err, im->f.errlen, "%s weights '%s' do not fit %d channels",
+                            name, w->name, cin);
         op->depth_multiplier = w->shape[3] / cin;
     }
     return 0;
@@ -483,7 +488,8 @@ static int import_pool(importer *im, const fb_table *opt, sat_op *op)
         fb_int(&im->f, &o, 3, 4, 1, 0, &fw) < 0 || fb_int(&im->f, &o, 4, 4, 1, 0, &fh) < 0)
         return -1;
     if (fw < 1 || fh < 1 || fw > 65536 || fh > 65536)
-        return fail(&im->f, "AVERAGE_POOL_2D has a %" PRId64 "x%" PRId64 " window", fh, fw);
+        return sat_fail(im->f.err, im->f.errlen, "AVERAGE_POOL_2D has a %" PRId64 "x%" PRId64 " window",
+                        fh, fw);
     op->filter_h = (int)fh;
     op->filter_w = (int)fw;
     return 0;
@@ -493,7 +499,7 @@ static int import_add(importer *im, const fb_table *opt, const fb_vec *in, sat_o
 {
     fb_table o;
     int64_t act;
-    if (in->n != 2) return fail(&im->f, "ADD needs 2 inputs, has %zu", in->n);
+    if (in->n != 2) return sat_fail(im->f.err, im->f.errlen, "ADD needs 2 inputs, has %zu", in->n);
     if (options(im, opt, OPTIONS_ADD, "ADD", &o) < 0 || fb_int(&im->f, &o, 0, 1, 1, 0, &act) < 0 ||
         activation(im, act, &op->act) < 0 || value_index(im, fb_vec_i32(&im->f, in, 1), &op->inputs[1]) < 0)
         return -1;
@@ -535,14 +541,15 @@ static int import_op(importer *im, const fb_vec *operators, int i)
     case BUILTIN_SOFTMAX: op->kind = SAT_OP_SOFTMAX; break;
     default: {
         const char *name = sat_tflite_op_name(code);
-        return name ? fail(&im->f, "unsupported operator %s (op %d)", name, i)
-                    : fail(&im->f, "unsupported operator with builtin code %d (op %d)", code, i);
+        return name ? sat_fail(im->f.err, im->f.errlen, "unsupported operator %s (op %d)", name, i)
+                    : sat_fail(im->f.err, im->f.errlen, "unsupported operator with builtin code %d (op %d)", code, i);
     }
     }
     size_t max_in = op->kind == SAT_OP_RESHAPE ? 2 : 3; /* RESHAPE: [x, shape tensor] */
     if (op->kind == SAT_OP_AVERAGE_POOL_2D || op->kind == SAT_OP_SOFTMAX) max_in = 1;
     if (in.n < 1 || in.n > max_in || out.n != 1)
-        return fail(&im->f, "op %d (%s) has %zu inputs and %zu outputs", i, sat_op_name(op->kind), in.n, out.n);
+        return sat_fail(im->f.err, im->f.errlen, "op %d (%s) has %zu inputs and %zu outputs",
+                        i, sat_op_name(op->kind), in.n, out.n);
     if (value_index(im, fb_vec_i32(&im->f, &in, 0), &op->inputs[0]) < 0 ||
         value_index(im, fb_vec_i32(&im->f, &out, 0), &op->output) < 0)
         return -1;
@@ -566,14 +573,18 @@ static int tensor_data(importer *im, const fb_table *t, const sat_tensor *st, si
     fb_table b;
     fb_vec data;
     if (fb_int(&im->f, t, TENSOR_BUFFER, 4, 0, 0, &bi) < 0) return -1;
-    if ((uint64_t)bi >= im->buffers.n) return fail(&im->f, "tensor '%s': buffer %" PRId64 " out of range", st->name, bi);
+    if ((uint64_t)bi >= im->buffers.n)
+        return sat_fail(im->f.err, im->f.errlen, "tensor '%s': buffer %" PRId64 " out of range",
+                        st->name, bi);
     if (fb_vec_table(&im->f, &im->buffers, (size_t)bi, &b) < 0 ||
         fb_int(&im->f, &b, BUFFER_OFFSET, 8, 1, 0, &ext) < 0 || fb_vector(&im->f, &b, BUFFER_DATA, 1, &data) < 0)
         return -1;
     /* offset > 1 (read as signed: anything else) means external data. */
-    if (ext < 0 || ext > 1) return fail(&im->f, "tensor '%s': data outside the flatbuffer (models over 2 GB) is not supported", st->name);
+    if (ext < 0 || ext > 1)
+        return sat_fail(im->f.err, im->f.errlen, "tensor '%s': data outside the flatbuffer (models over 2 GB) is not supported", st->name);
     if (data.n != bytes)
-        return fail(&im->f, "tensor '%s' has %zu bytes of data, expected %zu", st->name, data.n, bytes);
+        return sat_fail(im->f.err, im->f.errlen, "tensor '%s' has %zu bytes of data, expected %zu",
+                        st->name, data.n, bytes);
     *pos = data.pos;
     return 0;
 }
@@ -599,7 +610,8 @@ static int dequantize(importer *im, int k)
         return -1;
     int esize = type == TYPE_FLOAT32 || type == TYPE_INT32 ? 4 : type == TYPE_FLOAT16 ? 2
               : type == TYPE_UINT8 || type == TYPE_INT8 ? 1 : 0;
-    if (!esize) return fail(&im->f, "tensor '%s' has unsupported type %" PRId64, st->name, type);
+    if (!esize)
+        return sat_fail(im->f.err, im->f.errlen, "tensor '%s' has unsupported type %" PRId64, st->name, type);
     size_t pos = 0;
     if (tensor_data(im, &t, st, st->count * (size_t)esize, &pos) < 0) return -1;
     const fb_file *f = &im->f;
@@ -634,23 +646,25 @@ static int read_model(importer *im, fb_vec *inputs, fb_vec *outputs, fb_vec *ope
     fb_vec subgraphs;
     int64_t version;
     if (f->len < 8 || memcmp(f->p + 4, "TFL3", 4) != 0)
-        return fail(f, "not a TensorFlow Lite file (no TFL3 identifier)");
+        return sat_fail(f->err, f->errlen, "not a TensorFlow Lite file (no TFL3 identifier)");
     if (fb_table_at(f, (size_t)rd(f, 0, 4), &root) < 0 ||
         fb_int(f, &root, MODEL_VERSION, 4, 0, 0, &version) < 0)
         return -1;
-    if (version != 3) return fail(f, "TFLite schema version %" PRId64 " (want 3)", version);
+    if (version != 3)
+        return sat_fail(f->err, f->errlen, "TFLite schema version %" PRId64 " (want 3)", version);
     if (fb_vector(f, &root, MODEL_OPCODES, 4, &im->opcodes) < 0 ||
         fb_vector(f, &root, MODEL_SUBGRAPHS, 4, &subgraphs) < 0 ||
         fb_vector(f, &root, MODEL_BUFFERS, 4, &im->buffers) < 0)
         return -1;
-    if (subgraphs.n < 1) return fail(f, "no subgraph");
+    if (subgraphs.n < 1) return sat_fail(f->err, f->errlen, "no subgraph");
     if (fb_vec_table(f, &subgraphs, 0, &sg) < 0 || fb_vector(f, &sg, SUBGRAPH_TENSORS, 4, &im->tensors) < 0 ||
         fb_vector(f, &sg, SUBGRAPH_INPUTS, 4, inputs) < 0 || fb_vector(f, &sg, SUBGRAPH_OUTPUTS, 4, outputs) < 0 ||
         fb_vector(f, &sg, SUBGRAPH_OPERATORS, 4, operators) < 0)
         return -1;
     if (inputs->n != 1 || outputs->n != 1)
-        return fail(f, "the graph has %zu inputs and %zu outputs (want 1 and 1)", inputs->n, outputs->n);
-    if (operators->n == 0) return fail(f, "the graph has no operators");
+        return sat_fail(f->err, f->errlen, "the graph has %zu inputs and %zu outputs (want 1 and 1)",
+                        inputs->n, outputs->n);
+    if (operators->n == 0) return sat_fail(f->err, f->errlen, "the graph has no operators");
     return 0;
 }
 
@@ -673,13 +687,15 @@ static int import_graph(importer *im)
     for (int i = 0; i < m->nops; i++)
         if (import_op(im, &operators, i) < 0) return -1;
     int32_t out = fb_vec_i32(&im->f, &outputs, 0);
-    if (out < 0 || (size_t)out >= nt || im->value_of[out] < 0) return fail(&im->f, "the graph output is not computed by any operator");
+    if (out < 0 || (size_t)out >= nt || im->value_of[out] < 0)
+        return sat_fail(im->f.err, im->f.errlen, "the graph output is not computed by any operator");
     m->output = im->value_of[out];
     m->params = sat_xmalloc(m->nparams * sizeof(float));
     for (int k = 0; k < m->ntensors; k++)
         if (dequantize(im, k) < 0) return -1;
-    char why[512];
-    if (sat_model_validate(m, why, sizeof why) < 0) return fail(&im->f, "unusable graph: %s", why);
+    char why[SAT_ERR_MAX];
+    if (sat_model_validate(m, why, sizeof why) < 0)
+        return sat_fail(im->f.err, im->f.errlen, "unusable graph: %s", why);
     return 0;
 }
 

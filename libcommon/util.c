@@ -75,12 +75,34 @@ void sat_warn(const char *fmt, ...)
     warned = 1;
 }
 
+int sat_vfail(char *err, size_t errlen, const char *fmt, va_list ap)
+{
+    if (err && errlen) vsnprintf(err, errlen, fmt, ap);
+    return -1;
+}
+
 int sat_fail(char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    if (err && errlen) vsnprintf(err, errlen, fmt, ap);
+    sat_vfail(err, errlen, fmt, ap);
     va_end(ap);
+    return -1;
+}
+
+void sat_one_line(char *s)
+{
+    for (char *p = s; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = ' ';
+}
+
+int sat_fail_line(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    sat_vfail(err, errlen, fmt, ap);
+    va_end(ap);
+    if (err && errlen) sat_one_line(err);
     return -1;
 }
 
@@ -208,11 +230,11 @@ static int refuse_unread(FILE *f, size_t max, char *err, size_t errlen)
     struct stat st;
     if (fstat(fileno(f), &st) != 0) return 0;
     if (S_ISDIR(st.st_mode)) {
-        snprintf(err, errlen, "is a directory");
+        sat_fail(err, errlen, "is a directory");
         return -1;
     }
     if (S_ISREG(st.st_mode) && (uint64_t)st.st_size > max) {
-        snprintf(err, errlen, "larger than the limit of %zu bytes", max);
+        sat_fail(err, errlen, "larger than the limit of %zu bytes", max);
         return -1;
     }
     return 0;
@@ -246,7 +268,7 @@ int sat_read_file_checked(const char *path, size_t max, sat_head_check check,
 {
     FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
     if (!f) {
-        snprintf(err, errlen, "%s", strerror(errno));
+        sat_fail(err, errlen, "%s", strerror(errno));
         return -1;
     }
     if (refuse_unread(f, max, err, errlen)) {
@@ -263,10 +285,10 @@ int sat_read_file_checked(const char *path, size_t max, sat_head_check check,
     int rerr = ferror(f);
     if (f != stdin) fclose(f);
     if (!refused && rerr) {
-        snprintf(err, errlen, "read error: %s", strerror(errno ? errno : EIO));
+        sat_fail(err, errlen, "read error: %s", strerror(errno ? errno : EIO));
         refused = 1;
     } else if (!refused && n > max) {
-        snprintf(err, errlen, "larger than the limit of %zu bytes", max);
+        sat_fail(err, errlen, "larger than the limit of %zu bytes", max);
         refused = 1;
     }
     if (refused) {

@@ -34,8 +34,19 @@ void sat_init(const char *argv0);
 _Noreturn void sat_die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void sat_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The library's error convention: write a one-line reason into err (errlen
- * bytes; err may be NULL) and return -1. */
+ * bytes; err may be NULL) and return -1.  A caller's buffer for it is
+ * SAT_ERR_MAX bytes, whatever the callee (one size, so that a message that
+ * nests another, "FILE: record 3: why", is cut at the same length
+ * everywhere). */
+enum { SAT_ERR_MAX = 1024 };
 int sat_fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int sat_vfail(char *err, size_t errlen, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+/* sat_fail for a message that quotes another library's (or a stream's id):
+ * its control characters become spaces (sat_one_line), so that it stays one
+ * line. */
+int sat_fail_line(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void sat_one_line(char *s);
 /* 0 if no sat_warn() was issued, 1 otherwise. */
 int sat_exit_status(void);
 

@@ -122,19 +122,19 @@ static int vocab_accept(sat_vocab *v, const char *word, long count, char *err, s
 {
     int i = v->n;
     if (!word) {
-        snprintf(err, errlen, "word %d is missing", i);
+        sat_fail(err, errlen, "word %d is missing", i);
         return -1;
     }
     if (i < SAT_VOCAB_NSPECIAL && strcmp(word, special_words[i]) != 0) {
-        snprintf(err, errlen, "word %d must be %s", i, special_words[i]);
+        sat_fail(err, errlen, "word %d must be %s", i, special_words[i]);
         return -1;
     }
     if (!valid_word(word)) {
-        snprintf(err, errlen, "word %d is empty, too long, not UTF-8 or has whitespace", i);
+        sat_fail(err, errlen, "word %d is empty, too long, not UTF-8 or has whitespace", i);
         return -1;
     }
     if (!vocab_push(v, word, count)) {
-        snprintf(err, errlen, "word %d duplicates an earlier word", i);
+        sat_fail(err, errlen, "word %d duplicates an earlier word", i);
         return -1;
     }
     return 0;
@@ -143,7 +143,7 @@ static int vocab_accept(sat_vocab *v, const char *word, long count, char *err, s
 sat_vocab *sat_vocab_from_words(char *const *words, int n, char *err, size_t errlen)
 {
     if (n < SAT_VOCAB_NSPECIAL || n > SAT_VOCAB_MAX_SIZE) {
-        snprintf(err, errlen, "vocabulary of %d words (must be %d to %d)", n, SAT_VOCAB_NSPECIAL,
+        sat_fail(err, errlen, "vocabulary of %d words (must be %d to %d)", n, SAT_VOCAB_NSPECIAL,
                  SAT_VOCAB_MAX_SIZE);
         return NULL;
     }
@@ -207,14 +207,14 @@ static int read_vocab_line(sat_vocab *v, char *line, char *err, size_t errlen)
 {
     char *tab = strchr(line, '\t'), *end;
     if (!tab) {
-        snprintf(err, errlen, "no tab between word and count");
+        sat_fail(err, errlen, "no tab between word and count");
         return -1;
     }
     *tab = 0;
     errno = 0;
     long count = strtol(tab + 1, &end, 10);
     if (errno || end == tab + 1 || *end || count < 0) {
-        snprintf(err, errlen, "count '%s' is not a whole number >= 0", tab + 1);
+        sat_fail(err, errlen, "count '%s' is not a whole number >= 0", tab + 1);
         return -1;
     }
     return vocab_accept(v, line, count, err, errlen);
@@ -224,7 +224,7 @@ sat_vocab *sat_vocab_read_text(const char *path, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        sat_fail(err, errlen, "%s: %s", path, strerror(errno));
         return NULL;
     }
     sat_vocab *v = vocab_new();
@@ -241,9 +241,9 @@ sat_vocab *sat_vocab_read_text(const char *path, char *err, size_t errlen)
         else
             read_vocab_line(v, line, msg, sizeof msg);
     }
-    if (*msg) snprintf(err, errlen, "%s:%ld: %s", path, lineno, msg);
-    else if (ferror(f)) snprintf(err, errlen, "%s: read error: %s", path, strerror(errno ? errno : EIO));
-    else if (v->n < SAT_VOCAB_NSPECIAL) snprintf(err, errlen, "%s: fewer than %d words", path, SAT_VOCAB_NSPECIAL);
+    if (*msg) sat_fail(err, errlen, "%s:%ld: %s", path, lineno, msg);
+    else if (ferror(f)) sat_fail(err, errlen, "%s: read error: %s", path, strerror(errno ? errno : EIO));
+    else if (v->n < SAT_VOCAB_NSPECIAL) sat_fail(err, errlen, "%s: fewer than %d words", path, SAT_VOCAB_NSPECIAL);
     int failed = *msg || ferror(f) || v->n < SAT_VOCAB_NSPECIAL;
     fclose(f);
     if (failed) {

@@ -52,7 +52,7 @@ static double median_of(double *v, int n)
 static void bench(const sat_model *m, int output_stride, sat_cnn_precision precision, int runs,
                   const float *image)
 {
-    char err[256];
+    char err[SAT_ERR_MAX];
     sat_cnn *cnn = sat_cnn_new(m, SIZE, output_stride, err, sizeof err);
     if (!cnn || sat_cnn_set_precision(cnn, precision, err, sizeof err) < 0) sat_die("%s", err);
     int h, w, c;
@@ -88,7 +88,7 @@ int main(int argc, char **argv)
         return 2;
     }
     int runs = argc > 2 ? (int)sat_parse_long("RUNS", argv[2], 1, 100000) : 50;
-    char err[512];
+    char err[SAT_ERR_MAX];
     sat_model *m = sat_model_load(argv[1], 0, err, sizeof err);
     if (!m) sat_die("%s", err);
     openblas_set_num_threads(1);

@@ -86,7 +86,7 @@ int main(int argc, char **argv)
     int iters = argc > 1 ? (int)sat_parse_long("ITERS", argv[1], 1, 1000) : 5;
     int n_images = argc > 2 ? (int)sat_parse_long("IMAGES", argv[2], 1, B) : 13;
     const sat_decoder_config cfg = { .L = 196, .D = 1280, .E = 256, .H = 512, .A = 256, .V = 2600 };
-    char err[256];
+    char err[SAT_ERR_MAX];
     sat_decoder *dec = sat_decoder_new(cfg, err, sizeof err);
     if (!dec) sat_die("%s", err);
     sat_rng rng;

@@ -102,6 +102,15 @@ average() {
 }
 check "sat-import: --average of a model with itself is the model; --f16 rewrites it" average
 
+# A features record whose dtype no reader knows: its data is bytes, not an f16 tensor.
+dump_bad_dtype() {
+    python3 -c 'import sys; d = open(sys.argv[1], "rb").read(); sys.stdout.buffer.write(d.replace(b"\xa3f16", b"\xa3f64", 1))' \
+        "$D/features.sat" > "$T/f64.sat" &&
+    is_equal "$(jqs "$T/f64.sat" '.data | tostring' | tr '\n' ' ')" \
+        '{"bytes":144} {"shape":[3,3,8],"dtype":"f16","min":0,"max":2.5,"mean":0.588541667} {"shape":[3,3,8],"dtype":"f16","min":0,"max":2.5,"mean":0.578125} {"shape":[3,3,8],"dtype":"f16","min":0,"max":2.5,"mean":0.59375} '
+}
+check "sat-dump: a features record of an unknown dtype shows its data as bytes" dump_bad_dtype
+
 check_bad "sat-decode: a caption file is no sat stream" "captions.txt: not a sat stream" \
     sat-decode "${M[@]}" "$D/captions.txt"
 check_bad "sat-train --init: a model of another vocabulary is refused" "another architecture .*V=32; this run: .*V=17" \

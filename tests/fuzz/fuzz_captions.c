@@ -15,6 +15,7 @@
 #include "fuzz.h"
 #include "meteor.h"
 #include "metrics.h"
+#include "util.h"
 #include "vocab.h"
 
 enum { METEOR_LINES = 16, METEOR_BYTES = 2048, METEOR_REUSE = 256 };
@@ -26,7 +27,7 @@ static sat_meteor *meteor_for_input(void)
     static sat_meteor *mt;
     static unsigned uses;
     if (uses++ % METEOR_REUSE == 0) {
-        char err[256];
+        char err[SAT_ERR_MAX];
         sat_meteor_free(mt);
         mt = sat_meteor_new(err, sizeof err);
     }

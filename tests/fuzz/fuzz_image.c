@@ -9,11 +9,12 @@
 #include "frames.h"
 #include "fuzz.h"
 #include "image.h"
+#include "util.h"
 
 static void decode(const unsigned char *data, size_t size)
 {
     sat_image img;
-    char err[256];
+    char err[SAT_ERR_MAX];
     if (sat_image_decode(data, size, 4u << 20, &img, err, sizeof err) == 0) {
         float *input = malloc(32 * 32 * 3 * sizeof(float));
         if (input) sat_image_to_input(&img, 32, 32, input);
@@ -28,7 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FILE *f = size ? fmemopen((void *)data, size, "rb") : NULL;
     unsigned char *frame;
     size_t len;
-    char err[256];
+    char err[SAT_ERR_MAX];
     while (f && sat_frame_read(f, 1u << 20, &frame, &len, err, sizeof err) == 1) {
         decode(frame, len);
         free(frame);

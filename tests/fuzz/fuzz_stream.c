@@ -7,6 +7,7 @@
 
 #include "fuzz.h"
 #include "stream.h"
+#include "util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -18,7 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int st;
     while ((st = sat_reader_next(r, &rec)) != SAT_READ_END && st != SAT_READ_FATAL) {
         if (st != SAT_READ_OK) continue;
-        char err[256];
+        char err[SAT_ERR_MAX];
         if (sat_record_is(&rec, "caption")) {
             sat_caption_record cap;
             sat_caption_record_parse(&rec, SAT_CAPTION_TEXT | SAT_CAPTION_ATTENTION, &cap, err,

@@ -3,9 +3,10 @@
 #include <stdlib.h>
 #include "fuzz.h"
 #include "tflite.h"
+#include "util.h"
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char err[512];
+    char err[SAT_ERR_MAX];
     sat_model *m = sat_tflite_import(data, size, "fuzz.tflite", err, sizeof err);
     sat_model_free(m);
     return 0;

@@ -31,7 +31,7 @@ static void test_replay_corpus(void **state)
         snprintf(path, sizeof path, "%s/%s", SAT_FUZZ_CORPUS, names[i]->d_name);
         unsigned char *data;
         size_t len;
-        char err[512];
+        char err[SAT_ERR_MAX];
         if (sat_read_file(path, (size_t)64 << 20, &data, &len, err, sizeof err) != 0)
             fail_msg("%s", err);
         assert_int_equal(LLVMFuzzerTestOneInput(data, len), 0);

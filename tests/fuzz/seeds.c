@@ -67,7 +67,7 @@ typedef struct {
 static void seed_captioner_init(seed_captioner *s, int nmodels)
 {
     static char *const words[] = {"<end>", "<start>", "<unk>", "a", "dog", "runs"};
-    char err[256];
+    char err[SAT_ERR_MAX];
     memset(s, 0, sizeof *s);
     s->cap.vocab = sat_vocab_from_words(words, 6, err, sizeof err);
     if (!s->cap.vocab) sat_die("seed vocabulary: %s", err);

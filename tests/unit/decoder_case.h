@@ -15,7 +15,7 @@ enum { TB = 3, TT = 4, TIMG = 2 };
 
 static sat_decoder *new_decoder(sat_decoder_config cfg, uint64_t seed)
 {
-    char err[200];
+    char err[SAT_ERR_MAX];
     sat_decoder *dec = sat_decoder_new(cfg, err, sizeof err);
     assert_non_null(dec);
     sat_rng rng;

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "captions.h"
+#include "util.h"
 #include "vocab.h"
 
 /* ---- helpers ---- */
@@ -222,22 +223,22 @@ static void test_caption_file_quirks(void **state)
     for (const char *img = "a.jpg\0b.jpg\0c.jpg\0d.jpg\0e.PNG\0f.jpg\0"; *img; img += strlen(img) + 1)
         sat_strtab_add(&known, img, NULL);
     sat_caption_options opt = {&known, tmpdir};
-    sat_caption_db db;
-    char err[256];
-    assert_int_equal(sat_caption_db_load(&db, path, &opt, err, sizeof err), 0);
+    sat_refs refs;
+    char err[SAT_ERR_MAX];
+    assert_int_equal(sat_refs_load(&refs, path, &opt, err, sizeof err), 0);
 
-    assert_int_equal(db.lines, 15);
-    assert_int_equal(db.nentries, 3);
-    assert_int_equal(db.images.n, 2);
-    long a = sat_caption_db_find(&db, "a.jpg"), e = sat_caption_db_find(&db, "e.PNG");
+    assert_int_equal(refs.lines, 15);
+    assert_int_equal(refs.nentries, 3);
+    assert_int_equal(refs.images.n, 2);
+    long a = sat_refs_find(&refs, "a.jpg"), e = sat_refs_find(&refs, "e.PNG");
     assert_true(a >= 0 && e >= 0);
-    assert_int_equal(db.ncaptions[a], 2);
-    assert_string_equal(db.captions[a][0], "A dog runs .");
-    assert_string_equal(db.captions[a][1], "A dog .");
-    assert_string_equal(db.captions[e][0], "CRLF line");
-    assert_int_equal(sat_caption_db_find(&db, "c.jpg"), -1);
+    assert_int_equal(refs.ncaptions[a], 2);
+    assert_string_equal(refs.captions[a][0], "A dog runs .");
+    assert_string_equal(refs.captions[a][1], "A dog .");
+    assert_string_equal(refs.captions[e][0], "CRLF line");
+    assert_int_equal(sat_refs_find(&refs, "c.jpg"), -1);
 
-    const sat_caption_problems *pr = &db.problems;
+    const sat_caption_problems *pr = &refs.problems;
     const struct { sat_caption_problem kind; long count, first; } want[] = {
         {SAT_CAP_LONG_LINE, 1, 12}, {SAT_CAP_BAD_UTF8, 2, 7},     {SAT_CAP_NO_TAB, 1, 3},
         {SAT_CAP_BAD_NAME, 2, 4},   {SAT_CAP_EMPTY, 1, 6},        {SAT_CAP_DUPLICATE, 1, 8},
@@ -260,7 +261,7 @@ static void test_caption_file_quirks(void **state)
     assert_non_null(strstr(line, "; not used: 1 captions of 1 images in no split list (first at line 9); "
                                  "2 captions of 1 images missing from the image directory (first at line 10)\n"));
     fclose(msg);
-    sat_caption_db_free(&db);
+    sat_refs_free(&refs);
     sat_strtab_free(&known);
 }
 
@@ -269,27 +270,27 @@ static void test_caption_file_without_options(void **state)
     (void)state;
     const char text[] = "x.jpg#0\tone\nx.jpg#1\ttwo\ny.jpeg#0\tthree\n";
     const char *path = write_file("plain.txt", text, sizeof text - 1);
-    sat_caption_db db;
-    char err[256];
-    assert_int_equal(sat_caption_db_load(&db, path, NULL, err, sizeof err), 0);
-    assert_int_equal(db.nentries, 3);
-    assert_int_equal(db.images.n, 2);
-    for (int k = 0; k < SAT_CAP_NKINDS; k++) assert_int_equal(db.problems.count[k], 0);
-    sat_caption_db_free(&db);
+    sat_refs refs;
+    char err[SAT_ERR_MAX];
+    assert_int_equal(sat_refs_load(&refs, path, NULL, err, sizeof err), 0);
+    assert_int_equal(refs.nentries, 3);
+    assert_int_equal(refs.images.n, 2);
+    for (int k = 0; k < SAT_CAP_NKINDS; k++) assert_int_equal(refs.problems.count[k], 0);
+    sat_refs_free(&refs);
 
     /* An opened text file read twice: the second read starts over. */
     sat_caption_file *cf = sat_caption_file_open(path, err, sizeof err);
     assert_non_null(cf);
     for (int pass = 0; pass < 2; pass++) {
-        assert_int_equal(sat_caption_db_read(&db, cf, NULL, err, sizeof err), 0);
-        assert_int_equal(db.nentries, 3);
-        sat_caption_db_free(&db);
+        assert_int_equal(sat_refs_read(&refs, cf, NULL, err, sizeof err), 0);
+        assert_int_equal(refs.nentries, 3);
+        sat_refs_free(&refs);
     }
     sat_caption_file_close(cf);
 
-    assert_int_equal(sat_caption_db_load(&db, "/nonexistent/captions.txt", NULL, err, sizeof err), -1);
+    assert_int_equal(sat_refs_load(&refs, "/nonexistent/captions.txt", NULL, err, sizeof err), -1);
     assert_non_null(strstr(err, "/nonexistent/captions.txt"));
-    sat_caption_db_free(&db);
+    sat_refs_free(&refs);
 }
 
 static void test_split_load(void **state)
@@ -299,7 +300,7 @@ static void test_split_load(void **state)
     const char *path = write_file("split.txt", text, sizeof text - 1);
     sat_strtab set;
     sat_strtab_init(&set);
-    char err[256];
+    char err[SAT_ERR_MAX];
     assert_int_equal(sat_split_load(path, &set, err, sizeof err), 3);
     assert_int_equal(set.n, 2);
     assert_true(sat_strtab_find(&set, "b.jpg") >= 0);
@@ -326,19 +327,19 @@ static void test_karpathy_json(void **state)
         "{\"filename\": \"c/d.jpg\", \"split\": \"val\", \"sentences\": [{\"raw\": \"x\"}]},"
         "{\"filename\": \"e.png\", \"split\": \"test\", \"sentences\": [{\"raw\": \"caf\\u00e9\"}]}]}";
     const char *path = write_file("dataset.json", text, sizeof text - 1);
-    sat_caption_db db;
-    char err[256];
-    assert_int_equal(sat_caption_db_load(&db, path, NULL, err, sizeof err), 0);
-    assert_int_equal(db.nentries, 3);
-    long a = sat_caption_db_find(&db, "a.jpg");
+    sat_refs refs;
+    char err[SAT_ERR_MAX];
+    assert_int_equal(sat_refs_load(&refs, path, NULL, err, sizeof err), 0);
+    assert_int_equal(refs.nentries, 3);
+    long a = sat_refs_find(&refs, "a.jpg");
     assert_true(a >= 0);
-    assert_int_equal(db.ncaptions[a], 2);
-    assert_string_equal(db.captions[a][0], "A dog.");
-    assert_string_equal(db.captions[sat_caption_db_find(&db, "e.png")][0], "caf\xc3\xa9");
-    assert_int_equal(db.problems.count[SAT_CAP_EMPTY], 1);
-    assert_int_equal(db.problems.first_line[SAT_CAP_EMPTY], 3);
-    assert_int_equal(db.problems.count[SAT_CAP_BAD_NAME], 1);
-    sat_caption_db_free(&db);
+    assert_int_equal(refs.ncaptions[a], 2);
+    assert_string_equal(refs.captions[a][0], "A dog.");
+    assert_string_equal(refs.captions[sat_refs_find(&refs, "e.png")][0], "caf\xc3\xa9");
+    assert_int_equal(refs.problems.count[SAT_CAP_EMPTY], 1);
+    assert_int_equal(refs.problems.first_line[SAT_CAP_EMPTY], 3);
+    assert_int_equal(refs.problems.count[SAT_CAP_BAD_NAME], 1);
+    sat_refs_free(&refs);
 
     /* One parse serves the splits and the captions. */
     sat_caption_file *cf = sat_caption_file_open(path, err, sizeof err);
@@ -351,13 +352,13 @@ static void test_karpathy_json(void **state)
     assert_non_null(strstr(err, "split 'tset'"));
     assert_int_equal(sat_split_resolve("@test", NULL, &set, err, sizeof err), -1);
     sat_caption_options opt = {&set, NULL};
-    assert_int_equal(sat_caption_db_read(&db, cf, &opt, err, sizeof err), 0);
-    assert_int_equal(db.nentries, 2);
-    assert_int_equal(db.problems.count[SAT_CAP_NOT_IN_SPLIT], 1);
-    sat_caption_db_free(&db);
-    assert_int_equal(sat_caption_db_read(&db, cf, NULL, err, sizeof err), 0);
-    assert_int_equal(db.nentries, 3);
-    sat_caption_db_free(&db);
+    assert_int_equal(sat_refs_read(&refs, cf, &opt, err, sizeof err), 0);
+    assert_int_equal(refs.nentries, 2);
+    assert_int_equal(refs.problems.count[SAT_CAP_NOT_IN_SPLIT], 1);
+    sat_refs_free(&refs);
+    assert_int_equal(sat_refs_read(&refs, cf, NULL, err, sizeof err), 0);
+    assert_int_equal(refs.nentries, 3);
+    sat_refs_free(&refs);
     sat_caption_file_close(cf);
     sat_strtab_free(&set);
 }
@@ -372,13 +373,13 @@ static void test_coco_json(void **state)
         " \"annotations\": [{\"image_id\": 3, \"caption\": \"y one\"},"
         " {\"image_id\": 7, \"caption\": \"x one\"}, {\"image_id\": 3, \"caption\": \"y two\"}]}";
     const char *path = write_file("captions.json", text, sizeof text - 1);
-    sat_caption_db db;
-    char err[256];
-    assert_int_equal(sat_caption_db_load(&db, path, NULL, err, sizeof err), 0);
-    long y = sat_caption_db_find(&db, "y.jpg");
-    assert_int_equal(db.ncaptions[y], 2);
-    assert_string_equal(db.captions[y][1], "y two");
-    sat_caption_db_free(&db);
+    sat_refs refs;
+    char err[SAT_ERR_MAX];
+    assert_int_equal(sat_refs_load(&refs, path, NULL, err, sizeof err), 0);
+    long y = sat_refs_find(&refs, "y.jpg");
+    assert_int_equal(refs.ncaptions[y], 2);
+    assert_string_equal(refs.captions[y][1], "y two");
+    sat_refs_free(&refs);
     sat_caption_file *cf = sat_caption_file_open(path, err, sizeof err);
     assert_non_null(cf);
     sat_strtab set;
@@ -400,10 +401,10 @@ static void test_coco_json(void **state)
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         path = write_file("bad.json", bad[i][0], strlen(bad[i][0]));
-        assert_int_equal(sat_caption_db_load(&db, path, NULL, err, sizeof err), -1);
+        assert_int_equal(sat_refs_load(&refs, path, NULL, err, sizeof err), -1);
         if (!strstr(err, bad[i][1]) || !strstr(err, "bad.json: "))
             fail_msg("case %zu: '%s' lacks '%s'", i, err, bad[i][1]);
-        sat_caption_db_free(&db);
+        sat_refs_free(&refs);
     }
 }
 
@@ -497,7 +498,7 @@ static void test_vocab_text_round_trip(void **state)
     assert_non_null(f);
     sat_vocab_write_text(v, f);
     fclose(f);
-    char err[256];
+    char err[SAT_ERR_MAX];
     sat_vocab *w = sat_vocab_read_text(path, err, sizeof err);
     assert_non_null(w);
     assert_int_equal(w->n, v->n);
@@ -519,7 +520,7 @@ static void test_vocab_text_round_trip(void **state)
 static void test_vocab_refuses_bad_input(void **state)
 {
     (void)state;
-    char err[256];
+    char err[SAT_ERR_MAX];
     char *no_specials[] = {"a", "b", "c"};
     assert_null(sat_vocab_from_words(no_specials, 3, err, sizeof err));
     assert_non_null(strstr(err, "<end>"));

@@ -16,12 +16,13 @@
 #include "checkpoint.h"
 #include "decoder.h"
 #include "rng.h"
+#include "util.h"
 
 static const sat_decoder_config cfg = {.L = 3, .D = 5, .E = 4, .H = 6, .A = 4, .V = 9};
 
 static sat_decoder *new_decoder(void)
 {
-    char err[200];
+    char err[SAT_ERR_MAX];
     sat_decoder *dec = sat_decoder_new(cfg, err, sizeof err);
     assert_non_null(dec);
     sat_rng rng;
@@ -49,7 +50,7 @@ static sat_model *through_a_file(sat_model *m)
     assert_true(fd >= 0);
     close(fd);
     sat_model_save(m, path, 0);
-    char err[200];
+    char err[SAT_ERR_MAX];
     sat_model *back = sat_model_load(path, SAT_MODEL_VERIFY, err, sizeof err);
     unlink(path);
     assert_non_null(back);
@@ -73,7 +74,7 @@ static void round_trip(sat_optim_kind kind)
 
     sat_optimizer back;
     sat_optimizer_init(&back, kind, dec->nparams, 1e-3f);
-    char err[200];
+    char err[SAT_ERR_MAX];
     assert_int_equal(sat_checkpoint_read(loaded, &back, &got, err, sizeof err), 0);
     assert_memory_equal(&got, &ts, sizeof ts);
     float *a1, *a2, *b1, *b2;
@@ -122,7 +123,7 @@ static void test_refuses_other_optimizer_or_size(void **state)
     sat_train_state ts = {.seed = 1, .lr = 1e-3}, got = ts;
     sat_model *m = sat_decoder_to_model(dec);
     sat_checkpoint_add(m, &adam, &ts);
-    char err[200];
+    char err[SAT_ERR_MAX];
     assert_int_equal(sat_checkpoint_read(m, &rms, &got, err, sizeof err), -1);
     assert_string_equal(err, "was made with another optimizer");
     assert_int_equal(sat_checkpoint_read(m, &small, &got, err, sizeof err), -1);

@@ -19,6 +19,7 @@
 #include "nn.h"
 #include "nn_reference.h"
 #include "qnn.h"
+#include "util.h"
 
 /* The tiny graph, one op per row; op i writes value i + 1, value 0 is the
  * image.  Five stride-2 ops (total stride 32); inverted-residual blocks
@@ -189,7 +190,7 @@ static int stride_index(int os) { return os == 32 ? 0 : os == 16 ? 1 : 2; }
 static void check_against_naive(int size, int os, uint64_t seed)
 {
     sat_model *m = build_model(seed);
-    char err[256] = "";
+    char err[SAT_ERR_MAX] = "";
     sat_cnn *cnn = sat_cnn_new(m, size, os, err, sizeof err);
     if (!cnn) print_message("sat_cnn_new: %s\n", err);
     assert_non_null(cnn);
@@ -296,7 +297,7 @@ static void test_wrong_surgery_differs(void **state)
 
 static void expect_refused(const sat_model *m, int size, int os, const char *what)
 {
-    char err[256] = "";
+    char err[SAT_ERR_MAX] = "";
     sat_cnn *cnn = sat_cnn_new(m, size, os, err, sizeof err);
     if (cnn) print_message("accepted: %s\n", what);
     assert_null(cnn);
@@ -339,7 +340,7 @@ static void test_refuses_bad_input(void **state)
     expect_refused(m, 64, 32, "unknown op kind");
     m->ops[16].kind = SAT_OP_AVERAGE_POOL_2D;
 
-    char err[256];
+    char err[SAT_ERR_MAX];
     sat_cnn *cnn = sat_cnn_new(m, 64, 32, err, sizeof err); /* repaired: accepted again */
     assert_non_null(cnn);
     sat_cnn_free(cnn);
@@ -349,7 +350,7 @@ static void test_refuses_bad_input(void **state)
 /* Stride-2 MobileNetV2 needs 300M multiply-adds at 224 (Sandler et al.). */
 static void check_real_model(const sat_model *m, int os, int grid)
 {
-    char err[256] = "";
+    char err[SAT_ERR_MAX] = "";
     sat_cnn *cnn = sat_cnn_new(m, 224, os, err, sizeof err);
     if (!cnn) print_message("sat_cnn_new: %s\n", err);
     assert_non_null(cnn);
@@ -382,7 +383,7 @@ static void check_real_model(const sat_model *m, int os, int grid)
 /* Features of a random image at stride 16 in the model's precision p. */
 static float *real_features(const sat_model *m, sat_cnn_precision p)
 {
-    char err[256] = "";
+    char err[SAT_ERR_MAX] = "";
     sat_cnn *cnn = sat_cnn_new(m, 224, 16, err, sizeof err);
     assert_non_null(cnn);
     if (sat_cnn_set_precision(cnn, p, err, sizeof err) < 0) print_message("%s\n", err);
@@ -433,7 +434,7 @@ static void check_real_model_int8(const sat_model *m)
     sat_model *bare = (sat_model *)m;
     sat_quant saved = bare->values[bare->input].quant;
     bare->values[bare->input].quant.n = 0;
-    char err[256] = "";
+    char err[SAT_ERR_MAX] = "";
     sat_cnn *cnn = sat_cnn_new(bare, 224, 16, err, sizeof err);
     assert_int_equal(sat_cnn_set_precision(cnn, SAT_CNN_INT8, err, sizeof err), -1);
     assert_non_null(strstr(err, "quantization"));
@@ -452,7 +453,7 @@ static void test_real_model(void **state)
         print_message("%s not built (make models): skipped\n", path);
         skip();
     }
-    char err[512];
+    char err[SAT_ERR_MAX];
     sat_model *m = sat_model_load(path, 0, err, sizeof err);
     if (!m) print_message("%s\n", err);
     assert_non_null(m);

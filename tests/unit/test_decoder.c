@@ -343,7 +343,7 @@ static void test_learns_toy_set(void **state)
 {
     (void)state;
     const sat_decoder_config cfg = { .L = 5, .D = 7, .E = 8, .H = 16, .A = 8, .V = 11 };
-    char err[200];
+    char err[SAT_ERR_MAX];
     sat_decoder *dec = sat_decoder_new(cfg, err, sizeof err);
     sat_rng rng;
     sat_rng_seed(&rng, 17);
@@ -376,7 +376,7 @@ static void test_model_round_trip(void **state)
 {
     (void)state;
     sat_decoder *dec = new_decoder(tiny, 18);
-    char err[200];
+    char err[SAT_ERR_MAX];
     sat_model *m = sat_decoder_to_model(dec);
     char path[] = "/tmp/test_decoder.XXXXXX";
     int fd = mkstemp(path);
@@ -412,7 +412,7 @@ static void test_rejects_bad_batches(void **state)
     (void)state;
     model_case m;
     model_case_init(&m, tiny, 19);
-    char err[200];
+    char err[SAT_ERR_MAX];
     assert_int_equal(sat_decoder_check_batch(m.dec, &m.batch, err, sizeof err), 0);
     int *tok = m.tokens + 1 * (TT + 1);
     tok[4] = 3; /* a word after padding */

@@ -16,6 +16,7 @@
 #include "frames.h"
 #include "image.h"
 #include "image_fixtures.h"
+#include "util.h"
 
 #define MAX_BYTES (1u << 24)
 
@@ -63,7 +64,7 @@ static void frames_come_back(const fx_blob *frames, int n, const char *sep)
     for (int i = 0; i < n; i++) {
         unsigned char *data;
         size_t flen;
-        char err[256] = "";
+        char err[SAT_ERR_MAX] = "";
         int rc = sat_frame_read(f, MAX_BYTES, &data, &flen, err, sizeof err);
         if (rc != 1) fprintf(stderr, "frame %d: %s\n", i, err);
         assert_int_equal(rc, 1);
@@ -73,7 +74,7 @@ static void frames_come_back(const fx_blob *frames, int n, const char *sep)
     }
     unsigned char *data;
     size_t flen;
-    char err[256];
+    char err[SAT_ERR_MAX];
     assert_int_equal(sat_frame_read(f, MAX_BYTES, &data, &flen, err, sizeof err), 0);
     assert_null(data);
     fclose(f);
@@ -147,7 +148,7 @@ static void test_frames_decode(void **state)
     for (int i = 0; i < NFRAMES; i++) {
         unsigned char *data;
         size_t flen;
-        char err[256] = "";
+        char err[SAT_ERR_MAX] = "";
         assert_int_equal(sat_frame_read(s, MAX_BYTES, &data, &flen, err, sizeof err), 1);
         sat_image img;
         int rc = sat_image_decode(data, flen, SAT_IMAGE_DEFAULT_MAX_PIXELS, &img, err, sizeof err);
@@ -184,7 +185,7 @@ static void test_cut_anywhere(void **state)
             FILE *s = fmemopen(buf, cut, "rb");
             unsigned char *data;
             size_t flen;
-            char err[256] = "";
+            char err[SAT_ERR_MAX] = "";
             assert_int_equal(sat_frame_read(s, MAX_BYTES, &data, &flen, err, sizeof err), 1);
             free(data);
             int rc = sat_frame_read(s, MAX_BYTES, &data, &flen, err, sizeof err);
@@ -205,7 +206,7 @@ static void read_fails(const char *bytes, size_t n, size_t max, const char *need
     FILE *s = fmemopen((void *)bytes, n, "rb");
     unsigned char *data;
     size_t len;
-    char err[256] = "";
+    char err[SAT_ERR_MAX] = "";
     assert_int_equal(sat_frame_read(s, max, &data, &len, err, sizeof err), -1);
     if (!strstr(err, needle)) fprintf(stderr, "message '%s' lacks '%s'\n", err, needle);
     assert_non_null(strstr(err, needle));

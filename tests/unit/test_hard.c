@@ -387,7 +387,7 @@ static void test_given_locations(void **state)
     memcpy(bad, loc, sizeof bad);
     bad[1] = cfg.L;
     m.batch.locations = bad;
-    char err[200];
+    char err[SAT_ERR_MAX];
     assert_int_equal(sat_decoder_check_batch(m.dec, &m.batch, err, sizeof err), -1);
     assert_non_null(strstr(err, "location 5 at step 1"));
     model_case_free(&m);
@@ -613,7 +613,7 @@ static void test_temperature_in_model(void **state)
     (void)state;
     const sat_decoder_config cfg = { .L = 5, .D = 7, .E = 4, .H = 6, .A = 3, .V = 11 };
     sat_decoder *dec = new_decoder(cfg, 13);
-    char err[200];
+    char err[SAT_ERR_MAX];
     sat_model *m = sat_decoder_to_model(dec);
     assert_int_equal(m->nconfig, 6);
     sat_model_free(m);
@@ -654,7 +654,7 @@ static void toy_example(sat_rng *rng, float *feats, int *word, int *where)
 static void train_toy(sat_hard_attention h, int steps, double *word_acc, double *loc_acc)
 {
     const sat_decoder_config cfg = { .L = TL, .D = TD, .E = 8, .H = 16, .A = 8, .V = TV };
-    char err[200];
+    char err[SAT_ERR_MAX];
     sat_decoder *dec = sat_decoder_new(cfg, err, sizeof err);
     sat_rng rng;
     sat_rng_seed(&rng, 21);

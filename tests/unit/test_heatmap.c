@@ -23,7 +23,7 @@
 
 static sat_font *open_font(void)
 {
-    char err[512];
+    char err[SAT_ERR_MAX];
     sat_font *f = sat_font_open(sat_font_path(NULL), err, sizeof err);
     if (!f) fprintf(stderr, "%s\n", err);
     assert_non_null(f);
@@ -155,7 +155,7 @@ static void test_layout_follows_options(void **state)
         sat_caption_record c = make_caption(cases[k].words, 14, 14, NULL);
         sat_heatmap_options o = {.cols = cases[k].cols, .size = cases[k].size, .word = cases[k].word};
         sat_image fig;
-        char err[256];
+        char err[SAT_ERR_MAX];
         assert_int_equal(sat_heatmap_render(&c, &img, &o, font, &fig, err, sizeof err), 0);
         int npanels = 1 + (cases[k].word >= 0 ? 1 : cases[k].words);
         sat_heatmap_layout l;
@@ -193,7 +193,7 @@ static void test_layout_limits(void **state)
     sat_caption_record c = make_caption(3, 4, 4, NULL);
     sat_heatmap_options o = SAT_HEATMAP_DEFAULTS;
     sat_image fig;
-    char err[256] = "";
+    char err[SAT_ERR_MAX] = "";
     o.word = 3; /* words 0..2 */
     assert_int_equal(sat_heatmap_render(&c, &img, &o, font, &fig, err, sizeof err), -1);
     assert_non_null(strstr(err, "--word 3"));
@@ -249,7 +249,7 @@ static void test_brightest_where_alpha_is_hot(void **state)
             sat_heatmap_layout l;
             sat_heatmap_layout_init(&l, 1 + n, o.cols, o.size);
             sat_image fig;
-            char err[256];
+            char err[SAT_ERR_MAX];
             assert_int_equal(sat_heatmap_render(&c, &img, &o, font, &fig, err, sizeof err), 0);
             for (int t = 0; t < n; t++) {
                 float *luma = panel_luma(&fig, &l, 1 + t);
@@ -318,7 +318,7 @@ static void render_png(unsigned char **png, size_t *len, sat_heatmap_style style
     sat_caption_record c = make_caption(3, 14, 14, hot);
     sat_heatmap_options o = {.cols = 2, .size = 96, .word = -1, .style = style};
     sat_image fig;
-    char err[256];
+    char err[SAT_ERR_MAX];
     assert_int_equal(sat_heatmap_render(&c, &img, &o, font, &fig, err, sizeof err), 0);
     assert_int_equal(sat_image_encode_png(&fig, png, len, err, sizeof err), 0);
     /* The PNG holds exactly the figure's pixels. */
@@ -358,7 +358,7 @@ static void test_thumbnail_png(void **state)
     for (size_t i = 0; i < (size_t)300 * 200 * 3; i++) img.rgb[i] = (uint8_t)(i / 3 % 300 * 255 / 299);
     unsigned char *png;
     size_t len;
-    char err[256];
+    char err[SAT_ERR_MAX];
     assert_int_equal(sat_image_thumbnail_png(&img, 64, &png, &len), 0);
     assert_int_equal(sat_image_decode(png, len, 1000000, &back, err, sizeof err), 0);
     assert_int_equal(back.width, 64);
@@ -386,7 +386,7 @@ static void test_caption_parse(void **state)
     sat_writer w;
     sat_writer_init(&w, NULL, "test");
     sat_caption_record c;
-    char err[256];
+    char err[SAT_ERR_MAX];
 
     pack_caption(&w, 2, 2 * 6 * 4, 0.5f, NULL, 0);
     assert_int_equal(parse_packed(&w, &c, err, sizeof err), 0);
@@ -433,7 +433,7 @@ static void test_caption_parse(void **state)
 static void test_font(void **state)
 {
     (void)state;
-    char err[512];
+    char err[SAT_ERR_MAX];
     assert_null(sat_font_open("/nonexistent/font.ttf", err, sizeof err));
     assert_non_null(strstr(err, "/nonexistent/font.ttf"));
     assert_null(sat_font_open("/etc/hostname", err, sizeof err)); /* not a font */

@@ -33,7 +33,7 @@ static unsigned rnd(unsigned n)
 
 static void decode_ok(const fx_blob *b, sat_image *img)
 {
-    char err[256];
+    char err[SAT_ERR_MAX];
     int rc = sat_image_decode(b->data, b->len, SAT_IMAGE_DEFAULT_MAX_PIXELS, img, err, sizeof err);
     if (rc != 0) fprintf(stderr, "decode failed: %s\n", err);
     assert_int_equal(rc, 0);
@@ -49,7 +49,7 @@ static void decode_fails(const unsigned char *data, size_t len, uint64_t max_pix
     unsigned char *copy = malloc(len ? len : 1);
     if (len) memcpy(copy, data, len);
     sat_image img = {.width = -1};
-    char err[256];
+    char err[SAT_ERR_MAX];
     memset(err, 'x', sizeof err);
     int rc = sat_image_decode(copy, len, max_pixels, &img, err, sizeof err);
     free(copy);
@@ -553,7 +553,7 @@ static void test_not_an_image(void **state)
     decode_fails(gif, sizeof gif - 1, SAT_IMAGE_DEFAULT_MAX_PIXELS,
                  "not a JPEG, PNG or netpbm image (it looks like a GIF image)");
     decode_fails(two, sizeof two, SAT_IMAGE_DEFAULT_MAX_PIXELS, "not a JPEG, PNG or netpbm image");
-    char err[128];
+    char err[SAT_ERR_MAX];
     assert_int_equal(sat_image_check_head((const unsigned char *)"\x00\x00\x00", 3, err, sizeof err), -1);
     assert_string_equal(err, "not a JPEG, PNG or netpbm image (it looks like zero bytes)");
     assert_int_equal(sat_image_check_head(two, sizeof two, err, sizeof err), -1);
@@ -662,7 +662,7 @@ static void test_png_huge_header(void **state)
     fx_blob b = random_rgb_png(40, 30);
     decode_fails(b.data, b.len, 1199, "image is 40x30, over the limit of 1199 pixels");
     sat_image img;
-    char err[256];
+    char err[SAT_ERR_MAX];
     assert_int_equal(sat_image_decode(b.data, b.len, 1200, &img, err, sizeof err), 0);
     sat_image_free(&img);
     decode_fails(b.data, b.len, 39, "image is 40x30, over the limit of 39 pixels");
@@ -682,7 +682,7 @@ static void test_jpeg_huge_sof(void **state)
     assert_int_equal(b.data[sof + 5] << 8 | b.data[sof + 6], h);
     decode_fails(b.data, b.len, (uint64_t)w * h - 1, "image is 64x48, over the limit of 3071 pixels");
     sat_image img;
-    char err[256];
+    char err[SAT_ERR_MAX];
     assert_int_equal(sat_image_decode(b.data, b.len, (uint64_t)w * h, &img, err, sizeof err), 0);
     sat_image_free(&img);
 

@@ -19,6 +19,7 @@
 
 #include "meteor.h"
 #include "metrics.h"
+#include "util.h"
 
 #define TOL 1e-12
 
@@ -289,7 +290,7 @@ static void test_bounds(void **state)
 static int setup(void **state)
 {
     (void)state;
-    char err[256];
+    char err[SAT_ERR_MAX];
     mt = sat_meteor_new(err, sizeof err);
     if (!mt) fprintf(stderr, "%s\n", err);
     return mt ? 0 : -1;

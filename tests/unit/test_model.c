@@ -197,7 +197,7 @@ static void assert_same_structure(const sat_model *a, const sat_model *b)
 static void test_roundtrip_f32(void **state)
 {
     sat_model *m = tiny_model();
-    char err[512] = "";
+    char err[SAT_ERR_MAX] = "";
     assert_int_equal(sat_model_validate(m, err, sizeof err), 0);
     sat_model_save(m, tmp_path("f32.satm"), 0);
     assert_int_equal(strlen(m->weights_sha256), 64);
@@ -216,7 +216,7 @@ static void test_roundtrip_f32(void **state)
 static void test_roundtrip_f16(void **state)
 {
     sat_model *m = tiny_model();
-    char err[512] = "", sha32[65];
+    char err[SAT_ERR_MAX] = "", sha32[65];
     sat_model_save(m, tmp_path("a.satm"), 0);
     memcpy(sha32, m->weights_sha256, 65);
     sat_model_save(m, tmp_path("h.satm"), 1);
@@ -251,7 +251,7 @@ static void test_roundtrip_no_graph(void **state)
     m->vocab = strings(3, (const char *const[]){"<start>", "<end>", "dog"});
     m->nvocab = 3;
     sat_model_save(m, tmp_path("dec.satm"), 1);
-    char err[512] = "";
+    char err[SAT_ERR_MAX] = "";
     sat_model *l = sat_model_load(tmp_path("dec.satm"), SAT_MODEL_VERIFY, err, sizeof err);
     assert_non_null(l);
     assert_same_structure(m, l);
@@ -270,7 +270,7 @@ typedef void (*edit_fn)(msgpack_object *root);
 
 static const char *load_edited_with(const char *file, edit_fn edit, int flags)
 {
-    static char err[512];
+    static char err[SAT_ERR_MAX];
     unsigned char *data;
     size_t len;
     assert_int_equal(sat_read_file(tmp_path(file), 1 << 24, &data, &len, err, sizeof err), 0);
@@ -376,7 +376,7 @@ static void test_load_refuses_truncated(void **state)
     sat_model_free(m);
     unsigned char *data;
     size_t len;
-    char err[512];
+    char err[SAT_ERR_MAX];
     assert_int_equal(sat_read_file(tmp_path("t.satm"), 1 << 24, &data, &len, err, sizeof err), 0);
     for (size_t cut = 0; cut < len; cut += 1 + cut / 8) {
         err[0] = 0;
@@ -407,7 +407,7 @@ static void test_load_refuses_other_kinds(void **state)
         {"\x1c\0\0\0TFL3", 8, "not a sat model (it looks like a TensorFlow Lite model: sat-import converts it)"},
         {"model = 1\n", 10, "not a sat model (it looks like text)"},
     };
-    char err[512];
+    char err[SAT_ERR_MAX];
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         assert_null(sat_model_load_mem(cases[i].bytes, cases[i].n, "x.satm", SAT_MODEL_VERIFY, err, sizeof err));
         assert_non_null(strstr(err, "model file x.satm: "));
@@ -422,7 +422,7 @@ static void test_load_refuses_other_kinds(void **state)
 
 static void test_validate_rejects(void **state)
 {
-    char err[512];
+    char err[SAT_ERR_MAX];
     sat_model *m = tiny_model();
     m->ops[1].depth_multiplier = 2;
     assert_int_equal(sat_model_validate(m, err, sizeof err), -1);

@@ -48,7 +48,7 @@ static const char boxes_text[] =
 static void test_box_file(void **state)
 {
     (void)state;
-    char err[256];
+    char err[SAT_ERR_MAX];
     sat_boxes *b = load_text(boxes_text, err, sizeof err);
     assert_non_null(b);
     assert_int_equal(sat_boxes_count(b), 3);
@@ -99,7 +99,7 @@ static void make_caption(caption_case *k, const char *id, const char *const *wor
 static void test_pointing(void **state)
 {
     (void)state;
-    char err[256];
+    char err[SAT_ERR_MAX];
     sat_boxes *b = load_text(boxes_text, err, sizeof err);
     assert_non_null(b);
     /* cell 5 = (x 1, y 1): centre (0.375, 0.375), in the dog's box;

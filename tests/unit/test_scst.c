@@ -14,6 +14,7 @@
 #include "captioner.h"
 #include "decoder_case.h"
 #include "scst.h"
+#include "util.h"
 
 enum { S = 6, MAXLEN = 5, WIDTH = SAT_SCST_ROW(MAXLEN) };
 
@@ -31,7 +32,7 @@ static void scst_case_init(scst_case *c)
 {
     char *words[11] = {"<end>", "<start>", "<unk>", "dog", "runs", "a", "cat", "sits",
                        "the", "on", "grass"};
-    char err[200];
+    char err[SAT_ERR_MAX];
     c->vocab = sat_vocab_from_words(words, 11, err, sizeof err);
     assert_non_null(c->vocab);
     c->dec = new_decoder(tiny, 21);

@@ -60,7 +60,7 @@ static void test_features_round_trip(void **state)
         assert_int_equal(rec.raw_len, len);
         assert_memory_equal(rec.raw, bytes, len);
         sat_features g;
-        char err[256];
+        char err[SAT_ERR_MAX];
         assert_int_equal(sat_features_parse(&rec, &g, err, sizeof err), 0);
         assert_string_equal(g.id, "dir/img.jpg");
         assert_int_equal(g.h, 3);
@@ -118,7 +118,7 @@ static void test_features_u8(void **state)
         size_t len;
         char *bytes = pack_features(&f, values, &len);
         sat_features g;
-        char err[256];
+        char err[SAT_ERR_MAX];
         /* the record has 84 one-byte values and its two quantization keys */
         assert_true(len > 84 && len < 84 + 250);
         assert_int_equal(parse_one(bytes, len, &g, back, err, sizeof err), 0);
@@ -160,7 +160,7 @@ static void test_features_u8_bad(void **state)
         sat_field_bin(&w, "data", "\x01\x02", 2);
         sat_writer_seal(&w);
         sat_features g;
-        char err[256];
+        char err[SAT_ERR_MAX];
         assert_int_equal(parse_one(w.buf.data, w.buf.size, &g, NULL, err, sizeof err), -1);
         assert_non_null(strstr(err, "'scale' > 0"));
         msgpack_sbuffer_destroy(&w.buf);
@@ -220,7 +220,7 @@ static void test_caption_round_trip(void **state)
     read_first(w.buf.data, w.buf.size, &f, &r, &rec);
     assert_true(sat_record_is(&rec, "caption"));
     assert_int_equal(rec.obj.via.map.size, 18); /* every key of formats/stream.md, counted */
-    char why[256];
+    char why[SAT_ERR_MAX];
     assert_int_equal(sat_caption_record_parse(&rec, SAT_CAPTION_TEXT | SAT_CAPTION_ATTENTION, &out,
                                               why, sizeof why), 0);
     assert_string_equal(out.id, "a.jpg");
@@ -277,7 +277,7 @@ static void test_caption_needs(void **state)
     sat_record rec;
     read_first(w.buf.data, w.buf.size, &f, &r, &rec);
     sat_caption_record c;
-    char why[256];
+    char why[SAT_ERR_MAX];
     assert_int_equal(sat_caption_record_parse(&rec, 0, &c, why, sizeof why), 0);
     assert_string_equal(c.id, "b.jpg");
     assert_null(c.text);
@@ -397,7 +397,7 @@ static int read_status(const void *bytes, size_t n, size_t max_record, char *err
     sat_reader *r = sat_reader_open(in, "x", max_record);
     sat_record rec;
     int st = sat_reader_next(r, &rec);
-    snprintf(err, errlen, "%s", sat_reader_error(r));
+    sat_fail(err, errlen, "%s", sat_reader_error(r));
     sat_reader_close(r);
     fclose(in);
     return st;
@@ -419,7 +419,7 @@ static int read_status_after(const void *bytes, size_t n, size_t max_record, cha
     sat_record rec;
     assert_int_equal(sat_reader_next(r, &rec), SAT_READ_OK);
     int st = sat_reader_next(r, &rec);
-    snprintf(err, errlen, "%s", sat_reader_error(r));
+    sat_fail(err, errlen, "%s", sat_reader_error(r));
     sat_reader_close(r);
     fclose(in);
     free(both);
@@ -429,7 +429,7 @@ static int read_status_after(const void *bytes, size_t n, size_t max_record, cha
 static void test_hostile_headers(void **state)
 {
     (void)state;
-    char err[512];
+    char err[SAT_ERR_MAX];
     /* array32 / map32 / bin32 / str32 declaring 4 billion entries or bytes */
     const unsigned char huge[][5] = {{0xdd, 0xff, 0xff, 0xff, 0xff}, {0xdf, 0xff, 0xff, 0xff, 0xff},
                                      {0xc6, 0xff, 0xff, 0xff, 0xff}, {0xdb, 0xff, 0xff, 0xff, 0xff}};
@@ -483,7 +483,7 @@ static void test_not_a_stream(void **state)
         {"\x1c\x00\x00\x00TFL3", 8, "(it looks like a TensorFlow Lite model)"},
         {"\x92\x01\x02", 3, "(its first byte is 0x92)"},
     };
-    char err[512];
+    char err[SAT_ERR_MAX];
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         assert_int_equal(read_status(cases[i].bytes, cases[i].n, 0, err, sizeof err), SAT_READ_FATAL);
         assert_true(strncmp(err, "x: not a sat stream ", 20) == 0);
@@ -627,7 +627,7 @@ static void test_features_validation(void **state)
     sat_record rec;
     assert_int_equal(sat_reader_next(r, &rec), SAT_READ_OK);
     sat_features g;
-    char err[256];
+    char err[SAT_ERR_MAX];
     assert_int_equal(sat_features_parse(&rec, &g, err, sizeof err), -1);
     assert_non_null(strstr(err, "NaN or Inf"));
     assert_non_null(strstr(err, "dir/img.jpg"));

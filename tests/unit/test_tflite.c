@@ -27,7 +27,7 @@ static int setup(void **state)
     const char *shared = getenv("SAT_SHARED");
     snprintf(path, sizeof path, "%s/models/mobilenet_v2_1.0_224_quant.tflite", shared && *shared ? shared : "../shared");
     real_path = path;
-    char err[256];
+    char err[SAT_ERR_MAX];
     FILE *f = fopen(path, "rb");
     if (!f && errno == ENOENT) {
         print_message("%s not found (set SAT_SHARED): its tests skip\n", path);
@@ -58,7 +58,7 @@ static void need_real(void)
 static void test_real_graph(void **state)
 {
     need_real();
-    char err[512] = "";
+    char err[SAT_ERR_MAX] = "";
     sat_model *m = sat_tflite_import(real, real_len, real_path, err, sizeof err);
     assert_non_null(m);
     assert_string_equal(m->kind, "cnn");
@@ -146,7 +146,7 @@ static void check_lattice(const float *w, size_t n)
 static void test_real_dequantized(void **state)
 {
     need_real();
-    char err[512];
+    char err[SAT_ERR_MAX];
     sat_model *m = sat_tflite_import(real, real_len, real_path, err, sizeof err);
     assert_non_null(m);
     const int ops[] = {0, 1, 63}; /* first conv, first depthwise, classifier (1.28M weights) */
@@ -351,7 +351,7 @@ static fbb tiny_tflite(int second_code)
 static void test_tiny_import(void **state)
 {
     fbb b = tiny_tflite(4);
-    char err[512] = "";
+    char err[SAT_ERR_MAX] = "";
     sat_model *m = sat_tflite_import(b.p, b.len, "some/dir/tiny.v2.tflite", err, sizeof err);
     if (!m) fail_msg("%s", err);
     assert_string_equal(m->name, "tiny.v2");
@@ -396,7 +396,7 @@ static void test_tiny_import(void **state)
 
 static void test_tiny_refusals(void **state)
 {
-    char err[512] = "";
+    char err[SAT_ERR_MAX] = "";
     fbb b = tiny_tflite(16);
     assert_null(sat_tflite_import(b.p, b.len, "x.tflite", err, sizeof err));
     assert_string_equal(err, "unsupported operator LSTM (op 1)");
@@ -414,7 +414,7 @@ static void test_tiny_refusals(void **state)
 
 static int import_survives(const unsigned char *data, size_t len)
 {
-    char err[512] = "";
+    char err[SAT_ERR_MAX] = "";
     sat_model *m = sat_tflite_import(data, len, "corrupt.tflite", err, sizeof err);
     if (!m) {
         assert_true(err[0] != 0);

@@ -201,7 +201,7 @@ static void beam_search(void *ctx, const sat_features *f, const float *feats, in
 {
     beam_run *b = ctx;
     const options *o = b->opt;
-    sat_caption_state *st = sat_caption_state_new_images(&b->cap->ens, feats, n, o->k);
+    sat_caption_state *st = sat_caption_state_new(&b->cap->ens, feats, n, o->k);
     for (int i = 0; i < n; i++) {
         b->beams[i].live[0].n = 0;
         b->beams[i].live[0].logprob = 0;

@@ -1,6 +1,6 @@
 /* test_captioner.c — captions of several images stepped together are the
- * captions of each alone, to the bit: greedy decoding (sat_caption_decode_images)
- * and teacher forcing (sat_caption_teacher_images), with an ensemble, soft
+ * captions of each alone, to the bit: greedy decoding (sat_caption_decode)
+ * and teacher forcing (sat_caption_teacher), with an ensemble, soft
  * and hard-argmax attention, on sizes that take every tile of
  * nn_linear_rows (4H = 80: 48, 24 and 8 columns; E = 26: a scalar tail). */
 #include <setjmp.h>
@@ -66,10 +66,10 @@ static void test_decode_images_as_alone(void **state)
     const sat_attend_mode modes[] = { SAT_ATTEND_SOFT, SAT_ATTEND_ARGMAX };
     for (int m = 0; m < 2; m++) {
         sat_caption together[NIMG], alone;
-        sat_caption_decode_images(&f.ens, f.feats, NIMG, 8, 0, modes[m], 0, NULL, together);
+        const sat_decode_options o = { .max_len = 8, .attend = modes[m] };
+        sat_caption_decode(&f.ens, f.feats, NIMG, &o, together);
         for (int i = 0; i < NIMG; i++) {
-            sat_caption_decode_attend(&f.ens, f.feats + (size_t)i * cfg.L * cfg.D, 8, 0, modes[m], 0,
-                                      NULL, &alone);
+            sat_caption_decode(&f.ens, f.feats + (size_t)i * cfg.L * cfg.D, 1, &o, &alone);
             assert_same_caption(&together[i], &alone);
             sat_caption_free(&alone);
             sat_caption_free(&together[i]);
@@ -89,10 +89,12 @@ static void test_teacher_images_as_alone(void **state)
     const sat_attend_mode modes[] = { SAT_ATTEND_SOFT, SAT_ATTEND_ARGMAX };
     for (int m = 0; m < 2; m++) {
         sat_caption together[NROWS], alone;
-        sat_caption_teacher_images(&f.ens, f.feats, 3, rows, NROWS, modes[m], NULL, together);
+        const sat_decode_options o = { .attend = modes[m] };
+        sat_caption_teacher(&f.ens, f.feats, 3, rows, NROWS, &o, together);
         for (int r = 0; r < NROWS; r++) {
-            sat_caption_teacher(&f.ens, f.feats + (size_t)rows[r].image * cfg.L * cfg.D,
-                                rows[r].tokens, rows[r].n, modes[m], NULL, &alone);
+            const sat_teacher_row one = { 0, rows[r].tokens, rows[r].n };
+            sat_caption_teacher(&f.ens, f.feats + (size_t)rows[r].image * cfg.L * cfg.D, 1, &one, 1,
+                                &o, &alone);
             assert_same_caption(&together[r], &alone);
             sat_caption_free(&alone);
             sat_caption_free(&together[r]);

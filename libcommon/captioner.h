@@ -4,7 +4,7 @@
  * greedy/sampled decoding and teacher forcing of one image or of several
  * stepped together (the same bytes as one by one), and writing the `caption` record
  * (formats/stream.md).  Shared by sat-decode, sat-beam, sat-attend and
- * sat-train (dev BLEU).
+ * sat-train (dev BLEU); beam search (beam.h) steps with sat_caption_step.
  *
  * An ensemble reads every caption with all its members at once: at each step
  * the log-probabilities are the mean of the members' (Σ_m log p_m / M,

@@ -105,6 +105,7 @@ typedef struct {
     sat_captioner *cap;
     sat_writer out;
     sat_rng rng;
+    sat_decode_options read;  /* how the captions are read: --attention, rng */
     encoded *cli;            /* -c, the valid ones */
     int ncli;
     caption_file file;
@@ -252,8 +253,9 @@ static void take(attender *a, image_slot *im, sat_caption c)
 
 static void score(attender *a, image_slot *im, const encoded *e)
 {
+    const sat_teacher_row row = {0, e->tokens, e->n};
     sat_caption c;
-    sat_caption_teacher(&a->cap->ens, im->feats, e->tokens, e->n, a->opt->stage.attention, &a->rng, &c);
+    sat_caption_teacher(&a->cap->ens, im->feats, 1, &row, 1, &a->read, &c);
     take(a, im, c);
 }
 
@@ -266,8 +268,7 @@ static void score_batch(void *ctx, const sat_features *f, const float *feats, in
     sat_teacher_row *row = sat_xmalloc((size_t)rows * sizeof *row);
     for (int r = 0; r < rows; r++)
         row[r] = (sat_teacher_row){r / a->ncli, a->cli[r % a->ncli].tokens, a->cli[r % a->ncli].n};
-    sat_caption_teacher_images(&a->cap->ens, feats, n, row, rows, a->opt->stage.attention, &a->rng,
-                               a->batch);
+    sat_caption_teacher(&a->cap->ens, feats, n, row, rows, &a->read, a->batch);
     free(row);
     a->next = 0;
 }
@@ -465,6 +466,7 @@ int main(int argc, char **argv)
     attender a = { .opt = &opt };
     a.cap = sat_captioner_open(opt.stage.models.path, opt.stage.models.n);
     sat_rng_seed(&a.rng, opt.stage.seed);
+    a.read = (sat_decode_options){.attend = opt.stage.attention, .rng = &a.rng};
     if (opt.ntexts) load_cli_captions(&a);
     if (opt.captions_file) load_caption_file(&a.file, opt.captions_file);
     a.buffer = sat_xmalloc((size_t)opt.buffer * sizeof *a.buffer);

@@ -5,7 +5,7 @@
  * parse options → load the decoder → for each record of the stream: a
  * features record is captioned (and dropped, unless --keep-features), any
  * other record passes through unchanged.  Up to --batch images are read
- * ahead and captioned together (sat_caption_decode_images), the output as
+ * ahead and captioned together (sat_caption_decode), the output as
  * if one at a time; drawing (--sample, hard-sample) goes one image at a
  * time, so that each image's draws follow the previous image's as ever.
  */
@@ -57,9 +57,11 @@ static void caption_batch(void *ctx, const sat_features *f, const float *feats, 
 {
     decoder_run *run = ctx;
     const options *o = run->opt;
-    sat_caption_decode_images(&run->cap->ens, feats, n, o->stage.max_len,
-                              o->sample ? o->temperature : 0, o->stage.attention, o->allow_unk,
-                              &run->rng, run->captions);
+    const sat_decode_options d = {.max_len = o->stage.max_len,
+                                  .temperature = o->sample ? o->temperature : 0,
+                                  .attend = o->stage.attention, .allow_unk = o->allow_unk,
+                                  .rng = &run->rng};
+    sat_caption_decode(&run->cap->ens, feats, n, &d, run->captions);
     run->next = 0;
 }
 

@@ -229,8 +229,9 @@ static void decode_dev_share(const sat_decoder *dec, const sat_dataset *d, doubl
     dist_share(d->ndev, &lo, &hi);
     for (long i = lo; i < hi; i++) {
         sat_dataset_image_f32(&d->images[d->dev[i]], feats);
+        const sat_decode_options greedy = {.max_len = DEV_MAX_LEN};
         sat_caption c;
-        sat_caption_decode(dec, feats, DEV_MAX_LEN, 0, NULL, &c);
+        sat_caption_decode(&SAT_ENSEMBLE_OF(dec), feats, 1, &greedy, &c);
         double *row = rows + i * DEV_ROW;
         row[0] = c.n;
         for (int j = 0; j < c.n; j++) row[1 + j] = c.tokens[j];

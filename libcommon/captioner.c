@@ -183,13 +183,8 @@ struct sat_caption_state {
     int *loc;                /* k_max: one member's locations (ensembles only) */
 };
 
-sat_caption_state *sat_caption_state_new(const sat_ensemble *ens, const float *feats, int k_max)
-{
-    return sat_caption_state_new_images(ens, feats, 1, k_max);
-}
-
-sat_caption_state *sat_caption_state_new_images(const sat_ensemble *ens, const float *feats,
-                                                int n_images, int k_max)
+sat_caption_state *sat_caption_state_new(const sat_ensemble *ens, const float *feats, int n_images,
+                                         int k_max)
 {
     sat_caption_state *st = sat_xcalloc(1, sizeof *st);
     st->ens = ens;
@@ -321,20 +316,6 @@ int sat_caption_pick_word(const float *logprobs, int V, float temperature, int a
                            : best_word(logprobs, V, allow_unk, may_end);
 }
 
-void sat_caption_decode(const sat_decoder *dec, const float *feats, int max_len,
-                        float temperature, sat_rng *rng, sat_caption *out)
-{
-    sat_ensemble one = SAT_ENSEMBLE_OF(dec);
-    sat_caption_decode_attend(&one, feats, max_len, temperature, SAT_ATTEND_SOFT, 0, rng, out);
-}
-
-void sat_caption_decode_attend(const sat_ensemble *ens, const float *feats, int max_len,
-                               float temperature, sat_attend_mode attend, int allow_unk,
-                               sat_rng *rng, sat_caption *out)
-{
-    sat_caption_decode_images(ens, feats, 1, max_len, temperature, attend, allow_unk, rng, out);
-}
-
 /* The rows of a batched decoding: the image of each caption still running,
  * the word each read last, and one step's output. */
 typedef struct {
@@ -360,11 +341,37 @@ static void decode_rows_free(decode_rows *d)
     free(d->logprobs), free(d->alpha);
 }
 
-/* Step t's word for each of the n running rows into its caption; the rows
- * that go on are packed to the front (parent: where each was).  Returns how
- * many go on. */
-static int decode_words(decode_rows *d, int n, int t, int max_len, int V, int L,
-                        float temperature, int allow_unk, sat_rng *rng, sat_caption *out)
+/* Where the rows' words come from: their captions (teacher forcing), or
+ * picked as opt says. */
+typedef struct {
+    const sat_decode_options *opt;
+    const sat_teacher_row *rows; /* teacher forcing: one per caption; NULL when decoding */
+} word_source;
+
+/* Step t's word of caption r given the step's log-probabilities lp; *last
+ * when it is the caption's <end>. */
+static int next_word(const word_source *s, int r, const float *lp, int t, int V, int *last)
+{
+    if (s->rows) {
+        const sat_teacher_row *row = &s->rows[r];
+        *last = t == row->n;
+        return *last ? SAT_VOCAB_END : row->tokens[t];
+    }
+    const sat_decode_options *o = s->opt;
+    /* After max_len words only <end> may follow. */
+    int word = t == o->max_len
+                   ? SAT_VOCAB_END
+                   : sat_caption_pick_word(lp, V, o->temperature, o->allow_unk, t > 0, o->rng);
+    *last = word == SAT_VOCAB_END;
+    return word;
+}
+
+/* Step t's word for each of the n running rows (d->image: their captions in
+ * out) into its caption; the rows that go on are packed to the front
+ * (parent: where each was), with the word they read next.  Returns how many
+ * go on. */
+static int step_words(decode_rows *d, int n, int t, int V, int L, const word_source *s,
+                      sat_caption *out)
 {
     int next = 0;
     for (int j = 0; j < n; j++) {
@@ -372,67 +379,44 @@ static int decode_words(decode_rows *d, int n, int t, int max_len, int V, int L,
         const float *lp = d->logprobs + (size_t)j * V;
         memcpy(c->alpha + (size_t)t * L, d->alpha + (size_t)j * L, (size_t)L * sizeof(float));
         if (c->locations) c->locations[t] = d->loc[j];
-        /* After max_len words only <end> may follow. */
-        int word = t == max_len ? SAT_VOCAB_END
-                                : sat_caption_pick_word(lp, V, temperature, allow_unk, t > 0, rng);
+        int last, word = next_word(s, d->image[j], lp, t, V, &last);
+        if (c->word_logprobs) c->word_logprobs[t] = lp[word];
         c->logprob += lp[word];
-        if (word == SAT_VOCAB_END) continue;
+        if (last) continue;
         c->tokens[c->n++] = word;
         d->image[next] = d->image[j], d->prev[next] = word, d->parent[next++] = j;
     }
     return next;
 }
 
-void sat_caption_decode_images(const sat_ensemble *ens, const float *feats, int n_images,
-                               int max_len, float temperature, sat_attend_mode attend,
-                               int allow_unk, sat_rng *rng, sat_caption *out)
+/* Step the n rows of d (in state st) until every caption has ended. */
+static void step_rows(sat_caption_state *st, decode_rows *d, int n, int V, int L,
+                      const word_source *s, sat_caption *out)
 {
-    const int V = ens->dec[0]->cfg.V, L = ens->dec[0]->cfg.L;
-    sat_caption_state *st = sat_caption_state_new_images(ens, feats, n_images, 1);
-    decode_rows d = decode_rows_new(n_images, V, L);
-    for (int i = 0; i < n_images; i++)
-        caption_alloc(&out[i], max_len + 1, L, attend != SAT_ATTEND_SOFT, 0);
-    for (int t = 0, n = n_images; t <= max_len && n > 0; t++) {
-        sat_caption_step(st, d.prev, attend, rng, d.loc, d.logprobs, d.alpha);
-        int next = decode_words(&d, n, t, max_len, V, L, temperature, allow_unk, rng, out);
-        if (next > 0 && next < n) sat_caption_state_select(st, d.parent, next);
+    for (int t = 0; n > 0; t++) {
+        sat_caption_step(st, d->prev, s->opt->attend, s->opt->rng, d->loc, d->logprobs, d->alpha);
+        int next = step_words(d, n, t, V, L, s, out);
+        if (next > 0 && next < n) sat_caption_state_select(st, d->parent, next);
         n = next;
     }
+}
+
+void sat_caption_decode(const sat_ensemble *ens, const float *feats, int n_images,
+                        const sat_decode_options *opt, sat_caption *out)
+{
+    const int V = ens->dec[0]->cfg.V, L = ens->dec[0]->cfg.L;
+    sat_caption_state *st = sat_caption_state_new(ens, feats, n_images, 1);
+    decode_rows d = decode_rows_new(n_images, V, L);
+    for (int i = 0; i < n_images; i++)
+        caption_alloc(&out[i], opt->max_len + 1, L, opt->attend != SAT_ATTEND_SOFT, 0);
+    step_rows(st, &d, n_images, V, L, &(word_source){opt, NULL}, out);
     decode_rows_free(&d);
     sat_caption_state_free(st);
 }
 
-void sat_caption_teacher(const sat_ensemble *ens, const float *feats, const int *tokens, int n,
-                         sat_attend_mode attend, sat_rng *rng, sat_caption *out)
-{
-    const sat_teacher_row row = {.image = 0, .tokens = tokens, .n = n};
-    sat_caption_teacher_images(ens, feats, 1, &row, 1, attend, rng, out);
-}
-
-/* Step t of the running teacher-forced rows (d->image: their indices into
- * rows and out): each row's target into its caption; the rows that go on
- * are packed to the front, with the word they read next.  Returns how many. */
-static int teacher_words(decode_rows *d, int n, int t, int V, int L,
-                         const sat_teacher_row *rows, sat_caption *out)
-{
-    int next = 0;
-    for (int j = 0; j < n; j++) {
-        const sat_teacher_row *row = &rows[d->image[j]];
-        sat_caption *c = &out[d->image[j]];
-        memcpy(c->alpha + (size_t)t * L, d->alpha + (size_t)j * L, (size_t)L * sizeof(float));
-        if (c->locations) c->locations[t] = d->loc[j];
-        int word = t < row->n ? row->tokens[t] : SAT_VOCAB_END;
-        c->word_logprobs[t] = d->logprobs[(size_t)j * V + word];
-        c->logprob += c->word_logprobs[t];
-        if (t == row->n) continue;
-        d->image[next] = d->image[j], d->prev[next] = word, d->parent[next++] = j;
-    }
-    return next;
-}
-
-void sat_caption_teacher_images(const sat_ensemble *ens, const float *feats, int n_images,
-                                const sat_teacher_row *rows, int n_rows, sat_attend_mode attend,
-                                sat_rng *rng, sat_caption *out)
+void sat_caption_teacher(const sat_ensemble *ens, const float *feats, int n_images,
+                         const sat_teacher_row *rows, int n_rows, const sat_decode_options *opt,
+                         sat_caption *out)
 {
     const int V = ens->dec[0]->cfg.V, L = ens->dec[0]->cfg.L;
     int per_image = 1;
@@ -440,21 +424,14 @@ void sat_caption_teacher_images(const sat_ensemble *ens, const float *feats, int
         if (r > 0 && rows[r].image != rows[r - 1].image) run = 1;
         per_image = run > per_image ? run : per_image;
     }
-    sat_caption_state *st = sat_caption_state_new_images(ens, feats, n_images, per_image);
+    sat_caption_state *st = sat_caption_state_new(ens, feats, n_images, per_image);
     decode_rows d = decode_rows_new(n_rows, V, L);
     for (int r = 0; r < n_rows; r++) {
-        caption_alloc(&out[r], rows[r].n + 1, L, attend != SAT_ATTEND_SOFT, 1);
-        memcpy(out[r].tokens, rows[r].tokens, (size_t)rows[r].n * sizeof *rows[r].tokens);
-        out[r].n = rows[r].n;
+        caption_alloc(&out[r], rows[r].n + 1, L, opt->attend != SAT_ATTEND_SOFT, 1);
         d.parent[r] = rows[r].image; /* every row starts from its image's (h0, c0) */
     }
     sat_caption_state_select(st, d.parent, n_rows);
-    for (int t = 0, n = n_rows; n > 0; t++) {
-        sat_caption_step(st, d.prev, attend, rng, d.loc, d.logprobs, d.alpha);
-        int next = teacher_words(&d, n, t, V, L, rows, out);
-        if (next > 0 && next < n) sat_caption_state_select(st, d.parent, next);
-        n = next;
-    }
+    step_rows(st, &d, n_rows, V, L, &(word_source){opt, rows}, out);
     decode_rows_free(&d);
     sat_caption_state_free(st);
 }

@@ -4,7 +4,7 @@
  * greedy/sampled decoding and teacher forcing of one image or of several
  * stepped together (the same bytes as one by one), and writing the `caption` record
  * (formats/stream.md).  Shared by sat-decode, sat-beam, sat-attend and
- * sat-train (dev BLEU).
+ * sat-train (dev BLEU); beam search (beam.h) steps with sat_caption_step.
  *
  * An ensemble reads every caption with all its members at once: at each step
  * the log-probabilities are the mean of the members' (Σ_m log p_m / M,
@@ -99,12 +99,6 @@ int sat_caption_may_emit(int word, int allow_unk);
 int sat_caption_pick_word(const float *logprobs, int V, float temperature, int allow_unk,
                           int may_end, sat_rng *rng);
 
-/* Greedy decoding (temperature 0) or sampling from p^(1/T) (temperature > 0,
- * rng required) with one decoder, at most max_len words, never <unk>.
- * feats: L × D. */
-void sat_caption_decode(const sat_decoder *dec, const float *feats, int max_len,
-                        float temperature, sat_rng *rng, sat_caption *out);
-
 /* Attention mode names as in caption records and options: "soft",
  * "hard-sample", "hard-argmax" (SAT_ATTEND_GIVEN has none: NULL). */
 const char *sat_attend_name(sat_attend_mode mode);
@@ -113,14 +107,12 @@ int sat_attend_parse(const char *name, sat_attend_mode *mode);
 /* The mode an --attention argument names; a usage error (exit 2) otherwise. */
 sat_attend_mode sat_attend_option(const char *arg);
 
-/* The decoding state of one image (feats L × D) for every member of an
- * ensemble, up to k_max hypotheses (sat_decoder_state, n times). */
+/* The decoding state of n_images images (feats: n_images × L × D) for every
+ * member of an ensemble, up to k_max hypotheses each (sat_decoder_state, n
+ * times; rows as sat_decoder_state_new_images's). */
 typedef struct sat_caption_state sat_caption_state;
-sat_caption_state *sat_caption_state_new(const sat_ensemble *ens, const float *feats, int k_max);
-/* The same for n_images images (feats: n_images × L × D), up to k_max
- * hypotheses each; rows as sat_decoder_state_new_images's. */
-sat_caption_state *sat_caption_state_new_images(const sat_ensemble *ens, const float *feats,
-                                                int n_images, int k_max);
+sat_caption_state *sat_caption_state_new(const sat_ensemble *ens, const float *feats, int n_images,
+                                         int k_max);
 void sat_caption_state_free(sat_caption_state *st);
 /* Beam bookkeeping, as sat_decoder_state_select, for every member. */
 void sat_caption_state_select(sat_caption_state *st, const int *parent, int k);
@@ -132,43 +124,44 @@ void sat_caption_state_select(sat_caption_state *st, const int *parent, int k);
 void sat_caption_step(sat_caption_state *st, const int *prev, sat_attend_mode attend,
                       sat_rng *rng, int *loc, float *logprobs, float *alpha);
 
-/* sat_caption_decode with an ensemble and the attention taken as `attend`
- * says (SOFT, SAMPLE or ARGMAX; rng is needed for SAMPLE as for word
- * sampling), <unk> among the words when allow_unk.  The hard modes fill
- * locations and make alpha's rows one-hot. */
-void sat_caption_decode_attend(const sat_ensemble *ens, const float *feats, int max_len,
-                               float temperature, sat_attend_mode attend, int allow_unk,
-                               sat_rng *rng, sat_caption *out);
+/* How captions are decoded (sat_caption_decode) or read (sat_caption_teacher,
+ * which takes only attend and rng).  Zero is greedy with soft attention and
+ * no <unk>; max_len must be set. */
+typedef struct {
+    int max_len;            /* at most max_len words, then <end> */
+    float temperature;      /* 0: the most probable word; > 0: drawn from p^(1/T) */
+    sat_attend_mode attend; /* SOFT, SAMPLE or ARGMAX: as sat_decoder_step_attend */
+    int allow_unk;          /* <unk> among the words (sat_caption_may_emit) */
+    sat_rng *rng;           /* the draws of words (temperature > 0) and locations (SAMPLE) */
+} sat_decode_options;
 
-/* sat_caption_decode_attend of n_images images (feats: n_images × L × D)
- * stepped together, into out[0..n_images): one product per layer and step
- * for all the captions still running.  A caption is the same, byte for byte,
- * as decoded alone, except where it draws from rng (sampled words or
- * locations), whose draws then interleave across the images. */
-void sat_caption_decode_images(const sat_ensemble *ens, const float *feats, int n_images,
-                               int max_len, float temperature, sat_attend_mode attend,
-                               int allow_unk, sat_rng *rng, sat_caption *out);
+/* Decode one caption per image of n_images (feats: n_images × L × D) with an
+ * ensemble, into out[0..n_images), the images stepped together: one product
+ * per layer and step for all the captions still running.  Each word is
+ * picked as sat_caption_pick_word does, the first never <end>.  The hard
+ * modes fill locations and make alpha's rows one-hot.  A caption is the
+ * same, byte for byte, as decoded alone, except where it draws from rng
+ * (sampled words or locations), whose draws then interleave across the
+ * images. */
+void sat_caption_decode(const sat_ensemble *ens, const float *feats, int n_images,
+                        const sat_decode_options *opt, sat_caption *out);
 
-/* Teacher forcing: the ensemble reads the caption tokens[0..n) (vocabulary
- * ids, no <start>/<end>) on feats (L × D); out gets the tokens, the attention
- * (hard modes as above), word_logprobs (n+1: the words and <end>) and their
- * sum as logprob. */
-void sat_caption_teacher(const sat_ensemble *ens, const float *feats, const int *tokens, int n,
-                         sat_attend_mode attend, sat_rng *rng, sat_caption *out);
-
-/* sat_caption_teacher of n_rows captions of n_images images (feats:
- * n_images × L × D) stepped together: row r reads tokens[0..n) on image
- * `image`, the rows grouped by image in increasing order, into out[r].  Each
- * caption is the same, byte for byte, as read alone, except where it draws
- * from rng (hard-sample), whose draws then interleave across the rows. */
+/* Teacher forcing: n_rows captions of n_images images (feats: n_images × L ×
+ * D) stepped together: row r has the ensemble read tokens[0..n) (vocabulary
+ * ids, no <start>/<end>) on image `image`, the rows grouped by image in
+ * increasing order, and out[r] gets the tokens, the attention (hard modes as
+ * above), word_logprobs (n+1: the words and <end>) and their sum as logprob.
+ * Each caption is the same, byte for byte, as read alone, except where it
+ * draws from opt->rng (hard-sample), whose draws then interleave across the
+ * rows. */
 typedef struct {
     int image;
     const int *tokens;
     int n;
 } sat_teacher_row;
-void sat_caption_teacher_images(const sat_ensemble *ens, const float *feats, int n_images,
-                                const sat_teacher_row *rows, int n_rows, sat_attend_mode attend,
-                                sat_rng *rng, sat_caption *out);
+void sat_caption_teacher(const sat_ensemble *ens, const float *feats, int n_images,
+                         const sat_teacher_row *rows, int n_rows, const sat_decode_options *opt,
+                         sat_caption *out);
 
 /* exp(−logprob / (n+1)): the perplexity per predicted token, <end> included. */
 double sat_caption_perplexity(const sat_caption *c);

@@ -142,7 +142,7 @@ class Decoder:
 
 
 def beam_search(dec, a, k=3, min_len=1, max_len=30):
-    """sat-beam's beam search of one image (cmd/sat-beam.c advance()): the best caption's tokens."""
+    """sat-beam's beam search of one image (libcommon/beam.c advance()): the best caption's tokens."""
     proj, h, c = dec.start(a)
     live = [([], 0.0)]                  # (tokens, logprob) per live hypothesis, rows of h, c
     done = []

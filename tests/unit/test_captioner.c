@@ -1,6 +1,6 @@
 /* test_captioner.c — captions of several images stepped together are the
- * captions of each alone, to the bit: greedy decoding (sat_caption_decode_images)
- * and teacher forcing (sat_caption_teacher_images), with an ensemble, soft
+ * captions of each alone, to the bit: greedy decoding (sat_caption_decode)
+ * and teacher forcing (sat_caption_teacher), with an ensemble, soft
  * and hard-argmax attention, on sizes that take every tile of
  * nn_linear_rows (4H = 80: 48, 24 and 8 columns; E = 26: a scalar tail). */
 #include <setjmp.h>
@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "caption_check.h"
 #include "captioner.h"
 #include "decoder.h"
 #include "decoder_case.h"
@@ -46,19 +47,6 @@ static void fixture_free(fixture *f)
     free(f->feats);
 }
 
-static void assert_same_caption(const sat_caption *a, const sat_caption *b)
-{
-    assert_int_equal(a->n, b->n);
-    assert_memory_equal(a->tokens, b->tokens, (size_t)a->n * sizeof(int));
-    assert_memory_equal(a->alpha, b->alpha, (size_t)(a->n + 1) * cfg.L * sizeof(float));
-    assert_true(a->logprob == b->logprob);
-    assert_true(!a->locations == !b->locations);
-    if (a->locations) assert_memory_equal(a->locations, b->locations, (size_t)(a->n + 1) * sizeof(int));
-    assert_true(!a->word_logprobs == !b->word_logprobs);
-    if (a->word_logprobs)
-        assert_memory_equal(a->word_logprobs, b->word_logprobs, (size_t)(a->n + 1) * sizeof(float));
-}
-
 static void test_decode_images_as_alone(void **state)
 {
     (void)state;
@@ -66,11 +54,11 @@ static void test_decode_images_as_alone(void **state)
     const sat_attend_mode modes[] = { SAT_ATTEND_SOFT, SAT_ATTEND_ARGMAX };
     for (int m = 0; m < 2; m++) {
         sat_caption together[NIMG], alone;
-        sat_caption_decode_images(&f.ens, f.feats, NIMG, 8, 0, modes[m], 0, NULL, together);
+        const sat_decode_options o = { .max_len = 8, .attend = modes[m] };
+        sat_caption_decode(&f.ens, f.feats, NIMG, &o, together);
         for (int i = 0; i < NIMG; i++) {
-            sat_caption_decode_attend(&f.ens, f.feats + (size_t)i * cfg.L * cfg.D, 8, 0, modes[m], 0,
-                                      NULL, &alone);
-            assert_same_caption(&together[i], &alone);
+            sat_caption_decode(&f.ens, f.feats + (size_t)i * cfg.L * cfg.D, 1, &o, &alone);
+            assert_same_caption(&together[i], &alone, cfg.L);
             sat_caption_free(&alone);
             sat_caption_free(&together[i]);
         }
@@ -89,11 +77,13 @@ static void test_teacher_images_as_alone(void **state)
     const sat_attend_mode modes[] = { SAT_ATTEND_SOFT, SAT_ATTEND_ARGMAX };
     for (int m = 0; m < 2; m++) {
         sat_caption together[NROWS], alone;
-        sat_caption_teacher_images(&f.ens, f.feats, 3, rows, NROWS, modes[m], NULL, together);
+        const sat_decode_options o = { .attend = modes[m] };
+        sat_caption_teacher(&f.ens, f.feats, 3, rows, NROWS, &o, together);
         for (int r = 0; r < NROWS; r++) {
-            sat_caption_teacher(&f.ens, f.feats + (size_t)rows[r].image * cfg.L * cfg.D,
-                                rows[r].tokens, rows[r].n, modes[m], NULL, &alone);
-            assert_same_caption(&together[r], &alone);
+            const sat_teacher_row one = { 0, rows[r].tokens, rows[r].n };
+            sat_caption_teacher(&f.ens, f.feats + (size_t)rows[r].image * cfg.L * cfg.D, 1, &one, 1,
+                                &o, &alone);
+            assert_same_caption(&together[r], &alone, cfg.L);
             sat_caption_free(&alone);
             sat_caption_free(&together[r]);
         }

@@ -583,7 +583,8 @@ static void test_teacher_and_hard_decoding(void **state)
     double xent = sat_decoder_forward_backward(dec, &batch, 0, 0, NULL, 0).xent;
     sat_caption c;
     sat_ensemble one = SAT_ENSEMBLE_OF(dec);
-    sat_caption_teacher(&one, feats, words, 3, SAT_ATTEND_SOFT, NULL, &c);
+    sat_caption_teacher(&one, feats, 1, &(sat_teacher_row){ 0, words, 3 }, 1,
+                        &(sat_decode_options){ .attend = SAT_ATTEND_SOFT }, &c);
     double sum = 0;
     for (int t = 0; t <= 3; t++) sum += c.word_logprobs[t];
     assert_true(fabs(c.logprob + xent) < 1e-5 * xent);
@@ -592,7 +593,9 @@ static void test_teacher_and_hard_decoding(void **state)
     assert_null(c.locations);
     sat_caption_free(&c);
 
-    sat_caption_decode_attend(&one, feats, 5, 0, SAT_ATTEND_ARGMAX, 1, NULL, &c);
+    sat_caption_decode(&one, feats, 1,
+                       &(sat_decode_options){ .max_len = 5, .attend = SAT_ATTEND_ARGMAX, .allow_unk = 1 },
+                       &c);
     assert_non_null(c.locations);
     for (int t = 0; t <= c.n; t++) {
         assert_true(c.locations[t] >= 0 && c.locations[t] < 6);

@@ -1,0 +1,252 @@
+/* test_beam.c — beam search (beam.h) on tiny random decoders (one, and an
+ * ensemble of two), soft and hard-argmax attention: a beam of width 1 is
+ * greedy decoding to the bit; the best caption of a wider beam is at least
+ * as probable as the greedy one, its score its log-probability under
+ * teacher forcing; the n best are ranked and distinct and keep min/max len
+ * (also when they are equal);
+ * images searched together get the captions each gets alone; the same
+ * inputs (and seed) give the same captions. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "beam.h"
+#include "caption_check.h"
+#include "captioner.h"
+#include "decoder.h"
+#include "decoder_case.h"
+#include "rng.h"
+#include "util.h"
+
+static const sat_decoder_config cfg = { .L = 5, .D = 30, .E = 26, .H = 20, .A = 12, .V = 50 };
+enum { NIMG = 6, MAXLEN = 12 };
+
+typedef struct {
+    sat_decoder *dec[2];
+    sat_ensemble one, both;
+    float *feats; /* NIMG × L × D */
+} fixture;
+
+static const sat_attend_mode modes[] = { SAT_ATTEND_SOFT, SAT_ATTEND_ARGMAX };
+enum { NMODES = sizeof modes / sizeof modes[0] };
+
+static int setup(void **state)
+{
+    fixture *f = sat_xcalloc(1, sizeof *f);
+    f->dec[0] = new_decoder(cfg, 41);
+    f->dec[1] = new_decoder(cfg, 42);
+    f->one = (sat_ensemble){ .n = 1, .dec = { f->dec[0] } };
+    f->both = (sat_ensemble){ .n = 2, .dec = { f->dec[0], f->dec[1] } };
+    sat_rng rng;
+    sat_rng_seed(&rng, 43);
+    f->feats = sat_xmalloc((size_t)NIMG * cfg.L * cfg.D * sizeof(float));
+    fill_random(f->feats, (size_t)NIMG * cfg.L * cfg.D, 0, 1, &rng);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    sat_decoder_free(f->dec[0]);
+    sat_decoder_free(f->dec[1]);
+    free(f->feats);
+    free(f);
+    return 0;
+}
+
+static const float *image(const fixture *f, int i)
+{
+    return f->feats + (size_t)i * cfg.L * cfg.D;
+}
+
+static sat_beam_options beam_options(int k, sat_attend_mode attend)
+{
+    return (sat_beam_options){ .k = k, .min_len = 1,
+                               .decode = { .max_len = MAXLEN, .attend = attend } };
+}
+
+static int same_words(const sat_caption *a, const sat_caption *b)
+{
+    return a->n == b->n && memcmp(a->tokens, b->tokens, (size_t)a->n * sizeof(int)) == 0;
+}
+
+/* log p of c's words and <end> on image i, read by teacher forcing. */
+static double teacher_logprob(const sat_ensemble *ens, const float *feats, const sat_caption *c,
+                              sat_attend_mode attend)
+{
+    const sat_teacher_row row = { 0, c->tokens, c->n };
+    sat_caption read;
+    sat_caption_teacher(ens, feats, 1, &row, 1, &(sat_decode_options){ .attend = attend }, &read);
+    double logprob = read.logprob;
+    sat_caption_free(&read);
+    return logprob;
+}
+
+static void test_width_1_is_greedy(void **state)
+{
+    const fixture *f = *state;
+    const sat_ensemble *ens[] = { &f->one, &f->both };
+    for (int e = 0; e < 2; e++)
+        for (int m = 0; m < NMODES; m++) {
+            sat_beam_options o = beam_options(1, modes[m]);
+            sat_beam *b = sat_beam_new(ens[e], &o, NIMG);
+            sat_beam_search(b, f->feats, NIMG);
+            sat_caption greedy[NIMG];
+            sat_caption_decode(ens[e], f->feats, NIMG, &o.decode, greedy);
+            for (int i = 0; i < NIMG; i++) {
+                assert_int_equal(sat_beam_count(b, i), 1);
+                assert_same_caption(sat_beam_caption(b, i, 0), &greedy[i], cfg.L);
+                sat_caption_free(&greedy[i]);
+            }
+            sat_beam_free(b);
+        }
+}
+
+/* Not a theorem of beam search, but what it is for: on every image the best
+ * of 5 is at least as probable as the greedy caption, both read again by
+ * teacher forcing, and the beam's score is that log-probability. */
+static void test_best_at_least_greedy(void **state)
+{
+    const fixture *f = *state;
+    int better = 0;
+    for (int m = 0; m < NMODES; m++) {
+        sat_beam_options o = beam_options(5, modes[m]);
+        sat_beam *b = sat_beam_new(&f->both, &o, NIMG);
+        sat_beam_search(b, f->feats, NIMG);
+        sat_caption greedy[NIMG];
+        sat_caption_decode(&f->both, f->feats, NIMG, &o.decode, greedy);
+        for (int i = 0; i < NIMG; i++) {
+            const sat_caption *best = sat_beam_caption(b, i, 0);
+            double lp_best = teacher_logprob(&f->both, image(f, i), best, modes[m]);
+            double lp_greedy = teacher_logprob(&f->both, image(f, i), &greedy[i], modes[m]);
+            assert_true(fabs(lp_best - best->logprob) < 1e-4);
+            assert_true(lp_best >= lp_greedy - 1e-5);
+            better += lp_best > lp_greedy + 1e-3;
+            sat_caption_free(&greedy[i]);
+        }
+        sat_beam_free(b);
+    }
+    /* the search found something greedy decoding missed on some image */
+    assert_true(better > 0);
+}
+
+/* The n best: k of them, ranked by (normalised) score, different captions,
+ * of min_len..max_len words. */
+static void test_nbest_ranked_distinct(void **state)
+{
+    const fixture *f = *state;
+    const double norms[] = { 0, 0.7 };
+    for (int m = 0; m < NMODES; m++)
+        for (int l = 0; l < 2; l++) {
+            sat_beam_options o = beam_options(6, modes[m]);
+            o.min_len = 3;
+            o.decode.max_len = 7;
+            o.length_norm = norms[l];
+            sat_beam *b = sat_beam_new(&f->both, &o, NIMG);
+            sat_beam_search(b, f->feats, NIMG);
+            for (int i = 0; i < NIMG; i++) {
+                assert_int_equal(sat_beam_count(b, i), o.k);
+                for (int r = 0; r < o.k; r++) {
+                    const sat_caption *c = sat_beam_caption(b, i, r);
+                    assert_in_range(c->n, o.min_len, o.decode.max_len);
+                    if (r > 0) {
+                        const sat_caption *p = sat_beam_caption(b, i, r - 1);
+                        assert_true(p->logprob / pow(p->n + 1, norms[l]) >=
+                                    c->logprob / pow(c->n + 1, norms[l]));
+                    }
+                    for (int s = 0; s < r; s++)
+                        assert_false(same_words(c, sat_beam_caption(b, i, s)));
+                }
+            }
+            sat_beam_free(b);
+        }
+}
+
+/* min_len = max_len: every caption has exactly that many words (<end> is
+ * allowed at that step and no earlier), and there are still k of them. */
+static void test_min_len_is_max_len(void **state)
+{
+    const fixture *f = *state;
+    sat_beam_options o = beam_options(4, SAT_ATTEND_SOFT);
+    o.min_len = o.decode.max_len = 4;
+    sat_beam *b = sat_beam_new(&f->one, &o, NIMG);
+    sat_beam_search(b, f->feats, NIMG);
+    for (int i = 0; i < NIMG; i++) {
+        assert_int_equal(sat_beam_count(b, i), o.k);
+        for (int r = 0; r < o.k; r++) assert_int_equal(sat_beam_caption(b, i, r)->n, 4);
+    }
+    sat_beam_free(b);
+}
+
+/* Each image searched alone (n_images 1) gets, to the bit, every caption it
+ * gets among NIMG searched together. */
+static void test_batched_as_alone(void **state)
+{
+    const fixture *f = *state;
+    for (int m = 0; m < NMODES; m++) {
+        sat_beam_options o = beam_options(4, modes[m]);
+        o.length_norm = 0.5;
+        sat_beam *together = sat_beam_new(&f->both, &o, NIMG);
+        sat_beam *alone = sat_beam_new(&f->both, &o, 1);
+        sat_beam_search(together, f->feats, NIMG);
+        for (int i = 0; i < NIMG; i++) {
+            sat_beam_search(alone, image(f, i), 1);
+            assert_int_equal(sat_beam_count(alone, 0), sat_beam_count(together, i));
+            for (int r = 0; r < sat_beam_count(alone, 0); r++)
+                assert_same_caption(sat_beam_caption(alone, 0, r), sat_beam_caption(together, i, r),
+                                    cfg.L);
+        }
+        sat_beam_free(together);
+        sat_beam_free(alone);
+    }
+}
+
+/* The same images, options and seed give the same captions: searched again
+ * by the same beam and by a new one (hard-sample: its draws too). */
+static void test_repeatable(void **state)
+{
+    const fixture *f = *state;
+    const sat_attend_mode all[] = { SAT_ATTEND_SOFT, SAT_ATTEND_ARGMAX, SAT_ATTEND_SAMPLE };
+    for (int m = 0; m < 3; m++) {
+        sat_rng rng[2];
+        sat_beam *b[2];
+        for (int j = 0; j < 2; j++) {
+            sat_beam_options o = beam_options(3, all[m]);
+            sat_rng_seed(&rng[j], 44);
+            o.decode.rng = &rng[j];
+            b[j] = sat_beam_new(&f->both, &o, NIMG);
+        }
+        sat_beam_search(b[1], f->feats, NIMG);
+        /* b[0] twice: the first search leaves nothing behind (hard-sample
+         * draws on, so only its first search is the same) */
+        for (int pass = 0; pass < (all[m] == SAT_ATTEND_SAMPLE ? 1 : 2); pass++) {
+            sat_beam_search(b[0], f->feats, NIMG);
+            for (int i = 0; i < NIMG; i++)
+                for (int r = 0; r < 3; r++)
+                    assert_same_caption(sat_beam_caption(b[0], i, r), sat_beam_caption(b[1], i, r),
+                                        cfg.L);
+        }
+        sat_beam_free(b[0]);
+        sat_beam_free(b[1]);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_width_1_is_greedy),
+        cmocka_unit_test(test_best_at_least_greedy),
+        cmocka_unit_test(test_nbest_ranked_distinct),
+        cmocka_unit_test(test_min_len_is_max_len),
+        cmocka_unit_test(test_batched_as_alone),
+        cmocka_unit_test(test_repeatable),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

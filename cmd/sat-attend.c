@@ -127,10 +127,10 @@ static int encode_caption(const attender *a, const char *text, encoded *e, char 
     e->n = sat_vocab_encode(a->cap->vocab, text, e->tokens, max);
     int known = 0;
     for (int i = 0; i < e->n && i < max; i++) known += e->tokens[i] != SAT_VOCAB_UNK;
-    if (e->n == 0) snprintf(why, len, "the caption is empty");
+    if (e->n == 0) sat_fail(why, len, "the caption is empty");
     else if (e->n > max)
-        snprintf(why, len, "the caption has %d words, more than --max-len %d", e->n, max);
-    else if (!known) snprintf(why, len, "no word of the caption is in the model's vocabulary");
+        sat_fail(why, len, "the caption has %d words, more than --max-len %d", e->n, max);
+    else if (!known) sat_fail(why, len, "no word of the caption is in the model's vocabulary");
     else return 0;
     free(e->tokens);
     e->tokens = NULL;
@@ -142,7 +142,7 @@ static void load_cli_captions(attender *a)
     const options *o = a->opt;
     a->cli = sat_xcalloc((size_t)o->ntexts, sizeof *a->cli);
     for (int i = 0; i < o->ntexts; i++) {
-        char why[200];
+        char why[SAT_ERR_MAX];
         if (encode_caption(a, o->texts[i], &a->cli[a->ncli], why, sizeof why) == 0) a->ncli++;
         else sat_warn("-c \"%.60s\": %s", o->texts[i], why);
     }
@@ -307,7 +307,7 @@ static void score_file_captions(attender *a, image_slot *im)
     if (k < 0) sat_warn("%s: no caption for it in %s", im->id, a->opt->captions_file);
     for (; k >= 0; k = cf->caps[k].next) {
         encoded e;
-        char why[200];
+        char why[SAT_ERR_MAX];
         if (encode_caption(a, cf->caps[k].text, &e, why, sizeof why)) {
             sat_warn("%s:%ld (%s): %s", a->opt->captions_file, cf->caps[k].line, im->id, why);
             continue;
@@ -352,7 +352,7 @@ static void on_caption(attender *a, const sat_record *rec, const char *stream)
 {
     sat_caption_record c;
     encoded e;
-    char why[200];
+    char why[SAT_ERR_MAX];
     if (sat_caption_record_parse(rec, SAT_CAPTION_TEXT, &c, why, sizeof why)) {
         sat_warn("%s: record %zu: caption record: %s", stream, rec->index, why);
     } else if (strlen(c.id) > MAX_ID) {

@@ -200,7 +200,7 @@ static int next_frame(encoder *e, job *j)
     }
     int n = ++s->frame_no;
     if (n == 1 && rc == 1) s->numbered = sat_frame_more(stdin);
-    if (rc == 0) snprintf(err, sizeof err, "empty file");
+    if (rc == 0) sat_fail(err, sizeof err, "empty file");
     if (rc != 1) s->in_frames = 0;
     j->id = s->numbered ? frame_id(e->opt->stdin_id, n) : sat_xstrdup(e->opt->stdin_id);
     if (s->numbered && asprintf(&j->shown, "stdin (image %d)", n) < 0) sat_die("out of memory");

@@ -28,19 +28,19 @@ static int same_features(const sat_decoder_config *a, const sat_decoder_config *
 sat_decoder *sat_captioner_member(const sat_model *m, sat_vocab **vocab, char *err, size_t errlen)
 {
     if (strcmp(m->kind, "decoder") != 0) {
-        snprintf(err, errlen, "a %s model, not a decoder", m->kind);
+        sat_fail(err, errlen, "a %s model, not a decoder", m->kind);
         return NULL;
     }
-    char why[400];
+    char why[SAT_ERR_MAX];
     sat_decoder *dec = sat_decoder_from_model(m, why, sizeof why);
     if (!dec) {
-        snprintf(err, errlen, "%s", why);
+        sat_fail(err, errlen, "%s", why);
         return NULL;
     }
     sat_vocab *v = sat_vocab_from_words(m->vocab, m->nvocab, why, sizeof why);
     if (!v || v->n != dec->cfg.V) {
-        if (!v) snprintf(err, errlen, "vocabulary: %s", why);
-        else snprintf(err, errlen, "vocabulary: its size differs from the decoder's V");
+        if (!v) sat_fail(err, errlen, "vocabulary: %s", why);
+        else sat_fail(err, errlen, "vocabulary: its size differs from the decoder's V");
         sat_vocab_free(v);
         sat_decoder_free(dec);
         return NULL;
@@ -58,23 +58,23 @@ static int load_member(sat_captioner *cap, int i, const char *path, const char *
 {
     char *found = model_path(path);
     if (!found) {
-        snprintf(err, errlen, "no decoder model: %s not found (set SAT_MODEL_DIR or give -m)",
+        sat_fail(err, errlen, "no decoder model: %s not found (set SAT_MODEL_DIR or give -m)",
                  SAT_DEFAULT_DECODER);
         return -1;
     }
-    char why[400];
+    char why[SAT_ERR_MAX];
     int ok = 0;
     sat_model *m = cap->models[i] = sat_model_load(found, 0, why, sizeof why);
     cap->ens.n = i + 1;
-    if (!m) snprintf(err, errlen, "%s", why);
+    if (!m) sat_fail(err, errlen, "%s", why);
     else if (!(cap->ens.dec[i] = sat_captioner_member(m, i == 0 ? &cap->vocab : NULL, why, sizeof why)))
-        snprintf(err, errlen, "%s: %s", found, why);
+        sat_fail(err, errlen, "%s: %s", found, why);
     else if (i > 0 && sat_words_first_difference(m->vocab, m->nvocab, cap->vocab->words,
                                                  cap->vocab->n) >= 0)
-        snprintf(err, errlen, "%s: its vocabulary differs from %s's (an ensemble's models must share one)",
+        sat_fail(err, errlen, "%s: its vocabulary differs from %s's (an ensemble's models must share one)",
                  found, first);
     else if (i > 0 && !same_features(&cap->ens.dec[i]->cfg, &cap->ens.dec[0]->cfg))
-        snprintf(err, errlen, "%s: it reads other features than %s (an ensemble's models must share L and D)",
+        sat_fail(err, errlen, "%s: it reads other features than %s (an ensemble's models must share L and D)",
                  found, first);
     else
         ok = 1;
@@ -85,7 +85,7 @@ static int load_member(sat_captioner *cap, int i, const char *path, const char *
 sat_captioner *sat_captioner_load(const char *const *paths, int n, char *err, size_t errlen)
 {
     if (n > SAT_ENSEMBLE_MAX) {
-        snprintf(err, errlen, "%d models: an ensemble has at most %d", n, SAT_ENSEMBLE_MAX);
+        sat_fail(err, errlen, "%d models: an ensemble has at most %d", n, SAT_ENSEMBLE_MAX);
         return NULL;
     }
     sat_captioner *cap = sat_xcalloc(1, sizeof *cap);
@@ -100,7 +100,7 @@ sat_captioner *sat_captioner_load(const char *const *paths, int n, char *err, si
 
 sat_captioner *sat_captioner_open(const char *const *paths, int n)
 {
-    char err[512];
+    char err[SAT_ERR_MAX];
     sat_captioner *cap = sat_captioner_load(paths, n, err, sizeof err);
     if (!cap) sat_die("%s", err);
     return cap;
@@ -133,7 +133,7 @@ int sat_captioner_check(const sat_captioner *cap, const sat_features *f, char *e
 {
     const sat_decoder_config *c = sat_captioner_config(cap);
     if ((long)f->h * f->w == c->L && (long)f->c == c->D) return 0;
-    snprintf(err, errlen, "%s: features are %ux%ux%u but the decoder takes L=%d locations of D=%d",
+    sat_fail(err, errlen, "%s: features are %ux%ux%u but the decoder takes L=%d locations of D=%d",
              f->id, f->h, f->w, f->c, c->L, c->D);
     return -1;
 }

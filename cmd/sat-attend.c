@@ -20,10 +20,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "captioner.h"
-#include "escape.h"
-#include "pipeline.h"
-#include "util.h"
+#include "sat/captioner.h"
+#include "sat/escape.h"
+#include "sat/pipeline.h"
+#include "sat/util.h"
 
 static const char usage[] =
     "Usage: sat-attend [OPTION]... [FILE]...\n"

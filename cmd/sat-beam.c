@@ -1,6 +1,6 @@
 /* sat-beam — beam search captions: `features` records in, `caption`
  * records out (the n best per image), with the attention of every word.
- * The search is libcommon/beam.h's; this file parses the options, runs it
+ * The search is libcommon/sat/beam.h's; this file parses the options, runs it
  * on the images of the streams and writes the captions.
  *
  * Up to --batch images are read ahead and searched together, and the
@@ -11,10 +11,10 @@
 #include <getopt.h>
 #include <stdlib.h>
 
-#include "beam.h"
-#include "escape.h"
-#include "pipeline.h"
-#include "util.h"
+#include "sat/beam.h"
+#include "sat/escape.h"
+#include "sat/pipeline.h"
+#include "sat/util.h"
 
 static const char usage[] =
     "Usage: sat-beam [OPTION]... [FILE]...\n"

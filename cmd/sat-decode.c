@@ -12,10 +12,10 @@
 #include <getopt.h>
 #include <stdlib.h>
 
-#include "captioner.h"
-#include "escape.h"
-#include "pipeline.h"
-#include "util.h"
+#include "sat/captioner.h"
+#include "sat/escape.h"
+#include "sat/pipeline.h"
+#include "sat/util.h"
 
 static const char usage[] =
     "Usage: sat-decode [OPTION]... [FILE]...\n"

@@ -11,10 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "json.h"
-#include "model.h"
-#include "stream.h"
-#include "util.h"
+#include "sat/json.h"
+#include "sat/model.h"
+#include "sat/stream.h"
+#include "sat/util.h"
 
 static const char usage[] =
     "Usage: sat-dump [OPTION]... [FILE]...\n"

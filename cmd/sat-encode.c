@@ -16,14 +16,14 @@
 
 #include <cblas.h>
 
-#include "cnn.h"
-#include "escape.h"
-#include "frames.h"
-#include "image.h"
-#include "model.h"
-#include "progress.h"
-#include "stream.h"
-#include "util.h"
+#include "sat/cnn.h"
+#include "sat/escape.h"
+#include "sat/frames.h"
+#include "sat/image.h"
+#include "sat/model.h"
+#include "sat/progress.h"
+#include "sat/stream.h"
+#include "sat/util.h"
 
 #define DEFAULT_MODEL "mobilenet_v2_1.0_224_quant.satm"
 #define MAX_FILE_BYTES ((size_t)1 << 30)

@@ -1,6 +1,6 @@
 /* sat-eval — score captions with BLEU-1..4, METEOR (no paraphrase), ROUGE-L
- * and CIDEr-D as the coco-caption toolkit computes them (libcommon/metrics.h,
- * libcommon/meteor.h).
+ * and CIDEr-D as the coco-caption toolkit computes them (libcommon/sat/metrics.h,
+ * libcommon/sat/meteor.h).
  *
  * Hypotheses are "ID<TAB>caption" lines or a sat stream of `caption` records
  * (told apart by the first byte: a msgpack map starts with 0x80..0x8f, 0xde or
@@ -9,7 +9,7 @@
  * warned about once per kind, and do not stop the evaluation.
  *
  * --boxes and --entropy also read the attention of caption records
- * (libcommon/pointing.h): where it peaks for the words that name a boxed
+ * (libcommon/sat/pointing.h): where it peaks for the words that name a boxed
  * object, and how spread out it is.
  */
 #include <getopt.h>
@@ -17,13 +17,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "captions.h"
-#include "escape.h"
-#include "json.h"
-#include "metrics.h"
-#include "pointing.h"
-#include "stream.h"
-#include "util.h"
+#include "sat/captions.h"
+#include "sat/escape.h"
+#include "sat/json.h"
+#include "sat/metrics.h"
+#include "sat/pointing.h"
+#include "sat/stream.h"
+#include "sat/util.h"
 
 static const char usage[] =
     "Usage: sat-eval --refs FILE [OPTION]... [FILE]\n"

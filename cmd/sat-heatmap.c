@@ -15,11 +15,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "font.h"
-#include "heatmap.h"
-#include "image.h"
-#include "stream.h"
-#include "util.h"
+#include "sat/font.h"
+#include "sat/heatmap.h"
+#include "sat/image.h"
+#include "sat/stream.h"
+#include "sat/util.h"
 
 #define MAX_IMAGE_BYTES ((size_t)1 << 30)
 #define MAX_THUMBNAILS 64

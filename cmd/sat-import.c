@@ -22,14 +22,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "captioner.h"
-#include "cnn.h"
-#include "decoder.h"
-#include "model.h"
-#include "stream.h"
-#include "tflite.h"
-#include "util.h"
-#include "vocab.h"
+#include "sat/captioner.h"
+#include "sat/cnn.h"
+#include "sat/decoder.h"
+#include "sat/model.h"
+#include "sat/stream.h"
+#include "sat/tflite.h"
+#include "sat/util.h"
+#include "sat/vocab.h"
 
 #define MAX_INPUT_BYTES ((size_t)2 << 30)
 #define MAX_LABELS_BYTES ((size_t)16 << 20)

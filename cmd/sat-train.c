@@ -30,17 +30,17 @@
 
 #include <cblas.h>
 
-#include "captioner.h"
-#include "captions.h"
-#include "checkpoint.h"
-#include "dataset.h"
-#include "epoch.h"
-#include "half.h"
-#include "metrics.h"
-#include "optim.h"
-#include "progress.h"
-#include "scst.h"
-#include "util.h"
+#include "sat/captioner.h"
+#include "sat/captions.h"
+#include "sat/checkpoint.h"
+#include "sat/dataset.h"
+#include "sat/epoch.h"
+#include "sat/half.h"
+#include "sat/metrics.h"
+#include "sat/optim.h"
+#include "sat/progress.h"
+#include "sat/scst.h"
+#include "sat/util.h"
 
 #ifdef SAT_HAVE_MPI
 #include <mpi.h>

@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "captions.h"
-#include "util.h"
-#include "vocab.h"
+#include "sat/captions.h"
+#include "sat/util.h"
+#include "sat/vocab.h"
 
 static const char usage[] =
     "Usage: sat-vocab --captions FILE --split FILE [OPTION]...\n"

@@ -1,11 +1,11 @@
 /* beam.c — see beam.h. */
-#include "beam.h"
+#include "sat/beam.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "util.h"
+#include "sat/util.h"
 
 /* A candidate extension: hypothesis `parent` of its image's beam by `word`. */
 typedef struct {

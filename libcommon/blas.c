@@ -1,5 +1,5 @@
 /* blas.c — see blas.h. */
-#include "blas.h"
+#include "sat/blas.h"
 
 #include <stdlib.h>
 #include <strings.h>

@@ -1,12 +1,12 @@
 /* captioner.c — see captioner.h. */
-#include "captioner.h"
+#include "sat/captioner.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "util.h"
+#include "sat/util.h"
 
 /* The file -m names; a bare name that is no file here (sat-decoder-hard.satm)
  * is looked up where the default model is.  NULL without -m and no default. */

@@ -1,6 +1,6 @@
 /* captions.c — see captions.h and formats/captions.md. */
-#include "captions.h"
-#include "captions_json.h"
+#include "sat/captions.h"
+#include "sat/captions_json.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -8,7 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "util.h"
+#include "sat/util.h"
 
 /* ---- string table ---- */
 

@@ -13,15 +13,15 @@
  * file: what is not an entry at all (a missing or mistyped key) fails the
  * file with its path in the message; the checks of an entry's name and text
  * are the caption reader's. */
-#include "captions_json.h"
+#include "sat/captions_json.h"
 
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "captions.h"
-#include "util.h"
+#include "sat/captions.h"
+#include "sat/util.h"
 
 static void add_entry(sat_json_captions *c, const char *image, int index, const char *text,
                       const char *split)

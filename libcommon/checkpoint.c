@@ -1,9 +1,9 @@
 /* checkpoint.c — see checkpoint.h. */
-#include "checkpoint.h"
+#include "sat/checkpoint.h"
 
 #include <string.h>
 
-#include "util.h"
+#include "sat/util.h"
 
 void sat_checkpoint_add(sat_model *m, const sat_optimizer *opt, const sat_train_state *ts)
 {

@@ -13,7 +13,7 @@
  *   5. buffers by liveness: each value takes a free buffer when produced and
  *      returns it after its last reader, so memory does not grow with depth.
  */
-#include "cnn.h"
+#include "sat/cnn.h"
 
 #include <limits.h>
 #include <stdarg.h>
@@ -21,10 +21,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nn.h"
-#include "nn_layers.h"
-#include "qnn.h"
-#include "util.h"
+#include "sat/nn.h"
+#include "sat/nn_layers.h"
+#include "sat/qnn.h"
+#include "sat/util.h"
 
 #define MAX_SIZE 2048
 #define MAX_WINDOW 64

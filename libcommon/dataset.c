@@ -1,5 +1,5 @@
 /* dataset.c — the training data of sat-train (dataset.h). */
-#include "dataset.h"
+#include "sat/dataset.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "util.h"
+#include "sat/util.h"
 
 /* A features file, mapped (or, for a pipe, read) whole. */
 struct sat_dataset_cache {

@@ -7,14 +7,14 @@
  * U_a — run once over all T·B rows.  This file is the model (parameters,
  * training, inference); its layers are in nn_layers.c.
  */
-#include "decoder.h"
+#include "sat/decoder.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "nn_layers.h"
-#include "util.h"
+#include "sat/nn_layers.h"
+#include "sat/util.h"
 
 enum {
     MAX_SIZE = 1 << 16,               /* any of D E H A V */

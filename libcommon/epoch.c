@@ -1,11 +1,11 @@
 /* epoch.c — see epoch.h. */
-#include "epoch.h"
+#include "sat/epoch.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "rng.h"
-#include "util.h"
+#include "sat/rng.h"
+#include "sat/util.h"
 
 void sat_epoch_plan_make(sat_epoch_plan *p, const int *image, int ncaptions, int nimages, int batch,
                          unsigned long seed, int epoch)

@@ -1,10 +1,10 @@
 /* escape.c — see escape.h. */
-#include "escape.h"
+#include "sat/escape.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#include "util.h"
+#include "sat/util.h"
 
 /* The letter of a one-letter escape, or 0. */
 static char short_escape(unsigned char c)

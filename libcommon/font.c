@@ -1,6 +1,6 @@
 /* font.c — see font.h. */
-#include "font.h"
-#include "util.h"
+#include "sat/font.h"
+#include "sat/util.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -5,10 +5,10 @@
  * peeked byte, which stdio guarantees.  Every error is a longjmp-free return:
  * each reader returns -1 after setting the message.
  */
-#include "frames.h"
-#include "image.h"
-#include "sniff.h"
-#include "util.h"
+#include "sat/frames.h"
+#include "sat/image.h"
+#include "sat/sniff.h"
+#include "sat/util.h"
 
 #include <ctype.h>
 #include <stdint.h>

@@ -2,13 +2,13 @@
  *   binary32: sign 1 | exponent 8 (bias 127) | mantissa 23
  *   binary16: sign 1 | exponent 5 (bias 15)  | mantissa 10
  */
-#include "half.h"
+#include "sat/half.h"
 
 #include <string.h>
 
 #include <immintrin.h>
 
-#include "nn_simd.h"
+#include "sat/nn_simd.h"
 
 static uint32_t f32_bits(float f)
 {

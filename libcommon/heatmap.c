@@ -1,6 +1,6 @@
 /* heatmap.c — see heatmap.h. */
-#include "heatmap.h"
-#include "util.h"
+#include "sat/heatmap.h"
+#include "sat/util.h"
 
 #include <math.h>
 #include <stdarg.h>

@@ -5,9 +5,9 @@
  * the function doing the setjmp, so nothing it holds is indeterminate after
  * the longjmp and the caller can free whatever was allocated.
  */
-#include "image.h"
-#include "sniff.h"
-#include "util.h"
+#include "sat/image.h"
+#include "sat/sniff.h"
+#include "sat/util.h"
 
 #include <errno.h>
 #include <inttypes.h>

@@ -1,5 +1,5 @@
 /* json.c — see json.h. */
-#include "json.h"
+#include "sat/json.h"
 
 #include <math.h>
 #include <stdint.h>

@@ -42,7 +42,7 @@
  * Word facts (stem id, WordNet synsets, function word) are computed once per
  * distinct word and kept.
  */
-#include "meteor.h"
+#include "sat/meteor.h"
 
 #include <libstemmer.h>
 #include <math.h>
@@ -52,8 +52,8 @@
 #include <string.h>
 #include <wn.h>
 
-#include "captions.h"
-#include "util.h"
+#include "sat/captions.h"
+#include "sat/util.h"
 
 const double sat_meteor_weights[SAT_METEOR_MODULES] = {1.0, 0.6, 0.8};
 

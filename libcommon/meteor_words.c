@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "meteor.h"
+#include "sat/meteor.h"
 
 /* Sorted by strcmp (checked by the unit test through the lookup itself). */
 static const char *const function_words[] = {

@@ -17,15 +17,15 @@
  * sentence is empty, and then the similarity is 0 anyway.)
  * On a single image df = 1 = N for every reference n-gram, so CIDEr-D is 0.
  */
-#include "metrics.h"
+#include "sat/metrics.h"
 
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "captions.h"
-#include "util.h"
+#include "sat/captions.h"
+#include "sat/util.h"
 
 #define NO_PREFIX UINT32_MAX
 

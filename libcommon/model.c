@@ -5,7 +5,7 @@
  * object tree, copy it into a sat_model, validate, and (SAT_MODEL_VERIFY)
  * check the weights' sha256 last.  Saving: pack into a memory buffer, write through sat_atomic.
  */
-#include "model.h"
+#include "sat/model.h"
 
 #include <errno.h>
 #include <math.h>
@@ -20,10 +20,10 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include "half.h"
-#include "sniff.h"
-#include "stream.h"
-#include "util.h"
+#include "sat/half.h"
+#include "sat/sniff.h"
+#include "sat/stream.h"
+#include "sat/util.h"
 
 #define MODEL_VERSION 1
 #define MODEL_MAX_BYTES ((size_t)2 << 30)

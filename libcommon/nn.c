@@ -9,7 +9,7 @@
  * and chosen at run time (no -mavx2 needed), with portable C paths for other
  * CPUs and for channel counts that are not a multiple of 8.
  */
-#include "nn.h"
+#include "sat/nn.h"
 
 #include <cblas.h>
 #include <immintrin.h>
@@ -17,8 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nn_simd.h"
-#include "util.h"
+#include "sat/nn_simd.h"
+#include "sat/util.h"
 
 #define AVX2 __attribute__((target("avx2,fma")))
 

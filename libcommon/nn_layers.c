@@ -5,14 +5,14 @@
  * target attributes and taken when nn_simd_avx2() says so (nn_simd.h: the
  * CPU has them and the switch is on), with a portable C path beside each.
  */
-#include "nn_layers.h"
+#include "sat/nn_layers.h"
 
 #include <cblas.h>
 #include <immintrin.h>
 #include <math.h>
 #include <string.h>
 
-#include "nn_simd.h"
+#include "sat/nn_simd.h"
 
 /* C (M×N) = A·B + beta·C with A M×K (or K×M when ta), B K×N (or N×K when tb). */
 static void gemm(int ta, int tb, int M, int N, int K, const float *A, int lda,

@@ -1,5 +1,5 @@
 /* nn_simd.c — see nn_simd.h. */
-#include "nn_simd.h"
+#include "sat/nn_simd.h"
 
 #include <cpuid.h>
 

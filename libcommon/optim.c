@@ -1,10 +1,10 @@
 /* optim.c — see optim.h. */
-#include "optim.h"
+#include "sat/optim.h"
 
 #include <math.h>
 #include <stdlib.h>
 
-#include "util.h"
+#include "sat/util.h"
 
 void sat_adam_init(sat_adam *opt, size_t n, float lr)
 {

@@ -1,5 +1,5 @@
 /* pipeline.c — see pipeline.h. */
-#include "pipeline.h"
+#include "sat/pipeline.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -7,8 +7,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "progress.h"
-#include "util.h"
+#include "sat/progress.h"
+#include "sat/util.h"
 
 /* How far the run is: images handed to the stage, bytes read of the inputs. */
 typedef struct {

@@ -1,5 +1,5 @@
 /* pointing.c — the localisation check and the attention's entropy (pointing.h). */
-#include "pointing.h"
+#include "sat/pointing.h"
 
 #include <errno.h>
 #include <math.h>
@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "captions.h"
-#include "util.h"
+#include "sat/captions.h"
+#include "sat/util.h"
 
 typedef struct {
     long image;          /* index into images */

@@ -1,11 +1,11 @@
 /* progress.c — see progress.h. */
-#include "progress.h"
+#include "sat/progress.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "util.h"
+#include "sat/util.h"
 
 enum { REDRAW_EVERY_MS = 250 };
 

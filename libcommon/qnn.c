@@ -1,13 +1,13 @@
 /* qnn.c — see qnn.h.  The portable reference kernels, the integer weights
  * and the shared rounding; the AVX-512 VNNI kernels are in qnn_vnni.c. */
-#include "qnn.h"
+#include "sat/qnn.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "qnn_vnni.h"
-#include "util.h"
+#include "sat/qnn_vnni.h"
+#include "sat/util.h"
 
 static int vnni_wanted = 1;
 

@@ -21,13 +21,13 @@
  *    channel's four taps; the packing back (packs, packus) undoes the
  *    transposition's lane order.
  */
-#include "qnn_vnni.h"
+#include "sat/qnn_vnni.h"
 
 #include <immintrin.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "util.h"
+#include "sat/util.h"
 
 #define VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
 

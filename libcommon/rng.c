@@ -1,5 +1,5 @@
 /* rng.c — see rng.h. */
-#include "rng.h"
+#include "sat/rng.h"
 
 #include <math.h>
 

@@ -1,11 +1,11 @@
 /* scst.c — see scst.h. */
-#include "scst.h"
+#include "sat/scst.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "captioner.h"
-#include "util.h"
+#include "sat/captioner.h"
+#include "sat/util.h"
 
 /* Row j of rows: <start> then the words drawn so far. */
 static int *row_of(int *rows, int max_len, int j) { return rows + (size_t)j * SAT_SCST_ROW(max_len); }

@@ -1,11 +1,11 @@
 /* sniff.c — see sniff.h. */
-#include "sniff.h"
+#include "sat/sniff.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#include "captions.h"
-#include "stream.h"
+#include "sat/captions.h"
+#include "sat/stream.h"
 
 static int starts_with(const unsigned char *p, size_t n, size_t at, const char *magic, size_t len)
 {

@@ -1,5 +1,5 @@
 /* stream.c — see stream.h and formats/stream.md. */
-#include "stream.h"
+#include "sat/stream.h"
 
 #include <errno.h>
 #include <math.h>
@@ -7,9 +7,9 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "half.h"
-#include "sniff.h"
-#include "util.h"
+#include "sat/half.h"
+#include "sat/sniff.h"
+#include "sat/util.h"
 
 #define MAX_DEPTH 32
 

@@ -10,7 +10,7 @@
  *   union:  field N is the u8 type, field N+1 the table
  * There is no recursion: the walk follows the schema's fixed nesting.
  */
-#include "tflite.h"
+#include "sat/tflite.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -19,8 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "half.h"
-#include "util.h"
+#include "sat/half.h"
+#include "sat/util.h"
 
 /* ---- bounds-checked flatbuffer access ---- */
 

@@ -1,5 +1,5 @@
 /* util.c — see util.h. */
-#include "util.h"
+#include "sat/util.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -18,7 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "blas.h"
+#include "sat/blas.h"
 
 const char *sat_progname = "sat";
 static int warned;

@@ -1,11 +1,11 @@
 /* vocab.c — see vocab.h. */
-#include "vocab.h"
+#include "sat/vocab.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "util.h"
+#include "sat/util.h"
 
 static const char *const special_words[SAT_VOCAB_NSPECIAL] = {"<end>", "<start>", "<unk>"};
 

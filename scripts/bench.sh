@@ -20,7 +20,7 @@ ours8=$(awk '/^int8 stride 16:/ { print $4 }' "$tmp/cnn.txt")
 # cpu_ms LINE-PATTERN FILE: the "cpu N ms median" figure of that line
 cpu_ms() { awk -v p="$1" '$0 ~ p { for (i = 1; i < NF; i++) if ($i == "cpu") print $(i + 1) }' "$2"; }
 # The PyTorch anchors multiply with the same OpenBLAS (Debian's torch links
-# it): give them the kernels sat_init chose, their best (libcommon/blas.h).
+# it): give them the kernels sat_init chose, their best (libcommon/sat/blas.h).
 core=$(sed -n 's/^OpenBLAS kernels: //p' "$tmp/cnn.txt")
 if [ -z "${OPENBLAS_CORETYPE:-}" ] && [ -n "$core" ] && [ "$core" != none ]; then
     export OPENBLAS_CORETYPE=$core

@@ -3,7 +3,7 @@
 items 2 and 4): beam search of our own model file at batch 1, and a training
 step of the same network, one thread.
 
-The decoder is defined here from libcommon/decoder.h (soft attention):
+The decoder is defined here from libcommon/sat/decoder.h (soft attention):
 
     h0 = tanh(ā·W_h0 + b_h0)            c0 = tanh(ā·W_c0 + b_c0)
     e_ti = w_att · tanh(a_i·W_a + b_a + h_{t-1}·U_a)     α_t = softmax_i(e_t / τ)

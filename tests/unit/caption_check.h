@@ -3,7 +3,7 @@
 #ifndef SAT_TEST_CAPTION_CHECK_H
 #define SAT_TEST_CAPTION_CHECK_H
 
-#include "captioner.h"
+#include "sat/captioner.h"
 
 /* Same words, attention (L locations a row), locations and log-probabilities. */
 static inline void assert_same_caption(const sat_caption *a, const sat_caption *b, int L)

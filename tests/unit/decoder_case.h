@@ -6,10 +6,10 @@
 #ifndef SAT_TEST_DECODER_CASE_H
 #define SAT_TEST_DECODER_CASE_H
 
-#include "decoder.h"
+#include "sat/decoder.h"
 #include "gradient_check.h"
-#include "rng.h"
-#include "util.h"
+#include "sat/rng.h"
+#include "sat/util.h"
 
 enum { TB = 3, TT = 4, TIMG = 2 };
 

@@ -15,8 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "nn_simd.h"
-#include "rng.h"
+#include "sat/nn_simd.h"
+#include "sat/rng.h"
 
 #define EPS 2e-3f
 #define RTOL 1e-2

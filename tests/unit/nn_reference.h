@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "model.h"
+#include "sat/model.h"
 
 /* Deterministic uniform floats in [-1, 1) (xorshift64*). */
 static inline float ref_uniform(uint64_t *s)

@@ -1,5 +1,5 @@
 /* test_blas.c — sat_init leaves OpenBLAS on kernels for this CPU's vector
- * units (libcommon/blas.h), never on the SSE3 fallback when the CPU has AVX2,
+ * units (libcommon/sat/blas.h), never on the SSE3 fallback when the CPU has AVX2,
  * and the kernels it picks multiply correctly; a user's OPENBLAS_CORETYPE
  * is kept. */
 #include <setjmp.h>
@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <strings.h>
 
-#include "blas.h"
-#include "util.h"
+#include "sat/blas.h"
+#include "sat/util.h"
 
 static void test_kernels_fit_the_cpu(void **state)
 {

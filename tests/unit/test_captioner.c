@@ -14,11 +14,11 @@
 #include <string.h>
 
 #include "caption_check.h"
-#include "captioner.h"
-#include "decoder.h"
+#include "sat/captioner.h"
+#include "sat/decoder.h"
 #include "decoder_case.h"
-#include "rng.h"
-#include "util.h"
+#include "sat/rng.h"
+#include "sat/util.h"
 
 static const sat_decoder_config cfg = { .L = 5, .D = 30, .E = 26, .H = 20, .A = 12, .V = 50 };
 enum { NIMG = 5 };

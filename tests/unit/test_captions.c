@@ -11,9 +11,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "captions.h"
-#include "util.h"
-#include "vocab.h"
+#include "sat/captions.h"
+#include "sat/util.h"
+#include "sat/vocab.h"
 
 /* ---- helpers ---- */
 

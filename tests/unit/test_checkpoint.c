@@ -1,4 +1,4 @@
-/* test_checkpoint.c — training checkpoints (libcommon/checkpoint.h) and the
+/* test_checkpoint.c — training checkpoints (libcommon/sat/checkpoint.h) and the
  * optimizer object (optim.h) they save: weights, both optimizers' moments
  * and every state field back from a file after real updates; a resumed Adam
  * takes the same next step as one never stopped; a checkpoint of the other
@@ -13,10 +13,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "checkpoint.h"
-#include "decoder.h"
-#include "rng.h"
-#include "util.h"
+#include "sat/checkpoint.h"
+#include "sat/decoder.h"
+#include "sat/rng.h"
+#include "sat/util.h"
 
 static const sat_decoder_config cfg = {.L = 3, .D = 5, .E = 4, .H = 6, .A = 4, .V = 9};
 

@@ -15,11 +15,11 @@
 
 #include <cmocka.h>
 
-#include "cnn.h"
-#include "nn.h"
+#include "sat/cnn.h"
+#include "sat/nn.h"
 #include "nn_reference.h"
-#include "qnn.h"
-#include "util.h"
+#include "sat/qnn.h"
+#include "sat/util.h"
 
 /* The tiny graph, one op per row; op i writes value i + 1, value 0 is the
  * image.  Five stride-2 ops (total stride 32); inverted-residual blocks

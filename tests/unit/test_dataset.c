@@ -1,4 +1,4 @@
-/* test_dataset.c — sat-train's data (libcommon/dataset.h) on the committed
+/* test_dataset.c — sat-train's data (libcommon/sat/dataset.h) on the committed
  * fixtures of tests/data (scripts/make-test-data.sh): 20 captions of four
  * images, five each; train = 1001_dog, 1002_boy; dev = 1003_dog; their
  * 3x3x8 f16 features.  The vocabulary, the captions per split, the features
@@ -15,8 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "dataset.h"
-#include "util.h"
+#include "sat/dataset.h"
+#include "sat/util.h"
 
 #define DATA(name) SAT_TEST_DATA "/" name
 

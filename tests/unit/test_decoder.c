@@ -14,12 +14,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "decoder.h"
+#include "sat/decoder.h"
 #include "decoder_case.h"
 #include "gradient_check.h"
-#include "optim.h"
-#include "rng.h"
-#include "util.h"
+#include "sat/optim.h"
+#include "sat/rng.h"
+#include "sat/util.h"
 
 /* ---- the whole decoder ------------------------------------------------------- */
 

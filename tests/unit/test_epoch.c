@@ -1,4 +1,4 @@
-/* test_epoch.c — an epoch's batches (libcommon/epoch.h): every caption once,
+/* test_epoch.c — an epoch's batches (libcommon/sat/epoch.h): every caption once,
  * an image's captions together in caption order, batches of at least the
  * asked size but for the last, the same plan for the same (seed, epoch) and
  * another for another epoch; caption seeds depend on (seed, epoch, c) only. */
@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "epoch.h"
+#include "sat/epoch.h"
 
 /* 40 images; image i has i % 6 captions (some none), listed interleaved. */
 enum { NIMAGES = 40, MAXCAP = 200 };

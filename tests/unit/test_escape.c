@@ -1,4 +1,4 @@
-/* test_escape.c — ids in text output (libcommon/escape.h): what is escaped
+/* test_escape.c — ids in text output (libcommon/sat/escape.h): what is escaped
  * and how, every byte 1..255 back unchanged, and the lenient reading of a
  * backslash that starts no escape. */
 #include <setjmp.h>
@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "escape.h"
+#include "sat/escape.h"
 
 static void expect_escaped(const char *id, const char *want)
 {

@@ -13,10 +13,10 @@
 
 /* image_fixtures.h serves several tests; this one uses part of it */
 #pragma GCC diagnostic ignored "-Wunused-function"
-#include "frames.h"
-#include "image.h"
+#include "sat/frames.h"
+#include "sat/image.h"
 #include "image_fixtures.h"
-#include "util.h"
+#include "sat/util.h"
 
 #define MAX_BYTES (1u << 24)
 

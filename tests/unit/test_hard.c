@@ -16,12 +16,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "captioner.h"
-#include "decoder.h"
+#include "sat/captioner.h"
+#include "sat/decoder.h"
 #include "decoder_case.h"
-#include "optim.h"
-#include "rng.h"
-#include "util.h"
+#include "sat/optim.h"
+#include "sat/rng.h"
+#include "sat/util.h"
 
 static int verbose(void) { return getenv("SAT_TEST_VERBOSE") != NULL; }
 

@@ -13,11 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "font.h"
-#include "heatmap.h"
-#include "image.h"
-#include "stream.h"
-#include "util.h"
+#include "sat/font.h"
+#include "sat/heatmap.h"
+#include "sat/image.h"
+#include "sat/stream.h"
+#include "sat/util.h"
 
 /* ---- helpers ---- */
 

@@ -15,9 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "image.h"
+#include "sat/image.h"
 #include "image_fixtures.h"
-#include "util.h"
+#include "sat/util.h"
 
 /* ---- helpers ---- */
 

@@ -17,9 +17,9 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "meteor.h"
-#include "metrics.h"
-#include "util.h"
+#include "sat/meteor.h"
+#include "sat/metrics.h"
+#include "sat/util.h"
 
 #define TOL 1e-12
 

@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "metrics.h"
+#include "sat/metrics.h"
 
 #define TOL 1e-12
 

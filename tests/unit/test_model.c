@@ -12,9 +12,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "half.h"
-#include "model.h"
-#include "util.h"
+#include "sat/half.h"
+#include "sat/model.h"
+#include "sat/util.h"
 
 static char tmpdir[] = "/tmp/test_model.XXXXXX";
 

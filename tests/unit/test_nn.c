@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "nn.h"
+#include "sat/nn.h"
 #include "nn_reference.h"
 
 #define TOL 1e-4

@@ -12,8 +12,8 @@
 #include <string.h>
 
 #include "gradient_check.h"
-#include "nn_layers.h"
-#include "rng.h"
+#include "sat/nn_layers.h"
+#include "sat/rng.h"
 
 typedef struct {
     int n, in, out, ldx;

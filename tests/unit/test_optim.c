@@ -9,8 +9,8 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "optim.h"
-#include "rng.h"
+#include "sat/optim.h"
+#include "sat/rng.h"
 
 static void assert_close(const float *got, const double *want, int n, double tol)
 {

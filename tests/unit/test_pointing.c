@@ -1,5 +1,5 @@
 /* test_pointing.c — the pointing check and the attention entropy
- * (libcommon/pointing.h): box files, good and bad; peaks inside and outside
+ * (libcommon/sat/pointing.h): box files, good and bad; peaks inside and outside
  * a box, soft and hard; the centre baseline; words that name nothing;
  * entropy against closed forms. */
 #include <setjmp.h>
@@ -14,8 +14,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "pointing.h"
-#include "util.h"
+#include "sat/pointing.h"
+#include "sat/util.h"
 
 static char *write_temp(const char *text)
 {

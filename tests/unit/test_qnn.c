@@ -16,7 +16,7 @@
 
 #include <cmocka.h>
 
-#include "qnn.h"
+#include "sat/qnn.h"
 
 static uint32_t next(uint64_t *s)
 {

@@ -11,10 +11,10 @@
 
 #include <cmocka.h>
 
-#include "captioner.h"
+#include "sat/captioner.h"
 #include "decoder_case.h"
-#include "scst.h"
-#include "util.h"
+#include "sat/scst.h"
+#include "sat/util.h"
 
 enum { S = 6, MAXLEN = 5, WIDTH = SAT_SCST_ROW(MAXLEN) };
 

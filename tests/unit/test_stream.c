@@ -10,11 +10,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "half.h"
-#include "json.h"
-#include "sniff.h"
-#include "stream.h"
-#include "util.h"
+#include "sat/half.h"
+#include "sat/json.h"
+#include "sat/sniff.h"
+#include "sat/stream.h"
+#include "sat/util.h"
 
 /* A FILE reading from a copy of the bytes. */
 static FILE *bytes_file(const void *p, size_t n)

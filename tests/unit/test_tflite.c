@@ -13,9 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model.h"
-#include "tflite.h"
-#include "util.h"
+#include "sat/model.h"
+#include "sat/tflite.h"
+#include "sat/util.h"
 
 static unsigned char *real;  /* the MobileNetV2 .tflite bytes; NULL where there is none */
 static size_t real_len;

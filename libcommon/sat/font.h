@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "image.h"
+#include "sat/image.h"
 
 /* DejaVu Sans from Debian's fonts-dejavu-core. */
 #define SAT_FONT_DEFAULT "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"

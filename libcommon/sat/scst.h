@@ -36,10 +36,10 @@
 
 #include <stddef.h>
 
-#include "decoder.h"
-#include "metrics.h"
-#include "rng.h"
-#include "vocab.h"
+#include "sat/decoder.h"
+#include "sat/metrics.h"
+#include "sat/rng.h"
+#include "sat/vocab.h"
 
 #define SAT_SCST_MAX_SAMPLES 64
 /* Tokens in one batch row: <start>, up to max_len words, <end> (T = max_len + 1). */

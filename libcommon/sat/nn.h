@@ -19,8 +19,8 @@
 
 #include <stddef.h>
 
-#include "model.h"
-#include "nn_simd.h"
+#include "sat/model.h"
+#include "sat/nn_simd.h"
 
 /* Output size and leading padding of one spatial dimension.
  * nn_out_size is 0 when a VALID window does not fit in the input. */

@@ -19,7 +19,7 @@
 
 #include <stdio.h>
 
-#include "captions.h"
+#include "sat/captions.h"
 
 enum { SAT_VOCAB_END = 0, SAT_VOCAB_START = 1, SAT_VOCAB_UNK = 2, SAT_VOCAB_NSPECIAL = 3 };
 

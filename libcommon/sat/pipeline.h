@@ -13,7 +13,7 @@
 #ifndef SAT_PIPELINE_H
 #define SAT_PIPELINE_H
 
-#include "captioner.h"
+#include "sat/captioner.h"
 
 typedef void (*sat_features_fn)(void *ctx, const sat_features *f, const float *feats);
 /* Images read ahead, captioned together: f[0..n) and feats (n × L × D) go to

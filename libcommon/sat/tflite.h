@@ -21,7 +21,7 @@
 
 #include <stddef.h>
 
-#include "model.h"
+#include "sat/model.h"
 
 /* Import a .tflite file's bytes.  `path` names the model: name = basename
  * without extension, source_file = basename; source_sha256 = sha256 of data.

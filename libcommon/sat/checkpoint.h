@@ -15,8 +15,8 @@
 
 #include <stddef.h>
 
-#include "model.h"
-#include "optim.h"
+#include "sat/model.h"
+#include "sat/optim.h"
 
 /* Where a training run stands, besides weights and moments. */
 typedef struct {

@@ -18,9 +18,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "font.h"
-#include "image.h"
-#include "stream.h"
+#include "sat/font.h"
+#include "sat/image.h"
+#include "sat/stream.h"
 
 #define SAT_HEATMAP_MAX_PIXELS (100u * 1000u * 1000u) /* of a figure */
 

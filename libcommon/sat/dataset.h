@@ -45,13 +45,13 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "captions.h"
-#include "decoder.h"
-#include "epoch.h"
-#include "metrics.h"
-#include "rng.h"
-#include "stream.h"
-#include "vocab.h"
+#include "sat/captions.h"
+#include "sat/decoder.h"
+#include "sat/epoch.h"
+#include "sat/metrics.h"
+#include "sat/rng.h"
+#include "sat/stream.h"
+#include "sat/vocab.h"
 
 /* One image: its name and its annotation vectors in the cache. */
 typedef struct {

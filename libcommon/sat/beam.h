@@ -37,7 +37,7 @@
 #ifndef SAT_BEAM_H
 #define SAT_BEAM_H
 
-#include "captioner.h"
+#include "sat/captioner.h"
 
 typedef struct {
     sat_decode_options decode; /* max_len, attend, allow_unk, rng (for SAT_ATTEND_SAMPLE);

@@ -5,7 +5,7 @@
 
 #include <math.h>
 
-#include "qnn.h"
+#include "sat/qnn.h"
 
 /* Products are clamped before rounding: the result is clamped to [0, 255]
  * anyway, and lrintf (cvtps2dq) stays defined. */

@@ -14,7 +14,7 @@
 #ifndef SAT_CNN_H
 #define SAT_CNN_H
 
-#include "model.h"
+#include "sat/model.h"
 
 /* sat-encode's defaults: 224x224 input, output stride 16 (14x14 features). */
 #define SAT_CNN_DEFAULT_SIZE 224

@@ -31,7 +31,7 @@
 
 #include <stddef.h>
 
-#include "meteor.h"
+#include "sat/meteor.h"
 
 #define SAT_BLEU_N 4
 #define SAT_ROUGE_BETA 1.2

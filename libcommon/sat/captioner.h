@@ -15,11 +15,11 @@
 #ifndef SAT_CAPTIONER_H
 #define SAT_CAPTIONER_H
 
-#include "decoder.h"
-#include "model.h"
-#include "rng.h"
-#include "stream.h"
-#include "vocab.h"
+#include "sat/decoder.h"
+#include "sat/model.h"
+#include "sat/rng.h"
+#include "sat/stream.h"
+#include "sat/vocab.h"
 
 /* The better of the shipped decoders on Flickr8k's dev split (BLEU-4 at beam 3:
  * hard 20.92, soft 19.91; results/flickr8k-tried.md). */

@@ -28,7 +28,7 @@
 
 #include <stddef.h>
 
-#include "heatmap.h"
+#include "sat/heatmap.h"
 
 #define SAT_BOXES_MAX_LINE 4096
 

@@ -100,8 +100,8 @@
 
 #include <stddef.h>
 
-#include "model.h"
-#include "rng.h"
+#include "sat/model.h"
+#include "sat/rng.h"
 
 typedef struct {
     int L, D, E, H, A, V;

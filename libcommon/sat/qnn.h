@@ -24,8 +24,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "model.h"
-#include "nn.h"
+#include "sat/model.h"
+#include "sat/nn.h"
 
 /* The quantization of one uint8 activation tensor. */
 typedef struct {

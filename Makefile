@@ -161,7 +161,7 @@ test: all $(TESTS) $(REPLAYS)
 # ../shared, no encoder model): the unit tests (fuzz corpora included; those
 # of the real encoder and photos skip without them), every program's command
 # line, the golden outputs and the programs on the fixtures of tests/data.
-CHECK_TESTS := ^unit:|cli/(usage|golden|tiny)\.sh
+CHECK_TESTS := ^unit:|cli/(usage|golden|tiny|layers)\.sh
 check: programs $(TESTS) $(REPLAYS)
 	SAT_SHARED=$(SAT_SHARED) SAT_BIN=$(abspath $(BINDIR)) SAT_MODEL_DIR=$(abspath models) \
 	  SAT_TEST_BIN=$(abspath $(BUILD)/tests) SAT_TEST_ONLY='$(CHECK_TESTS)' tests/run.sh

@@ -22,10 +22,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "blas.h"
-#include "cnn.h"
-#include "qnn.h"
-#include "util.h"
+#include "sat/blas.h"
+#include "sat/cnn.h"
+#include "sat/qnn.h"
+#include "sat/util.h"
 
 #define SIZE 224
 #define WARMUP 5

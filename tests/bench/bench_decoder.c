@@ -15,9 +15,9 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "decoder.h"
-#include "rng.h"
-#include "util.h"
+#include "sat/decoder.h"
+#include "sat/rng.h"
+#include "sat/util.h"
 
 enum { B = 64, T = 16 };
 

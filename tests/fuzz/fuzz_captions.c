@@ -11,12 +11,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "captions.h"
+#include "sat/captions.h"
 #include "fuzz.h"
-#include "meteor.h"
-#include "metrics.h"
-#include "util.h"
-#include "vocab.h"
+#include "sat/meteor.h"
+#include "sat/metrics.h"
+#include "sat/util.h"
+#include "sat/vocab.h"
 
 enum { METEOR_LINES = 16, METEOR_BYTES = 2048, METEOR_REUSE = 256 };
 

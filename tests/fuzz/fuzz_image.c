@@ -6,10 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "frames.h"
+#include "sat/frames.h"
 #include "fuzz.h"
-#include "image.h"
-#include "util.h"
+#include "sat/image.h"
+#include "sat/util.h"
 
 static void decode(const unsigned char *data, size_t size)
 {

@@ -2,8 +2,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include "fuzz.h"
-#include "model.h"
-#include "util.h"
+#include "sat/model.h"
+#include "sat/util.h"
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char err[SAT_ERR_MAX];

@@ -6,8 +6,8 @@
 #include <stdlib.h>
 
 #include "fuzz.h"
-#include "stream.h"
-#include "util.h"
+#include "sat/stream.h"
+#include "sat/util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

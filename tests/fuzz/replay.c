@@ -15,7 +15,7 @@
 #include <cmocka.h>
 
 #include "fuzz.h"
-#include "util.h"
+#include "sat/util.h"
 
 static int is_input(const struct dirent *e) { return e->d_name[0] != '.'; }
 

@@ -18,10 +18,10 @@
 /* The fixtures header holds more helpers than the seeds use. */
 #pragma GCC diagnostic ignored "-Wunused-function"
 #include "../unit/image_fixtures.h"
-#include "captioner.h"
-#include "image.h"
-#include "stream.h"
-#include "util.h"
+#include "sat/captioner.h"
+#include "sat/image.h"
+#include "sat/stream.h"
+#include "sat/util.h"
 
 static const char *out_dir;
 

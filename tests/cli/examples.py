@@ -3,7 +3,8 @@
 one shell script per example, for tests/cli/examples.sh.
 
 A man page's examples are the .RS/.RE blocks of its EXAMPLES section, with
-the roff escapes undone; a README's are its ``` blocks.  Each example is
+the roff escapes undone; a README's are its ``` blocks, except those tagged
+```text.  Each example is
 written as OUTDIR/NNN.sh, with OUTDIR/NNN.name (FILE and example number) and
 OUTDIR/NNN.mode: "run" (must exit 0), "long" (hours of work as written: must
 exit 0 or still be running, without an error, at a time limit) or "ci" (the
@@ -64,11 +65,13 @@ def readme_examples(text):
             if m:
                 pending = m.group(1)
             elif line.startswith("```"):
-                block, mode, pending = [], pending, "run"
+                # a block tagged text (a drawing, a listing) is no example
+                block, mode, pending = [], "text" if line[3:].strip() == "text" else pending, "run"
             elif line.strip():
                 pending = "run"
         elif line.startswith("```"):
-            yield block, mode
+            if mode != "text":
+                yield block, mode
             block = None
         else:
             block.append(line)

@@ -8,7 +8,7 @@ R=$(cd "$(dirname "$0")/../.." && pwd)
 
 # "MODULE ROW" per line: the map's rows numbered from the top (tasks 1), so a
 # module may include those of its own row or of a larger one.
-awk '/^The library.s layers/ { on = 1 } on && /^```$/ { if (++fence == 2) exit; next }
+awk '/^The library.s layers/ { on = 1 } on && /^```/ { if (++fence == 2) exit; next }
      fence == 1 && !/^ cmd\// { row++; for (i = 2; i <= NF; i++) print $i, row }' "$R/README.md" |
     sort > "$T/layers"
 

@@ -381,6 +381,8 @@ typedef struct {
     sat_cider *cider;        /* --objective scst */
     double reward_greedy, reward_sampled; /* this epoch's sums over images */
     long rewarded;           /* images */
+    double summing_secs;     /* this epoch's time in reduce_batch: the allreduce, and
+                                the wait for the slowest rank's share */
 } trainer;
 
 static void optimizer_step(trainer *tr)
@@ -552,7 +554,9 @@ static double run_epoch(trainer *tr, double *xent_per_token)
     for (long b = tr->ts.batch; b < plan.nbatches; b++) {
         int B = (int)(plan.start[b + 1] - plan.start[b]);
         sat_decoder_loss l = batch_step(tr, &plan, b, &bb);
+        double t0 = sat_now();
         reduce_batch(tr, &l);
+        tr->summing_secs += sat_now() - t0;
         if (!isfinite(l.loss)) sat_die("epoch %d, batch %ld: the loss is not finite (lower --lr?)",
                                        tr->ts.epoch + 1, b);
         if (o->hard && !o->scst) move_baseline(&tr->ts, &l);
@@ -615,7 +619,7 @@ static void train(trainer *tr)
     /* a resumed run that had already stopped for want of patience stays stopped */
     while (tr->ts.epoch < o->epochs && tr->ts.bad_epochs < o->patience) {
         double t0 = sat_now(), xent;
-        tr->reward_greedy = tr->reward_sampled = 0, tr->rewarded = 0;
+        tr->reward_greedy = tr->reward_sampled = 0, tr->rewarded = 0, tr->summing_secs = 0;
         double loss = run_epoch(tr, &xent);
         double rewards[] = {tr->reward_greedy, tr->reward_sampled, tr->rewarded};
         dist_sum_doubles(rewards, 3);
@@ -634,6 +638,7 @@ static void train(trainer *tr)
             fprintf(info, "  train CIDEr-D greedy %.1f sampled %.1f", 100 * tr->reward_greedy / tr->rewarded,
                     100 * tr->reward_sampled / tr->rewarded);
         if (o->lr_decay != 1) fprintf(info, "  lr %g", tr->ts.lr);
+        if (dist.size > 1) fprintf(info, "  summing %.2f s", tr->summing_secs);
         fputc('\n', info);
         if (tr->log) { /* without --dev the BLEU columns are NA */
             fprintf(tr->log, "%d\t%.6f\t%.6f", tr->ts.epoch + 1, loss, xent);

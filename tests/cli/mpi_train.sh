@@ -58,9 +58,11 @@ rank0_writes() {
     is_equal "$(wc -l < "$T/soft-2/train.log")" 4 &&
     is_equal "$(grep -c '^sat-train: epoch ' "$T/soft-2.err")" 3 &&
     grep -q "^sat-train: 2 processes, each a share of every batch's images" "$T/soft-2.err" &&
+    is_equal "$(grep -c '^sat-train: epoch .*  summing [0-9.]* s$' "$T/soft-2.err")" 3 &&
+    ! grep -q 'summing' "$T/soft-1.err" &&
     is_equal "$(ls "$T" | grep -c '^soft-2')" 3 # soft-2, soft-2.err, soft-2.satm
 }
-check "rank 0 alone writes the model, checkpoint and log, and talks" rank0_writes
+check "rank 0 alone writes the model, checkpoint and log, and talks (with the time summing)" rank0_writes
 
 # kill -9 one rank in the middle of the run (checkpoints after every batch):
 # the job stops with an error naming it; --resume then goes on with 2 ranks,

@@ -449,7 +449,7 @@ double sat_caption_perplexity(const sat_caption *c)
 
 char *sat_caption_text(const sat_captioner *cap, const sat_caption *c)
 {
-    return sat_vocab_decode(cap->vocab, c->tokens, c->n);
+    return sat_vocab_text(cap->vocab, c->tokens, c->n);
 }
 
 void sat_caption_pack(sat_writer *w, const sat_captioner *cap, const sat_caption *c,

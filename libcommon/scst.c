@@ -73,7 +73,7 @@ static double row_reward(const sat_scst *s, const int *row, size_t ref_image)
 {
     int n = 0;
     while (row[n + 1] != SAT_VOCAB_END) n++;
-    char *text = sat_vocab_decode(s->vocab, row + 1, n);
+    char *text = sat_vocab_text(s->vocab, row + 1, n);
     double r = sat_cider_score(s->cider, ref_image, text);
     free(text);
     return r;

@@ -124,7 +124,7 @@ static int encode_caption(const attender *a, const char *text, encoded *e, char 
 {
     int max = a->opt->stage.max_len;
     e->tokens = sat_xmalloc((size_t)max * sizeof *e->tokens);
-    e->n = sat_vocab_encode(a->cap->vocab, text, e->tokens, max);
+    e->n = sat_vocab_ids(a->cap->vocab, text, e->tokens, max);
     int known = 0;
     for (int i = 0; i < e->n && i < max; i++) known += e->tokens[i] != SAT_VOCAB_UNK;
     if (e->n == 0) sat_fail(why, len, "the caption is empty");

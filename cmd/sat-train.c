@@ -253,7 +253,7 @@ static void dev_scores(const sat_decoder *dec, const sat_dataset *d, sat_metric_
         const double *row = rows + (size_t)i * DEV_ROW;
         int tokens[DEV_MAX_LEN], n = (int)row[0];
         for (int j = 0; j < n; j++) tokens[j] = (int)row[1 + j];
-        char *text = sat_vocab_decode(d->vocab, tokens, n);
+        char *text = sat_vocab_text(d->vocab, tokens, n);
         const char *name = d->images[d->dev[i]].name;
         long ci = sat_refs_find(&d->captions, name);
         sat_metrics_add(m, text, (const char *const *)d->captions.captions[ci],

@@ -121,8 +121,8 @@ static int gather_prev(sat_beam *b)
  * beam advances on its rows. */
 static void step(sat_beam *b, sat_caption_state *st, int t)
 {
-    const sat_decode_options *d = &b->opt.decode;
-    sat_caption_step(st, b->prev, d->attend, d->rng, b->loc, b->logprobs, b->alpha);
+    const sat_step_attend attend = sat_decode_attend(&b->opt.decode, b->loc);
+    sat_caption_step(st, b->prev, &attend, b->logprobs, b->alpha);
     int row0 = 0, next = 0;
     for (int i = 0; i < b->n_images; i++) {
         int nlive = b->beams[i].nlive;

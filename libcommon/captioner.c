@@ -189,7 +189,7 @@ sat_caption_state *sat_caption_state_new(const sat_ensemble *ens, const float *f
     sat_caption_state *st = sat_xcalloc(1, sizeof *st);
     st->ens = ens;
     for (int m = 0; m < ens->n; m++)
-        st->st[m] = sat_decoder_state_new_images(ens->dec[m], feats, n_images, k_max);
+        st->st[m] = sat_decoder_state_new(ens->dec[m], feats, n_images, k_max);
     if (ens->n > 1) {
         const sat_decoder_config *c = &ens->dec[0]->cfg;
         const size_t rows = (size_t)n_images * k_max;
@@ -217,14 +217,18 @@ void sat_caption_state_select(sat_caption_state *st, const int *parent, int k)
 
 /* One member's step as a caption records it (hard modes: one-hot rows). */
 static void member_step(const sat_decoder *dec, sat_decoder_state *st, const int *prev,
-                        sat_attend_mode attend, sat_rng *rng, int *loc, float *logprobs,
-                        float *alpha)
+                        const sat_step_attend *attend, float *logprobs, float *alpha)
 {
     const int L = dec->cfg.L, k = sat_decoder_state_k(st);
-    sat_decoder_step_attend(dec, st, prev, attend, rng, loc, logprobs, alpha, NULL);
-    if (attend == SAT_ATTEND_SOFT) return;
+    sat_decoder_step(dec, st, prev, attend, logprobs, alpha, NULL);
+    if (attend->mode == SAT_ATTEND_SOFT) return;
     memset(alpha, 0, (size_t)k * L * sizeof *alpha);
-    for (int j = 0; j < k; j++) alpha[(size_t)j * L + loc[j]] = 1.0f;
+    for (int j = 0; j < k; j++) alpha[(size_t)j * L + attend->loc[j]] = 1.0f;
+}
+
+sat_step_attend sat_decode_attend(const sat_decode_options *opt, int *loc)
+{
+    return (sat_step_attend){ .mode = opt->attend, .rng = opt->rng, .loc = loc };
 }
 
 /* Rows of x (n × m) minus their log-sum-exp: log-probabilities again. */
@@ -240,16 +244,17 @@ static void log_normalize_rows(float *x, int n, int m)
     }
 }
 
-void sat_caption_step(sat_caption_state *st, const int *prev, sat_attend_mode attend,
-                      sat_rng *rng, int *loc, float *logprobs, float *alpha)
+void sat_caption_step(sat_caption_state *st, const int *prev, const sat_step_attend *attend,
+                      float *logprobs, float *alpha)
 {
     const sat_ensemble *e = st->ens;
-    member_step(e->dec[0], st->st[0], prev, attend, rng, loc, logprobs, alpha);
+    member_step(e->dec[0], st->st[0], prev, attend, logprobs, alpha);
     if (e->n == 1) return;
     const int V = e->dec[0]->cfg.V, L = e->dec[0]->cfg.L, k = sat_decoder_state_k(st->st[0]);
+    sat_step_attend own = *attend; /* the others choose their own locations */
+    if (attend->mode != SAT_ATTEND_GIVEN) own.loc = st->loc;
     for (int m = 1; m < e->n; m++) {
-        int *mloc = attend == SAT_ATTEND_GIVEN ? loc : st->loc;
-        member_step(e->dec[m], st->st[m], prev, attend, rng, mloc, st->logprobs, st->alpha);
+        member_step(e->dec[m], st->st[m], prev, &own, st->logprobs, st->alpha);
         for (size_t i = 0; i < (size_t)k * V; i++) logprobs[i] += st->logprobs[i];
         for (size_t i = 0; i < (size_t)k * L; i++) alpha[i] += st->alpha[i];
     }
@@ -393,8 +398,9 @@ static int step_words(decode_rows *d, int n, int t, int V, int L, const word_sou
 static void step_rows(sat_caption_state *st, decode_rows *d, int n, int V, int L,
                       const word_source *s, sat_caption *out)
 {
+    const sat_step_attend attend = sat_decode_attend(s->opt, d->loc);
     for (int t = 0; n > 0; t++) {
-        sat_caption_step(st, d->prev, s->opt->attend, s->opt->rng, d->loc, d->logprobs, d->alpha);
+        sat_caption_step(st, d->prev, &attend, d->logprobs, d->alpha);
         int next = step_words(d, n, t, V, L, s, out);
         if (next > 0 && next < n) sat_caption_state_select(st, d->parent, next);
         n = next;
@@ -443,7 +449,7 @@ double sat_caption_perplexity(const sat_caption *c)
 
 char *sat_caption_text(const sat_captioner *cap, const sat_caption *c)
 {
-    return sat_vocab_decode(cap->vocab, c->tokens, c->n);
+    return sat_vocab_text(cap->vocab, c->tokens, c->n);
 }
 
 void sat_caption_pack(sat_writer *w, const sat_captioner *cap, const sat_caption *c,

@@ -157,7 +157,7 @@ static void build_vocab(sat_dataset *d, const sat_strtab *train, int min_count, 
  * longer than max_len words or empty. */
 static int add_caption(sat_dataset *d, long im, long ci, int j, int max_len, int *ids)
 {
-    int n = sat_vocab_encode(d->vocab, d->captions.captions[ci][j], ids + 1, max_len + 1);
+    int n = sat_vocab_ids(d->vocab, d->captions.captions[ci][j], ids + 1, max_len + 1);
     if (n > max_len || n == 0) return 0;
     d->train = sat_xrealloc(d->train, (size_t)(d->ntrain + 1) * sizeof *d->train);
     sat_dataset_caption *tc = &d->train[d->ntrain++];

@@ -1201,13 +1201,8 @@ struct sat_decoder_state {
     float *zw;                      /* k_max×L one-hot context weights (hard attention) */
 };
 
-sat_decoder_state *sat_decoder_state_new(const sat_decoder *dec, const float *feats, int k_max)
-{
-    return sat_decoder_state_new_images(dec, feats, 1, k_max);
-}
-
-sat_decoder_state *sat_decoder_state_new_images(const sat_decoder *dec, const float *feats,
-                                                int n_images, int k_max)
+sat_decoder_state *sat_decoder_state_new(const sat_decoder *dec, const float *feats, int n_images,
+                                         int k_max)
 {
     const sat_decoder_config *c = &dec->cfg;
     if (k_max < 1 || n_images < 1 || (long)k_max * n_images > MAX_BATCH)
@@ -1272,41 +1267,36 @@ void sat_decoder_state_select(sat_decoder_state *st, const int *parent, int k)
     st->k = k;
 }
 
-void sat_decoder_step(const sat_decoder *dec, sat_decoder_state *st, const int *prev,
-                      float *logprobs, float *alpha, float *beta)
-{
-    sat_decoder_step_attend(dec, st, prev, SAT_ATTEND_SOFT, NULL, NULL, logprobs, alpha, beta);
-}
-
 static void check_step(const sat_decoder *dec, const sat_decoder_state *st, const int *prev,
-                       sat_attend_mode mode, const sat_rng *rng, const int *loc)
+                       const sat_step_attend *a)
 {
     const sat_decoder_config *c = &dec->cfg;
     for (int j = 0; j < st->k; j++)
         if (prev[j] < 0 || prev[j] >= c->V)
             sat_die("decoder: word %d of hypothesis %d is not in [0, %d)", prev[j], j, c->V);
-    if (mode != SAT_ATTEND_SOFT && !loc) sat_die("decoder: hard attention without locations");
-    if (mode == SAT_ATTEND_SAMPLE && !rng) sat_die("decoder: sampled attention without a random generator");
-    for (int j = 0; mode == SAT_ATTEND_GIVEN && j < st->k; j++)
-        if (loc[j] < 0 || loc[j] >= c->L)
-            sat_die("decoder: location %d of hypothesis %d is not in [0, %d)", loc[j], j, c->L);
+    if (a->mode != SAT_ATTEND_SOFT && !a->loc) sat_die("decoder: hard attention without locations");
+    if (a->mode == SAT_ATTEND_SAMPLE && !a->rng)
+        sat_die("decoder: sampled attention without a random generator");
+    for (int j = 0; a->mode == SAT_ATTEND_GIVEN && j < st->k; j++)
+        if (a->loc[j] < 0 || a->loc[j] >= c->L)
+            sat_die("decoder: location %d of hypothesis %d is not in [0, %d)", a->loc[j], j, c->L);
 }
 
-void sat_decoder_step_attend(const sat_decoder *dec, sat_decoder_state *st, const int *prev,
-                             sat_attend_mode mode, sat_rng *rng, int *loc, float *logprobs,
-                             float *alpha, float *beta)
+void sat_decoder_step(const sat_decoder *dec, sat_decoder_state *st, const int *prev,
+                      const sat_step_attend *attend, float *logprobs, float *alpha, float *beta)
 {
     const sat_decoder_config *c = &dec->cfg;
-    check_step(dec, st, prev, mode, rng, loc);
+    const sat_step_attend soft = { .mode = SAT_ATTEND_SOFT }, *a = attend ? attend : &soft;
+    check_step(dec, st, prev, a);
     embed_rows(dec, prev, st->k, st->x);
     step_io s = { .n = st->k, .img = st->img, .h_prev = st->h, .c_prev = st->c, .x = st->x,
                   .q = st->q, .alpha = st->alpha, .zw = st->alpha, .zraw = st->zraw,
                   .beta = st->beta, .gates = st->gates, .c = st->c_next, .h = st->h_next,
                   .rowwise = 1 };
     step_attend(dec, st->proj, &s);
-    if (mode != SAT_ATTEND_SOFT) {
+    if (a->mode != SAT_ATTEND_SOFT) {
         for (int j = 0; j < st->k; j++)
-            attend_row(st->alpha + (size_t)j * c->L, c->L, mode, rng, loc + j,
+            attend_row(st->alpha + (size_t)j * c->L, c->L, a->mode, a->rng, a->loc + j,
                        st->zw + (size_t)j * c->L);
         s.zw = st->zw;
     }

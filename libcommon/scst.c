@@ -20,10 +20,11 @@ static void decode_rows(const sat_scst *s, const float *feats, int k, int first_
                         sat_attend_mode mode, sat_rng *rng, int *rows, int *locations)
 {
     const int V = s->dec->cfg.V, width = SAT_SCST_ROW(s->max_len);
-    sat_decoder_state *st = sat_decoder_state_new(s->dec, feats, k);
+    sat_decoder_state *st = sat_decoder_state_new(s->dec, feats, 1, k);
     float *logprobs = sat_xmalloc((size_t)k * V * sizeof *logprobs);
     int alive[SAT_SCST_MAX_SAMPLES + 1], prev[SAT_SCST_MAX_SAMPLES + 1], nalive = k;
     int loc[SAT_SCST_MAX_SAMPLES + 1];
+    const sat_step_attend attend = { .mode = mode, .rng = rng, .loc = loc };
     for (int j = 0; j < k; j++) {
         int *row = row_of(rows, s->max_len, j);
         for (int t = 0; t < width; t++) row[t] = -1;
@@ -34,7 +35,7 @@ static void decode_rows(const sat_scst *s, const float *feats, int k, int first_
     sat_decoder_state_select(st, (int[SAT_SCST_MAX_SAMPLES + 1]){0}, k);
     for (int t = 1; nalive > 0; t++) {
         for (int a = 0; a < nalive; a++) prev[a] = row_of(rows, s->max_len, alive[a])[t - 1];
-        sat_decoder_step_attend(s->dec, st, prev, mode, rng, loc, logprobs, NULL, NULL);
+        sat_decoder_step(s->dec, st, prev, &attend, logprobs, NULL, NULL);
         int keep[SAT_SCST_MAX_SAMPLES + 1], nkeep = 0;
         for (int a = 0; a < nalive; a++) {
             int j = alive[a], greedy = first_greedy && j == 0;
@@ -72,7 +73,7 @@ static double row_reward(const sat_scst *s, const int *row, size_t ref_image)
 {
     int n = 0;
     while (row[n + 1] != SAT_VOCAB_END) n++;
-    char *text = sat_vocab_decode(s->vocab, row + 1, n);
+    char *text = sat_vocab_text(s->vocab, row + 1, n);
     double r = sat_cider_score(s->cider, ref_image, text);
     free(text);
     return r;

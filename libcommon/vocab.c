@@ -171,7 +171,7 @@ int sat_vocab_id(const sat_vocab *v, const char *word)
     return id < 0 ? SAT_VOCAB_UNK : (int)id;
 }
 
-int sat_vocab_encode(const sat_vocab *v, const char *caption, int *ids, int max)
+int sat_vocab_ids(const sat_vocab *v, const char *caption, int *ids, int max)
 {
     sat_words w;
     int n = sat_tokenize_words(caption, &w);
@@ -180,7 +180,7 @@ int sat_vocab_encode(const sat_vocab *v, const char *caption, int *ids, int max)
     return n;
 }
 
-char *sat_vocab_decode(const sat_vocab *v, const int *ids, int n)
+char *sat_vocab_text(const sat_vocab *v, const int *ids, int n)
 {
     size_t len = 1;
     for (int i = 0; i < n; i++) {

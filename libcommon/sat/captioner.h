@@ -109,7 +109,7 @@ sat_attend_mode sat_attend_option(const char *arg);
 
 /* The decoding state of n_images images (feats: n_images × L × D) for every
  * member of an ensemble, up to k_max hypotheses each (sat_decoder_state, n
- * times; rows as sat_decoder_state_new_images's). */
+ * times; rows as sat_decoder_state_new's). */
 typedef struct sat_caption_state sat_caption_state;
 sat_caption_state *sat_caption_state_new(const sat_ensemble *ens, const float *feats, int n_images,
                                          int k_max);
@@ -117,12 +117,13 @@ void sat_caption_state_free(sat_caption_state *st);
 /* Beam bookkeeping, as sat_decoder_state_select, for every member. */
 void sat_caption_state_select(sat_caption_state *st, const int *parent, int k);
 
-/* sat_decoder_step_attend as a caption records it, for the state's k
- * hypotheses: logprobs (k × V) and alpha (k × L) as the ensemble's (the top
- * of this file); for a hard mode, the rows of alpha are one-hot at the
- * locations the step chose (or was given), which loc (k) holds. */
-void sat_caption_step(sat_caption_state *st, const int *prev, sat_attend_mode attend,
-                      sat_rng *rng, int *loc, float *logprobs, float *alpha);
+/* sat_decoder_step as a caption records it, for the state's k hypotheses
+ * (attend not NULL): logprobs (k × V) and alpha (k × L) as the ensemble's
+ * (the top of this file); for a hard mode, the rows of alpha are one-hot at
+ * the locations the step chose (or was given), which attend->loc (k) holds:
+ * the first member's (an ensemble's other members choose their own). */
+void sat_caption_step(sat_caption_state *st, const int *prev, const sat_step_attend *attend,
+                      float *logprobs, float *alpha);
 
 /* How captions are decoded (sat_caption_decode) or read (sat_caption_teacher,
  * which takes only attend and rng).  Zero is greedy with soft attention and
@@ -130,10 +131,14 @@ void sat_caption_step(sat_caption_state *st, const int *prev, sat_attend_mode at
 typedef struct {
     int max_len;            /* at most max_len words, then <end> */
     float temperature;      /* 0: the most probable word; > 0: drawn from p^(1/T) */
-    sat_attend_mode attend; /* SOFT, SAMPLE or ARGMAX: as sat_decoder_step_attend */
+    sat_attend_mode attend; /* SOFT, SAMPLE or ARGMAX: as sat_decoder_step's */
     int allow_unk;          /* <unk> among the words (sat_caption_may_emit) */
     sat_rng *rng;           /* the draws of words (temperature > 0) and locations (SAMPLE) */
 } sat_decode_options;
+
+/* The step attention of opt (its attend and rng) with locations into loc
+ * (k), for sat_caption_step. */
+sat_step_attend sat_decode_attend(const sat_decode_options *opt, int *loc);
 
 /* Decode one caption per image of n_images (feats: n_images × L × D) with an
  * ensemble, into out[0..n_images), the images stepped together: one product

@@ -45,7 +45,7 @@
  * config entry "att.temperature", written only when τ != 1).
  *
  * Hard attention (§4.1; sat_decoder_forward_backward_hard, and at inference
- * sat_decoder_step_attend): a location s_t ~ Multinoulli(α_t) per step and
+ * sat_decoder_step): a location s_t ~ Multinoulli(α_t) per step and
  * ẑ_t = β_t a_{s_t} in place of the expected context β_t Σ_i α_ti a_i; the
  * rest of the model is the same, so one model can be read either way.
  * Training maximises the variational lower bound L_s = Σ_s p(s|a) log p(y|s,a)
@@ -264,13 +264,11 @@ sat_decoder_loss sat_decoder_forward_backward_hard(sat_decoder *dec,
 
 typedef struct sat_decoder_state sat_decoder_state;
 
-/* State for up to k_max hypotheses of the image feats (L×D, copied); it
- * starts with one hypothesis at (h0, c0). */
-sat_decoder_state *sat_decoder_state_new(const sat_decoder *dec, const float *feats, int k_max);
-/* The same for n_images images (feats: n_images × L × D) of up to k_max
- * hypotheses each: it starts with one row per image, row i reading image i. */
-sat_decoder_state *sat_decoder_state_new_images(const sat_decoder *dec, const float *feats,
-                                                int n_images, int k_max);
+/* State for n_images images (feats: n_images × L × D, copied) of up to k_max
+ * hypotheses each: it starts with one row per image, row i reading image i
+ * at (h0, c0). */
+sat_decoder_state *sat_decoder_state_new(const sat_decoder *dec, const float *feats, int n_images,
+                                         int k_max);
 void sat_decoder_state_free(sat_decoder_state *st);
 /* The number of rows now (all images'). */
 int sat_decoder_state_k(const sat_decoder_state *st);
@@ -278,23 +276,25 @@ int sat_decoder_state_k(const sat_decoder_state *st);
  * reads its image), j < k (1 <= k <= the capacity; parents may repeat, and
  * their images must not go down: rows stay grouped by image). */
 void sat_decoder_state_select(sat_decoder_state *st, const int *parent, int k);
-/* One step for the current k hypotheses: prev[j] is the word each read
- * (<start> first), logprobs (k×V) receives log p(y_t | …), alpha (k×L) and
- * beta (k) the attention, when not NULL.  No dropout.  dec is the decoder
- * the state was made with. */
-void sat_decoder_step(const sat_decoder *dec, sat_decoder_state *st, const int *prev,
-                      float *logprobs, float *alpha, float *beta);
 
 /* How a step takes its context: the expected one (soft), or the annotation
  * at one location per hypothesis, drawn from α, α's argmax, or given. */
 typedef enum { SAT_ATTEND_SOFT, SAT_ATTEND_SAMPLE, SAT_ATTEND_ARGMAX, SAT_ATTEND_GIVEN } sat_attend_mode;
 
-/* sat_decoder_step with the context chosen by mode.  loc (k; may be NULL for
- * SOFT) receives each hypothesis's location, or holds them for GIVEN (each
- * in [0, L)); rng is needed for SAMPLE.  alpha receives α itself, the
- * distribution the locations come from.  sat_decoder_step is SOFT. */
-void sat_decoder_step_attend(const sat_decoder *dec, sat_decoder_state *st, const int *prev,
-                             sat_attend_mode mode, sat_rng *rng, int *loc, float *logprobs,
-                             float *alpha, float *beta);
+/* A step's attention (sat_decoder_step): the mode and what it needs. */
+typedef struct {
+    sat_attend_mode mode;
+    sat_rng *rng; /* the draws of SAMPLE; may be NULL for the others */
+    int *loc;     /* k: receives each hypothesis's location, or holds them for
+                     GIVEN (each in [0, L)); may be NULL for SOFT */
+} sat_step_attend;
+
+/* One step for the current k hypotheses: prev[j] is the word each read
+ * (<start> first), logprobs (k×V) receives log p(y_t | …), alpha (k×L) and
+ * beta (k) the attention, when not NULL; alpha is α itself, the
+ * distribution a hard mode's locations come from.  attend NULL is SOFT.  No
+ * dropout.  dec is the decoder the state was made with. */
+void sat_decoder_step(const sat_decoder *dec, sat_decoder_state *st, const int *prev,
+                      const sat_step_attend *attend, float *logprobs, float *alpha, float *beta);
 
 #endif

@@ -9,7 +9,7 @@
  *     sat_word_counts_init(&wc);
  *     for (each training caption) sat_word_counts_add(&wc, text);
  *     sat_vocab *v = sat_vocab_build(&wc, 5, 0);
- *     int ids[64], n = sat_vocab_encode(v, "A dog runs.", ids, 64);   // a dog runs
+ *     int ids[64], n = sat_vocab_ids(v, "A dog runs.", ids, 64);   // a dog runs
  *
  * In a model file the vocabulary is its list of words (sat_model.vocab, id
  * order); sat_vocab_from_words() makes a sat_vocab of it again.
@@ -62,12 +62,13 @@ int sat_words_first_difference(char *const *a, int na, char *const *b, int nb);
 
 /* The id of a word, SAT_VOCAB_UNK when it is not in the vocabulary. */
 int sat_vocab_id(const sat_vocab *v, const char *word);
-/* Tokenize a caption and write the ids of its first max words (no <start> or
- * <end>); returns the number of words, which may exceed max (as snprintf). */
-int sat_vocab_encode(const sat_vocab *v, const char *caption, int *ids, int max);
-/* Words of ids joined by single spaces, malloc'd: stops at <end>, skips
- * <start>, shows ids outside the vocabulary as <unk>. */
-char *sat_vocab_decode(const sat_vocab *v, const int *ids, int n);
+/* Text -> ids: tokenize a caption and write the ids of its first max words
+ * (no <start> or <end>); returns the number of words, which may exceed max
+ * (as snprintf). */
+int sat_vocab_ids(const sat_vocab *v, const char *caption, int *ids, int max);
+/* Ids -> text: the words of ids joined by single spaces, malloc'd: stops at
+ * <end>, skips <start>, shows ids outside the vocabulary as <unk>. */
+char *sat_vocab_text(const sat_vocab *v, const int *ids, int n);
 
 /* The text form: one "word<TAB>count" line per id, in id order. */
 void sat_vocab_write_text(const sat_vocab *v, FILE *f);

@@ -65,11 +65,11 @@ static double inference_seconds(const sat_decoder *dec, const float *feats, int 
     double t[5];
     for (int rep = 0; rep < 5; rep++) {
         double t0 = sat_now();
-        sat_decoder_state *st = sat_decoder_state_new(dec, feats, k);
+        sat_decoder_state *st = sat_decoder_state_new(dec, feats, 1, k);
         sat_decoder_state_select(st, (const int[8]){ 0 }, k);
         for (int j = 0; j < k; j++) prev[j] = 0;
         for (int step = 0; step < T; step++) {
-            sat_decoder_step(dec, st, prev, logp, NULL, NULL);
+            sat_decoder_step(dec, st, prev, NULL, logp, NULL, NULL);
             for (int j = 0; j < k; j++) prev[j] = (int)sat_rng_below(rng, (uint32_t)V);
         }
         sat_decoder_state_free(st);

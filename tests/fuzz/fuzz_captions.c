@@ -68,8 +68,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     sat_vocab *v = sat_vocab_build(&wc, 1, 0);
     if (prev) {
         int ids[32];
-        int n = sat_vocab_encode(v, prev, ids, 32);
-        char *text = sat_vocab_decode(v, ids, n < 32 ? n : 32);
+        int n = sat_vocab_ids(v, prev, ids, 32);
+        char *text = sat_vocab_text(v, ids, n < 32 ? n : 32);
         free(text);
     }
     free(prev);

@@ -454,33 +454,33 @@ static void test_vocab_build_order(void **state)
     sat_vocab_free(v);
 }
 
-static void test_vocab_encode_decode(void **state)
+static void test_vocab_ids_text(void **state)
 {
     (void)state;
     sat_vocab *v = build_vocab(2, 0, train_captions, 6);
     int ids[16];
-    int n = sat_vocab_encode(v, "A zebra runs, a DOG sleeps.", ids, 16);
+    int n = sat_vocab_ids(v, "A zebra runs, a DOG sleeps.", ids, 16);
     assert_int_equal(n, 6);
     int want[] = {3, 7, 6, 3, 5, SAT_VOCAB_UNK};
     for (int i = 0; i < n; i++) assert_int_equal(ids[i], want[i]);
-    char *text = sat_vocab_decode(v, ids, n);
+    char *text = sat_vocab_text(v, ids, n);
     assert_string_equal(text, "a zebra runs a dog <unk>");
     free(text);
 
     /* round trip of in-vocabulary text */
-    n = sat_vocab_encode(v, "a cat runs", ids, 16);
-    text = sat_vocab_decode(v, ids, n);
+    n = sat_vocab_ids(v, "a cat runs", ids, 16);
+    text = sat_vocab_text(v, ids, n);
     assert_string_equal(text, "a cat runs");
     free(text);
 
     /* max smaller than the caption: count of all words, only max written */
     ids[2] = -7;
-    assert_int_equal(sat_vocab_encode(v, "a cat runs", ids, 2), 3);
+    assert_int_equal(sat_vocab_ids(v, "a cat runs", ids, 2), 3);
     assert_int_equal(ids[2], -7);
 
     /* <start> skipped, stop at <end>, out-of-range ids shown as <unk> */
     int seq[] = {SAT_VOCAB_START, 5, 99, -1, SAT_VOCAB_END, 4};
-    text = sat_vocab_decode(v, seq, 6);
+    text = sat_vocab_text(v, seq, 6);
     assert_string_equal(text, "dog <unk> <unk>");
     free(text);
     assert_int_equal(sat_vocab_id(v, "cat"), 4);
@@ -558,7 +558,7 @@ int main(void)
         cmocka_unit_test(test_karpathy_json),
         cmocka_unit_test(test_coco_json),
         cmocka_unit_test(test_vocab_build_order),
-        cmocka_unit_test(test_vocab_encode_decode),
+        cmocka_unit_test(test_vocab_ids_text),
         cmocka_unit_test(test_vocab_text_round_trip),
         cmocka_unit_test(test_vocab_refuses_bad_input),
     };

@@ -71,7 +71,7 @@ static void test_vocabulary(void **state)
     assert_int_equal(d.vocab->n, 17);
     for (int i = 0; i < 17; i++) assert_string_equal(d.vocab->words[i], words[i]);
     /* "snow" is only in dev captions, "lawn" in one train caption */
-    assert_int_equal(sat_vocab_encode(d.vocab, "snow lawn", (int[4]){0}, 4), 2);
+    assert_int_equal(sat_vocab_ids(d.vocab, "snow lawn", (int[4]){0}, 4), 2);
     sat_dataset_free(&d);
 }
 

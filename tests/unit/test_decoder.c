@@ -240,14 +240,15 @@ static void test_step_matches_teacher_forcing(void **state)
         int rows[TB], k = 0;
         for (int b = 0; b < TB; b++)
             if (m.image[b] == img) rows[k++] = b;
-        sat_decoder_state *st = sat_decoder_state_new(m.dec, m.feats + (size_t)img * c->L * c->D, TB);
+        sat_decoder_state *st =
+            sat_decoder_state_new(m.dec, m.feats + (size_t)img * c->L * c->D, 1, TB);
         assert_int_equal(sat_decoder_state_k(st), 1);
         sat_decoder_state_select(st, (const int[]){ 0, 0, 0 }, k);
         double asum[TB][16] = { { 0 } };
         for (int t = 0; t < TT; t++) {
             int prev[TB];
             for (int j = 0; j < k; j++) prev[j] = m.tokens[rows[j] * (TT + 1) + t] >= 0 ? m.tokens[rows[j] * (TT + 1) + t] : 0;
-            sat_decoder_step(m.dec, st, prev, logp, alpha, beta);
+            sat_decoder_step(m.dec, st, prev, NULL, logp, alpha, beta);
             for (int j = 0; j < k; j++) {
                 int y = m.tokens[rows[j] * (TT + 1) + t + 1];
                 double z = 0;
@@ -280,17 +281,17 @@ static void test_step_select(void **state)
     sat_rng_seed(&rng, 16);
     float *feats = sat_xmalloc((size_t)small.L * small.D * sizeof(float));
     fill_random(feats, (size_t)small.L * small.D, 0, 1, &rng);
-    sat_decoder_state *a = sat_decoder_state_new(dec, feats, 3);
-    sat_decoder_state *b = sat_decoder_state_new(dec, feats, 3);
+    sat_decoder_state *a = sat_decoder_state_new(dec, feats, 1, 3);
+    sat_decoder_state *b = sat_decoder_state_new(dec, feats, 1, 3);
     float la[3 * 13], lb[3 * 13];
     sat_decoder_state_select(a, (const int[]){ 0, 0, 0 }, 3);
     sat_decoder_state_select(b, (const int[]){ 0, 0, 0 }, 3);
-    sat_decoder_step(dec, a, (const int[]){ 1, 2, 3 }, la, NULL, NULL);
-    sat_decoder_step(dec, b, (const int[]){ 1, 2, 3 }, lb, NULL, NULL);
+    sat_decoder_step(dec, a, (const int[]){ 1, 2, 3 }, NULL, la, NULL, NULL);
+    sat_decoder_step(dec, b, (const int[]){ 1, 2, 3 }, NULL, lb, NULL, NULL);
     assert_memory_not_equal(la, la + V, V * sizeof(float)); /* different words, different states */
     sat_decoder_state_select(b, (const int[]){ 2, 0 }, 2); /* b keeps a's hypotheses 2 and 0 */
-    sat_decoder_step(dec, a, (const int[]){ 4, 5, 6 }, la, NULL, NULL);
-    sat_decoder_step(dec, b, (const int[]){ 6, 4 }, lb, NULL, NULL);
+    sat_decoder_step(dec, a, (const int[]){ 4, 5, 6 }, NULL, la, NULL, NULL);
+    sat_decoder_step(dec, b, (const int[]){ 6, 4 }, NULL, lb, NULL, NULL);
     for (int v = 0; v < V; v++) {
         assert_true(fabsf(lb[v] - la[2 * V + v]) < 1e-6f);
         assert_true(fabsf(lb[V + v] - la[v]) < 1e-6f);
@@ -313,21 +314,21 @@ static void test_step_images(void **state)
     sat_rng_seed(&rng, 17);
     float *feats = sat_xmalloc(2 * LD * sizeof(float));
     fill_random(feats, 2 * LD, 0, 1, &rng);
-    sat_decoder_state *both = sat_decoder_state_new_images(dec, feats, 2, 3);
-    sat_decoder_state *a = sat_decoder_state_new(dec, feats, 3);
-    sat_decoder_state *b = sat_decoder_state_new(dec, feats + LD, 3);
+    sat_decoder_state *both = sat_decoder_state_new(dec, feats, 2, 3);
+    sat_decoder_state *a = sat_decoder_state_new(dec, feats, 1, 3);
+    sat_decoder_state *b = sat_decoder_state_new(dec, feats + LD, 1, 3);
     float l2[5 * 13], la[3 * 13], lb[3 * 13];
-    sat_decoder_step(dec, both, (const int[]){ 1, 1 }, l2, NULL, NULL);
-    sat_decoder_step(dec, a, (const int[]){ 1 }, la, NULL, NULL);
-    sat_decoder_step(dec, b, (const int[]){ 1 }, lb, NULL, NULL);
+    sat_decoder_step(dec, both, (const int[]){ 1, 1 }, NULL, l2, NULL, NULL);
+    sat_decoder_step(dec, a, (const int[]){ 1 }, NULL, la, NULL, NULL);
+    sat_decoder_step(dec, b, (const int[]){ 1 }, NULL, lb, NULL, NULL);
     assert_memory_equal(l2, la, V * sizeof(float));
     assert_memory_equal(l2 + V, lb, V * sizeof(float));
     sat_decoder_state_select(both, (const int[]){ 0, 0, 0, 1, 1 }, 5);
     sat_decoder_state_select(a, (const int[]){ 0, 0, 0 }, 3);
     sat_decoder_state_select(b, (const int[]){ 0, 0 }, 2);
-    sat_decoder_step(dec, both, (const int[]){ 3, 4, 5, 6, 7 }, l2, NULL, NULL);
-    sat_decoder_step(dec, a, (const int[]){ 3, 4, 5 }, la, NULL, NULL);
-    sat_decoder_step(dec, b, (const int[]){ 6, 7 }, lb, NULL, NULL);
+    sat_decoder_step(dec, both, (const int[]){ 3, 4, 5, 6, 7 }, NULL, l2, NULL, NULL);
+    sat_decoder_step(dec, a, (const int[]){ 3, 4, 5 }, NULL, la, NULL, NULL);
+    sat_decoder_step(dec, b, (const int[]){ 6, 7 }, NULL, lb, NULL, NULL);
     assert_memory_equal(l2, la, 3 * V * sizeof(float));
     assert_memory_equal(l2 + 3 * V, lb, 2 * V * sizeof(float));
     sat_decoder_state_free(both);

@@ -39,14 +39,15 @@ typedef struct {
 /* log p(y | s, a) of exact_tokens with the locations s, and log p(s | a). */
 static double logp_at(const exact_case *x, const int *s, double *logp_s)
 {
-    sat_decoder_state *st = sat_decoder_state_new(x->dec, x->feats, 1);
+    sat_decoder_state *st = sat_decoder_state_new(x->dec, x->feats, 1, 1);
     float logp[6], alpha[XL];
     double lp = 0;
     *logp_s = 0;
     for (int t = 0; t < XT; t++) {
         int loc = s[t];
-        sat_decoder_step_attend(x->dec, st, exact_tokens + t, SAT_ATTEND_GIVEN, NULL, &loc, logp,
-                                alpha, NULL);
+        sat_decoder_step(x->dec, st, exact_tokens + t,
+                         &(sat_step_attend){ .mode = SAT_ATTEND_GIVEN, .loc = &loc }, logp, alpha,
+                         NULL);
         lp += logp[exact_tokens[t + 1]];
         *logp_s += log(alpha[s[t]]);
     }
@@ -371,10 +372,10 @@ static void test_given_locations(void **state)
     for (int r = 0; r < TB; r++) {
         const int *tok = m.tokens + r * (TT + 1);
         sat_decoder_state *st =
-            sat_decoder_state_new(m.dec, m.feats + (size_t)m.image[r] * cfg.L * cfg.D, 1);
+            sat_decoder_state_new(m.dec, m.feats + (size_t)m.image[r] * cfg.L * cfg.D, 1, 1);
         for (int t = 0; t < TT && tok[t + 1] >= 0; t++) {
-            sat_decoder_step_attend(m.dec, st, tok + t, SAT_ATTEND_GIVEN, NULL, loc + r * TT + t,
-                                    logprobs, alpha, NULL);
+            const sat_step_attend given = { .mode = SAT_ATTEND_GIVEN, .loc = loc + r * TT + t };
+            sat_decoder_step(m.dec, st, tok + t, &given, logprobs, alpha, NULL);
             xent -= logprobs[tok[t + 1]];
             weighted -= weight[r] * logprobs[tok[t + 1]];
             logp_s += weight[r] * log(alpha[loc[r * TT + t]]);
@@ -500,7 +501,7 @@ static void test_baseline_and_repeatability(void **state)
 /* ---- inference ------------------------------------------------------------------ */
 
 /* Sampled locations follow α, argmax takes its mode, given ones are used as
- * given, and SOFT is sat_decoder_step exactly. */
+ * given, and SOFT is a step with no attend (NULL) exactly. */
 static void test_step_modes(void **state)
 {
     (void)state;
@@ -517,9 +518,10 @@ static void test_step_modes(void **state)
     float *alphas = sat_xmalloc((size_t)K * 6 * sizeof(float));
     for (int j = 0; j < K; j++) prev[j] = 1;
 
-    sat_decoder_state *st = sat_decoder_state_new(dec, feats, K);
+    sat_decoder_state *st = sat_decoder_state_new(dec, feats, 1, K);
     sat_decoder_state_select(st, parent, K);
-    sat_decoder_step_attend(dec, st, prev, SAT_ATTEND_SAMPLE, &rng, loc, logp, alphas, NULL);
+    const sat_step_attend sample = { .mode = SAT_ATTEND_SAMPLE, .rng = &rng, .loc = loc };
+    sat_decoder_step(dec, st, prev, &sample, logp, alphas, NULL);
     memcpy(alpha, alphas, sizeof alpha);
     int count[6] = { 0 };
     for (int j = 0; j < K; j++) {
@@ -535,26 +537,29 @@ static void test_step_modes(void **state)
 
     int best = 0;
     for (int i = 1; i < 6; i++) best = alpha[i] > alpha[best] ? i : best;
-    sat_decoder_state *a = sat_decoder_state_new(dec, feats, 1);
-    sat_decoder_state *b = sat_decoder_state_new(dec, feats, 1);
+    sat_decoder_state *a = sat_decoder_state_new(dec, feats, 1, 1);
+    sat_decoder_state *b = sat_decoder_state_new(dec, feats, 1, 1);
     int la, lb = best;
-    sat_decoder_step_attend(dec, a, prev, SAT_ATTEND_ARGMAX, NULL, &la, logp_a, NULL, NULL);
-    sat_decoder_step_attend(dec, b, prev, SAT_ATTEND_GIVEN, NULL, &lb, logp_b, NULL, NULL);
+    const sat_step_attend argmax = { .mode = SAT_ATTEND_ARGMAX, .loc = &la };
+    const sat_step_attend given = { .mode = SAT_ATTEND_GIVEN, .loc = &lb };
+    sat_decoder_step(dec, a, prev, &argmax, logp_a, NULL, NULL);
+    sat_decoder_step(dec, b, prev, &given, logp_b, NULL, NULL);
     assert_int_equal(la, best);
     assert_memory_equal(logp_a, logp_b, sizeof logp_a);
     lb = (best + 1) % 6; /* another location, another next-word distribution */
     sat_decoder_state_free(b);
-    b = sat_decoder_state_new(dec, feats, 1);
-    sat_decoder_step_attend(dec, b, prev, SAT_ATTEND_GIVEN, NULL, &lb, logp_b, NULL, NULL);
+    b = sat_decoder_state_new(dec, feats, 1, 1);
+    sat_decoder_step(dec, b, prev, &given, logp_b, NULL, NULL);
     assert_memory_not_equal(logp_a, logp_b, sizeof logp_a);
     sat_decoder_state_free(a);
     sat_decoder_state_free(b);
 
-    a = sat_decoder_state_new(dec, feats, 1);
-    b = sat_decoder_state_new(dec, feats, 1);
+    a = sat_decoder_state_new(dec, feats, 1, 1);
+    b = sat_decoder_state_new(dec, feats, 1, 1);
     for (int t = 0; t < 3; t++) {
-        sat_decoder_step(dec, a, prev, logp_a, NULL, NULL);
-        sat_decoder_step_attend(dec, b, prev, SAT_ATTEND_SOFT, NULL, NULL, logp_b, NULL, NULL);
+        sat_decoder_step(dec, a, prev, NULL, logp_a, NULL, NULL);
+        sat_decoder_step(dec, b, prev, &(sat_step_attend){ .mode = SAT_ATTEND_SOFT }, logp_b, NULL,
+                         NULL);
         assert_memory_equal(logp_a, logp_b, sizeof logp_a);
     }
     sat_decoder_state_free(a);
@@ -682,10 +687,11 @@ static void train_toy(sat_hard_attention h, int steps, double *word_acc, double 
     for (int k = 0; k < n; k++) {
         int w;
         toy_example(&rng, feats, &w, &where[0]);
-        sat_decoder_state *st = sat_decoder_state_new(dec, feats, 1);
+        sat_decoder_state *st = sat_decoder_state_new(dec, feats, 1, 1);
         float logp[TV];
         int loc, start = 1, best = 3;
-        sat_decoder_step_attend(dec, st, &start, SAT_ATTEND_ARGMAX, NULL, &loc, logp, NULL, NULL);
+        const sat_step_attend argmax = { .mode = SAT_ATTEND_ARGMAX, .loc = &loc };
+        sat_decoder_step(dec, st, &start, &argmax, logp, NULL, NULL);
         for (int v = 3; v < TV; v++) best = logp[v] > logp[best] ? v : best;
         right += best == 3 + w;
         found += loc == where[0];

@@ -80,7 +80,7 @@ static int row_words(const int *row, int *words)
 
 static double reward_of(scst_case *c, size_t image, const int *words, int n)
 {
-    char *text = sat_vocab_decode(c->vocab, words, n);
+    char *text = sat_vocab_text(c->vocab, words, n);
     double r = sat_cider_score(c->cider, image, text);
     free(text);
     return r;

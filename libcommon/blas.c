@@ -9,6 +9,8 @@
 extern void gotoblas_dynamic_init(void) __attribute__((weak));
 extern void gotoblas_dynamic_quit(void) __attribute__((weak));
 extern char *openblas_get_corename(void) __attribute__((weak));
+extern void openblas_set_num_threads(int n) __attribute__((weak));
+extern void blas_thread_shutdown_(void) __attribute__((weak));
 
 /* The best kernels of OpenBLAS 0.3.21 for the CPU's features, or NULL. */
 static const char *core_for_features(void)
@@ -22,8 +24,25 @@ static const char *core_for_features(void)
     return NULL;
 }
 
+/* OpenBLAS starts its threads as it is loaded, and each then spins on a
+ * core (sched_yield) for ~0.1 s waiting for work: in sat-beam, which calls
+ * no BLAS, that was more CPU time than captioning a photo, taken from the
+ * sat-encode beside it in a pipe (issue 15).  So they are stopped at once;
+ * a program that wants more than one asks with openblas_set_num_threads
+ * (sat-encode, sat-train), which starts them again.  Unless the user chose a
+ * number (OPENBLAS_NUM_THREADS, OMP_NUM_THREADS). */
+static void stop_idle_threads(void)
+{
+    if (!openblas_set_num_threads || !blas_thread_shutdown_ || getenv("OPENBLAS_NUM_THREADS") ||
+        getenv("OMP_NUM_THREADS"))
+        return;
+    openblas_set_num_threads(1);
+    blas_thread_shutdown_();
+}
+
 void sat_blas_init(void)
 {
+    stop_idle_threads();
     if (!gotoblas_dynamic_init || !gotoblas_dynamic_quit || !openblas_get_corename) return;
     if (getenv("OPENBLAS_CORETYPE") || strcasecmp(openblas_get_corename(), "prescott") != 0) return;
     const char *core = core_for_features();

@@ -58,7 +58,7 @@ for run in 1 2 3; do
 done | median | awk '{ printf "end to end, 2 cores: %.1f images/s (median of 3 runs)\n", $1 }'
 
 echo "== decoder training step (forward + backward), 2 threads"
-"$SAT_BENCH_BIN/bench_decoder" 7
+OPENBLAS_NUM_THREADS=2 "$SAT_BENCH_BIN/bench_decoder" 7
 
 echo "== decoder training step, one thread, and its anchor: PyTorch, the same network and batch"
 OPENBLAS_NUM_THREADS=1 "$SAT_BENCH_BIN/bench_decoder" 5 | tee "$tmp/dec1.txt"

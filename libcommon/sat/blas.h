@@ -8,6 +8,10 @@
  * the speed of its AVX-512 kernels.  sat_blas_init, called by sat_init
  * before any BLAS call, then chooses the kernels by the CPU's features, as
  * OPENBLAS_CORETYPE would; a user's own OPENBLAS_CORETYPE is left alone.
+ *
+ * It also leaves OpenBLAS with one thread, its others stopped, unless
+ * OPENBLAS_NUM_THREADS or OMP_NUM_THREADS says otherwise: a program that
+ * wants more asks with openblas_set_num_threads.
  */
 #ifndef SAT_BLAS_H
 #define SAT_BLAS_H

@@ -1,7 +1,7 @@
 /* test_blas.c — sat_init leaves OpenBLAS on kernels for this CPU's vector
  * units (libcommon/sat/blas.h), never on the SSE3 fallback when the CPU has AVX2,
  * and the kernels it picks multiply correctly; a user's OPENBLAS_CORETYPE
- * is kept. */
+ * is kept; OpenBLAS runs one thread until a program asks for more. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,8 +9,10 @@
 #include <cmocka.h>
 
 #include <cblas.h>
+#include <dirent.h>
 #include <stdlib.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "sat/blas.h"
 #include "sat/util.h"
@@ -31,11 +33,46 @@ static void test_kernels_fit_the_cpu(void **state)
     assert_int_not_equal(strcasecmp(sat_blas_core(), "prescott"), 0);
 }
 
-/* A product whose every element is an exact small integer: any kernel gets it exactly. */
+static int threads_of_this_process(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    assert_non_null(d);
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));) n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+/* The product below with n BLAS threads, checked exactly. */
+static void check_sgemm(int n);
+
+/* Without a user's thread count, sat_init leaves OpenBLAS one thread and
+ * none of its own spinning; asking for two afterwards still gets them. */
+static void test_one_thread_until_asked(void **state)
+{
+    (void)state;
+    sat_init("test_blas");
+    if (getenv("OPENBLAS_NUM_THREADS") || getenv("OMP_NUM_THREADS") || sysconf(_SC_NPROCESSORS_ONLN) < 2)
+        skip();
+    assert_int_equal(openblas_get_num_threads(), 1);
+    assert_int_equal(threads_of_this_process(), 1);
+    check_sgemm(2);
+    assert_int_equal(openblas_get_num_threads(), 2);
+    assert_int_equal(threads_of_this_process(), 2);
+}
+
 static void test_sgemm_after_the_switch(void **state)
 {
     (void)state;
-    enum { M = 37, N = 70, K = 129 };
+    check_sgemm(openblas_get_num_threads());
+}
+
+/* A product whose every element is an exact small integer: any kernel gets
+ * it exactly; big enough for OpenBLAS to use its threads. */
+static void check_sgemm(int n)
+{
+    openblas_set_num_threads(n);
+    enum { M = 237, N = 270, K = 129 };
     static float a[M * K], b[K * N], c[M * N];
     for (int i = 0; i < M * K; i++) a[i] = (float)(i % 7 - 3);
     for (int i = 0; i < K * N; i++) b[i] = (float)(i % 5 - 2);
@@ -53,6 +90,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_kernels_fit_the_cpu),
         cmocka_unit_test(test_sgemm_after_the_switch),
+        cmocka_unit_test(test_one_thread_until_asked),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -525,7 +525,7 @@ static sat_model *open_model(const options *o)
         sat_die("no encoder model: %s not found (run 'make models', set SAT_MODEL_DIR, or give -m)",
                 DEFAULT_MODEL);
     char err[SAT_ERR_MAX];
-    sat_model *m = sat_model_load(path, 0, err, sizeof err);
+    sat_model *m = sat_model_load(path, SAT_MODEL_IN_PLACE, err, sizeof err);
     if (!m) sat_die("%s", err);
     free(path);
     return m;

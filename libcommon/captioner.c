@@ -25,21 +25,19 @@ static int same_features(const sat_decoder_config *a, const sat_decoder_config *
     return a->L == b->L && a->D == b->D;
 }
 
-sat_decoder *sat_captioner_member(const sat_model *m, sat_vocab **vocab, char *err, size_t errlen)
+/* sat_captioner_member's checks of dec, made from m (NULL: err says why), or
+ * NULL with the reason in err; dec is freed then. */
+static sat_decoder *checked_member(sat_decoder *dec, const sat_model *m, sat_vocab **vocab,
+                                   const char *why, char *err, size_t errlen)
 {
-    if (strcmp(m->kind, "decoder") != 0) {
-        sat_fail(err, errlen, "a %s model, not a decoder", m->kind);
-        return NULL;
-    }
-    char why[SAT_ERR_MAX];
-    sat_decoder *dec = sat_decoder_from_model(m, why, sizeof why);
     if (!dec) {
         sat_fail(err, errlen, "%s", why);
         return NULL;
     }
-    sat_vocab *v = sat_vocab_from_words(m->vocab, m->nvocab, why, sizeof why);
+    char reason[SAT_ERR_MAX];
+    sat_vocab *v = sat_vocab_from_words(m->vocab, m->nvocab, reason, sizeof reason);
     if (!v || v->n != dec->cfg.V) {
-        if (!v) sat_fail(err, errlen, "vocabulary: %s", why);
+        if (!v) sat_fail(err, errlen, "vocabulary: %s", reason);
         else sat_fail(err, errlen, "vocabulary: its size differs from the decoder's V");
         sat_vocab_free(v);
         sat_decoder_free(dec);
@@ -48,6 +46,28 @@ sat_decoder *sat_captioner_member(const sat_model *m, sat_vocab **vocab, char *e
     if (vocab) *vocab = v;
     else sat_vocab_free(v);
     return dec;
+}
+
+static int is_decoder(const sat_model *m, char *err, size_t errlen)
+{
+    if (strcmp(m->kind, "decoder") == 0) return 1;
+    sat_fail(err, errlen, "a %s model, not a decoder", m->kind);
+    return 0;
+}
+
+sat_decoder *sat_captioner_member(const sat_model *m, sat_vocab **vocab, char *err, size_t errlen)
+{
+    char why[SAT_ERR_MAX];
+    if (!is_decoder(m, err, errlen)) return NULL;
+    return checked_member(sat_decoder_from_model(m, why, sizeof why), m, vocab, why, err, errlen);
+}
+
+/* The same for a model loaded only for this: the decoder takes its params. */
+static sat_decoder *take_member(sat_model *m, sat_vocab **vocab, char *err, size_t errlen)
+{
+    char why[SAT_ERR_MAX];
+    if (!is_decoder(m, err, errlen)) return NULL;
+    return checked_member(sat_decoder_take_model(m, why, sizeof why), m, vocab, why, err, errlen);
 }
 
 /* Load one member into slot i: its model, decoder and (for the first) the
@@ -67,7 +87,7 @@ static int load_member(sat_captioner *cap, int i, const char *path, const char *
     sat_model *m = cap->models[i] = sat_model_load(found, 0, why, sizeof why);
     cap->ens.n = i + 1;
     if (!m) sat_fail(err, errlen, "%s", why);
-    else if (!(cap->ens.dec[i] = sat_captioner_member(m, i == 0 ? &cap->vocab : NULL, why, sizeof why)))
+    else if (!(cap->ens.dec[i] = take_member(m, i == 0 ? &cap->vocab : NULL, why, sizeof why)))
         sat_fail(err, errlen, "%s: %s", found, why);
     else if (i > 0 && sat_words_first_difference(m->vocab, m->nvocab, cap->vocab->words,
                                                  cap->vocab->n) >= 0)

@@ -82,7 +82,9 @@ static void point_views(sat_decoder_weights *w, float *base, const sat_decoder_t
     for (int i = 0; i < SAT_DECODER_NTENSORS; i++) *slot[i] = base + t[i].offset;
 }
 
-sat_decoder *sat_decoder_new(sat_decoder_config cfg, char *err, size_t errlen)
+/* A decoder of config cfg whose params are `params` (nparams floats, taken)
+ * or, for NULL, zeros. */
+static sat_decoder *decoder_new(sat_decoder_config cfg, float *params, char *err, size_t errlen)
 {
     if (check_config(&cfg, err, errlen)) return NULL;
     sat_decoder *dec = sat_xcalloc(1, sizeof *dec);
@@ -95,12 +97,17 @@ sat_decoder *sat_decoder_new(sat_decoder_config cfg, char *err, size_t errlen)
         return NULL;
     }
     dec->temperature = 1.0f;
-    dec->params = sat_xmalloc_weights(dec->nparams * sizeof(float));
-    memset(dec->params, 0, dec->nparams * sizeof(float));
+    dec->params = params ? params : sat_xmalloc_weights(dec->nparams * sizeof(float));
+    if (!params) memset(dec->params, 0, dec->nparams * sizeof(float));
     dec->grads = sat_xcalloc(dec->nparams, sizeof(float)); /* untouched (no pages) unless training */
     point_views(&dec->w, dec->params, dec->tensors);
     point_views(&dec->g, dec->grads, dec->tensors);
     return dec;
+}
+
+sat_decoder *sat_decoder_new(sat_decoder_config cfg, char *err, size_t errlen)
+{
+    return decoder_new(cfg, NULL, err, errlen);
 }
 
 static void work_free(sat_decoder_work *w);
@@ -194,7 +201,29 @@ static int config_int(const sat_model *m, const char *name, int *out, char *err,
     return 0;
 }
 
-sat_decoder *sat_decoder_from_model(const sat_model *m, char *err, size_t errlen)
+/* m's tensor that is dec's tensor t, or NULL if it is missing or mis-shaped. */
+static const sat_tensor *model_tensor(const sat_model *m, const sat_decoder_tensor *t)
+{
+    int k = sat_model_find_tensor(m, t->name);
+    const sat_tensor *mt = k >= 0 ? &m->tensors[k] : NULL;
+    int same = mt && mt->ndim == t->ndim && mt->count == t->count && mt->shape[0] == t->shape[0] &&
+               (t->ndim == 1 || mt->shape[1] == t->shape[1]) && mt->offset <= m->nparams &&
+               mt->count <= m->nparams - mt->offset;
+    return same ? mt : NULL;
+}
+
+/* Whether m's params are exactly a decoder's, tensor by tensor in its order
+ * (what sat_decoder_to_model writes), so that they can be taken whole. */
+static int same_layout(const sat_model *m, const sat_decoder_tensor *t, size_t nparams)
+{
+    if (m->nparams != nparams) return 0;
+    for (int i = 0; i < SAT_DECODER_NTENSORS; i++)
+        if (m->tensors[sat_model_find_tensor(m, t[i].name)].offset != t[i].offset) return 0;
+    return 1;
+}
+
+/* from_model, and take_model when m is not NULL. */
+static sat_decoder *decoder_from_model(const sat_model *m, sat_model *take, char *err, size_t errlen)
 {
     if (m->kind && strcmp(m->kind, "decoder") != 0) {
         sat_fail(err, errlen, "model is a \"%s\", not a decoder", m->kind);
@@ -211,25 +240,40 @@ sat_decoder *sat_decoder_from_model(const sat_model *m, char *err, size_t errlen
                  SAT_DECODER_MIN_TEMPERATURE, SAT_DECODER_MAX_TEMPERATURE);
         return NULL;
     }
-    sat_decoder *dec = sat_decoder_new(c, err, errlen);
-    if (!dec) return NULL;
-    dec->temperature = (float)tau;
+    sat_decoder_tensor t[SAT_DECODER_NTENSORS];
+    size_t nparams = tensor_table(&c, t);
+    const sat_tensor *mt[SAT_DECODER_NTENSORS];
     for (int i = 0; i < SAT_DECODER_NTENSORS; i++) {
-        const sat_decoder_tensor *t = &dec->tensors[i];
-        int k = sat_model_find_tensor(m, t->name);
-        const sat_tensor *mt = k >= 0 ? &m->tensors[k] : NULL;
-        int same = mt && mt->ndim == t->ndim && mt->count == t->count &&
-                   mt->shape[0] == t->shape[0] && (t->ndim == 1 || mt->shape[1] == t->shape[1]) &&
-                   mt->offset <= m->nparams && mt->count <= m->nparams - mt->offset;
-        if (!same) {
-            sat_fail(err, errlen, "decoder model: tensor %s is %s", t->name,
-                     mt ? "mis-shaped for the config" : "missing");
-            sat_decoder_free(dec);
+        if (!(mt[i] = model_tensor(m, &t[i]))) {
+            sat_fail(err, errlen, "decoder model: tensor %s is %s", t[i].name,
+                     sat_model_find_tensor(m, t[i].name) >= 0 ? "mis-shaped for the config" : "missing");
             return NULL;
         }
-        memcpy(dec->params + t->offset, m->params + mt->offset, t->count * sizeof(float));
     }
+    /* Taking the params saves a copy of ~26 MB, whose first touch was most of
+     * sat-beam's start-up (issue 15). */
+    float *taken = take && same_layout(m, t, nparams) ? take->params : NULL;
+    sat_decoder *dec = decoder_new(c, taken, err, errlen);
+    if (!dec) return NULL;
+    dec->temperature = (float)tau;
+    if (taken) {
+        take->params = NULL;
+        take->nparams = 0;
+        return dec;
+    }
+    for (int i = 0; i < SAT_DECODER_NTENSORS; i++)
+        memcpy(dec->params + t[i].offset, m->params + mt[i]->offset, t[i].count * sizeof(float));
     return dec;
+}
+
+sat_decoder *sat_decoder_from_model(const sat_model *m, char *err, size_t errlen)
+{
+    return decoder_from_model(m, NULL, err, errlen);
+}
+
+sat_decoder *sat_decoder_take_model(sat_model *m, char *err, size_t errlen)
+{
+    return decoder_from_model(m, m, err, errlen);
 }
 
 sat_model *sat_decoder_to_model(const sat_decoder *dec)

@@ -504,8 +504,21 @@ static uint32_t le32(const unsigned char *p)
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-/* dtype + params bin -> m->params (the one copy). */
-static int parse_params(const msgpack_object *map, sat_model *m, char *err, size_t errlen)
+/* Whether f32 params at data can be used where they lie: little-endian
+ * floats, aligned for float loads. */
+static int usable_in_place(const void *data)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    return (uintptr_t)data % _Alignof(float) == 0;
+#else
+    (void)data;
+    return 0;
+#endif
+}
+
+/* dtype + params bin -> m->params: the one copy, or with SAT_MODEL_IN_PLACE
+ * the bin itself when it can be (then m->params_in_place is set). */
+static int parse_params(const msgpack_object *map, sat_model *m, int flags, char *err, size_t errlen)
 {
     int f16 = obj_enum(sat_map_get(map, "dtype"), (const char *const[]){"f32", "f16"}, 2);
     const void *data;
@@ -516,6 +529,11 @@ static int parse_params(const msgpack_object *map, sat_model *m, char *err, size
     if (len % esize) return sat_fail(err, errlen, "'params' has %zu bytes, not a multiple of %zu", len, esize);
     const unsigned char *p = data;
     m->nparams = len / esize;
+    if (!f16 && (flags & SAT_MODEL_IN_PLACE) && usable_in_place(data)) {
+        m->params = (float *)data;
+        m->params_in_place = 1;
+        return 0;
+    }
     m->params = sat_xmalloc_weights(m->nparams * sizeof(float));
     if (f16) {
         sat_f16_to_f32_array(p, m->params, m->nparams);
@@ -564,7 +582,7 @@ static int parse_header(const msgpack_object *map, sat_model *m, char *err, size
 
 static int parse_model(const msgpack_object *map, sat_model *m, int flags, char *err, size_t errlen)
 {
-    if (parse_header(map, m, err, errlen) < 0 || parse_params(map, m, err, errlen) < 0 ||
+    if (parse_header(map, m, err, errlen) < 0 || parse_params(map, m, flags, err, errlen) < 0 ||
         parse_tensors(map, m, err, errlen) < 0 || parse_graph(map, m, err, errlen) < 0 ||
         parse_strings(map, "labels", &m->labels, &m->nlabels, err, errlen) < 0 ||
         parse_strings(map, "vocab", &m->vocab, &m->nvocab, err, errlen) < 0 ||
@@ -657,7 +675,12 @@ sat_model *sat_model_load(const char *path, int flags, char *err, size_t errlen)
     if (mapped) {
         madvise(mapped, len, MADV_SEQUENTIAL | MADV_WILLNEED);
         sat_model *m = sat_model_load_mem(mapped, len, path, flags, err, errlen);
-        munmap(mapped, len);
+        if (m && m->params_in_place) {
+            m->mapping = mapped;
+            m->mapping_len = len;
+        } else {
+            munmap(mapped, len);
+        }
         return m;
     }
     unsigned char *data;
@@ -878,7 +901,8 @@ void sat_model_free(sat_model *m)
     free(m->kind);
     free(m->name);
     free(m->source_file);
-    free(m->params);
+    if (m->mapping) munmap(m->mapping, m->mapping_len);
+    else if (!m->params_in_place) free(m->params);
     for (int i = 0; i < m->ntensors; i++) {
         free(m->tensors[i].name);
         sat_quant_free(&m->tensors[i].quant);

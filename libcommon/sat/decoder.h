@@ -167,6 +167,10 @@ void sat_decoder_zero_grad(sat_decoder *dec);
  * to_model returns a new model (params copied, kind and name "decoder", no
  * vocab: the caller sets it and may rename) to be released with sat_model_free. */
 sat_decoder *sat_decoder_from_model(const sat_model *m, char *err, size_t errlen);
+/* The same, but when m's params hold exactly the decoder's tensors in its
+ * order (a file sat-train wrote) the decoder takes them instead of a copy:
+ * m->params is then NULL and m->nparams 0, so m's tensors are not to be read. */
+sat_decoder *sat_decoder_take_model(sat_model *m, char *err, size_t errlen);
 sat_model *sat_decoder_to_model(const sat_decoder *dec);
 
 /* ---- training ---------------------------------------------------------- */

@@ -81,6 +81,9 @@ typedef struct {
 
     float *params;
     size_t nparams;
+    int params_in_place;      /* params lie in the loaded file (SAT_MODEL_IN_PLACE): read-only */
+    void *mapping;            /* that file's mapping, unmapped by sat_model_free */
+    size_t mapping_len;
     sat_tensor *tensors;
     int ntensors;
 
@@ -103,6 +106,11 @@ typedef struct {
  * leave it out: hashing the ~15 MB of weights was most of a start-up's work
  * (issue 15); importing, training from a model and `sat-dump --verify` set it. */
 #define SAT_MODEL_VERIFY 1
+/* Flag of sat_model_load: f32 params are used where they lie in the file's
+ * read-only mapping (page-cache pages, not a fresh copy whose first touch was
+ * most of sat-encode's start-up, issue 15), when the file is a regular one
+ * and they are aligned.  For programs that never write m->params. */
+#define SAT_MODEL_IN_PLACE 2
 
 /* Load a model file.  NULL with a one-line reason in err on any problem
  * (unreadable, not a sat model, truncated, inconsistent shapes/offsets; with

@@ -373,13 +373,10 @@ static void test_learns_toy_set(void **state)
     sat_decoder_free(dec);
 }
 
-static void test_model_round_trip(void **state)
+/* m saved to a temporary file and loaded back. */
+static sat_model *saved_and_loaded(sat_model *m)
 {
-    (void)state;
-    sat_decoder *dec = new_decoder(tiny, 18);
-    char err[SAT_ERR_MAX];
-    sat_model *m = sat_decoder_to_model(dec);
-    char path[] = "/tmp/test_decoder.XXXXXX";
+    char path[] = "/tmp/test_decoder.XXXXXX", err[SAT_ERR_MAX];
     int fd = mkstemp(path);
     assert_true(fd >= 0);
     close(fd);
@@ -387,11 +384,42 @@ static void test_model_round_trip(void **state)
     sat_model *loaded = sat_model_load(path, 0, err, sizeof err);
     unlink(path);
     assert_non_null(loaded);
+    return loaded;
+}
+
+static void test_model_round_trip(void **state)
+{
+    (void)state;
+    sat_decoder *dec = new_decoder(tiny, 18);
+    char err[SAT_ERR_MAX];
+    sat_model *m = sat_decoder_to_model(dec);
+    sat_model *loaded = saved_and_loaded(m);
     sat_decoder *back = sat_decoder_from_model(loaded, err, sizeof err);
     assert_non_null(back);
     assert_memory_equal(&back->cfg, &dec->cfg, sizeof dec->cfg);
     assert_memory_equal(back->params, dec->params, dec->nparams * sizeof(float));
     sat_decoder_free(back);
+
+    /* take_model: the same decoder, made from the model's own params, which
+     * it no longer has; with a tensor more (a checkpoint's) it copies. */
+    sat_model *taken = saved_and_loaded(m);
+    const float *params = taken->params;
+    back = sat_decoder_take_model(taken, err, sizeof err);
+    assert_non_null(back);
+    assert_ptr_equal(back->params, params);
+    assert_null(taken->params);
+    assert_memory_equal(back->params, dec->params, dec->nparams * sizeof(float));
+    sat_decoder_free(back);
+    sat_model_free(taken);
+    sat_model *more = sat_decoder_to_model(dec);
+    sat_model_add_tensor(more, "adam.m", dec->params, 3);
+    back = sat_decoder_take_model(more, err, sizeof err);
+    assert_non_null(back);
+    assert_non_null(more->params);
+    assert_ptr_not_equal(back->params, more->params);
+    assert_memory_equal(back->params, dec->params, dec->nparams * sizeof(float));
+    sat_decoder_free(back);
+    sat_model_free(more);
 
     /* A wrong shape, a missing tensor, a missing size: refused with a reason. */
     loaded->tensors[sat_model_find_tensor(loaded, "att.U")].shape[1]++;

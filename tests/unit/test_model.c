@@ -233,6 +233,58 @@ static void test_roundtrip_f16(void **state)
     sat_model_free(m);
 }
 
+/* Offset in the file at path of the params bin's first byte. */
+static long params_offset(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    static unsigned char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    static const unsigned char key[] = {0xa6, 'p', 'a', 'r', 'a', 'm', 's'};
+    for (size_t i = 0; i + sizeof key < n; i++)
+        if (memcmp(buf + i, key, sizeof key) == 0) {
+            unsigned char bin = buf[i + sizeof key];
+            return (long)(i + sizeof key) + (bin == 0xc4 ? 2 : bin == 0xc5 ? 3 : 5);
+        }
+    fail_msg("no params key in %s", path);
+    return -1;
+}
+
+/* SAT_MODEL_IN_PLACE: f32 params are used where they lie in the file's
+ * mapping exactly when they are aligned there; f16 ones, and loads without
+ * the flag, are copies.  Names of four lengths move the params through
+ * every offset mod 4, so both cases happen. */
+static void test_load_in_place(void **state)
+{
+    int seen[2] = {0, 0};
+    for (int len = 1; len <= 4; len++) {
+        sat_model *m = tiny_model();
+        free(m->name);
+        m->name = sat_xstrdup("abcd" + 4 - len);
+        sat_model_save(m, tmp_path("p.satm"), 0);
+        int aligned = params_offset(tmp_path("p.satm")) % 4 == 0;
+        char err[SAT_ERR_MAX] = "";
+        sat_model *l = sat_model_load(tmp_path("p.satm"), SAT_MODEL_IN_PLACE, err, sizeof err);
+        assert_non_null(l);
+        assert_int_equal(l->params_in_place, aligned);
+        assert_true(l->mapping == NULL || aligned);
+        assert_memory_equal(m->params, l->params, m->nparams * sizeof(float));
+        seen[aligned] = 1;
+        sat_model_free(l);
+        l = sat_model_load(tmp_path("p.satm"), 0, err, sizeof err);
+        assert_false(l->params_in_place);
+        sat_model_free(l);
+        sat_model_save(m, tmp_path("p16.satm"), 1);
+        l = sat_model_load(tmp_path("p16.satm"), SAT_MODEL_IN_PLACE, err, sizeof err);
+        assert_non_null(l);
+        assert_false(l->params_in_place);
+        sat_model_free(l);
+        sat_model_free(m);
+    }
+    assert_true(seen[0] && seen[1]);
+}
+
 /* A decoder: tensors, vocab and config but no graph (and no labels). */
 static void test_roundtrip_no_graph(void **state)
 {
@@ -513,7 +565,8 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-    const char *names[] = {"f32.satm", "a.satm", "h.satm", "e.satm", "t.satm", "dec.satm", "other.satm"};
+    const char *names[] = {"f32.satm", "a.satm", "h.satm", "e.satm", "t.satm", "dec.satm", "other.satm",
+                           "p.satm", "p16.satm"};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) unlink(tmp_path(names[i]));
     return rmdir(tmpdir);
 }
@@ -523,6 +576,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roundtrip_f32),
         cmocka_unit_test(test_roundtrip_f16),
+        cmocka_unit_test(test_load_in_place),
         cmocka_unit_test(test_roundtrip_no_graph),
         cmocka_unit_test(test_load_refuses_edits),
         cmocka_unit_test(test_load_refuses_truncated),

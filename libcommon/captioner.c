@@ -84,7 +84,7 @@ static int load_member(sat_captioner *cap, int i, const char *path, const char *
     }
     char why[SAT_ERR_MAX];
     int ok = 0;
-    sat_model *m = cap->models[i] = sat_model_load(found, 0, why, sizeof why);
+    sat_model *m = cap->models[i] = sat_model_load(found, SAT_MODEL_IN_PLACE, why, sizeof why);
     cap->ens.n = i + 1;
     if (!m) sat_fail(err, errlen, "%s", why);
     else if (!(cap->ens.dec[i] = take_member(m, i == 0 ? &cap->vocab : NULL, why, sizeof why)))

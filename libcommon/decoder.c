@@ -252,11 +252,12 @@ static sat_decoder *decoder_from_model(const sat_model *m, sat_model *take, char
     }
     /* Taking the params saves a copy of ~26 MB, whose first touch was most of
      * sat-beam's start-up (issue 15). */
-    float *taken = take && same_layout(m, t, nparams) ? take->params : NULL;
+    float *taken = take && !m->params_in_place && same_layout(m, t, nparams) ? take->params : NULL;
     sat_decoder *dec = decoder_new(c, taken, err, errlen);
     if (!dec) return NULL;
     dec->temperature = (float)tau;
     if (taken) {
+        dec->half = take->params16;
         take->params = NULL;
         take->nparams = 0;
         return dec;
@@ -329,11 +330,15 @@ typedef struct {
                                      * bits do not depend on the other rows */
 } step_io;
 
-/* y = x·W + b as training (OpenBLAS) or inference (rowwise) computes it. */
-static void linear(int rowwise, float *y, int ldy, const float *x, int ldx, const float *W,
-                   const float *b, int n, int in, int out)
+/* y = x·W + b as training (OpenBLAS) or inference (rowwise) computes it;
+ * W is one of dec's weights, read from its f16 twin when dec has one. */
+static void linear(const sat_decoder *dec, int rowwise, float *y, int ldy, const float *x, int ldx,
+                   const float *W, const float *b, int n, int in, int out)
 {
-    if (rowwise) nn_linear_rows(y, ldy, x, ldx, W, b, n, in, out);
+    if (rowwise && dec->half)
+        nn_linear_rows_f16(y, ldy, x, ldx, (const char *)dec->half + 2 * (size_t)(W - dec->params),
+                           b, n, in, out);
+    else if (rowwise) nn_linear_rows(y, ldy, x, ldx, W, b, n, in, out);
     else nn_linear_forward(y, ldy, x, ldx, W, b, n, in, out);
 }
 
@@ -390,7 +395,7 @@ static void step_context_backward(const sat_decoder_config *c, const float *feat
 static void step_attend(const sat_decoder *dec, const float *proj, const step_io *s)
 {
     const sat_decoder_config *c = &dec->cfg;
-    linear(s->rowwise, s->q, c->A, s->h_prev, c->H, dec->w.att_u, NULL, s->n, c->H, c->A);
+    linear(dec, s->rowwise, s->q, c->A, s->h_prev, c->H, dec->w.att_u, NULL, s->n, c->H, c->A);
     nn_attention_forward(s->alpha, proj, s->img, s->q, dec->w.att_v, s->n, c->L, c->A);
     nn_softmax_forward(s->alpha, s->n, c->L, 1.0f / dec->temperature, s->alpha); /* in place */
 }
@@ -407,7 +412,7 @@ static void step_update(const sat_decoder *dec, const float *feats, const step_i
                     c->H, c->D);
     for (size_t r = 0; r < (size_t)s->n; r++)
         memcpy(s->x + r * K + c->E + c->D, s->h_prev + r * c->H, (size_t)c->H * sizeof(float));
-    linear(s->rowwise, s->gates, 4 * c->H, s->x, K, w->lstm_w, w->lstm_b, s->n, K, 4 * c->H);
+    linear(dec, s->rowwise, s->gates, 4 * c->H, s->x, K, w->lstm_w, w->lstm_b, s->n, K, 4 * c->H);
     nn_lstm_forward(s->gates, s->c, s->h, s->c_prev, s->n, c->H);
 }
 
@@ -473,9 +478,9 @@ static void output_forward(const sat_decoder *dec, int n, const float *x, const 
     const sat_decoder_config *c = &dec->cfg;
     const sat_decoder_weights *w = &dec->w;
     const int K = c->E + c->D + c->H, E = c->E;
-    linear(rowwise, act, E, hd, c->H, w->out_h_w, w->out_h_b, n, c->H, E);
+    linear(dec, rowwise, act, E, hd, c->H, w->out_h_w, w->out_h_b, n, c->H, E);
     if (rowwise) {
-        nn_linear_rows(actd, E, x + E, K, w->out_z_w, NULL, n, c->D, E);
+        linear(dec, 1, actd, E, x + E, K, w->out_z_w, NULL, n, c->D, E);
         for (size_t i = 0; i < (size_t)n * E; i++) act[i] += actd[i];
     } else {
         nn_linear_add(act, E, x + E, K, w->out_z_w, n, c->D, E);
@@ -489,7 +494,7 @@ static void output_forward(const sat_decoder *dec, int n, const float *x, const 
         for (size_t i = 0; i < (size_t)n * E; i++) actd[i] = act[i] * mask_o[i];
         in = actd;
     }
-    linear(rowwise, logits, c->V, in, E, w->out_w, w->out_b, n, E, c->V);
+    linear(dec, rowwise, logits, c->V, in, E, w->out_w, w->out_b, n, E, c->V);
 }
 
 /* Per-image mean annotation (images×D) and attention projection (images×L×A),
@@ -505,7 +510,7 @@ static void encode_images(const sat_decoder *dec, const float *feats, int n_imag
             for (int d = 0; d < c->D; d++) mu[d] += feats[(m * c->L + i) * c->D + d];
         for (int d = 0; d < c->D; d++) mu[d] /= (float)c->L;
     }
-    linear(rowwise, proj, c->A, feats, c->D, dec->w.att_w, dec->w.att_b, n_images * c->L, c->D,
+    linear(dec, rowwise, proj, c->A, feats, c->D, dec->w.att_w, dec->w.att_b, n_images * c->L, c->D,
            c->A);
 }
 
@@ -514,8 +519,8 @@ static void init_state(const sat_decoder *dec, const float *mean, int n, float *
                        int rowwise)
 {
     const sat_decoder_config *cf = &dec->cfg;
-    linear(rowwise, h, cf->H, mean, cf->D, dec->w.init_h_w, dec->w.init_h_b, n, cf->D, cf->H);
-    linear(rowwise, c, cf->H, mean, cf->D, dec->w.init_c_w, dec->w.init_c_b, n, cf->D, cf->H);
+    linear(dec, rowwise, h, cf->H, mean, cf->D, dec->w.init_h_w, dec->w.init_h_b, n, cf->D, cf->H);
+    linear(dec, rowwise, c, cf->H, mean, cf->D, dec->w.init_c_w, dec->w.init_c_b, n, cf->D, cf->H);
     for (size_t r = 0; r < (size_t)n; r++) { /* by row, as output_forward's tanh */
         nn_tanh_forward(h + r * cf->H, h + r * cf->H, (size_t)cf->H);
         nn_tanh_forward(c + r * cf->H, c + r * cf->H, (size_t)cf->H);

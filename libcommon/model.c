@@ -537,6 +537,7 @@ static int parse_params(const msgpack_object *map, sat_model *m, int flags, char
     m->params = sat_xmalloc_weights(m->nparams * sizeof(float));
     if (f16) {
         sat_f16_to_f32_array(p, m->params, m->nparams);
+        if (flags & SAT_MODEL_IN_PLACE) m->params16 = data;
         return 0;
     }
     for (size_t i = 0; i < m->nparams; i++) {
@@ -675,7 +676,7 @@ sat_model *sat_model_load(const char *path, int flags, char *err, size_t errlen)
     if (mapped) {
         madvise(mapped, len, MADV_SEQUENTIAL | MADV_WILLNEED);
         sat_model *m = sat_model_load_mem(mapped, len, path, flags, err, errlen);
-        if (m && m->params_in_place) {
+        if (m && (m->params_in_place || m->params16)) {
             m->mapping = mapped;
             m->mapping_len = len;
         } else {
@@ -690,7 +691,8 @@ sat_model *sat_model_load(const char *path, int flags, char *err, size_t errlen)
         sat_fail(err, errlen, "model file %s: %s", path, why);
         return NULL;
     }
-    sat_model *m = sat_model_load_mem(data, len, path, flags, err, errlen);
+    /* Not mapped: nothing stays in place in bytes freed below. */
+    sat_model *m = sat_model_load_mem(data, len, path, flags & ~SAT_MODEL_IN_PLACE, err, errlen);
     free(data);
     return m;
 }
@@ -901,8 +903,8 @@ void sat_model_free(sat_model *m)
     free(m->kind);
     free(m->name);
     free(m->source_file);
+    if (!m->params_in_place) free(m->params);
     if (m->mapping) munmap(m->mapping, m->mapping_len);
-    else if (!m->params_in_place) free(m->params);
     for (int i = 0; i < m->ntensors; i++) {
         free(m->tensors[i].name);
         sat_quant_free(&m->tensors[i].quant);

@@ -12,6 +12,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "sat/half.h"
 #include "sat/nn_simd.h"
 
 /* C (M×N) = A·B + beta·C with A M×K (or K×M when ta), B K×N (or N×K when tb). */
@@ -95,17 +96,42 @@ AVX2 static size_t tanh_array_avx2(float *y, const float *x, size_t n)
     return i;
 }
 
+/* The vector tiles of nn_linear_rows read B as f32 or, in the _h instances,
+ * as f16 bits (half, a constant in each), converted exactly as they are
+ * loaded: the same floats, so the same bits out, from half the bytes (the
+ * decoder's steps stream their weights: issue 15).  F16C is in every
+ * AVX2 CPU's target here, its conversions are used only when half is set. */
+#define ROWS_AVX2 __attribute__((target("avx2,fma,f16c")))
+#define ROWS_AVX512 __attribute__((target("avx512f,avx2,fma,f16c")))
+
+/* 8 floats of B from element i. */
+ROWS_AVX2 static inline __attribute__((always_inline)) __m256 load8(const void *B, size_t i,
+                                                                    const int half)
+{
+    if (half) return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)B + i)));
+    return _mm256_loadu_ps((const float *)B + i);
+}
+
+/* 16 floats of B from element i. */
+ROWS_AVX512 static inline __attribute__((always_inline)) __m512 load16(const void *B, size_t i,
+                                                                       const int half)
+{
+    if (half)
+        return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)B + i)));
+    return _mm512_loadu_ps((const float *)B + i);
+}
+
 /* One tile of nn_linear_rows: R rows × NV·8 columns of C, over B's rows
  * k0..k1: each element's FMA chain continued from C (first: from 0) and
  * stored back.  A float stored and reloaded is the same float, so the chain
  * in blocks of k is the chain in one go, and the scalar tail's fmaf gives
- * the same bits too.  R and NV are constants in each instance below, so the
- * accumulators stay in registers. */
+ * the same bits too.  R, NV and half are constants in each instance below,
+ * so the accumulators stay in registers. */
 #define ROWS_MAX 4
 #define COLS_MAX 3
-AVX2 static inline __attribute__((always_inline)) void
-rows_tile(float *C, int ldc, const float *A, int lda, const float *B, int ldb, int k0, int k1,
-          int first, const int R, const int NV)
+ROWS_AVX2 static inline __attribute__((always_inline)) void
+rows_tile(float *C, int ldc, const float *A, int lda, const void *B, int ldb, int k0, int k1,
+          int first, const int R, const int NV, const int half)
 {
     __m256 acc[ROWS_MAX][COLS_MAX], b[COLS_MAX];
 #pragma GCC unroll 4
@@ -115,7 +141,7 @@ rows_tile(float *C, int ldc, const float *A, int lda, const float *B, int ldb, i
             acc[r][v] = first ? _mm256_setzero_ps() : _mm256_loadu_ps(C + (size_t)r * ldc + 8 * v);
     for (int k = k0; k < k1; k++) {
 #pragma GCC unroll 4
-        for (int v = 0; v < NV; v++) b[v] = _mm256_loadu_ps(B + (size_t)k * ldb + 8 * v);
+        for (int v = 0; v < NV; v++) b[v] = load8(B, (size_t)k * ldb + 8 * v, half);
 #pragma GCC unroll 4
         for (int r = 0; r < R; r++) {
             __m256 a = _mm256_broadcast_ss(A + (size_t)r * lda + k);
@@ -129,24 +155,27 @@ rows_tile(float *C, int ldc, const float *A, int lda, const float *B, int ldb, i
         for (int v = 0; v < NV; v++) _mm256_storeu_ps(C + (size_t)r * ldc + 8 * v, acc[r][v]);
 }
 
-typedef void rows_tile_fn(float *C, int ldc, const float *A, int lda, const float *B, int ldb,
+typedef void rows_tile_fn(float *C, int ldc, const float *A, int lda, const void *B, int ldb,
                           int k0, int k1, int first);
-#define ROWS_TILE(R, NV)                                                                   \
-    AVX2 static void rows_tile_##R##x##NV(float *C, int ldc, const float *A, int lda,      \
-                                          const float *B, int ldb, int k0, int k1,         \
-                                          int first)                                       \
+#define ROWS_TILE(R, NV, HALF, SUFFIX)                                                    \
+    ROWS_AVX2 static void rows_tile_##R##x##NV##SUFFIX(float *C, int ldc, const float *A,  \
+                                                       int lda, const void *B, int ldb,    \
+                                                       int k0, int k1, int first)          \
     {                                                                                      \
-        rows_tile(C, ldc, A, lda, B, ldb, k0, k1, first, R, NV);                           \
+        rows_tile(C, ldc, A, lda, B, ldb, k0, k1, first, R, NV, HALF);                     \
     }
-ROWS_TILE(1, 1) ROWS_TILE(2, 1) ROWS_TILE(3, 1) ROWS_TILE(4, 1)
-ROWS_TILE(1, 3) ROWS_TILE(2, 3) ROWS_TILE(3, 3) ROWS_TILE(4, 3)
+#define ROWS_TILES(HALF, SUFFIX)                                                           \
+    ROWS_TILE(1, 1, HALF, SUFFIX) ROWS_TILE(2, 1, HALF, SUFFIX)                            \
+    ROWS_TILE(3, 1, HALF, SUFFIX) ROWS_TILE(4, 1, HALF, SUFFIX)                            \
+    ROWS_TILE(1, 3, HALF, SUFFIX) ROWS_TILE(2, 3, HALF, SUFFIX)                            \
+    ROWS_TILE(3, 3, HALF, SUFFIX) ROWS_TILE(4, 3, HALF, SUFFIX)
+ROWS_TILES(0, ) ROWS_TILES(1, _h)
 
 /* The same with AVX-512: R rows × 48 columns (3 zmm), R up to 8.  The
  * lanes' FMAs are the same operations as AVX2's, so the bits are too. */
-#define AVX512 __attribute__((target("avx512f,avx2,fma")))
-AVX512 static inline __attribute__((always_inline)) void
-rows_tile_wide(float *C, int ldc, const float *A, int lda, const float *B, int ldb, int k0,
-               int k1, int first, const int R)
+ROWS_AVX512 static inline __attribute__((always_inline)) void
+rows_tile_wide(float *C, int ldc, const float *A, int lda, const void *B, int ldb, int k0,
+               int k1, int first, const int R, const int half)
 {
     __m512 acc[8][3], b[3];
 #pragma GCC unroll 8
@@ -156,7 +185,7 @@ rows_tile_wide(float *C, int ldc, const float *A, int lda, const float *B, int l
             acc[r][v] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(C + (size_t)r * ldc + 16 * v);
     for (int k = k0; k < k1; k++) {
 #pragma GCC unroll 4
-        for (int v = 0; v < 3; v++) b[v] = _mm512_loadu_ps(B + (size_t)k * ldb + 16 * v);
+        for (int v = 0; v < 3; v++) b[v] = load16(B, (size_t)k * ldb + 16 * v, half);
 #pragma GCC unroll 8
         for (int r = 0; r < R; r++) {
             __m512 a = _mm512_set1_ps(A[(size_t)r * lda + k]);
@@ -169,15 +198,19 @@ rows_tile_wide(float *C, int ldc, const float *A, int lda, const float *B, int l
 #pragma GCC unroll 4
         for (int v = 0; v < 3; v++) _mm512_storeu_ps(C + (size_t)r * ldc + 16 * v, acc[r][v]);
 }
-#define ROWS_TILE_WIDE(R)                                                                  \
-    AVX512 static void rows_tile_##R##x6(float *C, int ldc, const float *A, int lda,       \
-                                         const float *B, int ldb, int k0, int k1,          \
-                                         int first)                                        \
+#define ROWS_TILE_WIDE(R, HALF, SUFFIX)                                                    \
+    ROWS_AVX512 static void rows_tile_##R##x6##SUFFIX(float *C, int ldc, const float *A,   \
+                                                      int lda, const void *B, int ldb,     \
+                                                      int k0, int k1, int first)           \
     {                                                                                      \
-        rows_tile_wide(C, ldc, A, lda, B, ldb, k0, k1, first, R);                          \
+        rows_tile_wide(C, ldc, A, lda, B, ldb, k0, k1, first, R, HALF);                    \
     }
-ROWS_TILE_WIDE(1) ROWS_TILE_WIDE(2) ROWS_TILE_WIDE(3) ROWS_TILE_WIDE(4)
-ROWS_TILE_WIDE(5) ROWS_TILE_WIDE(6) ROWS_TILE_WIDE(7) ROWS_TILE_WIDE(8)
+#define ROWS_TILES_WIDE(HALF, SUFFIX)                                                      \
+    ROWS_TILE_WIDE(1, HALF, SUFFIX) ROWS_TILE_WIDE(2, HALF, SUFFIX)                        \
+    ROWS_TILE_WIDE(3, HALF, SUFFIX) ROWS_TILE_WIDE(4, HALF, SUFFIX)                        \
+    ROWS_TILE_WIDE(5, HALF, SUFFIX) ROWS_TILE_WIDE(6, HALF, SUFFIX)                        \
+    ROWS_TILE_WIDE(7, HALF, SUFFIX) ROWS_TILE_WIDE(8, HALF, SUFFIX)
+ROWS_TILES_WIDE(0, ) ROWS_TILES_WIDE(1, _h)
 
 /* Tiles of `cols` columns and up to `rows` rows: fn[R − 1] for R rows. */
 typedef struct {
@@ -185,13 +218,18 @@ typedef struct {
     rows_tile_fn *fn[8];
 } rows_tiles;
 
-static const rows_tiles tiles_avx512 = {
-    48, 8, { rows_tile_1x6, rows_tile_2x6, rows_tile_3x6, rows_tile_4x6, rows_tile_5x6,
-             rows_tile_6x6, rows_tile_7x6, rows_tile_8x6 } };
-static const rows_tiles tiles_24 = {
-    24, 4, { rows_tile_1x3, rows_tile_2x3, rows_tile_3x3, rows_tile_4x3 } };
-static const rows_tiles tiles_8 = {
-    8, 4, { rows_tile_1x1, rows_tile_2x1, rows_tile_3x1, rows_tile_4x1 } };
+/* [half]: f32 B, f16 B. */
+static const rows_tiles tiles_avx512[2] = {
+    { 48, 8, { rows_tile_1x6, rows_tile_2x6, rows_tile_3x6, rows_tile_4x6, rows_tile_5x6,
+               rows_tile_6x6, rows_tile_7x6, rows_tile_8x6 } },
+    { 48, 8, { rows_tile_1x6_h, rows_tile_2x6_h, rows_tile_3x6_h, rows_tile_4x6_h,
+               rows_tile_5x6_h, rows_tile_6x6_h, rows_tile_7x6_h, rows_tile_8x6_h } } };
+static const rows_tiles tiles_24[2] = {
+    { 24, 4, { rows_tile_1x3, rows_tile_2x3, rows_tile_3x3, rows_tile_4x3 } },
+    { 24, 4, { rows_tile_1x3_h, rows_tile_2x3_h, rows_tile_3x3_h, rows_tile_4x3_h } } };
+static const rows_tiles tiles_8[2] = {
+    { 8, 4, { rows_tile_1x1, rows_tile_2x1, rows_tile_3x1, rows_tile_4x1 } },
+    { 8, 4, { rows_tile_1x1_h, rows_tile_2x1_h, rows_tile_3x1_h, rows_tile_4x1_h } } };
 
 /* B's rows per pass: the pages one pass touches (a row of lstm.W is 8 KB)
  * stay within the TLB, and its strips of columns within L1 for all the row
@@ -200,20 +238,21 @@ static const rows_tiles tiles_8 = {
 
 /* C = A·B over the multiple-of-8 prefix of the columns, in the widest tiles
  * that fit (48 columns with AVX-512, else 24, then 8); returns its length. */
-AVX2 static int rows_avx2(float *C, int ldc, const float *A, int lda, const float *B, int M,
-                          int N, int K, int avx512)
+static int rows_avx2(float *C, int ldc, const float *A, int lda, const void *B, int M, int N,
+                     int K, int avx512, int half)
 {
     int n8 = N / 8 * 8;
     for (int k0 = 0; k0 < K || k0 == 0; k0 += ROWS_KBLOCK) {
         int k1 = K - k0 < ROWS_KBLOCK ? K : k0 + ROWS_KBLOCK;
         for (int j = 0; j < n8;) {
-            const rows_tiles *t = avx512 && j + 48 <= n8 ? &tiles_avx512
-                                  : j + 24 <= n8         ? &tiles_24
-                                                         : &tiles_8;
+            const rows_tiles *t = avx512 && j + 48 <= n8 ? &tiles_avx512[half]
+                                  : j + 24 <= n8         ? &tiles_24[half]
+                                                         : &tiles_8[half];
+            size_t col = half ? (size_t)j * sizeof(uint16_t) : (size_t)j * sizeof(float);
             for (int r = 0; r < M; r += t->rows) {
                 int R = M - r < t->rows ? M - r : t->rows;
-                t->fn[R - 1](C + (size_t)r * ldc + j, ldc, A + (size_t)r * lda, lda, B + j, N, k0,
-                             k1, k0 == 0);
+                t->fn[R - 1](C + (size_t)r * ldc + j, ldc, A + (size_t)r * lda, lda,
+                             (const char *)B + col, N, k0, k1, k0 == 0);
             }
             j += t->cols;
         }
@@ -267,19 +306,42 @@ void nn_linear_add(float *y, int ldy, const float *x, int ldx, const float *W, i
     gemm(0, 0, n, out, in, x, ldx, W, out, 1.0f, y, ldy);
 }
 
-void nn_linear_rows(float *y, int ldy, const float *x, int ldx, const float *W,
-                    const float *b, int n, int in, int out)
+/* W's element i: f32, or f16 bits (any alignment). */
+static float weight_at(const void *W, size_t i, int half)
+{
+    if (!half) return ((const float *)W)[i];
+    uint16_t h;
+    memcpy(&h, (const char *)W + 2 * i, sizeof h);
+    return sat_f16_to_f32(h);
+}
+
+static void linear_rows(float *y, int ldy, const float *x, int ldx, const void *W, int half,
+                        const float *b, int n, int in, int out)
 {
     /* as nn_linear_forward: x (n, in), W (in, out), b (out) or NULL, y (n, out) */
-    int j0 = nn_simd_avx2() ? rows_avx2(y, ldy, x, ldx, W, n, out, in, nn_simd_avx512()) : 0;
+    int vector = nn_simd_avx2() && (!half || nn_simd_f16c());
+    int j0 = vector ? rows_avx2(y, ldy, x, ldx, W, n, out, in, nn_simd_avx512(), half) : 0;
     for (size_t r = 0; r < (size_t)n; r++) {
         for (int j = j0; j < out; j++) {
             float acc = 0;
-            for (size_t k = 0; k < (size_t)in; k++) acc = fmaf(x[r * ldx + k], W[k * out + j], acc);
+            for (size_t k = 0; k < (size_t)in; k++)
+                acc = fmaf(x[r * ldx + k], weight_at(W, k * out + j, half), acc);
             y[r * ldy + j] = acc;
         }
         for (int j = 0; b && j < out; j++) y[r * ldy + j] = b[j] + y[r * ldy + j];
     }
+}
+
+void nn_linear_rows(float *y, int ldy, const float *x, int ldx, const float *W,
+                    const float *b, int n, int in, int out)
+{
+    linear_rows(y, ldy, x, ldx, W, 0, b, n, in, out);
+}
+
+void nn_linear_rows_f16(float *y, int ldy, const float *x, int ldx, const void *W16,
+                        const float *b, int n, int in, int out)
+{
+    linear_rows(y, ldy, x, ldx, W16, 1, b, n, in, out);
 }
 
 void nn_linear_backward(float *dx, int lddx, float *dW, float *db, const float *dy, int ldy,

@@ -151,6 +151,8 @@ typedef struct {
     sat_decoder_weights w, g;    /* named views into params and grads */
     sat_decoder_tensor tensors[SAT_DECODER_NTENSORS];
     sat_decoder_work *work;      /* training activations, grown on demand */
+    const void *half;            /* or NULL: params as f16 bits, same layout, where
+                                  * inference reads the matrices (take_model) */
 } sat_decoder;
 
 /* NULL with a reason in err when a size is < 1 or too large. */
@@ -169,7 +171,10 @@ void sat_decoder_zero_grad(sat_decoder *dec);
 sat_decoder *sat_decoder_from_model(const sat_model *m, char *err, size_t errlen);
 /* The same, but when m's params hold exactly the decoder's tensors in its
  * order (a file sat-train wrote) the decoder takes them instead of a copy:
- * m->params is then NULL and m->nparams 0, so m's tensors are not to be read. */
+ * m->params is then NULL and m->nparams 0, so m's tensors are not to be read.
+ * When m also has them as f16 bits (m->params16, SAT_MODEL_IN_PLACE), they
+ * become dec->half, read by inference while m lives: the same floats, from
+ * half the memory. */
 sat_decoder *sat_decoder_take_model(sat_model *m, char *err, size_t errlen);
 sat_model *sat_decoder_to_model(const sat_decoder *dec);
 

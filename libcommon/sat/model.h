@@ -82,6 +82,7 @@ typedef struct {
     float *params;
     size_t nparams;
     int params_in_place;      /* params lie in the loaded file (SAT_MODEL_IN_PLACE): read-only */
+    const void *params16;     /* or, for an f16 file, its params as stored there too */
     void *mapping;            /* that file's mapping, unmapped by sat_model_free */
     size_t mapping_len;
     sat_tensor *tensors;
@@ -109,7 +110,9 @@ typedef struct {
 /* Flag of sat_model_load: f32 params are used where they lie in the file's
  * read-only mapping (page-cache pages, not a fresh copy whose first touch was
  * most of sat-encode's start-up, issue 15), when the file is a regular one
- * and they are aligned.  For programs that never write m->params. */
+ * and they are aligned; f16 params are converted as ever, and also left
+ * there as params16 (the decoder's inference reads them: half the bytes).
+ * For programs that never write m->params. */
 #define SAT_MODEL_IN_PLACE 2
 
 /* Load a model file.  NULL with a one-line reason in err on any problem
@@ -119,7 +122,8 @@ sat_model *sat_model_load(const char *path, int flags, char *err, size_t errlen)
 /* Write atomically (temp file + rename).  params_f16: store params as f16.
  * Sets m->weights_sha256.  Dies on I/O error. */
 void sat_model_save(sat_model *m, const char *path, int params_f16);
-/* sat_model_load on bytes in memory (`name` is used in messages); for fuzzing. */
+/* sat_model_load on bytes in memory (`name` is used in messages); for fuzzing.
+ * With SAT_MODEL_IN_PLACE the bytes must outlive the model. */
 sat_model *sat_model_load_mem(const void *data, size_t len, const char *name, int flags, char *err,
                               size_t errlen);
 /* Check the rules of formats/model.md (shapes, offsets, op fields, data flow):

@@ -33,6 +33,10 @@ void nn_linear_add(float *y, int ldy, const float *x, int ldx, const float *W, i
  * y must not overlap x. */
 void nn_linear_rows(float *y, int ldy, const float *x, int ldx, const float *W,
                     const float *b, int n, int in, int out);
+/* The same with W as IEEE half-precision bits (in×out, any alignment): the
+ * bits of nn_linear_rows on W converted to float, from half the memory. */
+void nn_linear_rows_f16(float *y, int ldy, const float *x, int ldx, const void *W16,
+                        const float *b, int n, int in, int out);
 /* dx (row stride lddx) += dy·Wᵀ, dW += xᵀ·dy, db += Σ_rows dy. */
 void nn_linear_backward(float *dx, int lddx, float *dW, float *db, const float *dy, int ldy,
                         const float *x, int ldx, const float *W, int n, int in, int out);

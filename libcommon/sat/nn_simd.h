@@ -1,9 +1,10 @@
 /* nn_simd.h — the one switch over every SIMD path of libsat.
  *
  * The vector kernels (AVX2/FMA in nn.c and nn_layers.c, AVX-512 in
- * nn_linear_rows, F16C in half.c) are compiled with target attributes, so
- * no -mavx2 is needed, and each asks here at run time whether to take its
- * vector path: the CPU must have the instructions and the switch must be on.
+ * nn_linear_rows, F16C in half.c and nn_linear_rows_f16) are compiled with
+ * target attributes, so no -mavx2 is needed, and each asks here at run time
+ * whether to take its vector path: the CPU must have the instructions and the
+ * switch must be on.
  * Every such path has a portable C twin; the tests turn the switch off to
  * check those against the same references and gradients.
  */

@@ -12,10 +12,12 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "caption_check.h"
 #include "sat/captioner.h"
 #include "sat/decoder.h"
+#include "sat/model.h"
 #include "decoder_case.h"
 #include "sat/rng.h"
 #include "sat/util.h"
@@ -91,11 +93,55 @@ static void test_teacher_images_as_alone(void **state)
     fixture_free(&f);
 }
 
+/* A decoder saved as f16 and loaded as sat-beam loads it (SAT_MODEL_IN_PLACE,
+ * take_model) reads its matrices from the file's f16 bits: the captions are
+ * those of the same file loaded the ordinary way, to the bit. */
+static void test_f16_weights_same_captions(void **state)
+{
+    (void)state;
+    fixture f = fixture_new();
+    sat_model *m = sat_decoder_to_model(f.dec[0]);
+    char path[] = "/tmp/test_captioner.XXXXXX", err[SAT_ERR_MAX];
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    sat_model_save(m, path, 1);
+    sat_model *mapped = sat_model_load(path, SAT_MODEL_IN_PLACE, err, sizeof err);
+    sat_model *copied = sat_model_load(path, 0, err, sizeof err);
+    unlink(path);
+    assert_non_null(mapped);
+    assert_non_null(copied);
+    sat_decoder *half = sat_decoder_take_model(mapped, err, sizeof err);
+    sat_decoder *full = sat_decoder_take_model(copied, err, sizeof err);
+    assert_non_null(half->half);
+    assert_null(full->half);
+    const sat_ensemble a = { .n = 1, .dec = { half } }, b = { .n = 1, .dec = { full } };
+    const sat_attend_mode modes[] = { SAT_ATTEND_SOFT, SAT_ATTEND_ARGMAX };
+    for (int i = 0; i < 2; i++) {
+        sat_caption x[NIMG], y[NIMG];
+        const sat_decode_options o = { .max_len = 8, .attend = modes[i] };
+        sat_caption_decode(&a, f.feats, NIMG, &o, x);
+        sat_caption_decode(&b, f.feats, NIMG, &o, y);
+        for (int j = 0; j < NIMG; j++) {
+            assert_same_caption(&x[j], &y[j], cfg.L);
+            sat_caption_free(&x[j]);
+            sat_caption_free(&y[j]);
+        }
+    }
+    sat_decoder_free(half);
+    sat_decoder_free(full);
+    sat_model_free(mapped);
+    sat_model_free(copied);
+    sat_model_free(m);
+    fixture_free(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_decode_images_as_alone),
         cmocka_unit_test(test_teacher_images_as_alone),
+        cmocka_unit_test(test_f16_weights_same_captions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,7 +12,9 @@
 #include <string.h>
 
 #include "gradient_check.h"
+#include "sat/half.h"
 #include "sat/nn_layers.h"
+#include "sat/nn_simd.h"
 #include "sat/rng.h"
 
 typedef struct {
@@ -80,6 +82,37 @@ static void test_linear_rows(void **state)
         }
         nn_linear_rows(one, OUT, x + i * LDX, LDX, W, b, 1, IN, OUT);
         assert_memory_equal(one, y + i * OUT, sizeof one);
+    }
+}
+
+/* nn_linear_rows_f16: the bits of nn_linear_rows on the weights converted,
+ * from f16 bits at any alignment (one byte off here), with the vector paths
+ * and without (9 rows: tiles of 8 and 1 with AVX-512; 109 columns: 48-wide
+ * tiles, 24, 8 and a tail). */
+static void test_linear_rows_f16(void **state)
+{
+    (void)state;
+    enum { N = 9, IN = 300, OUT = 109 };
+    sat_rng rng;
+    sat_rng_seed(&rng, 5);
+    static float x[N * IN], W[IN * OUT], b[OUT], want[N * OUT], got[N * OUT];
+    static unsigned char bytes[2 * IN * OUT + 1];
+    fill_random(x, N * IN, -1, 1, &rng);
+    fill_random(W, IN * OUT, -1, 1, &rng);
+    fill_random(b, OUT, -1, 1, &rng);
+    for (int i = 0; i < IN * OUT; i++) {
+        uint16_t h = sat_f32_to_f16(W[i]);
+        W[i] = sat_f16_to_f32(h);
+        memcpy(bytes + 1 + 2 * i, &h, sizeof h);
+    }
+    for (int simd = 1; simd >= 0; simd--) {
+        int was = nn_use_simd(simd);
+        for (int n = 1; n <= N; n += N - 1) {
+            nn_linear_rows(want, OUT, x, IN, W, b, n, IN, OUT);
+            nn_linear_rows_f16(got, OUT, x, IN, bytes + 1, b, n, IN, OUT);
+            assert_memory_equal(got, want, (size_t)n * OUT * sizeof(float));
+        }
+        nn_use_simd(was);
     }
 }
 
@@ -447,6 +480,7 @@ int main(void)
         cmocka_unit_test(test_linear_layer),
         cmocka_unit_test(test_linear_add),
         cmocka_unit_test(test_linear_rows),
+        cmocka_unit_test(test_linear_rows_f16),
         cmocka_unit_test(test_tanh_layer),
         cmocka_unit_test(test_attention_layer),
         cmocka_unit_test(test_softmax),

@@ -527,6 +527,7 @@ static sat_model *open_model(const options *o)
     char err[SAT_ERR_MAX];
     sat_model *m = sat_model_load(path, SAT_MODEL_IN_PLACE, err, sizeof err);
     if (!m) sat_die("%s", err);
+    sat_model_convert_params(m); /* an f16 file's */
     free(path);
     return m;
 }

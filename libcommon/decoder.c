@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sat/half.h"
 #include "sat/nn_layers.h"
 #include "sat/util.h"
 
@@ -82,20 +83,25 @@ static void point_views(sat_decoder_weights *w, float *base, const sat_decoder_t
     for (int i = 0; i < SAT_DECODER_NTENSORS; i++) *slot[i] = base + t[i].offset;
 }
 
-/* A decoder of config cfg whose params are `params` (nparams floats, taken)
- * or, for NULL, zeros. */
-static sat_decoder *decoder_new(sat_decoder_config cfg, float *params, char *err, size_t errlen)
+/* check_config, and the parameters' count within MAX_PARAMS: 0, or -1
+ * with the reason in err. */
+static int check_sizes(const sat_decoder_config *c, char *err, size_t errlen)
 {
-    if (check_config(&cfg, err, errlen)) return NULL;
+    if (check_config(c, err, errlen)) return -1;
+    sat_decoder_tensor t[SAT_DECODER_NTENSORS];
+    size_t n = tensor_table(c, t);
+    if (n > MAX_PARAMS)
+        return sat_fail(err, errlen, "decoder sizes give %zu parameters, more than %zu", n, MAX_PARAMS);
+    return 0;
+}
+
+/* A decoder of config cfg (passed check_sizes) whose params are `params`
+ * (nparams floats, taken) or, for NULL, zeros. */
+static sat_decoder *decoder_new(sat_decoder_config cfg, float *params)
+{
     sat_decoder *dec = sat_xcalloc(1, sizeof *dec);
     dec->cfg = cfg;
     dec->nparams = tensor_table(&cfg, dec->tensors);
-    if (dec->nparams > MAX_PARAMS) {
-        sat_fail(err, errlen, "decoder sizes give %zu parameters, more than %zu",
-                 dec->nparams, MAX_PARAMS);
-        free(dec);
-        return NULL;
-    }
     dec->temperature = 1.0f;
     dec->params = params ? params : sat_xmalloc_weights(dec->nparams * sizeof(float));
     if (!params) memset(dec->params, 0, dec->nparams * sizeof(float));
@@ -107,7 +113,7 @@ static sat_decoder *decoder_new(sat_decoder_config cfg, float *params, char *err
 
 sat_decoder *sat_decoder_new(sat_decoder_config cfg, char *err, size_t errlen)
 {
-    return decoder_new(cfg, NULL, err, errlen);
+    return check_sizes(&cfg, err, errlen) ? NULL : decoder_new(cfg, NULL);
 }
 
 static void work_free(sat_decoder_work *w);
@@ -222,6 +228,24 @@ static int same_layout(const sat_model *m, const sat_decoder_tensor *t, size_t n
     return 1;
 }
 
+/* A decoder whose inference reads its matrices (2-D tensors) from half, f16
+ * bits in its own layout (a model file's, left in place): its f32 params are
+ * zero pages never touched, no start-up time, but for the vectors, converted
+ * from half. */
+static sat_decoder *half_decoder(sat_decoder_config c, float tau, const void *half)
+{
+    sat_decoder_tensor t[SAT_DECODER_NTENSORS];
+    size_t nparams = tensor_table(&c, t);
+    sat_decoder *dec = decoder_new(c, sat_xcalloc(nparams, sizeof(float)));
+    dec->temperature = tau;
+    dec->half = half;
+    for (int i = 0; i < SAT_DECODER_NTENSORS; i++)
+        if (t[i].ndim == 1)
+            sat_f16_to_f32_array((const char *)half + 2 * t[i].offset, dec->params + t[i].offset,
+                                 t[i].count);
+    return dec;
+}
+
 /* from_model, and take_model when m is not NULL. */
 static sat_decoder *decoder_from_model(const sat_model *m, sat_model *take, char *err, size_t errlen)
 {
@@ -240,6 +264,7 @@ static sat_decoder *decoder_from_model(const sat_model *m, sat_model *take, char
                  SAT_DECODER_MIN_TEMPERATURE, SAT_DECODER_MAX_TEMPERATURE);
         return NULL;
     }
+    if (check_sizes(&c, err, errlen)) return NULL;
     sat_decoder_tensor t[SAT_DECODER_NTENSORS];
     size_t nparams = tensor_table(&c, t);
     const sat_tensor *mt[SAT_DECODER_NTENSORS];
@@ -250,14 +275,19 @@ static sat_decoder *decoder_from_model(const sat_model *m, sat_model *take, char
             return NULL;
         }
     }
+    int fits = same_layout(m, t, nparams);
+    if (take && take->params16 && fits) return half_decoder(c, (float)tau, take->params16);
+    if (take) sat_model_convert_params(take);
+    if (!m->params) {
+        sat_fail(err, errlen, "decoder model: its f16 params are not converted");
+        return NULL;
+    }
     /* Taking the params saves a copy of ~26 MB, whose first touch was most of
      * sat-beam's start-up (issue 15). */
-    float *taken = take && !m->params_in_place && same_layout(m, t, nparams) ? take->params : NULL;
-    sat_decoder *dec = decoder_new(c, taken, err, errlen);
-    if (!dec) return NULL;
+    float *taken = take && !m->params_in_place && fits ? take->params : NULL;
+    sat_decoder *dec = decoder_new(c, taken);
     dec->temperature = (float)tau;
     if (taken) {
-        dec->half = take->params16;
         take->params = NULL;
         take->nparams = 0;
         return dec;
@@ -530,8 +560,12 @@ static void init_state(const sat_decoder *dec, const float *mean, int n, float *
 static void embed_rows(const sat_decoder *dec, const int *tokens, int n, float *x)
 {
     const int E = dec->cfg.E, K = E + dec->cfg.D + dec->cfg.H;
+    const size_t embed = (size_t)(dec->w.embed - dec->params);
     for (size_t r = 0; r < (size_t)n; r++) {
-        if (tokens[r] >= 0)
+        if (tokens[r] >= 0 && dec->half)
+            sat_f16_to_f32_array((const char *)dec->half + 2 * (embed + (size_t)tokens[r] * E),
+                                 x + r * K, (size_t)E);
+        else if (tokens[r] >= 0)
             memcpy(x + r * K, dec->w.embed + (size_t)tokens[r] * E, (size_t)E * sizeof(float));
         else
             memset(x + r * K, 0, (size_t)E * sizeof(float));

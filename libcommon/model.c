@@ -257,15 +257,50 @@ static int check_graph(const sat_model *m, char *err, size_t errlen)
     return rc;
 }
 
+/* The index of the first of n f16 values at p (any alignment) that is not
+ * finite (exponent all ones), or n.  In blocks copied to an aligned buffer,
+ * whose loop the compiler vectorizes: this runs on every decoder start-up. */
+static size_t first_nonfinite_half(const void *p, size_t n)
+{
+    enum { BLOCK = 4096 };
+    uint16_t h[BLOCK];
+    for (size_t i = 0; i < n; i += BLOCK) {
+        size_t k = n - i < BLOCK ? n - i : BLOCK;
+        memcpy(h, (const char *)p + 2 * i, 2 * k);
+        unsigned bad = 0;
+        for (size_t j = 0; j < k; j++) bad |= (h[j] & 0x7c00) == 0x7c00;
+        if (!bad) continue;
+        for (size_t j = 0;; j++)
+            if ((h[j] & 0x7c00) == 0x7c00) return i + j;
+    }
+    return n;
+}
+
+/* The index of the first param that is not finite, or m->nparams. */
+static size_t first_nonfinite(const sat_model *m)
+{
+    if (!m->params) return first_nonfinite_half(m->params16, m->nparams);
+    size_t i = 0;
+    while (i < m->nparams && isfinite(m->params[i])) i++;
+    return i;
+}
+
 int sat_model_validate(const sat_model *m, char *err, size_t errlen)
 {
     if (!m->kind || (strcmp(m->kind, "cnn") != 0 && strcmp(m->kind, "decoder") != 0))
         return sat_fail(err, errlen, "kind must be \"cnn\" or \"decoder\"");
     if (!m->name || !m->name[0]) return sat_fail(err, errlen, "model has no name");
     if (check_tensors(m, err, errlen) < 0 || check_graph(m, err, errlen) < 0) return -1;
-    for (size_t i = 0; i < m->nparams; i++)
-        if (!isfinite(m->params[i])) return sat_fail(err, errlen, "params[%zu] is not finite", i);
+    size_t i = first_nonfinite(m);
+    if (i < m->nparams) return sat_fail(err, errlen, "params[%zu] is not finite", i);
     return 0;
+}
+
+void sat_model_convert_params(sat_model *m)
+{
+    if (m->params || !m->params16) return;
+    m->params = sat_xmalloc_weights(m->nparams * sizeof(float));
+    sat_f16_to_f32_array(m->params16, m->params, m->nparams);
 }
 
 /* ---- msgpack object -> model ---- */
@@ -534,10 +569,13 @@ static int parse_params(const msgpack_object *map, sat_model *m, int flags, char
         m->params_in_place = 1;
         return 0;
     }
+    if (f16 && (flags & SAT_MODEL_IN_PLACE)) {
+        m->params16 = data;
+        return 0;
+    }
     m->params = sat_xmalloc_weights(m->nparams * sizeof(float));
     if (f16) {
         sat_f16_to_f32_array(p, m->params, m->nparams);
-        if (flags & SAT_MODEL_IN_PLACE) m->params16 = data;
         return 0;
     }
     for (size_t i = 0; i < m->nparams; i++) {

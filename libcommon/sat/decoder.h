@@ -152,7 +152,8 @@ typedef struct {
     sat_decoder_tensor tensors[SAT_DECODER_NTENSORS];
     sat_decoder_work *work;      /* training activations, grown on demand */
     const void *half;            /* or NULL: params as f16 bits, same layout, where
-                                  * inference reads the matrices (take_model) */
+                                  * inference reads the matrices (take_model): then
+                                  * params holds only the vectors (1-D tensors) */
 } sat_decoder;
 
 /* NULL with a reason in err when a size is < 1 or too large. */
@@ -169,12 +170,15 @@ void sat_decoder_zero_grad(sat_decoder *dec);
  * to_model returns a new model (params copied, kind and name "decoder", no
  * vocab: the caller sets it and may rename) to be released with sat_model_free. */
 sat_decoder *sat_decoder_from_model(const sat_model *m, char *err, size_t errlen);
-/* The same, but when m's params hold exactly the decoder's tensors in its
- * order (a file sat-train wrote) the decoder takes them instead of a copy:
- * m->params is then NULL and m->nparams 0, so m's tensors are not to be read.
- * When m also has them as f16 bits (m->params16, SAT_MODEL_IN_PLACE), they
- * become dec->half, read by inference while m lives: the same floats, from
- * half the memory. */
+/* The same for a model loaded for this decoder alone.  When m's params hold
+ * exactly the decoder's tensors in its order (a file sat-train wrote):
+ * - f16 ones left in place (m->params16, SAT_MODEL_IN_PLACE) become
+ *   dec->half, from which inference reads the matrices (the same floats from
+ *   half the memory, and no f32 copy of them: dec->params holds the vectors
+ *   only, the matrices' pages are zeros never touched); m must outlive dec;
+ * - f32 ones are taken instead of copied: m->params is then NULL and
+ *   m->nparams 0, so m's tensors are not to be read.
+ * Otherwise m's params are converted if need be, and copied. */
 sat_decoder *sat_decoder_take_model(sat_model *m, char *err, size_t errlen);
 sat_model *sat_decoder_to_model(const sat_decoder *dec);
 

@@ -82,7 +82,8 @@ typedef struct {
     float *params;
     size_t nparams;
     int params_in_place;      /* params lie in the loaded file (SAT_MODEL_IN_PLACE): read-only */
-    const void *params16;     /* or, for an f16 file, its params as stored there too */
+    const void *params16;     /* or, for an f16 file, its params as stored there, and
+                               * params NULL until sat_model_convert_params */
     void *mapping;            /* that file's mapping, unmapped by sat_model_free */
     size_t mapping_len;
     sat_tensor *tensors;
@@ -107,12 +108,12 @@ typedef struct {
  * leave it out: hashing the ~15 MB of weights was most of a start-up's work
  * (issue 15); importing, training from a model and `sat-dump --verify` set it. */
 #define SAT_MODEL_VERIFY 1
-/* Flag of sat_model_load: f32 params are used where they lie in the file's
+/* Flag of sat_model_load: params are used where they lie in the file's
  * read-only mapping (page-cache pages, not a fresh copy whose first touch was
- * most of sat-encode's start-up, issue 15), when the file is a regular one
- * and they are aligned; f16 params are converted as ever, and also left
- * there as params16 (the decoder's inference reads them: half the bytes).
- * For programs that never write m->params. */
+ * most of a program's start-up, issue 15) when the file is a regular one:
+ * f32 params, when aligned, as m->params; f16 params as m->params16, with
+ * m->params NULL (the decoder's inference reads the f16 bits: half the
+ * bytes).  For programs that never write m->params. */
 #define SAT_MODEL_IN_PLACE 2
 
 /* Load a model file.  NULL with a one-line reason in err on any problem
@@ -131,6 +132,9 @@ sat_model *sat_model_load_mem(const void *data, size_t len, const char *name, in
 int sat_model_validate(const sat_model *m, char *err, size_t errlen);
 /* "CONV_2D", "DEPTHWISE_CONV_2D", ...; "?" for an unknown kind. */
 const char *sat_op_name(sat_op_kind kind);
+/* The f32 params of a model whose f16 params were left in place (a no-op
+ * otherwise). */
+void sat_model_convert_params(sat_model *m);
 void sat_model_free(sat_model *m);
 void sat_quant_free(sat_quant *q);
 

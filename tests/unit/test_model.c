@@ -251,10 +251,27 @@ static long params_offset(const char *path)
     return -1;
 }
 
+/* An f16 file with its param 3 made infinite is refused, left in place or not. */
+static void refuses_infinite_half(const char *path)
+{
+    long at = params_offset(path) + 2 * 3;
+    FILE *f = fopen(path, "r+b");
+    assert_non_null(f);
+    assert_int_equal(fseek(f, at, SEEK_SET), 0);
+    assert_int_equal(fwrite("\x00\x7c", 1, 2, f), 2);
+    fclose(f);
+    char err[SAT_ERR_MAX] = "";
+    for (int flags = 0; flags <= SAT_MODEL_IN_PLACE; flags += SAT_MODEL_IN_PLACE) {
+        assert_null(sat_model_load(path, flags, err, sizeof err));
+        assert_non_null(strstr(err, "params[3] is not finite"));
+    }
+}
+
 /* SAT_MODEL_IN_PLACE: f32 params are used where they lie in the file's
- * mapping exactly when they are aligned there; f16 ones, and loads without
- * the flag, are copies.  Names of four lengths move the params through
- * every offset mod 4, so both cases happen. */
+ * mapping exactly when they are aligned there; f16 ones are left there
+ * (params16) until converted; loads without the flag are copies.  Names of
+ * four lengths move the params through every offset mod 4, so both cases
+ * happen. */
 static void test_load_in_place(void **state)
 {
     int seen[2] = {0, 0};
@@ -277,9 +294,17 @@ static void test_load_in_place(void **state)
         sat_model_free(l);
         sat_model_save(m, tmp_path("p16.satm"), 1);
         l = sat_model_load(tmp_path("p16.satm"), SAT_MODEL_IN_PLACE, err, sizeof err);
+        sat_model *plain = sat_model_load(tmp_path("p16.satm"), 0, err, sizeof err);
         assert_non_null(l);
         assert_false(l->params_in_place);
+        assert_null(l->params);
+        assert_non_null(l->params16);
+        assert_null(plain->params16);
+        sat_model_convert_params(l);
+        assert_memory_equal(l->params, plain->params, m->nparams * sizeof(float));
+        sat_model_free(plain);
         sat_model_free(l);
+        refuses_infinite_half(tmp_path("p16.satm"));
         sat_model_free(m);
     }
     assert_true(seen[0] && seen[1]);

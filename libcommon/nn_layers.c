@@ -236,6 +236,41 @@ static const rows_tiles tiles_8[2] = {
  * tiles of C. */
 #define ROWS_KBLOCK 128
 
+/* f16 B's rows k0..k1, columns [0, cols) (a multiple of 8), as floats into
+ * S (k1 − k0 rows of stride cols). */
+ROWS_AVX2 static void strip_to_f32(float *S, const void *B, int ldb, int k0, int k1, int cols)
+{
+    for (int k = k0; k < k1; k++)
+        for (int v = 0; v < cols; v += 8)
+            _mm256_storeu_ps(S + (size_t)(k - k0) * cols + v, load8(B, (size_t)k * ldb + v, 1));
+}
+
+/* One strip of columns of C (t->cols wide, from B's column j) over B's rows
+ * k0..k1, in tiles of up to t->rows rows.  With f16 B and more rows than one
+ * tile, the strip is converted once to f32 (24 KB at most, in L1) and every
+ * tile reads that: the same floats, converted once instead of per tile. */
+static void rows_strip(float *C, int ldc, const float *A, int lda, const void *B, int N, int M,
+                       int j, int k0, int k1, const rows_tiles *t, int half)
+{
+    float S[ROWS_KBLOCK * 48];
+    int ldb = N, first = k0 == 0;
+    if (half && M > t->rows) {
+        strip_to_f32(S, (const uint16_t *)B + j, N, k0, k1, t->cols);
+        B = S;
+        A += k0;
+        ldb = t->cols;
+        t -= 1; /* the f32 tiles of the same width: each table is {f32, f16} */
+        k1 -= k0;
+        k0 = 0;
+    } else {
+        B = (const char *)B + (half ? sizeof(uint16_t) : sizeof(float)) * (size_t)j;
+    }
+    for (int r = 0; r < M; r += t->rows) {
+        int R = M - r < t->rows ? M - r : t->rows;
+        t->fn[R - 1](C + (size_t)r * ldc + j, ldc, A + (size_t)r * lda, lda, B, ldb, k0, k1, first);
+    }
+}
+
 /* C = A·B over the multiple-of-8 prefix of the columns, in the widest tiles
  * that fit (48 columns with AVX-512, else 24, then 8); returns its length. */
 static int rows_avx2(float *C, int ldc, const float *A, int lda, const void *B, int M, int N,
@@ -248,12 +283,7 @@ static int rows_avx2(float *C, int ldc, const float *A, int lda, const void *B, 
             const rows_tiles *t = avx512 && j + 48 <= n8 ? &tiles_avx512[half]
                                   : j + 24 <= n8         ? &tiles_24[half]
                                                          : &tiles_8[half];
-            size_t col = half ? (size_t)j * sizeof(uint16_t) : (size_t)j * sizeof(float);
-            for (int r = 0; r < M; r += t->rows) {
-                int R = M - r < t->rows ? M - r : t->rows;
-                t->fn[R - 1](C + (size_t)r * ldc + j, ldc, A + (size_t)r * lda, lda,
-                             (const char *)B + col, N, k0, k1, k0 == 0);
-            }
+            rows_strip(C, ldc, A, lda, B, N, M, j, k0, k1, t, half);
             j += t->cols;
         }
     }

@@ -257,21 +257,28 @@ static int check_graph(const sat_model *m, char *err, size_t errlen)
     return rc;
 }
 
-/* The index of the first of n f16 values at p (any alignment) that is not
- * finite (exponent all ones), or n.  In blocks copied to an aligned buffer,
- * whose loop the compiler vectorizes: this runs on every decoder start-up. */
-static size_t first_nonfinite_half(const void *p, size_t n)
+/* The index of the first of n values at p (f16 or f32 by width 2 or 4, any
+ * alignment) that is not finite (exponent all ones), or n.  In blocks copied
+ * to an aligned buffer, whose loop the compiler vectorizes: this runs on
+ * every start-up of sat-encode and sat-beam. */
+static size_t first_nonfinite_of(const void *p, size_t n, int width)
 {
     enum { BLOCK = 4096 };
+    const uint32_t exp_mask = width == 2 ? 0x7c00 : 0x7f800000;
     uint16_t h[BLOCK];
+    uint32_t f[BLOCK];
     for (size_t i = 0; i < n; i += BLOCK) {
         size_t k = n - i < BLOCK ? n - i : BLOCK;
-        memcpy(h, (const char *)p + 2 * i, 2 * k);
         unsigned bad = 0;
-        for (size_t j = 0; j < k; j++) bad |= (h[j] & 0x7c00) == 0x7c00;
-        if (!bad) continue;
-        for (size_t j = 0;; j++)
-            if ((h[j] & 0x7c00) == 0x7c00) return i + j;
+        if (width == 2) {
+            memcpy(h, (const char *)p + 2 * i, 2 * k);
+            for (size_t j = 0; j < k; j++) bad |= (h[j] & exp_mask) == exp_mask;
+        } else {
+            memcpy(f, (const char *)p + 4 * i, 4 * k);
+            for (size_t j = 0; j < k; j++) bad |= (f[j] & exp_mask) == exp_mask;
+        }
+        for (size_t j = 0; bad; j++)
+            if (((width == 2 ? h[j] : f[j]) & exp_mask) == exp_mask) return i + j;
     }
     return n;
 }
@@ -279,10 +286,8 @@ static size_t first_nonfinite_half(const void *p, size_t n)
 /* The index of the first param that is not finite, or m->nparams. */
 static size_t first_nonfinite(const sat_model *m)
 {
-    if (!m->params) return first_nonfinite_half(m->params16, m->nparams);
-    size_t i = 0;
-    while (i < m->nparams && isfinite(m->params[i])) i++;
-    return i;
+    if (!m->params) return first_nonfinite_of(m->params16, m->nparams, 2);
+    return first_nonfinite_of(m->params, m->nparams, 4);
 }
 
 int sat_model_validate(const sat_model *m, char *err, size_t errlen)

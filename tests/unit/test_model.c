@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <float.h>
 #include <math.h>
 #include <msgpack.h>
 #include <stdio.h>
@@ -523,6 +524,13 @@ static void test_validate_rejects(void **state)
     m->tensors[0].quant.n = 4;
     m->values[1].quant.n = 0; /* a float value among quantized ones is fine */
     assert_int_equal(sat_model_validate(m, err, sizeof err), 0);
+    /* params: the largest float is fine, the first infinity or NaN is named */
+    m->params[1] = -FLT_MAX;
+    assert_int_equal(sat_model_validate(m, err, sizeof err), 0);
+    m->params[5] = NAN;
+    m->params[7] = -INFINITY;
+    assert_int_equal(sat_model_validate(m, err, sizeof err), -1);
+    assert_non_null(strstr(err, "params[5] is not finite"));
     sat_model_free(m);
 }
 

@@ -478,34 +478,47 @@ static sat_decoder_loss scst_step(trainer *tr, const sat_decoder_batch *refs, co
     return l;
 }
 
-/* This rank's share [*lo, *hi) of a batch's B captions (an image's captions
- * are consecutive).  By caption, so the ranks' work differs by one caption at
- * most (a batch of 64 holds ~13 images, which split 7/6 would cost 8%): an
- * image split between two ranks has its attention projection computed by
- * both, and its gradient summed over them.  Self-critical training draws
- * samples per image, so there the images stay whole.  Returns the batch's
- * number of images. */
-static int batch_share(const sat_dataset *d, const int *captions, int B, int by_image, int *lo, int *hi)
+/* The work of the decoder's training pass, in multiply-adds (decoder.c),
+ * per word, per caption and per image: a word's step forward (LSTM, the
+ * attention's query, scores and context, the deep output layer) and twice
+ * that backward (the inputs' and the weights' gradients); a caption's
+ * initial state from the mean annotation; an image's attention projection
+ * forward and its weights' gradient (the features take none). */
+typedef struct {
+    double word, caption, image;
+} work_model;
+
+static work_model decoder_work(const sat_decoder_config *c)
 {
-    int nimg = 0;
-    for (int i = 0; i < B; i++) nimg += i == 0 || d->train[captions[i]].image != d->train[captions[i - 1]].image;
-    long first, end;
-    if (!by_image) {
-        dist_share(B, &first, &end);
-        *lo = (int)first;
-        *hi = (int)end;
-        return nimg;
+    double L = c->L, D = c->D, E = c->E, H = c->H, A = c->A, V = c->V;
+    return (work_model){.word = 3 * (4 * H * (E + D + H) + H * A + L * (A + D) + E * (H + D + V)),
+                        .caption = 3 * 2 * D * H, .image = 2 * L * D * A};
+}
+
+/* This rank's share [*lo, *hi) of a batch's B captions (an image's captions
+ * are consecutive), cut so that the ranks' work (decoder_work: mostly the
+ * captions' words, whose lengths vary a lot) is as equal as can be; an
+ * image split between two ranks has its attention projection computed by
+ * both, and its gradient summed over them.  Images stay whole (balanced by
+ * their captions' words) where a draw is made per image from its first
+ * caption's generator, which a split would change: self-critical
+ * training's samples, hard attention's choice of the expected context.
+ * Returns the batch's number of images. */
+static int batch_share(const sat_dataset *d, const sat_decoder_config *cfg, const int *captions,
+                       int B, int by_image, int *lo, int *hi)
+{
+    work_model wm = decoder_work(cfg);
+    double *work = sat_xmalloc((size_t)B * sizeof *work);
+    int *image = sat_xmalloc((size_t)B * sizeof *image), nimg = 0;
+    for (int i = 0; i < B; i++) {
+        const sat_dataset_caption *c = &d->train[captions[i]];
+        work[i] = wm.word * c->len + wm.caption;
+        image[i] = c->image;
+        nimg += i == 0 || image[i] != image[i - 1];
     }
-    dist_share(nimg, &first, &end);
-    *lo = *hi = B;
-    for (int i = 0, k = -1; i < B; i++) {
-        k += i == 0 || d->train[captions[i]].image != d->train[captions[i - 1]].image;
-        if (k == first && *lo == B) *lo = i;
-        if (k == end) {
-            *hi = i;
-            break;
-        }
-    }
+    sat_epoch_share(work, image, B, wm.image, by_image, dist.rank, dist.size, lo, hi);
+    free(work);
+    free(image);
     return nimg;
 }
 
@@ -516,7 +529,7 @@ static sat_decoder_loss batch_step(trainer *tr, const sat_epoch_plan *plan, long
     const options *o = tr->o;
     const int *captions = plan->order + plan->start[b];
     int B = (int)(plan->start[b + 1] - plan->start[b]), lo, hi;
-    int nimg = batch_share(tr->d, captions, B, o->scst, &lo, &hi);
+    int nimg = batch_share(tr->d, &tr->dec->cfg, captions, B, o->scst || o->hard, &lo, &hi);
     sat_decoder_zero_grad(tr->dec);
     if (lo == hi) return (sat_decoder_loss){0};
     sat_decoder_batch batch;

@@ -527,46 +527,55 @@ static sat_decoder_loss scst_step(trainer *tr, const sat_decoder_batch *refs, co
     return l;
 }
 
-/* The work of the decoder's training pass, in multiply-adds (decoder.c),
- * per word, per caption and per image: a word's step forward (LSTM, the
- * attention's query, scores and context, the deep output layer) and twice
- * that backward (the inputs' and the weights' gradients); a caption's
- * initial state from the mean annotation; an image's attention projection
- * forward and its weights' gradient (the features take none). */
-typedef struct {
-    double word, caption, image;
-} work_model;
-
-static work_model decoder_work(const sat_decoder_config *c)
+/* The work of the decoder's training pass, in multiply-adds (decoder.c):
+ * per word, a step forward (LSTM, the attention's query, scores and
+ * context, the deep output layer) and twice that backward (the inputs' and
+ * the weights' gradients); per caption, its initial state from the mean
+ * annotation; per image, its attention projection forward and its weights'
+ * gradient (the features take none); per step, the BLAS's packing of the
+ * LSTM's weights for the step's two products (forward, and the inputs'
+ * gradient), whatever their rows: as long as ~4.5 rows' multiply-adds each
+ * (OpenBLAS sgemm 2048x2048, one thread: 1.4-1.8 ms for one row, 0.35 ms
+ * more per row). */
+static void decoder_work(const sat_decoder_config *c, double *word, double *caption,
+                         double *image, double *step)
 {
     double L = c->L, D = c->D, E = c->E, H = c->H, A = c->A, V = c->V;
-    return (work_model){.word = 3 * (4 * H * (E + D + H) + H * A + L * (A + D) + E * (H + D + V)),
-                        .caption = 3 * 2 * D * H, .image = 2 * L * D * A};
+    *word = 3 * (4 * H * (E + D + H) + H * A + L * (A + D) + E * (H + D + V));
+    *caption = 3 * 2 * D * H;
+    *image = 2 * L * D * A;
+    *step = 2 * 4.5 * 4 * H * (E + D + H);
 }
 
 /* This rank's share [*lo, *hi) of a batch's B captions (an image's captions
  * are consecutive), cut so that the ranks' work (decoder_work: mostly the
- * captions' words, whose lengths vary a lot) is as equal as can be; an
- * image split between two ranks has its attention projection computed by
- * both, and its gradient summed over them.  Images stay whole (balanced by
- * their captions' words) where a draw is made per image from its first
- * caption's generator, which a split would change: self-critical
- * training's samples, hard attention's choice of the expected context.
- * Returns the batch's number of images. */
+ * captions' words, whose lengths vary a lot, and the steps of the longest)
+ * is as equal as can be; an image split between two ranks has its attention
+ * projection computed by both, and its gradient summed over them.  Images
+ * stay whole (balanced by their captions' work) where a draw is made per
+ * image from its first caption's generator, which a split would change:
+ * self-critical training's samples, hard attention's choice of the expected
+ * context.  Returns the batch's number of images. */
 static int batch_share(const sat_dataset *d, const sat_decoder_config *cfg, const int *captions,
-                       int B, int by_image, int *lo, int *hi)
+                       int B, int whole_images, int *lo, int *hi)
 {
-    work_model wm = decoder_work(cfg);
+    double word, caption;
+    sat_batch_work bw = {.n = B};
+    decoder_work(cfg, &word, &caption, &bw.image_work, &bw.step_work);
     double *work = sat_xmalloc((size_t)B * sizeof *work);
+    int *steps = sat_xmalloc((size_t)B * sizeof *steps);
     int *image = sat_xmalloc((size_t)B * sizeof *image), nimg = 0;
     for (int i = 0; i < B; i++) {
         const sat_dataset_caption *c = &d->train[captions[i]];
-        work[i] = wm.word * c->len + wm.caption;
+        work[i] = word * c->len + caption;
+        steps[i] = c->len;
         image[i] = c->image;
         nimg += i == 0 || image[i] != image[i - 1];
     }
-    sat_epoch_share(work, image, B, wm.image, by_image, dist.rank, dist.size, lo, hi);
+    bw.work = work, bw.steps = steps, bw.image = image;
+    sat_epoch_share(&bw, whole_images, dist.rank, dist.size, lo, hi);
     free(work);
+    free(steps);
     free(image);
     return nimg;
 }

@@ -92,19 +92,27 @@ static void test_caption_seeds(void **state)
     assert_true(sat_epoch_caption_seed(1, 0, 5) != sat_epoch_caption_seed(2, 0, 5));
 }
 
+/* A batch of n captions: caption i of steps[i] steps, own work steps[i]. */
+static sat_batch_work batch(const int *steps, const int *image, double *work, int n,
+                            double image_work, double step_work)
+{
+    for (int i = 0; i < n; i++) work[i] = steps[i];
+    return (sat_batch_work){.work = work, .steps = steps, .image = image, .n = n,
+                            .image_work = image_work, .step_work = step_work};
+}
+
 /* The shares of `size` ranks: [cut[r], cut[r+1]). */
-static void shares(const double *work, const int *image, int n, double image_work, int whole,
-                   int size, int *cut)
+static void shares(const sat_batch_work *bw, int whole, int size, int *cut)
 {
     for (int r = 0; r < size; r++) {
         int lo, hi;
-        sat_epoch_share(work, image, n, image_work, whole, r, size, &lo, &hi);
+        sat_epoch_share(bw, whole, r, size, &lo, &hi);
         if (r == 0) assert_int_equal(lo, 0);
         else assert_int_equal(lo, cut[r]); /* consecutive: each starts where the last ended */
         assert_true(hi >= lo);
         cut[r] = lo, cut[r + 1] = hi;
     }
-    assert_int_equal(cut[size], n);
+    assert_int_equal(cut[size], bw->n);
 }
 
 /* 4 images of 5 captions; image 0's captions are long. */
@@ -112,24 +120,39 @@ static void test_shares_balanced_by_work(void **state)
 {
     (void)state;
     double work[20];
-    int image[20], cut[6];
-    for (int i = 0; i < 20; i++) work[i] = i < 5 ? 30 : 10, image[i] = i / 5;
+    int steps[20], image[20], cut[6];
+    for (int i = 0; i < 20; i++) steps[i] = i < 5 ? 30 : 10, image[i] = i / 5;
     /* by caption: 150 + 150 words, not 10 captions each (250 against 50) */
-    shares(work, image, 20, 0, 0, 2, cut);
+    sat_batch_work bw = batch(steps, image, work, 20, 0, 0);
+    shares(&bw, 0, 2, cut);
     assert_int_equal(cut[1], 5);
     /* an image's projection (50) counts once per range holding its captions:
      * cutting inside image 1, 150 + 30 + 2 x 50 | 120 + 3 x 50, beats
      * cutting between images, 200 | 300 */
-    shares(work, image, 20, 50, 0, 2, cut);
+    bw = batch(steps, image, work, 20, 50, 0);
+    shares(&bw, 0, 2, cut);
     assert_int_equal(cut[1], 8);
+    /* a range pays 1 per step of its longest caption: of 8, 2, 2, 2, 2, 2, 2
+     * words, 8 + 8 | 12 + 2 beats the even words, 10 + 8 | 10 + 2 */
+    {
+        int st[7] = {8, 2, 2, 2, 2, 2, 2}, im[7] = {0, 1, 2, 3, 4, 5, 6};
+        double wk[7];
+        sat_batch_work sb = batch(st, im, wk, 7, 0, 0);
+        shares(&sb, 0, 2, cut);
+        assert_int_equal(cut[1], 2);
+        sb = batch(st, im, wk, 7, 0, 1);
+        shares(&sb, 0, 2, cut);
+        assert_int_equal(cut[1], 1);
+    }
     /* whole images, 3 ranks: image 0 (150) then images 1-3 (150), the third
      * share empty: no cut makes the largest share less than 150 */
-    shares(work, image, 20, 0, 1, 3, cut);
+    bw = batch(steps, image, work, 20, 0, 0);
+    shares(&bw, 1, 3, cut);
     assert_int_equal(cut[1], 5);
     assert_int_equal(cut[2], 20);
     /* one rank: everything; more ranks than images: whole images still */
-    shares(work, image, 20, 0, 0, 1, cut);
-    shares(work, image, 20, 0, 1, 5, cut);
+    shares(&bw, 0, 1, cut);
+    shares(&bw, 1, 5, cut);
     for (int r = 0; r < 5; r++)
         if (cut[r + 1] > cut[r]) assert_int_equal(cut[r] % 5, 0);
 }
@@ -139,10 +162,11 @@ static void test_equal_captions_equal_shares(void **state)
 {
     (void)state;
     double work[13];
-    int image[13], cut[5];
-    for (int i = 0; i < 13; i++) work[i] = 1, image[i] = i;
+    int steps[13], image[13], cut[5];
+    for (int i = 0; i < 13; i++) steps[i] = 1, image[i] = i;
+    sat_batch_work bw = batch(steps, image, work, 13, 0, 0);
     for (int size = 2; size <= 4; size++) {
-        shares(work, image, 13, 0, 0, size, cut);
+        shares(&bw, 0, size, cut);
         int most = 0;
         for (int r = 0; r < size; r++)
             if (cut[r + 1] - cut[r] > most) most = cut[r + 1] - cut[r];

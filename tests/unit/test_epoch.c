@@ -115,6 +115,17 @@ static void shares(const sat_batch_work *bw, int whole, int size, int *cut)
     assert_int_equal(cut[size], bw->n);
 }
 
+/* Where 2 ranks cut a batch (whole_images 0). */
+static int cut_in_two(const int *steps, const int *image, int n, double image_work,
+                      double step_work)
+{
+    double work[32];
+    int cut[3];
+    sat_batch_work bw = batch(steps, image, work, n, image_work, step_work);
+    shares(&bw, 0, 2, cut);
+    return cut[1];
+}
+
 /* 4 images of 5 captions; image 0's captions are long. */
 static void test_shares_balanced_by_work(void **state)
 {
@@ -123,30 +134,19 @@ static void test_shares_balanced_by_work(void **state)
     int steps[20], image[20], cut[6];
     for (int i = 0; i < 20; i++) steps[i] = i < 5 ? 30 : 10, image[i] = i / 5;
     /* by caption: 150 + 150 words, not 10 captions each (250 against 50) */
-    sat_batch_work bw = batch(steps, image, work, 20, 0, 0);
-    shares(&bw, 0, 2, cut);
-    assert_int_equal(cut[1], 5);
+    assert_int_equal(cut_in_two(steps, image, 20, 0, 0), 5);
     /* an image's projection (50) counts once per range holding its captions:
      * cutting inside image 1, 150 + 30 + 2 x 50 | 120 + 3 x 50, beats
      * cutting between images, 200 | 300 */
-    bw = batch(steps, image, work, 20, 50, 0);
-    shares(&bw, 0, 2, cut);
-    assert_int_equal(cut[1], 8);
+    assert_int_equal(cut_in_two(steps, image, 20, 50, 0), 8);
     /* a range pays 1 per step of its longest caption: of 8, 2, 2, 2, 2, 2, 2
      * words, 8 + 8 | 12 + 2 beats the even words, 10 + 8 | 10 + 2 */
-    {
-        int st[7] = {8, 2, 2, 2, 2, 2, 2}, im[7] = {0, 1, 2, 3, 4, 5, 6};
-        double wk[7];
-        sat_batch_work sb = batch(st, im, wk, 7, 0, 0);
-        shares(&sb, 0, 2, cut);
-        assert_int_equal(cut[1], 2);
-        sb = batch(st, im, wk, 7, 0, 1);
-        shares(&sb, 0, 2, cut);
-        assert_int_equal(cut[1], 1);
-    }
+    const int st[7] = {8, 2, 2, 2, 2, 2, 2}, im[7] = {0, 1, 2, 3, 4, 5, 6};
+    assert_int_equal(cut_in_two(st, im, 7, 0, 0), 2);
+    assert_int_equal(cut_in_two(st, im, 7, 0, 1), 1);
+    sat_batch_work bw = batch(steps, image, work, 20, 0, 0);
     /* whole images, 3 ranks: image 0 (150) then images 1-3 (150), the third
      * share empty: no cut makes the largest share less than 150 */
-    bw = batch(steps, image, work, 20, 0, 0);
     shares(&bw, 1, 3, cut);
     assert_int_equal(cut[1], 5);
     assert_int_equal(cut[2], 20);

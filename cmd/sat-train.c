@@ -137,8 +137,8 @@ typedef struct {
  * over the ranks, each rank steps the optimizer on its slice of the weights
  * and the slices are gathered onto all (optimizer_step), so the weights stay
  * identical; the dev images are decoded in shares, and rank 0 alone writes
- * files and talks.  Built without MPI (no mpicc), or run without mpirun (an Open MPI
- * singleton), it is one rank and the sums are no-ops. */
+ * files and talks.  Built without MPI (no mpicc), or run without mpirun (an
+ * Open MPI singleton), it is one rank and the sums are no-ops. */
 static struct {
     int rank, size;
 } dist = {0, 1};
@@ -1004,7 +1004,7 @@ int main(int argc, char **argv)
             o.lambda, o.dropout);
     if (o.init) fprintf(info, "sat-train: initial weights from %s\n", o.init);
     if (dist.size > 1)
-        fprintf(info, "sat-train: %d processes, each a share of every batch's images; %zu bytes "
+        fprintf(info, "sat-train: %d processes, each a share of every batch's captions; %zu bytes "
                 "summed over them per step, each stepping the optimizer on 1/%d of the weights\n",
                 dist.size, tr.dec->nparams * sizeof(float) + BATCH_SUMS * sizeof(double), dist.size);
     if (o.hard && !o.scst)

@@ -61,7 +61,7 @@ rank0_writes() {
     is_equal "$(ls "$T/soft-2")" "$(ls "$T/soft-1")" &&
     is_equal "$(wc -l < "$T/soft-2/train.log")" 4 &&
     is_equal "$(grep -c '^sat-train: epoch ' "$T/soft-2.err")" 3 &&
-    grep -q "^sat-train: 2 processes, each a share of every batch's images" "$T/soft-2.err" &&
+    grep -q "^sat-train: 2 processes, each a share of every batch's captions; [0-9]* bytes summed over them per step, each stepping the optimizer on 1/2 of the weights$" "$T/soft-2.err" &&
     is_equal "$(grep -c '^sat-train: epoch .*  summing [0-9.]* s$' "$T/soft-2.err")" 3 &&
     ! grep -q 'summing' "$T/soft-1.err" &&
     is_equal "$(ls "$T" | grep -c '^soft-2')" 3 # soft-2, soft-2.err, soft-2.satm

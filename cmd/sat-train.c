@@ -132,12 +132,13 @@ typedef struct {
 /* ---- processes ----------------------------------------------------------- */
 
 /* Data parallelism (issue 11): under mpirun every rank runs this program on
- * the same data; each takes its share of every batch's images, the gradients
- * and the batch's statistics are summed over the ranks before the optimizer
- * step (so every rank takes the same step and the weights stay identical),
- * the dev images are decoded in shares, and rank 0 alone writes files and
- * talks.  Built without MPI (no mpicc), or run without mpirun (an Open MPI
- * singleton), it is one rank and the sums are no-ops. */
+ * the same data; each takes its share of every batch's captions (cut by
+ * work: batch_share), the gradients and the batch's statistics are summed
+ * over the ranks, each rank steps the optimizer on its slice of the weights
+ * and the slices are gathered onto all (optimizer_step), so the weights stay
+ * identical; the dev images are decoded in shares, and rank 0 alone writes
+ * files and talks.  Built without MPI (no mpicc), or run without mpirun (an
+ * Open MPI singleton), it is one rank and the sums are no-ops. */
 static struct {
     int rank, size;
 } dist = {0, 1};
@@ -145,6 +146,13 @@ static struct {
 /* Informational messages: stderr on rank 0, nothing on the others (errors
  * still go to stderr from any rank). */
 static FILE *info;
+
+/* Rank r's share [*lo, *hi) of n items: consecutive, sizes differing by 1 at most. */
+static void dist_share(long n, int r, long *lo, long *hi)
+{
+    *lo = n * r / dist.size;
+    *hi = n * (r + 1) / dist.size;
+}
 
 #ifdef SAT_HAVE_MPI
 static void dist_init(int *argc, char ***argv)
@@ -189,19 +197,39 @@ static void dist_sum_doubles(double *x, size_t n)
 {
     dist_sum(x, n, MPI_DOUBLE);
 }
+
+/* Rank r's slice (dist_share's) of x, n floats, from rank r onto every rank
+ * (root < 0: the weights after a sharded optimizer step) or onto root alone
+ * (the optimizer's moments before a checkpoint). */
+static void dist_gather_slices(float *x, size_t n, int root)
+{
+    if (dist.size == 1) return;
+    if (n > INT_MAX) sat_die("%zu values are too many for one MPI gather", n);
+    int *count = sat_xmalloc((size_t)dist.size * sizeof *count);
+    int *displ = sat_xmalloc((size_t)dist.size * sizeof *displ);
+    for (int r = 0; r < dist.size; r++) {
+        long lo, hi;
+        dist_share((long)n, r, &lo, &hi);
+        displ[r] = (int)lo, count[r] = (int)(hi - lo);
+    }
+    if (root < 0)
+        MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, x, count, displ, MPI_FLOAT, MPI_COMM_WORLD);
+    else if (dist.rank == root)
+        MPI_Gatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, x, count, displ, MPI_FLOAT, root,
+                    MPI_COMM_WORLD);
+    else
+        MPI_Gatherv(x + displ[dist.rank], count[dist.rank], MPI_FLOAT, NULL, NULL, NULL, MPI_FLOAT,
+                    root, MPI_COMM_WORLD);
+    free(count);
+    free(displ);
+}
 #else
 static void dist_init(int *argc, char ***argv) {}
 static void dist_finalize(void) {}
 static void dist_sum_floats(float *x, size_t n) {}
 static void dist_sum_doubles(double *x, size_t n) {}
+static void dist_gather_slices(float *x, size_t n, int root) {}
 #endif
-
-/* Rank r's share [*lo, *hi) of n items: consecutive, sizes differing by 1 at most. */
-static void dist_share(long n, long *lo, long *hi)
-{
-    *lo = n * dist.rank / dist.size;
-    *hi = n * (dist.rank + 1) / dist.size;
-}
 
 /* ---- data ---------------------------------------------------------------- */
 
@@ -226,7 +254,7 @@ static void decode_dev_share(const sat_decoder *dec, const sat_dataset *d, doubl
 {
     float *feats = sat_xmalloc((size_t)d->L * d->D * sizeof *feats);
     long lo, hi;
-    dist_share(d->ndev, &lo, &hi);
+    dist_share(d->ndev, dist.rank, &lo, &hi);
     for (long i = lo; i < hi; i++) {
         sat_dataset_image_f32(&d->images[d->dev[i]], feats);
         const sat_decode_options greedy = {.max_len = DEV_MAX_LEN};
@@ -381,20 +409,41 @@ typedef struct {
     sat_cider *cider;        /* --objective scst */
     double reward_greedy, reward_sampled; /* this epoch's sums over images */
     long rewarded;           /* images */
-    double summing_secs;     /* this epoch's time in reduce_batch: the allreduce, and
-                                the wait for the slowest rank's share */
+    long plo, phi;           /* this rank's slice of the parameters: its optimizer step */
+    double grad_norm;        /* the batch's summed gradient's (reduce_batch) */
+    double summing_secs;     /* this epoch's time in the ranks' collectives: the sums
+                                (with the wait for the slowest rank's share) and the
+                                gathering of the new weights */
 } trainer;
 
+/* The optimizer step, sharded: each rank clips (by the whole gradient's
+ * norm) and steps its slice of the weights alone, then every rank's slice
+ * is gathered onto all, so all hold the same new weights.  Each rank's
+ * Adam/RMSProp work is 1/N of one process's; the moments stay full-sized on
+ * every rank, each keeping its own slice's up to date. */
 static void optimizer_step(trainer *tr)
 {
-    if (tr->o->clip > 0) sat_clip_grad_norm(tr->dec->grads, tr->dec->nparams, tr->o->clip);
-    sat_optimizer_update(&tr->opt, (float)tr->ts.lr, tr->dec->params, tr->dec->grads);
+    float *params = tr->dec->params, *grads = tr->dec->grads;
+    size_t lo = (size_t)tr->plo, hi = (size_t)tr->phi;
+    if (tr->o->clip > 0) sat_clip_to_norm(grads + lo, hi - lo, tr->grad_norm, tr->o->clip);
+    sat_optimizer_update_range(&tr->opt, (float)tr->ts.lr, params, grads, lo, hi);
+    double t0 = sat_now();
+    dist_gather_slices(params, tr->dec->nparams, -1);
+    tr->summing_secs += sat_now() - t0;
     tr->ts.step++;
 }
 
+/* Rank 0 writes the checkpoint, with the whole moments: every rank's slice
+ * of them gathered first, so that it holds what one process would, and
+ * --resume goes on with any number of ranks. */
 static void checkpoint(trainer *tr)
 {
-    if (!tr->o->checkpoint_dir || dist.rank > 0) return;
+    if (!tr->o->checkpoint_dir) return;
+    float *first, *second;
+    size_t n = sat_optimizer_moments(&tr->opt, &first, &second);
+    dist_gather_slices(first, n, 0);
+    if (second) dist_gather_slices(second, n, 0);
+    if (dist.rank > 0) return;
     save_checkpoint(tr->dec, &tr->opt, &tr->ts, tr->d, tr->o);
 }
 
@@ -478,34 +527,56 @@ static sat_decoder_loss scst_step(trainer *tr, const sat_decoder_batch *refs, co
     return l;
 }
 
-/* This rank's share [*lo, *hi) of a batch's B captions (an image's captions
- * are consecutive).  By caption, so the ranks' work differs by one caption at
- * most (a batch of 64 holds ~13 images, which split 7/6 would cost 8%): an
- * image split between two ranks has its attention projection computed by
- * both, and its gradient summed over them.  Self-critical training draws
- * samples per image, so there the images stay whole.  Returns the batch's
- * number of images. */
-static int batch_share(const sat_dataset *d, const int *captions, int B, int by_image, int *lo, int *hi)
+/* The work of the decoder's training pass, in multiply-adds (decoder.c):
+ * per word, a step forward (LSTM, the attention's query, scores and
+ * context, the deep output layer) and twice that backward (the inputs' and
+ * the weights' gradients); per caption, its initial state from the mean
+ * annotation; per image, its attention projection forward and its weights'
+ * gradient (the features take none); per step, the BLAS's packing of the
+ * LSTM's weights for the step's two products (forward, and the inputs'
+ * gradient), whatever their rows: as long as ~4.5 rows' multiply-adds each
+ * (OpenBLAS sgemm 2048x2048, one thread: 1.4-1.8 ms for one row, 0.35 ms
+ * more per row). */
+static void decoder_work(const sat_decoder_config *c, double *word, double *caption,
+                         double *image, double *step)
 {
-    int nimg = 0;
-    for (int i = 0; i < B; i++) nimg += i == 0 || d->train[captions[i]].image != d->train[captions[i - 1]].image;
-    long first, end;
-    if (!by_image) {
-        dist_share(B, &first, &end);
-        *lo = (int)first;
-        *hi = (int)end;
-        return nimg;
+    double L = c->L, D = c->D, E = c->E, H = c->H, A = c->A, V = c->V;
+    *word = 3 * (4 * H * (E + D + H) + H * A + L * (A + D) + E * (H + D + V));
+    *caption = 3 * 2 * D * H;
+    *image = 2 * L * D * A;
+    *step = 2 * 4.5 * 4 * H * (E + D + H);
+}
+
+/* This rank's share [*lo, *hi) of a batch's B captions (an image's captions
+ * are consecutive), cut so that the ranks' work (decoder_work: mostly the
+ * captions' words, whose lengths vary a lot, and the steps of the longest)
+ * is as equal as can be; an image split between two ranks has its attention
+ * projection computed by both, and its gradient summed over them.  Images
+ * stay whole (balanced by their captions' work) where a draw is made per
+ * image from its first caption's generator, which a split would change:
+ * self-critical training's samples, hard attention's choice of the expected
+ * context.  Returns the batch's number of images. */
+static int batch_share(const sat_dataset *d, const sat_decoder_config *cfg, const int *captions,
+                       int B, int whole_images, int *lo, int *hi)
+{
+    double word, caption;
+    sat_batch_work bw = {.n = B};
+    decoder_work(cfg, &word, &caption, &bw.image_work, &bw.step_work);
+    double *work = sat_xmalloc((size_t)B * sizeof *work);
+    int *steps = sat_xmalloc((size_t)B * sizeof *steps);
+    int *image = sat_xmalloc((size_t)B * sizeof *image), nimg = 0;
+    for (int i = 0; i < B; i++) {
+        const sat_dataset_caption *c = &d->train[captions[i]];
+        work[i] = word * c->len + caption;
+        steps[i] = c->len;
+        image[i] = c->image;
+        nimg += i == 0 || image[i] != image[i - 1];
     }
-    dist_share(nimg, &first, &end);
-    *lo = *hi = B;
-    for (int i = 0, k = -1; i < B; i++) {
-        k += i == 0 || d->train[captions[i]].image != d->train[captions[i - 1]].image;
-        if (k == first && *lo == B) *lo = i;
-        if (k == end) {
-            *hi = i;
-            break;
-        }
-    }
+    bw.work = work, bw.steps = steps, bw.image = image;
+    sat_epoch_share(&bw, whole_images, dist.rank, dist.size, lo, hi);
+    free(work);
+    free(steps);
+    free(image);
     return nimg;
 }
 
@@ -516,7 +587,7 @@ static sat_decoder_loss batch_step(trainer *tr, const sat_epoch_plan *plan, long
     const options *o = tr->o;
     const int *captions = plan->order + plan->start[b];
     int B = (int)(plan->start[b + 1] - plan->start[b]), lo, hi;
-    int nimg = batch_share(tr->d, captions, B, o->scst, &lo, &hi);
+    int nimg = batch_share(tr->d, &tr->dec->cfg, captions, B, o->scst || o->hard, &lo, &hi);
     sat_decoder_zero_grad(tr->dec);
     if (lo == hi) return (sat_decoder_loss){0};
     sat_decoder_batch batch;
@@ -526,18 +597,28 @@ static sat_decoder_loss batch_step(trainer *tr, const sat_epoch_plan *plan, long
     return sat_decoder_forward_backward(tr->dec, &batch, o->lambda, o->dropout, NULL, 1);
 }
 
-enum { BATCH_SUMS = 6 }; /* a batch's loss figures summed over the ranks */
+/* A batch's loss figures, and the squared norm of the summed gradient (each
+ * rank's slice's part), summed over the ranks in one go. */
+enum { BATCH_SUMS = 7 };
 
-/* The gradients and the batch's loss sums, added up over the ranks. */
+/* The gradients, the batch's loss sums and the gradient's norm (for
+ * clipping), added up over the ranks. */
 static void reduce_batch(trainer *tr, sat_decoder_loss *l)
 {
+    float *grads = tr->dec->grads;
+    double t0 = sat_now();
+    dist_sum_floats(grads, tr->dec->nparams);
+    tr->summing_secs += sat_now() - t0;
+    double sumsq = tr->o->clip > 0 ? sat_grad_sumsq(grads + tr->plo, (size_t)(tr->phi - tr->plo)) : 0;
     double sums[BATCH_SUMS] = {l->loss, l->xent, (double)l->ntokens, l->logp_sampled,
-                               l->logp_reference, (double)l->nsampled};
+                               l->logp_reference, (double)l->nsampled, sumsq};
+    t0 = sat_now();
     dist_sum_doubles(sums, BATCH_SUMS);
+    tr->summing_secs += sat_now() - t0;
     *l = (sat_decoder_loss){.loss = sums[0], .xent = sums[1], .ntokens = (long)sums[2],
                             .logp_sampled = sums[3], .logp_reference = sums[4],
                             .nsampled = (long)sums[5]};
-    dist_sum_floats(tr->dec->grads, tr->dec->nparams);
+    tr->grad_norm = sqrt(sums[6]);
 }
 
 /* One epoch; returns the mean per-caption loss and fills xent per token. */
@@ -554,9 +635,7 @@ static double run_epoch(trainer *tr, double *xent_per_token)
     for (long b = tr->ts.batch; b < plan.nbatches; b++) {
         int B = (int)(plan.start[b + 1] - plan.start[b]);
         sat_decoder_loss l = batch_step(tr, &plan, b, &bb);
-        double t0 = sat_now();
         reduce_batch(tr, &l);
-        tr->summing_secs += sat_now() - t0;
         if (!isfinite(l.loss)) sat_die("epoch %d, batch %ld: the loss is not finite (lower --lr?)",
                                        tr->ts.epoch + 1, b);
         if (o->hard && !o->scst) move_baseline(&tr->ts, &l);
@@ -917,6 +996,7 @@ int main(int argc, char **argv)
     tr.ts.scst = o.scst;
     tr.ts.hard = o.hard;
     sat_optimizer_init(&tr.opt, o.rmsprop ? SAT_OPTIM_RMSPROP : SAT_OPTIM_ADAM, tr.dec->nparams, o.lr);
+    dist_share((long)tr.dec->nparams, dist.rank, &tr.plo, &tr.phi);
     if (o.resume) load_checkpoint(tr.dec, &tr.opt, &tr.ts, &d, &o);
     tr.log = dist.rank == 0 ? open_log(&o) : NULL;
     fprintf(info, "sat-train: %zu parameters (E=%d H=%d A=%d), %s lr %g, batch %d, lambda %g, dropout %g\n",
@@ -924,9 +1004,9 @@ int main(int argc, char **argv)
             o.lambda, o.dropout);
     if (o.init) fprintf(info, "sat-train: initial weights from %s\n", o.init);
     if (dist.size > 1)
-        fprintf(info, "sat-train: %d processes, each a share of every batch's images; %zu bytes "
-                "summed over them per step\n", dist.size,
-                tr.dec->nparams * sizeof(float) + BATCH_SUMS * sizeof(double));
+        fprintf(info, "sat-train: %d processes, each a share of every batch's captions; %zu bytes "
+                "summed over them per step, each stepping the optimizer on 1/%d of the weights\n",
+                dist.size, tr.dec->nparams * sizeof(float) + BATCH_SUMS * sizeof(double), dist.size);
     if (o.hard && !o.scst)
         fprintf(info, "sat-train: hard attention: %d sample(s) per caption, expected context "
                 "with p %g, REINFORCE weight %g (%s baseline), entropy %g, temperature %g\n",

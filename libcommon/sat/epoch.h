@@ -38,4 +38,28 @@ void sat_epoch_plan_free(sat_epoch_plan *p);
  * batch, process or resumed run takes the caption. */
 uint64_t sat_epoch_caption_seed(unsigned long seed, int epoch, int c);
 
+/* A batch's work, for cutting it between processes (data-parallel
+ * training).  A range of its captions costs their own work (their words:
+ * the LSTM runs a step per word of each), image_work once per image it
+ * holds captions of (the image's attention projection, computed by every
+ * range that holds one of its captions), and step_work per step of its
+ * longest caption (what each step costs whatever its rows: the BLAS packs
+ * the weights on every call). */
+typedef struct {
+    const double *work;  /* n: caption i's own work */
+    const int *steps;    /* n: caption i's steps (its words and the end) */
+    const int *image;    /* n: caption i's image, an image's captions consecutive */
+    int n;
+    double image_work, step_work;
+} sat_batch_work;
+
+/* A process's share of a batch: its captions cut into `size` consecutive
+ * ranges; whole_images: cut only between images.  The cuts minimise the
+ * largest range's work (the step waits for the slowest rank), each range in
+ * turn as long as that allows.  Rank `rank`'s range is [*lo, *hi), possibly
+ * empty (fewer places to cut than ranges, or the last ranges' work taken by
+ * the first). */
+void sat_epoch_share(const sat_batch_work *bw, int whole_images, int rank, int size, int *lo,
+                     int *hi);
+
 #endif

@@ -51,6 +51,12 @@ typedef struct {
 void sat_optimizer_init(sat_optimizer *opt, sat_optim_kind kind, size_t n, float lr);
 /* One update at learning rate lr (a trainer's schedule may change it). */
 void sat_optimizer_update(sat_optimizer *opt, float lr, float *params, const float *grads);
+/* One update of elements [lo, hi) of params alone (grads and the moments
+ * indexed alike; the others untouched), counted as a step: a data-parallel
+ * trainer's share of the step, each process its own slice, the moments of
+ * the other slices left as they were until it gathers them. */
+void sat_optimizer_update_range(sat_optimizer *opt, float lr, float *params, const float *grads,
+                                size_t lo, size_t hi);
 /* The moment arrays, n floats each: Adam's m and v, RMSProp's mean square
  * and NULL.  Returns n. */
 size_t sat_optimizer_moments(const sat_optimizer *opt, float **first, float **second);
@@ -58,8 +64,14 @@ size_t sat_optimizer_moments(const sat_optimizer *opt, float **first, float **se
 void sat_optimizer_set_step(sat_optimizer *opt, long step);
 void sat_optimizer_free(sat_optimizer *opt);
 
+/* Sum of the squared gradients (accumulated in double): a slice's part of
+ * the global norm's square. */
+double sat_grad_sumsq(const float *grads, size_t n);
 /* Global L2 norm of the gradient (accumulated in double). */
 double sat_grad_norm(const float *grads, size_t n);
+/* Scale grads by max_norm / norm when norm > max_norm > 0: clipping a slice
+ * by the norm of the whole gradient, found elsewhere. */
+void sat_clip_to_norm(float *grads, size_t n, double norm, double max_norm);
 /* Scale grads so their global norm is at most max_norm (no-op when it
  * already is, or when max_norm <= 0).  Returns the norm before clipping. */
 double sat_clip_grad_norm(float *grads, size_t n, double max_norm);

@@ -2,7 +2,9 @@
 # mpirun -np 2 sat-train (issue 11, item 1): two ranks, each a share of every
 # batch, train the weights of one process up to the order of float sums, with
 # the same dev BLEU; rank 0 alone writes; a killed rank stops the job, and
-# --resume goes on with 2 ranks or with 1.  A tiny decoder on 24 Flickr8k
+# --resume goes on with 2 ranks or with 1.  The checkpoints compared hold the
+# optimizer's moments, which each rank steps for its slice of the weights
+# alone and rank 0 gathers before writing.  A tiny decoder on 24 Flickr8k
 # training images and 8 dev images at output stride 32 (7x7).
 . "$(dirname "$0")/lib.sh"
 command -v mpirun >/dev/null || { skip "mpirun -np 2 sat-train" "no mpirun: scripts/install-deps.sh installs openmpi-bin"; exit 0; }
@@ -47,6 +49,8 @@ same_run() {
 }
 check "soft attention: 2 ranks train the weights and dev BLEU of 1 process" same_run soft --epochs 3
 check "hard attention: likewise" same_run hard --epochs 3 --attention hard --hard-samples 2
+check "--optim rmsprop (its one moment gathered into the checkpoint): likewise" same_run rms \
+    --epochs 2 --optim rmsprop
 check "--objective scst from the soft model: likewise" same_run scst --epochs 2 --init "$T/soft-1.satm" \
     --objective scst --scst-samples 3
 check "--objective scst --attention hard --scst-xent: likewise" same_run scsth --epochs 1 \
@@ -57,7 +61,7 @@ rank0_writes() {
     is_equal "$(ls "$T/soft-2")" "$(ls "$T/soft-1")" &&
     is_equal "$(wc -l < "$T/soft-2/train.log")" 4 &&
     is_equal "$(grep -c '^sat-train: epoch ' "$T/soft-2.err")" 3 &&
-    grep -q "^sat-train: 2 processes, each a share of every batch's images" "$T/soft-2.err" &&
+    grep -q "^sat-train: 2 processes, each a share of every batch's captions; [0-9]* bytes summed over them per step, each stepping the optimizer on 1/2 of the weights$" "$T/soft-2.err" &&
     is_equal "$(grep -c '^sat-train: epoch .*  summing [0-9.]* s$' "$T/soft-2.err")" 3 &&
     ! grep -q 'summing' "$T/soft-1.err" &&
     is_equal "$(ls "$T" | grep -c '^soft-2')" 3 # soft-2, soft-2.err, soft-2.satm

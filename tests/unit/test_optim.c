@@ -1,5 +1,6 @@
 /* test_optim.c — Adam, RMSProp and gradient clipping against values worked
- * out by hand from the update rules; the PRNG against its reference outputs. */
+ * out by hand from the update rules, and the same in slices (a data-parallel
+ * trainer's sharded step); the PRNG against its reference outputs. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,6 +9,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "sat/optim.h"
 #include "sat/rng.h"
@@ -82,6 +84,62 @@ static void test_clip_grad_norm(void **state)
     assert_memory_equal(g, before, sizeof g);
 }
 
+enum { NS = 7, CUT = 3 };
+
+/* Two "ranks" each updating its slice [0, CUT) or [CUT, NS) of the same
+ * parameters, over two steps, then putting the slices together: the
+ * parameters and moments of one whole update, bit for bit. */
+static void sliced_equals_whole(sat_optim_kind kind)
+{
+    float whole[NS], part[2][NS];
+    const float g[2][NS] = {{0.5f, -0.1f, 0.0f, 2.0f, 0.3f, -1.5f, 0.01f},
+                            {0.4f, 0.2f, 1.0f, -2.0f, 0.0f, 0.7f, -0.03f}};
+    for (int i = 0; i < NS; i++) whole[i] = part[0][i] = part[1][i] = 0.1f * (float)i - 0.2f;
+    sat_optimizer one, two[2];
+    sat_optimizer_init(&one, kind, NS, 0.01f);
+    for (int r = 0; r < 2; r++) sat_optimizer_init(&two[r], kind, NS, 0.01f);
+    for (int step = 0; step < 2; step++) {
+        sat_optimizer_update(&one, 0.01f, whole, g[step]);
+        sat_optimizer_update_range(&two[0], 0.01f, part[0], g[step], 0, CUT);
+        sat_optimizer_update_range(&two[1], 0.01f, part[1], g[step], CUT, NS);
+        for (int i = 0; step == 0 && i < NS; i++) /* the other slice is untouched */
+            assert_true(i < CUT ? part[1][i] == 0.1f * (float)i - 0.2f
+                                : part[0][i] == 0.1f * (float)i - 0.2f);
+        memcpy(part[0] + CUT, part[1] + CUT, (NS - CUT) * sizeof(float)); /* the gather */
+        memcpy(part[1], part[0], sizeof part[0]);
+    }
+    assert_memory_equal(part[0], whole, sizeof whole);
+    float *m1, *v1, *m[2], *v[2];
+    sat_optimizer_moments(&one, &m1, &v1);
+    for (int r = 0; r < 2; r++) sat_optimizer_moments(&two[r], &m[r], &v[r]);
+    assert_memory_equal(m[0], m1, CUT * sizeof(float));
+    assert_memory_equal(m[1] + CUT, m1 + CUT, (NS - CUT) * sizeof(float));
+    if (v1) assert_memory_equal(v[1] + CUT, v1 + CUT, (NS - CUT) * sizeof(float));
+    sat_optimizer_free(&one);
+    for (int r = 0; r < 2; r++) sat_optimizer_free(&two[r]);
+}
+
+static void test_update_in_slices(void **state)
+{
+    (void)state;
+    sliced_equals_whole(SAT_OPTIM_ADAM);
+    sliced_equals_whole(SAT_OPTIM_RMSPROP);
+}
+
+/* Clipping in slices by the norm of their summed squares: the whole's. */
+static void test_clip_in_slices(void **state)
+{
+    (void)state;
+    float whole[4] = {3.0f, 0.0f, -4.0f, 12.0f}, part[4];
+    memcpy(part, whole, sizeof part);
+    double norm = sqrt(sat_grad_sumsq(part, 2) + sat_grad_sumsq(part + 2, 2));
+    assert_true(fabs(norm - 13.0) < 1e-12);
+    sat_clip_to_norm(part, 2, norm, 1.0);
+    sat_clip_to_norm(part + 2, 2, norm, 1.0);
+    sat_clip_grad_norm(whole, 4, 1.0);
+    assert_memory_equal(part, whole, sizeof whole);
+}
+
 /* Reference outputs: splitmix64(0) = 0xe220a8397b1dcdaf; xoshiro256** from
  * state {1, 2, 3, 4} gives 11520, 0, 1509978240, 1215971899390074240. */
 static void test_rng_reference(void **state)
@@ -136,6 +194,8 @@ int main(void)
         cmocka_unit_test(test_adam_weight_decay),
         cmocka_unit_test(test_rmsprop_two_steps),
         cmocka_unit_test(test_clip_grad_norm),
+        cmocka_unit_test(test_update_in_slices),
+        cmocka_unit_test(test_clip_in_slices),
         cmocka_unit_test(test_rng_reference),
         cmocka_unit_test(test_rng_distributions),
     };

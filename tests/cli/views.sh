@@ -89,6 +89,7 @@ mixed() { # PROGRAM ARGS...
     cmp <("$@" "$T/mixed.sat") <("$@" "$T/plain2.sat"; "$@" "$T/flip3.sat"; "$@" "$T/plain2.sat")
 }
 check "sat-beam on a mixed stream: each part as alone" mixed sat-beam -q -k 3
+check "sat-beam --keep-features on a mixed stream: records in their places" mixed sat-beam -q --keep-features
 check "sat-beam -f text, ensemble, on a mixed stream" mixed sat-beam -q -k 2 -f text \
     -m sat-decoder.satm -m sat-decoder-hard.satm
 check "sat-decode on a mixed stream" mixed sat-decode -q --attention hard-argmax

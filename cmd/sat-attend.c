@@ -88,8 +88,8 @@ typedef struct {
 /* A features record being scored, with (--rank) its scored captions. */
 typedef struct {
     char *id;
-    int h, w;
-    float *feats;            /* L × D */
+    int h, w, views;
+    float *feats;            /* views × L × D */
     sat_caption *scored;
     int nscored;
 } image_slot;
@@ -255,12 +255,12 @@ static void score(attender *a, image_slot *im, const encoded *e)
 {
     const sat_teacher_row row = {0, e->tokens, e->n};
     sat_caption c;
-    sat_caption_teacher(&a->cap->ens, im->feats, 1, &row, 1, &a->read, &c);
+    sat_caption_teacher(&a->cap->ens, im->feats, 1, im->views, &row, 1, &a->read, &c);
     take(a, im, c);
 }
 
 /* -c with --batch: every -c caption of the n images read together (feats:
- * n × L × D), one row each; on_features takes them image by image. */
+ * n × views × L × D, one view count), one row each; on_features takes them image by image. */
 static void score_batch(void *ctx, const sat_features *f, const float *feats, int n)
 {
     attender *a = ctx;
@@ -268,7 +268,8 @@ static void score_batch(void *ctx, const sat_features *f, const float *feats, in
     sat_teacher_row *row = sat_xmalloc((size_t)rows * sizeof *row);
     for (int r = 0; r < rows; r++)
         row[r] = (sat_teacher_row){r / a->ncli, a->cli[r % a->ncli].tokens, a->cli[r % a->ncli].n};
-    sat_caption_teacher(&a->cap->ens, feats, n, row, rows, &a->read, a->batch);
+    sat_caption_teacher(&a->cap->ens, feats, n, (int)sat_features_views(f), row, rows, &a->read,
+                        a->batch);
     free(row);
     a->next = 0;
 }
@@ -387,8 +388,9 @@ static void on_features(void *ctx, const sat_features *f, const float *feats)
 {
     attender *a = ctx;
     const sat_decoder_config *c = sat_captioner_config(a->cap);
-    size_t bytes = (size_t)c->L * c->D * sizeof(float);
-    image_slot im = { .id = sat_xstrdup(f->id), .h = (int)f->h, .w = (int)f->w,
+    const int views = (int)sat_features_views(f);
+    size_t bytes = (size_t)views * c->L * c->D * sizeof(float);
+    image_slot im = { .id = sat_xstrdup(f->id), .h = (int)f->h, .w = (int)f->w, .views = views,
                       .feats = memcpy(sat_xmalloc(bytes), feats, bytes) };
     if (a->ncli) {
         for (int i = 0; i < a->ncli; i++)

@@ -75,11 +75,12 @@ static void write_caption(beam_run *b, const sat_features *f, const sat_caption 
     sat_writer_end(&b->out);
 }
 
-/* The n images of a batch (feats: n × L × D), searched together. */
+/* The n images of a batch (feats: n × views × L × D; the pipeline's batches
+ * have one view count), searched together. */
 static void search_batch(void *ctx, const sat_features *f, const float *feats, int n)
 {
     beam_run *b = ctx;
-    sat_beam_search(b->beam, feats, n);
+    sat_beam_search(b->beam, feats, n, (int)sat_features_views(f));
     b->written = 0;
 }
 

@@ -61,7 +61,7 @@ static void caption_batch(void *ctx, const sat_features *f, const float *feats, 
                                   .temperature = o->sample ? o->temperature : 0,
                                   .attend = o->stage.attention, .allow_unk = o->allow_unk,
                                   .rng = &run->rng};
-    sat_caption_decode(&run->cap->ens, feats, n, &d, run->captions);
+    sat_caption_decode(&run->cap->ens, feats, n, (int)sat_features_views(f), &d, run->captions);
     run->next = 0;
 }
 

@@ -42,8 +42,8 @@ typedef struct {
 /* Where a bin holds a tensor, its element type and shape. */
 typedef struct {
     sat_features as;  /* dtype, and for u8 its scale and zero point */
-    int ndim;
-    uint64_t shape[3];
+    int ndim;                /* 3, or 4 for a features record of several views */
+    uint64_t shape[4];
 } tensor_view;
 
 static int wanted(const options *o, const char *type)
@@ -67,12 +67,12 @@ static void caption_grid(const sat_record *rec, uint64_t *h, uint64_t *w)
 static int tensor_of(const sat_record *r, const char *key, size_t len, tensor_view *tv)
 {
     const char *type = r->type;
-    uint64_t a = 0, b = 0, c = 0;
+    uint64_t a = 0, b = 0, c = 0, views = 1;
     memset(tv, 0, sizeof *tv);
     if (strcmp(type, "features") == 0 && strcmp(key, "data") == 0) {
         sat_features f;
         if (sat_features_parse_layout(r, &f, NULL, 0)) return 0; /* its bytes, not a tensor */
-        a = f.h, b = f.w, c = f.c;
+        a = f.h, b = f.w, c = f.c, views = f.views;
         tv->as = (sat_features){.dtype = f.dtype, .scale = f.scale, .zero_point = f.zero_point};
         sat_features_free(&f);
     } else if (strcmp(type, "caption") == 0 && strcmp(key, "alpha") == 0) {
@@ -83,11 +83,12 @@ static int tensor_of(const sat_record *r, const char *key, size_t len, tensor_vi
     } else {
         return 0;
     }
-    tv->ndim = 3;
-    tv->shape[0] = a, tv->shape[1] = b, tv->shape[2] = c;
+    tv->ndim = views > 1 ? 4 : 3; /* [views,] h, w, c */
+    uint64_t dims[4] = {views, a, b, c};
+    memcpy(tv->shape, dims + (4 - tv->ndim), (size_t)tv->ndim * sizeof *dims);
     if (a == 0 || b == 0 || c == 0) return 0;
     size_t elem = sat_dtype_size(tv->as.dtype);
-    return a * b * c * elem == len && len / elem / a / b == c;
+    return views * a * b * c * elem == len && len / elem / views / a / b == c;
 }
 
 /* The tensor's values, converted by the library's reader (sat_features_to_f32:
@@ -96,7 +97,8 @@ static int tensor_of(const sat_record *r, const char *key, size_t len, tensor_vi
 static void dump_tensor(FILE *out, const unsigned char *p, const tensor_view *tv, int full)
 {
     enum { CHUNK = 1 << 16 };
-    size_t n = tv->shape[0] * tv->shape[1] * tv->shape[2], elem = sat_dtype_size(tv->as.dtype);
+    size_t n = 1, elem = sat_dtype_size(tv->as.dtype);
+    for (int d = 0; d < tv->ndim; d++) n *= tv->shape[d];
     float *v = sat_xmalloc(CHUNK * sizeof *v);
     double lo = INFINITY, hi = -INFINITY, sum = 0;
     if (full) fputc('[', out);
@@ -119,9 +121,10 @@ static void dump_tensor(FILE *out, const unsigned char *p, const tensor_view *tv
         fputc(']', out);
         return;
     }
-    fprintf(out, "{\"shape\":[%llu,%llu,%llu],\"dtype\":\"%s\",\"min\":",
-            (unsigned long long)tv->shape[0], (unsigned long long)tv->shape[1],
-            (unsigned long long)tv->shape[2], sat_dtype_name(tv->as.dtype));
+    fputs("{\"shape\":[", out);
+    for (int d = 0; d < tv->ndim; d++)
+        fprintf(out, "%s%llu", d ? "," : "", (unsigned long long)tv->shape[d]);
+    fprintf(out, "],\"dtype\":\"%s\",\"min\":", sat_dtype_name(tv->as.dtype));
     sat_json_number(out, lo);
     fputs(",\"max\":", out);
     sat_json_number(out, hi);

@@ -47,6 +47,9 @@ static const char usage[] =
     "      --precision P      float, int8 or auto (default, = float): the CNN in float32,\n"
     "                         or in integers as the uint8 model was trained (AVX-512\n"
     "                         VNNI where the CPU has it, else portable C, slow)\n"
+    "      --flip             add the left-right mirror image as a second view (`views`\n"
+    "                         2: its map flipped back, location for location): captions\n"
+    "                         read both; costs a second CNN pass, twice the output\n"
     "      --id NAME          id of the image(s) read from stdin (default '-')\n"
     "      --thumbnail[=N]    embed a PNG of the image, longer side N pixels (default\n"
     "                         224), for sat-heatmap when the image file is gone\n"
@@ -75,6 +78,7 @@ typedef struct {
     const char *shard_arg;       /* --shard as given */
     char *output_expanded;       /* -o with --shard's %k and %n replaced */
     int stride, size, jobs, classify, top, quiet, thumbnail;
+    int views;                   /* 2 with --flip: the image and its mirror */
     int shard, shards;           /* --shard K/N: inputs i with i % N == K */
     sat_dtype dtype;
     int precision;               /* -1: auto, else a sat_cnn_precision */
@@ -277,7 +281,7 @@ static char *features_bytes(const encoder *e, const char *id, const sat_image *i
         sat_die("%s: cannot make a thumbnail", id);
     sat_features f = {
         .id = (char *)id, .h = (uint32_t)e->fh, .w = (uint32_t)e->fw, .c = (uint32_t)e->fc,
-        .dtype = e->opt->dtype, .image_width = (uint32_t)img->width,
+        .views = (uint32_t)e->opt->views, .dtype = e->opt->dtype, .image_width = (uint32_t)img->width,
         .image_height = (uint32_t)img->height, .encoder_name = e->model->name,
         .encoder_sha256 = (char *)e->model->weights_sha256,
         .encoder_size = (uint32_t)e->opt->size, .encoder_stride = (uint32_t)e->opt->stride,
@@ -294,8 +298,34 @@ static char *features_bytes(const encoder *e, const char *id, const sat_image *i
 
 typedef struct {
     sat_cnn_work *ws;
-    float *input, *feats, *probs;
+    float *input, *feats, *probs; /* feats: views × h × w × c */
 } worker_buffers;
+
+/* Mirror an h × w grid of c-vectors left-right in place: x -> w-1-x. */
+static void flip_columns(float *x, int h, int w, int c)
+{
+    for (int y = 0; y < h; y++)
+        for (int l = 0, r = w - 1; l < r; l++, r--) {
+            float *a = x + ((size_t)y * w + l) * c, *b = x + ((size_t)y * w + r) * c;
+            for (int k = 0; k < c; k++) {
+                float t = a[k];
+                a[k] = b[k];
+                b[k] = t;
+            }
+        }
+}
+
+/* --flip: view 1, the map of the mirrored input, flipped back so that each
+ * location is the same place of the image as in view 0 (the decoder's
+ * attention has no notion of position: no caption changes by it, and the
+ * views' attention maps average location by location). */
+static void encode_mirror(const encoder *e, worker_buffers *b)
+{
+    float *view1 = b->feats + (size_t)e->fh * e->fw * e->fc;
+    flip_columns(b->input, e->opt->size, e->opt->size, 3);
+    sat_cnn_forward(e->cnn, b->ws, b->input, view1, NULL);
+    flip_columns(view1, e->fh, e->fw, e->fc);
+}
 
 /* Encode one image; fills the slot's bytes or error. */
 static void encode_one(const encoder *e, worker_buffers *b, job *j, slot *out)
@@ -319,6 +349,7 @@ static void encode_one(const encoder *e, worker_buffers *b, job *j, slot *out)
     }
     sat_image_to_input(&img, o->size, o->size, b->input);
     sat_cnn_forward(e->cnn, b->ws, b->input, b->feats, o->classify ? b->probs : NULL);
+    if (o->views == 2) encode_mirror(e, b);
     out->bytes = o->classify ? classify_text(e, j, b->probs, &out->len)
                              : features_bytes(e, j->id, &img, b->feats, &out->len);
     sat_image_free(&img);
@@ -330,7 +361,7 @@ static void *worker(void *arg)
     worker_buffers b;
     b.ws = sat_cnn_work_new(e->cnn);
     b.input = sat_xmalloc((size_t)e->opt->size * e->opt->size * 3 * sizeof(float));
-    b.feats = sat_xmalloc((size_t)e->fh * e->fw * e->fc * sizeof(float));
+    b.feats = sat_xmalloc((size_t)e->opt->views * e->fh * e->fw * e->fc * sizeof(float));
     b.probs = sat_xmalloc((size_t)(e->nclasses ? e->nclasses : 1) * sizeof(float));
     pthread_mutex_lock(&e->lock);
     for (;;) {
@@ -467,13 +498,13 @@ static void parse_options(int argc, char **argv, options *o)
         {"top", required_argument, 0, 'k'},       {"jobs", required_argument, 0, 'j'},
         {"max-pixels", required_argument, 0, 'P'}, {"quiet", no_argument, 0, 'q'},
         {"thumbnail", optional_argument, 0, 'H'}, {"shard", required_argument, 0, 'K'},
-        {"precision", required_argument, 0, 'R'},
+        {"precision", required_argument, 0, 'R'}, {"flip", no_argument, 0, 'F'},
         {"help", no_argument, 0, 'h'},            {"version", no_argument, 0, 'V'},
         {0, 0, 0, 0}};
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     *o = (options){.stride = SAT_CNN_DEFAULT_STRIDE, .size = SAT_CNN_DEFAULT_SIZE, .top = 5,
                    .jobs = ncpu > 0 ? (int)ncpu : 1, .dtype = SAT_F16, .stdin_id = "-", .shards = 1, .precision = -1,
-                   .max_pixels = SAT_IMAGE_DEFAULT_MAX_PIXELS};
+                   .max_pixels = SAT_IMAGE_DEFAULT_MAX_PIXELS, .views = 1};
     int c;
     while ((c = sat_getopt(argc, argv, "m:T:o:k:j:qhV", longopts)) != -1) {
         switch (c) {
@@ -491,6 +522,7 @@ static void parse_options(int argc, char **argv, options *o)
         case 'I': o->stdin_id = optarg; break;
         case 'R': o->precision = parse_precision(optarg); break;
         case 'C': o->classify = 1; break;
+        case 'F': o->views = 2; break;
         case 'k': o->top = (int)sat_parse_long("--top", optarg, 1, 1000000); break;
         case 'j': o->jobs = (int)sat_parse_long("--jobs", optarg, 1, 256); break;
         case 'P': o->max_pixels = (uint64_t)sat_parse_long("--max-pixels", optarg, 1, 1L << 40); break;
@@ -510,6 +542,7 @@ static void parse_options(int argc, char **argv, options *o)
     if (optind == argc && !o->files_from)
         sat_usage_error("no images (give IMAGE arguments or --files-from)");
     if (o->classify && o->output) sat_usage_error("--classify writes text to stdout; drop -o");
+    if (o->classify && o->views == 2) sat_usage_error("--flip makes features; --classify makes none");
     if (!o->shard_arg) return;
     parse_shard(o->shard_arg, o);
     int by_mpi = strcmp(o->shard_arg, "mpi") == 0;

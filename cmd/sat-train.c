@@ -259,7 +259,7 @@ static void decode_dev_share(const sat_decoder *dec, const sat_dataset *d, doubl
         sat_dataset_image_f32(&d->images[d->dev[i]], feats);
         const sat_decode_options greedy = {.max_len = DEV_MAX_LEN};
         sat_caption c;
-        sat_caption_decode(&SAT_ENSEMBLE_OF(dec), feats, 1, &greedy, &c);
+        sat_caption_decode(&SAT_ENSEMBLE_OF(dec), feats, 1, 1, &greedy, &c);
         double *row = rows + i * DEV_ROW;
         row[0] = c.n;
         for (int j = 0; j < c.n; j++) row[1 + j] = c.tokens[j];

@@ -134,10 +134,10 @@ static void step(sat_beam *b, sat_caption_state *st, int t)
     if (next > 0) sat_caption_state_select(st, b->parents, next);
 }
 
-void sat_beam_search(sat_beam *b, const float *feats, int n_images)
+void sat_beam_search(sat_beam *b, const float *feats, int n_images, int views)
 {
     const sat_beam_options *o = &b->opt;
-    sat_caption_state *st = sat_caption_state_new(b->ens, feats, n_images, o->k);
+    sat_caption_state *st = sat_caption_state_new(b->ens, feats, n_images, views, o->k);
     b->n_images = n_images;
     for (int i = 0; i < n_images; i++) {
         b->beams[i].live[0].n = 0;

@@ -198,20 +198,39 @@ sat_attend_mode sat_attend_option(const char *arg)
 
 struct sat_caption_state {
     const sat_ensemble *ens;
-    sat_decoder_state *st[SAT_ENSEMBLE_MAX];
+    int views, n;            /* members: n = ens->n × views, model by model */
+    sat_decoder_state *st[SAT_ENSEMBLE_MAX * SAT_MAX_VIEWS];
     float *logprobs, *alpha; /* k_max × V, k_max × L: one member's step (ensembles only) */
     int *loc;                /* k_max: one member's locations (ensembles only) */
 };
 
+/* View v of each of n images of `views` (feats: n × views × LD): feats
+ * itself for one view, else gathered into *copy (n × LD; freed by the caller). */
+static const float *view_of(const float *feats, int n, int views, int v, size_t LD, float **copy)
+{
+    if (views == 1) return feats;
+    *copy = sat_xrealloc(*copy, (size_t)n * LD * sizeof **copy);
+    for (int i = 0; i < n; i++)
+        memcpy(*copy + (size_t)i * LD, feats + ((size_t)i * views + v) * LD, LD * sizeof **copy);
+    return *copy;
+}
+
 sat_caption_state *sat_caption_state_new(const sat_ensemble *ens, const float *feats, int n_images,
-                                         int k_max)
+                                         int views, int k_max)
 {
     sat_caption_state *st = sat_xcalloc(1, sizeof *st);
+    const sat_decoder_config *c = &ens->dec[0]->cfg;
     st->ens = ens;
-    for (int m = 0; m < ens->n; m++)
-        st->st[m] = sat_decoder_state_new(ens->dec[m], feats, n_images, k_max);
-    if (ens->n > 1) {
-        const sat_decoder_config *c = &ens->dec[0]->cfg;
+    st->views = views;
+    st->n = ens->n * views;
+    float *copy = NULL;
+    for (int v = 0; v < views; v++) {
+        const float *view = view_of(feats, n_images, views, v, (size_t)c->L * c->D, &copy);
+        for (int m = 0; m < ens->n; m++)
+            st->st[m * views + v] = sat_decoder_state_new(ens->dec[m], view, n_images, k_max);
+    }
+    free(copy);
+    if (st->n > 1) {
         const size_t rows = (size_t)n_images * k_max;
         st->logprobs = sat_xmalloc(rows * c->V * sizeof *st->logprobs);
         st->alpha = sat_xmalloc(rows * c->L * sizeof *st->alpha);
@@ -223,7 +242,7 @@ sat_caption_state *sat_caption_state_new(const sat_ensemble *ens, const float *f
 void sat_caption_state_free(sat_caption_state *st)
 {
     if (!st) return;
-    for (int m = 0; m < st->ens->n; m++) sat_decoder_state_free(st->st[m]);
+    for (int m = 0; m < st->n; m++) sat_decoder_state_free(st->st[m]);
     free(st->logprobs);
     free(st->alpha);
     free(st->loc);
@@ -232,7 +251,7 @@ void sat_caption_state_free(sat_caption_state *st)
 
 void sat_caption_state_select(sat_caption_state *st, const int *parent, int k)
 {
-    for (int m = 0; m < st->ens->n; m++) sat_decoder_state_select(st->st[m], parent, k);
+    for (int m = 0; m < st->n; m++) sat_decoder_state_select(st->st[m], parent, k);
 }
 
 /* One member's step as a caption records it (hard modes: one-hot rows). */
@@ -269,17 +288,17 @@ void sat_caption_step(sat_caption_state *st, const int *prev, const sat_step_att
 {
     const sat_ensemble *e = st->ens;
     member_step(e->dec[0], st->st[0], prev, attend, logprobs, alpha);
-    if (e->n == 1) return;
+    if (st->n == 1) return;
     const int V = e->dec[0]->cfg.V, L = e->dec[0]->cfg.L, k = sat_decoder_state_k(st->st[0]);
     sat_step_attend own = *attend; /* the others choose their own locations */
     if (attend->mode != SAT_ATTEND_GIVEN) own.loc = st->loc;
-    for (int m = 1; m < e->n; m++) {
-        member_step(e->dec[m], st->st[m], prev, &own, st->logprobs, st->alpha);
+    for (int m = 1; m < st->n; m++) {
+        member_step(e->dec[m / st->views], st->st[m], prev, &own, st->logprobs, st->alpha);
         for (size_t i = 0; i < (size_t)k * V; i++) logprobs[i] += st->logprobs[i];
         for (size_t i = 0; i < (size_t)k * L; i++) alpha[i] += st->alpha[i];
     }
-    for (size_t i = 0; i < (size_t)k * V; i++) logprobs[i] /= (float)e->n;
-    for (size_t i = 0; i < (size_t)k * L; i++) alpha[i] /= (float)e->n;
+    for (size_t i = 0; i < (size_t)k * V; i++) logprobs[i] /= (float)st->n;
+    for (size_t i = 0; i < (size_t)k * L; i++) alpha[i] /= (float)st->n;
     log_normalize_rows(logprobs, k, V);
 }
 
@@ -427,11 +446,11 @@ static void step_rows(sat_caption_state *st, decode_rows *d, int n, int V, int L
     }
 }
 
-void sat_caption_decode(const sat_ensemble *ens, const float *feats, int n_images,
+void sat_caption_decode(const sat_ensemble *ens, const float *feats, int n_images, int views,
                         const sat_decode_options *opt, sat_caption *out)
 {
     const int V = ens->dec[0]->cfg.V, L = ens->dec[0]->cfg.L;
-    sat_caption_state *st = sat_caption_state_new(ens, feats, n_images, 1);
+    sat_caption_state *st = sat_caption_state_new(ens, feats, n_images, views, 1);
     decode_rows d = decode_rows_new(n_images, V, L);
     for (int i = 0; i < n_images; i++)
         caption_alloc(&out[i], opt->max_len + 1, L, opt->attend != SAT_ATTEND_SOFT, 0);
@@ -440,7 +459,7 @@ void sat_caption_decode(const sat_ensemble *ens, const float *feats, int n_image
     sat_caption_state_free(st);
 }
 
-void sat_caption_teacher(const sat_ensemble *ens, const float *feats, int n_images,
+void sat_caption_teacher(const sat_ensemble *ens, const float *feats, int n_images, int views,
                          const sat_teacher_row *rows, int n_rows, const sat_decode_options *opt,
                          sat_caption *out)
 {
@@ -450,7 +469,7 @@ void sat_caption_teacher(const sat_ensemble *ens, const float *feats, int n_imag
         if (r > 0 && rows[r].image != rows[r - 1].image) run = 1;
         per_image = run > per_image ? run : per_image;
     }
-    sat_caption_state *st = sat_caption_state_new(ens, feats, n_images, per_image);
+    sat_caption_state *st = sat_caption_state_new(ens, feats, n_images, views, per_image);
     decode_rows d = decode_rows_new(n_rows, V, L);
     for (int r = 0; r < n_rows; r++) {
         caption_alloc(&out[r], rows[r].n + 1, L, opt->attend != SAT_ATTEND_SOFT, 1);

@@ -84,7 +84,9 @@ static void add_image(sat_dataset *d, const sat_features *feat, const char *name
     im->view = (sat_features){.h = (uint32_t)d->L, .w = 1, .c = (uint32_t)d->D,
                               .dtype = feat->dtype, .scale = feat->scale,
                               .zero_point = feat->zero_point, .data = feat->data,
-                              .data_len = feat->data_len};
+                              /* view 0, the image: training reads no mirror (a cache of
+                               * sat-encode --flip trains as one without) */
+                              .data_len = feat->data_len / sat_features_views(feat)};
     im->mapped = mapped;
     release_pages(im);
     sat_strtab_add(&d->image_index, name, NULL);

@@ -50,8 +50,10 @@ typedef struct {
 
 typedef struct {
     sat_features *f;  /* batch entries: data NULL, thumbnail a copy */
-    float *feats;     /* batch × L × D */
+    float *feats;     /* batch × views × L × D */
     int n, batch;
+    int views;        /* the batch's images' (one count: the captioner steps them together) */
+    int room;         /* views the feats buffer has room for */
     size_t LD;
     queued *q;
     size_t nq, cap;
@@ -93,7 +95,7 @@ static void flush(const sat_pipeline *p, read_ahead *ra)
     for (size_t i = 0; i < ra->nq; i++) {
         queued *e = &ra->q[i];
         if (e->image < 0) sat_writer_write(p->out, e->raw, e->len);
-        else emit_image(p, &ra->f[e->image], ra->feats + (size_t)e->image * ra->LD);
+        else emit_image(p, &ra->f[e->image], ra->feats + (size_t)e->image * ra->views * ra->LD);
         free(e->raw);
     }
     for (int i = 0; i < ra->n; i++) {
@@ -102,6 +104,25 @@ static void flush(const sat_pipeline *p, read_ahead *ra)
     }
     ra->n = 0;
     ra->nq = 0;
+}
+
+/* Make the batch one of f's view count: the images of another count read
+ * before it are captioned first (the output is the same: batches change no
+ * byte of it), and the buffer grows for more views. */
+static void batch_views(const sat_pipeline *p, read_ahead *ra, sat_features *f)
+{
+    const int views = (int)sat_features_views(f);
+    if (views == ra->views) return;
+    if (ra->n > 0) {
+        sat_features keep = *f; /* f is slot n, after the batch's: it moves to the front */
+        flush(p, ra);
+        ra->f[0] = keep;
+    }
+    ra->views = views;
+    if (views > ra->room) {
+        ra->room = views;
+        ra->feats = sat_xrealloc(ra->feats, (size_t)ra->batch * views * ra->LD * sizeof *ra->feats);
+    }
 }
 
 static void on_features(const sat_pipeline *p, read_ahead *ra, const sat_record *rec)
@@ -114,7 +135,9 @@ static void on_features(const sat_pipeline *p, read_ahead *ra, const sat_record 
         sat_features_free(f);
         return;
     }
-    sat_features_to_f32(f, ra->feats + (size_t)ra->n * ra->LD);
+    batch_views(p, ra, f);
+    f = &ra->f[ra->n];
+    sat_features_to_f32(f, ra->feats + (size_t)ra->n * ra->views * ra->LD);
     f->data = NULL;
     if (f->thumbnail) f->thumbnail = memcpy(sat_xmalloc(f->thumbnail_len), f->thumbnail, f->thumbnail_len);
     enqueue(ra, ra->n++, NULL, 0);
@@ -153,7 +176,8 @@ void sat_pipeline_run(const sat_pipeline *p, char *const *files, int n)
 {
     const sat_decoder_config *c = sat_captioner_config(p->cap);
     run u = {.p = p,
-             .ra = {.batch = p->batch_fn && p->batch > 1 ? p->batch : 1, .LD = (size_t)c->L * c->D},
+             .ra = {.batch = p->batch_fn && p->batch > 1 ? p->batch : 1, .views = 1, .room = 1,
+                    .LD = (size_t)c->L * c->D},
              .rp = {.bytes_total = inputs_size(files, n)}};
     u.ra.f = sat_xcalloc((size_t)u.ra.batch, sizeof *u.ra.f);
     u.ra.feats = sat_xmalloc((size_t)u.ra.batch * u.ra.LD * sizeof *u.ra.feats);

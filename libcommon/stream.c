@@ -618,9 +618,19 @@ int sat_dtype_parse(const char *name)
     return -1;
 }
 
+uint32_t sat_features_views(const sat_features *f)
+{
+    return f->views > 1 ? f->views : 1;
+}
+
+size_t sat_features_count(const sat_features *f)
+{
+    return (size_t)sat_features_views(f) * f->h * f->w * f->c;
+}
+
 static int features_check_values(const sat_features *f)
 {
-    size_t n = (size_t)f->h * f->w * f->c;
+    size_t n = sat_features_count(f);
     const unsigned char *p = f->data;
     if (f->dtype == SAT_U8) return 0; /* every byte is a value */
     for (size_t i = 0; i < n; i++) {
@@ -654,7 +664,7 @@ int sat_features_parse_layout(const sat_record *rec, sat_features *f, char *err,
     const msgpack_object *m = &rec->obj;
     f->id = sat_map_strdup(m, "id");
     char what[160];
-    uint64_t h, w, c, iw = 0, ih = 0, v;
+    uint64_t h, w, c, iw = 0, ih = 0, v, views = 1;
     if (!f->id) {
         snprintf(what, sizeof what, "features record: 'id' %s", sat_map_str_problem(m, "id"));
         return features_fail(err, errlen, rec, NULL, what);
@@ -671,6 +681,14 @@ int sat_features_parse_layout(const sat_record *rec, sat_features *f, char *err,
         return -1;
     }
     f->h = (uint32_t)h, f->w = (uint32_t)w, f->c = (uint32_t)c;
+    if (sat_map_get(m, "views") &&
+        (sat_map_uint(m, "views", &views) || views < 1 || views > SAT_MAX_VIEWS)) {
+        snprintf(what, sizeof what, "'views' must be 1 to %d", SAT_MAX_VIEWS);
+        features_fail(err, errlen, rec, f->id, what);
+        sat_features_free(f);
+        return -1;
+    }
+    f->views = (uint32_t)views;
     char *dtype = sat_map_strdup(m, "dtype");
     int t = sat_dtype_parse(dtype);
     free(dtype);
@@ -686,11 +704,13 @@ int sat_features_parse_layout(const sat_record *rec, sat_features *f, char *err,
         sat_features_free(f);
         return -1;
     }
-    size_t expect = (size_t)h * w * c * sat_dtype_size(f->dtype);
+    size_t expect = sat_features_count(f) * sat_dtype_size(f->dtype);
     if (sat_map_bin(m, "data", &f->data, &f->data_len) || f->data_len != expect) {
-        snprintf(what, sizeof what, "data has %zu bytes, expected %zu (%llux%llux%llu %s)",
-                 f->data ? f->data_len : 0, expect, (unsigned long long)h, (unsigned long long)w,
-                 (unsigned long long)c, sat_dtype_name(f->dtype));
+        char of_views[32] = "";
+        if (f->views > 1) snprintf(of_views, sizeof of_views, "%u views of ", f->views);
+        snprintf(what, sizeof what, "data has %zu bytes, expected %zu (%s%llux%llux%llu %s)",
+                 f->data ? f->data_len : 0, expect, of_views, (unsigned long long)h,
+                 (unsigned long long)w, (unsigned long long)c, sat_dtype_name(f->dtype));
         features_fail(err, errlen, rec, f->id, what);
         sat_features_free(f);
         return -1;
@@ -732,7 +752,7 @@ void sat_features_free(sat_features *f)
 
 void sat_features_to_f32(const sat_features *f, float *out)
 {
-    size_t n = (size_t)f->h * f->w * f->c;
+    size_t n = sat_features_count(f);
     const unsigned char *p = f->data;
     if (f->dtype == SAT_F32) {
         memcpy(out, p, n * 4); /* little-endian hosts only (checked at build time below) */
@@ -789,12 +809,13 @@ static void pack_data(sat_writer *w, sat_dtype dtype, const float *values, size_
 
 void sat_features_pack(sat_writer *w, const sat_features *f, const float *values)
 {
-    size_t n = (size_t)f->h * f->w * f->c;
+    size_t n = sat_features_count(f);
     sat_writer_begin(w, "features");
     sat_field_str(w, "id", f->id);
     sat_field_uint(w, "h", f->h);
     sat_field_uint(w, "w", f->w);
     sat_field_uint(w, "c", f->c);
+    if (f->views > 1) sat_field_uint(w, "views", f->views);
     sat_field_str(w, "dtype", sat_dtype_name(f->dtype));
     pack_data(w, f->dtype, values, n);
     sat_field_uint(w, "image_width", f->image_width);

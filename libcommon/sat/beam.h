@@ -28,7 +28,7 @@
  *
  *     sat_beam_options o = {.k = 3, .min_len = 1, .decode = {.max_len = 30}};
  *     sat_beam *b = sat_beam_new(&cap->ens, &o, max_images);
- *     sat_beam_search(b, feats, n);            // n <= max_images, feats n × L × D
+ *     sat_beam_search(b, feats, n, 1);         // n <= max_images, feats n × L × D
  *     for (int i = 0; i < n; i++)
  *         for (int r = 0; r < sat_beam_count(b, i); r++)
  *             use(sat_beam_caption(b, i, r));  // best first
@@ -55,9 +55,10 @@ typedef struct sat_beam sat_beam;
 sat_beam *sat_beam_new(const sat_ensemble *ens, const sat_beam_options *opt, int max_images);
 void sat_beam_free(sat_beam *b);
 
-/* Search n_images images (feats: n_images × L × D, n_images <= max_images)
- * together; their captions replace the previous search's. */
-void sat_beam_search(sat_beam *b, const float *feats, int n_images);
+/* Search n_images images of `views` views each (feats: n_images × views ×
+ * L × D, n_images <= max_images; the members are models × views, as
+ * captioner.h says) together; their captions replace the previous search's. */
+void sat_beam_search(sat_beam *b, const float *feats, int n_images, int views);
 
 /* How many captions the last search found for image `image` (at most k). */
 int sat_beam_count(const sat_beam *b, int image);

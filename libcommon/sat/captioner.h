@@ -11,6 +11,13 @@
  * renormalised over the vocabulary: the normalised geometric mean of their
  * distributions), and α is the mean of the members' α (with hard attention,
  * of their one-hot rows; the recorded locations are the first member's).
+ *
+ * An image of several views (a features record's `views`: the image, and its
+ * left-right mirror flipped back, so that a location is the same place in
+ * both) is read the same way by every model on every view: the members are
+ * the models × the views, model by model (model 0 on view 0 first, whose
+ * locations are recorded), and its feats are its views' L × D maps one after
+ * the other.  One view is the plain ensemble, byte for byte.
  */
 #ifndef SAT_CAPTIONER_H
 #define SAT_CAPTIONER_H
@@ -107,12 +114,13 @@ int sat_attend_parse(const char *name, sat_attend_mode *mode);
 /* The mode an --attention argument names; a usage error (exit 2) otherwise. */
 sat_attend_mode sat_attend_option(const char *arg);
 
-/* The decoding state of n_images images (feats: n_images × L × D) for every
- * member of an ensemble, up to k_max hypotheses each (sat_decoder_state, n
- * times; rows as sat_decoder_state_new's). */
+/* The decoding state of n_images images of `views` views each (feats:
+ * n_images × views × L × D) for every member, model × view, up to k_max
+ * hypotheses each (sat_decoder_state, n × views times; rows as
+ * sat_decoder_state_new's). */
 typedef struct sat_caption_state sat_caption_state;
 sat_caption_state *sat_caption_state_new(const sat_ensemble *ens, const float *feats, int n_images,
-                                         int k_max);
+                                         int views, int k_max);
 void sat_caption_state_free(sat_caption_state *st);
 /* Beam bookkeeping, as sat_decoder_state_select, for every member. */
 void sat_caption_state_select(sat_caption_state *st, const int *parent, int k);
@@ -140,19 +148,19 @@ typedef struct {
  * (k), for sat_caption_step. */
 sat_step_attend sat_decode_attend(const sat_decode_options *opt, int *loc);
 
-/* Decode one caption per image of n_images (feats: n_images × L × D) with an
- * ensemble, into out[0..n_images), the images stepped together: one product
+/* Decode one caption per image of n_images (feats: n_images × views × L × D)
+ * with an ensemble, into out[0..n_images), the images stepped together: one product
  * per layer and step for all the captions still running.  Each word is
  * picked as sat_caption_pick_word does, the first never <end>.  The hard
  * modes fill locations and make alpha's rows one-hot.  A caption is the
  * same, byte for byte, as decoded alone, except where it draws from rng
  * (sampled words or locations), whose draws then interleave across the
  * images. */
-void sat_caption_decode(const sat_ensemble *ens, const float *feats, int n_images,
+void sat_caption_decode(const sat_ensemble *ens, const float *feats, int n_images, int views,
                         const sat_decode_options *opt, sat_caption *out);
 
-/* Teacher forcing: n_rows captions of n_images images (feats: n_images × L ×
- * D) stepped together: row r has the ensemble read tokens[0..n) (vocabulary
+/* Teacher forcing: n_rows captions of n_images images (feats: n_images ×
+ * views × L × D) stepped together: row r has the ensemble read tokens[0..n) (vocabulary
  * ids, no <start>/<end>) on image `image`, the rows grouped by image in
  * increasing order, and out[r] gets the tokens, the attention (hard modes as
  * above), word_logprobs (n+1: the words and <end>) and their sum as logprob.
@@ -164,7 +172,7 @@ typedef struct {
     const int *tokens;
     int n;
 } sat_teacher_row;
-void sat_caption_teacher(const sat_ensemble *ens, const float *feats, int n_images,
+void sat_caption_teacher(const sat_ensemble *ens, const float *feats, int n_images, int views,
                          const sat_teacher_row *rows, int n_rows, const sat_decode_options *opt,
                          sat_caption *out);
 

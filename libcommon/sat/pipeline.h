@@ -15,10 +15,13 @@
 
 #include "sat/captioner.h"
 
+/* An image: feats holds its f->views maps (views × L × D; sat_features_views). */
 typedef void (*sat_features_fn)(void *ctx, const sat_features *f, const float *feats);
-/* Images read ahead, captioned together: f[0..n) and feats (n × L × D) go to
- * the stage before fn is called for each of them in order (f's data is gone
- * by then: feats has it). */
+/* Images read ahead, captioned together: f[0..n) and feats (n × views × L ×
+ * D) go to the stage before fn is called for each of them in order (f's data
+ * is gone by then: feats has it).  A batch's images have one view count: an
+ * image of another count makes the images read before it a batch of their
+ * own (the output is the same). */
 typedef void (*sat_batch_fn)(void *ctx, const sat_features *f, const float *feats, int n);
 /* A record other than `features` from the stream named `stream`: 1 if the
  * stage consumed it (it is not passed through), else 0. */

@@ -162,13 +162,18 @@ const char *sat_dtype_name(sat_dtype t);
 size_t sat_dtype_size(sat_dtype t);
 int sat_dtype_parse(const char *name);
 
+/* A features record holds the maps of up to this many views of its image
+ * (`views`: the image, and its left-right mirror flipped back). */
+#define SAT_MAX_VIEWS 2
+
 typedef struct {
     char *id;
     uint32_t h, w, c;
+    uint32_t views;          /* maps in data, each h*w*c (parsed: 1 when absent; packed: 0 = 1) */
     sat_dtype dtype;
     float scale;             /* u8 only: value = scale × (q − zero_point) */
     uint32_t zero_point;
-    const void *data;        /* points into the record (f16/f32 LE) */
+    const void *data;        /* points into the record (f16/f32 LE): the views one after the other */
     size_t data_len;
     uint32_t image_width, image_height;
     char *encoder_name, *encoder_sha256;
@@ -185,10 +190,14 @@ int sat_features_parse(const sat_record *rec, sat_features *f, char *err, size_t
  * record's layout (sat-dump shows the tensor even when a value is NaN). */
 int sat_features_parse_layout(const sat_record *rec, sat_features *f, char *err, size_t errlen);
 void sat_features_free(sat_features *f);
-/* Convert the tensor to h*w*c floats (u8: dequantized). */
+/* The record's views (its `views`, 1 for 0) and its values: views*h*w*c. */
+uint32_t sat_features_views(const sat_features *f);
+size_t sat_features_count(const sat_features *f);
+/* Convert the tensor to views*h*w*c floats (u8: dequantized). */
 void sat_features_to_f32(const sat_features *f, float *out);
 /* Pack a features record into w's buffer (sealed: the caller calls
- * sat_writer_end, or takes w->buf); values are h*w*c floats,
+ * sat_writer_end, or takes w->buf); values are views*h*w*c floats (`views`
+ * is written only when above 1, so a one-view record is as before),
  * stored as f->dtype (u8: the scale and zero point are chosen here, from the
  * values' range widened to hold 0, and f's are ignored). */
 void sat_features_pack(sat_writer *w, const sat_features *f, const float *values);

@@ -33,7 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (!sat_record_is(&rec, "features")) continue;
         sat_features feat;
         if (sat_features_parse(&rec, &feat, err, sizeof err) == 0) {
-            float *values = malloc((size_t)feat.h * feat.w * feat.c * sizeof(float));
+            float *values = malloc(sat_features_count(&feat) * sizeof(float));
             if (values) sat_features_to_f32(&feat, values);
             free(values);
             sat_features_free(&feat);

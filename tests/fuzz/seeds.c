@@ -45,13 +45,15 @@ static void write_seed(const char *target, const char *name, const void *data, s
 
 /* ---- fuzz_stream ---- */
 
-/* A 2x2 grid of c channels with values that are not all alike. */
-static void pack_features(sat_writer *w, const char *id, sat_dtype dtype, int c,
+/* A 2x2 grid of c channels (views of it: c * views <= 8) with values that
+ * are not all alike. */
+static void pack_features(sat_writer *w, const char *id, sat_dtype dtype, int c, int views,
                           const unsigned char *thumb, size_t thumb_len)
 {
     float values[2 * 2 * 8];
-    for (int i = 0; i < 4 * c; i++) values[i] = 0.25f * (float)(i % 7) - 0.5f;
-    sat_features f = {.id = (char *)id, .h = 2, .w = 2, .c = (uint32_t)c, .dtype = dtype,
+    for (int i = 0; i < 4 * c * views; i++) values[i] = 0.25f * (float)(i % 7) - 0.5f;
+    sat_features f = {.id = (char *)id, .h = 2, .w = 2, .c = (uint32_t)c,
+                      .views = (uint32_t)views, .dtype = dtype,
                       .image_width = 64, .image_height = 48, .encoder_name = "seed-cnn",
                       .encoder_sha256 = "0123456789abcdef", .encoder_size = 32,
                       .encoder_stride = 16, .thumbnail = thumb, .thumbnail_len = thumb_len};
@@ -106,26 +108,27 @@ static void stream_seeds(const unsigned char *thumb, size_t thumb_len)
     sat_writer_init(&w, NULL, "seed");
     struct {
         const char *name;
-        int what; /* 0..2, 10 features, 3..7 captions, 8 an unknown type, 9 a thumbnail */
+        int what; /* 0..2, 10, 11 features, 3..7 captions, 8 an unknown type, 9 a thumbnail */
     } seeds[] = {{"features-f16.sat", 0}, {"features-f32-thumbnail.sat", 1},
                  {"features-c8.sat", 2},  {"caption-beam.sat", 3},
                  {"caption-hard.sat", 4}, {"caption-teacher.sat", 5},
                  {"caption-ensemble.sat", 6}, {"caption-rank.sat", 7},
                  {"thumbnail.sat", 9},    {"other-type.sat", 8},
-                 {"features-u8.sat", 10}};
+                 {"features-u8.sat", 10}, {"features-views.sat", 11}};
     FILE *all = open_seed("fuzz_stream", "mixed.sat");
     for (size_t i = 0; i < sizeof seeds / sizeof *seeds; i++) {
         switch (seeds[i].what) {
-        case 0: pack_features(&w, "seed.jpg", SAT_F16, 3, NULL, 0); break;
-        case 1: pack_features(&w, "seed.png", SAT_F32, 3, thumb, thumb_len); break;
-        case 2: pack_features(&w, "seed-c8", SAT_F16, 8, NULL, 0); break;
+        case 0: pack_features(&w, "seed.jpg", SAT_F16, 3, 1, NULL, 0); break;
+        case 1: pack_features(&w, "seed.png", SAT_F32, 3, 1, thumb, thumb_len); break;
+        case 2: pack_features(&w, "seed-c8", SAT_F16, 8, 1, NULL, 0); break;
         case 3: pack_caption(&w, &one.cap, 0, -1); break;
         case 4: pack_caption(&w, &one.cap, 1, -1); break;
         case 5: pack_caption(&w, &one.cap, 2, -1); break;
         case 6: pack_caption(&w, &two.cap, 0, -1); break;
         case 7: pack_caption(&w, &one.cap, 0, 1); break;
         case 9: sat_thumbnail_pack(&w, &(sat_thumbnail){"seed.png", thumb, thumb_len}); break;
-        case 10: pack_features(&w, "seed-u8", SAT_U8, 3, NULL, 0); break;
+        case 10: pack_features(&w, "seed-u8", SAT_U8, 3, 1, NULL, 0); break;
+        case 11: pack_features(&w, "seed-views", SAT_F16, 4, 2, NULL, 0); break;
         default:
             sat_writer_begin(&w, "note");
             sat_field_str(&w, "text", "passed through");

@@ -83,7 +83,7 @@ static double teacher_logprob(const sat_ensemble *ens, const float *feats, const
 {
     const sat_teacher_row row = { 0, c->tokens, c->n };
     sat_caption read;
-    sat_caption_teacher(ens, feats, 1, &row, 1, &(sat_decode_options){ .attend = attend }, &read);
+    sat_caption_teacher(ens, feats, 1, 1, &row, 1, &(sat_decode_options){ .attend = attend }, &read);
     double logprob = read.logprob;
     sat_caption_free(&read);
     return logprob;
@@ -97,9 +97,9 @@ static void test_width_1_is_greedy(void **state)
         for (int m = 0; m < NMODES; m++) {
             sat_beam_options o = beam_options(1, modes[m]);
             sat_beam *b = sat_beam_new(ens[e], &o, NIMG);
-            sat_beam_search(b, f->feats, NIMG);
+            sat_beam_search(b, f->feats, NIMG, 1);
             sat_caption greedy[NIMG];
-            sat_caption_decode(ens[e], f->feats, NIMG, &o.decode, greedy);
+            sat_caption_decode(ens[e], f->feats, NIMG, 1, &o.decode, greedy);
             for (int i = 0; i < NIMG; i++) {
                 assert_int_equal(sat_beam_count(b, i), 1);
                 assert_same_caption(sat_beam_caption(b, i, 0), &greedy[i], cfg.L);
@@ -119,9 +119,9 @@ static void test_best_at_least_greedy(void **state)
     for (int m = 0; m < NMODES; m++) {
         sat_beam_options o = beam_options(5, modes[m]);
         sat_beam *b = sat_beam_new(&f->both, &o, NIMG);
-        sat_beam_search(b, f->feats, NIMG);
+        sat_beam_search(b, f->feats, NIMG, 1);
         sat_caption greedy[NIMG];
-        sat_caption_decode(&f->both, f->feats, NIMG, &o.decode, greedy);
+        sat_caption_decode(&f->both, f->feats, NIMG, 1, &o.decode, greedy);
         for (int i = 0; i < NIMG; i++) {
             const sat_caption *best = sat_beam_caption(b, i, 0);
             double lp_best = teacher_logprob(&f->both, image(f, i), best, modes[m]);
@@ -150,7 +150,7 @@ static void test_nbest_ranked_distinct(void **state)
             o.decode.max_len = 7;
             o.length_norm = norms[l];
             sat_beam *b = sat_beam_new(&f->both, &o, NIMG);
-            sat_beam_search(b, f->feats, NIMG);
+            sat_beam_search(b, f->feats, NIMG, 1);
             for (int i = 0; i < NIMG; i++) {
                 assert_int_equal(sat_beam_count(b, i), o.k);
                 for (int r = 0; r < o.k; r++) {
@@ -177,7 +177,7 @@ static void test_min_len_is_max_len(void **state)
     sat_beam_options o = beam_options(4, SAT_ATTEND_SOFT);
     o.min_len = o.decode.max_len = 4;
     sat_beam *b = sat_beam_new(&f->one, &o, NIMG);
-    sat_beam_search(b, f->feats, NIMG);
+    sat_beam_search(b, f->feats, NIMG, 1);
     for (int i = 0; i < NIMG; i++) {
         assert_int_equal(sat_beam_count(b, i), o.k);
         for (int r = 0; r < o.k; r++) assert_int_equal(sat_beam_caption(b, i, r)->n, 4);
@@ -195,9 +195,9 @@ static void test_batched_as_alone(void **state)
         o.length_norm = 0.5;
         sat_beam *together = sat_beam_new(&f->both, &o, NIMG);
         sat_beam *alone = sat_beam_new(&f->both, &o, 1);
-        sat_beam_search(together, f->feats, NIMG);
+        sat_beam_search(together, f->feats, NIMG, 1);
         for (int i = 0; i < NIMG; i++) {
-            sat_beam_search(alone, image(f, i), 1);
+            sat_beam_search(alone, image(f, i), 1, 1);
             assert_int_equal(sat_beam_count(alone, 0), sat_beam_count(together, i));
             for (int r = 0; r < sat_beam_count(alone, 0); r++)
                 assert_same_caption(sat_beam_caption(alone, 0, r), sat_beam_caption(together, i, r),
@@ -223,11 +223,11 @@ static void test_repeatable(void **state)
             o.decode.rng = &rng[j];
             b[j] = sat_beam_new(&f->both, &o, NIMG);
         }
-        sat_beam_search(b[1], f->feats, NIMG);
+        sat_beam_search(b[1], f->feats, NIMG, 1);
         /* b[0] twice: the first search leaves nothing behind (hard-sample
          * draws on, so only its first search is the same) */
         for (int pass = 0; pass < (all[m] == SAT_ATTEND_SAMPLE ? 1 : 2); pass++) {
-            sat_beam_search(b[0], f->feats, NIMG);
+            sat_beam_search(b[0], f->feats, NIMG, 1);
             for (int i = 0; i < NIMG; i++)
                 for (int r = 0; r < 3; r++)
                     assert_same_caption(sat_beam_caption(b[0], i, r), sat_beam_caption(b[1], i, r),

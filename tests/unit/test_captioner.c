@@ -2,7 +2,8 @@
  * captions of each alone, to the bit: greedy decoding (sat_caption_decode)
  * and teacher forcing (sat_caption_teacher), with an ensemble, soft
  * and hard-argmax attention, on sizes that take every tile of
- * nn_linear_rows (4H = 80: 48, 24 and 8 columns; E = 26: a scalar tail). */
+ * nn_linear_rows (4H = 80: 48, 24 and 8 columns; E = 26: a scalar tail);
+ * and an image of two views is the ensemble of the model on each. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -57,9 +58,9 @@ static void test_decode_images_as_alone(void **state)
     for (int m = 0; m < 2; m++) {
         sat_caption together[NIMG], alone;
         const sat_decode_options o = { .max_len = 8, .attend = modes[m] };
-        sat_caption_decode(&f.ens, f.feats, NIMG, &o, together);
+        sat_caption_decode(&f.ens, f.feats, NIMG, 1, &o, together);
         for (int i = 0; i < NIMG; i++) {
-            sat_caption_decode(&f.ens, f.feats + (size_t)i * cfg.L * cfg.D, 1, &o, &alone);
+            sat_caption_decode(&f.ens, f.feats + (size_t)i * cfg.L * cfg.D, 1, 1, &o, &alone);
             assert_same_caption(&together[i], &alone, cfg.L);
             sat_caption_free(&alone);
             sat_caption_free(&together[i]);
@@ -80,10 +81,10 @@ static void test_teacher_images_as_alone(void **state)
     for (int m = 0; m < 2; m++) {
         sat_caption together[NROWS], alone;
         const sat_decode_options o = { .attend = modes[m] };
-        sat_caption_teacher(&f.ens, f.feats, 3, rows, NROWS, &o, together);
+        sat_caption_teacher(&f.ens, f.feats, 3, 1, rows, NROWS, &o, together);
         for (int r = 0; r < NROWS; r++) {
             const sat_teacher_row one = { 0, rows[r].tokens, rows[r].n };
-            sat_caption_teacher(&f.ens, f.feats + (size_t)rows[r].image * cfg.L * cfg.D, 1, &one, 1,
+            sat_caption_teacher(&f.ens, f.feats + (size_t)rows[r].image * cfg.L * cfg.D, 1, 1, &one, 1,
                                 &o, &alone);
             assert_same_caption(&together[r], &alone, cfg.L);
             sat_caption_free(&alone);
@@ -120,8 +121,8 @@ static void test_f16_weights_same_captions(void **state)
     for (int i = 0; i < 2; i++) {
         sat_caption x[NIMG], y[NIMG];
         const sat_decode_options o = { .max_len = 8, .attend = modes[i] };
-        sat_caption_decode(&a, f.feats, NIMG, &o, x);
-        sat_caption_decode(&b, f.feats, NIMG, &o, y);
+        sat_caption_decode(&a, f.feats, NIMG, 1, &o, x);
+        sat_caption_decode(&b, f.feats, NIMG, 1, &o, y);
         for (int j = 0; j < NIMG; j++) {
             assert_same_caption(&x[j], &y[j], cfg.L);
             sat_caption_free(&x[j]);
@@ -136,12 +137,90 @@ static void test_f16_weights_same_captions(void **state)
     fixture_free(&f);
 }
 
+/* The greedy caption of one image of two views (maps a and b) by dec, made
+ * by hand as a two-member ensemble makes it: two decoder states, one per
+ * map; each step the mean of their log-probabilities, renormalised (as
+ * captioner.c's log_normalize_rows), and of their attention (hard: one-hot
+ * rows); the recorded location the first member's. */
+static void two_views_by_hand(const sat_decoder *dec, const float *a, const float *b,
+                              sat_attend_mode mode, int max_len, sat_caption *out)
+{
+    enum { V = 50, L = 5 };
+    assert_int_equal(cfg.V, V);
+    assert_int_equal(cfg.L, L);
+    sat_decoder_state *st[2] = { sat_decoder_state_new(dec, a, 1, 1),
+                                 sat_decoder_state_new(dec, b, 1, 1) };
+    const int hard = mode != SAT_ATTEND_SOFT;
+    *out = (sat_caption){ .tokens = sat_xmalloc((size_t)(max_len + 1) * sizeof(int)),
+                          .alpha = sat_xmalloc((size_t)(max_len + 1) * L * sizeof(float)),
+                          .locations = hard ? sat_xmalloc((size_t)(max_len + 1) * sizeof(int)) : NULL };
+    int prev = SAT_VOCAB_START;
+    for (int t = 0;; t++) {
+        float lp[2][V], al[2][L];
+        int loc[2];
+        for (int m = 0; m < 2; m++) {
+            sat_decoder_step(dec, st[m], &prev, &(sat_step_attend){ .mode = mode, .loc = &loc[m] },
+                             lp[m], al[m], NULL);
+            if (hard)
+                for (int i = 0; i < L; i++) al[m][i] = i == loc[m] ? 1.0f : 0.0f;
+        }
+        float max = -INFINITY;
+        for (int i = 0; i < V; i++) {
+            lp[0][i] = (lp[0][i] + lp[1][i]) / 2.0f;
+            max = lp[0][i] > max ? lp[0][i] : max;
+        }
+        double total = 0;
+        for (int i = 0; i < V; i++) total += exp(lp[0][i] - max);
+        const float lse = max + (float)log(total);
+        for (int i = 0; i < V; i++) lp[0][i] -= lse;
+        for (int i = 0; i < L; i++) out->alpha[(size_t)t * L + i] = (al[0][i] + al[1][i]) / 2.0f;
+        if (hard) out->locations[t] = loc[0];
+        int word = t == max_len ? SAT_VOCAB_END : sat_caption_pick_word(lp[0], V, 0, 0, t > 0, NULL);
+        out->logprob += lp[0][word];
+        if (word == SAT_VOCAB_END) break;
+        out->tokens[out->n++] = prev = word;
+    }
+    sat_decoder_state_free(st[0]);
+    sat_decoder_state_free(st[1]);
+}
+
+/* An image of two views captioned by one model is the two-member ensemble
+ * of that model on each map, to the bit; two such images decoded together
+ * are each as alone; and the maps' order matters (the views are two
+ * members, not one map: view 1 alone gives another caption's numbers). */
+static void test_two_views_are_two_members(void **state)
+{
+    (void)state;
+    fixture f = fixture_new();
+    const size_t LD = (size_t)cfg.L * cfg.D;
+    const sat_ensemble one = { .n = 1, .dec = { f.dec[0] } };
+    const sat_attend_mode modes[] = { SAT_ATTEND_SOFT, SAT_ATTEND_ARGMAX };
+    for (int i = 0; i < 2; i++) {
+        const sat_decode_options o = { .max_len = 8, .attend = modes[i] };
+        sat_caption both[2], by_hand, view0;
+        sat_caption_decode(&one, f.feats, 2, 2, &o, both); /* images (map 0, map 1), (2, 3) */
+        for (int im = 0; im < 2; im++) {
+            two_views_by_hand(f.dec[0], f.feats + 2 * im * LD, f.feats + (2 * im + 1) * LD,
+                              modes[i], o.max_len, &by_hand);
+            assert_same_caption(&both[im], &by_hand, cfg.L);
+            sat_caption_free(&by_hand);
+        }
+        sat_caption_decode(&one, f.feats, 1, 1, &o, &view0); /* map 0 alone is not the pair */
+        assert_true(view0.logprob != both[0].logprob);
+        sat_caption_free(&view0);
+        sat_caption_free(&both[0]);
+        sat_caption_free(&both[1]);
+    }
+    fixture_free(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_decode_images_as_alone),
         cmocka_unit_test(test_teacher_images_as_alone),
         cmocka_unit_test(test_f16_weights_same_captions),
+        cmocka_unit_test(test_two_views_are_two_members),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -588,7 +588,7 @@ static void test_teacher_and_hard_decoding(void **state)
     double xent = sat_decoder_forward_backward(dec, &batch, 0, 0, NULL, 0).xent;
     sat_caption c;
     sat_ensemble one = SAT_ENSEMBLE_OF(dec);
-    sat_caption_teacher(&one, feats, 1, &(sat_teacher_row){ 0, words, 3 }, 1,
+    sat_caption_teacher(&one, feats, 1, 1, &(sat_teacher_row){ 0, words, 3 }, 1,
                         &(sat_decode_options){ .attend = SAT_ATTEND_SOFT }, &c);
     double sum = 0;
     for (int t = 0; t <= 3; t++) sum += c.word_logprobs[t];
@@ -598,7 +598,7 @@ static void test_teacher_and_hard_decoding(void **state)
     assert_null(c.locations);
     sat_caption_free(&c);
 
-    sat_caption_decode(&one, feats, 1,
+    sat_caption_decode(&one, feats, 1, 1,
                        &(sat_decode_options){ .max_len = 5, .attend = SAT_ATTEND_ARGMAX, .allow_unk = 1 },
                        &c);
     assert_non_null(c.locations);

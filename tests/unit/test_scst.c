@@ -101,7 +101,7 @@ static void test_rewards_and_baseline(void **state)
     sat_scst_rewards r = sat_scst_image(&s, c.feats, 0, &rng, tokens, NULL, weight);
 
     sat_caption greedy;
-    sat_caption_decode(&SAT_ENSEMBLE_OF(c.dec), c.feats, 1, &(sat_decode_options){ .max_len = MAXLEN },
+    sat_caption_decode(&SAT_ENSEMBLE_OF(c.dec), c.feats, 1, 1, &(sat_decode_options){ .max_len = MAXLEN },
                        &greedy);
     assert_true(fabs(r.greedy - reward_of(&c, 0, greedy.tokens, greedy.n)) < 1e-12);
     sat_caption_free(&greedy);
@@ -159,7 +159,7 @@ static double weighted_logp(const sat_decoder *dec, const float *feats, const in
         int words[MAXLEN];
         int len = row_words(tokens + j * WIDTH, words);
         sat_caption cap;
-        sat_caption_teacher(&one, feats, 1, &(sat_teacher_row){ 0, words, len }, 1,
+        sat_caption_teacher(&one, feats, 1, 1, &(sat_teacher_row){ 0, words, len }, 1,
                             &(sat_decode_options){ .attend = SAT_ATTEND_SOFT }, &cap);
         sum += w[j] * cap.logprob;
         sat_caption_free(&cap);

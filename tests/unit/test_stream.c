@@ -137,6 +137,17 @@ static void test_features_u8(void **state)
     assert_int_equal(sat_dtype_parse("i8"), -1);
 }
 
+/* Start a hand-made features record in w: its id and h, w, c. */
+static void begin_features(sat_writer *w, const char *id, uint64_t h, uint64_t wd, uint64_t c)
+{
+    sat_writer_init(w, NULL, "t");
+    sat_writer_begin(w, "features");
+    sat_field_str(w, "id", id);
+    sat_field_uint(w, "h", h);
+    sat_field_uint(w, "w", wd);
+    sat_field_uint(w, "c", c);
+}
+
 /* u8 records without a usable scale or zero point are refused. */
 static void test_features_u8_bad(void **state)
 {
@@ -148,12 +159,7 @@ static void test_features_u8_bad(void **state)
     } bad[] = {{0, 0, 0}, {1, 0, 0}, {1, -1, 3}, {1, INFINITY, 0}, {1, 0.1, 256}};
     for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
         sat_writer w;
-        sat_writer_init(&w, NULL, "t");
-        sat_writer_begin(&w, "features");
-        sat_field_str(&w, "id", "q");
-        sat_field_uint(&w, "h", 1);
-        sat_field_uint(&w, "w", 1);
-        sat_field_uint(&w, "c", 2);
+        begin_features(&w, "q", 1, 1, 2);
         sat_field_str(&w, "dtype", "u8");
         if (bad[k].has_scale) sat_field_float(&w, "scale", bad[k].scale);
         sat_field_uint(&w, "zero_point", bad[k].zp);
@@ -637,12 +643,7 @@ static void test_features_validation(void **state)
 
     /* data of the wrong size: claim c = 3 for 8 values */
     sat_writer w;
-    sat_writer_init(&w, NULL, "t");
-    sat_writer_begin(&w, "features");
-    sat_field_str(&w, "id", "q");
-    sat_field_uint(&w, "h", 2);
-    sat_field_uint(&w, "w", 2);
-    sat_field_uint(&w, "c", 3);
+    begin_features(&w, "q", 2, 2, 3);
     sat_field_str(&w, "dtype", "f32");
     float ok[8] = {0};
     sat_field_bin(&w, "data", ok, sizeof ok);
@@ -655,6 +656,95 @@ static void test_features_validation(void **state)
     sat_reader_close(r);
     fclose(in);
     msgpack_sbuffer_destroy(&w.buf);
+}
+
+/* Two views: `views` is written, data holds both maps (u8: one scale and
+ * zero point over both), and they come back in order; one view writes no key. */
+static void test_features_views(void **state)
+{
+    (void)state;
+    for (int dt = SAT_F16; dt <= SAT_U8; dt++) {
+        sat_features f = sample_features(3, 2, 5, (sat_dtype)dt);
+        float values[60], back[60];
+        for (int i = 0; i < 60; i++) values[i] = (float)(i < 30 ? i * 0.25 - 2 : 40 - i * 0.5);
+        size_t one_len, len;
+        char *one = pack_features(&f, values, &one_len);
+        f.views = 1; /* the same record as views 0 */
+        char *again = pack_features(&f, values, &len);
+        assert_int_equal(len, one_len);
+        assert_memory_equal(again, one, len);
+        assert_null(memmem(one, one_len, "views", 5));
+        free(again);
+        f.views = 2;
+        char *two = pack_features(&f, values, &len);
+        assert_non_null(memmem(two, len, "\xa5views\x02", 7));
+        sat_features g;
+        char err[SAT_ERR_MAX];
+        assert_int_equal(parse_one(two, len, &g, back, err, sizeof err), 0);
+        assert_int_equal(g.views, 2);
+        assert_int_equal(sat_features_count(&g), 60);
+        assert_int_equal(g.data_len, 60 * sat_dtype_size((sat_dtype)dt));
+        float tol = dt == SAT_F32 ? 0 : dt == SAT_F16 ? 0.02f : g.scale / 2 + 1e-6f;
+        for (int i = 0; i < 60; i++) assert_true(fabsf(back[i] - values[i]) <= tol);
+        sat_features_free(&g);
+        assert_int_equal(parse_one(one, one_len, &g, NULL, err, sizeof err), 0);
+        assert_int_equal(g.views, 1);
+        sat_features_free(&g);
+        free(one);
+        free(two);
+    }
+}
+
+/* A features record of `views` (as packed: a uint, or a string when
+ * views_str) whose data has `values` f32 values of a 2x2x2 grid. */
+static char *features_with_views(const char *views_str, uint64_t views, size_t values, size_t *len)
+{
+    sat_writer w;
+    begin_features(&w, "v.jpg", 2, 2, 2);
+    if (views_str) sat_field_str(&w, "views", views_str);
+    else sat_field_uint(&w, "views", views);
+    sat_field_str(&w, "dtype", "f32");
+    float *zero = calloc(values, sizeof *zero);
+    sat_field_bin(&w, "data", zero, values * sizeof *zero);
+    free(zero);
+    sat_writer_seal(&w);
+    *len = w.buf.size;
+    return msgpack_sbuffer_release(&w.buf);
+}
+
+static void test_features_views_bad(void **state)
+{
+    (void)state;
+    const struct {
+        const char *str;
+        uint64_t views;
+        size_t values;
+        const char *error;
+    } cases[] = {
+        {NULL, 2, 8, "data has 32 bytes, expected 64 (2 views of 2x2x2 f32)"},
+        {NULL, 1, 16, "data has 64 bytes, expected 32 (2x2x2 f32)"},
+        {NULL, 0, 0, "'views' must be 1 to 2"},
+        {NULL, 3, 24, "'views' must be 1 to 2"},
+        {"2", 0, 16, "'views' must be 1 to 2"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        size_t len;
+        char *bytes = features_with_views(cases[k].str, cases[k].views, cases[k].values, &len);
+        sat_features g;
+        char err[SAT_ERR_MAX];
+        assert_int_equal(parse_one(bytes, len, &g, NULL, err, sizeof err), -1);
+        assert_non_null(strstr(err, cases[k].error));
+        assert_non_null(strstr(err, "record 0 (id v.jpg)"));
+        free(bytes);
+    }
+    size_t len;
+    char *bytes = features_with_views(NULL, 2, 16, &len); /* and the right length is fine */
+    sat_features g;
+    char err[SAT_ERR_MAX];
+    assert_int_equal(parse_one(bytes, len, &g, NULL, err, sizeof err), 0);
+    assert_int_equal(g.views, 2);
+    sat_features_free(&g);
+    free(bytes);
 }
 
 /* What sat_each_record saw: the records' inputs and types, and the inputs read. */
@@ -752,6 +842,7 @@ int main(void)
         cmocka_unit_test(test_not_a_stream), cmocka_unit_test(test_garbage_between_records),
         cmocka_unit_test(test_deep_record_skipped),
         cmocka_unit_test(test_raw_pass_through), cmocka_unit_test(test_features_validation),
+        cmocka_unit_test(test_features_views), cmocka_unit_test(test_features_views_bad),
         cmocka_unit_test(test_json_strings), cmocka_unit_test(test_each_record),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

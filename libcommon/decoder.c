@@ -218,13 +218,15 @@ static const sat_tensor *model_tensor(const sat_model *m, const sat_decoder_tens
     return same ? mt : NULL;
 }
 
-/* Whether m's params are exactly a decoder's, tensor by tensor in its order
- * (what sat_decoder_to_model writes), so that they can be taken whole. */
-static int same_layout(const sat_model *m, const sat_decoder_tensor *t, size_t nparams)
+/* Whether m's params (nparams, tensors mt matching the decoder's t) are
+ * exactly a decoder's, tensor by tensor in its order (what
+ * sat_decoder_to_model writes), so that they can be taken whole. */
+static int same_layout(const sat_model *m, const sat_tensor *const *mt,
+                       const sat_decoder_tensor *t, size_t nparams)
 {
     if (m->nparams != nparams) return 0;
     for (int i = 0; i < SAT_DECODER_NTENSORS; i++)
-        if (m->tensors[sat_model_find_tensor(m, t[i].name)].offset != t[i].offset) return 0;
+        if (mt[i]->offset != t[i].offset) return 0;
     return 1;
 }
 
@@ -232,17 +234,16 @@ static int same_layout(const sat_model *m, const sat_decoder_tensor *t, size_t n
  * bits in its own layout (a model file's, left in place): its f32 params are
  * zero pages never touched, no start-up time, but for the vectors, converted
  * from half. */
-static sat_decoder *half_decoder(sat_decoder_config c, float tau, const void *half)
+static sat_decoder *half_decoder(sat_decoder_config c, size_t nparams, float tau, const void *half)
 {
-    sat_decoder_tensor t[SAT_DECODER_NTENSORS];
-    size_t nparams = tensor_table(&c, t);
     sat_decoder *dec = decoder_new(c, sat_xcalloc(nparams, sizeof(float)));
     dec->temperature = tau;
     dec->half = half;
-    for (int i = 0; i < SAT_DECODER_NTENSORS; i++)
-        if (t[i].ndim == 1)
-            sat_f16_to_f32_array((const char *)half + 2 * t[i].offset, dec->params + t[i].offset,
-                                 t[i].count);
+    for (int i = 0; i < SAT_DECODER_NTENSORS; i++) {
+        const sat_decoder_tensor *t = &dec->tensors[i];
+        if (t->ndim == 1)
+            sat_f16_to_f32_array((const char *)half + 2 * t->offset, dec->params + t->offset, t->count);
+    }
     return dec;
 }
 
@@ -275,8 +276,8 @@ static sat_decoder *decoder_from_model(const sat_model *m, sat_model *take, char
             return NULL;
         }
     }
-    int fits = same_layout(m, t, nparams);
-    if (take && take->params16 && fits) return half_decoder(c, (float)tau, take->params16);
+    int fits = same_layout(m, mt, t, nparams);
+    if (take && take->params16 && fits) return half_decoder(c, nparams, (float)tau, take->params16);
     if (take) sat_model_convert_params(take);
     if (!m->params) {
         sat_fail(err, errlen, "decoder model: its f16 params are not converted");

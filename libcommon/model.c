@@ -544,14 +544,17 @@ static uint32_t le32(const unsigned char *p)
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-/* Whether f32 params at data can be used where they lie: little-endian
- * floats, aligned for float loads. */
-static int usable_in_place(const void *data)
+/* Whether params of esize bytes at data can be used where they lie: the
+ * host reads the file's little-endian values as they are (f16 ones are read
+ * by memcpy and vector loads, any alignment), and f32 ones are aligned for
+ * float loads. */
+static int usable_in_place(const void *data, size_t esize)
 {
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    return (uintptr_t)data % _Alignof(float) == 0;
+    return esize == 2 || (uintptr_t)data % _Alignof(float) == 0;
 #else
     (void)data;
+    (void)esize;
     return 0;
 #endif
 }
@@ -569,13 +572,13 @@ static int parse_params(const msgpack_object *map, sat_model *m, int flags, char
     if (len % esize) return sat_fail(err, errlen, "'params' has %zu bytes, not a multiple of %zu", len, esize);
     const unsigned char *p = data;
     m->nparams = len / esize;
-    if (!f16 && (flags & SAT_MODEL_IN_PLACE) && usable_in_place(data)) {
-        m->params = (float *)data;
-        m->params_in_place = 1;
-        return 0;
-    }
-    if (f16 && (flags & SAT_MODEL_IN_PLACE)) {
-        m->params16 = data;
+    if ((flags & SAT_MODEL_IN_PLACE) && usable_in_place(data, esize)) {
+        if (f16) {
+            m->params16 = data;
+        } else {
+            m->params = (float *)data;
+            m->params_in_place = 1;
+        }
         return 0;
     }
     m->params = sat_xmalloc_weights(m->nparams * sizeof(float));

@@ -245,21 +245,23 @@ ROWS_AVX2 static void strip_to_f32(float *S, const void *B, int ldb, int k0, int
             _mm256_storeu_ps(S + (size_t)(k - k0) * cols + v, load8(B, (size_t)k * ldb + v, 1));
 }
 
-/* One strip of columns of C (t->cols wide, from B's column j) over B's rows
- * k0..k1, in tiles of up to t->rows rows.  With f16 B and more rows than one
- * tile, the strip is converted once to f32 (24 KB at most, in L1) and every
- * tile reads that: the same floats, converted once instead of per tile. */
+/* One strip of columns of C (tiles[0].cols wide, from B's column j) over
+ * B's rows k0..k1, in tiles of up to tiles[0].rows rows; tiles: {f32, f16}
+ * of one width.  With f16 B and more rows than one tile, the strip is
+ * converted once to f32 (24 KB at most, in L1) and the f32 tiles read that:
+ * the same floats, converted once instead of per tile. */
 static void rows_strip(float *C, int ldc, const float *A, int lda, const void *B, int N, int M,
-                       int j, int k0, int k1, const rows_tiles *t, int half)
+                       int j, int k0, int k1, const rows_tiles *tiles, int half)
 {
     float S[ROWS_KBLOCK * 48];
+    const rows_tiles *t = &tiles[half];
     int ldb = N, first = k0 == 0;
     if (half && M > t->rows) {
+        t = &tiles[0];
         strip_to_f32(S, (const uint16_t *)B + j, N, k0, k1, t->cols);
         B = S;
         A += k0;
         ldb = t->cols;
-        t -= 1; /* the f32 tiles of the same width: each table is {f32, f16} */
         k1 -= k0;
         k0 = 0;
     } else {
@@ -280,9 +282,9 @@ static int rows_avx2(float *C, int ldc, const float *A, int lda, const void *B, 
     for (int k0 = 0; k0 < K || k0 == 0; k0 += ROWS_KBLOCK) {
         int k1 = K - k0 < ROWS_KBLOCK ? K : k0 + ROWS_KBLOCK;
         for (int j = 0; j < n8;) {
-            const rows_tiles *t = avx512 && j + 48 <= n8 ? &tiles_avx512[half]
-                                  : j + 24 <= n8         ? &tiles_24[half]
-                                                         : &tiles_8[half];
+            const rows_tiles *t = avx512 && j + 48 <= n8 ? tiles_avx512
+                                  : j + 24 <= n8         ? tiles_24
+                                                         : tiles_8;
             rows_strip(C, ldc, A, lda, B, N, M, j, k0, k1, t, half);
             j += t->cols;
         }

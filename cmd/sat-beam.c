@@ -123,6 +123,7 @@ static void parse_options(int argc, char **argv, options *o)
     if (so->batch > BEAM_MAX_ROWS / bo->k) so->batch = BEAM_MAX_ROWS / bo->k;
     bo->decode.max_len = so->max_len;
     bo->decode.attend = so->attention;
+    bo->settle = o->nbest; /* only they are written: stop once they are sure */
 }
 
 int main(int argc, char **argv)

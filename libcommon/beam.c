@@ -77,10 +77,31 @@ static int may_extend(const sat_beam_options *o, int v, int t)
     return v == SAT_VOCAB_END ? t >= o->min_len : t < o->decode.max_len;
 }
 
+/* The best ranked score any extension of live hypothesis h may end with:
+ * its logprob (<= 0) can only fall, over at most (max_len + 1)^length_norm. */
+static double best_ending(const sat_beam_options *o, const sat_caption *h)
+{
+    return o->length_norm > 0 ? h->logprob / pow(o->decode.max_len + 1, o->length_norm)
+                              : h->logprob;
+}
+
+/* Whether bm's `settle` best finished captions are beyond the reach of its
+ * live hypotheses (beam.h): strictly, so that no tie can reorder them. */
+static int settled(const sat_beam_options *o, const beam *bm)
+{
+    if (o->settle <= 0 || bm->ndone < o->settle || o->decode.attend == SAT_ATTEND_SAMPLE) return 0;
+    int better = 0; /* finished captions above every live hypothesis's reach */
+    double reach = -HUGE_VAL;
+    for (int j = 0; j < bm->nlive; j++) reach = fmax(reach, best_ending(o, &bm->live[j]));
+    for (int j = 0; j < bm->ndone; j++) better += ranked_score(&bm->done[j], o->length_norm) > reach;
+    return better >= o->settle;
+}
+
 /* One step of image bm, whose live hypotheses are the step's rows row0...:
  * the best extensions of them; those that end go to `done`.  parents
  * receives the row each new live hypothesis continues.  Returns the new
- * number of live hypotheses (0 once the image has its k captions). */
+ * number of live hypotheses (0 once the image has its k captions, or its
+ * settled ones). */
 static int advance(sat_beam *b, beam *bm, int row0, int t, int *parents)
 {
     int k = b->opt.k, nc = 0, want = k - bm->ndone, nnext = 0;
@@ -101,7 +122,8 @@ static int advance(sat_beam *b, beam *bm, int row0, int t, int *parents)
     sat_caption *tmp = bm->live;
     bm->live = bm->next;
     bm->next = tmp;
-    return bm->ndone < k ? nnext : 0;
+    bm->nlive = nnext;
+    return bm->ndone < k && !settled(&b->opt, bm) ? nnext : 0;
 }
 
 /* The words the live hypotheses of all images read last, in row order;

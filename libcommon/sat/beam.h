@@ -12,6 +12,15 @@
  * shrinks, until the image has k captions or max_len words.  The finished
  * captions are ranked by logprob, or by logprob / (n + 1)^length_norm.
  *
+ * A caller that reads only the best `settle` captions of each image may say
+ * so: an image then stops as soon as no live hypothesis can end better than
+ * its settle-th best finished caption.  Log-probabilities only fall as a
+ * caption grows, so a live hypothesis can at best end with its logprob
+ * now, over (max_len + 1)^length_norm: the settle best are then those the
+ * full search would rank first, byte for byte, and only the captions ranked
+ * below them (and sat_beam_count) differ.  Not with SAT_ATTEND_SAMPLE,
+ * whose draws would then shift for the images after.
+ *
  * With hard attention (SAT_ATTEND_SAMPLE, SAT_ATTEND_ARGMAX) each hypothesis
  * takes the annotation at one location per step, drawn from its α or α's
  * argmax: the location is part of the hypothesis (every extension of it
@@ -45,6 +54,8 @@ typedef struct {
     int k;                     /* beam width: hypotheses kept, captions found per image */
     int min_len;               /* <end> only after at least min_len words (<= max_len) */
     double length_norm;        /* rank by logprob / (n + 1)^length_norm; 0: by logprob */
+    int settle;                /* stop an image once its `settle` best captions can no longer
+                                  change (0: search on until it has k captions) */
 } sat_beam_options;
 
 typedef struct sat_beam sat_beam;

@@ -5,7 +5,8 @@
  * teacher forcing; the n best are ranked and distinct and keep min/max len
  * (also when they are equal);
  * images searched together get the captions each gets alone; the same
- * inputs (and seed) give the same captions. */
+ * inputs (and seed) give the same captions; a search told to settle the n
+ * best stops early and finds the same n best. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -238,6 +239,37 @@ static void test_repeatable(void **state)
     }
 }
 
+/* settle = n: the n best captions of each image are those of the full
+ * search, to the bit, with and without length normalisation, and some image
+ * stopped before it had k captions. */
+static void test_settle_keeps_the_best(void **state)
+{
+    const fixture *f = *state;
+    const double norms[] = { 0, 0.7 };
+    int early = 0;
+    for (int m = 0; m < NMODES; m++)
+        for (int l = 0; l < 2; l++)
+            for (int n = 1; n <= 3; n++) {
+                sat_beam_options o = beam_options(5, modes[m]);
+                o.length_norm = norms[l];
+                sat_beam *full = sat_beam_new(&f->both, &o, NIMG);
+                o.settle = n;
+                sat_beam *settled = sat_beam_new(&f->both, &o, NIMG);
+                sat_beam_search(full, f->feats, NIMG, 1);
+                sat_beam_search(settled, f->feats, NIMG, 1);
+                for (int i = 0; i < NIMG; i++) {
+                    assert_in_range(sat_beam_count(settled, i), n, o.k);
+                    early += sat_beam_count(settled, i) < o.k;
+                    for (int r = 0; r < n; r++)
+                        assert_same_caption(sat_beam_caption(settled, i, r),
+                                            sat_beam_caption(full, i, r), cfg.L);
+                }
+                sat_beam_free(full);
+                sat_beam_free(settled);
+            }
+    assert_true(early > 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -247,6 +279,7 @@ int main(void)
         cmocka_unit_test(test_min_len_is_max_len),
         cmocka_unit_test(test_batched_as_alone),
         cmocka_unit_test(test_repeatable),
+        cmocka_unit_test(test_settle_keeps_the_best),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

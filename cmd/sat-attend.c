@@ -466,7 +466,7 @@ int main(int argc, char **argv)
     options opt;
     parse_options(argc, argv, &opt);
     attender a = { .opt = &opt };
-    a.cap = sat_captioner_open(opt.stage.models.path, opt.stage.models.n);
+    a.cap = sat_stage_captioner(&opt.stage);
     sat_rng_seed(&a.rng, opt.stage.seed);
     a.read = (sat_decode_options){.attend = opt.stage.attention, .rng = &a.rng};
     if (opt.ntexts) load_cli_captions(&a);

@@ -132,7 +132,7 @@ int main(int argc, char **argv)
     options opt;
     parse_options(argc, argv, &opt);
     beam_run b = {.opt = &opt};
-    b.cap = sat_captioner_open(opt.stage.models.path, opt.stage.models.n);
+    b.cap = sat_stage_captioner(&opt.stage);
     sat_rng_seed(&b.rng, opt.stage.seed);
     opt.beam.decode.rng = &b.rng;
     b.beam = sat_beam_new(&b.cap->ens, &opt.beam, opt.stage.batch);

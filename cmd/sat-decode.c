@@ -115,7 +115,7 @@ int main(int argc, char **argv)
     parse_options(argc, argv, &opt);
     const sat_stage_options *so = &opt.stage;
     decoder_run run = {.opt = &opt};
-    run.cap = sat_captioner_open(so->models.path, so->models.n);
+    run.cap = sat_stage_captioner(so);
     sat_rng_seed(&run.rng, so->seed);
     run.captions = sat_xcalloc((size_t)so->batch, sizeof *run.captions);
     sat_writer_init(&run.out, stdout, "stdout");

@@ -2,6 +2,7 @@
 #include "sat/captioner.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -196,12 +197,20 @@ sat_attend_mode sat_attend_option(const char *arg)
     return mode;
 }
 
+/* One model's part of a step: the sum of its views' log-probabilities and
+ * α (model 0's goes to the caller's arrays), a view's own (views > 1), and
+ * the locations its members choose (but model 0 on view 0's, recorded). */
+typedef struct {
+    float *logprobs, *alpha;           /* k_max × V, k_max × L: the sum (models 1...) */
+    float *view_logprobs, *view_alpha; /* the same: one view's step (views > 1) */
+    int *loc;                          /* k_max */
+} model_part;
+
 struct sat_caption_state {
     const sat_ensemble *ens;
     int views, n;            /* members: n = ens->n × views, model by model */
     sat_decoder_state *st[SAT_ENSEMBLE_MAX * SAT_MAX_VIEWS];
-    float *logprobs, *alpha; /* k_max × V, k_max × L: one member's step (ensembles only) */
-    int *loc;                /* k_max: one member's locations (ensembles only) */
+    model_part part[SAT_ENSEMBLE_MAX];
 };
 
 /* View v of each of n images of `views` (feats: n × views × LD): feats
@@ -230,11 +239,18 @@ sat_caption_state *sat_caption_state_new(const sat_ensemble *ens, const float *f
             st->st[m * views + v] = sat_decoder_state_new(ens->dec[m], view, n_images, k_max);
     }
     free(copy);
-    if (st->n > 1) {
-        const size_t rows = (size_t)n_images * k_max;
-        st->logprobs = sat_xmalloc(rows * c->V * sizeof *st->logprobs);
-        st->alpha = sat_xmalloc(rows * c->L * sizeof *st->alpha);
-        st->loc = sat_xmalloc(rows * sizeof *st->loc);
+    const size_t rows = (size_t)n_images * k_max;
+    for (int m = 0; m < ens->n; m++) {
+        model_part *p = &st->part[m];
+        if (m > 0) {
+            p->logprobs = sat_xmalloc(rows * c->V * sizeof *p->logprobs);
+            p->alpha = sat_xmalloc(rows * c->L * sizeof *p->alpha);
+        }
+        if (views > 1) {
+            p->view_logprobs = sat_xmalloc(rows * c->V * sizeof *p->view_logprobs);
+            p->view_alpha = sat_xmalloc(rows * c->L * sizeof *p->view_alpha);
+        }
+        if (st->n > 1) p->loc = sat_xmalloc(rows * sizeof *p->loc);
     }
     return st;
 }
@@ -243,9 +259,14 @@ void sat_caption_state_free(sat_caption_state *st)
 {
     if (!st) return;
     for (int m = 0; m < st->n; m++) sat_decoder_state_free(st->st[m]);
-    free(st->logprobs);
-    free(st->alpha);
-    free(st->loc);
+    for (int m = 0; m < st->ens->n; m++) {
+        model_part *p = &st->part[m];
+        free(p->logprobs);
+        free(p->alpha);
+        free(p->view_logprobs);
+        free(p->view_alpha);
+        free(p->loc);
+    }
     free(st);
 }
 
@@ -283,19 +304,83 @@ static void log_normalize_rows(float *x, int n, int m)
     }
 }
 
+/* x[i] += y[i] for i < n. */
+static void add_to(float *x, const float *y, size_t n)
+{
+    for (size_t i = 0; i < n; i++) x[i] += y[i];
+}
+
+/* Model m's members (its views, in order) stepped, their log-probabilities
+ * and α summed into logprobs and alpha: model 0 on view 0 with the caller's
+ * attend (its locations are recorded), the others choosing their own. */
+static void model_step(sat_caption_state *st, int m, const int *prev, const sat_step_attend *attend,
+                       float *logprobs, float *alpha)
+{
+    const sat_decoder *dec = st->ens->dec[m];
+    model_part *p = &st->part[m];
+    sat_step_attend own = *attend;
+    if (attend->mode != SAT_ATTEND_GIVEN && st->n > 1) own.loc = p->loc;
+    member_step(dec, st->st[m * st->views], prev, m == 0 ? attend : &own, logprobs, alpha);
+    const size_t k = (size_t)sat_decoder_state_k(st->st[0]);
+    for (int v = 1; v < st->views; v++) {
+        member_step(dec, st->st[m * st->views + v], prev, &own, p->view_logprobs, p->view_alpha);
+        add_to(logprobs, p->view_logprobs, k * dec->cfg.V);
+        add_to(alpha, p->view_alpha, k * dec->cfg.L);
+    }
+}
+
+typedef struct {
+    sat_caption_state *st;
+    const int *prev;
+    const sat_step_attend *attend;
+    float *logprobs, *alpha; /* the caller's: model 0's sum */
+    int first, stride;       /* the models this thread steps: first, first + stride, ... */
+} models_job;
+
+static void *step_models(void *arg)
+{
+    const models_job *j = arg;
+    for (int m = j->first; m < j->st->ens->n; m += j->stride) {
+        model_part *p = &j->st->part[m];
+        model_step(j->st, m, j->prev, j->attend, m ? p->logprobs : j->logprobs,
+                   m ? p->alpha : j->alpha);
+    }
+    return NULL;
+}
+
+/* Every model's step, on up to ens->threads threads: the models are
+ * independent, each writes its own part.  hard-sample draws from one
+ * generator, in member order: one thread. */
+static void step_all_models(sat_caption_state *st, const int *prev, const sat_step_attend *attend,
+                            float *logprobs, float *alpha)
+{
+    const sat_ensemble *e = st->ens;
+    int threads = attend->mode == SAT_ATTEND_SAMPLE ? 1 : e->threads;
+    threads = threads < 1 ? 1 : threads > e->n ? e->n : threads;
+    models_job job[SAT_ENSEMBLE_MAX];
+    pthread_t tid[SAT_ENSEMBLE_MAX];
+    for (int t = 0; t < threads; t++)
+        job[t] = (models_job){ st, prev, attend, logprobs, alpha, t, threads };
+    int started = 1;
+    for (; started < threads; started++)
+        if (pthread_create(&tid[started], NULL, step_models, &job[started])) break;
+    for (int t = started; t < threads; t++) step_models(&job[t]); /* no thread: here */
+    step_models(&job[0]);
+    for (int t = 1; t < started; t++) pthread_join(tid[t], NULL);
+}
+
 void sat_caption_step(sat_caption_state *st, const int *prev, const sat_step_attend *attend,
                       float *logprobs, float *alpha)
 {
-    const sat_ensemble *e = st->ens;
-    member_step(e->dec[0], st->st[0], prev, attend, logprobs, alpha);
+    step_all_models(st, prev, attend, logprobs, alpha);
     if (st->n == 1) return;
+    const sat_ensemble *e = st->ens;
     const int V = e->dec[0]->cfg.V, L = e->dec[0]->cfg.L, k = sat_decoder_state_k(st->st[0]);
-    sat_step_attend own = *attend; /* the others choose their own locations */
-    if (attend->mode != SAT_ATTEND_GIVEN) own.loc = st->loc;
-    for (int m = 1; m < st->n; m++) {
-        member_step(e->dec[m / st->views], st->st[m], prev, &own, st->logprobs, st->alpha);
-        for (size_t i = 0; i < (size_t)k * V; i++) logprobs[i] += st->logprobs[i];
-        for (size_t i = 0; i < (size_t)k * L; i++) alpha[i] += st->alpha[i];
+    /* model by model, each model's views summed first: the same sums
+     * whatever the threads */
+    for (int m = 1; m < e->n; m++) {
+        add_to(logprobs, st->part[m].logprobs, (size_t)k * V);
+        add_to(alpha, st->part[m].alpha, (size_t)k * L);
     }
     for (size_t i = 0; i < (size_t)k * V; i++) logprobs[i] /= (float)st->n;
     for (size_t i = 0; i < (size_t)k * L; i++) alpha[i] /= (float)st->n;

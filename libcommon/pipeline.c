@@ -211,6 +211,7 @@ int sat_stage_option(sat_stage_options *o, int c, const char *arg, const char *u
         break;
     case 'B': o->batch = sat_batch_option(arg); break;
     case 'K': o->keep_features = 1; break;
+    case 'j': o->threads = (int)sat_parse_long("--threads", arg, 1, 256); break;
     case 'M': o->max_record = (size_t)sat_parse_long("--max-record", arg, 16, 1L << 40); break;
     case 'q': o->quiet = 1; break;
     case 'h': sat_print_usage(usage);
@@ -223,6 +224,14 @@ int sat_stage_option(sat_stage_options *o, int c, const char *arg, const char *u
 void sat_stage_options_end(sat_stage_options *o)
 {
     if (o->text < 0) o->text = isatty(STDOUT_FILENO);
+}
+
+sat_captioner *sat_stage_captioner(const sat_stage_options *o)
+{
+    sat_captioner *cap = sat_captioner_open(o->models.path, o->models.n);
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    cap->ens.threads = o->threads ? o->threads : cpus > 0 ? (int)cpus : 1;
+    return cap;
 }
 
 sat_pipeline sat_stage_pipeline(const sat_stage_options *o, const sat_captioner *cap,

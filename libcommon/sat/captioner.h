@@ -17,7 +17,10 @@
  * both) is read the same way by every model on every view: the members are
  * the models × the views, model by model (model 0 on view 0 first, whose
  * locations are recorded), and its feats are its views' L × D maps one after
- * the other.  One view is the plain ensemble, byte for byte.
+ * the other.  One view is the plain ensemble, byte for byte.  The sum of the
+ * members' log-probabilities is taken model by model, each model's views
+ * first, so the models can be stepped on threads of their own (ens.threads)
+ * with the same bytes out.
  */
 #ifndef SAT_CAPTIONER_H
 #define SAT_CAPTIONER_H
@@ -40,6 +43,7 @@
 typedef struct {
     int n;
     const sat_decoder *dec[SAT_ENSEMBLE_MAX];
+    int threads; /* models stepped at once (sat_caption_step); 0 or 1: one by one */
 } sat_ensemble;
 #define SAT_ENSEMBLE_OF(d) ((sat_ensemble){.n = 1, .dec = {(d)}})
 

@@ -58,6 +58,7 @@ typedef struct {
     int max_len;
     int text;                /* -f: 1 text, 0 msgpack, -1 (until sat_stage_options_end): by stdout */
     int batch, keep_features, quiet;
+    int threads;             /* an ensemble's models stepped at once (0: one per CPU) */
     size_t max_record;
 } sat_stage_options;
 
@@ -72,6 +73,7 @@ typedef struct {
     {"seed", required_argument, 0, 's'},     {"max-len", required_argument, 0, 'L'}, \
     {"format", required_argument, 0, 'f'},   {"batch", required_argument, 0, 'B'}, \
     {"keep-features", no_argument, 0, 'K'},  {"max-record", required_argument, 0, 'M'}, \
+    {"threads", required_argument, 0, 'j'}, \
     {"quiet", no_argument, 0, 'q'},          {"help", no_argument, 0, 'h'}, \
     {"version", no_argument, 0, 'V'}
 #define SAT_STAGE_SHORTOPTS "m:f:qhV"
@@ -84,6 +86,8 @@ typedef struct {
 #define SAT_STAGE_USAGE_FORMAT \
     "  -f, --format F         text or msgpack; default: text on a terminal, msgpack otherwise\n"
 #define SAT_STAGE_USAGE_END \
+    "      --threads N        step an ensemble's models on up to N threads at once\n" \
+    "                         (default: one per CPU; the same output)\n" \
     "      --keep-features    pass the features records through as well\n" \
     "      --max-record N     refuse input records larger than N bytes\n" \
     "  -q, --quiet            no progress meter on stderr\n" \
@@ -95,6 +99,9 @@ typedef struct {
 int sat_stage_option(sat_stage_options *o, int c, const char *arg, const char *usage);
 /* After the options: the format by stdout when -f was not given. */
 void sat_stage_options_end(sat_stage_options *o);
+/* The captioner of a stage's -m options (the program's fatal error if one
+ * cannot be loaded), stepping its models on --threads threads. */
+sat_captioner *sat_stage_captioner(const sat_stage_options *o);
 /* The pipeline of a stage's options: out when msgpack is written (text: none). */
 sat_pipeline sat_stage_pipeline(const sat_stage_options *o, const sat_captioner *cap,
                                 sat_writer *out);

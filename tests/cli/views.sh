@@ -95,6 +95,17 @@ check "sat-beam -f text, ensemble, on a mixed stream" mixed sat-beam -q -k 2 -f 
 check "sat-decode on a mixed stream" mixed sat-decode -q --attention hard-argmax
 check "sat-attend -c on a mixed stream" mixed sat-attend -q -c "a dog runs" -c "a bird on a branch"
 
+# an ensemble of two models on two views, its models on 1 or 2 threads: the same bytes
+threads_same() { # PROGRAM ARGS...
+    cmp <("$@" --threads 1 "$T/flip3.sat") <("$@" --threads 2 "$T/flip3.sat")
+}
+check "sat-beam --threads 1 and 2, ensemble on two views: the same bytes" threads_same \
+    sat-beam -q -k 3 -m sat-decoder.satm -m sat-decoder-hard.satm
+check "sat-decode --threads 1 and 2, hard-argmax ensemble: the same bytes" threads_same \
+    sat-decode -q --attention hard-argmax -m sat-decoder.satm -m sat-decoder-hard.satm
+check "sat-attend --threads 1 and 2, ensemble: the same bytes" threads_same \
+    sat-attend -q -c "a dog runs" -m sat-decoder.satm -m sat-decoder-hard.satm
+
 heatmap_of_views() {
     sat-encode -q --flip --thumbnail "$IMAGES/dog.jpg" | sat-beam -q -k 3 |
         sat-heatmap -o "$T/dog.png" > /dev/null && test -s "$T/dog.png"

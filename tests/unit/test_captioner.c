@@ -3,7 +3,8 @@
  * and teacher forcing (sat_caption_teacher), with an ensemble, soft
  * and hard-argmax attention, on sizes that take every tile of
  * nn_linear_rows (4H = 80: 48, 24 and 8 columns; E = 26: a scalar tail);
- * and an image of two views is the ensemble of the model on each. */
+ * and an image of two views is the ensemble of the model on each; an
+ * ensemble's models stepped on threads give the same bytes as one by one. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -214,6 +215,41 @@ static void test_two_views_are_two_members(void **state)
     fixture_free(&f);
 }
 
+/* Two models on two views each, stepped on 1, 2 and 3 threads: the same
+ * captions to the bit, greedy and read by teacher forcing. */
+static void test_threads_same_bytes(void **state)
+{
+    (void)state;
+    fixture f = fixture_new();
+    const sat_attend_mode modes[] = { SAT_ATTEND_SOFT, SAT_ATTEND_ARGMAX };
+    const int words[] = { 4, 7, 9 };
+    const sat_teacher_row rows[] = { { 0, words, 3 }, { 1, words + 1, 2 } };
+    for (int i = 0; i < 2; i++) {
+        const sat_decode_options o = { .max_len = 8, .attend = modes[i] };
+        sat_caption one_by_one[2], read_one[2];
+        sat_caption_decode(&f.ens, f.feats, 2, 2, &o, one_by_one);
+        sat_caption_teacher(&f.ens, f.feats, 2, 2, rows, 2, &o, read_one);
+        for (int threads = 2; threads <= 3; threads++) {
+            sat_ensemble on = f.ens;
+            on.threads = threads;
+            sat_caption together[2], read[2];
+            sat_caption_decode(&on, f.feats, 2, 2, &o, together);
+            sat_caption_teacher(&on, f.feats, 2, 2, rows, 2, &o, read);
+            for (int im = 0; im < 2; im++) {
+                assert_same_caption(&together[im], &one_by_one[im], cfg.L);
+                assert_same_caption(&read[im], &read_one[im], cfg.L);
+                sat_caption_free(&together[im]);
+                sat_caption_free(&read[im]);
+            }
+        }
+        for (int im = 0; im < 2; im++) {
+            sat_caption_free(&one_by_one[im]);
+            sat_caption_free(&read_one[im]);
+        }
+    }
+    fixture_free(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -221,6 +257,7 @@ int main(void)
         cmocka_unit_test(test_teacher_images_as_alone),
         cmocka_unit_test(test_f16_weights_same_captions),
         cmocka_unit_test(test_two_views_are_two_members),
+        cmocka_unit_test(test_threads_same_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -47,9 +47,12 @@ static const char usage[] =
     "      --precision P      float, int8 or auto (default, = float): the CNN in float32,\n"
     "                         or in integers as the uint8 model was trained (AVX-512\n"
     "                         VNNI where the CPU has it, else portable C, slow)\n"
-    "      --flip             add the left-right mirror image as a second view (`views`\n"
-    "                         2: its map flipped back, location for location): captions\n"
-    "                         read both; costs a second CNN pass, twice the output\n"
+    "      --no-flip          one view: the image alone.  By default the left-right\n"
+    "                         mirror image is a second view (`views` 2: its map flipped\n"
+    "                         back, location for location) that captions read too, for\n"
+    "                         a second CNN pass and twice the output; a cache for\n"
+    "                         sat-train (which reads view 0) wants --no-flip\n"
+    "      --flip             the two views (the default, except with --classify)\n"
     "      --id NAME          id of the image(s) read from stdin (default '-')\n"
     "      --thumbnail[=N]    embed a PNG of the image, longer side N pixels (default\n"
     "                         224), for sat-heatmap when the image file is gone\n"
@@ -78,7 +81,7 @@ typedef struct {
     const char *shard_arg;       /* --shard as given */
     char *output_expanded;       /* -o with --shard's %k and %n replaced */
     int stride, size, jobs, classify, top, quiet, thumbnail;
-    int views;                   /* 2 with --flip: the image and its mirror */
+    int views;                   /* 2: the image and its mirror (default); 1: --no-flip */
     int shard, shards;           /* --shard K/N: inputs i with i % N == K */
     sat_dtype dtype;
     int precision;               /* -1: auto, else a sat_cnn_precision */
@@ -499,12 +502,13 @@ static void parse_options(int argc, char **argv, options *o)
         {"max-pixels", required_argument, 0, 'P'}, {"quiet", no_argument, 0, 'q'},
         {"thumbnail", optional_argument, 0, 'H'}, {"shard", required_argument, 0, 'K'},
         {"precision", required_argument, 0, 'R'}, {"flip", no_argument, 0, 'F'},
-        {"help", no_argument, 0, 'h'},            {"version", no_argument, 0, 'V'},
+        {"no-flip", no_argument, 0, 'N'},         {"help", no_argument, 0, 'h'},
+        {"version", no_argument, 0, 'V'},
         {0, 0, 0, 0}};
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     *o = (options){.stride = SAT_CNN_DEFAULT_STRIDE, .size = SAT_CNN_DEFAULT_SIZE, .top = 5,
                    .jobs = ncpu > 0 ? (int)ncpu : 1, .dtype = SAT_F16, .stdin_id = "-", .shards = 1, .precision = -1,
-                   .max_pixels = SAT_IMAGE_DEFAULT_MAX_PIXELS, .views = 1};
+                   .max_pixels = SAT_IMAGE_DEFAULT_MAX_PIXELS, .views = 0};
     int c;
     while ((c = sat_getopt(argc, argv, "m:T:o:k:j:qhV", longopts)) != -1) {
         switch (c) {
@@ -523,6 +527,7 @@ static void parse_options(int argc, char **argv, options *o)
         case 'R': o->precision = parse_precision(optarg); break;
         case 'C': o->classify = 1; break;
         case 'F': o->views = 2; break;
+        case 'N': o->views = 1; break;
         case 'k': o->top = (int)sat_parse_long("--top", optarg, 1, 1000000); break;
         case 'j': o->jobs = (int)sat_parse_long("--jobs", optarg, 1, 256); break;
         case 'P': o->max_pixels = (uint64_t)sat_parse_long("--max-pixels", optarg, 1, 1L << 40); break;
@@ -543,6 +548,7 @@ static void parse_options(int argc, char **argv, options *o)
         sat_usage_error("no images (give IMAGE arguments or --files-from)");
     if (o->classify && o->output) sat_usage_error("--classify writes text to stdout; drop -o");
     if (o->classify && o->views == 2) sat_usage_error("--flip makes features; --classify makes none");
+    if (!o->views) o->views = o->classify ? 1 : 2;
     if (!o->shard_arg) return;
     parse_shard(o->shard_arg, o);
     int by_mpi = strcmp(o->shard_arg, "mpi") == 0;

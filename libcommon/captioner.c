@@ -10,10 +10,9 @@
 #include "sat/util.h"
 
 /* The file -m names; a bare name that is no file here (sat-decoder-hard.satm)
- * is looked up where the default model is.  NULL without -m and no default. */
+ * is looked up where the default models are. */
 static char *model_path(const char *path)
 {
-    if (!path) return sat_find_model(SAT_DEFAULT_DECODER);
     char *found = NULL;
     if (!strchr(path, '/') && access(path, F_OK) != 0) found = sat_find_model(path);
     return found ? found : sat_xstrdup(path);
@@ -78,11 +77,6 @@ static int load_member(sat_captioner *cap, int i, const char *path, const char *
                        size_t errlen)
 {
     char *found = model_path(path);
-    if (!found) {
-        sat_fail(err, errlen, "no decoder model: %s not found (set SAT_MODEL_DIR or give -m)",
-                 SAT_DEFAULT_DECODER);
-        return -1;
-    }
     char why[SAT_ERR_MAX];
     int ok = 0;
     sat_model *m = cap->models[i] = sat_model_load(found, SAT_MODEL_IN_PLACE, why, sizeof why);
@@ -109,10 +103,24 @@ sat_captioner *sat_captioner_load(const char *const *paths, int n, char *err, si
         sat_fail(err, errlen, "%d models: an ensemble has at most %d", n, SAT_ENSEMBLE_MAX);
         return NULL;
     }
+    static const char *const defaults[] = SAT_DEFAULT_DECODERS;
+    if (n <= 0) {
+        paths = defaults;
+        n = (int)(sizeof defaults / sizeof *defaults);
+        for (int i = 0; i < n; i++) {
+            char *found = sat_find_model(defaults[i]);
+            free(found);
+            if (!found) {
+                sat_fail(err, errlen, "no decoder model: %s not found (set SAT_MODEL_DIR or give -m)",
+                         defaults[i]);
+                return NULL;
+            }
+        }
+    }
     sat_captioner *cap = sat_xcalloc(1, sizeof *cap);
-    const char *first = n > 0 ? paths[0] : SAT_DEFAULT_DECODER;
-    for (int i = 0; i < (n > 0 ? n : 1); i++)
-        if (load_member(cap, i, n > 0 ? paths[i] : NULL, first, err, errlen)) {
+    const char *first = paths[0];
+    for (int i = 0; i < n; i++)
+        if (load_member(cap, i, paths[i], first, err, errlen)) {
             sat_captioner_free(cap);
             return NULL;
         }

@@ -49,16 +49,22 @@ static void close_cache(sat_dataset_cache *c)
     else free(c->data);
 }
 
-/* Give back the pages of an image's features once read. */
-static void release_pages(const sat_dataset_image *im)
+/* Give back the pages of len bytes of a mapped cache at data once read. */
+static void release_range(const void *data, size_t len, int mapped)
 {
     static long page;
     if (!page) page = sysconf(_SC_PAGESIZE);
-    uintptr_t lo = (uintptr_t)im->view.data, hi = lo + im->view.data_len;
+    uintptr_t lo = (uintptr_t)data, hi = lo + len;
     lo = (lo + (uintptr_t)page - 1) / (uintptr_t)page * (uintptr_t)page; /* whole pages inside */
     hi = hi / (uintptr_t)page * (uintptr_t)page;
     /* never on memory of ours: MADV_DONTNEED would zero it */
-    if (hi > lo && im->mapped) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+    if (hi > lo && mapped) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
+/* ... those of an image's features. */
+static void release_pages(const sat_dataset_image *im)
+{
+    release_range(im->view.data, im->view.data_len, im->mapped);
 }
 
 void sat_dataset_image_f32(const sat_dataset_image *im, float *out)
@@ -88,7 +94,7 @@ static void add_image(sat_dataset *d, const sat_features *feat, const char *name
                                * sat-encode --flip trains as one without) */
                               .data_len = feat->data_len / sat_features_views(feat)};
     im->mapped = mapped;
-    release_pages(im);
+    release_range(feat->data, feat->data_len, mapped); /* every view: the record was checked */
     sat_strtab_add(&d->image_index, name, NULL);
     d->nimages++;
 }

@@ -23,8 +23,11 @@
 #   make -f scripts/DATASET.mk -j2 decode      # test split, each model: greedy (sat-decode) and beam
 #                                              # k in $(BEAMS) (sat-beam), greedy with one location
 #                                              # per word (hard-argmax, hard-sample), each scored by
-#                                              # sat-eval (with the attention's entropy); and the
-#                                              # pointing check on the boxed images (scripts/boxes.tsv)
+#                                              # sat-eval (with the attention's entropy); the
+#                                              # pointing check on the boxed images (scripts/boxes.tsv);
+#                                              # and the default pipeline: the hard model and the SCST
+#                                              # run's tuned.satm, an ensemble, on sat-encode's two
+#                                              # views (the image and its mirror) of the test images
 #   make -f scripts/DATASET.mk results         # results/DATASET.md (+ DATASET-curve.png with gnuplot)
 #   make -f scripts/DATASET.mk -j2 tune-beam   # dev split: k in $(BEAMS) x --length-norm in
 #                                              # $(TUNE_NORMS): results/DATASET-tuning.md
@@ -114,8 +117,10 @@ $(OUT)/$(1).sat: $(foreach s,$(call shards,$(1)),$(OUT)/shards/$(1)-$(s).sat)
 endef
 $(foreach s,$(SPLITS),$(eval $(call split_rules,$(s))))
 
+# the caches hold one view (sat-train reads view 0 only); the default pipeline's
+# two-view test features are made below
 $(OUT)/shards/%.sat: $(OUT)/shards/%.list | $(BIN)/sat-encode
-	$(BIN)/sat-encode -q -j 1 $(ENCODE_OPTS) -T $< -o $@
+	$(BIN)/sat-encode -q -j 1 --no-flip $(ENCODE_OPTS) -T $< -o $@
 
 .PRECIOUS: $(OUT)/shards/%.list $(OUT)/shards/%.sat
 $(OUT)/lists $(OUT)/shards $(OUT)/captions $(OUT)/tuning $(OUT)/pointing:
@@ -194,6 +199,18 @@ $(OUT)/tuning/$(1)-beam%.sat: $(RUNS)/$(1)/done $(feats_dev) | $(BIN)/sat-beam $
 endef
 $(foreach k,$(KINDS),$(eval $(call decode_rules,$(k))))
 
+# ---- the default pipeline: sat-encode's records of two views (the image and its
+# mirror) of the test images, captioned by the ensemble of the hard model and its
+# self-critical fine-tune (sat-beam's default models, trained by train-hard and train-scst) ----
+views2_test := $(OUT)/test-views2.sat
+$(views2_test): $(if $(images_test),$(OUT)/shards/test-first$(images_test).list,$(paths_test)) | $(BIN)/sat-encode
+	$(BIN)/sat-encode -q $(ENCODE_OPTS) -T $< -o $@
+ensemble := -m $(RUNS)/hard/best.satm -m $(RUNS)/scst/tuned.satm
+$(OUT)/captions/default-greedy.sat: $(RUNS)/hard/done $(RUNS)/scst/done $(views2_test) | $(BIN)/sat-decode $(OUT)/captions
+	$(BIN)/sat-decode $(ensemble) -f msgpack $(DECODE_OPTS) $(views2_test) $(into)
+$(OUT)/captions/default-beam%.sat: $(RUNS)/hard/done $(RUNS)/scst/done $(views2_test) | $(BIN)/sat-beam $(OUT)/captions
+	$(BIN)/sat-beam $(ensemble) -f msgpack -k $* $(BEAM_OPTS) $(views2_test) $(into)
+
 # sat-eval's text output: images, reflen, testlen, BLEU-n, BLEU-n-nobp, ROUGE-L, CIDEr-D,
 # and the attention's entropy (soft records)
 define eval_rule
@@ -216,7 +233,9 @@ $(OUT)/pointing/%.point: $(OUT)/pointing/%.sat $(BOXES) | $(BIN)/sat-eval
 	$(BIN)/sat-eval --boxes $(BOXES) $< $(into)
 
 methods    := greedy $(BEAMS:%=beam%) hard-argmax hard-sample
-test_evals := $(foreach k,$(KINDS),$(methods:%=$(OUT)/captions/$(k)-%.eval))
+default_methods := greedy $(BEAMS:%=beam%)
+test_evals := $(foreach k,$(KINDS),$(methods:%=$(OUT)/captions/$(k)-%.eval)) \
+              $(default_methods:%=$(OUT)/captions/default-%.eval)
 points     := $(foreach k,$(KINDS),$(methods:%=$(OUT)/pointing/$(k)-%.point))
 tune_evals := $(foreach k,$(KINDS),$(foreach b,$(BEAMS),$(TUNE_NORMS:%=$(OUT)/tuning/$(k)-beam$(b)-norm%.eval)))
 decode: $(test_evals) $(points)
@@ -228,6 +247,7 @@ Kind     = $(Kind_$(1))
 Kind_soft := Soft-Attention
 Kind_hard := Hard-Attention
 Kind_scst := Hard-Attention + SCST, averaged
+Kind_default := Hard-Attention and its SCST fine-tune, an ensemble on both views (the default pipeline)
 label    = $(call Kind,$(1)) (ours), $(if $(filter greedy hard-%,$(2)),$(2),beam $(2:beam%=%))
 knobs   := EPOCHS PATIENCE ENCODE_OPTS TRAIN_OPTS SOFT_OPTS HARD_OPTS HARD_INIT SCST_OPTS DECODE_OPTS BEAM_OPTS \
            $(foreach v,OUT RUNS RESULTS SAT_SHARED TRAIN_IMAGES DEV_IMAGES TEST_IMAGES BEAMS TUNE_NORMS, \
@@ -244,6 +264,7 @@ $(RESULTS)/$(DATASET).md: $(test_evals) $(points) $(KINDS:%=$(RUNS)/%/train.log)
 	    $(foreach k,$(KINDS),--log "$(call Kind,$(k))=$(RUNS)/$(k)/train.log") \
 	    $(if $(curve),--curve $(notdir $(curve))) --command "$(call repro,results)" \
 	    $(foreach k,$(KINDS),$(foreach m,$(methods),"$(call label,$(k),$(m))=$(OUT)/captions/$(k)-$(m).eval")) \
+	    $(foreach m,$(default_methods),"$(call label,default,$(m))=$(OUT)/captions/default-$(m).eval") \
 	    $(foreach k,$(KINDS),$(foreach m,$(methods),--pointing "$(call label,$(k),$(m))=$(OUT)/pointing/$(k)-$(m).point")) \
 	    $(into)
 

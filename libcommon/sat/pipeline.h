@@ -81,7 +81,8 @@ typedef struct {
 /* Their --help lines: -m (first among the decoder's options) and the last ones. */
 #define SAT_STAGE_USAGE_MODEL \
     "  -m, --model FILE       decoder model, or the name of an installed one, e.g.\n" \
-    "                         sat-decoder.satm, the soft one (default: " SAT_DEFAULT_DECODER ");\n" \
+    "                         sat-decoder.satm, the soft one (default: the ensemble\n" \
+    "                         " SAT_DEFAULT_DECODERS_TEXT ");\n" \
     "                         repeat for an ensemble (their log-probabilities averaged)\n"
 #define SAT_STAGE_USAGE_FORMAT \
     "  -f, --format F         text or msgpack; default: text on a terminal, msgpack otherwise\n"

@@ -12,7 +12,7 @@ head -160 "$F/Flickr_8k.trainImages.txt" > "$T/train160.txt"
 head -40 "$T/train160.txt" > "$T/train40.txt"
 for dtype in f16 u8; do
     for n in 40 160; do
-        sed "s|^|$F/images/|" "$T/train$n.txt" | sat-encode -q -j 2 --dtype $dtype -T - -o "$T/$dtype-$n.sat"
+        sed "s|^|$F/images/|" "$T/train$n.txt" | sat-encode -q -j 2 --no-flip --dtype $dtype -T - -o "$T/$dtype-$n.sat"
     done
 done
 

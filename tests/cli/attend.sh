@@ -6,8 +6,8 @@
 F=$SAT_SHARED/data/flickr8k
 head -40 "$F/Flickr_8k.trainImages.txt" > "$T/train.txt"
 head -10 "$F/Flickr_8k.devImages.txt" > "$T/dev.txt"
-cat "$T/train.txt" "$T/dev.txt" | sed "s|^|$F/images/|" | sat-encode -q --stride 32 -T - -o "$T/feats.sat"
-sat-encode -q --stride 32 "$F/images/$(head -1 "$T/train.txt")" > "$T/one.sat"
+cat "$T/train.txt" "$T/dev.txt" | sed "s|^|$F/images/|" | sat-encode -q --stride 32 --no-flip -T - -o "$T/feats.sat"
+sat-encode -q --stride 32 --no-flip "$F/images/$(head -1 "$T/train.txt")" > "$T/one.sat"
 args=(--captions "$F/Flickr8k.token.txt" --features "$T/feats.sat" --train "$T/train.txt"
       --dev "$T/dev.txt" --embed 16 --hidden 32 --att-size 16 --batch 16 --min-count 2
       --patience 1000 --lr 2e-3 --dropout 0 --threads 1 -q)

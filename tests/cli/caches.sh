@@ -7,9 +7,9 @@ F=$SAT_SHARED/data/flickr8k
 head -160 "$F/Flickr_8k.trainImages.txt" > "$T/train160.txt"
 head -40 "$T/train160.txt" > "$T/train40.txt"
 for n in 40 160; do
-    sed "s|^|$F/images/|" "$T/train$n.txt" | sat-encode -q -T - -o "$T/f16-$n.sat"
+    sed "s|^|$F/images/|" "$T/train$n.txt" | sat-encode -q --no-flip -T - -o "$T/f16-$n.sat"
 done
-sed "s|^|$F/images/|" "$T/train40.txt" | sat-encode -q --dtype u8 -T - -o "$T/u8-40.sat"
+sed "s|^|$F/images/|" "$T/train40.txt" | sat-encode -q --no-flip --dtype u8 -T - -o "$T/u8-40.sat"
 train() { # CACHE LIST OUT: one epoch of a tiny decoder
     sat-train --captions "$F/Flickr8k.token.txt" --features "$1" --train "$2" --embed 32 \
         --hidden 64 --att-size 32 --min-count 2 --epochs 1 --threads 1 -q -o "$3" 2>/dev/null

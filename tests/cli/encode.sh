@@ -79,11 +79,11 @@ sat-encode -q "$IMAGES"/*.jpg > "$T/jpgs.sat" 2> "$T/jpgs.err"
 records_are_14x14() {
     local n shapes
     n=$(ls "$IMAGES"/*.jpg | wc -l)
-    shapes=$(sat-dump "$T/jpgs.sat" | jq -r '[.type, .h, .w, .c, .dtype, .data.shape[2]] | @tsv' | sort -u)
-    is_equal "$shapes" "$(printf 'features\t14\t14\t1280\tf16\t1280')" || return 1
+    shapes=$(sat-dump "$T/jpgs.sat" | jq -r '[.type, .h, .w, .c, .dtype, .views, (.data.shape | tostring)] | @tsv' | sort -u)
+    is_equal "$shapes" "$(printf 'features\t14\t14\t1280\tf16\t2\t[2,14,14,1280]')" || return 1
     is_equal "$(sat-dump "$T/jpgs.sat" | wc -l)" "$n"
 }
-check "every jpg gives a 14x14x1280 f16 features record" records_are_14x14
+check "every jpg gives a 14x14x1280 f16 features record of two views (the image, its mirror)" records_are_14x14
 
 ids_in_order() {
     is_equal "$(sat-dump "$T/jpgs.sat" | jq -r .id | tr '\n' ' ')" "$(ls "$IMAGES"/*.jpg | tr '\n' ' ')"
@@ -268,7 +268,7 @@ printf '\x82\xa4type\xa3foo\xa1v\x01\xc1\xc1' > "$T/garbage.sat"
 check_bad "sat-dump: garbage after a record" "record 1 at byte 13: not msgpack" sat-dump "$T/garbage.sat"
 head -c 300000 "$T/jpgs.sat" > "$T/cut.sat"
 check_bad "sat-dump: a stream cut inside a record" "record 0 at byte 0: truncated" sat-dump "$T/cut.sat"
-head -c 1000000 "$T/jpgs.sat" > "$T/cut2.sat"
+head -c 1500000 "$T/jpgs.sat" > "$T/cut2.sat" # a record of two f16 views: ~1.0 MB
 check_bad "sat-dump: cut inside the second record" "record 1 at byte [0-9]+: truncated" sat-dump "$T/cut2.sat"
 printf '\x81\xa1v\x01\x82\xa4type\xa3foo\xa1v\x01' > "$T/notype.sat"
 check_bad "sat-dump: a map without type" "record 0 at byte 0: map has no string 'type'" sat-dump "$T/notype.sat"

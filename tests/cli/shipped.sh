@@ -1,6 +1,7 @@
 #!/bin/bash
-# The shipped decoders: the default, models/sat-decoder-hard.satm, found as
-# the programs find it (no -m: SAT_MODEL_DIR, else BINDIR/../models), and the
+# The shipped decoders: the default, the ensemble of models/sat-decoder-hard.satm
+# and models/sat-decoder-hard-scst.satm on sat-encode's two views, found as the
+# programs find them (no -m: SAT_MODEL_DIR, else BINDIR/../models), and the
 # soft one, models/sat-decoder.satm: real photos captioned end to end, and
 # their quality on the first 100 images of the Flickr8k test split.
 . "$(dirname "$0")/lib.sh"
@@ -20,9 +21,11 @@ default_model() {
     greedy=$(sat-decode -f text "$T/dog.sat") && beam=$(sat-beam -f text "$T/dog.sat") || return 1
     echo "greedy: $greedy"$'\n'"beam: $beam"
     grep -Eq $'^[^\t]*dog.jpg\t.*\\<dog\\>' <<<"$greedy" && grep -Eq $'^[^\t]*dog.jpg\t.*\\<dog\\>' <<<"$beam" &&
-        is_equal "$(sat-beam "$T/dog.sat" | sat-dump | jq -r .model.name)" sat-decoder-hard
+        is_equal "$(sat-beam "$T/dog.sat" | sat-dump | jq -r '[.model.name, .ensemble[].name] | join(" ")')" \
+            "sat-decoder-hard sat-decoder-hard sat-decoder-hard-scst" &&
+        is_equal "$(sat-dump "$T/dog.sat" | jq -r .views)" 2
 }
-check "without -m, sat-decode and sat-beam read the hard model and caption dog.jpg with the word dog" default_model
+check "without options, sat-encode writes two views, and sat-decode and sat-beam read the hard model and its SCST fine-tune, an ensemble, and caption dog.jpg with the word dog" default_model
 
 figure() {
     is_equal "$(sat-beam "$T/dog.sat" | sat-heatmap -o "$T/dog.png")" "$T/dog.png" &&
@@ -30,15 +33,19 @@ figure() {
 }
 check "the quick start's figure: sat-encode | sat-beam | sat-heatmap -o dog.png" figure
 
-# The shipped hard-attention decoder, also found by its bare name from any directory
-HARD=${SAT_MODEL_DIR:-$SAT_BIN/../models}/sat-decoder-hard.satm
-hard_file() {
-    [ "$(stat -c %s "$HARD")" -le $((25 << 20)) ] || { echo "$HARD: larger than 25 MiB"; return 1; }
-    sat-dump --verify "$HARD" | jq -e '.kind == "decoder" and .dtype == "f16" and .name == "sat-decoder-hard"
+# The shipped hard-attention decoder and its SCST fine-tune, also found by their bare names
+DIR=${SAT_MODEL_DIR:-$SAT_BIN/../models}
+HARD=$DIR/sat-decoder-hard.satm SCST=$DIR/sat-decoder-hard-scst.satm
+other_decoder() { # FILE NAME OTHER: a shipped f16 decoder called NAME, its weights not OTHER's
+    [ "$(stat -c %s "$1")" -le $((25 << 20)) ] || { echo "$1: larger than 25 MiB"; return 1; }
+    sat-dump --verify "$1" | jq -e --arg name "$2" '.kind == "decoder" and .dtype == "f16" and .name == $name
         and (.vocab | length) == 2538' >/dev/null &&
-    [ "$(sat-dump "$HARD" | jq -r .weights_sha256)" != "$(sat-dump "$MODEL" | jq -r .weights_sha256)" ]
+    [ "$(sat-dump "$1" | jq -r .weights_sha256)" != "$(sat-dump "$3" | jq -r .weights_sha256)" ]
 }
-check "the shipped hard-attention decoder: f16, the same vocabulary, other weights" hard_file
+check "the shipped hard-attention decoder: f16, at most 25 MiB, the same vocabulary, other weights than the soft one's" \
+    other_decoder "$HARD" sat-decoder-hard "$MODEL"
+check "the shipped SCST fine-tune: f16, at most 25 MiB, the same vocabulary, other weights than the hard model's" \
+    other_decoder "$SCST" sat-decoder-hard-scst "$HARD"
 hard_argmax_dog() {
     local out
     out=$(cd "$T" && sat-decode -m sat-decoder-hard.satm --attention hard-argmax -f msgpack "$T/dog.sat" |

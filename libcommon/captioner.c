@@ -206,30 +206,41 @@ sat_attend_mode sat_attend_option(const char *arg)
 }
 
 /* One model's part of a step: the sum of its views' log-probabilities and
- * α (model 0's goes to the caller's arrays), a view's own (views > 1), and
- * the locations its members choose (but model 0 on view 0's, recorded). */
+ * α (model 0's goes to the caller's arrays), the step of its rows (views >
+ * 1), and the locations its rows choose (but model 0 on view 0's, recorded). */
 typedef struct {
     float *logprobs, *alpha;           /* k_max × V, k_max × L: the sum (models 1...) */
-    float *view_logprobs, *view_alpha; /* the same: one view's step (views > 1) */
-    int *loc;                          /* k_max */
+    float *rows_logprobs, *rows_alpha; /* k_max·views × V, × L: every view's row (views > 1) */
+    int *loc;                          /* k_max·views */
 } model_part;
 
+/* A model reads all views of an image in one decoder state, so that each
+ * step streams its weights once for every view: image i's view v is the
+ * state's image i·views + v (feats hold the views one after the other), and
+ * the rows of an image's c hypotheses are its view 0's c rows, then view
+ * 1's (the state keeps rows grouped by image): row_map. */
 struct sat_caption_state {
     const sat_ensemble *ens;
-    int views, n;            /* members: n = ens->n × views, model by model */
-    sat_decoder_state *st[SAT_ENSEMBLE_MAX * SAT_MAX_VIEWS];
+    int views, n;             /* members: n = ens->n × views, model by model */
+    sat_decoder_state *st[SAT_ENSEMBLE_MAX]; /* a model's rows, every view's */
     model_part part[SAT_ENSEMBLE_MAX];
+    int *prev_rows, *given_rows, *parent_rows; /* k_max·views (views > 1) */
+    int *image;              /* k_max: each hypothesis's image (views > 1) */
+    int *row_map, *old_map;  /* k_max·views: [r·views + v] = the row of hypothesis r's view v */
 };
 
-/* View v of each of n images of `views` (feats: n × views × LD): feats
- * itself for one view, else gathered into *copy (n × LD; freed by the caller). */
-static const float *view_of(const float *feats, int n, int views, int v, size_t LD, float **copy)
+/* row_map of the state's k hypotheses, from their images (grouped). */
+static void map_rows(sat_caption_state *st, int k)
 {
-    if (views == 1) return feats;
-    *copy = sat_xrealloc(*copy, (size_t)n * LD * sizeof **copy);
-    for (int i = 0; i < n; i++)
-        memcpy(*copy + (size_t)i * LD, feats + ((size_t)i * views + v) * LD, LD * sizeof **copy);
-    return *copy;
+    const int views = st->views;
+    for (int r = 0; r < k;) {
+        int first = r;
+        while (r < k && st->image[r] == st->image[first]) r++;
+        const int c = r - first;
+        for (int j = 0; j < c; j++)
+            for (int v = 0; v < views; v++)
+                st->row_map[(first + j) * views + v] = first * views + v * c + j;
+    }
 }
 
 sat_caption_state *sat_caption_state_new(const sat_ensemble *ens, const float *feats, int n_images,
@@ -240,25 +251,30 @@ sat_caption_state *sat_caption_state_new(const sat_ensemble *ens, const float *f
     st->ens = ens;
     st->views = views;
     st->n = ens->n * views;
-    float *copy = NULL;
-    for (int v = 0; v < views; v++) {
-        const float *view = view_of(feats, n_images, views, v, (size_t)c->L * c->D, &copy);
-        for (int m = 0; m < ens->n; m++)
-            st->st[m * views + v] = sat_decoder_state_new(ens->dec[m], view, n_images, k_max);
-    }
-    free(copy);
-    const size_t rows = (size_t)n_images * k_max;
+    for (int m = 0; m < ens->n; m++)
+        st->st[m] = sat_decoder_state_new(ens->dec[m], feats, n_images * views, k_max);
+    const size_t hyps = (size_t)n_images * k_max, rows = hyps * views;
     for (int m = 0; m < ens->n; m++) {
         model_part *p = &st->part[m];
         if (m > 0) {
-            p->logprobs = sat_xmalloc(rows * c->V * sizeof *p->logprobs);
-            p->alpha = sat_xmalloc(rows * c->L * sizeof *p->alpha);
+            p->logprobs = sat_xmalloc(hyps * c->V * sizeof *p->logprobs);
+            p->alpha = sat_xmalloc(hyps * c->L * sizeof *p->alpha);
         }
         if (views > 1) {
-            p->view_logprobs = sat_xmalloc(rows * c->V * sizeof *p->view_logprobs);
-            p->view_alpha = sat_xmalloc(rows * c->L * sizeof *p->view_alpha);
+            p->rows_logprobs = sat_xmalloc(rows * c->V * sizeof *p->rows_logprobs);
+            p->rows_alpha = sat_xmalloc(rows * c->L * sizeof *p->rows_alpha);
         }
         if (st->n > 1) p->loc = sat_xmalloc(rows * sizeof *p->loc);
+    }
+    if (views > 1) {
+        st->prev_rows = sat_xmalloc(rows * sizeof *st->prev_rows);
+        st->given_rows = sat_xmalloc(rows * sizeof *st->given_rows);
+        st->parent_rows = sat_xmalloc(rows * sizeof *st->parent_rows);
+        st->row_map = sat_xmalloc(rows * sizeof *st->row_map);
+        st->old_map = sat_xmalloc(rows * sizeof *st->old_map);
+        st->image = sat_xmalloc(hyps * sizeof *st->image);
+        for (int i = 0; i < n_images; i++) st->image[i] = i;
+        map_rows(st, n_images);
     }
     return st;
 }
@@ -266,21 +282,52 @@ sat_caption_state *sat_caption_state_new(const sat_ensemble *ens, const float *f
 void sat_caption_state_free(sat_caption_state *st)
 {
     if (!st) return;
-    for (int m = 0; m < st->n; m++) sat_decoder_state_free(st->st[m]);
     for (int m = 0; m < st->ens->n; m++) {
         model_part *p = &st->part[m];
+        sat_decoder_state_free(st->st[m]);
         free(p->logprobs);
         free(p->alpha);
-        free(p->view_logprobs);
-        free(p->view_alpha);
+        free(p->rows_logprobs);
+        free(p->rows_alpha);
         free(p->loc);
     }
+    free(st->prev_rows);
+    free(st->given_rows);
+    free(st->parent_rows);
+    free(st->row_map);
+    free(st->old_map);
+    free(st->image);
     free(st);
+}
+
+/* A value per hypothesis (k) as one per row: out[row of (r, v)] = in[r]. */
+static const int *per_row(const sat_caption_state *st, const int *in, int k, int *out)
+{
+    if (st->views == 1) return in;
+    for (int i = 0; i < k * st->views; i++) out[st->row_map[i]] = in[i / st->views];
+    return out;
 }
 
 void sat_caption_state_select(sat_caption_state *st, const int *parent, int k)
 {
-    for (int m = 0; m < st->n; m++) sat_decoder_state_select(st->st[m], parent, k);
+    const int views = st->views;
+    const int *rows = parent;
+    if (views > 1) {
+        memcpy(st->old_map, st->row_map, (size_t)sat_decoder_state_k(st->st[0]) * sizeof *st->old_map);
+        for (int j = 0; j < k; j++) st->prev_rows[j] = st->image[parent[j]]; /* as scratch */
+        memcpy(st->image, st->prev_rows, (size_t)k * sizeof *st->image);
+        map_rows(st, k);
+        for (int i = 0; i < k * views; i++)
+            st->parent_rows[st->row_map[i]] = st->old_map[parent[i / views] * views + i % views];
+        rows = st->parent_rows;
+    }
+    for (int m = 0; m < st->ens->n; m++) sat_decoder_state_select(st->st[m], rows, k * views);
+}
+
+/* The state's hypotheses (rows over views). */
+static int state_hypotheses(const sat_caption_state *st)
+{
+    return sat_decoder_state_k(st->st[0]) / st->views;
 }
 
 /* One member's step as a caption records it (hard modes: one-hot rows). */
@@ -318,23 +365,39 @@ static void add_to(float *x, const float *y, size_t n)
     for (size_t i = 0; i < n; i++) x[i] += y[i];
 }
 
-/* Model m's members (its views, in order) stepped, their log-probabilities
- * and α summed into logprobs and alpha: model 0 on view 0 with the caller's
- * attend (its locations are recorded), the others choosing their own. */
+/* The rows of hypothesis r (n values each) summed over its views into
+ * out[r], view 0 first, for the state's k hypotheses. */
+static void sum_views(const sat_caption_state *st, const float *rows, int k, size_t n, float *out)
+{
+    const int views = st->views;
+    for (int r = 0; r < k; r++) {
+        float *o = out + (size_t)r * n;
+        memcpy(o, rows + (size_t)st->row_map[r * views] * n, n * sizeof *o);
+        for (int v = 1; v < views; v++) add_to(o, rows + (size_t)st->row_map[r * views + v] * n, n);
+    }
+}
+
+/* Model m's members (its views, one row each) stepped, their
+ * log-probabilities and α summed into logprobs and alpha: model 0 on view
+ * 0 with the caller's attend (its locations are recorded), the others
+ * choosing their own.  prev (and given locations) are per row. */
 static void model_step(sat_caption_state *st, int m, const int *prev, const sat_step_attend *attend,
                        float *logprobs, float *alpha)
 {
     const sat_decoder *dec = st->ens->dec[m];
     model_part *p = &st->part[m];
+    const int views = st->views, k = state_hypotheses(st);
     sat_step_attend own = *attend;
     if (attend->mode != SAT_ATTEND_GIVEN && st->n > 1) own.loc = p->loc;
-    member_step(dec, st->st[m * st->views], prev, m == 0 ? attend : &own, logprobs, alpha);
-    const size_t k = (size_t)sat_decoder_state_k(st->st[0]);
-    for (int v = 1; v < st->views; v++) {
-        member_step(dec, st->st[m * st->views + v], prev, &own, p->view_logprobs, p->view_alpha);
-        add_to(logprobs, p->view_logprobs, k * dec->cfg.V);
-        add_to(alpha, p->view_alpha, k * dec->cfg.L);
+    if (views == 1) {
+        member_step(dec, st->st[m], prev, m == 0 ? attend : &own, logprobs, alpha);
+        return;
     }
+    member_step(dec, st->st[m], prev, &own, p->rows_logprobs, p->rows_alpha);
+    sum_views(st, p->rows_logprobs, k, (size_t)dec->cfg.V, logprobs);
+    sum_views(st, p->rows_alpha, k, (size_t)dec->cfg.L, alpha);
+    if (m == 0 && attend->mode != SAT_ATTEND_SOFT && attend->mode != SAT_ATTEND_GIVEN)
+        for (int r = 0; r < k; r++) attend->loc[r] = own.loc[st->row_map[r * views]];
 }
 
 typedef struct {
@@ -380,10 +443,14 @@ static void step_all_models(sat_caption_state *st, const int *prev, const sat_st
 void sat_caption_step(sat_caption_state *st, const int *prev, const sat_step_attend *attend,
                       float *logprobs, float *alpha)
 {
-    step_all_models(st, prev, attend, logprobs, alpha);
+    const int k = state_hypotheses(st);
+    sat_step_attend rows = *attend;
+    if (attend->mode == SAT_ATTEND_GIVEN)
+        rows.loc = (int *)per_row(st, attend->loc, k, st->given_rows);
+    step_all_models(st, per_row(st, prev, k, st->prev_rows), &rows, logprobs, alpha);
     if (st->n == 1) return;
     const sat_ensemble *e = st->ens;
-    const int V = e->dec[0]->cfg.V, L = e->dec[0]->cfg.L, k = sat_decoder_state_k(st->st[0]);
+    const int V = e->dec[0]->cfg.V, L = e->dec[0]->cfg.L;
     /* model by model, each model's views summed first: the same sums
      * whatever the threads */
     for (int m = 1; m < e->n; m++) {

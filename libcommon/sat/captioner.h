@@ -20,7 +20,8 @@
  * the other.  One view is the plain ensemble, byte for byte.  The sum of the
  * members' log-probabilities is taken model by model, each model's views
  * first, so the models can be stepped on threads of their own (ens.threads)
- * with the same bytes out.
+ * with the same bytes out; a model steps all its views as rows of one
+ * decoder state, reading its weights once a step for them all.
  */
 #ifndef SAT_CAPTIONER_H
 #define SAT_CAPTIONER_H

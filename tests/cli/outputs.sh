@@ -173,7 +173,8 @@ stale_kinds() {
         --threads 1 -q -o "$T/m2.satm" --checkpoint "$T/ck2" 2> /dev/null || return 1
     [ -s "$T/ck2/checkpoint.satm" ] &&
         is_equal "$(ls "$T/ck2" | grep '\.tmp\.' | sort | tr '\n' ' ')" \
-            "checkpoint.satm.tmp.$$.AbCdEf checkpoint.satm.tmp.$dead_pid.locked other.satm.tmp.$dead_pid.AbCdEf "
+            "$(printf '%s\n' "checkpoint.satm.tmp.$$.AbCdEf" "checkpoint.satm.tmp.$dead_pid.locked" \
+                "other.satm.tmp.$dead_pid.AbCdEf" | sort | tr '\n' ' ')" # PIDs wrap: sorted alike
 }
 check "sat-train --checkpoint: a dead writer's temp is removed; a live, a locked and another file's are kept" stale_kinds
 kill $locker

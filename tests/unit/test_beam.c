@@ -6,7 +6,9 @@
  * (also when they are equal);
  * images searched together get the captions each gets alone; the same
  * inputs (and seed) give the same captions; a search told to settle the n
- * best stops early and finds the same n best. */
+ * best stops early and finds the same n best; images of two views (every
+ * hypothesis a row per view) search as one view when the views are the same
+ * map, and alone as together. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -270,6 +272,67 @@ static void test_settle_keeps_the_best(void **state)
     assert_true(early > 0);
 }
 
+/* f's images, each twice: NIMG images of two identical views. */
+static float *doubled_views(const fixture *f)
+{
+    const size_t LD = (size_t)cfg.L * cfg.D;
+    float *two = sat_xmalloc(2 * NIMG * LD * sizeof *two);
+    for (int i = 0; i < NIMG; i++)
+        for (int v = 0; v < 2; v++) memcpy(two + (2 * (size_t)i + v) * LD, image(f, i), LD * sizeof *two);
+    return two;
+}
+
+/* Two views that are the same map: every member twice, the mean the same
+ * distribution, so the same captions (the renormalisation moves only the
+ * last bits of the scores); with the rows of every hypothesis of every
+ * image kept apart by view, a mix-up would change them. */
+static void test_same_views_as_one(void **state)
+{
+    const fixture *f = *state;
+    float *two = doubled_views(f);
+    for (int m = 0; m < NMODES; m++) {
+        sat_beam_options o = beam_options(4, modes[m]);
+        sat_beam *one = sat_beam_new(&f->both, &o, NIMG), *both = sat_beam_new(&f->both, &o, NIMG);
+        sat_beam_search(one, f->feats, NIMG, 1);
+        sat_beam_search(both, two, NIMG, 2);
+        for (int i = 0; i < NIMG; i++) {
+            assert_int_equal(sat_beam_count(both, i), sat_beam_count(one, i));
+            for (int r = 0; r < sat_beam_count(one, i); r++) {
+                const sat_caption *a = sat_beam_caption(one, i, r), *b = sat_beam_caption(both, i, r);
+                assert_true(same_words(a, b));
+                assert_true(fabs(a->logprob - b->logprob) < 1e-4);
+                for (int j = 0; j < (a->n + 1) * cfg.L; j++) assert_true(fabsf(a->alpha[j] - b->alpha[j]) < 1e-5f);
+            }
+        }
+        sat_beam_free(one);
+        sat_beam_free(both);
+    }
+    free(two);
+}
+
+/* Images of two different views: each searched alone gets, to the bit, the
+ * captions it gets among all searched together. */
+static void test_two_views_batched_as_alone(void **state)
+{
+    const fixture *f = *state;
+    const size_t LD = (size_t)cfg.L * cfg.D;
+    for (int m = 0; m < NMODES; m++) {
+        sat_beam_options o = beam_options(4, modes[m]);
+        sat_beam *together = sat_beam_new(&f->both, &o, NIMG / 2);
+        sat_beam *alone = sat_beam_new(&f->both, &o, 1);
+        sat_beam_search(together, f->feats, NIMG / 2, 2); /* image i: maps 2i, 2i + 1 */
+        for (int i = 0; i < NIMG / 2; i++) {
+            sat_beam_search(alone, f->feats + 2 * (size_t)i * LD, 1, 2);
+            assert_int_equal(sat_beam_count(alone, 0), sat_beam_count(together, i));
+            for (int r = 0; r < sat_beam_count(alone, 0); r++)
+                assert_same_caption(sat_beam_caption(alone, 0, r), sat_beam_caption(together, i, r),
+                                    cfg.L);
+        }
+        sat_beam_free(together);
+        sat_beam_free(alone);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -280,6 +343,8 @@ int main(void)
         cmocka_unit_test(test_batched_as_alone),
         cmocka_unit_test(test_repeatable),
         cmocka_unit_test(test_settle_keeps_the_best),
+        cmocka_unit_test(test_same_views_as_one),
+        cmocka_unit_test(test_two_views_batched_as_alone),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

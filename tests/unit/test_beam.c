@@ -188,19 +188,19 @@ static void test_min_len_is_max_len(void **state)
     sat_beam_free(b);
 }
 
-/* Each image searched alone (n_images 1) gets, to the bit, every caption it
- * gets among NIMG searched together. */
-static void test_batched_as_alone(void **state)
+/* Each of n images of `views` views (feats: n × views × L × D) searched
+ * alone gets, to the bit, every caption it gets among all searched together. */
+static void assert_alone_as_together(const sat_ensemble *ens, const float *feats, int n, int views)
 {
-    const fixture *f = *state;
+    const size_t LD = (size_t)cfg.L * cfg.D;
     for (int m = 0; m < NMODES; m++) {
         sat_beam_options o = beam_options(4, modes[m]);
         o.length_norm = 0.5;
-        sat_beam *together = sat_beam_new(&f->both, &o, NIMG);
-        sat_beam *alone = sat_beam_new(&f->both, &o, 1);
-        sat_beam_search(together, f->feats, NIMG, 1);
-        for (int i = 0; i < NIMG; i++) {
-            sat_beam_search(alone, image(f, i), 1, 1);
+        sat_beam *together = sat_beam_new(ens, &o, n);
+        sat_beam *alone = sat_beam_new(ens, &o, 1);
+        sat_beam_search(together, feats, n, views);
+        for (int i = 0; i < n; i++) {
+            sat_beam_search(alone, feats + (size_t)i * views * LD, 1, views);
             assert_int_equal(sat_beam_count(alone, 0), sat_beam_count(together, i));
             for (int r = 0; r < sat_beam_count(alone, 0); r++)
                 assert_same_caption(sat_beam_caption(alone, 0, r), sat_beam_caption(together, i, r),
@@ -209,6 +209,12 @@ static void test_batched_as_alone(void **state)
         sat_beam_free(together);
         sat_beam_free(alone);
     }
+}
+
+static void test_batched_as_alone(void **state)
+{
+    const fixture *f = *state;
+    assert_alone_as_together(&f->both, f->feats, NIMG, 1);
 }
 
 /* The same images, options and seed give the same captions: searched again
@@ -310,27 +316,11 @@ static void test_same_views_as_one(void **state)
     free(two);
 }
 
-/* Images of two different views: each searched alone gets, to the bit, the
- * captions it gets among all searched together. */
+/* Images of two different views (image i: maps 2i and 2i + 1), alone as together. */
 static void test_two_views_batched_as_alone(void **state)
 {
     const fixture *f = *state;
-    const size_t LD = (size_t)cfg.L * cfg.D;
-    for (int m = 0; m < NMODES; m++) {
-        sat_beam_options o = beam_options(4, modes[m]);
-        sat_beam *together = sat_beam_new(&f->both, &o, NIMG / 2);
-        sat_beam *alone = sat_beam_new(&f->both, &o, 1);
-        sat_beam_search(together, f->feats, NIMG / 2, 2); /* image i: maps 2i, 2i + 1 */
-        for (int i = 0; i < NIMG / 2; i++) {
-            sat_beam_search(alone, f->feats + 2 * (size_t)i * LD, 1, 2);
-            assert_int_equal(sat_beam_count(alone, 0), sat_beam_count(together, i));
-            for (int r = 0; r < sat_beam_count(alone, 0); r++)
-                assert_same_caption(sat_beam_caption(alone, 0, r), sat_beam_caption(together, i, r),
-                                    cfg.L);
-        }
-        sat_beam_free(together);
-        sat_beam_free(alone);
-    }
+    assert_alone_as_together(&f->both, f->feats, NIMG / 2, 2);
 }
 
 int main(void)

@@ -4,11 +4,12 @@
 # byte for byte, as one image at a time — captions, alphas, records passed
 # through and their places, errors — whatever the batch (7: not a divisor of
 # the 20 images; the default; one larger than the stream).  On the shipped
-# decoders and 20 Flickr8k dev images.
+# decoders and 20 Flickr8k dev images, one view each, and 6 of two views.
 . "$(dirname "$0")/lib.sh"
 F=$SAT_SHARED/data/flickr8k
 head -20 "$F/Flickr_8k.devImages.txt" | sed "s|^|$F/images/|" > "$T/list"
-sat-encode -q -T "$T/list" -o "$T/f.sat"
+sat-encode -q --no-flip -T "$T/list" -o "$T/f.sat"
+head -6 "$T/list" | sat-encode -q -T - -o "$T/two.sat" # the default: two views
 BOTH=(-m sat-decoder.satm -m sat-decoder-hard.satm)
 
 # A stream with other records among the images: 8 images (thumbnails
@@ -16,8 +17,8 @@ BOTH=(-m sat-decoder.satm -m sat-decoder-hard.satm)
 # (7x7: stride 32), a caption record, 12 images.
 head -8 "$T/list" > "$T/a.list"
 tail -n +9 "$T/list" > "$T/b.list"
-sat-encode -q --thumbnail=32 -T "$T/a.list" -o "$T/a.sat"
-sat-encode -q -T "$T/b.list" -o "$T/b.sat"
+sat-encode -q --no-flip --thumbnail=32 -T "$T/a.list" -o "$T/a.sat"
+sat-encode -q --no-flip -T "$T/b.list" -o "$T/b.sat"
 sat-encode -q --stride 32 "$IMAGES/dog.jpg" > "$T/bad.sat"
 sat-decode -q "$T/bad.sat" 2>/dev/null # nothing: 7x7 is refused
 sat-encode -q "$IMAGES/dog.jpg" | sat-decode -q > "$T/cap.sat"
@@ -46,6 +47,10 @@ for fmt in msgpack text; do
         same_output sat-beam -q -k 3 "${BOTH[@]}" -f $fmt "$T/f.sat"
 done
 check "sat-decode ensemble: batched as one by one" same_output sat-decode -q "${BOTH[@]}" "$T/f.sat"
+check "sat-beam -k 3, the default ensemble on two views: batched as one by one" \
+    same_output sat-beam -q -k 3 "$T/two.sat"
+check "sat-decode --attention hard-argmax, the default ensemble on two views: batched as one by one" \
+    same_output sat-decode -q --attention hard-argmax "$T/two.sat"
 check "sat-decode --attention hard-argmax: batched as one by one" \
     same_output sat-decode -q -m sat-decoder-hard.satm --attention hard-argmax "$T/f.sat"
 check "sat-beam -k 3 -n 3 --attention hard-argmax: batched as one by one" \
@@ -74,7 +79,8 @@ check "sat-beam --batch 7 on the mixed stream: each thumbnail before its caption
 check "sat-decode on two files: batches go across them" same_output sat-decode -q "$T/a.sat" "$T/b.sat"
 
 wide_beam() { # K × batch past 4096 hypotheses: fewer images at once, the same output
-    cmp <(sat-beam -q -k 256 --batch 1 "$T/a.sat") <(sat-beam -q -k 256 --batch 1024 "$T/a.sat")
+    local one=(-q -k 256 -m sat-decoder-hard.satm)
+    cmp <(sat-beam "${one[@]}" --batch 1 "$T/a.sat") <(sat-beam "${one[@]}" --batch 1024 "$T/a.sat")
 }
 check "sat-beam -k 256 --batch 1024: fewer images at once, the same output" wide_beam
 

@@ -91,7 +91,7 @@ static void add_image(sat_dataset *d, const sat_features *feat, const char *name
                               .dtype = feat->dtype, .scale = feat->scale,
                               .zero_point = feat->zero_point, .data = feat->data,
                               /* view 0, the image: training reads no mirror (a cache of
-                               * sat-encode --flip trains as one without) */
+                               * sat-encode's default trains as one of --no-flip) */
                               .data_len = feat->data_len / sat_features_views(feat)};
     im->mapped = mapped;
     release_range(feat->data, feat->data_len, mapped); /* every view: the record was checked */

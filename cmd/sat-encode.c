@@ -138,6 +138,7 @@ typedef struct {
     int inputs_done;
     size_t total;             /* known number of inputs, 0 if streaming */
     size_t written;           /* images encoded and written */
+    int mirror_thread;        /* one image of two views: view 1 on a thread of its own */
 } encoder;
 
 /* An empty line, or one of white space only: no file name (skipped). */
@@ -300,8 +301,8 @@ static char *features_bytes(const encoder *e, const char *id, const sat_image *i
 }
 
 typedef struct {
-    sat_cnn_work *ws;
-    float *input, *feats, *probs; /* feats: views × h × w × c */
+    sat_cnn_work *ws, *ws1;       /* ws1, input1: view 1's, with mirror_thread */
+    float *input, *input1, *feats, *probs; /* feats: views × h × w × c */
 } worker_buffers;
 
 /* Mirror an h × w grid of c-vectors left-right in place: x -> w-1-x. */
@@ -322,12 +323,43 @@ static void flip_columns(float *x, int h, int w, int c)
  * location is the same place of the image as in view 0 (the decoder's
  * attention has no notion of position: no caption changes by it, and the
  * views' attention maps average location by location). */
-static void encode_mirror(const encoder *e, worker_buffers *b)
+static void encode_mirror(const encoder *e, sat_cnn_work *ws, float *input, float *view1)
 {
-    float *view1 = b->feats + (size_t)e->fh * e->fw * e->fc;
-    flip_columns(b->input, e->opt->size, e->opt->size, 3);
-    sat_cnn_forward(e->cnn, b->ws, b->input, view1, NULL);
+    flip_columns(input, e->opt->size, e->opt->size, 3);
+    sat_cnn_forward(e->cnn, ws, input, view1, NULL);
     flip_columns(view1, e->fh, e->fw, e->fc);
+}
+
+typedef struct {
+    const encoder *e;
+    worker_buffers *b;
+} mirror_job;
+
+static void *mirror_thread(void *arg)
+{
+    const mirror_job *m = arg;
+    const encoder *e = m->e;
+    encode_mirror(e, m->b->ws1, m->b->input1, m->b->feats + (size_t)e->fh * e->fw * e->fc);
+    return NULL;
+}
+
+/* Both views' maps of b->input (and the class probabilities of view 0 with
+ * --classify).  A lone image's two CNN passes run side by side on two
+ * threads (one BLAS thread each): the same floats as one after the other. */
+static void encode_views(const encoder *e, worker_buffers *b)
+{
+    const options *o = e->opt;
+    float *view1 = b->feats + (size_t)e->fh * e->fw * e->fc;
+    pthread_t tid;
+    mirror_job m = {e, b};
+    int threaded = o->views == 2 && e->mirror_thread;
+    if (threaded) {
+        memcpy(b->input1, b->input, (size_t)o->size * o->size * 3 * sizeof *b->input);
+        threaded = pthread_create(&tid, NULL, mirror_thread, &m) == 0;
+    }
+    sat_cnn_forward(e->cnn, b->ws, b->input, b->feats, o->classify ? b->probs : NULL);
+    if (threaded) pthread_join(tid, NULL);
+    else if (o->views == 2) encode_mirror(e, b->ws, b->input, view1);
 }
 
 /* Encode one image; fills the slot's bytes or error. */
@@ -351,8 +383,7 @@ static void encode_one(const encoder *e, worker_buffers *b, job *j, slot *out)
         return;
     }
     sat_image_to_input(&img, o->size, o->size, b->input);
-    sat_cnn_forward(e->cnn, b->ws, b->input, b->feats, o->classify ? b->probs : NULL);
-    if (o->views == 2) encode_mirror(e, b);
+    encode_views(e, b);
     out->bytes = o->classify ? classify_text(e, j, b->probs, &out->len)
                              : features_bytes(e, j->id, &img, b->feats, &out->len);
     sat_image_free(&img);
@@ -363,7 +394,9 @@ static void *worker(void *arg)
     encoder *e = arg;
     worker_buffers b;
     b.ws = sat_cnn_work_new(e->cnn);
+    b.ws1 = e->mirror_thread ? sat_cnn_work_new(e->cnn) : NULL;
     b.input = sat_xmalloc((size_t)e->opt->size * e->opt->size * 3 * sizeof(float));
+    b.input1 = e->mirror_thread ? sat_xmalloc((size_t)e->opt->size * e->opt->size * 3 * sizeof(float)) : NULL;
     b.feats = sat_xmalloc((size_t)e->opt->views * e->fh * e->fw * e->fc * sizeof(float));
     b.probs = sat_xmalloc((size_t)(e->nclasses ? e->nclasses : 1) * sizeof(float));
     pthread_mutex_lock(&e->lock);
@@ -391,7 +424,9 @@ static void *worker(void *arg)
     }
     pthread_mutex_unlock(&e->lock);
     sat_cnn_work_free(b.ws);
+    if (b.ws1) sat_cnn_work_free(b.ws1);
     free(b.input);
+    free(b.input1);
     free(b.feats);
     free(b.probs);
     return NULL;
@@ -613,11 +648,14 @@ int main(int argc, char **argv)
             if (strcmp(e.src.argv[i], "-") == 0) e.total = 0; /* stdin may hold many */
     }
 
-    /* One input: all cores inside the CNN (GEMMs), also for the frames of a
-     * lone '-', so that an image read from stdin gives the same record as its
-     * file.  Many: one image per core. */
+    /* Many inputs: one image per core.  One input (also the frames of a
+     * lone '-'): with two views, one core per view.  The CNN's GEMMs always
+     * run on one BLAS thread, because OpenBLAS rounds differently on two: an
+     * image's record is then the same bytes however it is encoded (alone,
+     * among others, from stdin), and view 0 is the --no-flip map. */
     int jobs = e.src.one_arg && o.shards == 1 ? 1 : o.jobs;
-    openblas_set_num_threads(jobs == 1 ? o.jobs : 1);
+    e.mirror_thread = jobs == 1 && o.jobs > 1 && o.views == 2;
+    openblas_set_num_threads(1);
     e.nslots = 2 * (size_t)jobs;
     e.slots = sat_xcalloc(e.nslots, sizeof *e.slots);
     pthread_mutex_init(&e.lock, NULL);

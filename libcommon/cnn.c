@@ -552,13 +552,10 @@ int sat_cnn_set_precision(sat_cnn *cnn, sat_cnn_precision p, char *err, size_t e
 sat_cnn_work *sat_cnn_work_new(const sat_cnn *cnn)
 {
     sat_cnn_work *ws = sat_xcalloc(1, sizeof *ws);
-    size_t bytes = cnn->arena_floats * sizeof(float);
-    if (posix_memalign((void **)&ws->arena, 64, bytes ? bytes : 64) != 0)
-        sat_die("out of memory (%zu bytes of activations)", bytes);
-    ws->scratch = sat_xmalloc(cnn->scratch_floats * sizeof(float));
+    ws->arena = sat_xmalloc_large(cnn->arena_floats * sizeof(float));
+    ws->scratch = sat_xmalloc_large(cnn->scratch_floats * sizeof(float));
     if (cnn->precision == SAT_CNN_INT8) {
-        if (posix_memalign((void **)&ws->arena8, 64, cnn->arena_floats ? cnn->arena_floats : 64) != 0)
-            sat_die("out of memory (%zu bytes of activations)", cnn->arena_floats);
+        ws->arena8 = sat_xmalloc_large(cnn->arena_floats);
         ws->image8 = sat_xmalloc(shape_count(cnn->shape[cnn->m->input]));
         ws->scratch8 = sat_xmalloc(cnn->scratch_bytes ? cnn->scratch_bytes : 1);
     }

@@ -103,7 +103,7 @@ static sat_decoder *decoder_new(sat_decoder_config cfg, float *params)
     dec->cfg = cfg;
     dec->nparams = tensor_table(&cfg, dec->tensors);
     dec->temperature = 1.0f;
-    dec->params = params ? params : sat_xmalloc_weights(dec->nparams * sizeof(float));
+    dec->params = params ? params : sat_xmalloc_large(dec->nparams * sizeof(float));
     if (!params) memset(dec->params, 0, dec->nparams * sizeof(float));
     dec->grads = sat_xcalloc(dec->nparams, sizeof(float)); /* untouched (no pages) unless training */
     point_views(&dec->w, dec->params, dec->tensors);
@@ -633,7 +633,7 @@ static size_t carve_total(const carve_entry *e, int count)
 
 static float *carve(const carve_entry *e, int count)
 {
-    float *arena = sat_xmalloc(carve_total(e, count) * sizeof(float));
+    float *arena = sat_xmalloc_large(carve_total(e, count) * sizeof(float));
     size_t at = 0;
     for (int i = 0; i < count; i++) {
         *e[i].p = arena + at;

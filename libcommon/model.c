@@ -258,27 +258,30 @@ static int check_graph(const sat_model *m, char *err, size_t errlen)
 }
 
 /* The index of the first of n values at p (f16 or f32 by width 2 or 4, any
- * alignment) that is not finite (exponent all ones), or n.  In blocks copied
- * to an aligned buffer, whose loop the compiler vectorizes: this runs on
- * every start-up of sat-encode and sat-beam. */
+ * alignment) that is not finite (exponent all ones), or n.  This runs on
+ * every start-up of sat-encode and sat-beam, so it tests 64 bits at a time:
+ * a lane's exponent bits plus their lowest bit carry into the lane's top bit
+ * exactly when they are all ones (and never into the next lane). */
 static size_t first_nonfinite_of(const void *p, size_t n, int width)
 {
-    enum { BLOCK = 4096 };
-    const uint32_t exp_mask = width == 2 ? 0x7c00 : 0x7f800000;
-    uint16_t h[BLOCK];
-    uint32_t f[BLOCK];
-    for (size_t i = 0; i < n; i += BLOCK) {
-        size_t k = n - i < BLOCK ? n - i : BLOCK;
-        unsigned bad = 0;
-        if (width == 2) {
-            memcpy(h, (const char *)p + 2 * i, 2 * k);
-            for (size_t j = 0; j < k; j++) bad |= (h[j] & exp_mask) == exp_mask;
-        } else {
-            memcpy(f, (const char *)p + 4 * i, 4 * k);
-            for (size_t j = 0; j < k; j++) bad |= (f[j] & exp_mask) == exp_mask;
-        }
-        for (size_t j = 0; bad; j++)
-            if (((width == 2 ? h[j] : f[j]) & exp_mask) == exp_mask) return i + j;
+    const uint64_t exp = width == 2 ? 0x7c007c007c007c00u : 0x7f8000007f800000u;
+    const uint64_t low = width == 2 ? 0x0400040004000400u : 0x0080000000800000u;
+    const uint64_t top = width == 2 ? 0x8000800080008000u : 0x8000000080000000u;
+    const uint32_t lane_exp = width == 2 ? 0x7c00 : 0x7f800000;
+    const size_t per_word = 8 / (size_t)width;
+    const unsigned char *b = p;
+    size_t words = n / per_word, w = 0;
+    for (; w < words; w++) {
+        uint64_t x;
+        memcpy(&x, b + 8 * w, 8);
+        if (((x & exp) + low) & top) break;
+    }
+    for (size_t i = w * per_word; i < n; i++) {
+        uint16_t h;
+        uint32_t v;
+        if (width == 2) memcpy(&h, b + 2 * i, 2), v = h;
+        else memcpy(&v, b + 4 * i, 4);
+        if ((v & lane_exp) == lane_exp) return i;
     }
     return n;
 }
@@ -304,7 +307,7 @@ int sat_model_validate(const sat_model *m, char *err, size_t errlen)
 void sat_model_convert_params(sat_model *m)
 {
     if (m->params || !m->params16) return;
-    m->params = sat_xmalloc_weights(m->nparams * sizeof(float));
+    m->params = sat_xmalloc_large(m->nparams * sizeof(float));
     sat_f16_to_f32_array(m->params16, m->params, m->nparams);
 }
 
@@ -581,7 +584,7 @@ static int parse_params(const msgpack_object *map, sat_model *m, int flags, char
         }
         return 0;
     }
-    m->params = sat_xmalloc_weights(m->nparams * sizeof(float));
+    m->params = sat_xmalloc_large(m->nparams * sizeof(float));
     if (f16) {
         sat_f16_to_f32_array(p, m->params, m->nparams);
         return 0;

@@ -121,7 +121,8 @@ static void batch_views(const sat_pipeline *p, read_ahead *ra, sat_features *f)
     ra->views = views;
     if (views > ra->room) {
         ra->room = views;
-        ra->feats = sat_xrealloc(ra->feats, (size_t)ra->batch * views * ra->LD * sizeof *ra->feats);
+        free(ra->feats); /* empty: the batch was flushed */
+        ra->feats = sat_xmalloc_large((size_t)ra->batch * views * ra->LD * sizeof *ra->feats);
     }
 }
 
@@ -180,7 +181,7 @@ void sat_pipeline_run(const sat_pipeline *p, char *const *files, int n)
                     .LD = (size_t)c->L * c->D},
              .rp = {.bytes_total = inputs_size(files, n)}};
     u.ra.f = sat_xcalloc((size_t)u.ra.batch, sizeof *u.ra.f);
-    u.ra.feats = sat_xmalloc((size_t)u.ra.batch * u.ra.LD * sizeof *u.ra.feats);
+    u.ra.feats = sat_xmalloc_large((size_t)u.ra.batch * u.ra.LD * sizeof *u.ra.feats);
     sat_progress_begin(&u.rp.meter, "images", 0, p->quiet);
     sat_each e = {.max_record = p->max_record, .record = on_record, .input_done = on_input_done,
                   .ctx = &u};

@@ -122,14 +122,14 @@ void *sat_xcalloc(size_t n, size_t size)
     return p;
 }
 
-void *sat_xmalloc_weights(size_t n)
+void *sat_xmalloc_large(size_t n)
 {
-    enum { HUGE_PAGE = 2 << 20 };
-    if (n < HUGE_PAGE) return sat_xmalloc(n);
+    enum { HUGE_PAGE = 2 << 20, CACHE_LINE = 64 };
+    size_t align = n < HUGE_PAGE ? CACHE_LINE : HUGE_PAGE;
+    size_t rounded = n ? (n + align - 1) / align * align : align;
     void *p;
-    size_t rounded = (n + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
-    if (posix_memalign(&p, HUGE_PAGE, rounded) != 0) sat_die("out of memory (%zu bytes)", n);
-    madvise(p, rounded, MADV_HUGEPAGE); /* a hint: without THP it is ordinary memory */
+    if (posix_memalign(&p, align, rounded) != 0) sat_die("out of memory (%zu bytes)", n);
+    if (align == HUGE_PAGE) madvise(p, rounded, MADV_HUGEPAGE); /* a hint: without THP it is ordinary memory */
     return p;
 }
 

@@ -157,6 +157,19 @@ jobs_agree() {
 }
 check "-j 1 and -j 2 write identical streams" jobs_agree
 
+# A lone image's record is the prefix of a batch's stream that starts with it:
+# the same bytes alone (two views side by side on two threads, or one view)
+# as among others (one image per thread).
+alone_as_in_batch() {
+    local first flip
+    first=$(ls "$IMAGES"/*.jpg | head -1)
+    for flip in --flip --no-flip; do
+        sat-encode $flip "$first" > "$T/alone.sat" &&
+            sat-encode $flip "$IMAGES"/*.jpg | head -c "$(wc -c < "$T/alone.sat")" | cmp - "$T/alone.sat" || return 1
+    done
+}
+check "an image's record is the same bytes alone as among others, two views or one" alone_as_in_batch
+
 stdin_image() {
     sat-encode --id mine < "$IMAGES/dog.jpg" - > "$T/stdin.sat" &&
     is_equal "$(sat-dump "$T/stdin.sat" | jq -r .id)" mine &&

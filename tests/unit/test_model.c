@@ -534,6 +534,47 @@ static void test_validate_rejects(void **state)
     sat_model_free(m);
 }
 
+/* Validation names the first non-finite param wherever it lies (the check
+ * tests 64 bits at a time, so every lane of a word and the tail are tried),
+ * in f32 params and in f16 ones, and passes the largest finite values. */
+static void test_validate_finds_each_nonfinite(void **state)
+{
+    (void)state;
+    char err[SAT_ERR_MAX], want[64];
+    sat_model *m = tiny_model();
+    size_t n = m->nparams;
+    for (size_t i = 0; i < n; i++) m->params[i] = i % 2 ? FLT_MAX : -FLT_MAX;
+    assert_int_equal(sat_model_validate(m, err, sizeof err), 0);
+    for (size_t i = 0; i < n; i++) {
+        float keep = m->params[i];
+        m->params[i] = i % 2 ? NAN : -INFINITY;
+        if (i + 1 < n) m->params[n - 1] = INFINITY; /* a later one is not named */
+        assert_int_equal(sat_model_validate(m, err, sizeof err), -1);
+        snprintf(want, sizeof want, "params[%zu] is not finite", i);
+        assert_non_null(strstr(err, want));
+        m->params[i] = keep;
+        m->params[n - 1] = FLT_MAX;
+    }
+    float *params = m->params;
+    uint16_t *half = sat_xmalloc(n * sizeof *half);
+    for (size_t i = 0; i < n; i++) half[i] = i % 2 ? 0x7bff : 0xfbff; /* +-65504 */
+    m->params = NULL;
+    m->params16 = half;
+    assert_int_equal(sat_model_validate(m, err, sizeof err), 0);
+    for (size_t i = 0; i < n; i++) {
+        uint16_t keep = half[i];
+        half[i] = i % 2 ? 0x7e01 : 0xfc00; /* NaN, -inf */
+        assert_int_equal(sat_model_validate(m, err, sizeof err), -1);
+        snprintf(want, sizeof want, "params[%zu] is not finite", i);
+        assert_non_null(strstr(err, want));
+        half[i] = keep;
+    }
+    m->params = params;
+    m->params16 = NULL;
+    free(half);
+    sat_model_free(m);
+}
+
 static float f32_of_bits(uint32_t u)
 {
     float f;
@@ -615,6 +656,7 @@ int main(void)
         cmocka_unit_test(test_load_refuses_truncated),
         cmocka_unit_test(test_load_refuses_other_kinds),
         cmocka_unit_test(test_validate_rejects),
+        cmocka_unit_test(test_validate_finds_each_nonfinite),
         cmocka_unit_test(test_f16_exact),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

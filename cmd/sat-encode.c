@@ -14,8 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cblas.h>
-
+#include "sat/blas.h"
 #include "sat/cnn.h"
 #include "sat/escape.h"
 #include "sat/frames.h"
@@ -655,7 +654,7 @@ int main(int argc, char **argv)
      * among others, from stdin), and view 0 is the --no-flip map. */
     int jobs = e.src.one_arg && o.shards == 1 ? 1 : o.jobs;
     e.mirror_thread = jobs == 1 && o.jobs > 1 && o.views == 2;
-    openblas_set_num_threads(1);
+    sat_blas_threads(1);
     e.nslots = 2 * (size_t)jobs;
     e.slots = sat_xcalloc(e.nslots, sizeof *e.slots);
     pthread_mutex_init(&e.lock, NULL);

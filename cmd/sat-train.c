@@ -28,8 +28,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cblas.h>
-
+#include "sat/blas.h"
 #include "sat/captioner.h"
 #include "sat/captions.h"
 #include "sat/checkpoint.h"
@@ -965,7 +964,7 @@ int main(int argc, char **argv)
         if (!info) sat_die("/dev/null: %s", strerror(errno));
         o.quiet = 1;
     }
-    openblas_set_num_threads(o.threads);
+    sat_blas_threads(o.threads);
     if (dist.rank == 0) prepare_outputs(&o);
 
     sat_dataset d;

@@ -10,6 +10,7 @@ extern void gotoblas_dynamic_init(void) __attribute__((weak));
 extern void gotoblas_dynamic_quit(void) __attribute__((weak));
 extern char *openblas_get_corename(void) __attribute__((weak));
 extern void openblas_set_num_threads(int n) __attribute__((weak));
+extern int openblas_get_num_threads(void) __attribute__((weak));
 extern void blas_thread_shutdown_(void) __attribute__((weak));
 
 /* The best kernels of OpenBLAS 0.3.21 for the CPU's features, or NULL. */
@@ -28,8 +29,8 @@ static const char *core_for_features(void)
  * core (sched_yield) for ~0.1 s waiting for work: in sat-beam, which calls
  * no BLAS, that was more CPU time than captioning a photo, taken from the
  * sat-encode beside it in a pipe (issue 15).  So they are stopped at once;
- * a program that wants more than one asks with openblas_set_num_threads
- * (sat-encode, sat-train), which starts them again.  Unless the user chose a
+ * a program that wants more than one asks with sat_blas_threads (sat-train),
+ * which starts them again.  Unless the user chose a
  * number (OPENBLAS_NUM_THREADS, OMP_NUM_THREADS). */
 static void stop_idle_threads(void)
 {
@@ -53,6 +54,12 @@ void sat_blas_init(void)
     gotoblas_dynamic_quit();
     gotoblas_dynamic_init();
     unsetenv("OPENBLAS_CORETYPE");
+}
+
+void sat_blas_threads(int n)
+{
+    if (!openblas_set_num_threads || (openblas_get_num_threads && openblas_get_num_threads() == n)) return;
+    openblas_set_num_threads(n);
 }
 
 const char *sat_blas_core(void)

@@ -102,7 +102,20 @@ void sat_f16_to_f32_array(const void *src, float *dst, size_t n)
     else f16_to_f32_tail(src, dst, 0, n);
 }
 
+/* F16C rounds to nearest even, as sat_f32_to_f16 does, subnormals and
+ * NaNs (made quiet, the payload's top bits kept) alike: the same bits. */
+__attribute__((target("avx,f16c"))) static void f32_to_f16_f16c(const float *src, uint16_t *dst,
+                                                                 size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(dst + i), _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
+    for (; i < n; i++) dst[i] = sat_f32_to_f16(src[i]);
+}
+
 void sat_f32_to_f16_array(const float *src, uint16_t *dst, size_t n)
 {
-    for (size_t i = 0; i < n; i++) dst[i] = sat_f32_to_f16(src[i]);
+    if (nn_simd_f16c()) f32_to_f16_f16c(src, dst, n);
+    else
+        for (size_t i = 0; i < n; i++) dst[i] = sat_f32_to_f16(src[i]);
 }

@@ -801,7 +801,7 @@ static void pack_data(sat_writer *w, sat_dtype dtype, const float *values, size_
         free(q);
     } else {
         uint16_t *half = sat_xmalloc(n * 2);
-        for (size_t i = 0; i < n; i++) half[i] = sat_f32_to_f16(values[i]);
+        sat_f32_to_f16_array(values, half, n);
         sat_field_bin(w, "data", half, n * 2);
         free(half);
     }

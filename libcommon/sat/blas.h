@@ -11,12 +11,16 @@
  *
  * It also leaves OpenBLAS with one thread, its others stopped, unless
  * OPENBLAS_NUM_THREADS or OMP_NUM_THREADS says otherwise: a program that
- * wants more asks with openblas_set_num_threads.
+ * wants more asks with sat_blas_threads.
  */
 #ifndef SAT_BLAS_H
 #define SAT_BLAS_H
 
 void sat_blas_init(void);
+/* OpenBLAS's threads: n.  Nothing when it has n already, because
+ * openblas_set_num_threads starts its stopped threads again even for the
+ * number it has, and they spin (sched_yield) for a tenth of a second. */
+void sat_blas_threads(int n);
 /* The kernels in use ("SkylakeX", "Haswell", ...; "none" without OpenBLAS). */
 const char *sat_blas_core(void);
 

@@ -16,7 +16,6 @@
  * speed).  The forward includes the classifier head (probs), as sat-encode
  * --classify runs it.
  */
-#include <cblas.h>
 #include <stdint.h>
 #include <time.h>
 #include <stdio.h>
@@ -91,7 +90,7 @@ int main(int argc, char **argv)
     char err[SAT_ERR_MAX];
     sat_model *m = sat_model_load(argv[1], 0, err, sizeof err);
     if (!m) sat_die("%s", err);
-    openblas_set_num_threads(1);
+    sat_blas_threads(1);
     printf("OpenBLAS kernels: %s\n", sat_blas_core());
 
     /* A fixed pseudo-random image in [-1, 1) (the network's input range). */

@@ -626,6 +626,20 @@ static void test_f16_exact(void **state)
         if (isnan(f[h])) continue;
         assert_int_equal(sat_f32_to_f16(f[h]), h);
     }
+    /* f32 -> f16 in the array form (F16C where the CPU has it) rounds as
+     * the scalar does: every 257th float bit pattern (all exponents, signs,
+     * subnormals, NaNs), ties to even at every exponent, and a tail. */
+    enum { SAMPLES = 1 << 16 };
+    static float src[SAMPLES + 8 * 31 + 5];
+    static uint16_t got[sizeof src / sizeof src[0]];
+    size_t n = 0;
+    for (uint32_t i = 0; i < SAMPLES; i++) src[n++] = f32_of_bits(i * 65537u + (i >> 3));
+    for (int e = 0; e < 31; e++)
+        for (int k = 0; k < 8; k++) /* 1.x * 2^(e-24): halfway between two halves, or beside it */
+            src[n++] = ldexpf(1.0f + (float)(2 * k + 1) * 0x1p-11f + (float)(k % 3 - 1) * 0x1p-20f, e - 24);
+    for (int k = 0; k < 5; k++) src[n++] = (float)k * 0.3f;
+    sat_f32_to_f16_array(src, got, n);
+    for (size_t i = 0; i < n; i++) assert_int_equal(got[i], sat_f32_to_f16(src[i]));
     static unsigned char odd[1 + 2 * 21];
     memcpy(odd + 1, all + 1000, 2 * 21); /* 21 halves (two blocks of 8 and a tail) at an odd address */
     sat_f16_to_f32_array(odd + 1, f, 21);

@@ -81,11 +81,11 @@ typedef struct {
 
     float *params;
     size_t nparams;
-    int params_in_place;      /* params lie in the loaded file (SAT_MODEL_IN_PLACE): read-only */
+    int params_in_place;      /* params lie in the loaded file's bytes (SAT_MODEL_IN_PLACE) */
     const void *params16;     /* or, for an f16 file, its params as stored there, and
                                * params NULL until sat_model_convert_params */
-    void *mapping;            /* that file's mapping, unmapped by sat_model_free */
-    size_t mapping_len;
+    void *file_bytes;         /* the file read whole, where params in place lie;
+                               * freed by sat_model_free */
     sat_tensor *tensors;
     int ntensors;
 
@@ -109,10 +109,10 @@ typedef struct {
  * (issue 15); importing, training from a model and `sat-dump --verify` set it. */
 #define SAT_MODEL_VERIFY 1
 /* Flag of sat_model_load: params are used where they lie in the file's
- * read-only mapping (page-cache pages, not a fresh copy whose first touch was
- * most of a program's start-up, issue 15) when the file is a regular one:
- * f32 params, when aligned, as m->params; f16 params as m->params16, with
- * m->params NULL (the decoder's inference reads the f16 bits: half the
+ * bytes, read whole into huge pages (not a converted copy, whose first touch
+ * was most of a program's start-up, issue 15) when the file is a regular
+ * one: f32 params, when aligned, as m->params; f16 params as m->params16,
+ * with m->params NULL (the decoder's inference reads the f16 bits: half the
  * bytes).  For programs that never write m->params. */
 #define SAT_MODEL_IN_PLACE 2
 

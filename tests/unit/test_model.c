@@ -269,7 +269,7 @@ static void refuses_infinite_half(const char *path)
 }
 
 /* SAT_MODEL_IN_PLACE: f32 params are used where they lie in the file's
- * mapping exactly when they are aligned there; f16 ones are left there
+ * bytes exactly when they are aligned there; f16 ones are left there
  * (params16) until converted; loads without the flag are copies.  Names of
  * four lengths move the params through every offset mod 4, so both cases
  * happen. */
@@ -286,7 +286,7 @@ static void test_load_in_place(void **state)
         sat_model *l = sat_model_load(tmp_path("p.satm"), SAT_MODEL_IN_PLACE, err, sizeof err);
         assert_non_null(l);
         assert_int_equal(l->params_in_place, aligned);
-        assert_true(l->mapping == NULL || aligned);
+        assert_true(l->file_bytes == NULL || aligned);
         assert_memory_equal(m->params, l->params, m->nparams * sizeof(float));
         seen[aligned] = 1;
         sat_model_free(l);

@@ -698,13 +698,7 @@ sat_model *sat_model_load_mem(const void *data, size_t len, const char *name, in
     return NULL;
 }
 
-/* A regular file is read whole into memory of huge pages (one copy by the
- * kernel), where the params are then used in place: no page faults of a
- * mapping (~10 us each on a virtual machine), and the decoder's steps read
- * its weights through 2 MiB pages (start-up time, issue 15).  After the
- * first 64 KiB, a file that is no model is read no further: the bytes so far
- * are enough for sat_model_load_mem to say what it is.  NULL for anything
- * but a regular file, or on a read error: then it is read as a stream. */
+/* n bytes of fd into p: 0, or -1 on an error or an early end. */
 static int read_fully(int fd, unsigned char *p, size_t n)
 {
     for (size_t got = 0; got < n;) {
@@ -716,6 +710,13 @@ static int read_fully(int fd, unsigned char *p, size_t n)
     return 0;
 }
 
+/* A regular file is read whole into memory of huge pages (one copy by the
+ * kernel), where the params are then used in place: no page faults of a
+ * mapping (~10 us each on a virtual machine), and the decoder's steps read
+ * its weights through 2 MiB pages (start-up time, issue 15).  After the
+ * first 64 KiB, a file that is no model is read no further: the bytes so far
+ * are enough for sat_model_load_mem to say what it is.  NULL for anything
+ * but a regular file, or on a read error: then it is read as a stream. */
 static unsigned char *read_regular(const char *path, size_t *len)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);

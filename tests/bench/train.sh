@@ -46,9 +46,9 @@ else
 fi
 
 echo "== sat-train peak resident memory against the feature cache (one epoch, a small decoder, 1 thread)"
-rss_train() { # CACHE LIST
+rss_train() { # CACHE LIST (--max-vocab: the same vocabulary for both sizes, as tests/cli/caches.sh)
     sat-train --captions "$F/Flickr8k.token.txt" --features "$1" --train "$2" --embed 32 \
-        --hidden 64 --att-size 32 --min-count 2 --epochs 1 --threads 1 -q -o "$T/r.satm"
+        --hidden 64 --att-size 32 --min-count 2 --max-vocab 200 --epochs 1 --threads 1 -q -o "$T/r.satm"
 }
 export -f rss_train
 export F T

@@ -10,9 +10,12 @@ for n in 40 160; do
     sed "s|^|$F/images/|" "$T/train$n.txt" | sat-encode -q --no-flip -T - -o "$T/f16-$n.sat"
 done
 sed "s|^|$F/images/|" "$T/train40.txt" | sat-encode -q --no-flip --dtype u8 -T - -o "$T/u8-40.sat"
-train() { # CACHE LIST OUT: one epoch of a tiny decoder
+# One epoch of a tiny decoder.  --max-vocab 200 (the 40 images have 242 words
+# seen twice, the 160 have 610): the same vocabulary, so that only the cache
+# differs between the two sizes, not the output layer and its buffers.
+train() { # CACHE LIST OUT
     sat-train --captions "$F/Flickr8k.token.txt" --features "$1" --train "$2" --embed 32 \
-        --hidden 64 --att-size 32 --min-count 2 --epochs 1 --threads 1 -q -o "$3" 2>/dev/null
+        --hidden 64 --att-size 32 --min-count 2 --max-vocab 200 --epochs 1 --threads 1 -q -o "$3" 2>/dev/null
 }
 export -f train
 export F
@@ -25,9 +28,11 @@ flat_rss() {
     small=$(peak_rss_kb bash -c 'train "$0" "$1" "$2"' "$T/f16-40.sat" "$T/train40.txt" "$T/m40.satm")
     big=$(peak_rss_kb bash -c 'train "$0" "$1" "$2"' "$T/f16-160.sat" "$T/train160.txt" "$T/m160.satm")
     echo "peak RSS: $small KB with 40 images (20 MB cache), $big KB with 160 (80 MB)"
-    [ "$small" -gt 0 ] && [ "$big" -gt 0 ] && [ $((big - small)) -lt 15000 ]
+    # A cache copied into memory would add its 60 MB; mapped, the growth is
+    # the batches' and the allocator's: 6-10 MB, 13-16 MB under ASan
+    [ "$small" -gt 0 ] && [ "$big" -gt 0 ] && [ $((big - small)) -lt 30000 ]
 }
-check "4x the cache (60 MB more features): sat-train's peak RSS grows by less than 15 MB" flat_rss
+check "4x the cache (60 MB more features): sat-train's peak RSS grows by less than half that (30 MB)" flat_rss
 
 pipe_same() {
     train "$T/f16-40.sat" "$T/train40.txt" "$T/file.satm" &&

@@ -15,9 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <fcntl.h>
-#include <unistd.h>
 
 #include "sat/half.h"
 #include "sat/sniff.h"
@@ -698,72 +695,24 @@ sat_model *sat_model_load_mem(const void *data, size_t len, const char *name, in
     return NULL;
 }
 
-/* n bytes of fd into p: 0, or -1 on an error or an early end. */
-static int read_fully(int fd, unsigned char *p, size_t n)
-{
-    for (size_t got = 0; got < n;) {
-        ssize_t r = read(fd, p + got, n - got);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) return -1;
-        got += (size_t)r;
-    }
-    return 0;
-}
-
-/* A regular file is read whole into memory of huge pages (one copy by the
- * kernel), where the params are then used in place: no page faults of a
- * mapping (~10 us each on a virtual machine), and the decoder's steps read
- * its weights through 2 MiB pages (start-up time, issue 15).  After the
- * first 64 KiB, a file that is no model is read no further: the bytes so far
- * are enough for sat_model_load_mem to say what it is.  NULL for anything
- * but a regular file, or on a read error: then it is read as a stream. */
-static unsigned char *read_regular(const char *path, size_t *len)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return NULL;
-    struct stat st;
-    unsigned char *p = NULL;
-    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
-        (uint64_t)st.st_size <= MODEL_MAX_BYTES) {
-        size_t n = (size_t)st.st_size, head = n < 65536 ? n : 65536;
-        char why[SAT_ERR_MAX];
-        p = sat_xmalloc_large(n);
-        if (read_fully(fd, p, head) < 0) {
-            free(p);
-            p = NULL;
-        } else if (check_model_head(p, head, why, sizeof why) != 0) {
-            *len = head;
-        } else if (read_fully(fd, p + head, n - head) < 0) {
-            free(p);
-            p = NULL;
-        } else {
-            *len = n;
-        }
-    }
-    close(fd);
-    return p;
-}
-
+/* The file is read whole (sat_read_file_checked: its first 64 KiB looked at
+ * first, so that what is no model is refused at once; a regular file in one
+ * buffer, of huge pages when large), and params in place lie in those bytes:
+ * no page faults of a mapping (~10 us each on a virtual machine), and the
+ * decoder's steps read its weights through 2 MiB pages (issue 15). */
 sat_model *sat_model_load(const char *path, int flags, char *err, size_t errlen)
 {
-    size_t len;
-    unsigned char *bytes = read_regular(path, &len);
-    if (bytes) {
-        sat_model *m = sat_model_load_mem(bytes, len, path, flags, err, errlen);
-        if (m && (m->params_in_place || m->params16)) m->file_bytes = bytes;
-        else free(bytes);
-        return m;
-    }
     unsigned char *data;
+    size_t len;
     char why[SAT_ERR_MAX];
     if (sat_read_file_checked(path, MODEL_MAX_BYTES, check_model_head, &data, &len, why,
                               sizeof why) < 0) {
         sat_fail(err, errlen, "model file %s: %s", path, why);
         return NULL;
     }
-    /* Not mapped: nothing stays in place in bytes freed below. */
-    sat_model *m = sat_model_load_mem(data, len, path, flags & ~SAT_MODEL_IN_PLACE, err, errlen);
-    free(data);
+    sat_model *m = sat_model_load_mem(data, len, path, flags, err, errlen);
+    if (m && (m->params_in_place || m->params16)) m->file_bytes = data;
+    else free(data);
     return m;
 }
 

@@ -224,10 +224,12 @@ void sat_fclose_check(FILE *f, const char *what)
     if (bad) sat_die("%s: write error: %s", what, strerror(err ? err : EIO));
 }
 
-/* What is refused before a byte is read: a directory, a regular file over max. */
-static int refuse_unread(FILE *f, size_t max, char *err, size_t errlen)
+/* What is refused before a byte is read: a directory, a regular file over
+ * max.  *size: a regular file's size, else 0. */
+static int refuse_unread(FILE *f, size_t max, size_t *size, char *err, size_t errlen)
 {
     struct stat st;
+    *size = 0;
     if (fstat(fileno(f), &st) != 0) return 0;
     if (S_ISDIR(st.st_mode)) {
         sat_fail(err, errlen, "is a directory");
@@ -237,6 +239,7 @@ static int refuse_unread(FILE *f, size_t max, char *err, size_t errlen)
         sat_fail(err, errlen, "larger than the limit of %zu bytes", max);
         return -1;
     }
+    if (S_ISREG(st.st_mode)) *size = (size_t)st.st_size;
     return 0;
 }
 
@@ -271,13 +274,16 @@ int sat_read_file_checked(const char *path, size_t max, sat_head_check check,
         sat_fail(err, errlen, "%s", strerror(errno));
         return -1;
     }
-    if (refuse_unread(f, max, err, errlen)) {
+    size_t size, head = 1 << 16;
+    if (refuse_unread(f, max, &size, err, errlen)) {
         if (f != stdin) fclose(f);
         return -1;
     }
-    size_t cap = 1 << 16;
-    unsigned char *buf = sat_xmalloc(cap);
-    size_t n = fread(buf, 1, cap, f);
+    /* A regular file's whole size (and a byte to see its end) at once, in
+     * huge pages when large: a model's params are used where they lie. */
+    size_t cap = size + 1 > head ? size + 1 : head;
+    unsigned char *buf = sat_xmalloc_large(cap);
+    size_t n = fread(buf, 1, head, f);
     /* The first 64 KiB (all of a smaller input) are looked at before any
      * more is read: a FIFO or /dev/zero of the wrong kind is refused at once. */
     int refused = check && !ferror(f) && check(buf, n, err, errlen) != 0;

@@ -137,7 +137,7 @@ typedef struct {
     int inputs_done;
     size_t total;             /* known number of inputs, 0 if streaming */
     size_t written;           /* images encoded and written */
-    int mirror_thread;        /* one image of two views: view 1 on a thread of its own */
+    int views_side_by_side;   /* one image of two views: view 1 on a thread of its own */
 } encoder;
 
 /* An empty line, or one of white space only: no file name (skipped). */
@@ -300,7 +300,7 @@ static char *features_bytes(const encoder *e, const char *id, const sat_image *i
 }
 
 typedef struct {
-    sat_cnn_work *ws, *ws1;       /* ws1, input1: view 1's, with mirror_thread */
+    sat_cnn_work *ws, *ws1;       /* ws1, input1: view 1's, with views_side_by_side */
     float *input, *input1, *feats, *probs; /* feats: views × h × w × c */
 } worker_buffers;
 
@@ -351,7 +351,7 @@ static void encode_views(const encoder *e, worker_buffers *b)
     float *view1 = b->feats + (size_t)e->fh * e->fw * e->fc;
     pthread_t tid;
     mirror_job m = {e, b};
-    int threaded = o->views == 2 && e->mirror_thread;
+    int threaded = e->views_side_by_side;
     if (threaded) {
         memcpy(b->input1, b->input, (size_t)o->size * o->size * 3 * sizeof *b->input);
         threaded = pthread_create(&tid, NULL, mirror_thread, &m) == 0;
@@ -393,9 +393,9 @@ static void *worker(void *arg)
     encoder *e = arg;
     worker_buffers b;
     b.ws = sat_cnn_work_new(e->cnn);
-    b.ws1 = e->mirror_thread ? sat_cnn_work_new(e->cnn) : NULL;
+    b.ws1 = e->views_side_by_side ? sat_cnn_work_new(e->cnn) : NULL;
     b.input = sat_xmalloc((size_t)e->opt->size * e->opt->size * 3 * sizeof(float));
-    b.input1 = e->mirror_thread ? sat_xmalloc((size_t)e->opt->size * e->opt->size * 3 * sizeof(float)) : NULL;
+    b.input1 = e->views_side_by_side ? sat_xmalloc((size_t)e->opt->size * e->opt->size * 3 * sizeof(float)) : NULL;
     b.feats = sat_xmalloc((size_t)e->opt->views * e->fh * e->fw * e->fc * sizeof(float));
     b.probs = sat_xmalloc((size_t)(e->nclasses ? e->nclasses : 1) * sizeof(float));
     pthread_mutex_lock(&e->lock);
@@ -653,7 +653,7 @@ int main(int argc, char **argv)
      * image's record is then the same bytes however it is encoded (alone,
      * among others, from stdin), and view 0 is the --no-flip map. */
     int jobs = e.src.one_arg && o.shards == 1 ? 1 : o.jobs;
-    e.mirror_thread = jobs == 1 && o.jobs > 1 && o.views == 2;
+    e.views_side_by_side = jobs == 1 && o.jobs > 1 && o.views == 2;
     sat_blas_threads(1);
     e.nslots = 2 * (size_t)jobs;
     e.slots = sat_xcalloc(e.nslots, sizeof *e.slots);

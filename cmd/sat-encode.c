@@ -302,7 +302,33 @@ static char *features_bytes(const encoder *e, const char *id, const sat_image *i
 typedef struct {
     sat_cnn_work *ws, *ws1;       /* ws1, input1: view 1's, with views_side_by_side */
     float *input, *input1, *feats, *probs; /* feats: views × h × w × c */
+    float *block;                 /* the four arrays above, in one allocation */
 } worker_buffers;
+
+/* A worker's buffers in one large allocation (huge pages: a lone photo's
+ * inputs and maps would otherwise cost ~1000 first-touch page faults). */
+static void worker_buffers_new(const encoder *e, worker_buffers *b)
+{
+    enum { ALIGN = 16 }; /* floats: 64 bytes */
+    const size_t input = ((size_t)e->opt->size * e->opt->size * 3 + ALIGN - 1) / ALIGN * ALIGN;
+    const size_t feats = ((size_t)e->opt->views * e->fh * e->fw * e->fc + ALIGN - 1) / ALIGN * ALIGN;
+    const size_t probs = (size_t)(e->nclasses ? e->nclasses : 1);
+    const size_t input1 = e->views_side_by_side ? input : 0;
+    b->ws = sat_cnn_work_new(e->cnn);
+    b->ws1 = e->views_side_by_side ? sat_cnn_work_new(e->cnn) : NULL;
+    b->block = sat_xmalloc_large((input + input1 + feats + probs) * sizeof(float));
+    b->input = b->block;
+    b->input1 = input1 ? b->input + input : NULL;
+    b->feats = b->input + input + input1;
+    b->probs = b->feats + feats;
+}
+
+static void worker_buffers_free(worker_buffers *b)
+{
+    sat_cnn_work_free(b->ws);
+    if (b->ws1) sat_cnn_work_free(b->ws1);
+    free(b->block);
+}
 
 /* Mirror an h × w grid of c-vectors left-right in place: x -> w-1-x. */
 static void flip_columns(float *x, int h, int w, int c)
@@ -392,12 +418,7 @@ static void *worker(void *arg)
 {
     encoder *e = arg;
     worker_buffers b;
-    b.ws = sat_cnn_work_new(e->cnn);
-    b.ws1 = e->views_side_by_side ? sat_cnn_work_new(e->cnn) : NULL;
-    b.input = sat_xmalloc((size_t)e->opt->size * e->opt->size * 3 * sizeof(float));
-    b.input1 = e->views_side_by_side ? sat_xmalloc((size_t)e->opt->size * e->opt->size * 3 * sizeof(float)) : NULL;
-    b.feats = sat_xmalloc((size_t)e->opt->views * e->fh * e->fw * e->fc * sizeof(float));
-    b.probs = sat_xmalloc((size_t)(e->nclasses ? e->nclasses : 1) * sizeof(float));
+    worker_buffers_new(e, &b);
     pthread_mutex_lock(&e->lock);
     for (;;) {
         /* Wait for room: never more than nslots images ahead of the writer. */
@@ -422,12 +443,7 @@ static void *worker(void *arg)
         pthread_cond_broadcast(&e->changed);
     }
     pthread_mutex_unlock(&e->lock);
-    sat_cnn_work_free(b.ws);
-    if (b.ws1) sat_cnn_work_free(b.ws1);
-    free(b.input);
-    free(b.input1);
-    free(b.feats);
-    free(b.probs);
+    worker_buffers_free(&b);
     return NULL;
 }
 
@@ -669,13 +685,14 @@ int main(int argc, char **argv)
     for (int i = 0; i < jobs; i++)
         if (pthread_create(&threads[i], NULL, worker, &e)) sat_die("cannot start a thread");
     write_in_order(&e, &w);
-    for (int i = 0; i < jobs; i++) pthread_join(threads[i], NULL);
-
+    /* Every record is out: the stream ends before the workers' teardown,
+     * so that the next stage of a pipe starts on it at once. */
     msgpack_sbuffer_destroy(&w.buf);
     /* An -o file is made only when at least one image was encoded. */
     if (o.output && e.written == 0) sat_atomic_abort(&out_file);
     else if (o.output) sat_atomic_commit(&out_file);
     else sat_fclose_check(stdout, "stdout");
+    for (int i = 0; i < jobs; i++) pthread_join(threads[i], NULL);
     if (e.src.list && e.src.list != stdin) fclose(e.src.list);
     free(e.src.line);
     free(threads);

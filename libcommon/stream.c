@@ -84,21 +84,37 @@ static int fail(sat_reader *r, int status, const char *fmt, ...)
     return status;
 }
 
+/* Room for a features record's fields after its data (a thumbnail aside). */
+enum { RECORD_REST = 64 << 10 };
+
+/* r's buffer grown to hold `want` bytes from r->start on: at once to the
+ * size a large record's data needs, with room for the fields after it, in
+ * huge pages (sat_xmalloc_large): one allocation and one copy a record. */
+static void reserve(sat_reader *r, size_t want)
+{
+    if (r->start > 0) {
+        memmove(r->buf, r->buf + r->start, r->end - r->start);
+        r->end -= r->start;
+        r->start = 0;
+    }
+    if (want <= r->cap) return;
+    size_t cap = sat_large_size(want + RECORD_REST > 2 * r->cap ? want + RECORD_REST : 2 * r->cap);
+    unsigned char *buf = sat_xmalloc_large(cap);
+    memcpy(buf, r->buf, r->end);
+    free(r->buf);
+    r->buf = buf;
+    r->cap = cap;
+}
+
 /* Make at least `want` unread bytes available unless the input ends first.
- * Returns the number available. */
+ * Returns the number available.  Reads no more than it is asked for: on a
+ * pipe, a record is handled as soon as its last byte arrives, not once the
+ * next one fills the buffer (stdio buffers the small reads). */
 static size_t fill(sat_reader *r, size_t want)
 {
+    if (r->end - r->start < want && !r->eof && r->start + want > r->cap) reserve(r, want);
     while (r->end - r->start < want && !r->eof) {
-        if (r->start > 0) {
-            memmove(r->buf, r->buf + r->start, r->end - r->start);
-            r->end -= r->start;
-            r->start = 0;
-        }
-        if (r->end == r->cap) {
-            r->cap *= 2;
-            r->buf = sat_xrealloc(r->buf, r->cap);
-        }
-        size_t got = fread(r->buf + r->end, 1, r->cap - r->end, r->f);
+        size_t got = fread(r->buf + r->end, 1, r->start + want - r->end, r->f);
         r->end += got;
         if (got == 0) r->eof = 1;
     }
@@ -786,8 +802,36 @@ static void quantize_u8(const float *values, size_t n, uint8_t *q, float *scale,
 #endif
 
 /* The tensor as dtype: "data", and before it for u8 "scale" and "zero_point". */
+/* Room for `extra` more bytes in w's buffer, in huge pages when large: a
+ * record's data is then written into pages that fault once per 2 MiB,
+ * not grown by doubling through fresh 4 KiB pages. */
+static void writer_reserve(sat_writer *w, size_t extra)
+{
+    msgpack_sbuffer *b = &w->buf;
+    if (b->alloc - b->size >= extra) return;
+    char *data = sat_xmalloc_large(b->size + extra);
+    if (b->size) memcpy(data, b->data, b->size);
+    free(b->data);
+    b->data = data;
+    b->alloc = b->size + extra;
+}
+
+/* values as f16 bin, converted straight into w's buffer a slice at a time */
+static void pack_f16(sat_writer *w, const float *values, size_t n)
+{
+    enum { SLICE = 4096 };
+    uint16_t half[SLICE];
+    msgpack_pack_bin(&w->pk, n * 2);
+    for (size_t i = 0; i < n; i += SLICE) {
+        size_t m = n - i < SLICE ? n - i : SLICE;
+        sat_f32_to_f16_array(values + i, half, m);
+        msgpack_pack_bin_body(&w->pk, half, m * 2);
+    }
+}
+
 static void pack_data(sat_writer *w, sat_dtype dtype, const float *values, size_t n)
 {
+    writer_reserve(w, n * sat_dtype_size(dtype) + RECORD_REST);
     if (dtype == SAT_F32) {
         sat_field_bin(w, "data", values, n * 4);
     } else if (dtype == SAT_U8) {
@@ -800,10 +844,8 @@ static void pack_data(sat_writer *w, sat_dtype dtype, const float *values, size_
         sat_field_bin(w, "data", q, n);
         free(q);
     } else {
-        uint16_t *half = sat_xmalloc(n * 2);
-        sat_f32_to_f16_array(values, half, n);
-        sat_field_bin(w, "data", half, n * 2);
-        free(half);
+        sat_field(w, "data");
+        pack_f16(w, values, n);
     }
 }
 

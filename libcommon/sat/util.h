@@ -53,11 +53,14 @@ int sat_exit_status(void);
 void *sat_xmalloc(size_t n);
 void *sat_xcalloc(size_t n, size_t size);
 /* n bytes for a large array (weights, activations), uninitialised, freed
- * with free(), aligned to 64 bytes; from 2 MiB up, aligned to 2 MiB and marked for transparent
- * huge pages, so that first touching it takes one page fault per 2 MiB
- * instead of one per 4 KiB (a program's start-up is mostly page faults
- * otherwise: ~10 us each on a virtual machine). */
+ * with free(), aligned to 64 bytes; from 512 KiB up, rounded up to whole
+ * 2 MiB pages, aligned to 2 MiB and marked for transparent huge pages, so
+ * that first touching it takes one page fault per 2 MiB instead of one per
+ * 4 KiB (a program's start-up is mostly page faults otherwise: ~10 us each
+ * on a virtual machine). */
 void *sat_xmalloc_large(size_t n);
+/* The bytes sat_xmalloc_large(n) makes usable: n rounded up as above. */
+size_t sat_large_size(size_t n);
 void *sat_xrealloc(void *p, size_t n);
 char *sat_xstrdup(const char *s);
 

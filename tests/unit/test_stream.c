@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -83,6 +84,95 @@ static void test_features_round_trip(void **state)
         fclose(in);
         free(bytes);
     }
+}
+
+/* Records of a map's size (two views of 14×14×1280, and an odd count so
+ * that the last f16 slice is short) written one after another, in growing
+ * then shrinking sizes, read back the same: the writer packs f16 in slices
+ * into a buffer it reserved once, the reader grows its buffer at once. */
+static void test_features_large_records(void **state)
+{
+    (void)state;
+    const uint32_t cs[] = { 1280, 2561, 7 };
+    FILE *f = tmpfile();
+    assert_non_null(f);
+    size_t total = 0;
+    float *values[3];
+    for (int i = 0; i < 3; i++) {
+        sat_features ft = sample_features(14, 14, cs[i], SAT_F16);
+        ft.views = 2;
+        size_t n = sat_features_count(&ft), len;
+        values[i] = sat_xmalloc(n * sizeof(float));
+        for (size_t j = 0; j < n; j++) values[i][j] = (float)((j * 7919 + i) % 2003) / 37.0f - 20.0f;
+        char *bytes = pack_features(&ft, values[i], &len);
+        assert_int_equal(fwrite(bytes, 1, len, f), len);
+        total += len;
+        free(bytes);
+    }
+    rewind(f);
+    sat_reader *r = sat_reader_open(f, "mem", 0);
+    for (int i = 0; i < 3; i++) {
+        sat_record rec;
+        sat_features g;
+        char err[SAT_ERR_MAX];
+        assert_int_equal(sat_reader_next(r, &rec), SAT_READ_OK);
+        assert_int_equal(sat_features_parse(&rec, &g, err, sizeof err), 0);
+        assert_int_equal(g.c, cs[i]);
+        size_t n = sat_features_count(&g);
+        float *back = sat_xmalloc(n * sizeof(float));
+        sat_features_to_f32(&g, back);
+        for (size_t j = 0; j < n; j++)
+            assert_true(back[j] == sat_f16_to_f32(sat_f32_to_f16(values[i][j])));
+        free(back);
+        free(values[i]);
+        sat_features_free(&g);
+    }
+    assert_true(total > 2 * 14 * 14 * 2561 * 2);
+    sat_reader_close(r);
+    fclose(f);
+}
+
+static volatile sig_atomic_t alarmed;
+static void on_alarm(int sig)
+{
+    (void)sig;
+    alarmed = 1;
+}
+
+/* A record that arrives on a pipe is handed over once its last byte is
+ * there, while the writer is still open: a stage answers each record of a
+ * live stream without waiting for the next (it used to ask for 64 KiB). */
+static void test_record_handed_over_without_more_input(void **state)
+{
+    (void)state;
+    sat_features ft = sample_features(2, 2, 3, SAT_F16);
+    float v[12] = { 0 };
+    size_t len;
+    char *bytes = pack_features(&ft, v, &len);
+    int fd[2];
+    assert_int_equal(pipe(fd), 0);
+    assert_int_equal(write(fd[1], bytes, len), (ssize_t)len);
+    FILE *in = fdopen(fd[0], "r");
+    assert_non_null(in);
+    /* a read that blocks for more is interrupted (EINTR) after 2 s instead
+     * of hanging the test, and the alarm is remembered */
+    struct sigaction sa = { .sa_handler = on_alarm }, old;
+    sigaction(SIGALRM, &sa, &old);
+    alarmed = 0;
+    alarm(2);
+    sat_reader *r = sat_reader_open(in, "pipe", 0);
+    sat_record rec;
+    int st = sat_reader_next(r, &rec);
+    alarm(0);
+    sigaction(SIGALRM, &old, NULL);
+    assert_false(alarmed);
+    assert_int_equal(st, SAT_READ_OK);
+    assert_int_equal(rec.raw_len, len);
+    assert_memory_equal(rec.raw, bytes, len);
+    sat_reader_close(r);
+    fclose(in);
+    close(fd[1]);
+    free(bytes);
 }
 
 /* Parse the one features record of bytes into g and, when values is not
@@ -833,7 +923,8 @@ static void test_json_strings(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_features_round_trip),
+        cmocka_unit_test(test_features_round_trip), cmocka_unit_test(test_features_large_records),
+        cmocka_unit_test(test_record_handed_over_without_more_input),
         cmocka_unit_test(test_features_u8),
         cmocka_unit_test(test_features_u8_bad), cmocka_unit_test(test_caption_round_trip),
         cmocka_unit_test(test_caption_needs), cmocka_unit_test(test_writer_counts_fields),

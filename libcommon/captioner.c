@@ -243,6 +243,50 @@ static void map_rows(sat_caption_state *st, int k)
     }
 }
 
+typedef struct {
+    void (*fn)(void *ctx, int m);
+    void *ctx;
+    int first, stride, n; /* the models of a thread: first, first + stride, ... < n */
+} models_job;
+
+static void *run_models(void *arg)
+{
+    const models_job *j = arg;
+    for (int m = j->first; m < j->n; m += j->stride) j->fn(j->ctx, m);
+    return NULL;
+}
+
+/* fn(ctx, m) for each of ens's models, on up to `threads` threads (this
+ * one among them); fn must only write model m's own data. */
+static void each_model(const sat_ensemble *ens, int threads, void (*fn)(void *, int), void *ctx)
+{
+    threads = threads < 1 ? 1 : threads > ens->n ? ens->n : threads;
+    models_job job[SAT_ENSEMBLE_MAX];
+    pthread_t tid[SAT_ENSEMBLE_MAX];
+    for (int t = 0; t < threads; t++) job[t] = (models_job){ fn, ctx, t, threads, ens->n };
+    int started = 1;
+    for (; started < threads; started++)
+        if (pthread_create(&tid[started], NULL, run_models, &job[started])) break;
+    for (int t = started; t < threads; t++) run_models(&job[t]); /* no thread: here */
+    run_models(&job[0]);
+    for (int t = 1; t < started; t++) pthread_join(tid[t], NULL);
+}
+
+typedef struct {
+    sat_caption_state *st;
+    const float *feats;
+    int n_images, k_max;
+} state_job;
+
+/* Model m's decoder state: its attention's projection of the features is
+ * most of a caption's set-up, so the models make theirs side by side. */
+static void new_model_state(void *arg, int m)
+{
+    const state_job *j = arg;
+    j->st->st[m] = sat_decoder_state_new(j->st->ens->dec[m], j->feats, j->n_images * j->st->views,
+                                         j->k_max);
+}
+
 sat_caption_state *sat_caption_state_new(const sat_ensemble *ens, const float *feats, int n_images,
                                          int views, int k_max)
 {
@@ -251,8 +295,8 @@ sat_caption_state *sat_caption_state_new(const sat_ensemble *ens, const float *f
     st->ens = ens;
     st->views = views;
     st->n = ens->n * views;
-    for (int m = 0; m < ens->n; m++)
-        st->st[m] = sat_decoder_state_new(ens->dec[m], feats, n_images * views, k_max);
+    state_job job = { st, feats, n_images, k_max };
+    each_model(ens, ens->threads, new_model_state, &job);
     const size_t hyps = (size_t)n_images * k_max, rows = hyps * views;
     for (int m = 0; m < ens->n; m++) {
         model_part *p = &st->part[m];
@@ -405,18 +449,13 @@ typedef struct {
     const int *prev;
     const sat_step_attend *attend;
     float *logprobs, *alpha; /* the caller's: model 0's sum */
-    int first, stride;       /* the models this thread steps: first, first + stride, ... */
-} models_job;
+} step_job;
 
-static void *step_models(void *arg)
+static void step_model(void *arg, int m)
 {
-    const models_job *j = arg;
-    for (int m = j->first; m < j->st->ens->n; m += j->stride) {
-        model_part *p = &j->st->part[m];
-        model_step(j->st, m, j->prev, j->attend, m ? p->logprobs : j->logprobs,
-                   m ? p->alpha : j->alpha);
-    }
-    return NULL;
+    const step_job *j = arg;
+    model_part *p = &j->st->part[m];
+    model_step(j->st, m, j->prev, j->attend, m ? p->logprobs : j->logprobs, m ? p->alpha : j->alpha);
 }
 
 /* Every model's step, on up to ens->threads threads: the models are
@@ -425,19 +464,8 @@ static void *step_models(void *arg)
 static void step_all_models(sat_caption_state *st, const int *prev, const sat_step_attend *attend,
                             float *logprobs, float *alpha)
 {
-    const sat_ensemble *e = st->ens;
-    int threads = attend->mode == SAT_ATTEND_SAMPLE ? 1 : e->threads;
-    threads = threads < 1 ? 1 : threads > e->n ? e->n : threads;
-    models_job job[SAT_ENSEMBLE_MAX];
-    pthread_t tid[SAT_ENSEMBLE_MAX];
-    for (int t = 0; t < threads; t++)
-        job[t] = (models_job){ st, prev, attend, logprobs, alpha, t, threads };
-    int started = 1;
-    for (; started < threads; started++)
-        if (pthread_create(&tid[started], NULL, step_models, &job[started])) break;
-    for (int t = started; t < threads; t++) step_models(&job[t]); /* no thread: here */
-    step_models(&job[0]);
-    for (int t = 1; t < started; t++) pthread_join(tid[t], NULL);
+    step_job job = { st, prev, attend, logprobs, alpha };
+    each_model(st->ens, attend->mode == SAT_ATTEND_SAMPLE ? 1 : st->ens->threads, step_model, &job);
 }
 
 void sat_caption_step(sat_caption_state *st, const int *prev, const sat_step_attend *attend,

@@ -1279,7 +1279,8 @@ struct sat_decoder_state {
     int k, k_max, H;                /* rows now; capacity (images × hypotheses each) */
     int *img, *img_next;            /* k_max: the image each row reads, grouped */
     float *arena;
-    float *feats, *proj, *mean;     /* images × (L×D, L×A, D) */
+    const float *feats;             /* images × L×D, the caller's */
+    float *proj, *mean;             /* images × (L×A, D) */
     float *h, *c, *h_next, *c_next; /* k_max×H */
     float *x, *q, *alpha, *zraw, *beta, *gates, *act, *act_z; /* k_max × K, A, L, D, 1, 4H, E, E */
     float *zw;                      /* k_max×L one-hot context weights (hard attention) */
@@ -1294,7 +1295,7 @@ sat_decoder_state *sat_decoder_state_new(const sat_decoder *dec, const float *fe
     sat_decoder_state *st = sat_xcalloc(1, sizeof *st);
     const size_t k = (size_t)k_max * n_images, K = (size_t)c->E + c->D + c->H, n = (size_t)n_images;
     const carve_entry f[] = {
-        { &st->feats, n * c->L * c->D }, { &st->proj, n * c->L * c->A },
+        { &st->proj, n * c->L * c->A },
         { &st->mean, n * c->D }, { &st->h, k * c->H }, { &st->c, k * c->H },
         { &st->h_next, k * c->H }, { &st->c_next, k * c->H }, { &st->x, k * K },
         { &st->q, k * c->A }, { &st->alpha, k * c->L }, { &st->zraw, k * c->D },
@@ -1305,8 +1306,8 @@ sat_decoder_state *sat_decoder_state_new(const sat_decoder *dec, const float *fe
     st->img = sat_xcalloc(k, sizeof(int));
     st->img_next = sat_xcalloc(k, sizeof(int));
     st->k = n_images, st->k_max = (int)k, st->H = c->H;
-    memcpy(st->feats, feats, n * c->L * c->D * sizeof(float));
-    encode_images(dec, st->feats, n_images, st->mean, st->proj, 1);
+    st->feats = feats;
+    encode_images(dec, feats, n_images, st->mean, st->proj, 1);
     init_state(dec, st->mean, n_images, st->h, st->c, 1);
     for (size_t m = 0; m < n; m++) st->img[m] = (int)m;
     return st;

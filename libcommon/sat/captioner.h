@@ -126,7 +126,7 @@ sat_attend_mode sat_attend_option(const char *arg);
 /* The decoding state of n_images images of `views` views each (feats:
  * n_images × views × L × D) for every member, model × view, up to k_max
  * hypotheses each (sat_decoder_state, n × views times; rows as
- * sat_decoder_state_new's). */
+ * sat_decoder_state_new's; feats must outlive the state). */
 typedef struct sat_caption_state sat_caption_state;
 sat_caption_state *sat_caption_state_new(const sat_ensemble *ens, const float *feats, int n_images,
                                          int views, int k_max);

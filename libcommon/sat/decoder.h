@@ -277,9 +277,9 @@ sat_decoder_loss sat_decoder_forward_backward_hard(sat_decoder *dec,
 
 typedef struct sat_decoder_state sat_decoder_state;
 
-/* State for n_images images (feats: n_images × L × D, copied) of up to k_max
- * hypotheses each: it starts with one row per image, row i reading image i
- * at (h0, c0). */
+/* State for n_images images (feats: n_images × L × D, read by every step:
+ * they must outlive the state) of up to k_max hypotheses each: it starts
+ * with one row per image, row i reading image i at (h0, c0). */
 sat_decoder_state *sat_decoder_state_new(const sat_decoder *dec, const float *feats, int n_images,
                                          int k_max);
 void sat_decoder_state_free(sat_decoder_state *st);

@@ -101,7 +101,7 @@ static int apply_orientation(sat_image *img, int o, char *err, size_t errlen)
     if (o <= 1 || o > 8) return 0;
     long w = img->width, h = img->height;
     long ow = o >= 5 ? h : w, oh = o >= 5 ? w : h;
-    uint8_t *rgb = malloc((size_t)w * (size_t)h * 3);
+    uint8_t *rgb = sat_malloc_large((size_t)w * (size_t)h * 3);
     if (!rgb) {
         sat_fail_line(err, errlen, "out of memory for a %ldx%ld image", w, h);
         return -1;
@@ -220,7 +220,7 @@ static int jpeg_run(jpeg_job *job, const unsigned char *data, size_t len, uint64
         sat_fail_line(job->err, job->errlen, "invalid JPEG: unexpected output format");
         return -1;
     }
-    job->rgb = malloc(w * h * 3);
+    job->rgb = sat_malloc_large(w * h * 3);
     job->cmyk = cmyk ? malloc(w * 4) : NULL;
     if (!job->rgb || (cmyk && !job->cmyk)) {
         sat_fail_line(job->err, job->errlen, "out of memory for a %zux%zu image", w, h);
@@ -343,7 +343,7 @@ static int png_run(png_job *job, uint64_t max_pixels)
         sat_fail_line(job->err, job->errlen, "invalid PNG: unexpected output format");
         return -1;
     }
-    job->pixels = malloc(w * h * channels);
+    job->pixels = sat_malloc_large(w * h * channels);
     job->rows = malloc(h * sizeof *job->rows);
     if (!job->pixels || !job->rows) {
         sat_fail_line(job->err, job->errlen, "out of memory for a %zux%zu image", w, h);
@@ -457,7 +457,7 @@ static int netpbm_run(netpbm_job *job, uint64_t max_pixels, char *err, size_t er
         sat_fail_line(err, errlen, "netpbm image of depth %u: at most 16 planes are read", pam->depth);
     } else {
         job->row = pnm_allocpamrow(pam);
-        job->pixels = malloc((size_t)pam->width * pam->height * 3);
+        job->pixels = sat_malloc_large((size_t)pam->width * pam->height * 3);
         if (!job->pixels) sat_fail_line(err, errlen, "out of memory for a %dx%d image", pam->width, pam->height);
         for (int y = 0; job->pixels && y < pam->height; y++) {
             pnm_readpamrow(pam, job->row);

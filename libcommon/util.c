@@ -135,12 +135,19 @@ size_t sat_large_size(size_t n)
     return n ? (n + align - 1) / align * align : align;
 }
 
-void *sat_xmalloc_large(size_t n)
+void *sat_malloc_large(size_t n)
 {
     size_t align = large_align(n), rounded = sat_large_size(n);
     void *p;
-    if (posix_memalign(&p, align, rounded) != 0) sat_die("out of memory (%zu bytes)", n);
+    if (rounded < n || posix_memalign(&p, align, rounded) != 0) return NULL;
     if (align == HUGE_PAGE) madvise(p, rounded, MADV_HUGEPAGE); /* a hint: without THP it is ordinary memory */
+    return p;
+}
+
+void *sat_xmalloc_large(size_t n)
+{
+    void *p = sat_malloc_large(n);
+    if (!p) sat_die("out of memory (%zu bytes)", n);
     return p;
 }
 

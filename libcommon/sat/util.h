@@ -59,6 +59,8 @@ void *sat_xcalloc(size_t n, size_t size);
  * 4 KiB (a program's start-up is mostly page faults otherwise: ~10 us each
  * on a virtual machine). */
 void *sat_xmalloc_large(size_t n);
+/* The same, NULL when out of memory (a huge image is an error, not the end). */
+void *sat_malloc_large(size_t n);
 /* The bytes sat_xmalloc_large(n) makes usable: n rounded up as above. */
 size_t sat_large_size(size_t n);
 void *sat_xrealloc(void *p, size_t n);

@@ -422,11 +422,16 @@ static void step_context_backward(const sat_decoder_config *c, const float *feat
 }
 
 /* The attention of a step: q = h_prev·U_a, alpha = softmax(e/τ).
- * proj: images × L × A (a·W_a + b_a). */
+ * proj: images × L × A (a·W_a + b_a).  A step's products (here and the
+ * LSTM's) take the row kernels in training too: for a step's few rows,
+ * OpenBLAS would pack a copy of the weights on every call, the same work
+ * for 32 rows as for 64, which kept two ranks of half a batch each from
+ * twice one process's speed (issue 11); a row's bits no longer depend on
+ * the rows beside it, in training as in inference. */
 static void step_attend(const sat_decoder *dec, const float *proj, const step_io *s)
 {
     const sat_decoder_config *c = &dec->cfg;
-    linear(dec, s->rowwise, s->q, c->A, s->h_prev, c->H, dec->w.att_u, NULL, s->n, c->H, c->A);
+    linear(dec, 1, s->q, c->A, s->h_prev, c->H, dec->w.att_u, NULL, s->n, c->H, c->A);
     nn_attention_forward(s->alpha, proj, s->img, s->q, dec->w.att_v, s->n, c->L, c->A);
     nn_softmax_forward(s->alpha, s->n, c->L, 1.0f / dec->temperature, s->alpha); /* in place */
 }
@@ -443,7 +448,7 @@ static void step_update(const sat_decoder *dec, const float *feats, const step_i
                     c->H, c->D);
     for (size_t r = 0; r < (size_t)s->n; r++)
         memcpy(s->x + r * K + c->E + c->D, s->h_prev + r * c->H, (size_t)c->H * sizeof(float));
-    linear(dec, s->rowwise, s->gates, 4 * c->H, s->x, K, w->lstm_w, w->lstm_b, s->n, K, 4 * c->H);
+    linear(dec, 1, s->gates, 4 * c->H, s->x, K, w->lstm_w, w->lstm_b, s->n, K, 4 * c->H);
     nn_lstm_forward(s->gates, s->c, s->h, s->c_prev, s->n, c->H);
 }
 
@@ -1098,7 +1103,7 @@ static void step_backward(sat_decoder *dec, const sat_decoder_batch *b, int t, f
     for (size_t i = 0; i < (size_t)n * H; i++) w->dh[i] += w->dh_out[r0 * H + i];
     nn_lstm_backward(dgates, w->dc, w->dh, w->dc, s.gates, s.c, s.c_prev, n, H);
     memset(w->dx, 0, (size_t)n * K * sizeof(float));
-    nn_linear_backward(w->dx, K, NULL, NULL, dgates, 4 * H, NULL, K, dec->w.lstm_w, n, K, 4 * H);
+    nn_linear_rows_dx(w->dx, K, dgates, 4 * H, dec->w.lstm_w, n, K, 4 * H);
     for (size_t r = 0; r < (size_t)n; r++) {
         float *dxr = w->dx + r * K;
         for (int j = 0; j < E; j++) w->demb[(r0 + r) * E + j] += dxr[j];
@@ -1122,7 +1127,7 @@ static void step_backward(sat_decoder *dec, const sat_decoder_batch *b, int t, f
     memset(dq, 0, (size_t)n * c->A * sizeof(float));
     nn_attention_backward(w->dproj, dq, dec->g.att_v, w->dalpha, w->proj, w->img, s.q,
                           dec->w.att_v, n, L, c->A);
-    nn_linear_backward(w->dh, H, NULL, NULL, dq, c->A, NULL, H, dec->w.att_u, n, H, c->A);
+    nn_linear_rows_dx(w->dh, H, dq, c->A, dec->w.att_u, n, H, c->A);
 }
 
 /* h0 = tanh(mean·W + b): gradient of the init MLP from dL/dh0 (overwritten). */

@@ -292,6 +292,81 @@ static int rows_avx2(float *C, int ldc, const float *A, int lda, const void *B, 
     return n8;
 }
 
+/* ---- the input gradient dx += dy·Wᵀ, row by row ---------------------------- */
+
+/* R rows of dy against NI rows of W (from row i0): each dx element gets one
+ * dot product over `out`, 16 lanes of FMA chains summed, then the scalar
+ * tail.  R and NI are constants in each instance, the accumulators stay in
+ * registers; an element's operations do not depend on R or NI. */
+ROWS_AVX512 static inline __attribute__((always_inline)) void
+dx_tile(float *dx, int lddx, const float *dy, int lddy, const float *W, int out, int i0, int j0,
+        int j1, const int R, const int NI)
+{
+    __m512 acc[4][4], w[4];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+        for (int i = 0; i < NI; i++) acc[r][i] = _mm512_setzero_ps();
+    int j = j0;
+    for (; j + 16 <= j1; j += 16) {
+#pragma GCC unroll 4
+        for (int i = 0; i < NI; i++) w[i] = _mm512_loadu_ps(W + (size_t)(i0 + i) * out + j);
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) {
+            __m512 a = _mm512_loadu_ps(dy + (size_t)r * lddy + j);
+#pragma GCC unroll 4
+            for (int i = 0; i < NI; i++) acc[r][i] = _mm512_fmadd_ps(a, w[i], acc[r][i]);
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int i = 0; i < NI; i++) {
+            float sum = _mm512_reduce_add_ps(acc[r][i]);
+            for (int t = j; t < j1; t++)
+                sum = fmaf(dy[(size_t)r * lddy + t], W[(size_t)(i0 + i) * out + t], sum);
+            dx[(size_t)r * lddx + i0 + i] += sum;
+        }
+}
+
+typedef void dx_tile_fn(float *dx, int lddx, const float *dy, int lddy, const float *W, int out,
+                        int i0, int j0, int j1);
+#define DX_TILE(R, NI)                                                                         \
+    ROWS_AVX512 static void dx_tile_##R##x##NI(float *dx, int lddx, const float *dy, int lddy, \
+                                               const float *W, int out, int i0, int j0,       \
+                                               int j1)                                        \
+    {                                                                                          \
+        dx_tile(dx, lddx, dy, lddy, W, out, i0, j0, j1, R, NI);                                \
+    }
+DX_TILE(1, 4) DX_TILE(2, 4) DX_TILE(3, 4) DX_TILE(4, 4)
+DX_TILE(1, 1) DX_TILE(2, 1) DX_TILE(3, 1) DX_TILE(4, 1)
+static dx_tile_fn *const dx_tiles[2][4] = {
+    { dx_tile_1x1, dx_tile_2x1, dx_tile_3x1, dx_tile_4x1 },
+    { dx_tile_1x4, dx_tile_2x4, dx_tile_3x4, dx_tile_4x4 } };
+
+void nn_linear_rows_dx(float *dx, int lddx, const float *dy, int lddy, const float *W, int n,
+                       int in, int out)
+{
+    if (!nn_simd_avx512()) {
+        gemm(0, 1, n, in, out, dy, lddy, W, out, 1.0f, dx, lddx);
+        return;
+    }
+    /* In slices of `out`: four rows of W's slice (16 KB) stay in L1 while
+     * every row of dy's slice passes; each slice's dot product is added to
+     * dx in turn. */
+    enum { SLICE = 1024 };
+    for (int j0 = 0; j0 < out; j0 += SLICE) {
+        int j1 = out - j0 > SLICE ? j0 + SLICE : out;
+        for (int i0 = 0; i0 < in;) {
+            int NI = in - i0 >= 4 ? 4 : 1;
+            for (int r = 0; r < n; r += 4) {
+                int R = n - r < 4 ? n - r : 4;
+                dx_tiles[NI == 4][R - 1](dx + (size_t)r * lddx, lddx, dy + (size_t)r * lddy, lddy,
+                                         W, out, i0, j0, j1);
+            }
+            i0 += NI;
+        }
+    }
+}
+
 /* ---- tanh and sigmoid ------------------------------------------------------ */
 
 void nn_tanh_forward(float *y, const float *x, size_t n)

@@ -37,6 +37,13 @@ void nn_linear_rows(float *y, int ldy, const float *x, int ldx, const float *W,
  * bits of nn_linear_rows on W converted to float, from half the memory. */
 void nn_linear_rows_f16(float *y, int ldy, const float *x, int ldx, const void *W16,
                         const float *b, int n, int in, int out);
+/* dx (n×in, row stride lddx) += dy·Wᵀ (dy: n×out, row stride lddy; W:
+ * in×out): nn_linear_backward's dx alone, for the few rows of a training
+ * step.  With AVX-512 each element is one dot product of a row of dy and a
+ * row of W, read where they lie: no copy of W is packed on every call, and
+ * a row's numbers do not depend on the other rows; otherwise OpenBLAS. */
+void nn_linear_rows_dx(float *dx, int lddx, const float *dy, int lddy, const float *W, int n,
+                       int in, int out);
 /* dx (row stride lddx) += dy·Wᵀ, dW += xᵀ·dy, db += Σ_rows dy. */
 void nn_linear_backward(float *dx, int lddx, float *dW, float *db, const float *dy, int ldy,
                         const float *x, int ldx, const float *W, int n, int in, int out);

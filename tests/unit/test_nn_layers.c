@@ -85,6 +85,37 @@ static void test_linear_rows(void **state)
     }
 }
 
+/* nn_linear_rows_dx: dx += dy·Wᵀ against the definition, added to what dx
+ * held, the stride gap untouched; with AVX-512, a row's bits whatever the
+ * other rows (9 rows: tiles of 4, 4 and 1; 13 rows of W: tiles of 4 and
+ * single rows; 2055 columns: slices of 1024, 1024 and 7, the last a scalar
+ * tail). */
+static void test_linear_rows_dx(void **state)
+{
+    (void)state;
+    enum { N = 9, IN = 13, OUT = 2055, LDX = 15 };
+    sat_rng rng;
+    sat_rng_seed(&rng, 13);
+    static float dy[N * OUT], W[IN * OUT], dx0[N * LDX], dx[N * LDX], one[LDX];
+    fill_random(dy, N * OUT, -1, 1, &rng);
+    fill_random(W, IN * OUT, -1, 1, &rng);
+    fill_random(dx0, N * LDX, -1, 1, &rng);
+    memcpy(dx, dx0, sizeof dx);
+    nn_linear_rows_dx(dx, LDX, dy, OUT, W, N, IN, OUT);
+    for (int r = 0; r < N; r++) {
+        for (int i = 0; i < IN; i++) {
+            double s = dx0[r * LDX + i];
+            for (int j = 0; j < OUT; j++) s += (double)dy[r * OUT + j] * W[i * OUT + j];
+            assert_true(fabs(s - dx[r * LDX + i]) < 1e-4);
+        }
+        for (int i = IN; i < LDX; i++) assert_true(dx[r * LDX + i] == dx0[r * LDX + i]);
+        if (!nn_simd_avx512()) continue; /* OpenBLAS's rows may depend on each other */
+        memcpy(one, dx0 + r * LDX, sizeof one);
+        nn_linear_rows_dx(one, LDX, dy + r * OUT, OUT, W, 1, IN, OUT);
+        assert_memory_equal(one, dx + r * LDX, sizeof one);
+    }
+}
+
 /* nn_linear_rows_f16: the bits of nn_linear_rows on the weights converted,
  * from f16 bits at any alignment (one byte off here), with the vector paths
  * and without (9 rows: tiles of 8 and 1 with AVX-512; 109 columns: 48-wide
@@ -481,6 +512,7 @@ int main(void)
         cmocka_unit_test(test_linear_add),
         cmocka_unit_test(test_linear_rows),
         cmocka_unit_test(test_linear_rows_f16),
+        cmocka_unit_test(test_linear_rows_dx),
         cmocka_unit_test(test_tanh_layer),
         cmocka_unit_test(test_attention_layer),
         cmocka_unit_test(test_softmax),

@@ -801,7 +801,6 @@ static void quantize_u8(const float *values, size_t n, uint8_t *q, float *scale,
 #error "sat streams store tensors little-endian; this code assumes a little-endian host"
 #endif
 
-/* The tensor as dtype: "data", and before it for u8 "scale" and "zero_point". */
 /* Room for `extra` more bytes in w's buffer, in huge pages when large: a
  * record's data is then written into pages that fault once per 2 MiB,
  * not grown by doubling through fresh 4 KiB pages. */
@@ -809,11 +808,12 @@ static void writer_reserve(sat_writer *w, size_t extra)
 {
     msgpack_sbuffer *b = &w->buf;
     if (b->alloc - b->size >= extra) return;
-    char *data = sat_xmalloc_large(b->size + extra);
+    size_t alloc = sat_large_size(b->size + extra);
+    char *data = sat_xmalloc_large(alloc);
     if (b->size) memcpy(data, b->data, b->size);
     free(b->data);
     b->data = data;
-    b->alloc = b->size + extra;
+    b->alloc = alloc;
 }
 
 /* values as f16 bin, converted straight into w's buffer a slice at a time */
@@ -829,6 +829,7 @@ static void pack_f16(sat_writer *w, const float *values, size_t n)
     }
 }
 
+/* The tensor as dtype: "data", and before it for u8 "scale" and "zero_point". */
 static void pack_data(sat_writer *w, sat_dtype dtype, const float *values, size_t n)
 {
     writer_reserve(w, n * sat_dtype_size(dtype) + RECORD_REST);

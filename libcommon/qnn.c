@@ -45,6 +45,10 @@ void qnn_act_range(sat_activation act, qnn_q q, int *lo, int *hi)
 void qnn_quantize(const float *x, size_t n, qnn_q q, uint8_t *out)
 {
     float inv = 1.0f / q.scale;
+    if (qnn_have_vnni()) {
+        qnn_vnni_quantize(x, n, inv, q.zero, out);
+        return;
+    }
     for (size_t i = 0; i < n; i++) {
         float v = qnn_clampf(x[i] * inv);
         long r = lrintf(v) + q.zero;

@@ -41,6 +41,8 @@ static inline long qnn_tap(const nn_conv_geom *g, int oy, int ox, int ky, int kx
 void *qnn_vnni_pack(const qnn_conv *cv);
 void qnn_vnni_free(void *simd);
 size_t qnn_vnni_scratch_bytes(const qnn_conv *cv);
+/* qnn_quantize's loop, the same bytes (qnn_have_vnni() only). */
+void qnn_vnni_quantize(const float *x, size_t n, float inv, int zero, uint8_t *out);
 void qnn_vnni_conv_forward(const qnn_conv *cv, const uint8_t *in, uint8_t *out, void *scratch);
 
 #endif

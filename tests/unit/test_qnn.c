@@ -266,6 +266,36 @@ static void test_quantize_round_trip(void **state)
     for (int i = 0; i < 4; i++) assert_float_equal(back[i], x[i], 0);
 }
 
+/* The VNNI quantization gives the portable loop's bytes: ties to even,
+ * saturation both ways, infinities and NaN, a length that leaves a partial
+ * last vector. */
+static void test_quantize_vnni_matches_portable(void **state)
+{
+    (void)state;
+    if (!qnn_have_vnni()) skip();
+    enum { N = 1000 + 7 };
+    static float x[N];
+    static uint8_t fast[N], slow[N];
+    qnn_q q = {0.0235294122f, 3};
+    uint64_t rng = 11;
+    for (int i = 0; i < N; i++) {
+        rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+        x[i] = ((float)(rng >> 40) / (float)(1 << 24) * 300 - 20) * q.scale; /* codes -17..283 */
+        if (i % 7 == 0) x[i] = ((float)(i % 256) - 3.5f) * q.scale; /* ties */
+    }
+    x[1] = INFINITY;
+    x[2] = -INFINITY;
+    x[3] = NAN;
+    x[4] = 1e30f;
+    qnn_quantize(x, N, q, fast);
+    qnn_use_vnni(0);
+    qnn_quantize(x, N, q, slow);
+    qnn_use_vnni(1);
+    assert_memory_equal(fast, slow, N);
+    assert_int_equal(slow[1], 255);
+    assert_int_equal(slow[2], 0);
+}
+
 static void test_refuses_off_grid_weights(void **state)
 {
     (void)state;
@@ -291,6 +321,7 @@ int main(void)
         cmocka_unit_test(test_portable_near_float),
         cmocka_unit_test(test_add_near_float),
         cmocka_unit_test(test_quantize_round_trip),
+        cmocka_unit_test(test_quantize_vnni_matches_portable),
         cmocka_unit_test(test_refuses_off_grid_weights),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

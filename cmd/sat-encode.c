@@ -621,9 +621,7 @@ static sat_model *open_model(const options *o)
     return m;
 }
 
-/* --precision: int8 must be possible.  auto is float: int8's features stay
- * within cosine 0.986 of float's on the test photos, short of the 0.99 a
- * default needs (issue 15; the man page has the figures). */
+/* --precision: int8 must be possible.  auto is float. */
 static void choose_precision(sat_cnn *cnn, const sat_model *model, int precision)
 {
     char err[SAT_ERR_MAX];

@@ -33,8 +33,9 @@ done
 [ -n "${SAT_VALGRIND:-}" ] && check "top-1 cat.png, stride 16, int8" top1 cat.png "Egyptian cat" 0.80 --precision int8
 
 # --- int8 against float: the cosine of the features of every test photo ---
-# (measured: min 0.986, hot_dog.jpg; mean 0.993; issue 15 asked for >= 0.99
-# on every image, which is why auto stays float).
+# (issue 15 asks for >= 0.99 on every image.  Measured, both views: min
+# 0.9936, cat.png, mean 0.9951; 0.987 and 0.993 while the int8 path still
+# quantized the image for the stem, libcommon/cnn.c plan_float_stem).
 features_tsv() {
     sat-encode -q -j 1 --dtype f32 --precision "$1" "$IMAGES"/* | sat-dump --full | jq -r '.data | @tsv'
 }
@@ -45,10 +46,10 @@ int8_cosines() {
           for (i = 1; i <= n; i++) { d += x[i] * $i; p += x[i] * x[i]; q += $i * $i }
           c = d / sqrt(p * q); sum += c; if (FNR == 1 || c < min) min = c }
         END { printf "min %.4f mean %.4f over %d images\n", min, sum / FNR, FNR
-              exit !(FNR >= 10 && min >= 0.98 && sum / FNR >= 0.99) }' "$T/float.tsv" "$T/int8.tsv"
+              exit !(FNR >= 10 && min >= 0.99) }' "$T/float.tsv" "$T/int8.tsv"
 }
 [ -z "${SAT_VALGRIND:-}" ] &&
-    check "int8 features: cosine to float >= 0.98 on every test photo, >= 0.99 on average" int8_cosines
+    check "int8 features: cosine to float >= 0.99 on every test photo" int8_cosines
 
 int8_is_recorded() {
     sat-encode --precision int8 "$IMAGES/dog.jpg" | sat-dump | jq -e '.encoder.precision == "int8"' >/dev/null &&

@@ -432,15 +432,19 @@ static void check_real_model_int8(const sat_model *m)
 
     /* A model whose values lost their quantization cannot run in int8. */
     sat_model *bare = (sat_model *)m;
-    sat_quant saved = bare->values[bare->input].quant;
-    bare->values[bare->input].quant.n = 0;
+    int features = -1; /* the map the classifier's pooling reads */
+    for (int i = 0; i < bare->nops; i++)
+        if (bare->ops[i].kind == SAT_OP_AVERAGE_POOL_2D) features = bare->ops[i].inputs[0];
+    assert_true(features >= 0 && bare->values[features].quant.n == 1);
+    sat_quant saved = bare->values[features].quant;
+    bare->values[features].quant.n = 0;
     char err[SAT_ERR_MAX] = "";
     sat_cnn *cnn = sat_cnn_new(bare, 224, 16, err, sizeof err);
     assert_int_equal(sat_cnn_set_precision(cnn, SAT_CNN_INT8, err, sizeof err), -1);
     assert_non_null(strstr(err, "quantization"));
     assert_int_equal(sat_cnn_get_precision(cnn), SAT_CNN_FLOAT);
     sat_cnn_free(cnn);
-    bare->values[bare->input].quant = saved;
+    bare->values[features].quant = saved;
 }
 
 static void test_real_model(void **state)

@@ -21,6 +21,7 @@
 #include "sat/image.h"
 #include "sat/model.h"
 #include "sat/progress.h"
+#include "sat/qnn.h"
 #include "sat/stream.h"
 #include "sat/util.h"
 
@@ -43,9 +44,10 @@ static const char usage[] =
     "      --size N           input side in pixels (default 224; a multiple of the stride)\n"
     "      --dtype T          f16 (default), f32, or u8 (a quarter of f32: 8 bits,\n"
     "                         scale and zero point per record)\n"
-    "      --precision P      float, int8 or auto (default, = float): the CNN in float32,\n"
-    "                         or in integers as the uint8 model was trained (AVX-512\n"
-    "                         VNNI where the CPU has it, else portable C, slow)\n"
+    "      --precision P      float, int8 or auto: the CNN in float32, or in integers\n"
+    "                         as the uint8 model was trained (AVX-512 VNNI where the\n"
+    "                         CPU has it, else portable C, slow); auto (default) is\n"
+    "                         int8 where the CPU has VNNI, else float\n"
     "      --no-flip          one view: the image alone.  By default the left-right\n"
     "                         mirror image is a second view (`views` 2: its map flipped\n"
     "                         back, location for location) that captions read too, for\n"
@@ -621,10 +623,14 @@ static sat_model *open_model(const options *o)
     return m;
 }
 
-/* --precision: int8 must be possible.  auto is float. */
+/* --precision: int8 must be possible.  auto is int8 where its kernels are
+ * fast (VNNI) and the model has its quantization, float elsewhere: int8's
+ * features are within the tolerances issue 15 set (the man page has the
+ * figures), and the portable integer kernels are slower than float. */
 static void choose_precision(sat_cnn *cnn, const sat_model *model, int precision)
 {
     char err[SAT_ERR_MAX];
+    if (precision == -1 && qnn_have_vnni()) sat_cnn_set_precision(cnn, SAT_CNN_INT8, err, sizeof err);
     if (precision == SAT_CNN_INT8 && sat_cnn_set_precision(cnn, SAT_CNN_INT8, err, sizeof err) < 0)
         sat_die("%s: --precision int8: %s", model->name, err);
 }

@@ -39,7 +39,10 @@
 #   EPOCHS, PATIENCE      sat-train --epochs, --patience (15, 3)
 #   THREADS               BLAS threads per training run (half the CPUs: -j2 runs both at once)
 #   CHECKPOINT_EVERY      batches between checkpoints (100)
-#   ENCODE_OPTS           more sat-encode options for the caches, e.g. --dtype u8
+#   ENCODE_OPTS           more sat-encode options for the caches, e.g. --dtype u8; the
+#                         caches are float features (--precision float: the same bytes on
+#                         every CPU, and what the shipped models were trained on) unless
+#                         it says --precision int8
 #   TRAIN_OPTS            more sat-train options for both runs, e.g. --hidden 1024
 #   SOFT_OPTS, HARD_OPTS  more sat-train options for one kind, e.g. its --lambda
 #   HARD_INIT             the hard run's starting weights: soft (RUNS/soft/best.satm, the
@@ -120,7 +123,7 @@ $(foreach s,$(SPLITS),$(eval $(call split_rules,$(s))))
 # the caches hold one view (sat-train reads view 0 only); the default pipeline's
 # two-view test features are made below
 $(OUT)/shards/%.sat: $(OUT)/shards/%.list | $(BIN)/sat-encode
-	$(BIN)/sat-encode -q -j 1 --no-flip $(ENCODE_OPTS) -T $< -o $@
+	$(BIN)/sat-encode -q -j 1 --no-flip --precision float $(ENCODE_OPTS) -T $< -o $@
 
 .PRECIOUS: $(OUT)/shards/%.list $(OUT)/shards/%.sat
 $(OUT)/lists $(OUT)/shards $(OUT)/captions $(OUT)/tuning $(OUT)/pointing:
@@ -204,7 +207,7 @@ $(foreach k,$(KINDS),$(eval $(call decode_rules,$(k))))
 # self-critical fine-tune (sat-beam's default models, trained by train-hard and train-scst) ----
 views2_test := $(OUT)/test-views2.sat
 $(views2_test): $(if $(images_test),$(OUT)/shards/test-first$(images_test).list,$(paths_test)) | $(BIN)/sat-encode
-	$(BIN)/sat-encode -q $(ENCODE_OPTS) -T $< -o $@
+	$(BIN)/sat-encode -q --precision float $(ENCODE_OPTS) -T $< -o $@
 ensemble := -m $(RUNS)/hard/best.satm -m $(RUNS)/scst/tuned.satm
 $(OUT)/captions/default-greedy.sat: $(RUNS)/hard/done $(RUNS)/scst/done $(views2_test) | $(BIN)/sat-decode $(OUT)/captions
 	$(BIN)/sat-decode $(ensemble) -f msgpack $(DECODE_OPTS) $(views2_test) $(into)

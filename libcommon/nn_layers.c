@@ -245,6 +245,16 @@ ROWS_AVX2 static void strip_to_f32(float *S, const void *B, int ldb, int k0, int
             _mm256_storeu_ps(S + (size_t)(k - k0) * cols + v, load8(B, (size_t)k * ldb + v, 1));
 }
 
+/* The same for the AVX-512 tiles' strips (48 columns), 16 at a time: half
+ * the instructions, which were 15% of sat-beam's time at 48 rows. */
+ROWS_AVX512 static void strip48_to_f32(float *S, const void *B, int ldb, int k0, int k1)
+{
+    for (int k = k0; k < k1; k++)
+#pragma GCC unroll 3
+        for (int v = 0; v < 48; v += 16)
+            _mm512_storeu_ps(S + (size_t)(k - k0) * 48 + v, load16(B, (size_t)k * ldb + v, 1));
+}
+
 /* One strip of columns of C (tiles[0].cols wide, from B's column j) over
  * B's rows k0..k1, in tiles of up to tiles[0].rows rows; tiles: {f32, f16}
  * of one width.  With f16 B and more rows than one tile, the strip is
@@ -258,7 +268,10 @@ static void rows_strip(float *C, int ldc, const float *A, int lda, const void *B
     int ldb = N, first = k0 == 0;
     if (half && M > t->rows) {
         t = &tiles[0];
-        strip_to_f32(S, (const uint16_t *)B + j, N, k0, k1, t->cols);
+        if (tiles == tiles_avx512)
+            strip48_to_f32(S, (const uint16_t *)B + j, N, k0, k1);
+        else
+            strip_to_f32(S, (const uint16_t *)B + j, N, k0, k1, t->cols);
         B = S;
         A += k0;
         ldb = t->cols;

@@ -51,29 +51,56 @@ typedef struct {
     uint32_t ones[DW_MAX_TAPS / 4]; /* depthwise: 1 (uniform: off) in each byte of a real tap */
 } vnni_pack;
 
-/* Offset of channel n's weights w[0..k) so that w - off fits in int8. */
+/* The least and greatest of the codes w[0..n) (32 at a time: the packing
+ * below runs only where the CPU has AVX-512). */
+static VNNI void codes_range(const int16_t *w, size_t n, int *lo, int *hi)
+{
+    __m512i vlo = _mm512_set1_epi16(255), vhi = _mm512_set1_epi16(-255);
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m512i v = _mm512_loadu_si512(w + i);
+        vlo = _mm512_min_epi16(vlo, v);
+        vhi = _mm512_max_epi16(vhi, v);
+    }
+    int16_t l[32], h[32];
+    _mm512_storeu_si512(l, vlo);
+    _mm512_storeu_si512(h, vhi);
+    *lo = 255;
+    *hi = -255;
+    for (int j = 0; j < 32; j++) {
+        *lo = l[j] < *lo ? l[j] : *lo;
+        *hi = h[j] > *hi ? h[j] : *hi;
+    }
+    for (; i < n; i++) {
+        *lo = w[i] < *lo ? w[i] : *lo;
+        *hi = w[i] > *hi ? w[i] : *hi;
+    }
+}
+
+/* The offset that brings codes in [lo, hi] (a span of 256 at most) into int8. */
+static int32_t off_for(int lo, int hi) { return lo >= -128 && hi <= 127 ? 0 : lo + 128; }
+
+/* Offset of channel n's weights w[0..k) (stride apart) so that w - off fits in int8. */
 static int32_t channel_off(const int16_t *w, size_t k, size_t stride)
 {
     int lo = 255, hi = -255;
-    for (size_t i = 0; i < k; i++) {
+    if (stride == 1) codes_range(w, k, &lo, &hi);
+    for (size_t i = 0; i < k && stride != 1; i++) {
         int v = w[i * stride];
         lo = v < lo ? v : lo;
         hi = v > hi ? v : hi;
     }
-    return lo >= -128 && hi <= 127 ? 0 : lo + 128;
+    return off_for(lo, hi);
 }
 
 /* One offset for all count weights, if there is one (their codes span at
  * most 256): 1 and *off, else 0.  A depthwise offset must fit in int8 too. */
 static int layer_off(const int16_t *w, size_t count, int depthwise, int32_t *off)
 {
-    int lo = 255, hi = -255;
-    for (size_t i = 0; i < count; i++) {
-        lo = w[i] < lo ? w[i] : lo;
-        hi = w[i] > hi ? w[i] : hi;
-    }
+    int lo, hi;
+    codes_range(w, count, &lo, &hi);
     if (hi - lo > 255) return 0;
-    *off = lo >= -128 && hi <= 127 ? 0 : lo + 128;
+    *off = off_for(lo, hi);
     return !depthwise || (*off >= -128 && *off <= 127);
 }
 
@@ -81,7 +108,7 @@ static int layer_off(const int16_t *w, size_t count, int depthwise, int32_t *off
  * 64b + 16*(L/4) + 4*q + L%4. */
 static int dw_channel(int b, int pos) { return 64 * b + 16 * (pos % 16 / 4) + 4 * (pos / 16) + pos % 4; }
 
-static void pack_gemm(vnni_pack *p, const qnn_conv *cv)
+static VNNI void pack_gemm(vnni_pack *p, const qnn_conv *cv)
 {
     const nn_conv_geom *g = &cv->g;
     size_t k = (size_t)g->k_h * g->k_w * g->in_c;
@@ -98,10 +125,15 @@ static void pack_gemm(vnni_pack *p, const qnn_conv *cv)
     for (int n = 0; n < g->out_c; n++) {
         const int16_t *wn = cv->w + (size_t)n * k;
         int32_t off = p->uniform ? common : channel_off(wn, k, 1), sum = 0;
-        for (size_t i = 0; i < k; i++) {
-            int8_t *dst = p->w + ((size_t)(n / 16) * p->kp + i / 4 * 4) * 16 + (size_t)(n % 16) * 4 + i % 4;
-            *dst = (int8_t)(wn[i] - off);
-            sum += wn[i];
+        /* [N/16][K/4][16][4]: channel n's K bytes, 4 at a time, 64 apart */
+        int8_t *dst = p->w + (size_t)(n / 16) * (size_t)p->kp * 16 + (size_t)(n % 16) * 4;
+        for (size_t i = 0; i < k; i += 4) {
+            int8_t four[4] = {0, 0, 0, 0}; /* K's padding to a multiple of 4: zeros */
+            for (size_t j = 0; j < 4 && i + j < k; j++) {
+                four[j] = (int8_t)(wn[i + j] - off);
+                sum += wn[i + j];
+            }
+            memcpy(dst + i * 16, four, 4);
         }
         p->bias[n] = cv->bias[n] - cv->x_zero * sum;
         p->off[n] = off;
@@ -110,7 +142,7 @@ static void pack_gemm(vnni_pack *p, const qnn_conv *cv)
     }
 }
 
-static void pack_depthwise(vnni_pack *p, const qnn_conv *cv)
+static VNNI void pack_depthwise(vnni_pack *p, const qnn_conv *cv)
 {
     const nn_conv_geom *g = &cv->g;
     int taps = g->k_h * g->k_w, c = g->out_c;

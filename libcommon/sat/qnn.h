@@ -36,7 +36,7 @@ typedef struct {
 typedef struct {
     nn_conv_geom g;
     int depthwise;          /* depth multiplier out_c / in_c */
-    int16_t *w;             /* owned: w - w_zero, TFLite layout */
+    int16_t *w;             /* owned: w - w_zero, TFLite layout; NULL once packed for VNNI */
     int32_t *bias;          /* owned: [out_c] */
     float *mult;            /* owned: [out_c] in_scale * w_scale / out_scale */
     int x_zero, out_zero, lo, hi;
@@ -66,7 +66,8 @@ void qnn_conv_free(qnn_conv *cv);
 /* Bytes of scratch qnn_conv_forward needs. */
 size_t qnn_conv_scratch_bytes(const qnn_conv *cv);
 /* out: [out_h][out_w][out_c]; with a fused ADD it holds the other addend on
- * entry.  The VNNI kernels when qnn_have_vnni(), else the portable ones. */
+ * entry.  The VNNI kernels when qnn_have_vnni() held at qnn_conv_init (and
+ * they can run the conv), else the portable ones. */
 void qnn_conv_forward(const qnn_conv *cv, const uint8_t *in, uint8_t *out, void *scratch);
 
 /* out = the ADD of a and b (n elements), clamped to act's range. */
@@ -82,7 +83,8 @@ void qnn_act_range(sat_activation act, qnn_q q, int *lo, int *hi);
 
 /* Whether the VNNI kernels run: the CPU has AVX-512 F, BW, VL and VNNI and
  * they are not turned off by qnn_use_vnni(0) (the tests compare them with
- * the portable kernels that way).  qnn_use_vnni returns the old setting. */
+ * the portable kernels that way: convs planned while it is off run the
+ * portable kernels).  qnn_use_vnni returns the old setting. */
 int qnn_have_vnni(void);
 int qnn_use_vnni(int on);
 

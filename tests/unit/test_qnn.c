@@ -82,6 +82,15 @@ static void make_conv(const qcase *k, qconv *q, uint64_t *rng)
     }
 }
 
+/* q's conv planned again (q->cv replaced, not freed), with the kernels
+ * qnn_use_vnni allows now. */
+static void portable_plan(const qcase *k, qconv *q)
+{
+    assert_int_equal(qnn_conv_init(&q->cv, &q->g, k->depthwise, q->w, &q->wq, q->bias, &q->bq, q->in,
+                                   q->out, k->act), 0);
+    if (k->residual) qnn_conv_fuse_add(&q->cv, q->res, q->sum, k->act);
+}
+
 static void free_conv(qconv *q)
 {
     qnn_conv_free(&q->cv);
@@ -149,9 +158,13 @@ static void test_vnni_matches_portable(void **state)
         size_t nout = (size_t)q.g.out_h * q.g.out_w * q.g.out_c;
         uint8_t *in = random_bytes((size_t)k->h * k->w * k->c, &rng), *addend = random_bytes(nout, &rng);
         uint8_t *fast = run(&q, in, addend);
+        qconv portable = q; /* the same conv, planned with the VNNI kernels off */
         qnn_use_vnni(0);
-        uint8_t *slow = run(&q, in, addend);
+        portable_plan(k, &portable);
         qnn_use_vnni(1);
+        assert_null(portable.cv.simd);
+        uint8_t *slow = run(&portable, in, addend);
+        qnn_conv_free(&portable.cv);
         size_t diff = 0;
         for (size_t j = 0; j < nout; j++) diff += fast[j] != slow[j];
         if (diff) print_message("case %d: %zu of %zu bytes differ\n", i, diff, nout);

@@ -60,6 +60,7 @@ struct sat_cnn {
     int num_classes;
     double macs;
     sat_cnn_precision precision;
+    sat_pool *pool8;      /* int8: the integer kernels' packed weights */
     size_t scratch_bytes; /* int8: the integer kernels' scratch */
 };
 
@@ -450,13 +451,13 @@ sat_cnn *sat_cnn_new(const sat_model *m, int size, int output_stride, char *err,
     return cnn;
 }
 
+static void free_int8(sat_cnn *cnn);
+
 void sat_cnn_free(sat_cnn *cnn)
 {
     if (!cnn) return;
-    for (int i = 0; i < cnn->m->nops; i++) {
-        nn_conv_free(&cnn->steps[i].conv);
-        qnn_conv_free(&cnn->steps[i].q);
-    }
+    for (int i = 0; i < cnn->m->nops; i++) nn_conv_free(&cnn->steps[i].conv);
+    free_int8(cnn);
     free(cnn->shape);
     free(cnn->offset);
     free(cnn->steps);
@@ -503,7 +504,7 @@ static int plan_int8_conv(sat_cnn *cnn, int i, char *err, size_t errlen)
     const sat_tensor *w = &m->tensors[op->weights], *b = op->bias >= 0 ? &m->tensors[op->bias] : NULL;
     if (qnn_conv_init(&st->q, &st->conv.g, op->kind == SAT_OP_DEPTHWISE_CONV_2D, m->params + w->offset,
                       &w->quant, b ? m->params + b->offset : NULL, b ? &b->quant : NULL,
-                      value_q(m, op->inputs[0]), value_q(m, op->output), op->act) < 0)
+                      value_q(m, op->inputs[0]), value_q(m, op->output), op->act, cnn->pool8) < 0)
         return sat_fail(err, errlen, "op %d (%s): weights '%s' are not quantized (or not on their grid)",
                         i, sat_op_name(op->kind), w->name);
     if (st->accumulate) {
@@ -576,14 +577,22 @@ static int plan_int8(sat_cnn *cnn, char *err, size_t errlen)
     return 0;
 }
 
-int sat_cnn_set_precision(sat_cnn *cnn, sat_cnn_precision p, char *err, size_t errlen)
+static void free_int8(sat_cnn *cnn)
 {
     for (int i = 0; i < cnn->m->nops; i++) qnn_conv_free(&cnn->steps[i].q);
+    sat_pool_free(cnn->pool8);
+    cnn->pool8 = NULL;
     cnn->scratch_bytes = 0;
+}
+
+int sat_cnn_set_precision(sat_cnn *cnn, sat_cnn_precision p, char *err, size_t errlen)
+{
+    free_int8(cnn);
     cnn->precision = SAT_CNN_FLOAT;
     if (p == SAT_CNN_FLOAT) return 0;
+    cnn->pool8 = sat_pool_new();
     if (plan_int8(cnn, err, errlen) < 0) {
-        for (int i = 0; i < cnn->m->nops; i++) qnn_conv_free(&cnn->steps[i].q);
+        free_int8(cnn);
         return -1;
     }
     cnn->precision = SAT_CNN_INT8;

@@ -83,7 +83,7 @@ static int quant_zero(const sat_quant *q, int n) { return q->zero_point[q->n == 
  * (x + 1.5 * 2^23) - 1.5 * 2^23 rounds it to nearest as nearbyintf would
  * (|x| < 2^22; beyond, the 255 bound refuses it anyway).  A loop without
  * calls or branches: the encoder's 3.5 M weights take ~2 ms at start-up. */
-static int weights_to_int(qnn_conv *cv, const float *w, const sat_quant *wq)
+static int weights_to_int(qnn_conv *cv, const float *w, const sat_quant *wq, sat_pool *pool)
 {
     const nn_conv_geom *g = &cv->g;
     int axis = cv->depthwise ? 3 : 0;
@@ -93,7 +93,8 @@ static int weights_to_int(qnn_conv *cv, const float *w, const sat_quant *wq)
     size_t rows = cv->depthwise ? taps : out_c, cols = cv->depthwise ? out_c : taps * (size_t)g->in_c;
     float *inv = sat_xmalloc(out_c * sizeof *inv);
     for (size_t n = 0; n < out_c; n++) inv[n] = (float)(1.0 / quant_scale(wq, (int)n));
-    cv->w = sat_xmalloc(rows * cols * sizeof *cv->w);
+    cv->w_pooled = pool != NULL;
+    cv->w = pool ? sat_pool_zalloc(pool, rows * cols * sizeof *cv->w) : sat_xmalloc(rows * cols * sizeof *cv->w);
     const float magic = 12582912.0f;
     int off_grid = 0;
     for (size_t r = 0; r < rows; r++) {
@@ -129,13 +130,13 @@ static int zero_ok(qnn_q q) { return q.zero >= 0 && q.zero <= 255 && isfinite(q.
 
 int qnn_conv_init(qnn_conv *cv, const nn_conv_geom *g, int depthwise, const float *w,
                   const sat_quant *wq, const float *bias, const sat_quant *bq, qnn_q in, qnn_q out,
-                  sat_activation act)
+                  sat_activation act, sat_pool *pool)
 {
     memset(cv, 0, sizeof *cv);
     cv->g = *g;
     cv->depthwise = depthwise ? g->out_c / g->in_c : 0;
     if (!zero_ok(in) || !zero_ok(out) || (depthwise && g->out_c % g->in_c)) return -1;
-    if (weights_to_int(cv, w, wq) < 0 || bias_to_int(cv, bias, bq) < 0) return -1;
+    if (weights_to_int(cv, w, wq, pool) < 0 || bias_to_int(cv, bias, bq) < 0) return -1;
     for (int n = 0; n < g->out_c; n++)
         if (quant_zero(wq, n) < -255 || quant_zero(wq, n) > 255) return -1;
     cv->mult = sat_xmalloc((size_t)g->out_c * sizeof *cv->mult);
@@ -148,8 +149,8 @@ int qnn_conv_init(qnn_conv *cv, const nn_conv_geom *g, int depthwise, const floa
     cv->mid_lo = cv->lo;
     cv->mid_hi = cv->hi;
     cv->mid_zero = cv->out_zero;
-    if (qnn_have_vnni()) cv->simd = qnn_vnni_pack(cv);
-    if (cv->simd) { /* the packed copy is all the VNNI kernels read */
+    if (qnn_have_vnni()) cv->simd = qnn_vnni_pack(cv, pool);
+    if (cv->simd && !cv->w_pooled) { /* the packed copy is all the VNNI kernels read */
         free(cv->w);
         cv->w = NULL;
     }
@@ -168,7 +169,7 @@ void qnn_conv_fuse_add(qnn_conv *cv, qnn_q res, qnn_q out, sat_activation act)
 
 void qnn_conv_free(qnn_conv *cv)
 {
-    free(cv->w);
+    if (!cv->w_pooled) free(cv->w);
     free(cv->bias);
     free(cv->mult);
     qnn_vnni_free(cv->simd);

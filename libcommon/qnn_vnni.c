@@ -44,7 +44,8 @@ typedef struct {
     int groups;      /* depthwise: tap groups of 4 */
     int use_off;     /* some off[n] != 0 */
     int uniform;     /* one off for all channels: off[0] */
-    int8_t *w;
+    int8_t *w;       /* from the pool, if one was given */
+    int pooled;
     int32_t *bias, *off; /* bias with x_zero's share; per channel (depthwise: lane order) */
     float *mult;
     uint8_t *pad;    /* depthwise: in_c bytes of x_zero, read for taps in the padding */
@@ -108,7 +109,14 @@ static int layer_off(const int16_t *w, size_t count, int depthwise, int32_t *off
  * 64b + 16*(L/4) + 4*q + L%4. */
 static int dw_channel(int b, int pos) { return 64 * b + 16 * (pos % 16 / 4) + 4 * (pos / 16) + pos % 4; }
 
-static VNNI void pack_gemm(vnni_pack *p, const qnn_conv *cv)
+/* n zeroed bytes for the packed weights. */
+static int8_t *pack_bytes(vnni_pack *p, sat_pool *pool, size_t n)
+{
+    p->pooled = pool != NULL;
+    return pool ? sat_pool_zalloc(pool, n) : sat_xcalloc(n, 1);
+}
+
+static VNNI void pack_gemm(vnni_pack *p, const qnn_conv *cv, sat_pool *pool)
 {
     const nn_conv_geom *g = &cv->g;
     size_t k = (size_t)g->k_h * g->k_w * g->in_c;
@@ -116,7 +124,7 @@ static VNNI void pack_gemm(vnni_pack *p, const qnn_conv *cv)
     p->kp = (int)((k + 3) / 4 * 4);
     p->nblk = (g->out_c + 15) / 16;
     size_t n16 = (size_t)p->nblk * 16;
-    p->w = sat_xcalloc(n16 * (size_t)p->kp, 1);
+    p->w = pack_bytes(p, pool, n16 * (size_t)p->kp);
     p->bias = sat_xcalloc(n16, sizeof *p->bias);
     p->off = sat_xcalloc(n16, sizeof *p->off);
     p->mult = sat_xcalloc(n16, sizeof *p->mult);
@@ -142,7 +150,7 @@ static VNNI void pack_gemm(vnni_pack *p, const qnn_conv *cv)
     }
 }
 
-static VNNI void pack_depthwise(vnni_pack *p, const qnn_conv *cv)
+static VNNI void pack_depthwise(vnni_pack *p, const qnn_conv *cv, sat_pool *pool)
 {
     const nn_conv_geom *g = &cv->g;
     int taps = g->k_h * g->k_w, c = g->out_c;
@@ -150,7 +158,7 @@ static VNNI void pack_depthwise(vnni_pack *p, const qnn_conv *cv)
     p->nblk = (c + 63) / 64;
     p->groups = (taps + 3) / 4;
     size_t lanes = (size_t)p->nblk * 64;
-    p->w = sat_xcalloc(lanes * (size_t)p->groups * 4, 1);
+    p->w = pack_bytes(p, pool, lanes * (size_t)p->groups * 4);
     p->bias = sat_xcalloc(lanes, sizeof *p->bias);
     p->off = sat_xcalloc(lanes, sizeof *p->off);
     p->mult = sat_xcalloc(lanes, sizeof *p->mult);
@@ -182,14 +190,14 @@ static VNNI void pack_depthwise(vnni_pack *p, const qnn_conv *cv)
         }
 }
 
-void *qnn_vnni_pack(const qnn_conv *cv)
+void *qnn_vnni_pack(const qnn_conv *cv, sat_pool *pool)
 {
     const nn_conv_geom *g = &cv->g;
     if (cv->depthwise && (cv->depthwise != 1 || g->k_h * g->k_w > DW_MAX_TAPS))
         return NULL;
     vnni_pack *p = sat_xcalloc(1, sizeof *p);
-    if (cv->depthwise) pack_depthwise(p, cv);
-    else pack_gemm(p, cv);
+    if (cv->depthwise) pack_depthwise(p, cv, pool);
+    else pack_gemm(p, cv, pool);
     return p;
 }
 
@@ -197,7 +205,7 @@ void qnn_vnni_free(void *simd)
 {
     vnni_pack *p = simd;
     if (!p) return;
-    free(p->w);
+    if (!p->pooled) free(p->w);
     free(p->bias);
     free(p->off);
     free(p->mult);

@@ -151,6 +151,49 @@ void *sat_xmalloc_large(size_t n)
     return p;
 }
 
+/* ---- pools ---- */
+
+enum { POOL_CHUNK = 4 << 20 };
+
+typedef struct pool_chunk {
+    struct pool_chunk *next;
+    size_t used, cap;
+    unsigned char *bytes;
+} pool_chunk;
+
+struct sat_pool {
+    pool_chunk *chunks; /* the newest first: the one allocated from */
+};
+
+sat_pool *sat_pool_new(void) { return sat_xcalloc(1, sizeof(sat_pool)); }
+
+void *sat_pool_zalloc(sat_pool *pool, size_t n)
+{
+    n = (n + CACHE_LINE - 1) / CACHE_LINE * CACHE_LINE;
+    pool_chunk *c = pool->chunks;
+    if (!c || c->cap - c->used < n) {
+        c = sat_xcalloc(1, sizeof *c);
+        c->cap = sat_large_size(n > POOL_CHUNK ? n : POOL_CHUNK);
+        c->bytes = sat_xmalloc_large(c->cap);
+        c->next = pool->chunks;
+        pool->chunks = c;
+    }
+    void *p = c->bytes + c->used;
+    c->used += n;
+    return memset(p, 0, n);
+}
+
+void sat_pool_free(sat_pool *pool)
+{
+    if (!pool) return;
+    for (pool_chunk *c = pool->chunks, *next; c; c = next) {
+        next = c->next;
+        free(c->bytes);
+        free(c);
+    }
+    free(pool);
+}
+
 void *sat_xrealloc(void *p, size_t n)
 {
     void *q = realloc(p, n ? n : 1);

@@ -26,6 +26,7 @@
 
 #include "sat/model.h"
 #include "sat/nn.h"
+#include "sat/util.h"
 
 /* The quantization of one uint8 activation tensor. */
 typedef struct {
@@ -36,7 +37,9 @@ typedef struct {
 typedef struct {
     nn_conv_geom g;
     int depthwise;          /* depth multiplier out_c / in_c */
-    int16_t *w;             /* owned: w - w_zero, TFLite layout; NULL once packed for VNNI */
+    int16_t *w;             /* w - w_zero, TFLite layout: owned (NULL once packed for
+                               VNNI), or the pool's (w_pooled) */
+    int w_pooled;
     int32_t *bias;          /* owned: [out_c] */
     float *mult;            /* owned: [out_c] in_scale * w_scale / out_scale */
     int x_zero, out_zero, lo, hi;
@@ -54,10 +57,12 @@ typedef struct {
  * importer dequantized: w = w_scale * (q - zero)), with their quantization;
  * the multipliers from the input and output quantization; act is the fused
  * activation.  -1 when the params are not on their quantization grid (e.g.
- * stored as f16) or anything is not quantized. */
+ * stored as f16) or anything is not quantized.  The integer weights and
+ * the VNNI kernels' packed copy come from pool (freed with it, after
+ * qnn_conv_free: huge pages) or, when it is NULL, from malloc. */
 int qnn_conv_init(qnn_conv *cv, const nn_conv_geom *g, int depthwise, const float *w,
                   const sat_quant *wq, const float *bias, const sat_quant *bq, qnn_q in, qnn_q out,
-                  sat_activation act);
+                  sat_activation act, sat_pool *pool);
 /* Fuse a residual ADD after the conv (whose own output quantization, given
  * to qnn_conv_init, becomes `mid`): the other addend's `res`, the ADD's
  * output `out` and activation. */

@@ -38,7 +38,7 @@ static inline long qnn_tap(const nn_conv_geom *g, int oy, int ox, int ky, int kx
 
 /* The conv's weights packed for the VNNI kernels, or NULL when they cannot
  * run it (then the portable kernel does). */
-void *qnn_vnni_pack(const qnn_conv *cv);
+void *qnn_vnni_pack(const qnn_conv *cv, sat_pool *pool);
 void qnn_vnni_free(void *simd);
 size_t qnn_vnni_scratch_bytes(const qnn_conv *cv);
 /* qnn_quantize's loop, the same bytes (qnn_have_vnni() only). */

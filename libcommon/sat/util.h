@@ -66,6 +66,15 @@ size_t sat_large_size(size_t n);
 void *sat_xrealloc(void *p, size_t n);
 char *sat_xstrdup(const char *s);
 
+/* A bump allocator for many arrays freed together (a CNN plan's packed
+ * weights): chunks of sat_xmalloc_large's huge pages, so that a plan of
+ * 3.5 MB in 60 arrays takes two page faults instead of ~900. */
+typedef struct sat_pool sat_pool;
+sat_pool *sat_pool_new(void);
+/* n zeroed bytes, aligned to 64, valid until sat_pool_free. */
+void *sat_pool_zalloc(sat_pool *pool, size_t n);
+void sat_pool_free(sat_pool *pool);
+
 /* Print "PROG VERSION" and exit 0; print usage text to stdout and exit 0. */
 _Noreturn void sat_print_version(void);
 _Noreturn void sat_print_usage(const char *usage);

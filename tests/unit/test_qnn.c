@@ -74,7 +74,7 @@ static void make_conv(const qcase *k, qconv *q, uint64_t *rng)
     }
     for (int n = 0; n < k->oc; n++) q->bias[n] = bscale * (float)((int)(next(rng) % 20001) - 10000);
     assert_int_equal(qnn_conv_init(&q->cv, &q->g, k->depthwise, q->w, &q->wq, q->bias, &q->bq, q->in,
-                                   q->out, k->act), 0);
+                                   q->out, k->act, NULL), 0);
     if (k->residual) {
         q->res = (qnn_q){0.08f, 130};
         q->sum = (qnn_q){0.12f, 125};
@@ -87,7 +87,7 @@ static void make_conv(const qcase *k, qconv *q, uint64_t *rng)
 static void portable_plan(const qcase *k, qconv *q)
 {
     assert_int_equal(qnn_conv_init(&q->cv, &q->g, k->depthwise, q->w, &q->wq, q->bias, &q->bq, q->in,
-                                   q->out, k->act), 0);
+                                   q->out, k->act, NULL), 0);
     if (k->residual) qnn_conv_fuse_add(&q->cv, q->res, q->sum, k->act);
 }
 
@@ -320,10 +320,10 @@ static void test_refuses_off_grid_weights(void **state)
     w[5] = 0.3f; /* not a multiple of the scale: stored as f16, or not this quantization */
     sat_quant wq = {1, 0, &scale, &zero};
     qnn_conv cv;
-    assert_int_equal(qnn_conv_init(&cv, &g, 0, w, &wq, NULL, NULL, (qnn_q){1, 0}, (qnn_q){1, 0}, SAT_ACT_NONE), -1);
+    assert_int_equal(qnn_conv_init(&cv, &g, 0, w, &wq, NULL, NULL, (qnn_q){1, 0}, (qnn_q){1, 0}, SAT_ACT_NONE, NULL), -1);
     qnn_conv_free(&cv);
     w[5] = 2.5f;
-    assert_int_equal(qnn_conv_init(&cv, &g, 0, w, &wq, NULL, NULL, (qnn_q){1, 0}, (qnn_q){1, 0}, SAT_ACT_NONE), 0);
+    assert_int_equal(qnn_conv_init(&cv, &g, 0, w, &wq, NULL, NULL, (qnn_q){1, 0}, (qnn_q){1, 0}, SAT_ACT_NONE, NULL), 0);
     qnn_conv_free(&cv);
 }
 

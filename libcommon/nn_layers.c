@@ -171,46 +171,48 @@ typedef void rows_tile_fn(float *C, int ldc, const float *A, int lda, const void
     ROWS_TILE(3, 3, HALF, SUFFIX) ROWS_TILE(4, 3, HALF, SUFFIX)
 ROWS_TILES(0, ) ROWS_TILES(1, _h)
 
-/* The same with AVX-512: R rows × 48 columns (3 zmm), R up to 8.  The
- * lanes' FMAs are the same operations as AVX2's, so the bits are too. */
+/* The same with AVX-512: R rows × NV·16 columns (NV zmm, up to 3), R up to
+ * 8.  The lanes' FMAs are the same operations as AVX2's, so the bits are too. */
 ROWS_AVX512 static inline __attribute__((always_inline)) void
 rows_tile_wide(float *C, int ldc, const float *A, int lda, const void *B, int ldb, int k0,
-               int k1, int first, const int R, const int half)
+               int k1, int first, const int R, const int NV, const int half)
 {
     __m512 acc[8][3], b[3];
 #pragma GCC unroll 8
     for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
-        for (int v = 0; v < 3; v++)
+        for (int v = 0; v < NV; v++)
             acc[r][v] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(C + (size_t)r * ldc + 16 * v);
     for (int k = k0; k < k1; k++) {
 #pragma GCC unroll 4
-        for (int v = 0; v < 3; v++) b[v] = load16(B, (size_t)k * ldb + 16 * v, half);
+        for (int v = 0; v < NV; v++) b[v] = load16(B, (size_t)k * ldb + 16 * v, half);
 #pragma GCC unroll 8
         for (int r = 0; r < R; r++) {
             __m512 a = _mm512_set1_ps(A[(size_t)r * lda + k]);
 #pragma GCC unroll 4
-            for (int v = 0; v < 3; v++) acc[r][v] = _mm512_fmadd_ps(a, b[v], acc[r][v]);
+            for (int v = 0; v < NV; v++) acc[r][v] = _mm512_fmadd_ps(a, b[v], acc[r][v]);
         }
     }
 #pragma GCC unroll 8
     for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
-        for (int v = 0; v < 3; v++) _mm512_storeu_ps(C + (size_t)r * ldc + 16 * v, acc[r][v]);
+        for (int v = 0; v < NV; v++) _mm512_storeu_ps(C + (size_t)r * ldc + 16 * v, acc[r][v]);
 }
-#define ROWS_TILE_WIDE(R, HALF, SUFFIX)                                                    \
-    ROWS_AVX512 static void rows_tile_##R##x6##SUFFIX(float *C, int ldc, const float *A,   \
+#define ROWS_TILE_WIDE(R, NV, HALF, SUFFIX)                                                \
+    ROWS_AVX512 static void rows_tile_##R##x##NV##w##SUFFIX(float *C, int ldc, const float *A, \
                                                       int lda, const void *B, int ldb,     \
                                                       int k0, int k1, int first)           \
     {                                                                                      \
-        rows_tile_wide(C, ldc, A, lda, B, ldb, k0, k1, first, R, HALF);                    \
+        rows_tile_wide(C, ldc, A, lda, B, ldb, k0, k1, first, R, NV, HALF);                \
     }
-#define ROWS_TILES_WIDE(HALF, SUFFIX)                                                      \
-    ROWS_TILE_WIDE(1, HALF, SUFFIX) ROWS_TILE_WIDE(2, HALF, SUFFIX)                        \
-    ROWS_TILE_WIDE(3, HALF, SUFFIX) ROWS_TILE_WIDE(4, HALF, SUFFIX)                        \
-    ROWS_TILE_WIDE(5, HALF, SUFFIX) ROWS_TILE_WIDE(6, HALF, SUFFIX)                        \
-    ROWS_TILE_WIDE(7, HALF, SUFFIX) ROWS_TILE_WIDE(8, HALF, SUFFIX)
-ROWS_TILES_WIDE(0, ) ROWS_TILES_WIDE(1, _h)
+#define ROWS_TILES_WIDE(NV, HALF, SUFFIX)                                                  \
+    ROWS_TILE_WIDE(1, NV, HALF, SUFFIX) ROWS_TILE_WIDE(2, NV, HALF, SUFFIX)                \
+    ROWS_TILE_WIDE(3, NV, HALF, SUFFIX) ROWS_TILE_WIDE(4, NV, HALF, SUFFIX)                \
+    ROWS_TILE_WIDE(5, NV, HALF, SUFFIX) ROWS_TILE_WIDE(6, NV, HALF, SUFFIX)                \
+    ROWS_TILE_WIDE(7, NV, HALF, SUFFIX) ROWS_TILE_WIDE(8, NV, HALF, SUFFIX)
+ROWS_TILES_WIDE(3, 0, ) ROWS_TILES_WIDE(3, 1, _h)
+ROWS_TILES_WIDE(2, 0, ) ROWS_TILES_WIDE(2, 1, _h)
+ROWS_TILES_WIDE(1, 0, ) ROWS_TILES_WIDE(1, 1, _h)
 
 /* Tiles of `cols` columns and up to `rows` rows: fn[R − 1] for R rows. */
 typedef struct {
@@ -218,12 +220,17 @@ typedef struct {
     rows_tile_fn *fn[8];
 } rows_tiles;
 
-/* [half]: f32 B, f16 B. */
-static const rows_tiles tiles_avx512[2] = {
-    { 48, 8, { rows_tile_1x6, rows_tile_2x6, rows_tile_3x6, rows_tile_4x6, rows_tile_5x6,
-               rows_tile_6x6, rows_tile_7x6, rows_tile_8x6 } },
-    { 48, 8, { rows_tile_1x6_h, rows_tile_2x6_h, rows_tile_3x6_h, rows_tile_4x6_h,
-               rows_tile_5x6_h, rows_tile_6x6_h, rows_tile_7x6_h, rows_tile_8x6_h } } };
+/* [half]: f32 B, f16 B.  AVX-512: 48, 32 and 16 columns. */
+#define TILES_WIDE(NV)                                                                     \
+    {{16 * (NV), 8, {rows_tile_1x##NV##w, rows_tile_2x##NV##w, rows_tile_3x##NV##w,          \
+                     rows_tile_4x##NV##w, rows_tile_5x##NV##w, rows_tile_6x##NV##w,          \
+                     rows_tile_7x##NV##w, rows_tile_8x##NV##w}},                            \
+     {16 * (NV), 8, {rows_tile_1x##NV##w_h, rows_tile_2x##NV##w_h, rows_tile_3x##NV##w_h,    \
+                     rows_tile_4x##NV##w_h, rows_tile_5x##NV##w_h, rows_tile_6x##NV##w_h,    \
+                     rows_tile_7x##NV##w_h, rows_tile_8x##NV##w_h}}}
+static const rows_tiles tiles_avx512[2] = TILES_WIDE(3);
+static const rows_tiles tiles_avx512_32[2] = TILES_WIDE(2);
+static const rows_tiles tiles_avx512_16[2] = TILES_WIDE(1);
 static const rows_tiles tiles_24[2] = {
     { 24, 4, { rows_tile_1x3, rows_tile_2x3, rows_tile_3x3, rows_tile_4x3 } },
     { 24, 4, { rows_tile_1x3_h, rows_tile_2x3_h, rows_tile_3x3_h, rows_tile_4x3_h } } };
@@ -245,14 +252,23 @@ ROWS_AVX2 static void strip_to_f32(float *S, const void *B, int ldb, int k0, int
             _mm256_storeu_ps(S + (size_t)(k - k0) * cols + v, load8(B, (size_t)k * ldb + v, 1));
 }
 
-/* The same for the AVX-512 tiles' strips (48 columns), 16 at a time: half
- * the instructions, which were 15% of sat-beam's time at 48 rows. */
-ROWS_AVX512 static void strip48_to_f32(float *S, const void *B, int ldb, int k0, int k1)
+/* The same for the AVX-512 tiles' strips (cols a multiple of 16), 16 at a
+ * time: half the instructions, which were 15% of sat-beam's time at 48
+ * rows; the rows 8 ahead are fetched meanwhile. */
+ROWS_AVX512 static void strip16_to_f32(float *S, const void *B, int ldb, int k0, int k1, int cols)
 {
-    for (int k = k0; k < k1; k++)
-#pragma GCC unroll 3
-        for (int v = 0; v < 48; v += 16)
-            _mm512_storeu_ps(S + (size_t)(k - k0) * 48 + v, load16(B, (size_t)k * ldb + v, 1));
+    for (int k = k0; k < k1; k++) {
+        const uint16_t *ahead = (const uint16_t *)B + (size_t)(k + 8 < k1 ? k + 8 : k) * ldb;
+        _mm_prefetch((const char *)ahead, _MM_HINT_T0);
+        _mm_prefetch((const char *)(ahead + 32), _MM_HINT_T0);
+        for (int v = 0; v < cols; v += 16)
+            _mm512_storeu_ps(S + (size_t)(k - k0) * cols + v, load16(B, (size_t)k * ldb + v, 1));
+    }
+}
+
+static int tiles_avx512_wide(const rows_tiles *t)
+{
+    return t == tiles_avx512 || t == tiles_avx512_32 || t == tiles_avx512_16;
 }
 
 /* One strip of columns of C (tiles[0].cols wide, from B's column j) over
@@ -268,8 +284,8 @@ static void rows_strip(float *C, int ldc, const float *A, int lda, const void *B
     int ldb = N, first = k0 == 0;
     if (half && M > t->rows) {
         t = &tiles[0];
-        if (tiles == tiles_avx512)
-            strip48_to_f32(S, (const uint16_t *)B + j, N, k0, k1);
+        if (tiles_avx512_wide(tiles))
+            strip16_to_f32(S, (const uint16_t *)B + j, N, k0, k1, t->cols);
         else
             strip_to_f32(S, (const uint16_t *)B + j, N, k0, k1, t->cols);
         B = S;
@@ -287,7 +303,8 @@ static void rows_strip(float *C, int ldc, const float *A, int lda, const void *B
 }
 
 /* C = A·B over the multiple-of-8 prefix of the columns, in the widest tiles
- * that fit (48 columns with AVX-512, else 24, then 8); returns its length. */
+ * that fit (48, 32, 16 columns with AVX-512, else 24, then 8); returns its
+ * length. */
 static int rows_avx2(float *C, int ldc, const float *A, int lda, const void *B, int M, int N,
                      int K, int avx512, int half)
 {
@@ -296,6 +313,8 @@ static int rows_avx2(float *C, int ldc, const float *A, int lda, const void *B, 
         int k1 = K - k0 < ROWS_KBLOCK ? K : k0 + ROWS_KBLOCK;
         for (int j = 0; j < n8;) {
             const rows_tiles *t = avx512 && j + 48 <= n8 ? tiles_avx512
+                                  : avx512 && j + 32 <= n8 ? tiles_avx512_32
+                                  : avx512 && j + 16 <= n8 ? tiles_avx512_16
                                   : j + 24 <= n8         ? tiles_24
                                                          : tiles_8;
             rows_strip(C, ldc, A, lda, B, N, M, j, k0, k1, t, half);

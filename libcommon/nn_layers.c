@@ -11,6 +11,7 @@
 #include <immintrin.h>
 #include <math.h>
 #include <string.h>
+#include <stdlib.h>
 
 #include "sat/half.h"
 #include "sat/nn_simd.h"
@@ -214,34 +215,87 @@ ROWS_TILES_WIDE(3, 0, ) ROWS_TILES_WIDE(3, 1, _h)
 ROWS_TILES_WIDE(2, 0, ) ROWS_TILES_WIDE(2, 1, _h)
 ROWS_TILES_WIDE(1, 0, ) ROWS_TILES_WIDE(1, 1, _h)
 
-/* Tiles of `cols` columns and up to `rows` rows: fn[R − 1] for R rows. */
+/* The AVX-512 tile of the last 1..15 columns: R rows × the `cols` columns
+ * that mask m selects (AVX512BW: the f16 lanes are masked as they are
+ * loaded, so nothing past B's row is read).  Each element's chain is the
+ * one the scalar tail would compute, in a tenth of its time (the
+ * vocabulary's 2538 columns leave 10: a quarter of the output layer's time). */
+#define ROWS_AVX512BW __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
+ROWS_AVX512BW static inline __attribute__((always_inline)) void
+rows_tile_masked(float *C, int ldc, const float *A, int lda, const void *B, int ldb, int k0,
+                 int k1, int first, __mmask16 m, const int R, const int half)
+{
+    __m512 acc[8];
+#pragma GCC unroll 8
+    for (int r = 0; r < R; r++)
+        acc[r] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m, C + (size_t)r * ldc);
+    for (int k = k0; k < k1; k++) {
+        const size_t i = (size_t)k * ldb;
+        __m512 b = half ? _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, (const uint16_t *)B + i))
+                        : _mm512_maskz_loadu_ps(m, (const float *)B + i);
+#pragma GCC unroll 8
+        for (int r = 0; r < R; r++)
+            acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(A[(size_t)r * lda + k]), b, acc[r]);
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < R; r++) _mm512_mask_storeu_ps(C + (size_t)r * ldc, m, acc[r]);
+}
+typedef void rows_masked_fn(float *C, int ldc, const float *A, int lda, const void *B, int ldb,
+                            int k0, int k1, int first, __mmask16 m);
+#define ROWS_TILE_MASKED(R, HALF, SUFFIX)                                                  \
+    ROWS_AVX512BW static void rows_tile_##R##m##SUFFIX(float *C, int ldc, const float *A,  \
+                                                       int lda, const void *B, int ldb,    \
+                                                       int k0, int k1, int first,          \
+                                                       __mmask16 m)                        \
+    {                                                                                      \
+        rows_tile_masked(C, ldc, A, lda, B, ldb, k0, k1, first, m, R, HALF);               \
+    }
+#define ROWS_TILES_MASKED(HALF, SUFFIX)                                                    \
+    ROWS_TILE_MASKED(1, HALF, SUFFIX) ROWS_TILE_MASKED(2, HALF, SUFFIX)                    \
+    ROWS_TILE_MASKED(3, HALF, SUFFIX) ROWS_TILE_MASKED(4, HALF, SUFFIX)                    \
+    ROWS_TILE_MASKED(5, HALF, SUFFIX) ROWS_TILE_MASKED(6, HALF, SUFFIX)                    \
+    ROWS_TILE_MASKED(7, HALF, SUFFIX) ROWS_TILE_MASKED(8, HALF, SUFFIX)
+ROWS_TILES_MASKED(0, ) ROWS_TILES_MASKED(1, _h)
+/* [half][R − 1] */
+static rows_masked_fn *const tiles_masked[2][8] = {
+    {rows_tile_1m, rows_tile_2m, rows_tile_3m, rows_tile_4m, rows_tile_5m, rows_tile_6m,
+     rows_tile_7m, rows_tile_8m},
+    {rows_tile_1m_h, rows_tile_2m_h, rows_tile_3m_h, rows_tile_4m_h, rows_tile_5m_h,
+     rows_tile_6m_h, rows_tile_7m_h, rows_tile_8m_h}};
+
+/* Tiles of `cols` columns and up to `rows` rows: fn[R − 1] for R rows.
+ * convert: with f16 B and more rows than one tile, the strip is converted
+ * once to f32 for the f32 tiles (the AVX2 tiles, whose 4 rows would each
+ * convert it again); the AVX-512 tiles convert as they load, which costs
+ * less on Zen 5 than the strip's stores and loads (nn_linear_rows_f16 of
+ * the LSTM at 48 rows: 2.49 -> 2.16 ms). */
 typedef struct {
-    int cols, rows;
+    int cols, rows, convert;
     rows_tile_fn *fn[8];
 } rows_tiles;
 
 /* [half]: f32 B, f16 B.  AVX-512: 48, 32 and 16 columns. */
 #define TILES_WIDE(NV)                                                                     \
-    {{16 * (NV), 8, {rows_tile_1x##NV##w, rows_tile_2x##NV##w, rows_tile_3x##NV##w,          \
-                     rows_tile_4x##NV##w, rows_tile_5x##NV##w, rows_tile_6x##NV##w,          \
-                     rows_tile_7x##NV##w, rows_tile_8x##NV##w}},                            \
-     {16 * (NV), 8, {rows_tile_1x##NV##w_h, rows_tile_2x##NV##w_h, rows_tile_3x##NV##w_h,    \
-                     rows_tile_4x##NV##w_h, rows_tile_5x##NV##w_h, rows_tile_6x##NV##w_h,    \
-                     rows_tile_7x##NV##w_h, rows_tile_8x##NV##w_h}}}
+    {{16 * (NV), 8, 0, {rows_tile_1x##NV##w, rows_tile_2x##NV##w, rows_tile_3x##NV##w,       \
+                        rows_tile_4x##NV##w, rows_tile_5x##NV##w, rows_tile_6x##NV##w,       \
+                        rows_tile_7x##NV##w, rows_tile_8x##NV##w}},                         \
+     {16 * (NV), 8, 0, {rows_tile_1x##NV##w_h, rows_tile_2x##NV##w_h, rows_tile_3x##NV##w_h, \
+                        rows_tile_4x##NV##w_h, rows_tile_5x##NV##w_h, rows_tile_6x##NV##w_h, \
+                        rows_tile_7x##NV##w_h, rows_tile_8x##NV##w_h}}}
 static const rows_tiles tiles_avx512[2] = TILES_WIDE(3);
 static const rows_tiles tiles_avx512_32[2] = TILES_WIDE(2);
 static const rows_tiles tiles_avx512_16[2] = TILES_WIDE(1);
 static const rows_tiles tiles_24[2] = {
-    { 24, 4, { rows_tile_1x3, rows_tile_2x3, rows_tile_3x3, rows_tile_4x3 } },
-    { 24, 4, { rows_tile_1x3_h, rows_tile_2x3_h, rows_tile_3x3_h, rows_tile_4x3_h } } };
+    { 24, 4, 1, { rows_tile_1x3, rows_tile_2x3, rows_tile_3x3, rows_tile_4x3 } },
+    { 24, 4, 1, { rows_tile_1x3_h, rows_tile_2x3_h, rows_tile_3x3_h, rows_tile_4x3_h } } };
 static const rows_tiles tiles_8[2] = {
-    { 8, 4, { rows_tile_1x1, rows_tile_2x1, rows_tile_3x1, rows_tile_4x1 } },
-    { 8, 4, { rows_tile_1x1_h, rows_tile_2x1_h, rows_tile_3x1_h, rows_tile_4x1_h } } };
+    { 8, 4, 1, { rows_tile_1x1, rows_tile_2x1, rows_tile_3x1, rows_tile_4x1 } },
+    { 8, 4, 1, { rows_tile_1x1_h, rows_tile_2x1_h, rows_tile_3x1_h, rows_tile_4x1_h } } };
 
-/* B's rows per pass: the pages one pass touches (a row of lstm.W is 8 KB)
- * stay within the TLB, and its strips of columns within L1 for all the row
- * tiles of C. */
-#define ROWS_KBLOCK 128
+/* B's rows per pass: the pages one pass touches (a row of lstm.W is 4 KB
+ * in f16) stay within the TLB, and its strips of columns within L1 for all
+ * the row tiles of C. */
+#define ROWS_KBLOCK 256
 
 /* f16 B's rows k0..k1, columns [0, cols) (a multiple of 8), as floats into
  * S (k1 − k0 rows of stride cols). */
@@ -252,42 +306,19 @@ ROWS_AVX2 static void strip_to_f32(float *S, const void *B, int ldb, int k0, int
             _mm256_storeu_ps(S + (size_t)(k - k0) * cols + v, load8(B, (size_t)k * ldb + v, 1));
 }
 
-/* The same for the AVX-512 tiles' strips (cols a multiple of 16), 16 at a
- * time: half the instructions, which were 15% of sat-beam's time at 48
- * rows; the rows 8 ahead are fetched meanwhile. */
-ROWS_AVX512 static void strip16_to_f32(float *S, const void *B, int ldb, int k0, int k1, int cols)
-{
-    for (int k = k0; k < k1; k++) {
-        const uint16_t *ahead = (const uint16_t *)B + (size_t)(k + 8 < k1 ? k + 8 : k) * ldb;
-        _mm_prefetch((const char *)ahead, _MM_HINT_T0);
-        _mm_prefetch((const char *)(ahead + 32), _MM_HINT_T0);
-        for (int v = 0; v < cols; v += 16)
-            _mm512_storeu_ps(S + (size_t)(k - k0) * cols + v, load16(B, (size_t)k * ldb + v, 1));
-    }
-}
-
-static int tiles_avx512_wide(const rows_tiles *t)
-{
-    return t == tiles_avx512 || t == tiles_avx512_32 || t == tiles_avx512_16;
-}
-
 /* One strip of columns of C (tiles[0].cols wide, from B's column j) over
  * B's rows k0..k1, in tiles of up to tiles[0].rows rows; tiles: {f32, f16}
- * of one width.  With f16 B and more rows than one tile, the strip is
- * converted once to f32 (24 KB at most, in L1) and the f32 tiles read that:
- * the same floats, converted once instead of per tile. */
+ * of one width.  A converted strip (24 KB at most, in L1) holds the same
+ * floats as B. */
 static void rows_strip(float *C, int ldc, const float *A, int lda, const void *B, int N, int M,
                        int j, int k0, int k1, const rows_tiles *tiles, int half)
 {
-    float S[ROWS_KBLOCK * 48];
+    float S[ROWS_KBLOCK * 24];
     const rows_tiles *t = &tiles[half];
     int ldb = N, first = k0 == 0;
-    if (half && M > t->rows) {
+    if (half && t->convert && M > t->rows) {
         t = &tiles[0];
-        if (tiles_avx512_wide(tiles))
-            strip16_to_f32(S, (const uint16_t *)B + j, N, k0, k1, t->cols);
-        else
-            strip_to_f32(S, (const uint16_t *)B + j, N, k0, k1, t->cols);
+        strip_to_f32(S, (const uint16_t *)B + j, N, k0, k1, t->cols);
         B = S;
         A += k0;
         ldb = t->cols;
@@ -302,26 +333,42 @@ static void rows_strip(float *C, int ldc, const float *A, int lda, const void *B
     }
 }
 
-/* C = A·B over the multiple-of-8 prefix of the columns, in the widest tiles
- * that fit (48, 32, 16 columns with AVX-512, else 24, then 8); returns its
- * length. */
+/* The last N − j (< 16) columns of C over B's rows k0..k1, masked tiles. */
+static void rows_masked(float *C, int ldc, const float *A, int lda, const void *B, int N, int M,
+                        int j, int k0, int k1, int half)
+{
+    const __mmask16 m = (__mmask16)((1u << (N - j)) - 1);
+    B = (const char *)B + (half ? sizeof(uint16_t) : sizeof(float)) * (size_t)j;
+    for (int r = 0; r < M; r += 8) {
+        int R = M - r < 8 ? M - r : 8;
+        tiles_masked[half][R - 1](C + (size_t)r * ldc + j, ldc, A + (size_t)r * lda, lda, B, N, k0,
+                                  k1, k0 == 0, m);
+    }
+}
+
+/* C = A·B in the widest tiles that fit (48, 32, 16 columns, then a masked
+ * tile, with AVX-512; else 24, then 8) over all the columns, or without
+ * AVX512BW their multiple-of-8 prefix; returns the columns done. */
 static int rows_avx2(float *C, int ldc, const float *A, int lda, const void *B, int M, int N,
                      int K, int avx512, int half)
 {
-    int n8 = N / 8 * 8;
+    const int masked = avx512 && __builtin_cpu_supports("avx512bw") &&
+                       __builtin_cpu_supports("avx512vl");
+    const int n_tiled = masked ? N / 16 * 16 : N / 8 * 8;
     for (int k0 = 0; k0 < K || k0 == 0; k0 += ROWS_KBLOCK) {
         int k1 = K - k0 < ROWS_KBLOCK ? K : k0 + ROWS_KBLOCK;
-        for (int j = 0; j < n8;) {
-            const rows_tiles *t = avx512 && j + 48 <= n8 ? tiles_avx512
-                                  : avx512 && j + 32 <= n8 ? tiles_avx512_32
-                                  : avx512 && j + 16 <= n8 ? tiles_avx512_16
-                                  : j + 24 <= n8         ? tiles_24
-                                                         : tiles_8;
+        for (int j = 0; j < n_tiled;) {
+            const rows_tiles *t = avx512 && j + 48 <= n_tiled ? tiles_avx512
+                                  : avx512 && j + 32 <= n_tiled ? tiles_avx512_32
+                                  : avx512 && j + 16 <= n_tiled ? tiles_avx512_16
+                                  : j + 24 <= n_tiled           ? tiles_24
+                                                                : tiles_8;
             rows_strip(C, ldc, A, lda, B, N, M, j, k0, k1, t, half);
             j += t->cols;
         }
+        if (masked && n_tiled < N) rows_masked(C, ldc, A, lda, B, N, M, n_tiled, k0, k1, half);
     }
-    return n8;
+    return masked ? N : n_tiled;
 }
 
 /* ---- the input gradient dx += dy·Wᵀ, row by row ---------------------------- */

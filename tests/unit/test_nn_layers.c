@@ -59,8 +59,9 @@ static void test_linear_layer(void **state)
 }
 
 /* nn_linear_rows: the definition, and a row's bits whatever the other rows
- * (7 rows: a tile of 4 and one of 3; 61 columns: two 24-wide tiles, an 8-wide
- * one and a tail; 300 products: blocks of 128, 128 and 44).  */
+ * (7 rows: with AVX2 a tile of 4 and one of 3; 61 columns: with AVX-512 a
+ * 48-wide tile and a masked one of 13, with AVX2 two 24-wide tiles, an
+ * 8-wide one and a scalar tail; 300 products: blocks of 256 and 44).  */
 static void test_linear_rows(void **state)
 {
     (void)state;
@@ -119,7 +120,7 @@ static void test_linear_rows_dx(void **state)
 /* nn_linear_rows_f16: the bits of nn_linear_rows on the weights converted,
  * from f16 bits at any alignment (one byte off here), with the vector paths
  * and without (9 rows: tiles of 8 and 1 with AVX-512; 109 columns: 48-wide
- * tiles, 24, 8 and a tail). */
+ * tiles and a masked one of 13 with AVX-512, with AVX2 24, 8 and a tail). */
 static void test_linear_rows_f16(void **state)
 {
     (void)state;

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "sat/half.h"
+#include "sat/nn_simd.h"
 #include "sat/util.h"
 
 /* The file -m names; a bare name that is no file here (sat-decoder-hard.satm)
@@ -227,6 +229,8 @@ struct sat_caption_state {
     int *prev_rows, *given_rows, *parent_rows; /* k_max·views (views > 1) */
     int *image;              /* k_max: each hypothesis's image (views > 1) */
     int *row_map, *old_map;  /* k_max·views: [r·views + v] = the row of hypothesis r's view v */
+    uint16_t *feats16;       /* the features in f16 (features_f16), or NULL */
+    size_t feats_n;          /* their values */
 };
 
 /* row_map of the state's k hypotheses, from their images (grouped). */
@@ -278,6 +282,19 @@ typedef struct {
     int n_images, k_max;
 } state_job;
 
+/* feats (n values) in f16 for the steps' context products, or NULL where
+ * f16 does not hold them exactly or the CPU has no F16C to read it with.
+ * Features records are f16, so their values always fit; a step then
+ * streams half the bytes of each row's image. */
+static uint16_t *features_f16(const float *feats, size_t n)
+{
+    if (!nn_simd_f16c()) return NULL;
+    uint16_t *h = sat_xmalloc_large(n * sizeof *h);
+    if (sat_f32_to_f16_exact(feats, h, n)) return h;
+    sat_free_large(h, n * sizeof *h);
+    return NULL;
+}
+
 /* Model m's decoder state: its attention's projection of the features is
  * most of a caption's set-up, so the models make theirs side by side. */
 static void new_model_state(void *arg, int m)
@@ -285,6 +302,7 @@ static void new_model_state(void *arg, int m)
     const state_job *j = arg;
     j->st->st[m] = sat_decoder_state_new(j->st->ens->dec[m], j->feats, j->n_images * j->st->views,
                                          j->k_max);
+    if (j->st->feats16) sat_decoder_state_use_f16(j->st->st[m], j->st->feats16);
 }
 
 sat_caption_state *sat_caption_state_new(const sat_ensemble *ens, const float *feats, int n_images,
@@ -295,6 +313,8 @@ sat_caption_state *sat_caption_state_new(const sat_ensemble *ens, const float *f
     st->ens = ens;
     st->views = views;
     st->n = ens->n * views;
+    st->feats_n = (size_t)n_images * views * c->L * c->D;
+    st->feats16 = features_f16(feats, st->feats_n);
     state_job job = { st, feats, n_images, k_max };
     each_model(ens, ens->threads, new_model_state, &job);
     const size_t hyps = (size_t)n_images * k_max, rows = hyps * views;
@@ -341,6 +361,7 @@ void sat_caption_state_free(sat_caption_state *st)
     free(st->row_map);
     free(st->old_map);
     free(st->image);
+    sat_free_large(st->feats16, st->feats_n * sizeof *st->feats16);
     free(st);
 }
 

@@ -359,6 +359,7 @@ typedef struct {
     float *c, *h;                   /* n×H */
     int rowwise;                    /* inference: nn_linear_rows, so that a row's
                                      * bits do not depend on the other rows */
+    const uint16_t *feats16;        /* inference: the features in f16, or NULL */
 } step_io;
 
 /* y = x·W + b as training (OpenBLAS) or inference (rowwise) computes it;
@@ -373,14 +374,20 @@ static void linear(const sat_decoder *dec, int rowwise, float *y, int ldy, const
     else nn_linear_forward(y, ldy, x, ldx, W, b, n, in, out);
 }
 
-/* nn_context_forward with nn_linear_rows: one call per run of rows of an image. */
-static void context_rows(float *z, const float *zw, const float *feats, const int *img, int n,
-                         int L, int D)
+/* nn_context_forward with nn_linear_rows: one call per run of rows of an
+ * image, reading feats16 where it is given (the same values as feats). */
+static void context_rows(float *z, const float *zw, const float *feats, const uint16_t *feats16,
+                         const int *img, int n, int L, int D)
 {
     for (int r0 = 0, r1; r0 < n; r0 = r1) {
         for (r1 = r0 + 1; r1 < n && img[r1] == img[r0]; r1++) {}
-        nn_linear_rows(z + (size_t)r0 * D, D, zw + (size_t)r0 * L, L,
-                       feats + (size_t)img[r0] * L * D, NULL, r1 - r0, L, D);
+        const size_t at = (size_t)img[r0] * L * D;
+        if (feats16)
+            nn_linear_rows_f16(z + (size_t)r0 * D, D, zw + (size_t)r0 * L, L, feats16 + at, NULL,
+                               r1 - r0, L, D);
+        else
+            nn_linear_rows(z + (size_t)r0 * D, D, zw + (size_t)r0 * L, L, feats + at, NULL, r1 - r0,
+                           L, D);
     }
 }
 
@@ -389,7 +396,8 @@ static void context_rows(float *z, const float *zw, const float *feats, const in
 static void step_context_forward(const sat_decoder_config *c, const float *feats, const step_io *s)
 {
     if (s->rowwise) {
-        context_rows(s->zraw, s->zw, feats, s->img, s->n, c->L, c->D); /* rows grouped by image */
+        /* rows grouped by image */
+        context_rows(s->zraw, s->zw, feats, s->feats16, s->img, s->n, c->L, c->D);
         return;
     }
     if (!s->perm) {
@@ -1283,8 +1291,10 @@ sat_decoder_loss sat_decoder_forward_backward_hard(sat_decoder *dec,
 struct sat_decoder_state {
     int k, k_max, H;                /* rows now; capacity (images × hypotheses each) */
     int *img, *img_next;            /* k_max: the image each row reads, grouped */
-    float *arena;
+    float *arena;                   /* the arrays below, carved */
+    size_t arena_bytes;
     const float *feats;             /* images × L×D, the caller's */
+    const uint16_t *feats16;        /* the same in f16, the caller's, or NULL */
     float *proj, *mean;             /* images × (L×A, D) */
     float *h, *c, *h_next, *c_next; /* k_max×H */
     float *x, *q, *alpha, *zraw, *beta, *gates, *act, *act_z; /* k_max × K, A, L, D, 1, 4H, E, E */
@@ -1308,6 +1318,7 @@ sat_decoder_state *sat_decoder_state_new(const sat_decoder *dec, const float *fe
         { &st->act_z, k * c->E }, { &st->zw, k * c->L },
     };
     st->arena = carve(f, (int)(sizeof f / sizeof f[0]));
+    st->arena_bytes = carve_total(f, (int)(sizeof f / sizeof f[0])) * sizeof(float);
     st->img = sat_xcalloc(k, sizeof(int));
     st->img_next = sat_xcalloc(k, sizeof(int));
     st->k = n_images, st->k_max = (int)k, st->H = c->H;
@@ -1318,10 +1329,15 @@ sat_decoder_state *sat_decoder_state_new(const sat_decoder *dec, const float *fe
     return st;
 }
 
+void sat_decoder_state_use_f16(sat_decoder_state *st, const uint16_t *feats16)
+{
+    st->feats16 = feats16;
+}
+
 void sat_decoder_state_free(sat_decoder_state *st)
 {
     if (!st) return;
-    free(st->arena);
+    sat_free_large(st->arena, st->arena_bytes); /* the next batch's state takes it */
     free(st->img);
     free(st->img_next);
     free(st);
@@ -1382,7 +1398,7 @@ void sat_decoder_step(const sat_decoder *dec, sat_decoder_state *st, const int *
     step_io s = { .n = st->k, .img = st->img, .h_prev = st->h, .c_prev = st->c, .x = st->x,
                   .q = st->q, .alpha = st->alpha, .zw = st->alpha, .zraw = st->zraw,
                   .beta = st->beta, .gates = st->gates, .c = st->c_next, .h = st->h_next,
-                  .rowwise = 1 };
+                  .rowwise = 1, .feats16 = st->feats16 };
     step_attend(dec, st->proj, &s);
     if (a->mode != SAT_ATTEND_SOFT) {
         for (int j = 0; j < st->k; j++)

@@ -113,6 +113,60 @@ __attribute__((target("avx,f16c"))) static void f32_to_f16_f16c(const float *src
     for (; i < n; i++) dst[i] = sat_f32_to_f16(src[i]);
 }
 
+/* Whether f16 bits h are f exactly (NaNs never: they compare unequal). */
+static int f16_is(uint16_t h, float f) { return sat_f16_to_f32(h) == f; }
+
+/* The prefix of src that converts exactly, 8 at a time; returns its length
+ * (a multiple of 8, or where the first inexact group of 8 starts). */
+__attribute__((target("avx,f16c"))) static size_t f32_to_f16_exact_f16c(const float *src,
+                                                                        uint16_t *dst, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 x = _mm256_loadu_ps(src + i);
+        const __m128i h = _mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT);
+        if (_mm256_movemask_ps(_mm256_cmp_ps(_mm256_cvtph_ps(h), x, _CMP_EQ_OQ)) != 0xff) break;
+        _mm_storeu_si128((__m128i *)(dst + i), h);
+    }
+    return i;
+}
+
+int sat_f32_to_f16_exact(const float *src, uint16_t *dst, size_t n)
+{
+    size_t i = nn_simd_f16c() ? f32_to_f16_exact_f16c(src, dst, n) : 0;
+    for (; i < n; i++)
+        if (!f16_is(dst[i] = sat_f32_to_f16(src[i]), src[i])) return 0;
+    return 1;
+}
+
+/* The exponent bits all set: an infinity or a NaN. */
+static int f16_bits_finite(const unsigned char *p) { return (p[1] & 0x7c) != 0x7c; }
+
+/* The multiple-of-16 prefix of n: whether it is all finite. */
+__attribute__((target("avx2"))) static int all_finite_avx2(const unsigned char *p, size_t n)
+{
+    const __m256i exp = _mm256_set1_epi16(0x7c00);
+    __m256i bad = _mm256_setzero_si256();
+    for (size_t i = 0; i + 16 <= n; i += 16) {
+        __m256i h = _mm256_and_si256(_mm256_loadu_si256((const __m256i *)(p + 2 * i)), exp);
+        bad = _mm256_or_si256(bad, _mm256_cmpeq_epi16(h, exp));
+    }
+    return _mm256_testz_si256(bad, bad);
+}
+
+int sat_f16_all_finite(const void *src, size_t n)
+{
+    const unsigned char *p = src;
+    size_t i = 0;
+    if (nn_simd_avx2()) {
+        i = n / 16 * 16;
+        if (!all_finite_avx2(p, i)) return 0;
+    }
+    for (; i < n; i++)
+        if (!f16_bits_finite(p + 2 * i)) return 0;
+    return 1;
+}
+
 void sat_f32_to_f16_array(const float *src, uint16_t *dst, size_t n)
 {
     if (nn_simd_f16c()) f32_to_f16_f16c(src, dst, n);

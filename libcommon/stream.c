@@ -649,15 +649,11 @@ static int features_check_values(const sat_features *f)
     size_t n = sat_features_count(f);
     const unsigned char *p = f->data;
     if (f->dtype == SAT_U8) return 0; /* every byte is a value */
+    if (f->dtype == SAT_F16) return sat_f16_all_finite(p, n) ? 0 : -1;
     for (size_t i = 0; i < n; i++) {
-        if (f->dtype == SAT_F16) {
-            uint16_t v = (uint16_t)(p[2 * i] | p[2 * i + 1] << 8);
-            if ((v & 0x7c00) == 0x7c00) return -1;
-        } else {
-            float v;
-            memcpy(&v, p + 4 * i, 4);
-            if (!isfinite(v)) return -1;
-        }
+        float v;
+        memcpy(&v, p + 4 * i, 4);
+        if (!isfinite(v)) return -1;
     }
     return 0;
 }

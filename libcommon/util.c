@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -135,11 +136,50 @@ size_t sat_large_size(size_t n)
     return n ? (n + align - 1) / align * align : align;
 }
 
+/* Blocks of huge pages that sat_free_large keeps, by their rounded size. */
+enum { LARGE_KEPT = 4 };
+static struct {
+    void *p;
+    size_t size;
+} kept[LARGE_KEPT];
+static pthread_mutex_t kept_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* A kept block of `size` bytes, or NULL. */
+static void *take_kept(size_t size)
+{
+    void *p = NULL;
+    pthread_mutex_lock(&kept_lock);
+    for (int i = 0; i < LARGE_KEPT && !p; i++)
+        if (kept[i].p && kept[i].size == size) {
+            p = kept[i].p;
+            kept[i].p = NULL;
+        }
+    pthread_mutex_unlock(&kept_lock);
+    return p;
+}
+
+void sat_free_large(void *p, size_t n)
+{
+    if (!p) return;
+    if (large_align(n) == HUGE_PAGE) {
+        pthread_mutex_lock(&kept_lock);
+        for (int i = 0; i < LARGE_KEPT && p; i++)
+            if (!kept[i].p) {
+                kept[i].p = p, kept[i].size = sat_large_size(n);
+                p = NULL;
+            }
+        pthread_mutex_unlock(&kept_lock);
+    }
+    free(p); /* a small block, or no room to keep it */
+}
+
 void *sat_malloc_large(size_t n)
 {
     size_t align = large_align(n), rounded = sat_large_size(n);
     void *p;
-    if (rounded < n || posix_memalign(&p, align, rounded) != 0) return NULL;
+    if (rounded < n) return NULL;
+    if (align == HUGE_PAGE && (p = take_kept(rounded))) return p;
+    if (posix_memalign(&p, align, rounded) != 0) return NULL;
     if (align == HUGE_PAGE) madvise(p, rounded, MADV_HUGEPAGE); /* a hint: without THP it is ordinary memory */
     return p;
 }

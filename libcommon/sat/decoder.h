@@ -282,6 +282,10 @@ typedef struct sat_decoder_state sat_decoder_state;
  * with one row per image, row i reading image i at (h0, c0). */
 sat_decoder_state *sat_decoder_state_new(const sat_decoder *dec, const float *feats, int n_images,
                                          int k_max);
+/* The steps' context products read feats16 in place of the state's feats:
+ * the same values (sat_f32_to_f16_exact said so) in half the bytes, which
+ * each step streams for every row's image.  feats16 must outlive the state. */
+void sat_decoder_state_use_f16(sat_decoder_state *st, const uint16_t *feats16);
 void sat_decoder_state_free(sat_decoder_state *st);
 /* The number of rows now (all images'). */
 int sat_decoder_state_k(const sat_decoder_state *st);

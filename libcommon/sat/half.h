@@ -18,5 +18,13 @@ float sat_f16_to_f32(uint16_t h);
  * gives the same bits as sat_f16_to_f32 for every input, NaNs included. */
 void sat_f16_to_f32_array(const void *src, float *dst, size_t n);
 void sat_f32_to_f16_array(const float *src, uint16_t *dst, size_t n);
+/* Whether none of n halves (little-endian, any alignment) is an infinity or
+ * a NaN: 16 at a time with AVX2 (a features record's check was 3% of a
+ * batched beam search one half at a time). */
+int sat_f16_all_finite(const void *src, size_t n);
+/* The same, stopping at the first value that f16 does not hold exactly (a
+ * NaN is never taken as exact): returns whether all n are, in which case
+ * sat_f16_to_f32_array of dst gives src back bit for bit. */
+int sat_f32_to_f16_exact(const float *src, uint16_t *dst, size_t n);
 
 #endif

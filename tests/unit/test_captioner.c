@@ -1,8 +1,10 @@
 /* test_captioner.c — captions of several images stepped together are the
  * captions of each alone, to the bit: greedy decoding (sat_caption_decode)
  * and teacher forcing (sat_caption_teacher), with an ensemble, soft
- * and hard-argmax attention, on sizes that take every tile of
- * nn_linear_rows (4H = 80: 48, 24 and 8 columns; E = 26: a scalar tail);
+ * and hard-argmax attention, on sizes that take every kind of tile of
+ * nn_linear_rows (4H = 80: with AVX-512 48 and 32 columns, with AVX2 48, 24
+ * and 8; E = 26: 16 and a masked 10, or a scalar tail), the features read
+ * in f16 (their values are f16's);
  * and an image of two views is the ensemble of the model on each; an
  * ensemble's models stepped on threads give the same bytes as one by one. */
 #include <setjmp.h>
@@ -19,6 +21,7 @@
 #include "caption_check.h"
 #include "sat/captioner.h"
 #include "sat/decoder.h"
+#include "sat/half.h"
 #include "sat/model.h"
 #include "decoder_case.h"
 #include "sat/rng.h"
@@ -41,6 +44,8 @@ static fixture fixture_new(void)
     sat_rng_seed(&rng, 33);
     f.feats = sat_xmalloc((size_t)NIMG * cfg.L * cfg.D * sizeof(float));
     fill_random(f.feats, (size_t)NIMG * cfg.L * cfg.D, 0, 1, &rng);
+    for (size_t i = 0; i < (size_t)NIMG * cfg.L * cfg.D; i++) /* as a features record's */
+        f.feats[i] = sat_f16_to_f32(sat_f32_to_f16(f.feats[i]));
     return f;
 }
 

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "sat/decoder.h"
+#include "sat/half.h"
 #include "decoder_case.h"
 #include "gradient_check.h"
 #include "sat/optim.h"
@@ -338,6 +339,43 @@ static void test_step_images(void **state)
     sat_decoder_free(dec);
 }
 
+/* A state that reads its features in f16 (sat_decoder_state_use_f16) steps
+ * to the same bits as one that reads them in f32, where f16 holds them: two
+ * images, beams of 3 and 2 after a select. */
+static void test_step_f16_features(void **state)
+{
+    (void)state;
+    sat_decoder *dec = new_decoder(small, 18);
+    const int V = small.V;
+    const size_t LD = (size_t)small.L * small.D;
+    sat_rng rng;
+    sat_rng_seed(&rng, 18);
+    float *feats = sat_xmalloc(2 * LD * sizeof(float));
+    uint16_t *feats16 = sat_xmalloc(2 * LD * sizeof(uint16_t));
+    fill_random(feats, 2 * LD, 0, 1, &rng);
+    for (size_t i = 0; i < 2 * LD; i++) feats[i] = sat_f16_to_f32(sat_f32_to_f16(feats[i]));
+    assert_true(sat_f32_to_f16_exact(feats, feats16, 2 * LD));
+    sat_decoder_state *f32 = sat_decoder_state_new(dec, feats, 2, 3);
+    sat_decoder_state *f16 = sat_decoder_state_new(dec, feats, 2, 3);
+    sat_decoder_state_use_f16(f16, feats16);
+    float a[5 * 13], b[5 * 13], alpha_a[5 * 6], alpha_b[5 * 6];
+    sat_decoder_step(dec, f32, (const int[]){ 1, 1 }, NULL, a, alpha_a, NULL);
+    sat_decoder_step(dec, f16, (const int[]){ 1, 1 }, NULL, b, alpha_b, NULL);
+    assert_memory_equal(a, b, 2 * V * sizeof(float));
+    const int parents[] = { 0, 0, 0, 1, 1 }, words[] = { 3, 4, 5, 6, 7 };
+    sat_decoder_state_select(f32, parents, 5);
+    sat_decoder_state_select(f16, parents, 5);
+    sat_decoder_step(dec, f32, words, NULL, a, alpha_a, NULL);
+    sat_decoder_step(dec, f16, words, NULL, b, alpha_b, NULL);
+    assert_memory_equal(a, b, 5 * V * sizeof(float));
+    assert_memory_equal(alpha_a, alpha_b, sizeof alpha_a);
+    sat_decoder_state_free(f32);
+    sat_decoder_state_free(f16);
+    free(feats16);
+    free(feats);
+    sat_decoder_free(dec);
+}
+
 /* A tiny model memorises four captions of four images with Adam (two
  * captions of one image could not both be certain). */
 static void test_learns_toy_set(void **state)
@@ -505,6 +543,7 @@ int main(void)
         cmocka_unit_test(test_step_matches_teacher_forcing),
         cmocka_unit_test(test_step_select),
         cmocka_unit_test(test_step_images),
+        cmocka_unit_test(test_step_f16_features),
         cmocka_unit_test(test_learns_toy_set),
         cmocka_unit_test(test_model_round_trip),
         cmocka_unit_test(test_rejects_bad_batches),

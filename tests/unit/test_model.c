@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "sat/half.h"
+#include "sat/nn_simd.h"
 #include "sat/model.h"
 #include "sat/util.h"
 
@@ -646,6 +647,52 @@ static void test_f16_exact(void **state)
     for (int i = 0; i < 21; i++) assert_true(f[i] == sat_f16_to_f32((uint16_t)(1000 + i)));
 }
 
+/* sat_f32_to_f16_exact converts as sat_f32_to_f16_array while every value
+ * is exact in f16, and says no at the first one that is not (in the vector
+ * part or the tail, a NaN too); sat_f16_all_finite finds an infinity or a
+ * NaN anywhere, at an odd address; both with the vector paths and without. */
+static void test_f16_exact_and_finite(void **state)
+{
+    (void)state;
+    enum { N = 8 * 5 + 3, H = 16 * 3 + 5 };
+    float src[N];
+    uint16_t got[N], want[N];
+    static unsigned char odd[1 + 2 * H];
+    for (int simd = 1; simd >= 0; simd--) {
+        int was = nn_use_simd(simd);
+        for (int i = 0; i < N; i++) src[i] = sat_f16_to_f32((uint16_t)(0x3000 + 37 * i));
+        src[7] = -0.0f, src[9] = 65504.0f, src[11] = 0x1p-24f; /* f16's edges are exact */
+        sat_f32_to_f16_array(src, want, N);
+        assert_true(sat_f32_to_f16_exact(src, got, N));
+        assert_memory_equal(got, want, sizeof got);
+        const int at[] = {0, 13, N - 1};
+        const float inexact[] = {0.1f, 65520.0f, 0x1p-26f, NAN};
+        for (int a = 0; a < 3; a++)
+            for (int v = 0; v < 4; v++) {
+                float keep = src[at[a]];
+                src[at[a]] = inexact[v];
+                assert_false(sat_f32_to_f16_exact(src, got, N));
+                src[at[a]] = keep;
+            }
+        for (int i = 0; i < H; i++) {
+            uint16_t h = (uint16_t)(0x3c00 + 101 * i), neg = (uint16_t)(h | 0x8000);
+            memcpy(odd + 1 + 2 * i, i % 2 ? &h : &neg, 2);
+        }
+        assert_true(sat_f16_all_finite(odd + 1, H));
+        const uint16_t bad[] = {0x7c00, 0xfc00, 0x7e00, 0x7c01};
+        for (int i = 0; i < H; i += 7)
+            for (int b = 0; b < 4; b++) {
+                unsigned char keep[2];
+                memcpy(keep, odd + 1 + 2 * i, 2);
+                memcpy(odd + 1 + 2 * i, &bad[b], 2);
+                assert_false(sat_f16_all_finite(odd + 1, H));
+                assert_true(sat_f16_all_finite(odd + 1, (size_t)i)); /* the halves before it */
+                memcpy(odd + 1 + 2 * i, keep, 2);
+            }
+        nn_use_simd(was);
+    }
+}
+
 static int setup(void **state)
 {
     return mkdtemp(tmpdir) ? 0 : -1;
@@ -672,6 +719,7 @@ int main(void)
         cmocka_unit_test(test_validate_rejects),
         cmocka_unit_test(test_validate_finds_each_nonfinite),
         cmocka_unit_test(test_f16_exact),
+        cmocka_unit_test(test_f16_exact_and_finite),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

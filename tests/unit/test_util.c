@@ -1,6 +1,6 @@
 /* test_util.c — the large-array allocators of util.h: sat_xmalloc_large's
- * rounding and alignment, and sat_pool's zeroed, aligned, disjoint arrays,
- * in chunks of its own and beyond a chunk. */
+ * rounding and alignment, the blocks sat_free_large keeps, and sat_pool's
+ * zeroed, aligned, disjoint arrays, in chunks of its own and beyond a chunk. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,6 +22,33 @@ static void test_large_size_and_alignment(void **state)
     assert_int_equal((uintptr_t)p % (2 << 20), 0);
     memset(p, 1, sat_large_size(3 << 20)); /* all of it is usable */
     free(p);
+}
+
+/* sat_free_large keeps a block of huge pages for the next request of its
+ * rounded size, and no other; beyond the few it keeps, and below 512 KiB,
+ * it frees (the sanitizer build would report a leak). */
+static void test_free_large_keeps_blocks(void **state)
+{
+    (void)state;
+    unsigned char *p = sat_xmalloc_large(3 << 20);
+    memset(p, 7, 3 << 20);
+    sat_free_large(p, 3 << 20);
+    unsigned char *q = sat_xmalloc_large((3 << 20) + 5); /* 4 MiB, as p */
+    assert_ptr_equal(q, p);
+    memset(q, 8, sat_large_size((3 << 20) + 5)); /* all of it is usable */
+    unsigned char *r = sat_xmalloc_large(3 << 20);    /* p is taken: another block */
+    assert_ptr_not_equal(r, q);
+    sat_free_large(q, 3 << 20);
+    unsigned char *other = sat_xmalloc_large(6 << 20); /* 6 MiB: not q's 4 */
+    assert_ptr_not_equal(other, q);
+    sat_free_large(other, 6 << 20);
+    sat_free_large(r, 3 << 20);
+    enum { MANY = 9 };
+    void *many[MANY];
+    for (int i = 0; i < MANY; i++) many[i] = sat_xmalloc_large(1 << 20);
+    for (int i = 0; i < MANY; i++) sat_free_large(many[i], 1 << 20);
+    sat_free_large(sat_xmalloc_large(100), 100);
+    sat_free_large(NULL, 5 << 20);
 }
 
 /* Every array: 64-byte aligned, zeroed (the pool's first chunk may reuse
@@ -56,6 +83,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_large_size_and_alignment),
+        cmocka_unit_test(test_free_large_keeps_blocks),
         cmocka_unit_test(test_pool_arrays),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

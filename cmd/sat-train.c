@@ -134,8 +134,8 @@ typedef struct {
  * the same data; each takes its share of every batch's captions (cut by
  * work: batch_share), the gradients and the batch's statistics are summed
  * over the ranks, each rank steps the optimizer on its slice of the weights
- * and the slices are gathered onto all (optimizer_step), so the weights stay
- * identical; the dev images are decoded in shares, and rank 0 alone writes
+ * and the slices reach all (optimizer_step: in the memory they share on one
+ * machine, gathered across machines), so the weights stay identical; the dev images are decoded in shares, and rank 0 alone writes
  * files and talks.  Built without MPI (no mpicc), or run without mpirun (an
  * Open MPI singleton), it is one rank and the sums are no-ops. */
 static struct {
@@ -187,9 +187,87 @@ static void dist_sum(void *x, size_t n, MPI_Datatype t)
     MPI_Allreduce(MPI_IN_PLACE, x, (int)n, t, MPI_SUM, MPI_COMM_WORLD);
 }
 
-static void dist_sum_floats(float *x, size_t n)
+/* Ranks on one machine (all of the job's) share the weights and read each
+ * other's gradients in MPI-3 shared windows: the sum is each rank adding up
+ * its own slice of the gradients, all its optimizer step reads (an
+ * Allreduce of the 26 MB copied them twice, ~10 ms a batch, more than the
+ * sum itself), and the slices it steps are written where every rank reads
+ * them (no gathering).  grads_of NULL: messages, as across machines. */
+static struct {
+    MPI_Comm node;
+    MPI_Win params, grads;
+    float **grads_of; /* [rank]: that rank's gradients */
+} shm;
+
+/* Every rank here, and what each wrote to the windows before seen by all. */
+static void shm_barrier(void)
 {
-    dist_sum(x, n, MPI_FLOAT);
+    MPI_Win_sync(shm.params);
+    MPI_Win_sync(shm.grads);
+    MPI_Barrier(shm.node);
+    MPI_Win_sync(shm.params);
+    MPI_Win_sync(shm.grads);
+}
+
+/* dec's weights (rank 0's copy: all ranks' are the same) and gradients
+ * into shared windows, when every rank is on this machine and
+ * SAT_TRAIN_SHARED_MEMORY is not 0. */
+static void dist_share_memory(sat_decoder *dec)
+{
+    const char *env = getenv("SAT_TRAIN_SHARED_MEMORY");
+    int n;
+    if (dist.size == 1 || (env && strcmp(env, "0") == 0)) return;
+    MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &shm.node);
+    MPI_Comm_size(shm.node, &n);
+    if (n != dist.size) {
+        MPI_Comm_free(&shm.node);
+        return;
+    }
+    const MPI_Aint bytes = (MPI_Aint)(dec->nparams * sizeof(float));
+    float *params, *grads;
+    MPI_Aint size;
+    int unit;
+    MPI_Win_allocate_shared(dist.rank == 0 ? bytes : 0, sizeof(float), MPI_INFO_NULL, shm.node,
+                            &params, &shm.params);
+    MPI_Win_allocate_shared(bytes, sizeof(float), MPI_INFO_NULL, shm.node, &grads, &shm.grads);
+    MPI_Win_shared_query(shm.params, 0, &size, &unit, &params);
+    shm.grads_of = sat_xmalloc((size_t)dist.size * sizeof *shm.grads_of);
+    for (int r = 0; r < dist.size; r++) MPI_Win_shared_query(shm.grads, r, &size, &unit, &shm.grads_of[r]);
+    MPI_Win_lock_all(MPI_MODE_NOCHECK, shm.params);
+    MPI_Win_lock_all(MPI_MODE_NOCHECK, shm.grads);
+    if (dist.rank == 0) memcpy(params, dec->params, (size_t)bytes);
+    memset(grads, 0, (size_t)bytes);
+    sat_decoder_place(dec, params, grads);
+    shm_barrier();
+}
+
+/* After the decoder is freed. */
+static void dist_free_memory(void)
+{
+    if (!shm.grads_of) return;
+    MPI_Win_unlock_all(shm.params);
+    MPI_Win_unlock_all(shm.grads);
+    MPI_Win_free(&shm.params);
+    MPI_Win_free(&shm.grads);
+    MPI_Comm_free(&shm.node);
+    free(shm.grads_of);
+}
+
+/* The gradients (n) summed over the ranks: in shared memory, this rank's
+ * slice [lo, hi) alone, the ranks' in rank order; else all of them. */
+static void dist_sum_grads(float *grads, size_t n, long lo, long hi)
+{
+    if (dist.size == 1) return;
+    if (!shm.grads_of) {
+        dist_sum(grads, n, MPI_FLOAT);
+        return;
+    }
+    shm_barrier(); /* every rank's gradients are whole */
+    for (long i = lo; i < hi; i++) {
+        float sum = shm.grads_of[0][i];
+        for (int r = 1; r < dist.size; r++) sum += shm.grads_of[r][i];
+        grads[i] = sum;
+    }
 }
 
 static void dist_sum_doubles(double *x, size_t n)
@@ -222,10 +300,23 @@ static void dist_gather_slices(float *x, size_t n, int root)
     free(count);
     free(displ);
 }
+
+static int dist_shares_memory(void) { return shm.grads_of != NULL; }
+
+/* Each rank's slice of the weights, just stepped, on every rank. */
+static void dist_new_weights(float *params, size_t n)
+{
+    if (shm.grads_of) shm_barrier(); /* and no rank reads another's gradients any more */
+    else dist_gather_slices(params, n, -1);
+}
 #else
 static void dist_init(int *argc, char ***argv) {}
 static void dist_finalize(void) {}
-static void dist_sum_floats(float *x, size_t n) {}
+static void dist_share_memory(sat_decoder *dec) {}
+static void dist_free_memory(void) {}
+static void dist_sum_grads(float *grads, size_t n, long lo, long hi) {}
+static void dist_new_weights(float *params, size_t n) {}
+static int dist_shares_memory(void) { return 0; }
 static void dist_sum_doubles(double *x, size_t n) {}
 static void dist_gather_slices(float *x, size_t n, int root) {}
 #endif
@@ -412,12 +503,12 @@ typedef struct {
     double grad_norm;        /* the batch's summed gradient's (reduce_batch) */
     double summing_secs;     /* this epoch's time in the ranks' collectives: the sums
                                 (with the wait for the slowest rank's share) and the
-                                gathering of the new weights */
+                                sharing of the new weights */
 } trainer;
 
 /* The optimizer step, sharded: each rank clips (by the whole gradient's
  * norm) and steps its slice of the weights alone, then every rank's slice
- * is gathered onto all, so all hold the same new weights.  Each rank's
+ * reaches all (dist_new_weights), so all hold the same new weights.  Each rank's
  * Adam/RMSProp work is 1/N of one process's; the moments stay full-sized on
  * every rank, each keeping its own slice's up to date. */
 static void optimizer_step(trainer *tr)
@@ -427,7 +518,7 @@ static void optimizer_step(trainer *tr)
     if (tr->o->clip > 0) sat_clip_to_norm(grads + lo, hi - lo, tr->grad_norm, tr->o->clip);
     sat_optimizer_update_range(&tr->opt, (float)tr->ts.lr, params, grads, lo, hi);
     double t0 = sat_now();
-    dist_gather_slices(params, tr->dec->nparams, -1);
+    dist_new_weights(params, tr->dec->nparams);
     tr->summing_secs += sat_now() - t0;
     tr->ts.step++;
 }
@@ -606,7 +697,7 @@ static void reduce_batch(trainer *tr, sat_decoder_loss *l)
 {
     float *grads = tr->dec->grads;
     double t0 = sat_now();
-    dist_sum_floats(grads, tr->dec->nparams);
+    dist_sum_grads(grads, tr->dec->nparams, tr->plo, tr->phi);
     tr->summing_secs += sat_now() - t0;
     double sumsq = tr->o->clip > 0 ? sat_grad_sumsq(grads + tr->plo, (size_t)(tr->phi - tr->plo)) : 0;
     double sums[BATCH_SUMS] = {l->loss, l->xent, (double)l->ntokens, l->logp_sampled,
@@ -997,6 +1088,7 @@ int main(int argc, char **argv)
     sat_optimizer_init(&tr.opt, o.rmsprop ? SAT_OPTIM_RMSPROP : SAT_OPTIM_ADAM, tr.dec->nparams, o.lr);
     dist_share((long)tr.dec->nparams, dist.rank, &tr.plo, &tr.phi);
     if (o.resume) load_checkpoint(tr.dec, &tr.opt, &tr.ts, &d, &o);
+    dist_share_memory(tr.dec);
     tr.log = dist.rank == 0 ? open_log(&o) : NULL;
     fprintf(info, "sat-train: %zu parameters (E=%d H=%d A=%d), %s lr %g, batch %d, lambda %g, dropout %g\n",
             tr.dec->nparams, cfg.E, cfg.H, cfg.A, o.rmsprop ? "RMSProp" : "Adam", o.lr, o.batch,
@@ -1004,8 +1096,9 @@ int main(int argc, char **argv)
     if (o.init) fprintf(info, "sat-train: initial weights from %s\n", o.init);
     if (dist.size > 1)
         fprintf(info, "sat-train: %d processes, each a share of every batch's captions; %zu bytes "
-                "summed over them per step, each stepping the optimizer on 1/%d of the weights\n",
-                dist.size, tr.dec->nparams * sizeof(float) + BATCH_SUMS * sizeof(double), dist.size);
+                "summed over them per step (%s), each stepping the optimizer on 1/%d of the weights\n",
+                dist.size, tr.dec->nparams * sizeof(float) + BATCH_SUMS * sizeof(double),
+                dist_shares_memory() ? "in memory they share" : "in messages", dist.size);
     if (o.hard && !o.scst)
         fprintf(info, "sat-train: hard attention: %d sample(s) per caption, expected context "
                 "with p %g, REINFORCE weight %g (%s baseline), entropy %g, temperature %g\n",
@@ -1025,6 +1118,7 @@ int main(int argc, char **argv)
     if (tr.log) fclose(tr.log);
     sat_optimizer_free(&tr.opt);
     sat_decoder_free(tr.dec);
+    dist_free_memory();
     sat_dataset_free(&d);
     free(o.features);
     if (info != stderr) fclose(info);

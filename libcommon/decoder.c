@@ -118,12 +118,25 @@ sat_decoder *sat_decoder_new(sat_decoder_config cfg, char *err, size_t errlen)
 
 static void work_free(sat_decoder_work *w);
 
+void sat_decoder_place(sat_decoder *dec, float *params, float *grads)
+{
+    if (!dec->placed) {
+        free(dec->params);
+        free(dec->grads);
+    }
+    dec->params = params, dec->grads = grads, dec->placed = 1;
+    point_views(&dec->w, dec->params, dec->tensors);
+    point_views(&dec->g, dec->grads, dec->tensors);
+}
+
 void sat_decoder_free(sat_decoder *dec)
 {
     if (!dec) return;
     work_free(dec->work);
-    free(dec->params);
-    free(dec->grads);
+    if (!dec->placed) {
+        free(dec->params);
+        free(dec->grads);
+    }
     free(dec);
 }
 

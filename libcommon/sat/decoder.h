@@ -154,7 +154,14 @@ typedef struct {
     const void *half;            /* or NULL: params as f16 bits, same layout, where
                                   * inference reads the matrices (take_model): then
                                   * params holds only the vectors (1-D tensors) */
+    int placed;                  /* params and grads are the caller's (sat_decoder_place) */
 } sat_decoder;
+
+/* The decoder's params and grads become `params` and `grads` (nparams
+ * floats each, the caller's: sat-train's memory shared between ranks),
+ * which must hold what the decoder's did (the caller copies it) and outlive
+ * the decoder; its own arrays are freed. */
+void sat_decoder_place(sat_decoder *dec, float *params, float *grads);
 
 /* NULL with a reason in err when a size is < 1 or too large. */
 sat_decoder *sat_decoder_new(sat_decoder_config cfg, char *err, size_t errlen);

@@ -40,9 +40,12 @@ if ! command -v mpirun >/dev/null; then
 else
     two=$(for run in 1 2 3; do captions_per_s 1 "${mpirun2[@]}"; done | median)
     awk -v s="$single" -v a="$one" -v b="$two" 'BEGIN { printf "1 process x 1 thread: %.1f captions/s; x 2 threads: %.1f; 2 ranks x 1 thread: %.1f\nratio 2 ranks / 1 single-threaded process: %.2f (scaling efficiency %.0f%%); 2 ranks / 1 process x 2 threads: %.2f\n", s, a, b, b / s, 50 * b / s, b / a }'
-    sed -n 's/^sat-train: 2 processes.*; \([0-9]*\) bytes summed.*/summed over the ranks per step: \1 bytes (the gradients as f32 and 7 doubles)/p' "$T/err"
+    sed -n 's/^sat-train: 2 processes.*; \([0-9]*\) bytes summed over them per step (\([^)]*\)).*/summed over the ranks per step: \1 bytes (the gradients as f32 and 7 doubles), \2/p' "$T/err"
     awk -F'\t' 'NR == 2 { print $8 }' "$T/log" | paste - <(sed -n 's/.*  summing \([0-9.]*\) s.*/\1/p' "$T/err") |
-        awk '{ printf "time in the sums (allreduce + wait for the slower rank + gathering the weights), last 2-rank epoch: %.2f s of %.1f s (%.0f%%)\n", $2, $1, 100 * $2 / $1 }'
+        awk '{ printf "time in the sums (the sum of the gradients + wait for the slower rank + sharing the weights), last 2-rank epoch: %.2f s of %.1f s (%.0f%%)\n", $2, $1, 100 * $2 / $1 }'
+    # as across machines: the gradients in an Allreduce, the weights gathered
+    apart=$(for run in 1 2 3; do captions_per_s 1 "${mpirun2[@]}" -x SAT_TRAIN_SHARED_MEMORY=0; done | median)
+    awk -v s="$single" -v b="$apart" 'BEGIN { printf "2 ranks x 1 thread summing in messages (SAT_TRAIN_SHARED_MEMORY=0, as across machines): %.1f captions/s, ratio %.2f\n", b, b / s }'
 fi
 
 echo "== sat-train peak resident memory against the feature cache (one epoch, a small decoder, 1 thread)"

@@ -1,8 +1,9 @@
 #!/bin/bash
 # mpirun -np 2 sat-train (issue 11, item 1): two ranks, each a share of every
 # batch, train the weights of one process up to the order of float sums, with
-# the same dev BLEU; rank 0 alone writes; a killed rank stops the job, and
-# --resume goes on with 2 ranks or with 1.  The checkpoints compared hold the
+# the same dev BLEU, summing in the memory they share or in messages; rank 0
+# alone writes; a killed rank stops the job, and --resume goes on with 2
+# ranks or with 1.  The checkpoints compared hold the
 # optimizer's moments, which each rank steps for its slice of the weights
 # alone and rank 0 gathers before writing.  A tiny decoder on 24 Flickr8k
 # training images and 8 dev images at output stride 32 (7x7).
@@ -55,13 +56,23 @@ check "--objective scst from the soft model: likewise" same_run scst --epochs 2 
     --objective scst --scst-samples 3
 check "--objective scst --attention hard --scst-xent: likewise" same_run scsth --epochs 1 \
     --init "$T/soft-1.satm" --objective scst --attention hard --scst-xent 0.5
+# Ranks on one machine sum in the memory they share; across machines (here
+# SAT_TRAIN_SHARED_MEMORY=0) the gradients go in messages: the same weights.
+messages() {
+    "${mpirun2[@]}" -x SAT_TRAIN_SHARED_MEMORY=0 sat-train "${args[@]}" --epochs 3 -o "$T/msg.satm" \
+        2> "$T/msg.err" &&
+    grep -q "summed over them per step (in messages)" "$T/msg.err" &&
+    grep -q "summed over them per step (in memory they share)" "$T/soft-2.err" &&
+    within "$T/msg.satm" "$T/soft-2.satm" && within "$T/msg.satm" "$T/soft-1.satm"
+}
+check "sums in messages (as across machines) train the same weights as in shared memory" messages
 
 rank0_writes() {
     # one log of 3 epochs, the files of one process, one set of messages
     is_equal "$(ls "$T/soft-2")" "$(ls "$T/soft-1")" &&
     is_equal "$(wc -l < "$T/soft-2/train.log")" 4 &&
     is_equal "$(grep -c '^sat-train: epoch ' "$T/soft-2.err")" 3 &&
-    grep -q "^sat-train: 2 processes, each a share of every batch's captions; [0-9]* bytes summed over them per step, each stepping the optimizer on 1/2 of the weights$" "$T/soft-2.err" &&
+    grep -q "^sat-train: 2 processes, each a share of every batch's captions; [0-9]* bytes summed over them per step (in memory they share), each stepping the optimizer on 1/2 of the weights$" "$T/soft-2.err" &&
     is_equal "$(grep -c '^sat-train: epoch .*  summing [0-9.]* s$' "$T/soft-2.err")" 3 &&
     ! grep -q 'summing' "$T/soft-1.err" &&
     is_equal "$(ls "$T" | grep -c '^soft-2')" 3 # soft-2, soft-2.err, soft-2.satm

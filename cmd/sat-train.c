@@ -814,7 +814,7 @@ static void train(trainer *tr)
             for (int n = 0; n < 4; n++)
                 if (o->dev_list) fprintf(tr->log, "\t%.4f", 100 * bleu[n]);
                 else fprintf(tr->log, "\tNA");
-            fprintf(tr->log, "\t%.1f\n", secs);
+            fprintf(tr->log, "\t%.3f\n", secs); /* ms: the bench divides by it */
             fflush(tr->log);
         }
         select_model(tr, &dev);

@@ -11,7 +11,6 @@
 #include <immintrin.h>
 #include <math.h>
 #include <string.h>
-#include <stdlib.h>
 
 #include "sat/half.h"
 #include "sat/nn_simd.h"
@@ -218,8 +217,9 @@ ROWS_TILES_WIDE(1, 0, ) ROWS_TILES_WIDE(1, 1, _h)
 /* The AVX-512 tile of the last 1..15 columns: R rows × the `cols` columns
  * that mask m selects (AVX512BW: the f16 lanes are masked as they are
  * loaded, so nothing past B's row is read).  Each element's chain is the
- * one the scalar tail would compute, in a tenth of its time (the
- * vocabulary's 2538 columns leave 10: a quarter of the output layer's time). */
+ * one the scalar tail would compute (the vocabulary's 2538 columns leave
+ * 10; as 8 vector columns and 2 scalar ones they took a quarter of the
+ * output layer's time). */
 #define ROWS_AVX512BW __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
 ROWS_AVX512BW static inline __attribute__((always_inline)) void
 rows_tile_masked(float *C, int ldc, const float *A, int lda, const void *B, int ldb, int k0,

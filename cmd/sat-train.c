@@ -135,9 +135,10 @@ typedef struct {
  * work: batch_share), the gradients and the batch's statistics are summed
  * over the ranks, each rank steps the optimizer on its slice of the weights
  * and the slices reach all (optimizer_step: in the memory they share on one
- * machine, gathered across machines), so the weights stay identical; the dev images are decoded in shares, and rank 0 alone writes
- * files and talks.  Built without MPI (no mpicc), or run without mpirun (an
- * Open MPI singleton), it is one rank and the sums are no-ops. */
+ * machine, gathered across machines), so the weights stay identical; the
+ * dev images are decoded in shares, and rank 0 alone writes files and
+ * talks.  Built without MPI (no mpicc), or run without mpirun (an Open MPI
+ * singleton), it is one rank and the sums are no-ops. */
 static struct {
     int rank, size;
 } dist = {0, 1};
@@ -199,6 +200,8 @@ static struct {
     float **grads_of; /* [rank]: that rank's gradients */
 } shm;
 
+static int dist_shares_memory(void) { return shm.grads_of != NULL; }
+
 /* Every rank here, and what each wrote to the windows before seen by all. */
 static void shm_barrier(void)
 {
@@ -232,7 +235,8 @@ static void dist_share_memory(sat_decoder *dec)
     MPI_Win_allocate_shared(bytes, sizeof(float), MPI_INFO_NULL, shm.node, &grads, &shm.grads);
     MPI_Win_shared_query(shm.params, 0, &size, &unit, &params);
     shm.grads_of = sat_xmalloc((size_t)dist.size * sizeof *shm.grads_of);
-    for (int r = 0; r < dist.size; r++) MPI_Win_shared_query(shm.grads, r, &size, &unit, &shm.grads_of[r]);
+    for (int r = 0; r < dist.size; r++)
+        MPI_Win_shared_query(shm.grads, r, &size, &unit, &shm.grads_of[r]);
     MPI_Win_lock_all(MPI_MODE_NOCHECK, shm.params);
     MPI_Win_lock_all(MPI_MODE_NOCHECK, shm.grads);
     if (dist.rank == 0) memcpy(params, dec->params, (size_t)bytes);
@@ -244,7 +248,7 @@ static void dist_share_memory(sat_decoder *dec)
 /* After the decoder is freed. */
 static void dist_free_memory(void)
 {
-    if (!shm.grads_of) return;
+    if (!dist_shares_memory()) return;
     MPI_Win_unlock_all(shm.params);
     MPI_Win_unlock_all(shm.grads);
     MPI_Win_free(&shm.params);
@@ -258,7 +262,7 @@ static void dist_free_memory(void)
 static void dist_sum_grads(float *grads, size_t n, long lo, long hi)
 {
     if (dist.size == 1) return;
-    if (!shm.grads_of) {
+    if (!dist_shares_memory()) {
         dist_sum(grads, n, MPI_FLOAT);
         return;
     }
@@ -301,12 +305,10 @@ static void dist_gather_slices(float *x, size_t n, int root)
     free(displ);
 }
 
-static int dist_shares_memory(void) { return shm.grads_of != NULL; }
-
 /* Each rank's slice of the weights, just stepped, on every rank. */
 static void dist_new_weights(float *params, size_t n)
 {
-    if (shm.grads_of) shm_barrier(); /* and no rank reads another's gradients any more */
+    if (dist_shares_memory()) shm_barrier(); /* and no rank reads another's gradients any more */
     else dist_gather_slices(params, n, -1);
 }
 #else
